@@ -1,0 +1,320 @@
+"""Token bins: the on-disk contract between encoding and training (see DESIGN.md, "Token bins").
+
+One directory per (corpus, representation) holds, per split, ``<split>.bin`` (raw little-endian ids,
+utterances concatenated, each followed by one end-of-utterance token), ``<split>.idx.npz`` (int64 start
+offsets plus each utterance's id, true audio seconds and transcript UTF-8 bytes) and, written last,
+``meta.json``. Its presence means the directory is complete.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+FORMAT_VERSION = 1
+META_FILE = "meta.json"
+SPLITS = ("train", "val")
+_REQUIRED_META = ("format_version", "representation", "corpus", "encoder", "vocab_size", "dtype", "eos_id",
+                  "codebooks", "flattening", "splits")
+_REQUIRED_SPLIT = ("tokens", "utterances", "seconds", "text_bytes", "sha256")
+
+
+class BinFormatError(ValueError):
+    """A token-bin directory is missing, incomplete or inconsistent; the message names the file and the fix."""
+
+
+@dataclass(frozen=True)
+class Codebook:
+    """One quantizer level: ``size`` codes emitted at ``frame_rate`` frames per second (None: variable, text)."""
+
+    size: int
+    frame_rate: float | None
+
+
+@dataclass
+class SplitMeta:
+    """Totals of one split, as recorded in meta.json."""
+
+    tokens: int
+    utterances: int
+    seconds: float
+    text_bytes: int
+    sha256: str
+
+
+@dataclass
+class BinMeta:
+    """Everything meta.json records about a bin directory."""
+
+    representation: str
+    corpus: str
+    encoder: dict
+    vocab_size: int
+    eos_id: int
+    codebooks: list[Codebook]
+    flattening: str
+    splits: dict[str, SplitMeta] = field(default_factory=dict)
+    tokens_per_frame: int = 1  # flat tokens per coarse frame (8 for mimi_all, 7 for snac_orpheus), for per-position loss
+    dtype: str = ""
+    format_version: int = FORMAT_VERSION
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.dtype = self.dtype or dtype_for_vocab(self.vocab_size).name
+        self.codebooks = [c if isinstance(c, Codebook) else Codebook(**c) for c in self.codebooks]
+        self.splits = {k: v if isinstance(v, SplitMeta) else SplitMeta(**v) for k, v in self.splits.items()}
+
+    @property
+    def storage_bits(self) -> int:
+        """Bits used to store one token on disk (16 or 32)."""
+        return np.dtype(self.dtype).itemsize * 8
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict, path: Path) -> BinMeta:
+        missing = [k for k in _REQUIRED_META if k not in data]
+        if missing:
+            raise BinFormatError(f"{path}: meta.json lacks field(s) {missing}; the directory was written by an "
+                                 f"older or foreign tool. Delete {path.parent} and prepare it again.")
+        if data["format_version"] != FORMAT_VERSION:
+            raise BinFormatError(f"{path}: format_version {data['format_version']} but this audiobits reads "
+                                 f"{FORMAT_VERSION}. Re-run `audiobits prepare` to rewrite {path.parent}.")
+        for split, values in data["splits"].items():
+            lacking = [k for k in _REQUIRED_SPLIT if k not in values]
+            if lacking:
+                raise BinFormatError(f"{path}: splits.{split} lacks {lacking}. Delete {path.parent} and prepare "
+                                     "it again.")
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def dtype_for_vocab(vocab_size: int) -> np.dtype:
+    """uint16 when every id (specials included) fits in 16 bits, else uint32."""
+    if vocab_size <= 0:
+        raise ValueError(f"vocab_size must be positive, got {vocab_size}")
+    return np.dtype("<u2") if vocab_size - 1 <= np.iinfo(np.uint16).max else np.dtype("<u4")
+
+
+def is_complete(directory: str | os.PathLike) -> bool:
+    """True when ``directory`` holds a finished bin set (meta.json is written last)."""
+    return (Path(directory) / META_FILE).is_file()
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 24), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class _SplitWriter:
+    """Appends utterances of one split to ``<split>.bin`` and collects its index."""
+
+    def __init__(self, directory: Path, split: str, dtype: np.dtype, vocab_size: int, eos_id: int) -> None:
+        self.path = directory / f"{split}.bin"
+        self.split, self.dtype, self.vocab_size, self.eos_id = split, dtype, vocab_size, eos_id
+        self._file = open(self.path, "wb")
+        self._offsets: list[int] = [0]
+        self._ids: list[str] = []
+        self._seconds: list[float] = []
+        self._text_bytes: list[int] = []
+
+    def add(self, utterance_id: str, tokens: np.ndarray, seconds: float, text_bytes: int) -> None:
+        """Append one utterance's tokens (without EOS; it is added here)."""
+        tokens = np.asarray(tokens)
+        if tokens.ndim != 1:
+            raise ValueError(f"utterance {utterance_id!r}: tokens must be 1-D, got shape {tokens.shape}")
+        if tokens.size and (tokens.min() < 0 or tokens.max() >= self.vocab_size):
+            raise ValueError(f"utterance {utterance_id!r}: ids must lie in [0, {self.vocab_size}), got "
+                             f"[{tokens.min()}, {tokens.max()}]")
+        self._file.write(np.append(tokens, self.eos_id).astype(self.dtype).tobytes())
+        self._offsets.append(self._offsets[-1] + tokens.size + 1)
+        self._ids.append(str(utterance_id))
+        self._seconds.append(float(seconds))
+        self._text_bytes.append(int(text_bytes))
+
+    def close(self) -> SplitMeta:
+        self._file.close()
+        np.savez(self.path.with_suffix(".idx.npz"), offsets=np.asarray(self._offsets, np.int64),
+                 ids=np.asarray(self._ids, dtype=str), seconds=np.asarray(self._seconds, np.float64),
+                 text_bytes=np.asarray(self._text_bytes, np.int64))
+        return SplitMeta(tokens=self._offsets[-1], utterances=len(self._ids), seconds=float(sum(self._seconds)),
+                         text_bytes=int(sum(self._text_bytes)), sha256=_sha256(self.path))
+
+
+class BinWriter:
+    """Writes a bin directory atomically: everything goes to ``<dir>.tmp-<pid>``, meta.json last, then rename.
+
+    >>> with BinWriter(out, meta) as w:
+    ...     w.add("train", "utt1", tokens, seconds=2.5, text_bytes=31)
+    An exception inside the block leaves no directory that looks complete; an existing complete directory is
+    only replaced when the new one is finished.
+    """
+
+    def __init__(self, directory: str | os.PathLike, meta: BinMeta) -> None:
+        self.directory = Path(directory)
+        self.meta = meta
+        self.meta.dtype = dtype_for_vocab(meta.vocab_size).name
+        if not 0 <= meta.eos_id < meta.vocab_size:
+            raise ValueError(f"eos_id {meta.eos_id} outside vocab [0, {meta.vocab_size})")
+        self._tmp = self.directory.with_name(f"{self.directory.name}.tmp-{os.getpid()}")
+        self._writers: dict[str, _SplitWriter] = {}
+
+    def __enter__(self) -> BinWriter:
+        shutil.rmtree(self._tmp, ignore_errors=True)
+        self._tmp.mkdir(parents=True)
+        return self
+
+    def add(self, split: str, utterance_id: str, tokens: np.ndarray, seconds: float, text_bytes: int) -> None:
+        if split not in self._writers:
+            self._writers[split] = _SplitWriter(self._tmp, split, np.dtype(self.meta.dtype),
+                                                self.meta.vocab_size, self.meta.eos_id)
+        self._writers[split].add(utterance_id, tokens, seconds, text_bytes)
+
+    def add_many(self, split: str, utterances: Iterable[tuple[str, np.ndarray, float, int]]) -> None:
+        for utterance in utterances:
+            self.add(split, *utterance)
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            for w in self._writers.values():
+                w._file.close()
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            return
+        self.meta.splits = {name: w.close() for name, w in self._writers.items()}
+        (self._tmp / META_FILE).write_text(json.dumps(self.meta.to_json(), indent=2) + "\n")
+        if self.directory.exists():
+            old = self.directory.with_name(f"{self.directory.name}.old-{os.getpid()}")
+            self.directory.rename(old)
+            self._tmp.rename(self.directory)
+            shutil.rmtree(old)
+        else:
+            self._tmp.rename(self.directory)
+
+
+@dataclass
+class SplitBins:
+    """One split of a bin directory: lazily memory-mapped tokens plus the per-utterance index."""
+
+    path: Path
+    dtype: np.dtype
+    offsets: np.ndarray  # int64, utterances + 1 entries; offsets[-1] == tokens
+    ids: np.ndarray
+    seconds: np.ndarray
+    text_bytes: np.ndarray
+    _tokens: np.memmap | None = field(default=None, repr=False)
+
+    @property
+    def num_tokens(self) -> int:
+        return int(self.offsets[-1])
+
+    @property
+    def tokens(self) -> np.memmap:
+        """The token memmap, opened on first use so the object pickles cheaply into dataloader workers."""
+        if self._tokens is None:
+            self._tokens = np.memmap(self.path, dtype=self.dtype, mode="r", shape=(self.num_tokens,))
+        return self._tokens
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_tokens": None}
+
+    def utterance_of(self, positions: np.ndarray) -> np.ndarray:
+        """Index of the utterance holding each absolute token position."""
+        return np.searchsorted(self.offsets, positions, side="right") - 1
+
+
+class TokenBins:
+    """A validated, read-only view of a bin directory.
+
+    Opening checks that meta.json exists and is complete, that each ``.bin`` has exactly ``tokens`` ids of
+    ``dtype``, that the index agrees with meta.json, and that every id is below ``vocab_size``;
+    ``verify_checksum=True`` also re-hashes the bins.
+    """
+
+    def __init__(self, directory: str | os.PathLike, verify_checksum: bool = False) -> None:
+        self.directory = Path(directory)
+        meta_path = self.directory / META_FILE
+        if not meta_path.is_file():
+            hint = (" An interrupted prepare left " + ", ".join(p.name for p in self.directory.parent.glob(
+                f"{self.directory.name}.tmp-*")) + ": it is ignored and redone.") if self.directory.parent.exists(
+            ) and any(self.directory.parent.glob(f"{self.directory.name}.tmp-*")) else ""
+            raise BinFormatError(f"{meta_path} not found: {self.directory} is not a finished token-bin directory."
+                                 f" Run `audiobits prepare --config <config>` (or point data.bins_dir at a "
+                                 f"prepared directory).{hint}")
+        try:
+            data = json.loads(meta_path.read_text())
+        except json.JSONDecodeError as e:
+            raise BinFormatError(f"{meta_path} is not valid JSON ({e}). Delete {self.directory} and prepare it "
+                                 "again.") from e
+        self.meta = BinMeta.from_json(data, meta_path)
+        expected = dtype_for_vocab(self.meta.vocab_size)
+        if np.dtype(self.meta.dtype) != expected:
+            raise BinFormatError(f"{meta_path}: dtype {self.meta.dtype!r} does not match vocab_size "
+                                 f"{self.meta.vocab_size} (needs {expected.name}). The bins were written with the "
+                                 "wrong width; prepare the directory again.")
+        self._splits = {name: self._open_split(name, verify_checksum) for name in self.meta.splits}
+
+    def _open_split(self, name: str, verify_checksum: bool) -> SplitBins:
+        split_meta = self.meta.splits[name]
+        dtype = np.dtype(self.meta.dtype)
+        path = self.directory / f"{name}.bin"
+        idx_path = path.with_suffix(".idx.npz")
+        for p in (path, idx_path):
+            if not p.is_file():
+                raise BinFormatError(f"{p} is missing although meta.json lists split {name!r}. Prepare "
+                                     f"{self.directory} again.")
+        size = path.stat().st_size
+        if size != split_meta.tokens * dtype.itemsize:
+            raise BinFormatError(
+                f"{path}: {size} bytes, but meta.json says {split_meta.tokens} tokens of {dtype.name} "
+                f"({split_meta.tokens * dtype.itemsize} bytes). The file is truncated or was written with another "
+                f"dtype; delete {self.directory} and prepare it again.")
+        with np.load(idx_path) as idx:
+            split = SplitBins(path, dtype, idx["offsets"], idx["ids"], idx["seconds"], idx["text_bytes"])
+        if split.num_tokens != split_meta.tokens or len(split.ids) != split_meta.utterances:
+            raise BinFormatError(f"{idx_path}: index holds {len(split.ids)} utterances / {split.num_tokens} tokens, "
+                                 f"meta.json {split_meta.utterances} / {split_meta.tokens}. Prepare "
+                                 f"{self.directory} again.")
+        if verify_checksum and _sha256(path) != split_meta.sha256:
+            raise BinFormatError(f"{path}: sha256 differs from meta.json; the file changed after it was written. "
+                                 f"Prepare {self.directory} again.")
+        self._check_ids(split)
+        return split
+
+    def _check_ids(self, split: SplitBins, chunk: int = 1 << 26) -> None:
+        tokens = split.tokens
+        for start in range(0, len(tokens), chunk):
+            block = tokens[start:start + chunk]
+            top = int(block.max())
+            if top >= self.meta.vocab_size:
+                where = start + int(np.argmax(block >= self.meta.vocab_size))
+                raise BinFormatError(f"{split.path}: token id {top} at position {where} is >= vocab_size "
+                                     f"{self.meta.vocab_size} in {self.directory / META_FILE}. The bins and "
+                                     "meta.json disagree; prepare the directory again.")
+        ends = split.offsets[1:] - 1
+        if len(ends) and not np.all(tokens[ends] == self.meta.eos_id):
+            bad = int(np.argmax(tokens[ends] != self.meta.eos_id))
+            raise BinFormatError(f"{split.path}: utterance {split.ids[bad]!r} does not end with eos_id "
+                                 f"{self.meta.eos_id}; the index does not match the bin. Prepare "
+                                 f"{self.directory} again.")
+        split._tokens = None  # reopened lazily where it is used
+
+    def split(self, name: str) -> SplitBins:
+        if name not in self._splits:
+            raise BinFormatError(f"{self.directory / META_FILE}: no split {name!r} (has {sorted(self._splits)}).")
+        return self._splits[name]
+
+    @property
+    def splits(self) -> dict[str, SplitBins]:
+        return dict(self._splits)

@@ -1,0 +1,123 @@
+"""Metric definitions (DESIGN.md, "Metrics" — a contract): pure functions shared by callbacks, report and tests.
+
+Sums, not means, are the inputs: ``nats`` is the summed cross-entropy of every scored validation token,
+``tokens`` their count, ``seconds`` the true audio duration and ``text_bytes`` the transcripts' UTF-8 bytes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+LN2 = math.log(2.0)
+
+
+def bits_per_token(nats: float, tokens: int) -> float:
+    """b = Σ cross-entropy (nats) / (tokens · ln 2)."""
+    return nats / (tokens * LN2)
+
+
+def tokens_per_second(tokens: int, seconds: float) -> float:
+    """Tokens per second of true (unpadded) audio."""
+    return tokens / seconds
+
+
+def bits_per_second(nats: float, seconds: float) -> float:
+    """Σ bits / seconds of audio."""
+    return nats / LN2 / seconds
+
+
+def bits_per_byte(nats: float, text_bytes: int) -> float:
+    """Σ bits / UTF-8 bytes of the transcripts."""
+    return nats / LN2 / text_bytes
+
+
+def nominal_bitrate(codebooks: Sequence, tokens_per_sec: float | None = None) -> float:
+    """Σ over codebook levels of log2(size) × frame_rate.
+
+    ``codebooks`` are :class:`audiobits.bins.Codebook` or ``{size, frame_rate}`` dicts; a level with
+    ``frame_rate=None`` (text BPE: no fixed rate) uses the measured ``tokens_per_sec``.
+    """
+    total = 0.0
+    for level in codebooks:
+        size, rate = (level["size"], level["frame_rate"]) if isinstance(level, dict) else (level.size,
+                                                                                           level.frame_rate)
+        if rate is None:
+            if tokens_per_sec is None:
+                raise ValueError("a codebook without a fixed frame_rate needs the measured tokens_per_sec")
+            rate = tokens_per_sec
+        total += math.log2(size) * rate
+    return total
+
+
+def flat_capacity(vocab_size: int, tokens_per_sec: float) -> float:
+    """log2(vocab) × tokens/sec: what a uniform choice over the whole flat vocab could carry."""
+    return math.log2(vocab_size) * tokens_per_sec
+
+
+def utilization(bits_per_sec: float, capacity_bits_per_sec: float) -> float:
+    """Fraction of a channel's capacity (nominal bitrate or flat capacity) that the model's bits/sec fill."""
+    return bits_per_sec / capacity_bits_per_sec
+
+
+def info_per_storage(bits_per_tok: float, storage_bits: int) -> float:
+    """b ÷ bits used to store one token (16 or 32)."""
+    return bits_per_tok / storage_bits
+
+
+def training_flops_trunk(non_embedding_params: int, tokens: int) -> float:
+    """6·N·T, N = non-embedding parameters (the seed's convention)."""
+    return 6.0 * non_embedding_params * tokens
+
+
+def training_flops_full(non_embedding_params: int, vocab_size: int, d_model: int, n_layer: int, context: int,
+                        tokens: int) -> float:
+    """(6·N + 6·V·d + 12·L·d·ctx)·T: trunk, the (tied) output projection and attention scores/values."""
+    return (6.0 * non_embedding_params + 6.0 * vocab_size * d_model + 12.0 * n_layer * d_model * context) * tokens
+
+
+def inference_flops_per_token_full(non_embedding_params: int, vocab_size: int, d_model: int, n_layer: int,
+                                   context: int) -> float:
+    """Forward pass only: a third of the full training count, 2·N + 2·V·d + 4·L·d·ctx."""
+    return 2.0 * non_embedding_params + 2.0 * vocab_size * d_model + 4.0 * n_layer * d_model * context
+
+
+def inference_flops_per_bit(flops_per_token: float, bits_per_tok: float) -> float:
+    """Forward FLOPs per token ÷ bits per token. Trunk variant: pass 2·N."""
+    return flops_per_token / bits_per_tok
+
+
+def bootstrap_bits_per_second(nats_per_utterance: np.ndarray, seconds_per_utterance: np.ndarray,
+                              resamples: int = 1000, confidence: float = 0.95, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap over validation utterances: a ``confidence`` interval on Σ bits / Σ seconds."""
+    nats = np.asarray(nats_per_utterance, dtype=np.float64)
+    seconds = np.asarray(seconds_per_utterance, dtype=np.float64)
+    if nats.shape != seconds.shape or nats.ndim != 1 or nats.size == 0:
+        raise ValueError("need two equal-length, non-empty 1-D arrays of per-utterance nats and seconds")
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, nats.size, size=(resamples, nats.size))
+    # Resampling counts per utterance keep memory at resamples × utterances of small ints.
+    estimates = nats[picks].sum(axis=1) / LN2 / seconds[picks].sum(axis=1)
+    tail = (1.0 - confidence) / 2.0 * 100.0
+    low, high = np.percentile(estimates, [tail, 100.0 - tail])
+    return float(low), float(high)
+
+
+def unigram_entropy(counts: np.ndarray) -> float:
+    """Entropy in bits of the empirical token distribution given by ``counts`` (zeros ignored)."""
+    counts = np.asarray(counts, dtype=np.float64)
+    p = counts[counts > 0] / counts.sum()
+    return float(-(p * np.log2(p)).sum())
+
+
+def markov_entropy_rate(transition: np.ndarray) -> float:
+    """Exact entropy rate (bits/symbol) of a stationary first-order Markov chain: Σ_i π_i H(P[i, :])."""
+    transition = np.asarray(transition, dtype=np.float64)
+    eigenvalues, eigenvectors = np.linalg.eig(transition.T)
+    stationary = np.real(eigenvectors[:, np.argmin(np.abs(eigenvalues - 1.0))])
+    stationary = stationary / stationary.sum()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        row_entropy = -np.where(transition > 0, transition * np.log2(transition), 0.0).sum(axis=1)
+    return float(stationary @ row_entropy)

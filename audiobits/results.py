@@ -1,0 +1,146 @@
+"""The results record of one run (``results.json``): every DESIGN.md metric from validation sums.
+
+Written by :class:`callbacks.ResultsWriter` at the end of fit and read back by ``audiobits report``; one
+function builds it so the file, the report and the tests agree on every definition.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from audiobits import metrics
+from audiobits.bins import BinMeta, SplitBins
+
+RESULTS_FILE = "results.json"
+RESULTS_VERSION = 1
+
+
+@dataclass
+class ValidationSums:
+    """Summed cross-entropy of one full validation pass, per utterance and per position within a frame."""
+
+    nats_per_utterance: np.ndarray  # float64 [utterances]
+    tokens_per_utterance: np.ndarray  # int64 [utterances]
+    nats_per_phase: np.ndarray  # float64 [tokens_per_frame]: position of the target inside its frame
+    tokens_per_phase: np.ndarray  # int64 [tokens_per_frame]
+
+    @property
+    def nats(self) -> float:
+        return float(self.nats_per_utterance.sum())
+
+    @property
+    def tokens(self) -> int:
+        return int(self.tokens_per_utterance.sum())
+
+
+@dataclass
+class ModelShape:
+    """The numbers the FLOP formulas need."""
+
+    non_embedding_params: int
+    vocab_size: int
+    n_layer: int
+    n_embd: int
+    seq_len: int
+
+
+def utterance_set_digest(split: SplitBins) -> str:
+    """A short hash of a split's utterance ids in order: equal digests mean the same utterance set."""
+    return hashlib.sha256("\n".join(map(str, split.ids)).encode()).hexdigest()[:16]
+
+
+def scored_fraction(split: SplitBins, sums: ValidationSums) -> float:
+    """Fraction of the split's scoreable tokens (all but the very first) that the pass scored."""
+    return sums.tokens / max(split.num_tokens - 1, 1)
+
+
+def compute_results(meta: BinMeta, val: SplitBins, sums: ValidationSums, model: ModelShape, train_tokens: int,
+                    finished: bool, bootstrap_resamples: int = 1000, seed: int = 0) -> dict:
+    """All DESIGN.md metrics for one run. ``seconds`` and ``text_bytes`` are those of the scored utterances."""
+    scored = sums.tokens_per_utterance > 0
+    if not scored.any():
+        raise ValueError("the validation pass scored no token")
+    nats, tokens = sums.nats, sums.tokens
+    seconds = float(val.seconds[scored].sum())
+    text_bytes = int(val.text_bytes[scored].sum())
+    b = metrics.bits_per_token(nats, tokens)
+    tps = metrics.tokens_per_second(tokens, seconds)
+    bps = metrics.bits_per_second(nats, seconds)
+    nominal = metrics.nominal_bitrate(meta.codebooks, tps)
+    flat = metrics.flat_capacity(meta.vocab_size, tps)
+    ci = metrics.bootstrap_bits_per_second(sums.nats_per_utterance[scored], val.seconds[scored],
+                                           resamples=bootstrap_resamples, seed=seed)
+    n, v, d, layers, ctx = (model.non_embedding_params, model.vocab_size, model.n_embd, model.n_layer,
+                            model.seq_len)
+    inference_full = metrics.inference_flops_per_token_full(n, v, d, layers, ctx)
+    phase_bits = [metrics.bits_per_token(float(x), int(t)) if t else None
+                  for x, t in zip(sums.nats_per_phase, sums.tokens_per_phase)]
+    return {
+        "results_version": RESULTS_VERSION,
+        "representation": meta.representation,
+        "corpus": meta.corpus,
+        "encoder": meta.encoder,
+        "weights": meta.encoder.get("weights", "n/a"),
+        "flattening": meta.flattening,
+        "val_utterance_set": utterance_set_digest(val),
+        "finished": finished,
+        "val_scored_fraction": scored_fraction(val, sums),
+        "val_tokens": tokens,
+        "val_utterances": int(scored.sum()),
+        "val_seconds": seconds,
+        "val_text_bytes": text_bytes,
+        "bits_per_token": b,
+        "tokens_per_sec": tps,
+        "bits_per_sec": bps,
+        "bits_per_sec_ci95": list(ci),
+        "bits_per_byte": metrics.bits_per_byte(nats, text_bytes) if text_bytes else None,
+        "nominal_bitrate": nominal,
+        "flat_capacity": flat,
+        "utilization_nominal": metrics.utilization(bps, nominal),
+        "utilization_flat": metrics.utilization(bps, flat),
+        "storage_bits": meta.storage_bits,
+        "info_per_storage": metrics.info_per_storage(b, meta.storage_bits),
+        "train_tokens": int(train_tokens),
+        "train_flops_trunk": metrics.training_flops_trunk(n, train_tokens),
+        "train_flops_full": metrics.training_flops_full(n, v, d, layers, ctx, train_tokens),
+        "inference_flops_per_bit_trunk": metrics.inference_flops_per_bit(2.0 * n, b),
+        "inference_flops_per_bit_full": metrics.inference_flops_per_bit(inference_full, b),
+        "bits_per_position": phase_bits,
+        "model": vars(model).copy(),
+    }
+
+
+def write_results(results: dict, directory: str | os.PathLike) -> Path:
+    """Write ``results.json`` atomically into ``directory``."""
+    path = Path(directory) / RESULTS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(results, indent=2, default=_json_default) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def read_results(path: str | os.PathLike) -> dict:
+    """Read a run's results; ``path`` is the file or the run directory holding it."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / RESULTS_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: the run did not finish fit (results.json is written at the end "
+                                "of `audiobits fit`). Finish or resume it with `--ckpt_path last`.")
+    return json.loads(path.read_text())
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    raise TypeError(f"not JSON serializable: {type(value)}")
