@@ -1,0 +1,126 @@
+"""What every representation offers: an utterance goes in, a flat array of token ids comes out.
+
+API (stable; the corpora / sharded-encoding / DataModule code relies on it)::
+
+    @dataclass
+    class Utterance:                         # one item of a corpus
+        id: str
+        text: str
+        audio: np.ndarray | None = None      # float32 mono in [-1, 1] (1-D), or None (text-only / precomputed codes)
+        sample_rate: int | None = None       # rate of ``audio``
+        codes: np.ndarray | None = None      # precomputed codec codes, 1-D int (Emilia-YODAS NeuCodec)
+        seconds: float | None = None         # true duration when audio is None
+        duration -> float                    # property: len(audio) / sample_rate, else seconds
+
+    class UtteranceError(ValueError)         # one utterance cannot be encoded; .utterance_id names it
+
+    class Representation(ABC):
+        name: str                            # "text", "mimi_sem", "mimi_all", "snac_orpheus", "neucodec", ...
+        vocab_size: int                      # ids incl. specials
+        eos_id: int
+        codebooks: list[bins.Codebook]       # one per quantizer level (text: [Codebook(50257, None)])
+        flattening: str                      # how levels become one stream, e.g. "frame_major_offsets"
+        tokens_per_frame: int                # flat tokens per coarse frame
+        sample_rate: int | None              # audio rate it encodes at; None: text
+        weights: str                         # "pretrained" | local path | "random" (text: "tiktoken")
+        encoder_info() -> dict               # {"name", "package", "version", "weights"} -> meta.json "encoder"
+        to(device) -> Self                   # move the model (no-op for text)
+        check(utterance) -> None             # raise UtteranceError if this utterance cannot be encoded
+        encode(batch: list[Utterance]) -> list[np.ndarray]   # flat int64 ids WITHOUT eos, trimmed to true duration
+        bin_meta(corpus: str) -> bins.BinMeta                # everything but splits
+
+    class CodecRepresentation(Representation)  # (codec.py) adds: hop (samples per coarse frame at sample_rate),
+        num_frames(num_samples) -> int          # = ceil(num_samples / hop): frames an utterance of n samples gets
+        flatten(levels) / unflatten(ids)        # per-level code arrays <-> flat ids
+
+    audiobits.representations.build(name, **kwargs) -> Representation   # by registry name (see __init__.py)
+
+Batches may mix lengths and rates: ``encode(batch)[i]`` equals ``encode([batch[i]])[0]``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from importlib import metadata
+from typing import TypeVar
+
+import numpy as np
+
+from audiobits.bins import BinMeta, Codebook
+
+Self = TypeVar("Self", bound="Representation")
+
+
+@dataclass
+class Utterance:
+    """One item of a corpus: an id, its transcript and either its audio or precomputed codec codes."""
+
+    id: str
+    text: str
+    audio: np.ndarray | None = None
+    sample_rate: int | None = None
+    codes: np.ndarray | None = None
+    seconds: float | None = None
+
+    @property
+    def duration(self) -> float:
+        """True duration in seconds: from the audio when present, else the recorded ``seconds``."""
+        if self.audio is not None and self.sample_rate:
+            return len(self.audio) / self.sample_rate
+        if self.seconds is None:
+            raise UtteranceError(self.id, "has neither audio with a sample_rate nor seconds; set Utterance.seconds "
+                                          "to its true duration")
+        return float(self.seconds)
+
+    @property
+    def text_bytes(self) -> int:
+        """UTF-8 bytes of the transcript (the denominator of bits/byte)."""
+        return len(self.text.encode("utf-8"))
+
+
+class UtteranceError(ValueError):
+    """One utterance cannot be encoded (empty, non-finite, wrong shape ...); the corpus drops it everywhere."""
+
+    def __init__(self, utterance_id: str, reason: str) -> None:
+        super().__init__(f"utterance {utterance_id!r}: {reason}")
+        self.utterance_id = utterance_id
+        self.reason = reason
+
+
+class Representation(ABC):
+    """A way to turn utterances into one flat stream of token ids (see DESIGN.md, "Representations")."""
+
+    name: str
+    vocab_size: int
+    eos_id: int
+    codebooks: list[Codebook]
+    flattening: str
+    tokens_per_frame: int = 1
+    sample_rate: int | None = None
+    weights: str = "pretrained"
+    package: str = ""  # PyPI distribution whose version is recorded
+
+    @abstractmethod
+    def encoder_info(self) -> dict:
+        """Name, package, version and weights id of the encoder, as meta.json records them."""
+
+    def _package_version(self) -> str:
+        return metadata.version(self.package)
+
+    def to(self: Self, device: str) -> Self:
+        """Move the encoder to ``device``; representations without a model ignore it."""
+        return self
+
+    def check(self, utterance: Utterance) -> None:
+        """Raise UtteranceError when ``utterance`` cannot be encoded by this representation."""
+
+    @abstractmethod
+    def encode(self, batch: list[Utterance]) -> list[np.ndarray]:
+        """Flat int64 token ids per utterance, without the end-of-utterance token, trimmed to the true duration."""
+
+    def bin_meta(self, corpus: str) -> BinMeta:
+        """meta.json contents for a bin directory of this representation (splits are filled by the writer)."""
+        return BinMeta(representation=self.name, corpus=corpus, encoder=self.encoder_info(),
+                       vocab_size=self.vocab_size, eos_id=self.eos_id, codebooks=list(self.codebooks),
+                       flattening=self.flattening, tokens_per_frame=self.tokens_per_frame)
