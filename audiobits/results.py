@@ -61,9 +61,11 @@ def scored_fraction(split: SplitBins, sums: ValidationSums) -> float:
     return sums.tokens / max(split.num_tokens - 1, 1)
 
 
-def compute_results(meta: BinMeta, val: SplitBins, sums: ValidationSums, model: ModelShape, train_tokens: int,
-                    finished: bool, bootstrap_resamples: int = 1000, seed: int = 0) -> dict:
-    """All DESIGN.md metrics for one run. ``seconds`` and ``text_bytes`` are those of the scored utterances."""
+def rates(meta: BinMeta, val: SplitBins, sums: ValidationSums) -> dict:
+    """The cheap per-validation metrics (logged during training): bits/token, rates and utilizations.
+
+    ``seconds`` and ``text_bytes`` are those of the utterances the pass scored (all of them on a full pass).
+    """
     scored = sums.tokens_per_utterance > 0
     if not scored.any():
         raise ValueError("the validation pass scored no token")
@@ -75,6 +77,28 @@ def compute_results(meta: BinMeta, val: SplitBins, sums: ValidationSums, model: 
     bps = metrics.bits_per_second(nats, seconds)
     nominal = metrics.nominal_bitrate(meta.codebooks, tps)
     flat = metrics.flat_capacity(meta.vocab_size, tps)
+    return {
+        "val_tokens": tokens,
+        "val_utterances": int(scored.sum()),
+        "val_seconds": seconds,
+        "val_text_bytes": text_bytes,
+        "bits_per_token": b,
+        "tokens_per_sec": tps,
+        "bits_per_sec": bps,
+        "bits_per_byte": metrics.bits_per_byte(nats, text_bytes) if text_bytes else None,
+        "nominal_bitrate": nominal,
+        "flat_capacity": flat,
+        "utilization_nominal": metrics.utilization(bps, nominal),
+        "utilization_flat": metrics.utilization(bps, flat),
+    }
+
+
+def compute_results(meta: BinMeta, val: SplitBins, sums: ValidationSums, model: ModelShape, train_tokens: int,
+                    finished: bool, bootstrap_resamples: int = 1000, seed: int = 0) -> dict:
+    """All DESIGN.md metrics for one run: :func:`rates` plus the bootstrap interval, storage and FLOPs."""
+    rate = rates(meta, val, sums)
+    scored = sums.tokens_per_utterance > 0
+    b = rate["bits_per_token"]
     ci = metrics.bootstrap_bits_per_second(sums.nats_per_utterance[scored], val.seconds[scored],
                                            resamples=bootstrap_resamples, seed=seed)
     n, v, d, layers, ctx = (model.non_embedding_params, model.vocab_size, model.n_embd, model.n_layer,
@@ -89,22 +113,14 @@ def compute_results(meta: BinMeta, val: SplitBins, sums: ValidationSums, model: 
         "encoder": meta.encoder,
         "weights": meta.encoder.get("weights", "n/a"),
         "flattening": meta.flattening,
+        "codebooks": [vars(c) for c in meta.codebooks],
+        "vocab_size": meta.vocab_size,
+        "tokens_per_frame": meta.tokens_per_frame,
         "val_utterance_set": utterance_set_digest(val),
         "finished": finished,
         "val_scored_fraction": scored_fraction(val, sums),
-        "val_tokens": tokens,
-        "val_utterances": int(scored.sum()),
-        "val_seconds": seconds,
-        "val_text_bytes": text_bytes,
-        "bits_per_token": b,
-        "tokens_per_sec": tps,
-        "bits_per_sec": bps,
+        **rate,
         "bits_per_sec_ci95": list(ci),
-        "bits_per_byte": metrics.bits_per_byte(nats, text_bytes) if text_bytes else None,
-        "nominal_bitrate": nominal,
-        "flat_capacity": flat,
-        "utilization_nominal": metrics.utilization(bps, nominal),
-        "utilization_flat": metrics.utilization(bps, flat),
         "storage_bits": meta.storage_bits,
         "info_per_storage": metrics.info_per_storage(b, meta.storage_bits),
         "train_tokens": int(train_tokens),

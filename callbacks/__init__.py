@@ -1,0 +1,8 @@
+"""Lightning callbacks that turn validation sums into information rates, utilization, FLOPs and results.json."""
+
+from callbacks.channel_utilization import ChannelUtilization
+from callbacks.cumulative_flops import CumulativeFLOPs
+from callbacks.information_rate import InformationRate
+from callbacks.results_writer import ResultsWriter
+
+__all__ = ["ChannelUtilization", "CumulativeFLOPs", "InformationRate", "ResultsWriter"]

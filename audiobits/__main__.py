@@ -1,0 +1,3 @@
+from audiobits.cli import main
+
+main()

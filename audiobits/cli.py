@@ -1,0 +1,87 @@
+"""`audiobits`: LightningCLI for fit/validate/test/prepare, plus the report, sanity and demo tools.
+
+    audiobits fit --config configs/mimi_all.yaml            # prepare bins if missing, train one epoch
+    audiobits fit --config configs/mimi_all.yaml --ckpt_path last   # resume the latest run of that config
+    audiobits prepare --config configs/mimi_all.yaml        # only download + encode + write the bins
+    audiobits report runs/*/version_*                       # the table and plots
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+import torch
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+
+from audiobits.data import TokenBinDataModule
+from audiobits.module import TinyGPTModule
+from callbacks import ChannelUtilization, CumulativeFLOPs, InformationRate, ResultsWriter
+
+TOOLS = {"report": "audiobits.report", "sanity": "audiobits.sanity", "demo": "audiobits.demo",
+         "synthetic": "audiobits.synthetic"}
+
+
+class AudiobitsCLI(LightningCLI):
+    """Links the data's vocab and context into the model, adds a checkpoint section and resolves ``last``."""
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.link_arguments("data.vocab_size", "model.vocab_size", apply_on="instantiate")
+        parser.link_arguments("data.seq_len", "model.seq_len", apply_on="instantiate")
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.set_defaults({"checkpoint.save_last": True, "checkpoint.save_top_k": 0,
+                             "checkpoint.every_n_train_steps": 500})
+
+    def before_instantiate_classes(self) -> None:
+        if self.subcommand == "fit" and self.config.fit.ckpt_path == "last":
+            resolve_last_checkpoint(self.config.fit)
+
+
+def resolve_last_checkpoint(config) -> None:
+    """Point ``ckpt_path: last`` at the newest ``last.ckpt`` of this config's runs and log into that same run."""
+    logger = config.trainer.logger
+    init = getattr(logger, "init_args", None)
+    if init is None or not hasattr(init, "save_dir"):
+        return  # no TensorBoard logger section: leave "last" to Lightning
+    root = Path(init.save_dir) / (init.name or "")
+    found = sorted(root.glob("version_*/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
+    if not found:
+        raise SystemExit(f"--ckpt_path last: no {root}/version_*/checkpoints/last.ckpt to resume from. Start the run "
+                         "without --ckpt_path, or pass the checkpoint file itself.")
+    config.ckpt_path = str(found[-1])
+    init.version = found[-1].parent.parent.name
+
+
+def lightning_cli(args: list[str] | None = None, run: bool = True) -> AudiobitsCLI:
+    """Build the CLI with fresh callback instances (so repeated calls in one process share no state)."""
+    trainer_defaults = {
+        "max_epochs": 1,  # iso-data: exactly one pass over the training windows
+        "use_distributed_sampler": False,  # the datamodule shards windows over ranks itself, without repeats
+        "precision": "bf16-mixed" if torch.cuda.is_available() else "32-true",
+        "callbacks": [InformationRate(), ChannelUtilization(), CumulativeFLOPs(), ResultsWriter(),
+                      LearningRateMonitor(logging_interval="step")],
+    }
+    return AudiobitsCLI(TinyGPTModule, TokenBinDataModule, subclass_mode_data=True, seed_everything_default=0,
+                        trainer_defaults=trainer_defaults, save_config_kwargs={"overwrite": True}, args=args,
+                        run=run)
+
+
+def prepare(args: list[str]) -> None:
+    """`audiobits prepare --config X.yaml`: download, encode and write the config's bins, nothing else."""
+    cli = lightning_cli(args, run=False)
+    cli.datamodule.prepare_data()
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] == "prepare":
+        return prepare(argv[1:])
+    if argv and argv[0] in TOOLS:
+        return importlib.import_module(TOOLS[argv[0]]).main(argv[1:])
+    lightning_cli(argv)
+
+
+if __name__ == "__main__":
+    main()

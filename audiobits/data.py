@@ -1,0 +1,216 @@
+"""Windows over token bins and the `TokenBinDataModule` that serves exactly one epoch of them.
+
+Training: non-overlapping windows of ``seq_len + 1`` tokens (stride ``seq_len``), shuffled with a seed, every
+window consumed exactly once across all DDP ranks; the last global batch is filled with masked "empty" windows
+instead of dropping data or repeating it. Validation: every val token after the first is a target exactly once.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from audiobits.bins import BinFormatError, BinMeta, SplitBins, TokenBins, is_complete
+
+IGNORE_INDEX = -100
+EMPTY_WINDOW = -1  # sampler index of a padding window: all targets masked
+
+
+def num_windows(num_tokens: int, seq_len: int, partial: bool) -> int:
+    """Windows of ``seq_len`` targets over a stream; with ``partial`` the last short window is kept."""
+    targets = max(num_tokens - 1, 0)
+    return math.ceil(targets / seq_len) if partial else targets // seq_len
+
+
+class TokenWindows(Dataset):
+    """Window ``i`` = tokens ``[i·S, i·S + S]``: input the first S, target the last S (shifted by one).
+
+    Items are dicts with ``input`` and ``target`` (int64, ``IGNORE_INDEX`` where masked) and ``position``: the
+    absolute index of each target token in the split (-1 where masked), for per-utterance accounting.
+    """
+
+    def __init__(self, split: SplitBins, seq_len: int, partial: bool) -> None:
+        self.split, self.seq_len = split, seq_len
+        self.length = num_windows(split.num_tokens, seq_len, partial)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        s = self.seq_len
+        window = np.full(s + 1, -1, dtype=np.int64)
+        if index != EMPTY_WINDOW:
+            if not 0 <= index < self.length:
+                raise IndexError(f"window {index} out of range [0, {self.length})")
+            chunk = self.split.tokens[index * s: index * s + s + 1]
+            window[: len(chunk)] = chunk
+        valid = window[1:] >= 0
+        position = np.where(valid, index * s + 1 + np.arange(s), -1)
+        return {
+            "input": torch.from_numpy(np.maximum(window[:-1], 0)),
+            "target": torch.from_numpy(np.where(valid, window[1:], IGNORE_INDEX)),
+            "position": torch.from_numpy(position),
+        }
+
+
+class EpochBatchSampler(Sampler[list[int]]):
+    """One shuffled epoch split over ranks: global batch k is ``perm[k·G:(k+1)·G]``, rank r takes its r-th slice.
+
+    The tail is padded with ``EMPTY_WINDOW`` so every rank runs the same number of steps and every real window is
+    used exactly once. ``skip_batches`` resumes mid-epoch; ``len`` stays the full epoch as Lightning expects.
+    """
+
+    def __init__(self, num_windows: int, batch_size: int, rank: int = 0, world_size: int = 1, seed: int = 0,
+                 skip_batches: int = 0) -> None:
+        self.num_windows, self.batch_size, self.rank, self.world_size = num_windows, batch_size, rank, world_size
+        self.seed, self.skip_batches = seed, skip_batches
+
+    @property
+    def global_batch(self) -> int:
+        return self.batch_size * self.world_size
+
+    def __len__(self) -> int:
+        return math.ceil(self.num_windows / self.global_batch)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        order = np.random.default_rng(self.seed).permutation(self.num_windows)
+        padded = np.full(len(self) * self.global_batch, EMPTY_WINDOW, dtype=np.int64)
+        padded[: self.num_windows] = order
+        mine = padded.reshape(len(self), self.world_size, self.batch_size)[:, self.rank]
+        for batch in mine[self.skip_batches:]:
+            yield batch.tolist()
+
+
+class ShardBatchSampler(Sampler[list[int]]):
+    """Evaluation: a contiguous, unpadded share of the windows per rank, so no token is scored twice."""
+
+    def __init__(self, num_windows: int, batch_size: int, rank: int = 0, world_size: int = 1) -> None:
+        bounds = np.linspace(0, num_windows, world_size + 1).round().astype(int)
+        self.indices = range(bounds[rank], bounds[rank + 1])
+        self.batch_size = batch_size
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.indices) / self.batch_size)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for start in range(0, len(self.indices), self.batch_size):
+            yield list(self.indices[start:start + self.batch_size])
+
+
+class TokenBinDataModule(L.LightningDataModule):
+    """Train/val/test loaders over one prepared bin directory (``<root>/<corpus>/<representation>``).
+
+    ``vocab_size``, ``meta`` and the derived rates are read from meta.json at construction, so LightningCLI can
+    link ``data.vocab_size`` → ``model.vocab_size``. Trainer must run with ``use_distributed_sampler=False``
+    (the audiobits CLI sets it): the samplers here split data over ranks themselves.
+    """
+
+    def __init__(self, bins_dir: str, seq_len: int = 1024, batch_size: int = 64, num_workers: int = 2,
+                 seed: int = 0, verify_checksum: bool = False) -> None:
+        """
+        Args:
+            bins_dir: directory holding train.bin/val.bin and meta.json.
+            seq_len: tokens of context per training window (each window has seq_len targets).
+            batch_size: windows per step per device; the global batch is batch_size × world size.
+            num_workers: dataloader worker processes per device.
+            seed: seed of the training-window shuffle.
+            verify_checksum: re-hash the bins against meta.json's sha256 when opening them.
+        """
+        super().__init__()
+        self.bins_dir = Path(bins_dir)
+        self.seq_len, self.batch_size, self.num_workers, self.seed = seq_len, batch_size, num_workers, seed
+        self.verify_checksum = verify_checksum
+        self.bins: TokenBins | None = None
+        self._skip_batches = 0
+        self._resume_global_batch: int | None = None
+
+    # --- what the model and callbacks need before/without setup ---------------------------------------------
+    @property
+    def meta(self) -> BinMeta:
+        """meta.json of the bin directory (opened and validated on first use)."""
+        return self._open().meta
+
+    @property
+    def vocab_size(self) -> int:
+        return self.meta.vocab_size
+
+    @property
+    def tokens_per_frame(self) -> int:
+        return self.meta.tokens_per_frame
+
+    def _open(self) -> TokenBins:
+        if self.bins is None:
+            if not is_complete(self.bins_dir):
+                raise BinFormatError(f"{self.bins_dir / 'meta.json'} not found: no prepared bins there. Run "
+                                     "`audiobits prepare --config <config>` or set data.bins_dir to a prepared "
+                                     "directory.")
+            self.bins = TokenBins(self.bins_dir, verify_checksum=self.verify_checksum)
+        return self.bins
+
+    def split(self, name: str) -> SplitBins:
+        return self._open().split(name)
+
+    @property
+    def eval_split_name(self) -> str:
+        return "val"
+
+    @property
+    def train_target_tokens(self) -> int:
+        """Target tokens in one training epoch (every full window once)."""
+        return num_windows(self.split("train").num_tokens, self.seq_len, partial=False) * self.seq_len
+
+    # --- Lightning hooks -------------------------------------------------------------------------------------
+    def setup(self, stage: str | None = None) -> None:
+        self._open()
+
+    def _rank_world(self) -> tuple[int, int]:
+        trainer = self.trainer
+        return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+
+    def _loader(self, dataset: Dataset, batch_sampler: Sampler) -> DataLoader:
+        return DataLoader(dataset, batch_sampler=batch_sampler, num_workers=self.num_workers,
+                          pin_memory=torch.cuda.is_available(), persistent_workers=False)
+
+    def train_dataloader(self) -> DataLoader:
+        rank, world = self._rank_world()
+        dataset = TokenWindows(self.split("train"), self.seq_len, partial=False)
+        if len(dataset) == 0:
+            raise BinFormatError(f"{self.bins_dir}/train.bin holds fewer than seq_len+1 = {self.seq_len + 1} "
+                                 "tokens: lower data.seq_len or prepare more data.")
+        if self._resume_global_batch not in (None, self.batch_size * world):
+            raise ValueError(f"the checkpoint was written with a global batch of {self._resume_global_batch} "
+                             f"windows but this run has {self.batch_size} × {world} devices; resume with the same "
+                             "data.batch_size × devices so no window is trained twice or skipped.")
+        sampler = EpochBatchSampler(len(dataset), self.batch_size, rank, world, self.seed, self._skip_batches)
+        return self._loader(dataset, sampler)
+
+    def _eval_loader(self, split: str) -> DataLoader:
+        rank, world = self._rank_world()
+        dataset = TokenWindows(self.split(split), self.seq_len, partial=True)
+        return self._loader(dataset, ShardBatchSampler(len(dataset), self.batch_size, rank, world))
+
+    def val_dataloader(self) -> DataLoader:
+        return self._eval_loader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self._eval_loader("test" if "test" in self._open().splits else "val")
+
+    # --- mid-epoch resume: the number of finished steps lives in the checkpoint ------------------------------
+    def state_dict(self) -> dict:
+        trainer = self.trainer
+        done = trainer.fit_loop.epoch_loop.batch_progress.current.processed if trainer is not None else 0
+        return {"batches_done": int(done), "global_batch": self.batch_size * self._rank_world()[1],
+                "seed": self.seed}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        if state_dict.get("seed", self.seed) != self.seed:
+            raise ValueError(f"the checkpoint's data.seed is {state_dict['seed']}, this run's {self.seed}: resume "
+                             "with the same seed so the epoch order matches.")
+        self._skip_batches = int(state_dict.get("batches_done", 0))
+        self._resume_global_batch = state_dict.get("global_batch")

@@ -1,0 +1,102 @@
+"""`TinyGPTModule`: next-token training of TinyGPT with AdamW and a per-step WSD schedule."""
+
+from __future__ import annotations
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+
+from audiobits.data import IGNORE_INDEX
+from audiobits.loss_sums import LossSums
+from audiobits.model import GPTConfig, TinyGPT
+from audiobits.results import ModelShape
+from audiobits.schedule import wsd_lr
+
+
+class TinyGPTModule(L.LightningModule):
+    """One epoch of language modelling over a token stream; validation sums nats per utterance and position."""
+
+    def __init__(self, vocab_size: int, seq_len: int = 1024, n_layer: int = 6, n_embd: int = 512, n_head: int = 8,
+                 lr: float = 3e-4, min_lr: float = 3e-5, betas: tuple[float, float] = (0.9, 0.95),
+                 weight_decay: float = 0.1, warmup_fraction: float = 0.05, decay_fraction: float = 0.10,
+                 compile: bool = False) -> None:
+        """
+        Args:
+            vocab_size: ids including specials; linked from ``data.vocab_size`` by the CLI.
+            seq_len: context length; linked from ``data.seq_len``.
+            n_layer: transformer blocks.
+            n_embd: model width.
+            n_head: attention heads.
+            lr: peak learning rate (stable phase).
+            min_lr: learning rate at the end of the cosine decay.
+            betas: AdamW betas.
+            weight_decay: AdamW decoupled weight decay on matrices (not norms).
+            warmup_fraction: share of steps in linear warmup.
+            decay_fraction: share of steps in the final cosine decay.
+            compile: wrap the model in ``torch.compile``.
+        """
+        super().__init__()
+        self.save_hyperparameters()
+        self.config = GPTConfig(vocab_size=vocab_size, seq_len=seq_len, n_layer=n_layer, n_embd=n_embd,
+                                n_head=n_head)
+        self.model = TinyGPT(self.config)
+        self.val_sums: LossSums | None = None
+
+    @property
+    def shape(self) -> ModelShape:
+        c = self.config
+        return ModelShape(self.model.num_params(non_embedding=True), c.vocab_size, c.n_layer, c.n_embd, c.seq_len)
+
+    def configure_model(self) -> None:
+        if self.hparams.compile and not isinstance(self.model, torch._dynamo.eval_frame.OptimizedModule):
+            self.model = torch.compile(self.model)
+
+    def setup(self, stage: str) -> None:
+        datamodule = self.trainer.datamodule
+        split = datamodule.split("test" if stage == "test" and "test" in datamodule.bins.splits else "val")
+        self.val_sums = LossSums(torch.from_numpy(split.offsets), datamodule.tokens_per_frame)
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        return self.model(idx)
+
+    def _token_nats(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        logits = self(batch["input"])
+        return F.cross_entropy(logits.flatten(0, 1).float(), batch["target"].flatten(), ignore_index=IGNORE_INDEX,
+                               reduction="none").view_as(batch["target"])
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        nats = self._token_nats(batch)
+        valid = batch["target"] != IGNORE_INDEX
+        # A padding batch (end of epoch, masked) contributes zero loss rather than NaN.
+        loss = nats.sum() / valid.sum().clamp(min=1)
+        self.log("train/loss", loss, prog_bar=True)
+        return loss
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self.val_sums.update(self._token_nats(batch).detach(), batch["position"])
+
+    test_step = validation_step
+
+    def on_validation_epoch_end(self) -> None:
+        sums = self.val_sums.compute()
+        if sums.tokens:
+            self.log("val/loss", sums.nats / sums.tokens, rank_zero_only=True)
+        self.val_sums.reset()
+
+    on_test_epoch_end = on_validation_epoch_end
+
+    def configure_optimizers(self):
+        decay = [p for p in self.parameters() if p.requires_grad and p.dim() >= 2]
+        no_decay = [p for p in self.parameters() if p.requires_grad and p.dim() < 2]
+        optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": self.hparams.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=self.hparams.lr, betas=tuple(self.hparams.betas), fused=self._fused_available())
+        total = int(self.trainer.estimated_stepping_batches)
+        hp = self.hparams
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: wsd_lr(min(step, total - 1), total, hp.lr, hp.min_lr, hp.warmup_fraction,
+                                           hp.decay_fraction) / hp.lr)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def _fused_available(self) -> bool:
+        return self.device.type == "cuda"

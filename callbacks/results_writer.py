@@ -1,0 +1,46 @@
+"""Writes ``results.json`` (every DESIGN.md metric, with the bootstrap interval) at the end of fit."""
+
+from __future__ import annotations
+
+import lightning as L
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
+
+from audiobits.results import ValidationSums, compute_results, write_results
+
+
+class ResultsWriter(L.Callback):
+    """Keeps the sums of the latest validation pass; at the end of fit rank 0 turns them into results.json.
+
+    Lightning validates after the last training step of the epoch, so the record describes the final weights;
+    a run stopped early is written with ``finished: false`` and flagged by the report.
+    """
+
+    def __init__(self, bootstrap_resamples: int = 1000, seed: int = 0) -> None:
+        self.bootstrap_resamples, self.seed = bootstrap_resamples, seed
+        self._sums: ValidationSums | None = None
+        self._step = -1
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.sanity_checking:
+            self._sums, self._step = pl_module.val_sums.compute(), trainer.global_step
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.is_global_zero:
+            return
+        if self._sums is None or self._sums.tokens == 0:
+            rank_zero_warn("no validation pass ran during fit, so no results.json was written; run "
+                           "`audiobits validate` or keep limit_val_batches > 0.")
+            return
+        datamodule = trainer.datamodule
+        total_steps = int(trainer.estimated_stepping_batches)
+        finished = self._step == trainer.global_step == total_steps and not trainer.interrupted
+        train_tokens = datamodule.train_target_tokens if finished else min(
+            trainer.global_step * trainer.accumulate_grad_batches * datamodule.batch_size * trainer.world_size
+            * datamodule.seq_len, datamodule.train_target_tokens)
+        results = compute_results(datamodule.meta, datamodule.split("val"), self._sums, pl_module.shape,
+                                  train_tokens, finished, self.bootstrap_resamples, self.seed)
+        results["global_step"] = trainer.global_step
+        path = write_results(results, trainer.log_dir)
+        rank_zero_info(f"results: {path}  bits/token {results['bits_per_token']:.4f}  "
+                       f"bits/sec {results['bits_per_sec']:.2f} "
+                       f"[{results['bits_per_sec_ci95'][0]:.2f}, {results['bits_per_sec_ci95'][1]:.2f}]")
