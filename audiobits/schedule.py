@@ -20,6 +20,5 @@ def wsd_lr(step: int, total_steps: int, max_lr: float, min_lr: float, warmup_fra
         return max_lr * (step + 1) / warmup
     if step < decay_start:
         return max_lr
-    span = max(total_steps - 1 - decay_start, 1)
-    progress = min((step - decay_start) / span, 1.0)
+    progress = min((step - decay_start + 1) / (total_steps - decay_start), 1.0)
     return min_lr + 0.5 * (max_lr - min_lr) * (1.0 + math.cos(math.pi * progress))

@@ -1,0 +1,40 @@
+"""Test-only callbacks: record which training windows each rank consumed, and crash a run at a given step."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+
+
+class WindowRecorder(L.Callback):
+    """Appends (global_step, window index) of every trained window to ``<out>/windows-rank<r>.txt``."""
+
+    def __init__(self, out: str) -> None:
+        self.out = Path(out)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        seq_len = batch["input"].shape[1]
+        first = batch["position"][:, 0].cpu().numpy()
+        windows = [(int(p) - 1) // seq_len for p in first if p >= 0]  # masked padding windows have -1
+        self.out.mkdir(parents=True, exist_ok=True)
+        with open(self.out / f"windows-rank{trainer.global_rank}.txt", "a") as f:
+            f.writelines(f"{trainer.global_step} {w}\n" for w in windows)
+
+
+class CrashAt(L.Callback):
+    """Raises after the optimizer step ``step`` (simulates a node failure mid-epoch)."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.global_step == self.step:
+            raise RuntimeError(f"simulated crash at step {self.step}")
+
+
+def read_windows(out: str | Path) -> np.ndarray:
+    """All recorded (step, window) rows of every rank."""
+    rows = [np.loadtxt(p, dtype=np.int64, ndmin=2) for p in sorted(Path(out).glob("windows-rank*.txt"))]
+    return np.concatenate(rows) if rows else np.empty((0, 2), dtype=np.int64)

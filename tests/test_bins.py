@@ -1,0 +1,116 @@
+"""Token bins: round trip, dtype choice, atomic writes, and a clear error for each kind of bad directory."""
+
+import json
+
+import numpy as np
+import pytest
+
+from audiobits.bins import BinFormatError, BinMeta, BinWriter, Codebook, TokenBins, dtype_for_vocab, is_complete
+
+
+def _meta(vocab=100):
+    return BinMeta(representation="toy", corpus="c", encoder={"name": "toy", "weights": "none"}, vocab_size=vocab,
+                   eos_id=vocab - 1, codebooks=[Codebook(vocab - 1, 10.0)], flattening="none")
+
+
+def _write(path, vocab=100, utterances=((5, 1.0, 3), (7, 2.0, 4))):
+    rng = np.random.default_rng(0)
+    with BinWriter(path, _meta(vocab)) as w:
+        for split in ("train", "val"):
+            for i, (n, sec, nbytes) in enumerate(utterances):
+                w.add(split, f"{split}{i}", rng.integers(0, vocab - 1, n), sec, nbytes)
+    return path
+
+
+def test_round_trip_with_index_and_totals(tmp_path):
+    d = _write(tmp_path / "c" / "toy")
+    bins = TokenBins(d, verify_checksum=True)
+    val = bins.split("val")
+    assert bins.meta.dtype == "uint16" and bins.meta.storage_bits == 16
+    assert list(val.offsets) == [0, 6, 14]  # each utterance + its EOS
+    assert list(val.ids) == ["val0", "val1"]
+    assert val.tokens[5] == val.tokens[13] == 99
+    assert bins.meta.splits["val"].seconds == 3.0 and bins.meta.splits["val"].text_bytes == 7
+    assert list(val.utterance_of(np.array([0, 5, 6, 13]))) == [0, 0, 1, 1]
+    saved = json.loads((d / "meta.json").read_text())
+    assert saved["codebooks"] == [{"size": 99, "frame_rate": 10.0}] and saved["eos_id"] == 99
+
+
+def test_dtype_follows_vocab_including_specials():
+    assert dtype_for_vocab(65536) == np.uint16
+    assert dtype_for_vocab(65537) == np.uint32  # NeuCodec's 65536 codes + EOS
+
+
+def test_uint32_bins(tmp_path):
+    d = _write(tmp_path / "n", vocab=65537)
+    assert TokenBins(d).split("train").tokens.dtype == np.uint32
+
+
+def test_failed_write_leaves_nothing_that_looks_complete_and_keeps_the_old(tmp_path):
+    d = _write(tmp_path / "x")
+    before = (d / "train.bin").read_bytes()
+    with pytest.raises(RuntimeError):
+        with BinWriter(d, _meta()) as w:
+            w.add("train", "u", np.arange(3), 1.0, 1)
+            raise RuntimeError("encoder died")
+    assert (d / "train.bin").read_bytes() == before and is_complete(d)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x"]
+    with pytest.raises(RuntimeError):
+        with BinWriter(tmp_path / "y", _meta()) as w:
+            raise RuntimeError("died before writing")
+    assert not (tmp_path / "y").exists()
+
+
+def test_writer_rejects_ids_outside_vocab(tmp_path):
+    with pytest.raises(ValueError, match="ids must lie in"):
+        with BinWriter(tmp_path / "z", _meta()) as w:
+            w.add("train", "u", np.array([1, 100]), 1.0, 1)
+
+
+def test_missing_meta_says_how_to_fix(tmp_path):
+    d = _write(tmp_path / "m")
+    (d / "meta.json").unlink()
+    with pytest.raises(BinFormatError, match=r"meta.json not found.*audiobits prepare"):
+        TokenBins(d)
+
+
+def test_truncated_bin_is_named(tmp_path):
+    d = _write(tmp_path / "t")
+    data = (d / "train.bin").read_bytes()
+    (d / "train.bin").write_bytes(data[:-2])
+    with pytest.raises(BinFormatError, match=r"train.bin: 26 bytes.*truncated"):
+        TokenBins(d)
+
+
+def test_id_at_or_above_vocab_is_named(tmp_path):
+    d = _write(tmp_path / "v")
+    tokens = np.fromfile(d / "val.bin", dtype=np.uint16)
+    tokens[2] = 100
+    tokens.tofile(d / "val.bin")
+    with pytest.raises(BinFormatError, match=r"val.bin: token id 100 at position 2 is >= vocab_size 100"):
+        TokenBins(d)
+
+
+def test_dtype_mismatch_is_named(tmp_path):
+    d = _write(tmp_path / "w")
+    meta = json.loads((d / "meta.json").read_text())
+    meta["dtype"] = "uint32"
+    (d / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(BinFormatError, match=r"dtype 'uint32' does not match vocab_size 100"):
+        TokenBins(d)
+
+
+def test_missing_meta_field_and_checksum(tmp_path):
+    d = _write(tmp_path / "f")
+    meta = json.loads((d / "meta.json").read_text())
+    del meta["eos_id"]
+    (d / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(BinFormatError, match=r"lacks field\(s\) \['eos_id'\]"):
+        TokenBins(d)
+    d = _write(tmp_path / "g")
+    tokens = np.fromfile(d / "train.bin", dtype=np.uint16)
+    tokens[0] = (tokens[0] + 1) % 99
+    tokens.tofile(d / "train.bin")
+    TokenBins(d)  # still a valid directory ...
+    with pytest.raises(BinFormatError, match="sha256 differs"):
+        TokenBins(d, verify_checksum=True)  # ... but not the one that was written

@@ -1,0 +1,80 @@
+"""Every metric against a value computed by hand from DESIGN.md's definition."""
+
+import math
+
+import numpy as np
+import pytest
+
+from audiobits import metrics
+from audiobits.bins import Codebook
+
+
+def test_bits_per_token_and_rates():
+    nats = 1000 * math.log(2) * 3.0  # 1000 tokens at exactly 3 bits each
+    assert metrics.bits_per_token(nats, 1000) == pytest.approx(3.0)
+    assert metrics.tokens_per_second(1000, 10.0) == 100.0
+    assert metrics.bits_per_second(nats, 10.0) == pytest.approx(300.0)
+    assert metrics.bits_per_byte(nats, 600) == pytest.approx(5.0)
+
+
+@pytest.mark.parametrize("codebooks, expected", [
+    ([Codebook(2048, 12.5)] * 8, 1100.0),                                     # Mimi, 8 codebooks
+    ([Codebook(2048, 12.5)], 137.5),                                          # Mimi semantic
+    ([Codebook(65536, 50.0)], 800.0),                                         # NeuCodec
+    ([Codebook(4096, 24000 / 2048), Codebook(4096, 2 * 24000 / 2048), Codebook(4096, 4 * 24000 / 2048)],
+     12 * 7 * 24000 / 2048),                                                  # SNAC 24 kHz ≈ 984
+])
+def test_nominal_bitrate_of_the_seed_codecs(codebooks, expected):
+    assert metrics.nominal_bitrate(codebooks) == pytest.approx(expected)
+
+
+def test_snac_nominal_is_984():
+    snac = [{"size": 4096, "frame_rate": r} for r in (24000 / 2048, 24000 / 1024, 24000 / 512)]
+    assert round(metrics.nominal_bitrate(snac)) == 984
+
+
+def test_text_nominal_uses_measured_rate_and_needs_it():
+    assert metrics.nominal_bitrate([Codebook(50257, None)], 4.0) == pytest.approx(math.log2(50257) * 4.0)
+    with pytest.raises(ValueError, match="tokens_per_sec"):
+        metrics.nominal_bitrate([Codebook(50257, None)])
+
+
+def test_capacity_utilization_storage():
+    assert metrics.flat_capacity(16384, 100.0) == pytest.approx(1400.0)  # the seed's Mimi-8 capacity
+    assert metrics.utilization(350.0, 1400.0) == 0.25
+    assert metrics.info_per_storage(4.0, 16) == 0.25
+
+
+def test_flops():
+    n, v, d, layers, ctx, t = 18_881_024, 16385, 512, 6, 1024, 10**9
+    assert metrics.training_flops_trunk(n, t) == 6 * n * t
+    assert metrics.training_flops_full(n, v, d, layers, ctx, t) == (6 * n + 6 * v * d + 12 * layers * d * ctx) * t
+    per_token = metrics.inference_flops_per_token_full(n, v, d, layers, ctx)
+    assert per_token * 3 == pytest.approx((6 * n + 6 * v * d + 12 * layers * d * ctx))
+    assert metrics.inference_flops_per_bit(2 * n, 4.0) == n / 2
+
+
+def test_bootstrap_interval_brackets_the_estimate_and_shrinks_with_data():
+    rng = np.random.default_rng(0)
+    seconds = rng.uniform(2, 10, 400)
+    nats = seconds * 100 * math.log(2) * rng.normal(1.0, 0.1, 400)  # ≈ 100 bits/sec with noise
+    point = nats.sum() / math.log(2) / seconds.sum()
+    low, high = metrics.bootstrap_bits_per_second(nats, seconds, resamples=500, seed=1)
+    assert low < point < high and high - low < 5
+    small_low, small_high = metrics.bootstrap_bits_per_second(nats[:25], seconds[:25], resamples=500, seed=1)
+    assert small_high - small_low > high - low
+    # identical utterances: no uncertainty
+    assert metrics.bootstrap_bits_per_second(np.ones(10), np.ones(10)) == pytest.approx((1 / math.log(2),) * 2)
+
+
+def test_unigram_entropy():
+    assert metrics.unigram_entropy(np.array([5, 5, 5, 5, 0])) == pytest.approx(2.0)
+    assert metrics.unigram_entropy(np.array([7])) == 0.0
+
+
+def test_markov_entropy_rate():
+    # Two-state chain: stationary π = (2/3, 1/3); H = 2/3·H(0.25) + 1/3·H(0.5)
+    p = np.array([[0.75, 0.25], [0.5, 0.5]])
+    h = lambda q: -(q * math.log2(q) + (1 - q) * math.log2(1 - q))  # noqa: E731
+    assert metrics.markov_entropy_rate(p) == pytest.approx(2 / 3 * h(0.25) + 1 / 3 * h(0.5))
+    assert metrics.markov_entropy_rate(np.full((8, 8), 1 / 8)) == pytest.approx(3.0)

@@ -1,0 +1,71 @@
+"""TinyGPT: the seed's parameter count, exact causality, and attention equal to a reference implementation."""
+
+import math
+
+import pytest
+import torch
+
+from audiobits import model as model_lib
+from audiobits.model import GPTConfig, TinyGPT, causal_attention
+
+
+def test_default_model_has_18_88M_non_embedding_params():
+    with torch.device("meta"):
+        gpt = TinyGPT(GPTConfig(vocab_size=16385))
+    assert gpt.num_params(non_embedding=True) == 18_881_024  # 6 × (12·512² + 2·512) + 512
+    assert gpt.num_params(non_embedding=False) == 18_881_024 + 16385 * 512  # tied: the head adds nothing
+    assert gpt.head.weight is gpt.embed.weight
+
+
+def _tiny(vocab=50):
+    torch.manual_seed(0)
+    return TinyGPT(GPTConfig(vocab_size=vocab, seq_len=32, n_layer=2, n_embd=32, n_head=4)).eval()
+
+
+def test_changing_future_tokens_never_changes_earlier_logits():
+    gpt = _tiny()
+    idx = torch.randint(0, 50, (2, 32))
+    changed = idx.clone()
+    changed[:, 20:] = torch.randint(0, 50, (2, 12))
+    with torch.no_grad():
+        a, b = gpt(idx), gpt(changed)
+    assert torch.equal(a[:, :20], b[:, :20])
+    assert not torch.allclose(a[:, 20:], b[:, 20:])
+
+
+def reference_attention(q, k, v):
+    """Plain softmax(QKᵀ/√d + causal mask)·V on [B, T, H, D]."""
+    q, k, v = (x.transpose(1, 2).double() for x in (q, k, v))
+    scores = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])
+    t = q.shape[2]
+    scores = scores.masked_fill(torch.triu(torch.ones(t, t, dtype=torch.bool), 1), float("-inf"))
+    return (scores.softmax(-1) @ v).transpose(1, 2)
+
+
+def test_sdpa_path_equals_reference_causal_attention():
+    q, k, v = torch.randn(3, 2, 17, 4, 8).unbind(0)
+    assert torch.allclose(causal_attention(q, k, v).double(), reference_attention(q, k, v), atol=1e-5)
+
+
+@pytest.mark.skipif(not (torch.cuda.is_available() and model_lib.flash_attn_func is not None),
+                    reason="flash-attn path needs a CUDA GPU with flash-attn installed (`pip install audiobits[flash]`)")
+def test_flash_path_equals_reference_causal_attention():
+    q, k, v = torch.randn(3, 2, 256, 8, 64, device="cuda", dtype=torch.bfloat16).unbind(0)
+    out = causal_attention(q, k, v)
+    assert torch.allclose(out.double().cpu(), reference_attention(q.cpu(), k.cpu(), v.cpu()), atol=2e-2)
+
+
+def test_rope_is_relative_position():
+    """Shifting both positions by the same amount leaves a rotated dot product unchanged."""
+    cos, sin = model_lib.rope_tables(16, 8, 10000.0)
+    q, k = torch.randn(1, 1, 1, 8), torch.randn(1, 1, 1, 8)
+    def dot(i, j):
+        qi = model_lib.apply_rope(q, cos[i:i + 1], sin[i:i + 1])
+        kj = model_lib.apply_rope(k, cos[j:j + 1], sin[j:j + 1])
+        return (qi * kj).sum()
+    assert dot(5, 2) == pytest.approx(dot(12, 9).item(), abs=1e-5)
+
+
+def test_longer_than_context_is_an_error():
+    with pytest.raises(ValueError, match="seq_len"):
+        _tiny()(torch.zeros(1, 33, dtype=torch.long))
