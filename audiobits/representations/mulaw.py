@@ -1,0 +1,77 @@
+"""``mulaw``: 8-bit μ-law PCM at 8 kHz, the raw-waveform baseline (one token per sample, 64 kbit/s nominal).
+
+No model and no weights: the waveform is resampled to 8 kHz (band-limited, through the FFT) and companded with
+μ = 255 into 256 levels, as ITU-T G.711 does in its continuous form (the same curve as
+``torchaudio.functional.mu_law_encoding``).
+"""
+
+from __future__ import annotations
+
+from importlib import metadata
+
+import numpy as np
+
+from audiobits.bins import Codebook
+from audiobits.representations.base import Representation, Utterance, UtteranceError
+
+MU = 255
+
+
+def resample(audio: np.ndarray, rate: int, target: int) -> np.ndarray:
+    """Band-limited resampling of a 1-D signal from ``rate`` to ``target`` Hz: ``round(len · target / rate)``
+    samples, spectrum above the lower Nyquist frequency removed (FFT method)."""
+    audio = np.asarray(audio, dtype=np.float64)
+    if rate == target:
+        return audio
+    length = round(len(audio) * target / rate)
+    spectrum = np.fft.rfft(audio)[: length // 2 + 1]
+    return np.fft.irfft(spectrum, length) * (length / len(audio))
+
+
+def mu_law_encode(audio: np.ndarray, mu: int = MU) -> np.ndarray:
+    """Samples in [-1, 1] → integer levels 0..mu (values outside are clipped)."""
+    x = np.clip(np.asarray(audio, dtype=np.float64), -1.0, 1.0)
+    y = np.sign(x) * np.log1p(mu * np.abs(x)) / np.log1p(mu)
+    return np.floor((y + 1.0) / 2.0 * mu + 0.5).astype(np.int64)
+
+
+def mu_law_decode(levels: np.ndarray, mu: int = MU) -> np.ndarray:
+    """Integer levels 0..mu → samples in [-1, 1] (the inverse curve of :func:`mu_law_encode`)."""
+    y = 2.0 * np.asarray(levels, dtype=np.float64) / mu - 1.0
+    return np.sign(y) * np.expm1(np.abs(y) * np.log1p(mu)) / mu
+
+
+class MuLawRepresentation(Representation):
+    """8 kHz, 8-bit μ-law samples as tokens 0..255; id 256 ends an utterance."""
+
+    name = "mulaw"
+    flattening = "none"
+    tokens_per_frame = 1
+    weights = "none"
+    package = "numpy"
+
+    def __init__(self, sample_rate: int = 8000) -> None:
+        self.sample_rate = sample_rate
+        self.vocab_size = MU + 2
+        self.eos_id = MU + 1
+        self.codebooks = [Codebook(size=MU + 1, frame_rate=float(sample_rate))]
+
+    def encoder_info(self) -> dict:
+        return {"name": f"mu-law {MU + 1} levels @ {self.sample_rate} Hz", "package": self.package,
+                "version": metadata.version(self.package), "weights": self.weights}
+
+    def check(self, utterance: Utterance) -> None:
+        if utterance.audio is None or not utterance.sample_rate:
+            raise UtteranceError(utterance.id, "mulaw encodes audio, but the utterance has no audio/sample_rate")
+        audio = np.asarray(utterance.audio)
+        if audio.ndim != 1 or audio.size == 0 or not np.isfinite(audio).all():
+            raise UtteranceError(utterance.id, f"audio must be non-empty, finite and 1-D, got shape {audio.shape}")
+
+    def encode(self, batch: list[Utterance]) -> list[np.ndarray]:
+        out = []
+        for utterance in batch:
+            self.check(utterance)
+            if round(len(utterance.audio) * self.sample_rate / utterance.sample_rate) == 0:
+                raise UtteranceError(utterance.id, f"shorter than one sample at {self.sample_rate} Hz")
+            out.append(mu_law_encode(resample(utterance.audio, utterance.sample_rate, self.sample_rate)))
+        return out

@@ -1,0 +1,45 @@
+"""espeak-ng through ctypes: speech comes out at its rate, phonemes come from the voice's own inventory."""
+
+import numpy as np
+import pytest
+
+from audiobits.demo_text import TEXT
+from audiobits.speech import WORD_BOUNDARY, Espeak, EspeakError, _cut
+
+
+@pytest.fixture(scope="module")
+def espeak():
+    return Espeak("en-us")
+
+
+def test_synthesize_gives_speech_of_plausible_length(espeak):
+    audio = espeak.synthesize("Alice was beginning to get very tired of sitting by her sister.")
+    seconds = len(audio) / espeak.sample_rate
+    assert espeak.sample_rate == 22050 and audio.dtype == np.float32
+    assert 2.0 < seconds < 8.0  # 12 words at espeak's 175 words/minute ≈ 4 s
+    assert np.abs(audio).max() <= 1.0 and np.sqrt(np.mean(audio**2)) > 0.01
+
+
+def test_phonemes_split_stress_and_words(espeak):
+    names = espeak.phonemes("hello world")
+    assert names.count(WORD_BOUNDARY) == 1
+    assert names[0] == "h" and "'" in names  # primary stress is a token of its own
+    assert all(n in espeak.inventory() for n in names)
+
+
+def test_the_whole_demo_text_stays_inside_the_inventory(espeak):
+    inventory = set(espeak.inventory())
+    names = espeak.phonemes(TEXT)
+    assert len(names) > 10000 and set(names) <= inventory
+    assert 40 < len(set(names)) < len(inventory)
+
+
+def test_cut_splits_glued_marks_and_keeps_unknown_rest():
+    names = {"'", "_:", "aI", "a", "I"}
+    assert _cut("_:'aI", names, 2) == ["_:", "'", "aI"]
+    assert _cut("'aQQ", names, 2) == ["'", "a", "QQ"]
+
+
+def test_unknown_voice_is_an_error_naming_it():
+    with pytest.raises(EspeakError, match="no voice 'xx-nonexistent'"):
+        Espeak("xx-nonexistent")
