@@ -1,4 +1,7 @@
-"""`audiobits`: LightningCLI for fit/validate/test/prepare, plus the report, sanity and demo tools.
+"""audiobits: train one small GPT per token stream and report the bits per second each carries.
+
+Subcommands: fit, validate, test (LightningCLI); prepare (only write a config's bins); report, sanity, demo,
+synthetic (each has its own --help).
 
     audiobits fit --config configs/mimi_all.yaml            # prepare bins if missing, train one epoch
     audiobits fit --config configs/mimi_all.yaml --ckpt_path last   # resume the latest run of that config
@@ -20,12 +23,19 @@ from audiobits.data import TokenBinDataModule
 from audiobits.module import TinyGPTModule
 from callbacks import ChannelUtilization, CumulativeFLOPs, InformationRate, ResultsWriter
 
+DESCRIPTION = ("Train one small GPT per token stream and report the bits per second each carries. Subcommands: "
+               "fit, validate, test (LightningCLI); prepare (write a config's token bins only); report, sanity, demo, "
+               "synthetic (each has its own --help).")
 TOOLS = {"report": "audiobits.report", "sanity": "audiobits.sanity", "demo": "audiobits.demo",
          "synthetic": "audiobits.synthetic"}
 
 
 class AudiobitsCLI(LightningCLI):
     """Links the data's vocab and context into the model, adds a checkpoint section and resolves ``last``."""
+
+    @staticmethod
+    def subcommands() -> dict[str, set[str]]:
+        return {name: keys for name, keys in LightningCLI.subcommands().items() if name != "predict"}
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.link_arguments("data.vocab_size", "model.vocab_size", apply_on="instantiate")
@@ -65,7 +75,7 @@ def lightning_cli(args: list[str] | None = None, run: bool = True) -> AudiobitsC
     }
     return AudiobitsCLI(TinyGPTModule, TokenBinDataModule, subclass_mode_data=True, seed_everything_default=0,
                         trainer_defaults=trainer_defaults, save_config_kwargs={"overwrite": True}, args=args,
-                        run=run)
+                        run=run, parser_kwargs={"prog": "audiobits", "description": DESCRIPTION})
 
 
 def prepare(args: list[str]) -> None:
@@ -75,11 +85,12 @@ def prepare(args: list[str]) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if argv and argv[0] == "prepare":
-        return prepare(argv[1:])
-    if argv and argv[0] in TOOLS:
-        return importlib.import_module(TOOLS[argv[0]]).main(argv[1:])
+    """Dispatch ``prepare`` and the tools; everything else is LightningCLI (``fit``, ``validate``, ``test``)."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    if args and args[0] == "prepare":
+        return prepare(args[1:])
+    if args and args[0] in TOOLS:
+        return importlib.import_module(TOOLS[args[0]]).main(args[1:])
     lightning_cli(argv)
 
 

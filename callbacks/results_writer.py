@@ -25,6 +25,7 @@ class ResultsWriter(L.Callback):
             self._sums, self._step = pl_module.val_sums.compute(), trainer.global_step
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        log_dir = trainer.log_dir  # a broadcast: every rank must ask
         if not trainer.is_global_zero:
             return
         if self._sums is None or self._sums.tokens == 0:
@@ -40,7 +41,7 @@ class ResultsWriter(L.Callback):
         results = compute_results(datamodule.meta, datamodule.split("val"), self._sums, pl_module.shape,
                                   train_tokens, finished, self.bootstrap_resamples, self.seed)
         results["global_step"] = trainer.global_step
-        path = write_results(results, trainer.log_dir)
+        path = write_results(results, log_dir)
         rank_zero_info(f"results: {path}  bits/token {results['bits_per_token']:.4f}  "
                        f"bits/sec {results['bits_per_sec']:.2f} "
                        f"[{results['bits_per_sec_ci95'][0]:.2f}, {results['bits_per_sec_ci95'][1]:.2f}]")

@@ -1,0 +1,139 @@
+"""`audiobits fit` end to end through the real LightningCLI: known entropy, resume after a crash, CPU DDP."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from audiobits import model as model_lib
+from audiobits.bins import TokenBins
+from audiobits.cli import main
+from audiobits.data import num_windows
+from audiobits.results import read_results
+from audiobits.synthetic import write_markov_bins
+from recorders import read_windows
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = str(REPO / "configs" / "tiny.yaml")
+QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
+
+
+def fit(tmp_path, bins_dir, *extra):
+    main(["fit", "--config", TINY, "--data.init_args.bins_dir", str(bins_dir),
+          "--trainer.logger.init_args.save_dir", str(tmp_path / "runs"), *QUIET, *extra])
+    return sorted((tmp_path / "runs" / "tiny").glob("version_*"))
+
+
+@pytest.fixture(scope="module")
+def markov(tmp_path_factory):
+    """Long utterances so the end-of-utterance token costs little: the measured rate is then near the chain's."""
+    out = tmp_path_factory.mktemp("markov") / "bins"
+    source = write_markov_bins(out, vocab=32, utterance_len=1000, train_utterances=200, val_utterances=20)
+    return out, source
+
+
+@pytest.mark.slow
+def test_bits_per_token_lands_at_or_slightly_above_the_true_entropy_rate(tmp_path, markov):
+    bins_dir, source = markov
+    run = fit(tmp_path, bins_dir)[-1]
+    results = read_results(run)
+    oracle = source.oracle_bits(np.asarray(TokenBins(bins_dir).split("val").tokens, dtype=np.int64))
+    assert results["finished"] and results["val_scored_fraction"] == 1.0
+    # Never below what the true source itself scores on this very split (minus sampling noise) ...
+    assert results["bits_per_token"] >= oracle - 0.02
+    # ... and after one epoch of a tiny model, only slightly above the exact entropy rate.
+    assert results["bits_per_token"] <= source.entropy_rate + 0.15
+    assert results["bits_per_sec"] == pytest.approx(results["bits_per_token"] * results["tokens_per_sec"])
+    assert (run / "config.yaml").is_file() and list(run.glob("events.out.tfevents.*"))
+
+
+@pytest.mark.slow
+def test_a_model_that_sees_the_future_is_caught(tmp_path, markov, monkeypatch):
+    """The entropy check has teeth: drop the causal mask and the 'measured' rate falls below the true one."""
+    def leaky(q, k, v):
+        return F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)).transpose(1, 2)
+    monkeypatch.setattr(model_lib, "causal_attention", leaky)
+    bins_dir, source = markov
+    results = read_results(fit(tmp_path, bins_dir)[-1])
+    assert results["bits_per_token"] < source.entropy_rate - 0.5
+
+
+@pytest.fixture
+def small(tmp_path):
+    out = tmp_path / "small"
+    write_markov_bins(out, vocab=16, utterance_len=50, train_utterances=400, val_utterances=20)  # 20 steps
+    return out
+
+
+def test_resume_after_a_crash_trains_every_window_exactly_once(tmp_path, small):
+    windows = num_windows(TokenBins(small).split("train").num_tokens, 64, partial=False)
+    record = tmp_path / "record"
+    callbacks = ["--trainer.callbacks+=recorders.WindowRecorder", f"--trainer.callbacks.out={record}"]
+    with pytest.raises(RuntimeError, match="simulated crash at step 12"):
+        fit(tmp_path, small, "--checkpoint.every_n_train_steps", "5", *callbacks,
+            "--trainer.callbacks+=recorders.CrashAt", "--trainer.callbacks.step=12")
+    first = read_windows(record)
+    (record / "windows-rank0.txt").unlink()
+    runs = fit(tmp_path, small, "--checkpoint.every_n_train_steps", "5", "--ckpt_path", "last", *callbacks)
+    second = read_windows(record)
+    assert len(runs) == 1  # the resumed run continues in the crashed run's directory
+    kept = first[first[:, 0] <= 10, 1]  # the crash lost steps 11-12: the checkpoint holds step 10
+    assert second[0, 0] == 11
+    assert sorted(np.concatenate([kept, second[:, 1]])) == list(range(windows))
+    results = read_results(runs[0])
+    assert results["finished"] and results["global_step"] == int(np.ceil(windows / 16))
+
+
+def test_resume_without_a_checkpoint_says_so(tmp_path, small):
+    with pytest.raises(SystemExit, match="no .*last.ckpt to resume from"):
+        fit(tmp_path, small, "--ckpt_path", "last")
+
+
+def test_missing_bins_give_a_clear_error(tmp_path):
+    with pytest.raises(Exception, match=r"meta.json not found.*audiobits prepare"):
+        fit(tmp_path, tmp_path / "nothing-here")
+
+
+@pytest.mark.slow
+def test_ddp_on_two_cpu_processes_uses_every_window_once_and_scores_every_val_token_once(tmp_path, small):
+    record = tmp_path / "record"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "tests"), os.environ.get("PYTHONPATH", "")])}
+    cmd = [sys.executable, "-m", "audiobits", "fit", "--config", TINY, "--data.init_args.bins_dir", str(small),
+           "--trainer.logger.init_args.save_dir", str(tmp_path / "runs"), *QUIET,
+           "--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp",
+           "--data.init_args.batch_size", "8",
+           "--trainer.callbacks+=recorders.WindowRecorder", f"--trainer.callbacks.out={record}"]
+    done = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    bins = TokenBins(small)
+    windows = num_windows(bins.split("train").num_tokens, 64, partial=False)
+    per_rank = [np.loadtxt(record / f"windows-rank{r}.txt", dtype=np.int64, ndmin=2) for r in (0, 1)]
+    assert all(len(rows) for rows in per_rank)
+    assert sorted(np.concatenate([rows[:, 1] for rows in per_rank])) == list(range(windows))
+    results = read_results(next((tmp_path / "runs" / "tiny").glob("version_*")))
+    assert results["val_tokens"] == bins.split("val").num_tokens - 1  # reduced over ranks, nothing twice
+    assert results["val_scored_fraction"] == 1.0
+
+
+def test_print_config_of_every_shipped_config(capsys):
+    configs = sorted((REPO / "configs").glob("*.yaml"))
+    assert {c.stem for c in configs} >= {"tiny"}
+    for config in configs:
+        with pytest.raises(SystemExit) as exit_info:
+            main(["fit", "--config", str(config), "--print_config"])
+        assert exit_info.value.code in (0, None), config
+        printed = capsys.readouterr().out
+        assert "class_path" in printed and "model:" in printed, config
+
+
+def test_help_lists_the_subcommands(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert out.startswith("usage: audiobits")
+    assert all(cmd in out for cmd in ("fit", "validate", "test", "prepare", "report", "sanity", "demo", "synthetic"))

@@ -1,0 +1,34 @@
+"""LossSums: per-utterance and per-frame-position accounting of validation nats."""
+
+import numpy as np
+import torch
+
+from audiobits.loss_sums import LossSums
+
+
+def test_sums_by_utterance_and_position_match_a_direct_count():
+    # two utterances: 6 frame tokens + EOS, then 4 + EOS; frames of 2 tokens
+    offsets = torch.tensor([0, 7, 12])
+    metric = LossSums(offsets, tokens_per_frame=2)
+    positions = torch.tensor([[1, 2, 3, 4, 5, 6], [7, 8, 9, 10, 11, -1]])
+    nats = torch.arange(12, dtype=torch.float32).view(2, 6) + 1.0
+    metric.update(nats, positions)
+    sums = metric.compute()
+    # utterance 0 scores positions 1..6 (nats 1..6), utterance 1 positions 7..11 (nats 7..11); -1 is masked
+    assert sums.nats_per_utterance.tolist() == [21.0, 45.0]
+    assert sums.tokens_per_utterance.tolist() == [6, 5]
+    # phase = (pos - start) % 2, EOS (positions 6 and 11) in the last bucket
+    # utt0: pos1→1, 2→0, 3→1, 4→0, 5→1, 6 EOS; utt1: 7→0, 8→1, 9→0, 10→1, 11 EOS
+    assert sums.nats_per_phase.tolist() == [2 + 4 + 7 + 9, 1 + 3 + 5 + 8 + 10, 6 + 11]
+    assert sums.tokens_per_phase.tolist() == [4, 5, 2]
+    assert sums.nats == 66.0 and sums.tokens == 11
+    metric.reset()
+    assert metric.compute().tokens == 0
+
+
+def test_updates_accumulate_in_float64():
+    metric = LossSums(torch.tensor([0, 1_000_001]))
+    for _ in range(10):
+        metric.update(torch.full((100_000,), 0.1), torch.arange(1, 100_001))
+    exact = 1_000_000 * float(np.float32(0.1))  # the float32 inputs, summed exactly
+    assert np.isclose(metric.compute().nats, exact, rtol=1e-12)
