@@ -17,6 +17,7 @@ REGISTRY: dict[str, tuple[str, str, dict[str, Any]]] = {
     "mimi_sem": ("mimi", "MimiRepresentation", {"num_codebooks": 1}),
     "mimi_all": ("mimi", "MimiRepresentation", {"num_codebooks": 8}),
     "snac_orpheus": ("snac", "SnacRepresentation", {"offsets": "level"}),
+    "snac_orpheus_pos": ("snac", "SnacRepresentation", {"offsets": "position"}),
     "neucodec": ("neucodec", "NeuCodecRepresentation", {}),
 }
 

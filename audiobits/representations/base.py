@@ -105,8 +105,11 @@ class Representation(ABC):
     def encoder_info(self) -> dict:
         """Name, package, version and weights id of the encoder, as meta.json records them."""
 
-    def _package_version(self) -> str:
-        return metadata.version(self.package)
+    def _package_version(self) -> str | None:
+        try:
+            return metadata.version(self.package)
+        except metadata.PackageNotFoundError:
+            return None
 
     def to(self: Self, device: str) -> Self:
         """Move the encoder to ``device``; representations without a model ignore it."""

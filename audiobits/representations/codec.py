@@ -1,0 +1,210 @@
+"""What the neural-codec representations share: weights, resampling, batching, trimming, flattening.
+
+Frames (the rule every codec follows, tested): an utterance of ``n`` samples at rate ``sr`` is resampled to the
+codec's rate (torchaudio, ``n' = ceil(n * sample_rate / sr)`` samples) and gets ``num_frames(n') = n' // hop``
+coarse frames — whole frames only, each covering ``hop`` samples of real audio; the partial last frame, which
+the codecs fill with padding (Mimi pads to a multiple of 1920, SNAC to 2048, NeuCodec emits ``n' // 320``), is
+dropped, so no padding frame is counted and tokens/s never exceeds the nominal rate. Utterances shorter than one
+frame are refused (UtteranceError).
+
+Batching: causal codecs (Mimi) see a zero-padded batch, which cannot change earlier frames. Non-causal ones
+(SNAC, NeuCodec) pad internally, and their receptive fields reach past an utterance's end, so a longer padding
+would change its last frames: they encode together only utterances whose upstream-padded inputs have the same
+length (sort a shard by duration to get full batches). Either way ``encode(batch)[i] == encode([batch[i]])[0]``.
+
+Weights: ``"pretrained"`` (the upstream hub checkpoint through the upstream loader), a local path, or
+``"random"`` (upstream architecture, seeded init, then every codebook refitted to the latents of a synthetic
+probe signal so codes are diverse: untrained codebooks map everything to one code).
+"""
+
+from __future__ import annotations
+
+import math
+from abc import abstractmethod
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from audiobits.representations.base import Representation, Utterance, UtteranceError
+
+
+def probe_signal(seconds: float, sample_rate: int, seed: int = 0) -> np.ndarray:
+    """A deterministic speech-like test signal: gliding harmonic tones, noise bursts, pauses; float32 in [-1, 1]."""
+    rng = np.random.default_rng(seed)
+    n = int(round(seconds * sample_rate))
+    t = np.arange(n) / sample_rate
+    f0 = 110 + 90 * np.sin(2 * np.pi * rng.uniform(0.3, 1.5) * t + rng.uniform(0, 2 * np.pi))
+    phase = 2 * np.pi * np.cumsum(f0) / sample_rate
+    voiced = sum(np.sin(k * phase) / k for k in range(1, 8))
+    syllables = np.clip(np.sin(2 * np.pi * rng.uniform(2.5, 5) * t + rng.uniform(0, 2 * np.pi)), 0, None)
+    noise = rng.standard_normal(n) * (syllables < 0.05) * 0.3
+    x = voiced * syllables + noise
+    x *= (np.sin(2 * np.pi * 0.4 * t) > -0.8)  # a pause now and then
+    return (0.5 * x / max(np.abs(x).max(), 1e-9)).astype(np.float32)
+
+
+def hub_source(repo_id: str, filename: str, path: str | Path) -> str:
+    """``repo/file@revision`` of a file resolved from the HF hub cache (``.../snapshots/<revision>/<file>``)."""
+    revision = Path(path).parents[len(Path(filename).parts) - 1].name
+    return f"{repo_id}/{filename}@{revision}"
+
+
+def gaussian_codebook(vectors: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
+    """``size`` codes drawn from a diagonal Gaussian fitted to ``vectors`` [N, D]: random, but where latents lie."""
+    mean, std = vectors.mean(0), vectors.std(0).clamp(min=1e-6)
+    noise = torch.randn(size, vectors.shape[1], generator=generator, device="cpu").to(vectors)
+    return mean + std * noise
+
+
+class CodecRepresentation(Representation):
+    """A neural codec: audio -> per-level codes -> one flat id stream (see the module docstring for the rules)."""
+
+    hop: int                          # samples per coarse frame at ``sample_rate``
+    frames_per_level: tuple[int, ...]  # codes each level emits per coarse frame (SNAC (1, 2, 4); Mimi (1,) * K)
+    causal: bool                      # zero padding cannot change earlier frames
+    encoder_name: str
+
+    def __init__(self, weights: str = "pretrained", device: str = "cpu", seed: int = 0) -> None:
+        self.weights = str(weights)
+        self.seed = seed
+        self.checkpoint: str | None = None  # what was loaded: repo/file@revision or a local path
+        if self.weights == "pretrained":
+            model, self.checkpoint = self._load_pretrained()
+        elif self.weights == "random":
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                model = self._build_random()
+            probe = torch.from_numpy(probe_signal(4.0, self.sample_rate, seed))[None, None]
+            with torch.inference_mode():
+                self._fit_random_codebooks(model.eval(), probe, torch.Generator().manual_seed(seed))
+        else:
+            path = Path(self.weights).expanduser()
+            if not path.exists():
+                raise FileNotFoundError(f"{self.name}: weights={self.weights!r} is neither 'pretrained', 'random' "
+                                        f"nor an existing path; {self._local_format()}")
+            model, self.checkpoint = self._load_local(path.resolve()), str(path.resolve())
+        self.model: torch.nn.Module | None = model.eval().requires_grad_(False)
+        self.device = torch.device("cpu")
+        self.to(device)
+
+    # -- what each codec provides -------------------------------------------------------------------------
+    @abstractmethod
+    def _load_pretrained(self) -> tuple[torch.nn.Module, str]:
+        """The upstream checkpoint through the upstream loader, and a string naming it (repo/file@revision)."""
+
+    @abstractmethod
+    def _load_local(self, path: Path) -> torch.nn.Module:
+        """A checkpoint saved locally in the upstream format."""
+
+    @abstractmethod
+    def _local_format(self) -> str:
+        """What a local ``weights`` path must hold (for error messages)."""
+
+    @abstractmethod
+    def _build_random(self) -> torch.nn.Module:
+        """The upstream architecture with its default (untrained) init."""
+
+    @abstractmethod
+    def _fit_random_codebooks(self, model: torch.nn.Module, probe: torch.Tensor, generator: torch.Generator) -> None:
+        """Refit an untrained model's codebooks to the latents of ``probe`` [1, 1, T] so codes are diverse."""
+
+    @abstractmethod
+    def _encode_padded(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Codes of a zero-padded batch ``x`` [B, 1, T]: one [B, frames] int tensor per level."""
+
+    def _padded_length(self, num_samples: int) -> int:
+        """Length the non-causal codec pads an input of ``num_samples`` to (its batching key)."""
+        return num_samples
+
+    @abstractmethod
+    def flatten(self, levels: list[np.ndarray]) -> np.ndarray:
+        """Per-level codes (level k holds ``frames * frames_per_level[k]`` codes) -> flat ids."""
+
+    @abstractmethod
+    def unflatten(self, ids: np.ndarray) -> list[np.ndarray]:
+        """Flat ids (whole frames, no EOS) -> per-level codes; inverse of ``flatten``."""
+
+    # -- shared ------------------------------------------------------------------------------------------
+    @property
+    def frame_rate(self) -> float:
+        """Coarse frames per second."""
+        return self.sample_rate / self.hop
+
+    def encoder_info(self) -> dict:
+        info: dict[str, Any] = {"name": self.encoder_name, "package": self.package,
+                                "version": self._package_version(), "weights": self.weights}
+        if self.checkpoint:
+            info["checkpoint"] = self.checkpoint
+        if self.weights == "random":
+            info["seed"] = self.seed
+        return info
+
+    def to(self, device: str | torch.device) -> CodecRepresentation:
+        self.device = torch.device(device)
+        if self.model is not None:
+            self.model.to(self.device)
+        return self
+
+    def num_frames(self, num_samples: int) -> int:
+        """Coarse frames an utterance of ``num_samples`` samples at the codec's rate gets: whole frames only."""
+        return num_samples // self.hop
+
+    def resampled_length(self, num_samples: int, sample_rate: int) -> int:
+        """Samples an utterance of ``num_samples`` at ``sample_rate`` has after resampling to the codec's rate."""
+        if sample_rate == self.sample_rate:
+            return num_samples
+        g = math.gcd(int(sample_rate), self.sample_rate)
+        return -(-num_samples * (self.sample_rate // g) // (int(sample_rate) // g))
+
+    def check(self, utterance: Utterance) -> None:
+        audio, sr = utterance.audio, utterance.sample_rate
+        if audio is None:
+            raise UtteranceError(utterance.id, f"{self.name} needs audio, got none")
+        audio = np.asarray(audio)
+        if audio.ndim != 1:
+            raise UtteranceError(utterance.id, f"audio must be 1-D mono, got shape {audio.shape}; mix it down first")
+        if not np.issubdtype(audio.dtype, np.floating):
+            raise UtteranceError(utterance.id, f"audio must be float in [-1, 1], got {audio.dtype}; scale integer PCM "
+                                               "(e.g. int16 / 32768) first")
+        if not sr or sr <= 0:
+            raise UtteranceError(utterance.id, f"sample_rate must be a positive int, got {sr!r}")
+        if not np.isfinite(audio).all():
+            raise UtteranceError(utterance.id, "audio holds NaN or inf samples")
+        if self.num_frames(self.resampled_length(len(audio), sr)) < 1:
+            raise UtteranceError(utterance.id, f"{len(audio) / sr:.4f} s is shorter than one {self.name} frame "
+                                               f"({self.hop / self.sample_rate:.4f} s)")
+
+    def _resample(self, utterance: Utterance) -> torch.Tensor:
+        import torchaudio.functional as AF
+
+        wav = torch.as_tensor(np.asarray(utterance.audio, dtype=np.float32), device=self.device)
+        if utterance.sample_rate != self.sample_rate:
+            wav = AF.resample(wav, int(utterance.sample_rate), self.sample_rate)
+        return wav
+
+    def encode(self, batch: list[Utterance]) -> list[np.ndarray]:
+        """Flat ids per utterance (no EOS), ``num_frames`` whole frames each; equal to encoding one at a time."""
+        for utterance in batch:
+            self.check(utterance)
+        wavs = [self._resample(u) for u in batch]
+        groups: dict[int, list[int]] = defaultdict(list)
+        for i, wav in enumerate(wavs):
+            groups[0 if self.causal else self._padded_length(len(wav))].append(i)
+        out: list[np.ndarray] = [np.empty(0, np.int64)] * len(batch)
+        with torch.inference_mode():
+            for members in groups.values():
+                x = torch.nn.utils.rnn.pad_sequence([wavs[i] for i in members], batch_first=True)[:, None]
+                levels = [lvl.cpu().numpy() for lvl in self._encode_padded(x)]
+                for row, i in enumerate(members):
+                    frames = self.num_frames(len(wavs[i]))
+                    codes = []
+                    for lvl, per_frame in zip(levels, self.frames_per_level):
+                        if lvl.shape[1] < frames * per_frame:
+                            raise RuntimeError(f"{self.name}: codec emitted {lvl.shape[1]} codes for utterance "
+                                               f"{batch[i].id!r}, fewer than {frames} frames x {per_frame}")
+                        codes.append(lvl[row, :frames * per_frame].astype(np.int64))
+                    out[i] = self.flatten(codes)
+        return out
