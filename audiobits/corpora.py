@@ -1,0 +1,339 @@
+"""Speech corpora: each serves `Utterance`s of its "train" and "val" splits in a fixed order, by index range.
+
+Corpora are small classes meant for YAML (``corpus: {class_path: audiobits.corpora.LibriTTSR}``):
+
+- `HFCorpus`: any `datasets` dataset, loaded with ``datasets.load_dataset(path, config, split=...)`` — a hub name
+  or a local folder in the hub layout (parquet files + a README.md whose ``configs:`` name the splits) take the
+  same code path. Audio is read as raw bytes (``datasets.Audio(decode=False)``) and decoded here with soundfile.
+- `LibriTTSR`: ``parler-tts/libritts_r_filtered`` (24 kHz; its train.clean.* splits as train, dev.clean as val).
+- `EmiliaNeuCodec`: ``neuphonic/emilia-yodas-english-neucodec`` (transcripts + precomputed NeuCodec codes, no
+  audio); a fixed hash of each utterance id holds out the val split.
+- `AudioFolder`: your own recordings, ``<root>/<split>/metadata.csv`` (columns ``file_name,text``) + the audio
+  files it names.
+
+An utterance that cannot be read comes back as `Unreadable` (its id and a reason naming the file) in its place in
+the list, so the encoder drops it (from every representation of the corpus) and goes on with the rest.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import zlib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+
+from audiobits.representations.base import Utterance, UtteranceError
+
+SPLITS = ("train", "val")
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """An utterance the corpus cannot serve (broken or missing audio, no transcript): its id and why, naming the file."""
+
+    id: str
+    reason: str
+
+
+Loaded = list[Utterance | Unreadable]
+
+
+def read_audio(utterance_id: str, source: bytes | str | Path, label: str, decode: bool = True
+               ) -> tuple[np.ndarray | None, int, float]:
+    """Decode ``source`` (file bytes or a path) to float32 mono with soundfile, or with ``decode=False`` only read
+    its header; returns (audio or None, sample rate, true seconds). Unreadable audio raises UtteranceError
+    naming ``label`` (the file)."""
+    handle = io.BytesIO(source) if isinstance(source, bytes) else source
+    try:
+        if decode:
+            data, rate = sf.read(handle, dtype="float32", always_2d=True)
+            audio, frames = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0], len(data)
+        else:
+            info = sf.info(handle)
+            audio, rate, frames = None, info.samplerate, info.frames
+    except (RuntimeError, OSError, TypeError) as e:  # soundfile.LibsndfileError is a RuntimeError
+        raise UtteranceError(utterance_id, f"cannot read audio file {label}: {e}") from e
+    if frames <= 0:
+        raise UtteranceError(utterance_id, f"audio file {label} holds no samples")
+    return audio, int(rate), frames / rate
+
+
+class Corpus(ABC):
+    """A speech corpus: per split a fixed-order list of utterances, loaded by index range.
+
+    ``name`` is the directory under the bins root that every representation of this corpus shares. ``has_audio``
+    is False for corpora that ship codes instead of audio; ``codes_representation`` names the representation those
+    codes belong to.
+    """
+
+    name: str
+    has_audio: bool = True
+    codes_representation: str | None = None
+
+    @abstractmethod
+    def describe(self) -> dict[str, Any]:
+        """What selects this corpus's utterances (class and init arguments); bins built from a different
+        description are not iso-data with these."""
+
+    @abstractmethod
+    def size(self, split: str) -> int:
+        """Number of utterances in ``split`` (before any drop)."""
+
+    @abstractmethod
+    def load(self, split: str, start: int, stop: int, audio: bool = True) -> Loaded:
+        """Utterances ``start:stop`` of ``split`` in corpus order; with ``audio=False`` only transcripts and true
+        durations (for representations that do not read audio). A bad item is `Unreadable` in its place."""
+
+    def download(self) -> None:
+        """Fetch whatever the corpus needs locally (the datasets cache), so later loads are offline."""
+        for split in SPLITS:
+            self.size(split)
+
+    @staticmethod
+    def _check_split(split: str) -> None:
+        if split not in SPLITS:
+            raise ValueError(f"unknown split {split!r}; corpora have {SPLITS}")
+
+
+class HFCorpus(Corpus):
+    """A `datasets` dataset: ``load_dataset(path, config, split=s, data_files=..., revision=...)`` per upstream
+    split ``s``, concatenated in the order given per our split.
+
+    ``splits`` maps "train"/"val" to upstream split names. Without a "val" entry, ``val_fraction`` of the train
+    rows (chosen by a CRC32 of the utterance id, so the choice never depends on row order or on the machine) is
+    held out as val. Audio is decoded here with soundfile; ``codes_column`` instead reads precomputed codec codes
+    whose duration is ``len(codes) / codes_frame_rate`` seconds.
+    """
+
+    def __init__(self, path: str, name: str, config: str | None = None,
+                 splits: dict[str, list[str]] | None = None, val_fraction: float = 0.0,
+                 data_files: str | list[str] | dict[str, Any] | None = None, revision: str | None = None,
+                 text_column: str = "text", id_column: str = "id", audio_column: str | None = "audio",
+                 codes_column: str | None = None, codes_frame_rate: float | None = None) -> None:
+        """
+        Args:
+            path: hub dataset name (``org/name``) or a local folder in the same layout.
+            name: directory name of this corpus under the bins root.
+            config: the dataset's config (subset) name, e.g. "clean".
+            splits: our split ("train", "val") -> list of upstream split names, concatenated in that order.
+            val_fraction: when ``splits`` has no "val": share of train rows held out as val, by id hash.
+            data_files: passed to load_dataset to pick a subset of the upstream files.
+            revision: dataset revision (commit) to pin.
+            text_column: transcript column.
+            id_column: utterance id column (unique within a split).
+            audio_column: audio column (read undecoded, decoded with soundfile); None when there is no audio.
+            codes_column: column of precomputed codec codes (1-D ints), for corpora without audio.
+            codes_frame_rate: frames per second of those codes, giving each utterance's duration.
+        """
+        splits = splits or {"train": ["train"]}
+        unknown = set(splits) - set(SPLITS)
+        if unknown or "train" not in splits:
+            raise ValueError(f"{type(self).__name__}.splits must map 'train' (and optionally 'val') to upstream "
+                             f"splits; got keys {sorted(splits)}")
+        if ("val" in splits) == (val_fraction > 0):
+            raise ValueError(f"{type(self).__name__}: give either splits['val'] or val_fraction > 0 (a held-out "
+                             f"share of train), not {'both' if 'val' in splits else 'neither'}")
+        if not 0 <= val_fraction < 1:
+            raise ValueError(f"val_fraction must lie in [0, 1), got {val_fraction}")
+        if (audio_column is None) == (codes_column is None):
+            raise ValueError(f"{type(self).__name__}: set exactly one of audio_column and codes_column")
+        if codes_column is not None and not codes_frame_rate:
+            raise ValueError(f"{type(self).__name__}: codes_column needs codes_frame_rate (frames per second) to "
+                             "know each utterance's duration")
+        self.path, self.name, self.config, self.revision, self.data_files = path, name, config, revision, data_files
+        self.splits = {k: list(v) for k, v in splits.items()}
+        self.val_fraction = val_fraction
+        self.text_column, self.id_column = text_column, id_column
+        self.audio_column, self.codes_column, self.codes_frame_rate = audio_column, codes_column, codes_frame_rate
+        self.has_audio = audio_column is not None
+        self._cache: dict[str, tuple[Any, np.ndarray | None]] = {}
+
+    def describe(self) -> dict[str, Any]:
+        return {"class": f"{type(self).__module__}.{type(self).__qualname__}", "path": self.path,
+                "config": self.config, "splits": self.splits, "val_fraction": self.val_fraction,
+                "data_files": self.data_files, "revision": self.revision, "text_column": self.text_column,
+                "id_column": self.id_column, "audio_column": self.audio_column, "codes_column": self.codes_column,
+                "codes_frame_rate": self.codes_frame_rate}
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_cache": {}}  # datasets reopen their memory-mapped cache in each process
+
+    def _upstream(self, split: str) -> Any:
+        import datasets
+
+        names = self.splits["train" if split == "val" and "val" not in self.splits else split]
+        parts = [datasets.load_dataset(self.path, self.config, split=s, data_files=self.data_files,
+                                       revision=self.revision) for s in names]
+        ds = parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)
+        wanted = [c for c in (self.text_column, self.id_column, self.audio_column, self.codes_column) if c]
+        missing = [c for c in wanted if c not in ds.column_names]
+        if missing:
+            raise ValueError(f"dataset {self.path!r} (config {self.config!r}, splits {names}) has no column(s) "
+                             f"{missing}; it has {ds.column_names}. Set text_column/id_column/audio_column/"
+                             "codes_column to the dataset's names.")
+        ds = ds.select_columns(wanted)
+        if self.audio_column:
+            ds = ds.cast_column(self.audio_column, datasets.Audio(decode=False))
+        return ds
+
+    def _split(self, split: str) -> tuple[Any, np.ndarray | None]:
+        """The dataset behind ``split`` and, when val is carved out of train, the row indices it keeps."""
+        self._check_split(split)
+        if split not in self._cache:
+            ds = self._upstream(split)
+            rows = None
+            if self.val_fraction > 0:
+                threshold = self.val_fraction * 2 ** 32
+                held_out = np.fromiter((zlib.crc32(str(i).encode("utf-8")) < threshold
+                                        for i in ds[self.id_column]), dtype=bool, count=len(ds))
+                rows = np.flatnonzero(held_out if split == "val" else ~held_out)
+            self._cache[split] = (ds, rows)
+        return self._cache[split]
+
+    def size(self, split: str) -> int:
+        ds, rows = self._split(split)
+        return len(ds) if rows is None else len(rows)
+
+    def load(self, split: str, start: int, stop: int, audio: bool = True) -> Loaded:
+        ds, rows = self._split(split)
+        batch = ds[start:stop] if rows is None else ds[rows[start:stop].tolist()]
+        return [self._utterance(dict(zip(batch, values)), audio) for values in zip(*batch.values())]
+
+    def _utterance(self, row: dict[str, Any], decode: bool) -> Utterance | Unreadable:
+        uid, text = str(row[self.id_column]), row[self.text_column]
+        if not isinstance(text, str):
+            return Unreadable(uid, f"{self.text_column!r} is {text!r}, not a transcript string")
+        if self.codes_column:
+            codes = np.asarray(row[self.codes_column], dtype=np.int64).reshape(-1)
+            return Utterance(uid, text, codes=codes, seconds=len(codes) / self.codes_frame_rate)
+        stored = row[self.audio_column] or {}
+        label = f"{stored.get('path') or uid!r} of {self.path}"
+        source = stored.get("bytes") or stored.get("path")
+        if source is None:
+            return Unreadable(uid, f"audio of {label} is empty (neither bytes nor a path)")
+        try:
+            samples, rate, seconds = read_audio(uid, source, label, decode)
+        except UtteranceError as e:
+            return Unreadable(uid, e.reason)
+        return Utterance(uid, text, audio=samples, sample_rate=rate, seconds=seconds)
+
+
+class LibriTTSR(HFCorpus):
+    """LibriTTS-R filtered (``parler-tts/libritts_r_filtered``): 24 kHz read English, its own train/dev splits.
+
+    Configs "clean" (dev.clean, test.clean, train.clean.100, train.clean.360) and "other" (dev.other, test.other,
+    train.other.500); columns audio, text_normalized, text_original, speaker_id, path, chapter_id, id.
+    """
+
+    def __init__(self, path: str = "parler-tts/libritts_r_filtered", config: str = "clean",
+                 train_splits: list[str] | None = None, val_splits: list[str] | None = None,
+                 text_column: str = "text_normalized", name: str = "libritts_r_filtered",
+                 revision: str | None = None) -> None:
+        """
+        Args:
+            path: hub name, or a local folder in the same layout (parquet + README.md configs).
+            config: "clean" or "other".
+            train_splits: upstream splits used as train (default: train.clean.100 + train.clean.360).
+            val_splits: upstream splits used as val (default: dev.clean).
+            text_column: "text_normalized" (numbers spelled out) or "text_original".
+            name: directory name of this corpus under the bins root.
+            revision: dataset commit to pin.
+        """
+        super().__init__(path, name, config=config,
+                         splits={"train": train_splits or ["train.clean.100", "train.clean.360"],
+                                 "val": val_splits or ["dev.clean"]},
+                         revision=revision, text_column=text_column, id_column="id", audio_column="audio")
+
+
+class EmiliaNeuCodec(HFCorpus):
+    """Emilia-YODAS English with NeuCodec codes already computed (``neuphonic/emilia-yodas-english-neucodec``).
+
+    Columns ``text``, ``codes`` (50 Hz NeuCodec FSQ ids) and ``__key__``; one upstream split, "train". There is no
+    audio: an utterance lasts ``len(codes) / 50`` seconds (the codec emits ceil(samples / 320) frames at 16 kHz,
+    so this is the true duration rounded up to the next 20 ms). Only the text and neucodec representations apply.
+    """
+
+    codes_representation = "neucodec"
+
+    def __init__(self, path: str = "neuphonic/emilia-yodas-english-neucodec", val_fraction: float = 0.01,
+                 data_files: str | list[str] | None = None, name: str = "emilia_yodas_en_neucodec",
+                 revision: str | None = None) -> None:
+        """
+        Args:
+            path: hub name, or a local folder holding the same parquet files.
+            val_fraction: share of utterances held out as val, chosen by a hash of ``__key__``.
+            data_files: a subset of the upstream parquet files (e.g. "data/train-0000*.parquet") for a smaller run.
+            name: directory name of this corpus under the bins root.
+            revision: dataset commit to pin.
+        """
+        super().__init__(path, name, splits={"train": ["train"]}, val_fraction=val_fraction,
+                         data_files=data_files, revision=revision, text_column="text", id_column="__key__",
+                         audio_column=None, codes_column="codes", codes_frame_rate=50.0)
+
+
+class AudioFolder(Corpus):
+    """Your own recordings: ``<root>/train/`` and ``<root>/val/``, each with a ``metadata.csv`` (UTF-8, header
+    ``file_name,text``; the layout of `datasets`' audiofolder) naming audio files relative to that folder.
+
+    Any format soundfile reads (wav, flac, ogg, mp3); multi-channel audio is averaged to mono. Utterances keep
+    the row order of metadata.csv; an utterance's id is its ``file_name``.
+    """
+
+    METADATA = "metadata.csv"
+
+    def __init__(self, root: str, name: str | None = None) -> None:
+        """
+        Args:
+            root: folder holding ``train/metadata.csv`` and ``val/metadata.csv`` with the audio files.
+            name: directory name of this corpus under the bins root (default: the folder's name).
+        """
+        self.root = Path(root).expanduser().resolve()
+        self.name = name or self.root.name
+        self._rows: dict[str, list[tuple[str, str]]] = {}
+
+    def describe(self) -> dict[str, Any]:
+        return {"class": f"{type(self).__module__}.{type(self).__qualname__}", "root": str(self.root)}
+
+    def _metadata(self, split: str) -> list[tuple[str, str]]:
+        self._check_split(split)
+        if split not in self._rows:
+            path = self.root / split / self.METADATA
+            if not path.is_file():
+                raise FileNotFoundError(f"{path} not found: an AudioFolder needs <root>/train/{self.METADATA} and "
+                                        f"<root>/val/{self.METADATA} (header file_name,text) beside the audio.")
+            with open(path, encoding="utf-8", newline="") as f:
+                reader = csv.DictReader(f)
+                if not {"file_name", "text"} <= set(reader.fieldnames or ()):
+                    raise ValueError(f"{path}: header is {reader.fieldnames}; it must have the columns file_name "
+                                     "and text.")
+                rows = [(r["file_name"], r["text"]) for r in reader]
+            seen: set[str] = set()
+            for line, (file_name, text) in enumerate(rows, start=2):
+                if not file_name or text is None or file_name in seen:
+                    problem = "a duplicate" if file_name in seen else "an empty/short"
+                    raise ValueError(f"{path}, line {line}: {problem} row {file_name!r}; each row names one audio "
+                                     "file once and gives its transcript.")
+                seen.add(file_name)
+            self._rows[split] = rows
+        return self._rows[split]
+
+    def size(self, split: str) -> int:
+        return len(self._metadata(split))
+
+    def load(self, split: str, start: int, stop: int, audio: bool = True) -> Loaded:
+        out: Loaded = []
+        for file_name, text in self._metadata(split)[start:stop]:
+            path = self.root / split / file_name
+            try:
+                samples, rate, seconds = read_audio(file_name, path, str(path), audio)
+            except UtteranceError as e:
+                out.append(Unreadable(file_name, e.reason))
+                continue
+            out.append(Utterance(file_name, text, audio=samples, sample_rate=rate, seconds=seconds))
+        return out
