@@ -1,0 +1,235 @@
+"""The report's figures (matplotlib, Agg; each saved as PNG and SVG by :func:`write_figures`).
+
+Every function takes loaded runs (:func:`audiobits.runs.load_runs`) and returns a Figure, or None when no run
+has what it plots. Numbers come from results.json, curves from the TensorBoard event files. Flagged runs
+(:func:`audiobits.report.flags`) are drawn hollow and starred.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
+
+from audiobits.report import flags, reference_group
+from audiobits.runs import Run
+from audiobits.sanity import content_tokens_per_sec
+
+SPEECH_INFORMATION_RATE = (39.15, 5.10)  # bits/s, mean and s.d. over 17 languages: Coupé et al. 2019, Sci. Adv.
+ORPHEUS_POSITIONS = ("L0", "L1a", "L2a", "L2b", "L1b", "L2c", "L2d")  # [L0[i], L1[2i], L2[4i], L2[4i+1], ...]
+
+
+def _figure(width: float, height: float, ncols: int = 1) -> tuple[Figure, list]:
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig, list(np.atleast_1d(fig.subplots(1, ncols)))
+
+
+def _colors(runs: list[Run]) -> dict[str, tuple]:
+    """One tab10 color per representation, stable across figures."""
+    import matplotlib
+
+    names = sorted({r.representation for r in runs})
+    cmap = matplotlib.colormaps["tab10"]
+    return {name: cmap(i % 10) for i, name in enumerate(names)}
+
+
+def _flagged(runs: list[Run]) -> dict[str, list[str]]:
+    reference = reference_group(runs)
+    return {r.label: flags(r.results, reference) for r in runs}
+
+
+def _name(run: Run, flagged: dict[str, list[str]]) -> str:
+    name = run.label if run.label == run.representation else f"{run.representation} ({run.label})"
+    return name + (" *" if flagged[run.label] else "")
+
+
+def _xlabel(ax, text: str, runs: list[Run], flagged: dict[str, list[str]]) -> None:
+    """The x label, with a line naming why starred runs are not comparable."""
+    notes = [f"{r.label}: {', '.join(flagged[r.label])}" for r in runs if flagged[r.label]]
+    ax.set_xlabel(text + ("\n* not comparable — " + "; ".join(notes) if notes else ""))
+
+
+def headline(runs: list[Run]) -> Figure:
+    """bits/sec per run with its 95 % interval, log axis; speech information-rate band and each nominal bitrate."""
+    runs = sorted(runs, key=lambda r: r.results["bits_per_sec"])
+    colors, flagged = _colors(runs), _flagged(runs)
+    fig, [ax] = _figure(8, 1.2 + 0.55 * len(runs))
+    mean, sd = SPEECH_INFORMATION_RATE
+    ax.axvspan(mean - sd, mean + sd, color="0.85", zorder=0,
+               label=f"speech information rate {mean:.0f} ± {sd:.0f} bits/s (Coupé et al. 2019)")
+    for y, run in enumerate(runs):
+        r = run.results
+        low, high = r["bits_per_sec_ci95"]
+        hollow = bool(flagged[run.label])
+        ax.errorbar(r["bits_per_sec"], y, xerr=[[r["bits_per_sec"] - low], [high - r["bits_per_sec"]]], fmt="o",
+                    color=colors[run.representation], mfc="white" if hollow else colors[run.representation],
+                    capsize=4, label="bits/s, 95 % bootstrap interval" if y == 0 else None)
+        ax.plot(r["nominal_bitrate"], y, "|", color="0.3", ms=14, mew=2, label="nominal bitrate" if y == 0 else None)
+        ax.plot(r["flat_capacity"], y, "4", color="0.5", ms=10, label="flat capacity" if y == 0 else None)
+        ax.annotate(f"{r['bits_per_sec']:.3g}", (r["bits_per_sec"], y), textcoords="offset points", xytext=(0, 7),
+                    ha="center", fontsize=8)
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.set_yticks(range(len(runs)), [_name(r, flagged) for r in runs])
+    ax.set_ylim(-0.7, len(runs) - 0.3)
+    ax.set_title("Information carried per second, by representation")
+    fig.legend(fontsize=7, loc="outside lower center", ncol=2)
+    ax.grid(axis="x", which="both", alpha=0.3)
+    _xlabel(ax, "bits per second of speech (validation)", runs, flagged)
+    return fig
+
+
+def capacity(runs: list[Run]) -> Figure:
+    """bits/sec against the nominal bitrate (filled) and the flat capacity (hollow), with utilization diagonals."""
+    colors, flagged = _colors(runs), _flagged(runs)
+    fig, [ax] = _figure(6.5, 5)
+    xs = [v for r in runs for v in (r.results["nominal_bitrate"], r.results["flat_capacity"])]
+    line = np.array([min(xs) / 3, max(xs) * 3])
+    for share in (1.0, 0.1, 0.01):
+        ax.plot(line, share * line, ":", color="0.6", lw=1)
+        ax.annotate(f"{share:.0%}", (line[-1], share * line[-1]), fontsize=7, color="0.4", ha="right")
+    for run in runs:
+        r, color = run.results, colors[run.representation]
+        ax.plot([r["nominal_bitrate"], r["flat_capacity"]], [r["bits_per_sec"]] * 2, "-", color=color, lw=0.8)
+        ax.plot(r["nominal_bitrate"], r["bits_per_sec"], "o", color=color, mfc="white" if flagged[run.label] else color)
+        ax.plot(r["flat_capacity"], r["bits_per_sec"], "o", color=color, mfc="none", ms=8)
+        ax.annotate(_name(run, flagged), (r["nominal_bitrate"], r["bits_per_sec"]), textcoords="offset points",
+                    xytext=(5, 5), fontsize=8)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_ylabel("measured bits/s")
+    ax.set_title("Bits per second vs capacity (dotted: utilization)")
+    ax.grid(which="both", alpha=0.3)
+    _xlabel(ax, "channel: nominal bitrate (•) and flat capacity (○), bits/s", runs, flagged)
+    return fig
+
+
+def bits_per_byte(runs: list[Run]) -> Figure | None:
+    """bits per UTF-8 byte of the transcript, for runs whose validation utterances have transcripts."""
+    runs = [r for r in runs if r.results.get("bits_per_byte") is not None]
+    if not runs:
+        return None
+    colors, flagged = _colors(runs), _flagged(runs)
+    fig, [ax] = _figure(7, 1.2 + 0.45 * len(runs))
+    values = [r.results["bits_per_byte"] for r in runs]
+    ax.barh(range(len(runs)), values, color=[colors[r.representation] for r in runs],
+            hatch=["//" if flagged[r.label] else "" for r in runs])
+    for y, v in enumerate(values):
+        ax.annotate(f"{v:.3g}", (v, y), textcoords="offset points", xytext=(3, -3), fontsize=8)
+    ax.set_yticks(range(len(runs)), [_name(r, flagged) for r in runs])
+    ax.set_xscale("log")
+    ax.set_title("Bits per transcript byte")
+    _xlabel(ax, "bits per byte of transcript (validation)", runs, flagged)
+    return fig
+
+
+def flops_per_bit(runs: list[Run]) -> Figure:
+    """Inference FLOPs per bit of information, trunk (2N) and full (with output projection and attention)."""
+    flagged = _flagged(runs)
+    fig, [ax] = _figure(7, 1.2 + 0.55 * len(runs))
+    y = np.arange(len(runs))
+    trunk = [r.results["inference_flops_per_bit_trunk"] for r in runs]
+    full = [r.results["inference_flops_per_bit_full"] for r in runs]
+    ax.barh(y - 0.2, trunk, height=0.4, color="tab:blue", label="trunk: 2N / bits per token")
+    ax.barh(y + 0.2, full, height=0.4, color="tab:orange", label="full: (2N + 2Vd + 4Ld·ctx) / bits per token")
+    ax.set_yticks(y, [_name(r, flagged) for r in runs])
+    ax.set_xscale("log")
+    ax.set_title("Compute per bit of information")
+    ax.legend(fontsize=7)
+    _xlabel(ax, "inference FLOPs per bit", runs, flagged)
+    return fig
+
+
+def loss_curves(runs: list[Run]) -> Figure | None:
+    """Validation bits/sec and bits/token over training (TensorBoard ``val/bits_per_sec``, ``val/loss``)."""
+    colors, flagged = _colors(runs), _flagged(runs)
+    fig, axes = _figure(11, 4, ncols=2)
+    drawn = False
+    for run in runs:
+        steps, bps = run.scalars("val/bits_per_sec")
+        loss_steps, nats = run.scalars("val/loss")
+        total = run.results.get("global_step") or max([*steps, *loss_steps, 1])
+        style = {"color": colors[run.representation], "ls": "--" if flagged[run.label] else "-", "marker": "."}
+        if len(steps):
+            axes[0].plot(steps / total, bps, label=_name(run, flagged), **style)
+            drawn = True
+        if len(loss_steps):
+            axes[1].plot(loss_steps / total, nats / math.log(2.0), label=_name(run, flagged), **style)
+            drawn = True
+    if not drawn:
+        return None
+    axes[0].set_yscale("log")
+    axes[0].set_ylabel("validation bits/s")
+    axes[1].set_ylabel("validation bits/token (loss / ln 2)")
+    for ax in axes:
+        ax.set_xlabel("fraction of the training epoch")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle("Validation during training")
+    return fig
+
+
+def _position_labels(run: Run, positions: int) -> list[str]:
+    r = run.results
+    if positions == len(ORPHEUS_POSITIONS) and "orpheus" in f"{r['representation']} {r.get('flattening', '')}":
+        return list(ORPHEUS_POSITIONS)
+    if positions == len(r.get("codebooks", [])):
+        return [f"cb{k}" for k in range(positions)]
+    return [f"pos {k}" for k in range(positions)]
+
+
+def codebook_decomposition(runs: list[Run]) -> Figure | None:
+    """bits/token of each position inside a coarse frame (codebook level / Orpheus slot) and the EOS token.
+
+    Each position occurs once per coarse frame, so position k carries b_k × (content tokens/s ÷ tokens per
+    frame) bits/s; the legend sums them per level.
+    """
+    runs = [r for r in runs if r.results.get("tokens_per_frame", 1) > 1 and r.results.get("bits_per_position")]
+    if not runs:
+        return None
+    fig, axes = _figure(4.5 * len(runs), 4, ncols=len(runs))
+    for ax, run in zip(axes, runs):
+        r = run.results
+        bits = r["bits_per_position"]
+        labels = _position_labels(run, len(bits) - 1) + ["EOS"]
+        frames_per_sec = content_tokens_per_sec(r) / (len(bits) - 1)
+        levels = sorted({label.rstrip("abcd") for label in labels[:-1]})
+        cmap = {level: f"C{i}" for i, level in enumerate(levels)}
+        values = [np.nan if b is None else b for b in bits]
+        ax.bar(range(len(bits)), values, color=[cmap.get(lb.rstrip("abcd"), "0.6") for lb in labels],
+               hatch=[""] * (len(bits) - 1) + ["//"])
+        for level in levels:
+            carried = sum(v * frames_per_sec for lb, v in zip(labels[:-1], values[:-1]) if lb.rstrip("abcd") == level
+                          and not np.isnan(v))
+            ax.bar([0], [0], color=cmap[level], label=f"{level}: {carried:.4g} bits/s")
+        ax.set_xticks(range(len(bits)), labels)
+        ax.set_ylabel("bits/token")
+        ax.set_title(f"{run.label}: bits per frame position", fontsize=10)
+        ax.legend(fontsize=7)
+    return fig
+
+
+FIGURES = {"headline": headline, "capacity": capacity, "bits_per_byte": bits_per_byte,
+           "flops_per_bit": flops_per_bit, "loss_curves": loss_curves,
+           "codebook_decomposition": codebook_decomposition}
+
+
+def write_figures(runs: list[Run], out: str | Path) -> list[Path]:
+    """Every figure that has data, as ``<out>/<name>.png`` and ``.svg``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, draw in FIGURES.items():
+        fig = draw(runs)
+        if fig is None:
+            continue
+        for suffix in ("png", "svg"):
+            path = out / f"{name}.{suffix}"
+            fig.savefig(path, dpi=150)
+            written.append(path)
+    return written

@@ -1,0 +1,224 @@
+"""The results table: one row per run, ``audiobits report RUN_DIR... [--out DIR] [--format table|markdown|csv|json]``.
+
+Every number is read from the run's results.json, which :func:`audiobits.results.compute_results` fills with the
+DESIGN.md definitions; the report only changes units (FLOPs → PFLOPs). Runs that cannot be compared with the
+rest — another corpus or validation utterance set than the reference (the most common pair), random codec
+weights, an unfinished run or a partial validation pass — are flagged in the ``flags`` column, never mixed in
+silently. The sanity checks of :mod:`audiobits.sanity` run on every row.
+
+Notebook API: ``runs = load_runs(paths)``, ``table = build_table(runs)``, ``table.markdown()``, ``table.rows``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import sys
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from jsonargparse import ArgumentParser
+
+from audiobits.runs import Run, load_runs
+from audiobits.sanity import Check, check_run, summary
+
+FORMATS = ("table", "markdown", "csv", "json")
+PETA = 1e15
+
+
+def _sig(x: float | None, digits: int = 4) -> str:
+    """``digits`` significant digits without exponent (24,531 / 39.15 / 0.01230); '–' for missing."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    if x == 0:
+        return "0"
+    decimals = max(0, digits - 1 - math.floor(math.log10(abs(x))))
+    return f"{x:,.{decimals}f}"
+
+
+def _sci(x: float | None) -> str:
+    return "–" if x is None else f"{x:.3g}"
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None else f"{x:.1%}"
+
+
+@dataclass(frozen=True)
+class Column:
+    """One table column: the row key, its header, and how the terminal/Markdown views print it."""
+
+    key: str
+    header: str
+    show: Callable[[dict], str]
+
+
+COLUMNS = (
+    Column("run", "run", lambda r: r["run"]),
+    Column("representation", "representation", lambda r: r["representation"]),
+    Column("corpus", "corpus", lambda r: r["corpus"]),
+    Column("bits_per_token", "bits/token", lambda r: _sig(r["bits_per_token"])),
+    Column("tokens_per_sec", "tokens/s", lambda r: _sig(r["tokens_per_sec"])),
+    Column("bits_per_sec", "bits/s [95% CI]", lambda r: f"{_sig(r['bits_per_sec'])} "
+                                                        f"[{_sig(r['bits_per_sec_ci95_low'])}, "
+                                                        f"{_sig(r['bits_per_sec_ci95_high'])}]"),
+    Column("bits_per_byte", "bits/byte", lambda r: _sig(r["bits_per_byte"])),
+    Column("nominal_bitrate", "nominal b/s", lambda r: _sig(r["nominal_bitrate"])),
+    Column("utilization_nominal", "of nominal", lambda r: _pct(r["utilization_nominal"])),
+    Column("flat_capacity", "flat capacity b/s", lambda r: _sig(r["flat_capacity"])),
+    Column("utilization_flat", "of flat", lambda r: _pct(r["utilization_flat"])),
+    Column("info_per_storage", "info/storage", lambda r: f"{_pct(r['info_per_storage'])} of {r['storage_bits']}b"),
+    Column("train_tokens", "train tokens", lambda r: f"{r['train_tokens']:,}"),
+    Column("train_pflops_trunk", "train PFLOPs 6NT", lambda r: _sci(r["train_pflops_trunk"])),
+    Column("train_pflops_full", "train PFLOPs full", lambda r: _sci(r["train_pflops_full"])),
+    Column("inference_flops_per_bit_trunk", "FLOPs/bit 2N", lambda r: _sci(r["inference_flops_per_bit_trunk"])),
+    Column("inference_flops_per_bit_full", "FLOPs/bit full", lambda r: _sci(r["inference_flops_per_bit_full"])),
+    Column("weights", "weights", lambda r: r["weights"]),
+    Column("sanity", "sanity", lambda r: r["sanity"]),
+    Column("flags", "flags", lambda r: "; ".join(r["flags"]) or "–"),
+)
+
+
+@dataclass
+class Table:
+    """The report: one row dict per run (raw numbers), the comparison reference and each run's sanity checks."""
+
+    rows: list[dict]
+    reference: dict
+    checks: dict[str, list[Check]] = field(default_factory=dict)
+
+    def _cells(self) -> list[list[str]]:
+        return [[c.show(r) for c in COLUMNS] for r in self.rows]
+
+    def _notes(self) -> list[str]:
+        ref = self.reference
+        notes = [f"Reference for comparison: corpus {ref['corpus']!r}, validation utterance set "
+                 f"{ref['val_utterance_set']} ({ref['runs']} of {len(self.rows)} runs). Utilization: bits/s ÷ "
+                 "nominal bitrate (Σ log2(codebook size) × frame rate) and ÷ flat capacity (log2(vocab) × tokens/s)."]
+        for label, checks in self.checks.items():
+            notes += [f"{label}: {c}" for c in checks if c.status in ("warn", "fail")]
+        return notes
+
+    def text(self) -> str:
+        """Aligned plain-text table for a terminal, then the notes."""
+        cells = [[c.header for c in COLUMNS], *self._cells()]
+        widths = [max(len(row[i]) for row in cells) for i in range(len(COLUMNS))]
+        lines = ["  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in cells]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        return "\n".join(lines + [""] + self._notes()) + "\n"
+
+    def markdown(self) -> str:
+        """GitHub Markdown table, then the notes as a list."""
+        header = "| " + " | ".join(c.header for c in COLUMNS) + " |"
+        rule = "|" + "|".join("---" for _ in COLUMNS) + "|"
+        body = ["| " + " | ".join(v.replace("|", "\\|") for v in row) + " |" for row in self._cells()]
+        return "\n".join([header, rule, *body, "", *(f"- {n}" for n in self._notes())]) + "\n"
+
+    def csv(self) -> str:
+        """One line per run, raw numbers (full precision); flags and failed checks joined by ';'."""
+        buffer = io.StringIO()
+        keys = list(self.rows[0])
+        writer = csv.DictWriter(buffer, fieldnames=keys, lineterminator="\n")
+        writer.writeheader()
+        for row in self.rows:
+            writer.writerow({k: "; ".join(v) if isinstance(v, list) else v for k, v in row.items()})
+        return buffer.getvalue()
+
+    def json(self) -> str:
+        """Rows, reference and every check, machine-readable."""
+        checks = {label: [vars(c) for c in cs] for label, cs in self.checks.items()}
+        return json.dumps({"reference": self.reference, "rows": self.rows, "sanity": checks}, indent=2) + "\n"
+
+    def render(self, fmt: str) -> str:
+        if fmt not in FORMATS:
+            raise ValueError(f"unknown format {fmt!r}; choose one of {FORMATS}")
+        return {"table": self.text, "markdown": self.markdown, "csv": self.csv, "json": self.json}[fmt]()
+
+
+def reference_group(runs: list[Run]) -> dict:
+    """The (corpus, validation utterance set) most runs share — the first run's on a tie."""
+    keys = [(r.results["corpus"], r.results.get("val_utterance_set")) for r in runs]
+    (corpus, digest), count = max(Counter(keys).items(), key=lambda kv: (kv[1], -keys.index(kv[0])))
+    return {"corpus": corpus, "val_utterance_set": digest, "runs": count}
+
+
+def flags(results: dict, reference: dict) -> list[str]:
+    """Why a run is not comparable with the reference group (empty list: comparable)."""
+    found = []
+    if results["corpus"] != reference["corpus"]:
+        found.append(f"other corpus ({results['corpus']})")
+    elif results.get("val_utterance_set") != reference["val_utterance_set"]:
+        found.append(f"other val utterance set ({results.get('val_utterance_set')})")
+    if results.get("weights") == "random":
+        found.append("random weights")
+    if not results.get("finished", False):
+        found.append("unfinished")
+    if results.get("val_scored_fraction", 1.0) < 1.0:
+        found.append(f"partial validation ({results['val_scored_fraction']:.1%} scored)")
+    return found
+
+
+def row(run: Run, reference: dict, checks: list[Check]) -> dict:
+    """A run's table row: results.json values, FLOPs in PFLOPs, the CI split in two, flags and sanity."""
+    r = run.results
+    low, high = r["bits_per_sec_ci95"]
+    return {
+        "run": run.label, "representation": r["representation"], "corpus": r["corpus"],
+        "bits_per_token": r["bits_per_token"], "tokens_per_sec": r["tokens_per_sec"],
+        "bits_per_sec": r["bits_per_sec"], "bits_per_sec_ci95_low": low, "bits_per_sec_ci95_high": high,
+        "bits_per_byte": r["bits_per_byte"],
+        "nominal_bitrate": r["nominal_bitrate"], "utilization_nominal": r["utilization_nominal"],
+        "flat_capacity": r["flat_capacity"], "utilization_flat": r["utilization_flat"],
+        "info_per_storage": r["info_per_storage"], "storage_bits": r["storage_bits"],
+        "train_tokens": r["train_tokens"],
+        "train_pflops_trunk": r["train_flops_trunk"] / PETA, "train_pflops_full": r["train_flops_full"] / PETA,
+        "inference_flops_per_bit_trunk": r["inference_flops_per_bit_trunk"],
+        "inference_flops_per_bit_full": r["inference_flops_per_bit_full"],
+        "weights": r["weights"], "val_seconds": r["val_seconds"], "val_utterances": r["val_utterances"],
+        "val_utterance_set": r.get("val_utterance_set"), "finished": r.get("finished"),
+        "sanity": summary(checks), "flags": flags(r, reference), "path": str(run.path),
+    }
+
+
+def build_table(runs: list[Run], sanity: bool = True) -> Table:
+    """The report table of ``runs`` in the given order; ``sanity=False`` skips the checks (no bins read)."""
+    if not runs:
+        raise ValueError("build_table needs at least one run")
+    reference = reference_group(runs)
+    checks = {r.label: check_run(r) if sanity else [] for r in runs}
+    return Table([row(r, reference, checks[r.label]) for r in runs], reference, checks if sanity else {})
+
+
+def write_report(table: Table, out: Path) -> list[Path]:
+    """report.md, report.csv and report.json in ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, fmt in (("report.md", "markdown"), ("report.csv", "csv"), ("report.json", "json")):
+        (out / name).write_text(table.render(fmt))
+        written.append(out / name)
+    return written
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`audiobits report RUN_DIR... [--out DIR] [--format table|markdown|csv|json] [--sanity false]`."""
+    parser = ArgumentParser(prog="audiobits report", description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+", help="run directories (Lightning log dirs holding results.json) or "
+                                                "folders above them")
+    parser.add_argument("--out", type=str | None, default=None,
+                        help="also write report.md/.csv/.json and every figure (PNG + SVG) into this folder")
+    parser.add_argument("--format", type=str, default="table", choices=FORMATS, help="what to print")
+    parser.add_argument("--sanity", type=bool, default=True, help="run the sanity checks (reads the val bins)")
+    args = parser.parse_args(argv)
+    runs = load_runs(args.runs)
+    table = build_table(runs, sanity=args.sanity)
+    print(table.render(args.format), end="")
+    if args.out:
+        from audiobits.plots import write_figures
+
+        out = Path(args.out)
+        files = write_report(table, out) + write_figures(runs, out)
+        print(f"wrote {len(files)} files to {out}: " + ", ".join(p.name for p in files), file=sys.stderr)

@@ -1,0 +1,118 @@
+"""Finished runs on disk: a run directory's results.json, its resolved config and its TensorBoard scalars.
+
+A run directory is Lightning's log dir (``runs/<name>/version_<n>/``): ``results.json`` (written at the end of
+fit, see :mod:`audiobits.results`), ``config.yaml`` (the resolved LightningCLI config) and the event files.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from audiobits.results import RESULTS_FILE, read_results
+
+CONFIG_FILE = "config.yaml"
+
+
+@dataclass
+class Run:
+    """One finished (or stopped) run: where it lives, what it measured and how it was configured."""
+
+    path: Path
+    results: dict
+    config: dict = field(default_factory=dict)
+    label: str = ""
+
+    @property
+    def representation(self) -> str:
+        return self.results["representation"]
+
+    def bins_dir(self) -> Path | None:
+        """The bin directory the run trained on, from config.yaml's ``data.init_args`` (None when not found).
+
+        ``bins_dir`` for the plain datamodule; ``root`` + corpus + representation (DESIGN.md layout) for the
+        per-codec ones. Relative paths are taken from the working directory, as at fit time.
+        """
+        data = self.config.get("data") or {}
+        init = data.get("init_args", data) if isinstance(data, dict) else {}
+        if init.get("bins_dir"):
+            path = Path(init["bins_dir"])
+        elif init.get("root"):
+            path = Path(init["root"]) / self.results["corpus"] / self.results["representation"]
+        else:
+            return None
+        return path if (path / "meta.json").is_file() else None
+
+    def scalars(self, tag: str) -> tuple[np.ndarray, np.ndarray]:
+        """Steps and values of one TensorBoard scalar (e.g. ``val/bits_per_sec``); empty arrays when not logged."""
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+        steps: list[int] = []
+        values: list[float] = []
+        for events in sorted(self.path.glob("events.out.tfevents.*")):
+            accumulator = EventAccumulator(str(events), size_guidance={"scalars": 0})
+            accumulator.Reload()
+            if tag in accumulator.Tags()["scalars"]:
+                for event in accumulator.Scalars(tag):
+                    steps.append(event.step)
+                    values.append(event.value)
+        order = np.argsort(steps, kind="stable")
+        return np.asarray(steps, dtype=np.int64)[order], np.asarray(values, dtype=np.float64)[order]
+
+
+def find_run_dirs(path: str | os.PathLike) -> list[Path]:
+    """``path`` itself when it holds results.json, else every directory below it that does (sorted)."""
+    path = Path(path)
+    if (path / RESULTS_FILE).is_file():
+        return [path]
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path}: no such run directory. Pass Lightning's log dir of a finished run "
+                                f"(runs/<name>/version_<n>, holding {RESULTS_FILE}) or a folder above such dirs.")
+    found = sorted(p.parent for p in path.rglob(RESULTS_FILE))
+    if not found:
+        raise FileNotFoundError(f"{path}: no {RESULTS_FILE} in it or below it. {RESULTS_FILE} is written when "
+                                "`audiobits fit` ends; finish the run (or resume it with --ckpt_path last) first.")
+    return found
+
+
+def load_run(path: str | os.PathLike) -> Run:
+    """Read one run directory (results.json required, config.yaml optional)."""
+    path = Path(path)
+    results = read_results(path)
+    missing = [k for k in ("representation", "corpus", "bits_per_sec", "bits_per_sec_ci95") if k not in results]
+    if missing:
+        raise ValueError(f"{path / RESULTS_FILE}: lacks {missing}; it was not written by audiobits' ResultsWriter. "
+                         "Re-run `audiobits validate` for this run to rewrite it.")
+    config_path = path / CONFIG_FILE
+    config = yaml.safe_load(config_path.read_text()) if config_path.is_file() else {}
+    return Run(path=path, results=results, config=config or {})
+
+
+def load_runs(paths: Iterable[str | os.PathLike]) -> list[Run]:
+    """All runs under ``paths`` (run dirs or folders above them), each with a short unique ``label``."""
+    runs = [load_run(d) for p in paths for d in find_run_dirs(p)]
+    if not runs:
+        raise FileNotFoundError("no run directories given")
+    unique = {r.path.resolve(): r for r in runs}  # a dir named twice (or under two given folders) counts once
+    runs = list(unique.values())
+    _label(runs)
+    return runs
+
+
+def _label(runs: list[Run]) -> None:
+    """Shortest trailing path that tells runs apart: ``text`` for runs/text/version_0, longer when ambiguous."""
+    for depth in range(1, 1 + max(len(r.path.resolve().parts) for r in runs)):
+        labels = []
+        for r in runs:
+            parts = r.path.resolve().parts
+            tail = parts[-depth:] if depth > 1 or not parts[-1].startswith("version_") else parts[-2:-1]
+            labels.append("/".join(tail))
+        if len(set(labels)) == len(labels):
+            for r, label in zip(runs, labels):
+                r.label = label
+            return

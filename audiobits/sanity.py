@@ -1,0 +1,170 @@
+"""Sanity checks on a finished run: is each number physically plausible? ``audiobits sanity RUN_DIR...``
+
+Each check gives pass / warn / fail (or skip, with the reason) and the numbers behind it:
+
+- **frame rate**: codec and waveform streams emit a fixed number of tokens per second. Measured content
+  tokens/sec (targets minus end-of-utterance tokens, over true seconds) vs Σ codebook frame rates: pass within
+  3 %, warn within 10 %, else fail (padding frames counted, a wrong hop, a resampling slip).
+- **bits/sec band**: per kind of stream (transcript, codec, waveform) a band where a trained model lands; warn
+  outside it, fail far outside (below a quarter of its floor: a model leaking the future) or above the flat
+  capacity (worse than guessing uniformly over the vocab).
+- **unigram entropy**: the model's bits/token cannot exceed the unigram entropy of the same split by more than
+  noise (DESIGN.md). Noise = the Miller–Madow bias of the plug-in entropy, (K−1)/(2N ln 2), plus the half-width of
+  the bootstrap interval in bits/token. Above that: fail (undertrained or broken).
+- **vocab use**: distinct content ids in the split ÷ the most it could hold (min of vocab and tokens); a codec
+  whose codebooks collapsed (untrained weights emit one code everywhere) fails.
+
+Token statistics come from the run's bins (found through its config.yaml) unless results.json carries
+``val_token_stats`` (:func:`token_stats`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from jsonargparse import ArgumentParser
+
+from audiobits import metrics
+from audiobits.bins import SplitBins, TokenBins
+from audiobits.runs import Run, load_runs
+
+PASS, WARN, FAIL, SKIP = "pass", "warn", "fail", "skip"
+FRAME_RATE_TOLERANCE = (0.03, 0.10)  # pass, warn (relative deviation)
+BITS_PER_SEC_BANDS = {"transcript": (2.0, 200.0), "codec": (10.0, None), "waveform": (500.0, None)}  # None: nominal
+VOCAB_USE = (0.2, 0.02)  # pass at or above, fail below
+WAVEFORM_RATE = 1000.0  # frame rates at or above this are samples, not codec frames
+
+
+@dataclass
+class Check:
+    """The outcome of one check on one run."""
+
+    name: str
+    status: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.status.upper():4}  {self.name}: {self.detail}"
+
+
+def token_stats(split: SplitBins, vocab_size: int, eos_id: int) -> dict:
+    """Unigram statistics of a split (every token, EOS included, as the model's targets are)."""
+    counts = np.bincount(np.asarray(split.tokens), minlength=vocab_size)
+    content = np.delete(counts, eos_id)
+    return {"tokens": int(counts.sum()), "content_tokens": int(content.sum()),
+            "distinct": int((counts > 0).sum()), "distinct_content": int((content > 0).sum()),
+            "unigram_entropy": metrics.unigram_entropy(counts)}
+
+
+def stream_kind(codebooks: list[dict]) -> str:
+    """``transcript`` (variable rate), ``waveform`` (one token per sample) or ``codec``."""
+    rates = [c["frame_rate"] for c in codebooks]
+    if any(r is None for r in rates):
+        return "transcript"
+    return "waveform" if min(rates) >= WAVEFORM_RATE else "codec"
+
+
+def content_tokens_per_sec(results: dict) -> float:
+    """Tokens/sec without end-of-utterance tokens: targets minus one EOS per utterance, plus the split's first
+    token (content, never a target), over true seconds."""
+    return (results["val_tokens"] - results["val_utterances"] + 1) / results["val_seconds"]
+
+
+def check_frame_rate(results: dict) -> Check:
+    """Measured content tokens/sec vs the codebooks' summed frame rates."""
+    codebooks = results["codebooks"]
+    measured = content_tokens_per_sec(results)
+    if stream_kind(codebooks) == "transcript":
+        return Check("frame rate", SKIP, f"variable-rate stream, {measured:.2f} content tokens/s")
+    nominal = sum(c["frame_rate"] for c in codebooks)
+    deviation = measured / nominal - 1.0
+    status = PASS if abs(deviation) <= FRAME_RATE_TOLERANCE[0] else WARN if abs(
+        deviation) <= FRAME_RATE_TOLERANCE[1] else FAIL
+    return Check("frame rate", status, f"{measured:.3f} tokens/s measured vs {nominal:.3f} nominal "
+                                       f"({deviation:+.2%}; pass within ±{FRAME_RATE_TOLERANCE[0]:.0%})")
+
+
+def check_bits_per_sec(results: dict) -> Check:
+    """bits/sec inside the plausible band of its kind, and never above the flat capacity."""
+    kind = stream_kind(results["codebooks"])
+    bps, flat, nominal = results["bits_per_sec"], results["flat_capacity"], results["nominal_bitrate"]
+    low, high = BITS_PER_SEC_BANDS[kind]
+    high = nominal if high is None else high
+    band = f"{kind} band {low:g}–{high:.4g} bits/s, flat capacity {flat:.4g}"
+    if not bps > low / 4 or bps > flat:
+        why = "above the flat capacity: worse than a uniform guess" if bps > flat else "far below the band"
+        return Check("bits/sec", FAIL, f"{bps:.4g} bits/s, {why} ({band})")
+    return Check("bits/sec", PASS if low <= bps <= high else WARN, f"{bps:.4g} bits/s ({band})")
+
+
+def check_unigram(results: dict, stats: dict) -> Check:
+    """bits/token ≤ unigram entropy of the split, up to sampling noise."""
+    b, entropy = results["bits_per_token"], stats["unigram_entropy"]
+    bias = (stats["distinct"] - 1) / (2.0 * stats["tokens"] * math.log(2.0))
+    low, high = results["bits_per_sec_ci95"]
+    half_width = (high - low) / 2.0 / results["tokens_per_sec"]
+    slack = bias + half_width
+    status = PASS if b <= entropy else WARN if b <= entropy + slack else FAIL
+    return Check("unigram entropy", status, f"model {b:.3f} bits/token vs unigram entropy {entropy:.3f} of the split "
+                                            f"(noise {slack:.3f} = bias {bias:.3f} + CI {half_width:.3f})")
+
+
+def check_vocab_use(results: dict, stats: dict) -> Check:
+    """Distinct content ids used ÷ the most the split could show (min of content vocab and content tokens)."""
+    content_vocab = results["vocab_size"] - 1
+    attainable = max(min(content_vocab, stats["content_tokens"]), 1)
+    ratio = stats["distinct_content"] / attainable
+    status = PASS if ratio >= VOCAB_USE[0] else FAIL if ratio < VOCAB_USE[1] else WARN
+    return Check("vocab use", status, f"{stats['distinct_content']} of {content_vocab} ids used "
+                                      f"({stats['distinct_content'] / content_vocab:.1%} of the vocab; {ratio:.1%} of "
+                                      f"the {attainable} attainable; pass at {VOCAB_USE[0]:.0%})")
+
+
+def run_stats(run: Run) -> dict | None:
+    """The val split's :func:`token_stats`: from results.json when recorded, else from the run's bins."""
+    if "val_token_stats" in run.results:
+        return run.results["val_token_stats"]
+    bins_dir = run.bins_dir()
+    if bins_dir is None:
+        return None
+    bins = TokenBins(bins_dir)
+    return token_stats(bins.split("val"), bins.meta.vocab_size, bins.meta.eos_id)
+
+
+def check_run(run: Run) -> list[Check]:
+    """Every check on one run, in a fixed order."""
+    checks = [check_frame_rate(run.results), check_bits_per_sec(run.results)]
+    stats = run_stats(run)
+    if stats is None:
+        reason = (f"needs the val bins: none found from {run.path / 'config.yaml'} (data.init_args.bins_dir or "
+                  "root); run from the directory the run was trained in")
+        checks += [Check("unigram entropy", SKIP, reason), Check("vocab use", SKIP, reason)]
+    else:
+        checks += [check_unigram(run.results, stats), check_vocab_use(run.results, stats)]
+    return checks
+
+
+def summary(checks: list[Check]) -> str:
+    """``ok`` when nothing warned or failed, else e.g. ``1 fail, 2 warn``."""
+    counts = [(n, s) for s in (FAIL, WARN) if (n := sum(c.status == s for c in checks))]
+    return ", ".join(f"{n} {s}" for n, s in counts) or "ok"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`audiobits sanity RUN_DIR... [--strict true]`: print every check of each run with its numbers."""
+    parser = ArgumentParser(prog="audiobits sanity", description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+", help="run directories (Lightning log dirs holding results.json) or "
+                                                "folders above them")
+    parser.add_argument("--strict", type=bool, default=False, help="exit with status 1 when any check fails")
+    args = parser.parse_args(argv)
+    failed = False
+    for run in load_runs(args.runs):
+        checks = check_run(run)
+        failed |= any(c.status == FAIL for c in checks)
+        print(f"{run.label} ({run.representation}, {run.path}): {summary(checks)}")
+        for check in checks:
+            print(f"  {check}")
+    if args.strict and failed:
+        raise SystemExit(1)

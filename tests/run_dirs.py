@@ -1,0 +1,70 @@
+"""Real run directories with chosen numbers, for the report, plot and sanity tests.
+
+Each run gets a real bin directory (BinWriter), a results.json from the real ``compute_results`` on validation
+sums chosen so bits/token is known exactly, a config.yaml pointing at the bins as LightningCLI writes it, and
+TensorBoard event files written by ``SummaryWriter``.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import yaml
+from torch.utils.tensorboard import SummaryWriter
+
+from audiobits.bins import BinMeta, BinWriter, Codebook, TokenBins
+from audiobits.results import ModelShape, ValidationSums, compute_results, write_results
+
+MIMI_SEM = [Codebook(2048, 12.5)]
+TEXT = [Codebook(50257, None)]
+
+
+def make_run(root: Path, name: str, *, codebooks: list[Codebook] = MIMI_SEM, vocab_size: int | None = None,
+             bits_per_token: float = 2.0, utterances: int = 40, seconds: float = 2.0, tokens_per_utt: int = 25,
+             tokens_per_frame: int = 1, distinct: int | None = None, corpus: str = "demo", weights: str = "pretrained",
+             representation: str | None = None, results_overrides: dict | None = None, curve: bool = True, seed: int = 0) -> Path:
+    """A run dir ``root/runs/<name>/version_0`` whose val split has ``utterances`` × ``tokens_per_utt`` content
+    tokens (+1 EOS each), ids drawn uniformly from ``distinct`` ids, and a model at exactly ``bits_per_token``."""
+    vocab_size = vocab_size or sum(c.size for c in codebooks) + 1
+    eos = vocab_size - 1
+    distinct = distinct or min(eos, 64)
+    rng = np.random.default_rng(seed)
+    bins = root / "bins" / corpus / name
+    meta = BinMeta(representation=representation or name, corpus=corpus,
+                   encoder={"name": name, "package": "test", "version": "0", "weights": weights},
+                   vocab_size=vocab_size, eos_id=eos, codebooks=codebooks, flattening="frame_major_level_offsets",
+                   tokens_per_frame=tokens_per_frame)
+    with BinWriter(bins, meta) as writer:
+        for split, count in (("train", utterances * 4), ("val", utterances)):
+            for i in range(count):
+                writer.add(split, f"{split}-{i}", rng.integers(0, distinct, tokens_per_utt), seconds,
+                           text_bytes=30)
+    val = TokenBins(bins).split("val")
+    per_utt = np.full(utterances, tokens_per_utt + 1, dtype=np.int64)
+    per_utt[0] -= 1  # the split's first token is never a target
+    phases = np.zeros(tokens_per_frame + 1, dtype=np.int64)
+    phases[:tokens_per_frame] = (per_utt.sum() - utterances) // tokens_per_frame
+    phases[-1] = utterances
+    sums = ValidationSums(per_utt * bits_per_token * math.log(2.0), per_utt,
+                          np.arange(1, tokens_per_frame + 2) * phases * math.log(2.0), phases)
+    model = ModelShape(non_embedding_params=10_000, vocab_size=vocab_size, n_layer=2, n_embd=32, seq_len=64)
+    results = compute_results(meta, val, sums, model, train_tokens=4 * utterances * (tokens_per_utt + 1),
+                              finished=True, bootstrap_resamples=200)
+    results["global_step"] = 40  # as ResultsWriter adds it
+    results.update(results_overrides or {})
+    run_dir = root / "runs" / name / "version_0"
+    write_results(results, run_dir)
+    config = {"seed_everything": 0, "model": {"n_layer": 2},
+              "data": {"class_path": "audiobits.data.TokenBinDataModule", "init_args": {"bins_dir": str(bins)}}}
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config))
+    if curve:
+        writer = SummaryWriter(str(run_dir))
+        for step in (10, 20, 30, 40):
+            bits = bits_per_token * (1 + 40 / step) / 2  # falls to bits_per_token at the last step
+            writer.add_scalar("val/loss", bits * math.log(2.0), step)
+            writer.add_scalar("val/bits_per_sec", bits * results["tokens_per_sec"], step)
+            writer.add_scalar("train/loss", bits * math.log(2.0) * 1.1, step)
+        writer.close()
+    return run_dir

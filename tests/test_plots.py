@@ -1,0 +1,61 @@
+"""Figures: every one is written as a non-empty PNG and SVG; curves come from real TensorBoard event files."""
+
+import numpy as np
+from matplotlib.image import imread
+
+from audiobits import plots
+from audiobits.bins import Codebook
+from audiobits.runs import load_runs
+from run_dirs import TEXT, make_run
+
+
+def test_every_figure_is_written_and_has_content(tmp_path):
+    make_run(tmp_path, "mimi_sem")
+    make_run(tmp_path, "text", codebooks=TEXT, bits_per_token=8.0, tokens_per_utt=8, distinct=300)
+    make_run(tmp_path, "snac_orpheus", codebooks=[Codebook(4096, 11.72), Codebook(4096, 23.44),
+                                                  Codebook(4096, 46.875)], tokens_per_utt=7 * 23,
+             tokens_per_frame=7, weights="random", bits_per_token=3.0)
+    runs = load_runs([tmp_path / "runs"])
+    written = plots.write_figures(runs, tmp_path / "figures")
+    assert sorted(p.name for p in written) == sorted(f"{name}.{ext}" for name in plots.FIGURES
+                                                     for ext in ("png", "svg"))
+    for path in written:
+        if path.suffix == ".png":
+            pixels = imread(path)
+            assert pixels.shape[0] > 200 and pixels.shape[1] > 400 and pixels.std() > 0.05  # not blank
+        else:
+            assert path.read_text().lstrip().startswith("<?xml") and "<svg" in path.read_text()
+
+
+def test_orpheus_positions_are_labelled_and_per_level_rates_add_up(tmp_path):
+    make_run(tmp_path, "snac_orpheus", codebooks=[Codebook(4096, 11.72), Codebook(4096, 23.44),
+                                                  Codebook(4096, 46.875)], tokens_per_utt=7 * 23, tokens_per_frame=7)
+    [run] = load_runs([tmp_path / "runs"])
+    fig = plots.codebook_decomposition([run])
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == [*plots.ORPHEUS_POSITIONS, "EOS"]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    # make_run gives position k (0-based) k+1 bits: L0 = 1, L1 = 2 + 5, L2 = 3 + 4 + 6 + 7, at 23 frames / 2 s.
+    frames_per_sec = 23 / 2.0
+    assert legend == [f"L0: {1 * frames_per_sec:.4g} bits/s", f"L1: {7 * frames_per_sec:.4g} bits/s",
+                      f"L2: {20 * frames_per_sec:.4g} bits/s"]
+
+
+def test_loss_curves_read_tensorboard_events(tmp_path):
+    make_run(tmp_path, "mimi_sem", bits_per_token=2.0)
+    [run] = load_runs([tmp_path / "runs"])
+    steps, nats = run.scalars("val/loss")
+    assert steps.tolist() == [10, 20, 30, 40] and nats[-1] == np.float32(2.0 * np.log(2.0))
+    assert run.scalars("val/never_logged")[0].size == 0
+    fig = plots.loss_curves([run])
+    x, y = fig.axes[1].get_lines()[0].get_data()
+    assert x.tolist() == [0.25, 0.5, 0.75, 1.0] and np.allclose(y[-1], 2.0, atol=1e-6)
+
+
+def test_figures_without_data_are_skipped(tmp_path):
+    run = make_run(tmp_path, "mimi_sem", curve=False, results_overrides={"bits_per_byte": None})
+    runs = load_runs([run])
+    assert plots.codebook_decomposition(runs) is None
+    assert plots.bits_per_byte(runs) is None and plots.loss_curves(runs) is None
+    assert {p.stem for p in plots.write_figures(runs, tmp_path / "out")} == {"headline", "capacity",
+                                                                             "flops_per_bit"}

@@ -1,0 +1,86 @@
+"""`audiobits report`: known values come back unchanged in every format; incomparable runs are flagged."""
+
+import csv
+import io
+import json
+import math
+
+import pytest
+
+from audiobits.report import build_table, main
+from audiobits.runs import load_runs
+from run_dirs import TEXT, make_run
+
+
+def test_known_values_are_reproduced(tmp_path):
+    run = make_run(tmp_path, "mimi_sem", bits_per_token=2.0, utterances=40, seconds=2.0, tokens_per_utt=25)
+    table = build_table(load_runs([run]))
+    [row] = table.rows
+    tokens, seconds = 40 * 26 - 1, 80.0  # every val token but the split's first is a target; EOS included
+    expected = {
+        "bits_per_token": 2.0,
+        "tokens_per_sec": tokens / seconds,
+        "bits_per_sec": 2.0 * tokens / seconds,
+        "bits_per_byte": 2.0 * tokens / (40 * 30),
+        "nominal_bitrate": 11 * 12.5,  # log2(2048) bits at 12.5 Hz
+        "flat_capacity": math.log2(2049) * tokens / seconds,
+        "utilization_nominal": 2.0 * tokens / seconds / 137.5,
+        "info_per_storage": 2.0 / 16,
+        "train_pflops_trunk": 6 * 10_000 * 4 * 40 * 26 / 1e15,
+        "inference_flops_per_bit_trunk": 2 * 10_000 / 2.0,
+    }
+    for key, value in expected.items():
+        assert row[key] == pytest.approx(value, rel=1e-12), key
+    low, high = row["bits_per_sec_ci95_low"], row["bits_per_sec_ci95_high"]
+    assert low <= row["bits_per_sec"] <= high
+    assert row["flags"] == [] and row["representation"] == "mimi_sem" and row["run"] == "mimi_sem"
+
+    as_json = json.loads(table.render("json"))
+    assert as_json["rows"][0]["bits_per_sec"] == row["bits_per_sec"]
+    [as_csv] = list(csv.DictReader(io.StringIO(table.render("csv"))))
+    assert float(as_csv["flat_capacity"]) == row["flat_capacity"]
+    markdown = table.render("markdown")
+    assert "| mimi_sem | mimi_sem | demo | 2.000 | 12.99 | 25.98 [" in markdown and "| 137.5 |" in markdown
+    assert "bits/s [95% CI]" in table.render("table")
+
+
+def test_incomparable_runs_are_flagged(tmp_path):
+    good = [make_run(tmp_path, name, representation="mimi_sem") for name in ("a", "b")]
+    text = make_run(tmp_path, "text", codebooks=TEXT, bits_per_token=8.0, tokens_per_utt=8, distinct=300)
+    odd = {
+        "corpus": make_run(tmp_path, "corpus", corpus="other"),
+        "val set": make_run(tmp_path, "valset", utterances=39),
+        "random": make_run(tmp_path, "random", weights="random"),
+        "unfinished": make_run(tmp_path, "unfinished", results_overrides={"finished": False}),
+        "partial": make_run(tmp_path, "partial", results_overrides={"val_scored_fraction": 0.9}),
+    }
+    table = build_table(load_runs([*good, text, *odd.values()]), sanity=False)
+    got = {row["run"]: row["flags"] for row in table.rows}
+    assert got["a"] == got["b"] == got["text"] == []  # other representations of the same utterances are comparable
+    assert got["corpus"] == ["other corpus (other)"]
+    assert len(got["valset"]) == 1 and got["valset"][0].startswith("other val utterance set")
+    assert got["random"] == ["random weights"]
+    assert got["unfinished"] == ["unfinished"]
+    assert got["partial"] == ["partial validation (90.0% scored)"]
+    assert table.reference["corpus"] == "demo" and table.reference["runs"] == 6
+    assert "other corpus (other)" in table.render("markdown")
+
+
+def test_cli_prints_and_writes_every_format(tmp_path, capsys):
+    make_run(tmp_path, "mimi_sem")
+    make_run(tmp_path, "text", codebooks=TEXT, bits_per_token=8.0, tokens_per_utt=8, distinct=300)
+    out = tmp_path / "report"
+    main([str(tmp_path / "runs"), "--out", str(out), "--format", "json"])
+    printed = json.loads(capsys.readouterr().out)
+    assert [r["run"] for r in printed["rows"]] == ["mimi_sem", "text"]
+    assert {c["name"] for c in printed["sanity"]["text"]} == {"frame rate", "bits/sec", "unigram entropy",
+                                                              "vocab use"}
+    assert json.loads((out / "report.json").read_text()) == printed
+    assert (out / "report.md").read_text().startswith("| run |")
+    assert (out / "headline.png").stat().st_size > 0 and (out / "headline.svg").stat().st_size > 0
+
+
+def test_a_directory_without_results_is_an_error_naming_it(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no results.json in it or below it"):
+        load_runs([tmp_path / "empty"])
