@@ -1,0 +1,208 @@
+"""Encoding a corpus into bins: exact bookkeeping, resume after a crash, iso-data drops, ranks and Lightning."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+
+import numpy as np
+import pytest
+import soundfile as sf
+from corpus_builders import encoded, speech_rows, tone, write_audio_folder
+
+from audiobits.bins import TokenBins, is_complete
+from audiobits.corpora import AudioFolder
+from audiobits.encode import (EncodeJob, EncodeOptions, prepare_bins, read_dropped, refresh_bins,
+                              stale_utterances)
+from audiobits.representations import build
+from audiobits.representations.mulaw import MuLawRepresentation
+
+OPTIONS = EncodeOptions(shard_size=3, batch_size=2, num_workers=0)
+
+
+class CountingMuLaw(MuLawRepresentation):
+    """μ-law that records which utterances it encoded and, like a node dying, raises after ``crash_after``."""
+
+    def __init__(self, crash_after: int | None = None) -> None:
+        super().__init__()
+        self.encoded: list[str] = []
+        self.crash_after = crash_after
+
+    def encode(self, batch):
+        if self.crash_after is not None and len(self.encoded) + len(batch) > self.crash_after:
+            raise KeyboardInterrupt("simulated crash")
+        self.encoded += [u.id for u in batch]
+        return super().encode(batch)
+
+
+@pytest.fixture
+def folder(tmp_path):
+    return write_audio_folder(tmp_path / "corpus", {"train": speech_rows(10), "val": speech_rows(3, prefix="v")})
+
+
+def sha(directory):
+    return {name: split.sha256 for name, split in TokenBins(directory).meta.splits.items()}
+
+
+def test_text_end_to_end_into_bins(folder, tmp_path):
+    import tiktoken
+
+    corpus = AudioFolder(str(folder))
+    out = prepare_bins(corpus, build("text"), tmp_path / "bins", OPTIONS, device="cpu")
+    assert out == tmp_path / "bins" / "corpus" / "text" and not (out.parent / "text.shards").exists()
+    bins = TokenBins(out, verify_checksum=True)
+    gpt2 = tiktoken.get_encoding("gpt2")
+    for split, count, prefix in (("train", 10, "u"), ("val", 3, "v")):
+        part = bins.split(split)
+        assert list(part.ids) == [f"{prefix}{i:03d}.wav" for i in range(count)]  # corpus order, not length order
+        for i in range(count):
+            text = corpus.load(split, i, i + 1)[0].text
+            tokens = part.tokens[part.offsets[i]:part.offsets[i + 1]]
+            assert tokens.tolist() == gpt2.encode_ordinary(text) + [50256]
+            assert part.text_bytes[i] == len(text.encode("utf-8"))
+            assert part.seconds[i] == sf.info(folder / split / part.ids[i]).frames / 16000
+    meta = bins.meta
+    assert meta.representation == "text" and meta.corpus == "corpus" and meta.vocab_size == 50257
+    assert meta.splits["train"].seconds == pytest.approx(sum(0.2 + 0.05 * i for i in range(10)), abs=1e-12)
+    assert meta.extra["dropped_utterances"] == {"train": 0, "val": 0}
+
+
+def test_interrupted_encode_resumes_without_redoing_finished_shards(folder, tmp_path):
+    corpus = AudioFolder(str(folder))
+    crashing = CountingMuLaw(crash_after=7)
+    with pytest.raises(KeyboardInterrupt):
+        prepare_bins(corpus, crashing, tmp_path / "bins", OPTIONS, device="cpu")
+    shard_dir = tmp_path / "bins" / "corpus" / "mulaw.shards"
+    # 3 + 3 utterances finished two shards; the third shard's second batch crashed before its file was written
+    assert sorted(p.name for p in shard_dir.iterdir()) == ["plan.json", "train-000000.npz", "train-000001.npz"]
+    assert not is_complete(tmp_path / "bins" / "corpus" / "mulaw")
+
+    resumed = CountingMuLaw()
+    out = prepare_bins(corpus, resumed, tmp_path / "bins", OPTIONS, device="cpu")
+    finished = {f"u{i:03d}.wav" for i in range(6)}
+    assert sorted(resumed.encoded) == sorted({f"u{i:03d}.wav" for i in range(10)} - finished
+                                             | {f"v{i:03d}.wav" for i in range(3)})
+
+    fresh = CountingMuLaw()
+    reference = prepare_bins(corpus, fresh, tmp_path / "reference", OPTIONS, device="cpu")
+    assert len(fresh.encoded) == 13 and sha(out) == sha(reference)
+
+
+def test_broken_audio_is_dropped_from_every_representation(tmp_path, caplog):
+    nan_wav = encoded(np.concatenate([tone(0.3, 16000), [np.nan]]).astype(np.float32), 16000, subtype="FLOAT")
+    rows = speech_rows(4)
+    rows.insert(1, ("broken.wav", "never heard", b"RIFF$\x00\x00\x00WAVEfmt truncated"))
+    rows.insert(3, ("nan.wav", "a header fine for text, samples not for audio codecs", nan_wav))
+    folder = write_audio_folder(tmp_path / "corpus", {"train": rows, "val": speech_rows(2, prefix="v")})
+    corpus, root = AudioFolder(str(folder)), tmp_path / "bins"
+
+    with caplog.at_level(logging.WARNING, logger="audiobits.encode"):
+        text_dir = prepare_bins(corpus, build("text"), root, OPTIONS, device="cpu")
+    assert any("broken.wav" in r.getMessage() and str(folder / "train" / "broken.wav") in r.getMessage()
+               for r in caplog.records)
+    assert list(TokenBins(text_dir).split("train").ids) == ["u000.wav", "u001.wav", "nan.wav", "u002.wav",
+                                                           "u003.wav"]
+
+    mulaw_dir = prepare_bins(corpus, MuLawRepresentation(), root, OPTIONS, device="cpu")
+    dropped = read_dropped(root / "corpus")
+    assert dropped.keys() == {("train", "broken.wav"), ("train", "nan.wav")}
+    assert dropped["train", "broken.wav"]["representation"] == "text"
+    assert "broken.wav" in dropped["train", "broken.wav"]["reason"]
+    assert dropped["train", "nan.wav"]["representation"] == "mulaw" and "finite" in dropped["train", "nan.wav"]["reason"]
+
+    # the text bins were written before mulaw dropped nan.wav: detectably stale, then rewritten without re-encoding
+    assert stale_utterances(text_dir, dropped) == {("train", "nan.wav")}
+    before = TokenBins(text_dir).split("train")
+    kept_tokens = np.array(before.tokens[before.offsets[3]:before.offsets[4]])  # u002.wav
+    assert refresh_bins(corpus, text_dir)
+    assert stale_utterances(text_dir, read_dropped(root / "corpus")) == set()
+    text, mulaw = TokenBins(text_dir, verify_checksum=True), TokenBins(mulaw_dir)
+    for split in ("train", "val"):
+        assert list(text.split(split).ids) == list(mulaw.split(split).ids)
+        assert list(text.split(split).seconds) == list(mulaw.split(split).seconds)
+    after = text.split("train")
+    assert list(after.ids) == ["u000.wav", "u001.wav", "u002.wav", "u003.wav"]
+    np.testing.assert_array_equal(after.tokens[after.offsets[2]:after.offsets[3]], kept_tokens)
+    assert text.meta.extra["dropped_utterances"] == {"train": 2, "val": 0}
+
+
+def test_ranks_share_shards_and_merge_to_the_single_process_result(folder, tmp_path):
+    corpus = AudioFolder(str(folder))
+    single = prepare_bins(corpus, MuLawRepresentation(), tmp_path / "single", OPTIONS, device="cpu")
+    job = EncodeJob(corpus, MuLawRepresentation(), tmp_path / "ranks", OPTIONS)
+    job.start_plan()
+    names = [s.name for s in job.shards()]
+    assert names == ["train-000000", "train-000001", "train-000002", "train-000003", "val-000000"]
+    job.encode_pending(rank=1, world_size=2)
+    assert sorted(p.stem for p in job.shard_dir.glob("*.npz")) == ["train-000001", "train-000003"]
+    job.encode_pending(rank=0, world_size=2)
+    job.merge()
+    assert sha(job.bins_dir) == sha(single)
+
+
+def test_lightning_predict_loop_gives_the_same_bins(folder, tmp_path):
+    corpus = AudioFolder(str(folder))
+    single = prepare_bins(corpus, MuLawRepresentation(), tmp_path / "single", OPTIONS, device="cpu")
+    options = EncodeOptions(shard_size=3, batch_size=2, num_workers=1, accelerator="cpu", devices=1)
+    through_trainer = prepare_bins(corpus, MuLawRepresentation(), tmp_path / "trainer", options)
+    assert sha(through_trainer) == sha(single)
+
+
+def test_changed_plan_discards_old_shards(folder, tmp_path):
+    corpus = AudioFolder(str(folder))
+    job = EncodeJob(corpus, MuLawRepresentation(), tmp_path, OPTIONS)
+    job.start_plan()
+    job.encode_pending(rank=0, world_size=5)  # one shard
+    assert len(list(job.shard_dir.glob("*.npz"))) == 1
+    other = EncodeJob(corpus, MuLawRepresentation(), tmp_path, EncodeOptions(shard_size=4, num_workers=0))
+    other.start_plan()
+    assert list(other.shard_dir.glob("*.npz")) == []
+    assert json.loads((other.shard_dir / "plan.json").read_text())["shard_size"] == 4
+
+
+class BrokenEncoder(MuLawRepresentation):
+    def encode(self, batch):
+        raise RuntimeError("CUDA error: device-side assert triggered")
+
+
+def test_an_encoder_failing_everywhere_stops_instead_of_dropping_everything(folder, tmp_path):
+    with pytest.raises(RuntimeError, match="failed on every utterance.*device-side assert.*nothing was dropped"):
+        prepare_bins(AudioFolder(str(folder)), BrokenEncoder(), tmp_path, OPTIONS, device="cpu")
+    assert read_dropped(tmp_path / "corpus") == {}
+
+
+def test_a_different_corpus_under_the_same_name_is_refused(folder, tmp_path):
+    prepare_bins(AudioFolder(str(folder)), build("text"), tmp_path, OPTIONS, device="cpu")
+    other = write_audio_folder(tmp_path / "elsewhere" / "corpus", {"train": speech_rows(2), "val": speech_rows(1)})
+    with pytest.raises(ValueError, match="give the corpus another name"):
+        prepare_bins(AudioFolder(str(other)), build("text"), tmp_path, OPTIONS, device="cpu")
+
+
+class PidLoggingMuLaw(MuLawRepresentation):
+    """μ-law that appends the ids it encodes to ``<folder>/<process id>.txt``."""
+
+    def __init__(self, folder) -> None:
+        super().__init__()
+        self.folder = folder
+
+    def encode(self, batch):
+        with open(self.folder / f"{os.getpid()}.txt", "a") as f:
+            f.writelines(f"{u.id}\n" for u in batch)
+        return super().encode(batch)
+
+
+@pytest.mark.slow
+def test_two_processes_through_ddp_encode_their_own_shards(folder, tmp_path):
+    corpus = AudioFolder(str(folder))
+    single = prepare_bins(corpus, MuLawRepresentation(), tmp_path / "single", OPTIONS, device="cpu")
+    options = EncodeOptions(shard_size=3, batch_size=2, num_workers=0, accelerator="cpu", devices=2,
+                            strategy="ddp_spawn")
+    (tmp_path / "pids").mkdir()
+    out = prepare_bins(corpus, PidLoggingMuLaw(tmp_path / "pids"), tmp_path / "ddp", options)
+    assert sha(out) == sha(single)
+    per_process = [set(p.read_text().split()) for p in (tmp_path / "pids").iterdir()]
+    assert len(per_process) == 2 and not per_process[0] & per_process[1]
+    shards = [{f"u{i:03d}.wav" for i in range(k, min(k + 3, 10))} for k in range(0, 10, 3)]
+    rank0 = shards[0] | shards[2] | {f"v{i:03d}.wav" for i in range(3)}  # shards 0, 2, 4 of the global list
+    assert sorted(per_process, key=len, reverse=True) == [rank0, shards[1] | shards[3]]
