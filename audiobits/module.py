@@ -48,8 +48,8 @@ class TinyGPTModule(L.LightningModule):
         return ModelShape(self.model.num_params(non_embedding=True), c.vocab_size, c.n_layer, c.n_embd, c.seq_len)
 
     def configure_model(self) -> None:
-        if self.hparams.compile and not isinstance(self.model, torch._dynamo.eval_frame.OptimizedModule):
-            self.model = torch.compile(self.model)
+        if self.hparams.compile:
+            self.model.compile()  # in place: checkpoints keep the same keys with or without compile
 
     def setup(self, stage: str) -> None:
         datamodule = self.trainer.datamodule
