@@ -232,22 +232,22 @@ class LibriTTSR(HFCorpus):
     """
 
     def __init__(self, path: str = "parler-tts/libritts_r_filtered", config: str = "clean",
-                 train_splits: list[str] | None = None, val_splits: list[str] | None = None,
+                 train_splits: tuple[str, ...] = ("train.clean.100", "train.clean.360"),
+                 val_splits: tuple[str, ...] = ("dev.clean",),
                  text_column: str = "text_normalized", name: str = "libritts_r_filtered",
                  revision: str | None = None) -> None:
         """
         Args:
             path: hub name, or a local folder in the same layout (parquet + README.md configs).
             config: "clean" or "other".
-            train_splits: upstream splits used as train (default: train.clean.100 + train.clean.360).
-            val_splits: upstream splits used as val (default: dev.clean).
+            train_splits: upstream splits used as train, in this order.
+            val_splits: upstream splits used as val, in this order.
             text_column: "text_normalized" (numbers spelled out) or "text_original".
             name: directory name of this corpus under the bins root.
             revision: dataset commit to pin.
         """
         super().__init__(path, name, config=config,
-                         splits={"train": train_splits or ["train.clean.100", "train.clean.360"],
-                                 "val": val_splits or ["dev.clean"]},
+                         splits={"train": list(train_splits), "val": list(val_splits)},
                          revision=revision, text_column=text_column, id_column="id", audio_column="audio")
 
 

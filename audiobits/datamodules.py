@@ -44,7 +44,7 @@ class CodecDataModule(TokenBinDataModule):
     needs_audio = True
 
     def __init__(self, corpus: Corpus, representation_name: str, weights: str | None = None, root: str = "data",
-                 encode: EncodeOptions | None = None, **kwargs: Any) -> None:
+                 encode: EncodeOptions = EncodeOptions(), **kwargs: Any) -> None:
         """
         Args:
             corpus: the corpus to encode (a class_path'ed `audiobits.corpora.Corpus`).
@@ -60,7 +60,7 @@ class CodecDataModule(TokenBinDataModule):
                              f"it cannot give {representation_name!r} bins; use the text or "
                              f"{corpus.codes_representation} data module, or a corpus with audio.")
         self.corpus, self.representation_name, self.weights, self.root = corpus, representation_name, weights, root
-        self.encode_options = encode or EncodeOptions()
+        self.encode_options = encode
         self._representation: Representation | None = None
         super().__init__(bins_dir=str(Path(root) / corpus.name / representation_name), **kwargs)
 

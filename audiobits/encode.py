@@ -48,7 +48,7 @@ DROPPED_LOG = "dropped.jsonl"
 PLAN = "plan.json"
 
 
-@dataclass
+@dataclass(frozen=True)
 class EncodeOptions:
     """How to encode: utterances per encoder call and per shard, and where (Lightning accelerator/devices)."""
 
@@ -176,9 +176,8 @@ class EncodeJob:
     """Encoding one corpus with one representation into ``<root>/<corpus.name>/<representation.name>/``."""
 
     def __init__(self, corpus: Corpus, representation: Representation, root: str | os.PathLike,
-                 options: EncodeOptions | None = None) -> None:
-        self.corpus, self.representation = corpus, representation
-        self.options = options or EncodeOptions()
+                 options: EncodeOptions = EncodeOptions()) -> None:
+        self.corpus, self.representation, self.options = corpus, representation, options
         self.corpus_dir = Path(root) / corpus.name
         self.bins_dir = self.corpus_dir / representation.name
         self.shard_dir = self.corpus_dir / f"{representation.name}.shards"
@@ -448,7 +447,7 @@ class EncodeTask(L.LightningModule):
 
 
 def prepare_bins(corpus: Corpus, representation: Representation, root: str | os.PathLike,
-                 options: EncodeOptions | None = None, device: str | torch.device | None = None) -> Path:
+                 options: EncodeOptions = EncodeOptions(), device: str | torch.device | None = None) -> Path:
     """Make ``<root>/<corpus>/<representation>/`` complete and current, doing only the work that is missing.
 
     Complete and current: nothing. Complete but stale (the drop log gained utterances it holds): rewritten without

@@ -146,3 +146,19 @@ def test_yaml_prepare_then_fit_through_the_cli(corpus, tmp_path):
     results = read_results(run)
     assert results["finished"] and results["val_scored_fraction"] == 1.0
     assert results["val_tokens"] == bins.meta.splits["val"].tokens - 1 and results["representation"] == "text"
+
+
+@pytest.mark.slow
+def test_mimi_sem_bins_from_random_weights(corpus, tmp_path):
+    data = MimiDataModule(corpus, codebooks=1, weights="random", root=str(tmp_path), encode=ENCODE)
+    assert data.vocab_size == 2049  # before any bins: from the (now built) representation
+    data.prepare_data()  # mimi refuses nan.wav too (non-finite audio): dropped from the corpus
+    data.setup("fit")
+    meta = data.meta
+    assert meta.representation == "mimi_sem" and meta.encoder["weights"] == "random" and meta.eos_id == 2048
+    for split in ("train", "val"):
+        part = data.split(split)
+        assert "nan.wav" not in part.ids.tolist()
+        frames = np.diff(part.offsets) - 1
+        assert np.all(frames == np.floor(part.seconds * 12.5))  # whole 80 ms frames only, no padding frame
+        assert int(np.asarray(part.tokens).max()) == 2048 and len(np.unique(part.tokens)) > 5
