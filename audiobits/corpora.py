@@ -35,7 +35,7 @@ SPLITS = ("train", "val")
 
 @dataclass(frozen=True)
 class Unreadable:
-    """An utterance the corpus cannot serve (broken or missing audio, no transcript): its id and why, naming the file."""
+    """An utterance the corpus cannot serve (broken or missing audio, bad transcript): its id and why, with the file."""
 
     id: str
     reason: str

@@ -97,9 +97,10 @@ class CodecDataModule(TokenBinDataModule):
 
     def prepare_data(self) -> None:
         """Download and encode the corpus unless the bins are complete; drop newly dropped utterances from them."""
+        if is_complete(self.bins_dir):
+            self._check_weights()
         if refresh_bins(self.corpus, self.bins_dir):
             self.bins = None  # reopen: a refresh may have rewritten them
-            self._check_weights()
             return
         trainer = self.trainer
         device = trainer.strategy.root_device if trainer is not None else None
@@ -184,6 +185,6 @@ class NeuCodecDataModule(CodecDataModule):
         weights = weights or (PRECOMPUTED if ships_codes else "pretrained")
         if (weights == PRECOMPUTED) != (ships_codes and not corpus.has_audio):
             raise ValueError(f"NeuCodecDataModule: weights={weights!r} does not fit corpus {corpus.name!r}: "
-                             f"'{PRECOMPUTED}' takes the codes a corpus ships (and only that works for a corpus without "
-                             "audio); a corpus with audio needs 'pretrained', a local checkpoint or 'random'.")
+                             f"'{PRECOMPUTED}' takes the codes a corpus ships (and only that works for a corpus "
+                             "without audio); a corpus with audio needs 'pretrained', a local checkpoint or 'random'.")
         super().__init__(corpus, representation_name="neucodec", weights=weights, **kwargs)

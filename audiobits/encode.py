@@ -366,7 +366,6 @@ class EncodeJob:
         shutil.rmtree(self.shard_dir, ignore_errors=True)
 
 
-
 def write_bins(bins_dir: Path, meta: BinMeta, corpus: Corpus, dropped: dict[tuple[str, str], dict],
                utterances: Callable[[str], Iterator[tuple[str, np.ndarray, float, int]]]) -> None:
     """Write every split's (id, tokens, seconds, text_bytes) in corpus order with BinWriter; meta.extra records the

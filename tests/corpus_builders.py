@@ -51,10 +51,11 @@ def speech_rows(count: int, rate: int = 16000, prefix: str = "u") -> list[tuple[
 
 
 def write_hub_dataset(root: Path, config: str, splits: dict[str, dict[str, list]],
-                      audio_column: str | None = "audio", sampling_rate: int = 24000) -> Path:
+                      audio_column: str | None = "audio", sampling_rate: int = 24000, readme: bool = True) -> Path:
     """A local dataset folder in the layout ``push_to_hub`` gives a hub repo: ``<config>/<split>-00000-of-00001
     .parquet`` per split (audio as the datasets Audio feature, bytes embedded) and a README.md whose ``configs:``
-    name the splits — what ``datasets.load_dataset(<hub name>, config, split=...)`` resolves."""
+    name the splits — what ``datasets.load_dataset(<hub name>, config, split=...)`` resolves. Without the README,
+    datasets infers the split from the file names (``data/train-*.parquet`` is "train")."""
     import datasets
 
     lines = ["---", "configs:", f"- config_name: {config}", "  data_files:"]
@@ -69,5 +70,6 @@ def write_hub_dataset(root: Path, config: str, splits: dict[str, dict[str, list]
             ds = ds.cast_column(audio_column, datasets.Audio(sampling_rate=sampling_rate))
         ds.to_parquet(str(root / config / f"{split}-00000-of-00001.parquet"))
         lines += [f"  - split: {split}", f"    path: {config}/{split}-*"]
-    (root / "README.md").write_text("\n".join(lines + ["---", ""]), encoding="utf-8")
+    if readme:
+        (root / "README.md").write_text("\n".join(lines + ["---", ""]), encoding="utf-8")
     return root

@@ -88,7 +88,8 @@ def emilia_dir(tmp_path_factory):
     keys = [f"EN_B{i:05d}_S{i % 7:05d}_W000000" for i in range(40)]
     codes = [rng.integers(0, 65536, size=int(rng.integers(20, 120))).tolist() for _ in keys]
     texts = [f"Utterance {i} — with ünïcode." for i in range(40)]
-    write_hub_dataset(root, "data", {"train": {"__key__": keys, "text": texts, "codes": codes}}, audio_column=None)
+    write_hub_dataset(root, "data", {"train": {"__key__": keys, "text": texts, "codes": codes}}, audio_column=None,
+                      readme=False)
     return root, keys, codes, texts
 
 

@@ -81,7 +81,7 @@ def emilia(tmp_path):
     codes = [rng.integers(0, 65536, size=int(rng.integers(10, 60))).tolist() for _ in keys]
     texts = [f"Line {i}, spoken." for i in range(24)]
     root = write_hub_dataset(tmp_path / "emilia", "data", {"train": {"__key__": keys, "text": texts, "codes": codes}},
-                             audio_column=None)
+                             audio_column=None, readme=False)
     return EmiliaNeuCodec(path=str(root), val_fraction=0.2), dict(zip(keys, codes))
 
 
