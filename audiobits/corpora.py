@@ -109,6 +109,10 @@ class HFCorpus(Corpus):
     rows (chosen by a CRC32 of the utterance id, so the choice never depends on row order or on the machine) is
     held out as val. Audio is decoded here with soundfile; ``codes_column`` instead reads precomputed codec codes
     whose duration is ``len(codes) / codes_frame_rate`` seconds.
+
+    Loose local files take the same path through datasets' packaged builders, e.g. ``path="parquet",
+    data_files={"train": [...], "val": [...]}, splits={"train": ["train"], "val": ["val"]}`` (a dataset saved
+    with ``save_to_disk`` is not loadable this way: write it with ``Dataset.to_parquet`` instead).
     """
 
     def __init__(self, path: str, name: str, config: str | None = None,

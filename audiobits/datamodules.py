@@ -130,7 +130,7 @@ class TextDataModule(CodecDataModule):
             corpus: the corpus whose transcripts are tokenized.
             **kwargs: `CodecDataModule` / `TokenBinDataModule` arguments (root, encode, seq_len, batch_size, ...).
         """
-        super().__init__(corpus, representation_name="text", **kwargs)
+        super().__init__(corpus, representation_name="text", weights=None, **kwargs)
 
 
 class MimiDataModule(CodecDataModule):

@@ -64,6 +64,19 @@ def test_local_libritts_goes_through_load_dataset_like_the_hub(libritts_dir):
     assert corpus.describe()["splits"] == {"train": ["train.clean.100", "train.clean.360"], "val": ["dev.clean"]}
 
 
+def test_loose_parquet_files_take_the_same_path(libritts_dir):
+    root, signals, _ = libritts_dir
+    files = {"train": sorted(str(p) for p in root.glob("clean/train.*.parquet")),
+             "val": [str(root / "clean" / "dev.clean-00000-of-00001.parquet")]}
+    loose = HFCorpus("parquet", "mine", splits={"train": ["train"], "val": ["val"]}, data_files=files,
+                     text_column="text_normalized")
+    hub = LibriTTSR(path=str(root))
+    for split in ("train", "val"):
+        n = hub.size(split)
+        assert loose.size(split) == n
+        assert [u.id for u in loose.load(split, 0, n)] == [u.id for u in hub.load(split, 0, n)]
+
+
 def test_missing_columns_name_the_fix(libritts_dir):
     corpus = HFCorpus(str(libritts_dir[0]), "x", config="clean", splits={"train": ["dev.clean"],
                                                                           "val": ["dev.clean"]},
