@@ -259,8 +259,9 @@ class EmiliaNeuCodec(HFCorpus):
     """Emilia-YODAS English with NeuCodec codes already computed (``neuphonic/emilia-yodas-english-neucodec``).
 
     Columns ``text``, ``codes`` (50 Hz NeuCodec FSQ ids) and ``__key__``; one upstream split, "train". There is no
-    audio: an utterance lasts ``len(codes) / 50`` seconds (the codec emits ceil(samples / 320) frames at 16 kHz,
-    so this is the true duration rounded up to the next 20 ms). Only the text and neucodec representations apply.
+    audio, so an utterance lasts ``len(codes) / 50`` seconds: upstream ``NeuCodec.encode_code`` pads every input
+    to the next multiple of 320 samples at 16 kHz (a whole extra frame when it already is one), so this is up to
+    20 ms more than the true duration. Only the text and neucodec (``weights="precomputed"``) representations apply.
     """
 
     codes_representation = "neucodec"
