@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import yaml
@@ -162,3 +165,29 @@ def test_mimi_sem_bins_from_random_weights(corpus, tmp_path):
         frames = np.diff(part.offsets) - 1
         assert np.all(frames == np.floor(part.seconds * 12.5))  # whole 80 ms frames only, no padding frame
         assert int(np.asarray(part.tokens).max()) == 2048 and len(np.unique(part.tokens)) > 5
+
+
+@pytest.mark.slow
+def test_cli_prepare_on_two_processes(corpus, tmp_path):
+    """`audiobits prepare` with encode.devices=2: Lightning re-launches the command per rank, rank 0 merges."""
+    config = {
+        "trainer": {"accelerator": "cpu", "devices": 1},
+        "model": {"n_layer": 1, "n_embd": 32, "n_head": 2},
+        "data": {"class_path": "audiobits.datamodules.CodecDataModule",
+                 "init_args": {"representation_name": "mulaw",
+                               "corpus": {"class_path": "audiobits.corpora.AudioFolder",
+                                          "init_args": {"root": corpus.root.as_posix()}},
+                               "root": str(tmp_path / "ddp"),
+                               "encode": {"shard_size": 2, "batch_size": 2, "num_workers": 0,
+                                          "accelerator": "cpu", "devices": 2, "strategy": "ddp"}}},
+    }
+    path = tmp_path / "mulaw.yaml"
+    path.write_text(yaml.safe_dump(config))
+    done = subprocess.run([sys.executable, "-m", "audiobits.cli", "prepare", "--config", str(path)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "rank 1" in done.stderr and "nan.wav" in done.stderr  # both ranks encoded; the NaN file was dropped
+    reference = CodecDataModule(corpus, representation_name="mulaw", root=str(tmp_path / "single"), encode=ENCODE)
+    reference.prepare_data()
+    two = TokenBins(tmp_path / "ddp" / "mine" / "mulaw")
+    assert {k: v.sha256 for k, v in two.meta.splits.items()} == {k: v.sha256 for k, v in reference.meta.splits.items()}
