@@ -15,7 +15,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from audiobits.report import flags, reference_group
+from audiobits.report import _sig, flags, reference_group
 from audiobits.runs import Run
 from audiobits.sanity import content_tokens_per_sec
 
@@ -71,7 +71,7 @@ def headline(runs: list[Run]) -> Figure:
                     capsize=4, label="bits/s, 95 % bootstrap interval" if y == 0 else None)
         ax.plot(r["nominal_bitrate"], y, "|", color="0.3", ms=14, mew=2, label="nominal bitrate" if y == 0 else None)
         ax.plot(r["flat_capacity"], y, "4", color="0.5", ms=10, label="flat capacity" if y == 0 else None)
-        ax.annotate(f"{r['bits_per_sec']:.3g}", (r["bits_per_sec"], y), textcoords="offset points", xytext=(0, 7),
+        ax.annotate(_sig(r["bits_per_sec"], 3), (r["bits_per_sec"], y), textcoords="offset points", xytext=(0, 7),
                     ha="center", fontsize=8)
     ax.set_xscale("log")
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
@@ -120,7 +120,7 @@ def bits_per_byte(runs: list[Run]) -> Figure | None:
     ax.barh(range(len(runs)), values, color=[colors[r.representation] for r in runs],
             hatch=["//" if flagged[r.label] else "" for r in runs])
     for y, v in enumerate(values):
-        ax.annotate(f"{v:.3g}", (v, y), textcoords="offset points", xytext=(3, -3), fontsize=8)
+        ax.annotate(_sig(v, 3), (v, y), textcoords="offset points", xytext=(3, -3), fontsize=8)
     ax.set_yticks(range(len(runs)), [_name(r, flagged) for r in runs])
     ax.set_xscale("log")
     ax.set_title("Bits per transcript byte")

@@ -1,0 +1,27 @@
+"""notebooks/analysis.ipynb executes on the demo's runs and draws every figure that has data."""
+
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from demo_output import demo_output
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "analysis.ipynb"
+
+
+@pytest.mark.slow
+def test_notebook_executes_on_demo_output(tmp_path_factory, tmp_path, monkeypatch):
+    out = demo_output(tmp_path_factory)
+    monkeypatch.setenv("AUDIOBITS_RUNS", str(out / "runs"))
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    NotebookClient(notebook, timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    images = [o for o in outputs if "image/png" in o.get("data", {})]
+    assert len(images) == 5  # headline, capacity, bits/byte, FLOPs/bit, loss curves (no multi-codebook run)
+    text = "".join(o.get("text", "") for o in outputs) + "".join(
+        o.get("data", {}).get("text/markdown", "") for o in outputs)
+    assert "| mulaw | mulaw | alice-tiny |" in text and "codebook_decomposition: nothing to draw" in text
