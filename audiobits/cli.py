@@ -16,9 +16,10 @@ import sys
 from pathlib import Path
 
 import torch
-from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
+from audiobits.bins import BinFormatError
 from audiobits.data import TokenBinDataModule
 from audiobits.module import TinyGPTModule
 from callbacks import ChannelUtilization, CumulativeFLOPs, InformationRate, ResultsWriter
@@ -45,8 +46,12 @@ class AudiobitsCLI(LightningCLI):
                              "checkpoint.every_n_train_steps": 500})
 
     def before_instantiate_classes(self) -> None:
-        if self.subcommand == "fit" and self.config.fit.ckpt_path == "last":
-            resolve_last_checkpoint(self.config.fit)
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        if config.trainer.enable_progress_bar is not False:
+            # The bar reads train/loss from the device when it refreshes, so not on every step.
+            self.trainer_defaults["callbacks"].append(TQDMProgressBar(refresh_rate=10))
+        if self.subcommand == "fit" and config.ckpt_path == "last":
+            resolve_last_checkpoint(config)
 
 
 def resolve_last_checkpoint(config) -> None:
@@ -87,11 +92,14 @@ def prepare(args: list[str]) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Dispatch ``prepare`` and the tools; everything else is LightningCLI (``fit``, ``validate``, ``test``)."""
     args = sys.argv[1:] if argv is None else list(argv)
-    if args and args[0] == "prepare":
-        return prepare(args[1:])
-    if args and args[0] in TOOLS:
-        return importlib.import_module(TOOLS[args[0]]).main(args[1:])
-    lightning_cli(argv)
+    try:
+        if args and args[0] == "prepare":
+            return prepare(args[1:])
+        if args and args[0] in TOOLS:
+            return importlib.import_module(TOOLS[args[0]]).main(args[1:])
+        lightning_cli(argv)
+    except BinFormatError as error:  # bad or missing bins: the message names the file and the fix
+        raise SystemExit(f"audiobits: error: {error}") from error
 
 
 if __name__ == "__main__":

@@ -16,7 +16,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from audiobits.bins import BinFormatError, BinMeta, SplitBins, TokenBins, is_complete
+from audiobits import metrics
+from audiobits.bins import BinFormatError, BinMeta, Codebook, SplitBins, TokenBins, is_complete
 
 IGNORE_INDEX = -100
 EMPTY_WINDOW = -1  # sampler index of a padding window: all targets masked
@@ -144,12 +145,32 @@ class TokenBinDataModule(L.LightningDataModule):
     def tokens_per_frame(self) -> int:
         return self.meta.tokens_per_frame
 
+    @property
+    def codebooks(self) -> list[Codebook]:
+        return self.meta.codebooks
+
+    @property
+    def tokens_per_sec(self) -> float:
+        """Validation tokens per second of audio, from meta.json's totals."""
+        val = self.meta.splits["val"]
+        return metrics.tokens_per_second(val.tokens, val.seconds)
+
+    @property
+    def nominal_bitrate(self) -> float:
+        """Σ log2(codebook size) × frame rate: the codec's own bitrate (bits/sec)."""
+        return metrics.nominal_bitrate(self.codebooks, self.tokens_per_sec)
+
+    @property
+    def flat_capacity(self) -> float:
+        """log2(vocab) × tokens/sec: what the flat vocabulary could carry (bits/sec)."""
+        return metrics.flat_capacity(self.vocab_size, self.tokens_per_sec)
+
     def _open(self) -> TokenBins:
         if self.bins is None:
             if not is_complete(self.bins_dir):
-                raise BinFormatError(f"{self.bins_dir / 'meta.json'} not found: no prepared bins there. Run "
-                                     "`audiobits prepare --config <config>` or set data.bins_dir to a prepared "
-                                     "directory.")
+                raise BinFormatError(f"{self.bins_dir / 'meta.json'} not found: no prepared bins there. Set "
+                                     "data.init_args.bins_dir to a prepared directory, or write one (`audiobits "
+                                     "synthetic`, `audiobits prepare --config <codec config>`).")
             self.bins = TokenBins(self.bins_dir, verify_checksum=self.verify_checksum)
         return self.bins
 

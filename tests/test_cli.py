@@ -95,7 +95,7 @@ def test_resume_without_a_checkpoint_says_so(tmp_path, small):
 
 
 def test_missing_bins_give_a_clear_error(tmp_path):
-    with pytest.raises(Exception, match=r"meta.json not found.*audiobits prepare"):
+    with pytest.raises(SystemExit, match=r"meta.json not found.*bins_dir"):
         fit(tmp_path, tmp_path / "nothing-here")
 
 

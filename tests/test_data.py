@@ -5,7 +5,11 @@ import pytest
 import torch
 
 from audiobits.bins import BinMeta, BinWriter, Codebook, TokenBins
-from audiobits.data import EMPTY_WINDOW, IGNORE_INDEX, EpochBatchSampler, ShardBatchSampler, TokenWindows
+import pickle
+
+from audiobits.data import (EMPTY_WINDOW, IGNORE_INDEX, EpochBatchSampler, ShardBatchSampler, TokenBinDataModule,
+                            TokenWindows)
+from audiobits.synthetic import write_markov_bins
 
 
 @pytest.mark.parametrize("world", [1, 2, 3, 8])
@@ -68,3 +72,21 @@ def test_training_windows_drop_only_the_partial_tail_and_pad_empty(split):
     assert (empty["target"] == IGNORE_INDEX).all() and (empty["position"] == -1).all()
     with pytest.raises(IndexError):
         ds[2]
+
+
+def test_windows_pickle_without_their_memmap(split):
+    ds = TokenWindows(split, seq_len=8, partial=True)
+    first = ds[0]  # opens the memmap in this process
+    assert split._tokens is not None
+    clone = pickle.loads(pickle.dumps(ds))  # what a dataloader worker receives
+    assert clone.split._tokens is None
+    assert torch.equal(clone[0]["target"], first["target"])
+
+
+def test_datamodule_knows_vocab_rates_and_capacity_from_meta_alone(tmp_path):
+    write_markov_bins(tmp_path / "m", vocab=31, utterance_len=49, train_utterances=4, val_utterances=2)
+    data = TokenBinDataModule(str(tmp_path / "m"))
+    assert data.vocab_size == 32 and data.tokens_per_frame == 1
+    assert data.tokens_per_sec == pytest.approx(50.0)  # 50 tokens (49 + EOS) per second of audio
+    assert data.nominal_bitrate == pytest.approx(np.log2(31) * 50.0)
+    assert data.flat_capacity == pytest.approx(np.log2(32) * 50.0)
