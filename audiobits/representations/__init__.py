@@ -1,4 +1,4 @@
-"""Representations: one module per way of turning speech into tokens (text BPE, Mimi, SNAC, NeuCodec).
+"""Representations: one module per way of turning speech into tokens (text BPE, Mimi, SNAC, NeuCodec, ...).
 
 ``build("mimi_all", weights="random")`` constructs one by its registry name; codec packages are imported only
 when their representation is built, so ``text`` works without moshi/snac/neucodec installed.
@@ -19,6 +19,8 @@ REGISTRY: dict[str, tuple[str, str, dict[str, Any]]] = {
     "snac_orpheus": ("snac", "SnacRepresentation", {"offsets": "level"}),
     "snac_orpheus_pos": ("snac", "SnacRepresentation", {"offsets": "position"}),
     "neucodec": ("neucodec", "NeuCodecRepresentation", {}),
+    "phonemes": ("phonemes", "PhonemeRepresentation", {}),
+    "mulaw": ("mulaw", "MuLawRepresentation", {}),
 }
 
 

@@ -31,6 +31,9 @@ import torch
 from audiobits.representations.base import Representation, Utterance, UtteranceError
 
 
+PROBE_FRAMES = 48  # coarse frames of synthetic signal the random-weights codebooks are fitted to
+
+
 def probe_signal(seconds: float, sample_rate: int, seed: int = 0) -> np.ndarray:
     """A deterministic speech-like test signal: gliding harmonic tones, noise bursts, pauses; float32 in [-1, 1]."""
     rng = np.random.default_rng(seed)
@@ -77,7 +80,8 @@ class CodecRepresentation(Representation):
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
                 model = self._build_random()
-            probe = torch.from_numpy(probe_signal(4.0, self.sample_rate, seed))[None, None]
+            probe = torch.from_numpy(probe_signal(PROBE_FRAMES * self.hop / self.sample_rate, self.sample_rate,
+                                                  seed))[None, None]
             with torch.inference_mode():
                 self._fit_random_codebooks(model.eval(), probe, torch.Generator().manual_seed(seed))
         else:

@@ -83,17 +83,7 @@ class NeuCodecRepresentation(CodecRepresentation):
         return _random_neucodec()
 
     def _fit_random_codebooks(self, model: torch.nn.Module, probe: torch.Tensor, generator: torch.Generator) -> None:
-        """FSQ has fixed levels: standardize its input projection on ``probe`` so every level gets used."""
-        project_in = model.generator.quantizer.project_in
-        seen: list[torch.Tensor] = []
-        handle = project_in.register_forward_hook(lambda m, i, out: seen.append(out.reshape(-1, out.shape[-1])))
-        try:
-            model.encode_code(probe)
-        finally:
-            handle.remove()
-        mean, std = seen[0].mean(0), seen[0].std(0).clamp(min=1e-6)
-        project_in.weight.div_(std[:, None])
-        project_in.bias.sub_(mean).div_(std)
+        fit_fsq_projection(model, probe)
 
     # -- encoding ------------------------------------------------------------------------------------------
     def _padded_length(self, num_samples: int) -> int:
@@ -131,6 +121,21 @@ class NeuCodecRepresentation(CodecRepresentation):
 
     def unflatten(self, ids: np.ndarray) -> list[np.ndarray]:
         return [np.asarray(ids)]
+
+
+def fit_fsq_projection(model: torch.nn.Module, probe: torch.Tensor) -> None:
+    """FSQ has fixed levels, not a codebook: standardize an untrained model's FSQ input projection on ``probe``
+    [1, 1, T] (16 kHz) so its outputs spread over every level and codes are diverse."""
+    project_in = model.generator.quantizer.project_in
+    seen: list[torch.Tensor] = []
+    handle = project_in.register_forward_hook(lambda m, i, out: seen.append(out.reshape(-1, out.shape[-1])))
+    try:
+        model.encode_code(probe)
+    finally:
+        handle.remove()
+    mean, std = seen[0].mean(0), seen[0].std(0).clamp(min=1e-6)
+    project_in.weight.div_(std[:, None])
+    project_in.bias.sub_(mean).div_(std)
 
 
 def _check_covers_encoder(model: torch.nn.Module, checkpoint: str | Path | None) -> None:

