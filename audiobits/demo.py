@@ -22,6 +22,7 @@ import math
 import re
 import shutil
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -185,7 +186,9 @@ def run_demo(out: str | Path = "audiobits-demo", corpus: str | Path | None = Non
         shutil.rmtree(out / "runs" / name, ignore_errors=True)  # this demo's runs only, one version each
         config = out / "configs" / f"{name}.yaml"
         config.write_text(yaml.safe_dump(fit_config(bins_dir, out / "runs", name, spec), sort_keys=False))
-        cli_main(["fit", "--config", str(config)])
+        with warnings.catch_warnings():  # `audiobits demo` itself is on sys.argv; fit reads only these args
+            warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
+            cli_main(["fit", "--config", str(config)])
         lap(f"fit {name}")
     runs = load_runs([out / "runs" / name for name in bins])
     table = build_table(runs)
@@ -207,8 +210,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--corpus", type=str | None, default=None,
                         help="your own AudioFolder (train/ and val/ with metadata.csv: file_name,text) instead of "
                              "the synthesized text")
-    parser.add_argument("--size", type=str, default="small", choices=sorted(SIZES),
-                        help="tiny: 30 s of speech and a 1-layer model (about a minute); small: 3 minutes of speech")
+    parser.add_argument("--size", default="small", choices=sorted(SIZES),
+                        help="tiny: 30 s of speech and a 1-layer model (about a minute); small: 3 minutes of speech "
+                             "and a 2-layer model (a few minutes). With --corpus only the model size applies")
     parser.add_argument("--voice", type=str, default="en-us", help="espeak-ng voice for speech and phonemes")
     args = parser.parse_args(argv)
     run_demo(args.out, args.corpus, args.size, args.voice)

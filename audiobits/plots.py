@@ -10,10 +10,11 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from audiobits.report import _sig, flags, reference_group
 from audiobits.runs import Run
@@ -29,10 +30,19 @@ def _figure(width: float, height: float, ncols: int = 1) -> tuple[Figure, list]:
     return fig, list(np.atleast_1d(fig.subplots(1, ncols)))
 
 
+def _log(ax, which: str) -> None:
+    """Make ``ax``'s ``which`` ("x" or "y") axis logarithmic with plain-number labels: at 1, 2, 5 × 10^k when the
+    data span under three decades, else at decades. Call it after plotting."""
+    getattr(ax, f"set_{which}scale")("log")
+    axis = ax.xaxis if which == "x" else ax.yaxis
+    low, high = ax.get_xlim() if which == "x" else ax.get_ylim()
+    axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0) if high / low < 1e3 else (1.0,)))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: _sig(v, 1) if v >= 1 else f"{v:g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
 def _colors(runs: list[Run]) -> dict[str, tuple]:
     """One tab10 color per representation, stable across figures."""
-    import matplotlib
-
     names = sorted({r.representation for r in runs})
     cmap = matplotlib.colormaps["tab10"]
     return {name: cmap(i % 10) for i, name in enumerate(names)}
@@ -73,8 +83,7 @@ def headline(runs: list[Run]) -> Figure:
         ax.plot(r["flat_capacity"], y, "4", color="0.5", ms=10, label="flat capacity" if y == 0 else None)
         ax.annotate(_sig(r["bits_per_sec"], 3), (r["bits_per_sec"], y), textcoords="offset points", xytext=(0, 7),
                     ha="center", fontsize=8)
-    ax.set_xscale("log")
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    _log(ax, "x")
     ax.set_yticks(range(len(runs)), [_name(r, flagged) for r in runs])
     ax.set_ylim(-0.7, len(runs) - 0.3)
     ax.set_title("Information carried per second, by representation")
@@ -100,8 +109,10 @@ def capacity(runs: list[Run]) -> Figure:
         ax.plot(r["flat_capacity"], r["bits_per_sec"], "o", color=color, mfc="none", ms=8)
         ax.annotate(_name(run, flagged), (r["nominal_bitrate"], r["bits_per_sec"]), textcoords="offset points",
                     xytext=(5, 5), fontsize=8)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
+    measured = [r.results["bits_per_sec"] for r in runs]
+    ax.set_ylim(min(measured) / 3, max(xs) * 3)
+    _log(ax, "x")
+    _log(ax, "y")
     ax.set_ylabel("measured bits/s")
     ax.set_title("Bits per second vs capacity (dotted: utilization)")
     ax.grid(which="both", alpha=0.3)
@@ -122,7 +133,7 @@ def bits_per_byte(runs: list[Run]) -> Figure | None:
     for y, v in enumerate(values):
         ax.annotate(_sig(v, 3), (v, y), textcoords="offset points", xytext=(3, -3), fontsize=8)
     ax.set_yticks(range(len(runs)), [_name(r, flagged) for r in runs])
-    ax.set_xscale("log")
+    _log(ax, "x")
     ax.set_title("Bits per transcript byte")
     _xlabel(ax, "bits per byte of transcript (validation)", runs, flagged)
     return fig
@@ -137,8 +148,11 @@ def flops_per_bit(runs: list[Run]) -> Figure:
     full = [r.results["inference_flops_per_bit_full"] for r in runs]
     ax.barh(y - 0.2, trunk, height=0.4, color="tab:blue", label="trunk: 2N / bits per token")
     ax.barh(y + 0.2, full, height=0.4, color="tab:orange", label="full: (2N + 2Vd + 4Ld·ctx) / bits per token")
+    for offset, values in ((-0.2, trunk), (0.2, full)):
+        for row, v in zip(y, values):
+            ax.annotate(_sig(v, 3), (v, row + offset), textcoords="offset points", xytext=(3, -3), fontsize=7)
     ax.set_yticks(y, [_name(r, flagged) for r in runs])
-    ax.set_xscale("log")
+    _log(ax, "x")
     ax.set_title("Compute per bit of information")
     ax.legend(fontsize=7)
     _xlabel(ax, "inference FLOPs per bit", runs, flagged)
@@ -163,7 +177,7 @@ def loss_curves(runs: list[Run]) -> Figure | None:
             drawn = True
     if not drawn:
         return None
-    axes[0].set_yscale("log")
+    _log(axes[0], "y")
     axes[0].set_ylabel("validation bits/s")
     axes[1].set_ylabel("validation bits/token (loss / ln 2)")
     for ax in axes:

@@ -210,7 +210,7 @@ def main(argv: list[str] | None = None) -> None:
                                                 "folders above them")
     parser.add_argument("--out", type=str | None, default=None,
                         help="also write report.md/.csv/.json and every figure (PNG + SVG) into this folder")
-    parser.add_argument("--format", type=str, default="table", choices=FORMATS, help="what to print")
+    parser.add_argument("--format", default="table", choices=FORMATS, help="what to print")
     parser.add_argument("--sanity", type=bool, default=True, help="run the sanity checks (reads the val bins)")
     args = parser.parse_args(argv)
     runs = load_runs(args.runs)

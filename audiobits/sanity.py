@@ -92,11 +92,11 @@ def check_bits_per_sec(results: dict) -> Check:
     bps, flat, nominal = results["bits_per_sec"], results["flat_capacity"], results["nominal_bitrate"]
     low, high = BITS_PER_SEC_BANDS[kind]
     high = nominal if high is None else high
-    band = f"{kind} band {low:g}–{high:.4g} bits/s, flat capacity {flat:.4g}"
+    band = f"{kind} band {low:,.0f}–{high:,.1f} bits/s, flat capacity {flat:,.1f}"
     if not bps > low / 4 or bps > flat:
         why = "above the flat capacity: worse than a uniform guess" if bps > flat else "far below the band"
-        return Check("bits/sec", FAIL, f"{bps:.4g} bits/s, {why} ({band})")
-    return Check("bits/sec", PASS if low <= bps <= high else WARN, f"{bps:.4g} bits/s ({band})")
+        return Check("bits/sec", FAIL, f"{bps:,.2f} bits/s, {why} ({band})")
+    return Check("bits/sec", PASS if low <= bps <= high else WARN, f"{bps:,.2f} bits/s ({band})")
 
 
 def check_unigram(results: dict, stats: dict) -> Check:

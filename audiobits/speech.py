@@ -62,8 +62,8 @@ class Espeak:
     """One espeak-ng voice: ``synthesize(text)`` gives float32 speech, ``phonemes(text)`` its phoneme names.
 
     Phonemes are espeak's ASCII phoneme names (``h @ l ' oU``: stress marks and pauses are tokens of their own,
-    words are separated by :data:`WORD_BOUNDARY`); :meth:`inventory` lists every name the voice's phoneme table can emit,
-    read from espeak's compiled ``phontab``, so a vocabulary built on it is fixed for the voice.
+    words are separated by :data:`WORD_BOUNDARY`); :meth:`inventory` lists every name the voice's phoneme table
+    can emit, read from espeak's compiled ``phontab``, so a vocabulary built on it is fixed for the voice.
     """
 
     def __init__(self, voice: str = "en-us") -> None:

@@ -24,7 +24,8 @@ TEXT = [Codebook(50257, None)]
 def make_run(root: Path, name: str, *, codebooks: list[Codebook] = MIMI_SEM, vocab_size: int | None = None,
              bits_per_token: float = 2.0, utterances: int = 40, seconds: float = 2.0, tokens_per_utt: int = 25,
              tokens_per_frame: int = 1, distinct: int | None = None, corpus: str = "demo", weights: str = "pretrained",
-             representation: str | None = None, results_overrides: dict | None = None, curve: bool = True, seed: int = 0) -> Path:
+             representation: str | None = None, results_overrides: dict | None = None, curve: bool = True,
+             seed: int = 0) -> Path:
     """A run dir ``root/runs/<name>/version_0`` whose val split has ``utterances`` × ``tokens_per_utt`` content
     tokens (+1 EOS each), ids drawn uniformly from ``distinct`` ids, and a model at exactly ``bits_per_token``."""
     vocab_size = vocab_size or sum(c.size for c in codebooks) + 1
