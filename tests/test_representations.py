@@ -121,8 +121,8 @@ def test_whole_frames_only_after_resampling(name):
 
 @pytest.mark.parametrize("name", ["mimi_all", "snac_orpheus", "neucodec"])
 def test_batch_equals_one_at_a_time(name):
-    """Different lengths and rates in one batch, two of them sharing a padded length (batched together even by
-    the non-causal codecs): every utterance gets exactly the codes it gets alone."""
+    """Different lengths and rates in one batch, two of them sharing a batch_key (so SNAC and NeuCodec batch them):
+    every utterance gets exactly the codes it gets alone."""
     hop, rate = EXPECTED[name][:2]
     batch = [clip(seconds(name, 8.3), rate, seed=4), clip(seconds(name, 12.6), 16000 if rate != 16000 else 24000, 5),
              clip(seconds(name, 8.3), rate, seed=6, extra=hop // 5), clip(seconds(name, 5), rate, seed=7)]
@@ -132,14 +132,15 @@ def test_batch_equals_one_at_a_time(name):
         np.testing.assert_array_equal(rep.encode([utterance])[0], ids, err_msg=utterance.id)
 
 
-def test_padding_would_change_non_causal_codes():
-    """Why SNAC/NeuCodec only batch equal padded lengths: extra zeros change the last frames of a shorter input."""
+def test_padding_would_change_snac_codes():
+    """Why SNAC batches only equal padded lengths: it is non-causal, extra zeros change a shorter input's codes."""
     rep = random_rep("snac_orpheus")
-    x = torch.from_numpy(probe_signal(1.0, 24000, seed=8))[: 6 * 2048]
+    x = torch.from_numpy(probe_signal(1.0, 24000, seed=8))[: 6 * 2048 - 500]
+    assert rep.batch_key(len(x)) == rep.batch_key(6 * 2048) != rep.batch_key(6 * 2048 + 1)
     with torch.inference_mode():
-        alone = rep._encode_padded(x[None, None])[0][0]
-        padded = rep._encode_padded(torch.nn.functional.pad(x, (0, 8 * 2048))[None, None])[0][0, :6]
-    assert not torch.equal(alone, padded)
+        alone = rep._encode_padded(x[None, None], [len(x)])[0][0]
+        padded = rep._encode_padded(torch.nn.functional.pad(x, (0, 8 * 2048))[None, None], [len(x)])[0][0, :6]
+    assert len(alone) == 6 and not torch.equal(alone, padded)
 
 
 def test_mimi_sem_is_codebook_0_of_mimi_all():

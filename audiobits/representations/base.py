@@ -6,36 +6,47 @@ API (stable; the corpora / sharded-encoding / DataModule code relies on it)::
     class Utterance:                         # one item of a corpus
         id: str
         text: str
-        audio: np.ndarray | None = None      # float32 mono in [-1, 1] (1-D), or None (text-only / precomputed codes)
-        sample_rate: int | None = None       # rate of ``audio``
+        audio: np.ndarray | None = None      # float mono in [-1, 1] (1-D), or None (text-only / precomputed codes)
+        sample_rate: int | None = None       # rate of ``audio``; any rate, codecs resample
         codes: np.ndarray | None = None      # precomputed codec codes, 1-D int (Emilia-YODAS NeuCodec)
         seconds: float | None = None         # true duration when audio is None
         duration -> float                    # property: len(audio) / sample_rate, else seconds
+        text_bytes -> int                    # property: UTF-8 bytes of text
 
-    class UtteranceError(ValueError)         # one utterance cannot be encoded; .utterance_id names it
+    class UtteranceError(ValueError)         # one utterance cannot be encoded; .utterance_id, .reason
 
     class Representation(ABC):
-        name: str                            # "text", "mimi_sem", "mimi_all", "snac_orpheus", "neucodec", ...
-        vocab_size: int                      # ids incl. specials
-        eos_id: int
+        name: str                            # registry name = bin directory name
+        vocab_size: int                      # ids incl. specials (EOS)
+        eos_id: int                          # the last id
         codebooks: list[bins.Codebook]       # one per quantizer level (text: [Codebook(50257, None)])
-        flattening: str                      # how levels become one stream, e.g. "frame_major_offsets"
-        tokens_per_frame: int                # flat tokens per coarse frame
+        flattening: str                      # how levels become one stream, e.g. "frame_major_level_offsets"
+        tokens_per_frame: int                # flat tokens per coarse frame (mimi_all 8, snac_orpheus 7)
         sample_rate: int | None              # audio rate it encodes at; None: text
-        weights: str                         # "pretrained" | local path | "random" (text: "tiktoken")
-        encoder_info() -> dict               # {"name", "package", "version", "weights"} -> meta.json "encoder"
-        to(device) -> Self                   # move the model (no-op for text)
+        weights: str                         # "pretrained" | local path | "random" | "precomputed" (text: "gpt2")
+        encoder_info() -> dict               # {"name", "package", "version", "weights"[, "checkpoint", "seed"]}
+        to(device) -> Self                   # move the model (no-op without one)
         check(utterance) -> None             # raise UtteranceError if this utterance cannot be encoded
-        encode(batch: list[Utterance]) -> list[np.ndarray]   # flat int64 ids WITHOUT eos, trimmed to true duration
+        encode(batch: list[Utterance]) -> list[np.ndarray]   # flat int64 ids WITHOUT eos, trimmed to whole frames;
+                                                             # raises UtteranceError for a bad utterance
         bin_meta(corpus: str) -> bins.BinMeta                # everything but splits
 
-    class CodecRepresentation(Representation)  # (codec.py) adds: hop (samples per coarse frame at sample_rate),
-        num_frames(num_samples) -> int          # = ceil(num_samples / hop): frames an utterance of n samples gets
-        flatten(levels) / unflatten(ids)        # per-level code arrays <-> flat ids
+    class CodecRepresentation(Representation)   # codec.py; Mimi, SNAC, NeuCodec
+        __init__(weights="pretrained", device="cpu", seed=0)
+        hop: int                                # samples per coarse frame at sample_rate (1920, 2048, 320)
+        frames_per_level: tuple[int, ...]       # codes per coarse frame per level (SNAC (1, 2, 4))
+        frame_rate -> float                     # coarse frames per second
+        num_frames(n) -> int                    # n // hop: frames an utterance of n samples (codec rate) gets
+        resampled_length(n, sr) -> int          # ceil(n * sample_rate / sr)
+        batch_key(n) -> int                     # utterances with equal keys share one padded batch (0: all)
+        flatten(levels) / unflatten(ids)        # per-level code arrays <-> flat ids (inverse of each other)
 
-    audiobits.representations.build(name, **kwargs) -> Representation   # by registry name (see __init__.py)
+    audiobits.representations.build(name, **kwargs) -> Representation
+        names: text, mimi_sem, mimi_all (MimiRepresentation(num_codebooks=1|8)), snac_orpheus,
+        snac_orpheus_pos (SnacRepresentation(offsets="level"|"position")), neucodec
+        (NeuCodecRepresentation(weights="precomputed") takes Utterance.codes, loads no model), phonemes, mulaw
 
-Batches may mix lengths and rates: ``encode(batch)[i]`` equals ``encode([batch[i]])[0]``.
+``encode(batch)[i] == encode([batch[i]])[0]`` for any mix of lengths and rates.
 """
 
 from __future__ import annotations

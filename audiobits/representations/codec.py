@@ -7,10 +7,13 @@ the codecs fill with padding (Mimi pads to a multiple of 1920, SNAC to 2048, Neu
 dropped, so no padding frame is counted and tokens/s never exceeds the nominal rate. Utterances shorter than one
 frame are refused (UtteranceError).
 
-Batching: causal codecs (Mimi) see a zero-padded batch, which cannot change earlier frames. Non-causal ones
-(SNAC, NeuCodec) pad internally, and their receptive fields reach past an utterance's end, so a longer padding
-would change its last frames: they encode together only utterances whose upstream-padded inputs have the same
-length (sort a shard by duration to get full batches). Either way ``encode(batch)[i] == encode([batch[i]])[0]``.
+Batching: a batch is zero-padded to its longest utterance. Extra zeros cannot change a causal codec's earlier
+frames (Mimi). Non-causal codecs (SNAC, NeuCodec) see past an utterance's end, so padding would change its last
+frames: they encode together only utterances whose upstream-padded inputs have the same length (``batch_key``;
+sort a shard by duration to fill batches). Masking SNAC's convolutions beyond each utterance instead is exact in
+arithmetic but not in floating point: kernels over a longer input round differently, and 0.3 % of codes flipped
+at near-ties (measured with random codebooks), so it is not used. ``encode(batch)[i] == encode([batch[i]])[0]``,
+tested.
 
 Weights: ``"pretrained"`` (the upstream hub checkpoint through the upstream loader), a local path, or
 ``"random"`` (upstream architecture, seeded init, then every codebook refitted to the latents of a synthetic
@@ -67,7 +70,6 @@ class CodecRepresentation(Representation):
 
     hop: int                          # samples per coarse frame at ``sample_rate``
     frames_per_level: tuple[int, ...]  # codes each level emits per coarse frame (SNAC (1, 2, 4); Mimi (1,) * K)
-    causal: bool                      # zero padding cannot change earlier frames
     encoder_name: str
 
     def __init__(self, weights: str = "pretrained", device: str = "cpu", seed: int = 0) -> None:
@@ -116,12 +118,13 @@ class CodecRepresentation(Representation):
         """Refit an untrained model's codebooks to the latents of ``probe`` [1, 1, T] so codes are diverse."""
 
     @abstractmethod
-    def _encode_padded(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """Codes of a zero-padded batch ``x`` [B, 1, T]: one [B, frames] int tensor per level."""
+    def _encode_padded(self, x: torch.Tensor, lengths: list[int]) -> list[torch.Tensor]:
+        """Codes of a zero-padded batch ``x`` [B, 1, T] of utterances ``lengths`` samples long: one [B, frames]
+        int tensor per level, each row as the codec gives it for that utterance alone."""
 
-    def _padded_length(self, num_samples: int) -> int:
-        """Length the non-causal codec pads an input of ``num_samples`` to (its batching key)."""
-        return num_samples
+    def batch_key(self, num_samples: int) -> int:
+        """Utterances (lengths at the codec's rate) with equal keys may share a padded batch; 0: any may."""
+        return 0
 
     @abstractmethod
     def flatten(self, levels: list[np.ndarray]) -> np.ndarray:
@@ -193,15 +196,15 @@ class CodecRepresentation(Representation):
         """Flat ids per utterance (no EOS), ``num_frames`` whole frames each; equal to encoding one at a time."""
         for utterance in batch:
             self.check(utterance)
-        wavs = [self._resample(u) for u in batch]
-        groups: dict[int, list[int]] = defaultdict(list)
-        for i, wav in enumerate(wavs):
-            groups[0 if self.causal else self._padded_length(len(wav))].append(i)
         out: list[np.ndarray] = [np.empty(0, np.int64)] * len(batch)
         with torch.inference_mode():
+            wavs = [self._resample(u) for u in batch]
+            groups: dict[int, list[int]] = defaultdict(list)
+            for i, wav in enumerate(wavs):
+                groups[self.batch_key(len(wav))].append(i)
             for members in groups.values():
                 x = torch.nn.utils.rnn.pad_sequence([wavs[i] for i in members], batch_first=True)[:, None]
-                levels = [lvl.cpu().numpy() for lvl in self._encode_padded(x)]
+                levels = [lvl.cpu().numpy() for lvl in self._encode_padded(x, [len(wavs[i]) for i in members])]
                 for row, i in enumerate(members):
                     frames = self.num_frames(len(wavs[i]))
                     codes = []

@@ -1,4 +1,4 @@
-"""``mimi_sem`` / ``mimi_all``: moshi's Mimi codec (24 kHz, 12.5 frames/s, residual codebooks of 2048).
+"""``mimi_sem`` / ``mimi_all``: moshi's Mimi codec (24 kHz, 12.5 frames/s, residual codebooks of 2048; causal).
 
 The first ``num_codebooks`` levels, frame-major: frame t gives ``[c0[t], c1[t] + 2048, ..., cK-1[t] + 2048(K-1)]``,
 so each level owns its id range; EOS is ``2048 K``. ``num_codebooks=1`` is the semantic codebook alone.
@@ -23,7 +23,6 @@ class MimiRepresentation(CodecRepresentation):
 
     sample_rate = 24000
     hop = 1920
-    causal = True
     package = "moshi"
     encoder_name = "mimi"
     flattening = "frame_major_level_offsets"
@@ -78,8 +77,8 @@ class MimiRepresentation(CodecRepresentation):
                 book.register_buffer("_embedding", None, persistent=False)
                 residual = residual - layer.decode(layer.encode(residual))
 
-    def _encode_padded(self, x: torch.Tensor) -> list[torch.Tensor]:
-        codes = self.model.encode(x)  # [B, K, frames]
+    def _encode_padded(self, x: torch.Tensor, lengths: list[int]) -> list[torch.Tensor]:
+        codes = self.model.encode(x)  # [B, K, frames]; causal: zeros after an utterance cannot change its frames
         return [codes[:, k] for k in range(self.num_codebooks)]
 
     def flatten(self, levels: list[np.ndarray]) -> np.ndarray:

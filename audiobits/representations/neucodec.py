@@ -32,7 +32,6 @@ class NeuCodecRepresentation(CodecRepresentation):
     sample_rate = 16000
     hop = 320
     frames_per_level = (1,)
-    causal = False
     package = "neucodec"
     encoder_name = "neucodec"
     codebooks = [Codebook(CODEBOOK_SIZE, 50.0)]
@@ -86,11 +85,11 @@ class NeuCodecRepresentation(CodecRepresentation):
         fit_fsq_projection(model, probe)
 
     # -- encoding ------------------------------------------------------------------------------------------
-    def _padded_length(self, num_samples: int) -> int:
-        return num_samples + self.hop - num_samples % self.hop  # NeuCodec._prepare_audio
+    def batch_key(self, num_samples: int) -> int:
+        return num_samples + self.hop - num_samples % self.hop  # the length NeuCodec._prepare_audio pads to
 
-    def _encode_padded(self, x: torch.Tensor) -> list[torch.Tensor]:
-        return [self.model.encode_code(x)[:, 0]]
+    def _encode_padded(self, x: torch.Tensor, lengths: list[int]) -> list[torch.Tensor]:
+        return [self.model.encode_code(x)[:, 0]]  # members share a batch_key: upstream pads them alike
 
     def check(self, utterance: Utterance) -> None:
         if self.weights != PRECOMPUTED:
@@ -142,7 +141,10 @@ def _check_covers_encoder(model: torch.nn.Module, checkpoint: str | Path | None)
     """Upstream loads with strict=False: make sure every encoder parameter really came from ``checkpoint``."""
     if checkpoint is None or not Path(checkpoint).is_file():
         raise FileNotFoundError(f"neucodec: checkpoint {checkpoint} not found after loading")
-    keys = set(torch.load(checkpoint, map_location="cpu", mmap=True, weights_only=True))
+    try:  # mmap: only the key names are needed, not another copy of the weights
+        keys = set(torch.load(checkpoint, map_location="cpu", mmap=True, weights_only=True))
+    except RuntimeError:  # a legacy (non-zip) torch file cannot be memory-mapped
+        keys = set(torch.load(checkpoint, map_location="cpu", weights_only=True))
     missing = [k for k, _ in model.named_parameters() if k.startswith(ENCODER_PARTS) and k not in keys]
     if missing:
         raise ValueError(f"neucodec: {checkpoint} lacks {len(missing)} encoder weights (e.g. {missing[:3]}); upstream "

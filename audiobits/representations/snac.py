@@ -34,7 +34,6 @@ class SnacRepresentation(CodecRepresentation):
     sample_rate = 24000
     hop = 2048  # hop_length 512 x coarsest stride 4
     frames_per_level = (1, 2, 4)
-    causal = False
     package = "snac"
     encoder_name = "snac_24khz"
     tokens_per_frame = 7
@@ -88,11 +87,11 @@ class SnacRepresentation(CodecRepresentation):
             vq.codebook.weight.copy_(gaussian_codebook(latents, vq.codebook_size, generator))
             residual = residual - vq(residual)[0]
 
-    def _padded_length(self, num_samples: int) -> int:
-        return -(-num_samples // self.hop) * self.hop  # SNAC.preprocess pads to a multiple of 2048
+    def batch_key(self, num_samples: int) -> int:
+        return -(-num_samples // self.hop) * self.hop  # the length SNAC.preprocess pads to (a multiple of 2048)
 
-    def _encode_padded(self, x: torch.Tensor) -> list[torch.Tensor]:
-        return self.model.encode(x)
+    def _encode_padded(self, x: torch.Tensor, lengths: list[int]) -> list[torch.Tensor]:
+        return self.model.encode(x)  # members share a batch_key: upstream pads them alike
 
     def flatten(self, levels: list[np.ndarray]) -> np.ndarray:
         l0, l1, l2 = levels

@@ -1,0 +1,67 @@
+"""Encode throughput of each codec: seconds of audio encoded per wall-clock second (real-time factor, RTF).
+
+    .venv/bin/python benchmarks/encode_throughput.py [--weights random] [--seconds 2] [--batch-sizes 1 16]
+
+Runs every codec representation on the CPU and, when CUDA is available, on the GPU (the card is named), at each
+batch size, on equal-length synthetic clips at the codec's own rate (no resampling cost). Equal lengths are the
+best case for SNAC and NeuCodec, which batch only equal padded lengths; a length-sorted shard of a large corpus
+comes close. ``--weights random`` (default) needs no hub; speeds do not depend on the weights' values.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+
+import torch
+
+from audiobits.representations import Utterance, build
+from audiobits.representations.codec import probe_signal
+
+CODECS = ("mimi_all", "snac_orpheus", "neucodec")
+
+
+def rtf(rep, batch_size: int, seconds: float, repeats: int, device: str) -> tuple[float, float]:
+    """(audio seconds, wall seconds) for ``repeats`` encodes of ``batch_size`` clips after one warm-up call."""
+    batch = [Utterance(f"b{i}", "", probe_signal(seconds, rep.sample_rate, seed=i), rep.sample_rate)
+             for i in range(batch_size)]
+    rep.encode(batch)  # warm-up: allocator, kernels, resampling kernels
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    sync()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        rep.encode(batch)
+    sync()
+    return repeats * batch_size * seconds, time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Print one line per (device, codec, batch size) with the real-time factor."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--weights", default="random", help="'random', 'pretrained' or a local path")
+    parser.add_argument("--seconds", type=float, default=2.0, help="length of each clip")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 16])
+    parser.add_argument("--repeats", type=int, default=1, help="timed encodes per measurement")
+    parser.add_argument("--codecs", nargs="+", default=list(CODECS))
+    args = parser.parse_args(argv)
+
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    print(f"# {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, torch "
+          f"{torch.__version__}; weights={args.weights}; {args.seconds:g} s clips")
+    if "cuda" in devices:
+        print(f"# cuda: {torch.cuda.get_device_name()}")
+    print(f"{'device':<6} {'codec':<14} {'batch':>5} {'audio s':>8} {'wall s':>8} {'RTF':>8}")
+    for name in args.codecs:
+        rep = build(name, weights=args.weights)
+        for device in devices:
+            rep.to(device)
+            for batch_size in args.batch_sizes:
+                audio, wall = rtf(rep, batch_size, args.seconds, args.repeats, device)
+                print(f"{device:<6} {name:<14} {batch_size:>5} {audio:>8.1f} {wall:>8.2f} {audio / wall:>7.1f}x",
+                      flush=True)
+        del rep
+
+
+if __name__ == "__main__":
+    main()
