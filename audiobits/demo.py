@@ -111,26 +111,15 @@ def representations(voice: str = "en-us") -> list[Representation]:
 
 
 def schedule(train_tokens: int, size: DemoSize) -> tuple[int, int]:
-    """Batch size and validation interval (steps) for one stream.
-
-    At least MIN_STEPS optimizer steps where the data allow (the batch shrinks for short streams), and about
-    VALIDATIONS validation passes at a divisor of the step count, so the last pass sees the final weights
-    (Lightning does not validate at the end of an epoch that the interval does not divide). Among batch sizes
-    down to half the largest, the first whose step count has such a divisor wins.
-    """
+    """Batch size and validation interval (steps) for one stream: at least MIN_STEPS optimizer steps where the
+    data allow (the batch shrinks for short streams) and about VALIDATIONS validation passes (the results writer
+    adds the final one after the last step)."""
     windows = num_windows(train_tokens, size.seq_len, partial=False)
     if windows == 0:
         raise ValueError(f"{train_tokens} training tokens do not fill one window of {size.seq_len + 1}; give the "
                          "demo more speech")
-    largest = max(1, min(size.batch_size, windows // MIN_STEPS))
-    candidates = []
-    for batch in range(largest, (largest + 1) // 2 - 1, -1):
-        steps = math.ceil(windows / batch)
-        every = min((d for d in range(1, steps + 1) if steps % d == 0),
-                    key=lambda d: (abs(steps / d - VALIDATIONS), -d))
-        candidates.append((abs(steps / every - VALIDATIONS) > 1, batch, every))
-    miss, batch, every = min(candidates, key=lambda c: c[0])  # first batch within one pass of VALIDATIONS
-    return batch, every
+    batch = max(1, min(size.batch_size, windows // MIN_STEPS))
+    return batch, max(1, math.ceil(windows / batch) // VALIDATIONS)
 
 
 def fit_config(bins_dir: Path, runs_dir: Path, name: str, size: DemoSize) -> dict:

@@ -61,6 +61,15 @@ def scored_fraction(split: SplitBins, sums: ValidationSums) -> float:
     return sums.tokens / max(split.num_tokens - 1, 1)
 
 
+def token_stats(split: SplitBins, vocab_size: int, eos_id: int) -> dict:
+    """Unigram statistics of a split (every token, EOS included, as the model's targets are)."""
+    counts = np.bincount(np.asarray(split.tokens), minlength=vocab_size)
+    content = np.delete(counts, eos_id)
+    return {"tokens": int(counts.sum()), "content_tokens": int(content.sum()),
+            "distinct": int((counts > 0).sum()), "distinct_content": int((content > 0).sum()),
+            "unigram_entropy": metrics.unigram_entropy(counts)}
+
+
 def rates(meta: BinMeta, val: SplitBins, sums: ValidationSums) -> dict:
     """The cheap per-validation metrics (logged during training): bits/token, rates and utilizations.
 
@@ -129,6 +138,7 @@ def compute_results(meta: BinMeta, val: SplitBins, sums: ValidationSums, model: 
         "inference_flops_per_bit_trunk": metrics.inference_flops_per_bit(2.0 * n, b),
         "inference_flops_per_bit_full": metrics.inference_flops_per_bit(inference_full, b),
         "bits_per_position": phase_bits,
+        "val_token_stats": token_stats(val, meta.vocab_size, meta.eos_id),
         "model": vars(model).copy(),
     }
 

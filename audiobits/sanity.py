@@ -15,7 +15,7 @@ Each check gives pass / warn / fail (or skip, with the reason) and the numbers b
   whose codebooks collapsed (untrained weights emit one code everywhere) fails.
 
 Token statistics come from the run's bins (found through its config.yaml) unless results.json carries
-``val_token_stats`` (:func:`token_stats`).
+``val_token_stats`` (:func:`audiobits.results.token_stats`).
 """
 
 from __future__ import annotations
@@ -23,11 +23,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
 from jsonargparse import ArgumentParser
 
-from audiobits import metrics
-from audiobits.bins import SplitBins, TokenBins
+from audiobits.bins import TokenBins
+from audiobits.results import token_stats
 from audiobits.runs import Run, load_runs
 
 PASS, WARN, FAIL, SKIP = "pass", "warn", "fail", "skip"
@@ -47,15 +46,6 @@ class Check:
 
     def __str__(self) -> str:
         return f"{self.status.upper():4}  {self.name}: {self.detail}"
-
-
-def token_stats(split: SplitBins, vocab_size: int, eos_id: int) -> dict:
-    """Unigram statistics of a split (every token, EOS included, as the model's targets are)."""
-    counts = np.bincount(np.asarray(split.tokens), minlength=vocab_size)
-    content = np.delete(counts, eos_id)
-    return {"tokens": int(counts.sum()), "content_tokens": int(content.sum()),
-            "distinct": int((counts > 0).sum()), "distinct_content": int((content > 0).sum()),
-            "unigram_entropy": metrics.unigram_entropy(counts)}
 
 
 def stream_kind(codebooks: list[dict]) -> str:

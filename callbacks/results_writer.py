@@ -11,14 +11,22 @@ from audiobits.results import ValidationSums, compute_results, write_results
 class ResultsWriter(L.Callback):
     """Keeps the sums of the latest validation pass; at the end of fit rank 0 turns them into results.json.
 
-    Lightning validates after the last training step of the epoch, so the record describes the final weights;
-    a run stopped early is written with ``finished: false`` and flagged by the report.
+    The record must describe the final weights: Lightning validates on every ``val_check_interval`` batch, which
+    need not include the last one, so on the last batch this asks for one more pass (setting ``should_stop``
+    is Lightning's way to make the epoch loop validate now). A run stopped early is written with
+    ``finished: false`` and flagged by the report.
     """
 
     def __init__(self, bootstrap_resamples: int = 1000, seed: int = 0) -> None:
         self.bootstrap_resamples, self.seed = bootstrap_resamples, seed
         self._sums: ValidationSums | None = None
         self._step = -1
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch,
+                           batch_idx: int) -> None:
+        last = trainer.is_last_batch or 0 < trainer.max_steps <= trainer.global_step
+        if last and trainer.limit_val_batches:
+            trainer.should_stop = True
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not trainer.sanity_checking:

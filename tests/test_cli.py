@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 import torch.nn.functional as F
 
 from audiobits import model as model_lib
@@ -87,6 +86,12 @@ def test_resume_after_a_crash_trains_every_window_exactly_once(tmp_path, small):
     assert sorted(np.concatenate([kept, second[:, 1]])) == list(range(windows))
     results = read_results(runs[0])
     assert results["finished"] and results["global_step"] == int(np.ceil(windows / 16))
+
+
+def test_final_weights_are_validated_whatever_the_val_interval(tmp_path, small):
+    """20 steps with validation every 6: Lightning alone would last validate at step 18."""
+    results = read_results(fit(tmp_path, small, "--trainer.val_check_interval", "0.3")[-1])
+    assert results["finished"] and results["global_step"] == 20
 
 
 def test_resume_without_a_checkpoint_says_so(tmp_path, small):

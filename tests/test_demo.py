@@ -24,11 +24,11 @@ def test_embedded_text_gives_a_few_hundred_utterances():
 
 
 @pytest.mark.parametrize("tokens", [200, 900, 5000, 1_000_000])
-def test_schedule_validates_on_the_last_step(tokens):
+def test_schedule_gives_enough_steps_and_a_few_validations(tokens):
     size = SIZES["small"]
     batch, every = schedule(tokens, size)
     steps = -(-((tokens - 1) // size.seq_len) // batch)
-    assert steps % every == 0 and 1 <= batch <= size.batch_size
+    assert 1 <= batch <= size.batch_size and 1 <= every <= steps
     assert steps >= min(20, (tokens - 1) // size.seq_len)  # small streams get a smaller batch, not 1 step
 
 
