@@ -11,6 +11,7 @@ comes close. ``--weights random`` (default) needs no hub; speeds do not depend o
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import time
 
@@ -22,18 +23,20 @@ from audiobits.representations.codec import probe_signal
 CODECS = ("mimi_all", "snac_orpheus", "neucodec")
 
 
-def rtf(rep, batch_size: int, seconds: float, repeats: int, device: str) -> tuple[float, float]:
-    """(audio seconds, wall seconds) for ``repeats`` encodes of ``batch_size`` clips after one warm-up call."""
+def rtf(rep, batch_size: int, seconds: float, min_time: float, device: str) -> tuple[float, float]:
+    """(audio seconds, wall seconds) of as many encodes of ``batch_size`` clips as fill ``min_time`` seconds
+    (at least one), after one warm-up call."""
     batch = [Utterance(f"b{i}", "", probe_signal(seconds, rep.sample_rate, seed=i), rep.sample_rate)
              for i in range(batch_size)]
     rep.encode(batch)  # warm-up: allocator, kernels, resampling kernels
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     sync()
-    start = time.perf_counter()
-    for _ in range(repeats):
+    start, calls = time.perf_counter(), 0
+    while calls == 0 or time.perf_counter() - start < min_time:
         rep.encode(batch)
-    sync()
-    return repeats * batch_size * seconds, time.perf_counter() - start
+        sync()
+        calls += 1
+    return calls * batch_size * seconds, time.perf_counter() - start
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -42,13 +45,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--weights", default="random", help="'random', 'pretrained' or a local path")
     parser.add_argument("--seconds", type=float, default=2.0, help="length of each clip")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 16])
-    parser.add_argument("--repeats", type=int, default=1, help="timed encodes per measurement")
+    parser.add_argument("--min-time", type=float, default=3.0, help="repeat encodes for at least this many s")
     parser.add_argument("--codecs", nargs="+", default=list(CODECS))
     args = parser.parse_args(argv)
 
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    print(f"# {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, torch "
-          f"{torch.__version__}; weights={args.weights}; {args.seconds:g} s clips")
+    print(f"# {platform.machine()}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, "
+          f"{torch.get_num_threads()} torch threads, torch {torch.__version__}; weights={args.weights}; "
+          f"{args.seconds:g} s clips")
     if "cuda" in devices:
         print(f"# cuda: {torch.cuda.get_device_name()}")
     print(f"{'device':<6} {'codec':<14} {'batch':>5} {'audio s':>8} {'wall s':>8} {'RTF':>8}")
@@ -57,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
         for device in devices:
             rep.to(device)
             for batch_size in args.batch_sizes:
-                audio, wall = rtf(rep, batch_size, args.seconds, args.repeats, device)
+                audio, wall = rtf(rep, batch_size, args.seconds, args.min_time, device)
                 print(f"{device:<6} {name:<14} {batch_size:>5} {audio:>8.1f} {wall:>8.2f} {audio / wall:>7.1f}x",
                       flush=True)
         del rep
