@@ -138,8 +138,8 @@ def test_padding_would_change_snac_codes():
     x = torch.from_numpy(probe_signal(1.0, 24000, seed=8))[: 6 * 2048 - 500]
     assert rep.batch_key(len(x)) == rep.batch_key(6 * 2048) != rep.batch_key(6 * 2048 + 1)
     with torch.inference_mode():
-        alone = rep._encode_padded(x[None, None], [len(x)])[0][0]
-        padded = rep._encode_padded(torch.nn.functional.pad(x, (0, 8 * 2048))[None, None], [len(x)])[0][0, :6]
+        alone = rep._encode_padded(x[None, None])[0][0]
+        padded = rep._encode_padded(torch.nn.functional.pad(x, (0, 8 * 2048))[None, None])[0][0, :6]
     assert len(alone) == 6 and not torch.equal(alone, padded)
 
 

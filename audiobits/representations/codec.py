@@ -118,9 +118,9 @@ class CodecRepresentation(Representation):
         """Refit an untrained model's codebooks to the latents of ``probe`` [1, 1, T] so codes are diverse."""
 
     @abstractmethod
-    def _encode_padded(self, x: torch.Tensor, lengths: list[int]) -> list[torch.Tensor]:
-        """Codes of a zero-padded batch ``x`` [B, 1, T] of utterances ``lengths`` samples long: one [B, frames]
-        int tensor per level, each row as the codec gives it for that utterance alone."""
+    def _encode_padded(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Codes of a zero-padded batch ``x`` [B, 1, T] (one ``batch_key``): one [B, frames] int tensor per level,
+        each row as the codec gives it for that utterance alone."""
 
     def batch_key(self, num_samples: int) -> int:
         """Utterances (lengths at the codec's rate) with equal keys may share a padded batch; 0: any may."""
@@ -204,7 +204,7 @@ class CodecRepresentation(Representation):
                 groups[self.batch_key(len(wav))].append(i)
             for members in groups.values():
                 x = torch.nn.utils.rnn.pad_sequence([wavs[i] for i in members], batch_first=True)[:, None]
-                levels = [lvl.cpu().numpy() for lvl in self._encode_padded(x, [len(wavs[i]) for i in members])]
+                levels = [lvl.cpu().numpy() for lvl in self._encode_padded(x)]
                 for row, i in enumerate(members):
                     frames = self.num_frames(len(wavs[i]))
                     codes = []

@@ -77,7 +77,7 @@ class MimiRepresentation(CodecRepresentation):
                 book.register_buffer("_embedding", None, persistent=False)
                 residual = residual - layer.decode(layer.encode(residual))
 
-    def _encode_padded(self, x: torch.Tensor, lengths: list[int]) -> list[torch.Tensor]:
+    def _encode_padded(self, x: torch.Tensor) -> list[torch.Tensor]:
         codes = self.model.encode(x)  # [B, K, frames]; causal: zeros after an utterance cannot change its frames
         return [codes[:, k] for k in range(self.num_codebooks)]
 

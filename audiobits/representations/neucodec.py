@@ -88,7 +88,7 @@ class NeuCodecRepresentation(CodecRepresentation):
     def batch_key(self, num_samples: int) -> int:
         return num_samples + self.hop - num_samples % self.hop  # the length NeuCodec._prepare_audio pads to
 
-    def _encode_padded(self, x: torch.Tensor, lengths: list[int]) -> list[torch.Tensor]:
+    def _encode_padded(self, x: torch.Tensor) -> list[torch.Tensor]:
         return [self.model.encode_code(x)[:, 0]]  # members share a batch_key: upstream pads them alike
 
     def check(self, utterance: Utterance) -> None:

@@ -90,7 +90,7 @@ class SnacRepresentation(CodecRepresentation):
     def batch_key(self, num_samples: int) -> int:
         return -(-num_samples // self.hop) * self.hop  # the length SNAC.preprocess pads to (a multiple of 2048)
 
-    def _encode_padded(self, x: torch.Tensor, lengths: list[int]) -> list[torch.Tensor]:
+    def _encode_padded(self, x: torch.Tensor) -> list[torch.Tensor]:
         return self.model.encode(x)  # members share a batch_key: upstream pads them alike
 
     def flatten(self, levels: list[np.ndarray]) -> np.ndarray:
