@@ -144,12 +144,12 @@ class MimiDataModule(CodecDataModule):
             weights: "pretrained" (kyutai/moshiko-pytorch-bf16), a local checkpoint file, or "random".
             **kwargs: `CodecDataModule` / `TokenBinDataModule` arguments (root, encode, seq_len, batch_size, ...).
         """
-        self.codebooks = codebooks
+        self.num_codebooks = codebooks
         super().__init__(corpus, representation_name=MIMI_NAMES.get(codebooks, f"mimi_{codebooks}"),
                          weights=weights, **kwargs)
 
     def build_representation(self) -> Representation:
-        return build("mimi_all", num_codebooks=self.codebooks, weights=self.weights)
+        return build("mimi_all", num_codebooks=self.num_codebooks, weights=self.weights)
 
 
 class SnacDataModule(CodecDataModule):
