@@ -80,7 +80,7 @@ class TinyGPTModule(L.LightningModule):
     def on_validation_epoch_end(self) -> None:
         sums = self.val_sums.compute()
         if sums.tokens:
-            self.log("val/loss", sums.nats / sums.tokens, rank_zero_only=True)
+            self.log("test/loss" if self.trainer.testing else "val/loss", sums.nats / sums.tokens)
         self.val_sums.reset()
 
     on_test_epoch_end = on_validation_epoch_end

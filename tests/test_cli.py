@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from audiobits import model as model_lib
 from audiobits.bins import TokenBins
-from audiobits.cli import main
+from audiobits.cli import lightning_cli, main
 from audiobits.data import num_windows
 from audiobits.results import read_results
 from audiobits.synthetic import write_markov_bins
@@ -92,6 +92,19 @@ def test_final_weights_are_validated_whatever_the_val_interval(tmp_path, small):
     """20 steps with validation every 6: Lightning alone would last validate at step 18."""
     results = read_results(fit(tmp_path, small, "--trainer.val_check_interval", "0.3")[-1])
     assert results["finished"] and results["global_step"] == 20
+
+
+def test_validate_and_test_a_finished_checkpoint(tmp_path, small):
+    run = fit(tmp_path, small)[-1]
+    fitted = read_results(run)
+    common = ["--config", TINY, "--data.init_args.bins_dir", str(small), "--ckpt_path",
+              str(run / "checkpoints" / "last.ckpt"), "--trainer.logger.init_args.save_dir", str(tmp_path / "eval"),
+              *QUIET]
+    validated = lightning_cli(["validate", *common]).trainer.callback_metrics
+    assert float(validated["val/bits_per_token"]) == pytest.approx(fitted["bits_per_token"], rel=1e-5)
+    assert float(validated["val/utilization_flat"]) == pytest.approx(fitted["utilization_flat"], rel=1e-5)
+    tested = lightning_cli(["test", *common]).trainer.callback_metrics
+    assert float(tested["test/loss"]) == pytest.approx(float(validated["val/loss"]), rel=1e-6)  # no test split
 
 
 def test_resume_without_a_checkpoint_says_so(tmp_path, small):
