@@ -258,10 +258,11 @@ class LibriTTSR(HFCorpus):
 class EmiliaNeuCodec(HFCorpus):
     """Emilia-YODAS English with NeuCodec codes already computed (``neuphonic/emilia-yodas-english-neucodec``).
 
-    Columns ``text``, ``codes`` (50 Hz NeuCodec FSQ ids) and ``__key__``; one upstream split, "train". There is no
-    audio, so an utterance lasts ``len(codes) / 50`` seconds: upstream ``NeuCodec.encode_code`` pads every input
-    to the next multiple of 320 samples at 16 kHz (a whole extra frame when it already is one), so this is up to
-    20 ms more than the true duration. Only the text and neucodec (``weights="precomputed"``) representations apply.
+    Columns ``text``, ``codes`` (50 Hz NeuCodec FSQ ids, a flat list per row) and ``__key__``; one upstream split,
+    "train". There is no audio, so an utterance lasts ``len(codes) / 50`` seconds: upstream ``NeuCodec.encode_code``
+    returns ``n // 320`` codes for ``n`` samples at 16 kHz (it pads to the next multiple of 320, but its w2v-bert
+    branch yields one frame fewer and the shorter branch wins), so this is up to 20 ms less than the true duration.
+    Only the text and neucodec (``weights="precomputed"``) representations apply.
     """
 
     codes_representation = "neucodec"
