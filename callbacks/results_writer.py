@@ -5,7 +5,16 @@ from __future__ import annotations
 import lightning as L
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
+from audiobits.data import TokenBinDataModule
 from audiobits.results import ValidationSums, compute_results, write_results
+
+
+def trained_tokens(trainer: L.Trainer, datamodule: TokenBinDataModule) -> int:
+    """Target tokens of the windows that reached an optimizer step (the epoch's last batch steps even when short)."""
+    batches = min(trainer.global_step * trainer.accumulate_grad_batches, trainer.num_training_batches)
+    windows = min(batches * datamodule.batch_size * trainer.world_size,
+                  datamodule.train_target_tokens // datamodule.seq_len)
+    return int(windows * datamodule.seq_len)
 
 
 class ResultsWriter(L.Callback):
@@ -41,11 +50,10 @@ class ResultsWriter(L.Callback):
                            "`audiobits validate` or keep limit_val_batches > 0.")
             return
         datamodule = trainer.datamodule
-        total_steps = int(trainer.estimated_stepping_batches)
-        finished = self._step == trainer.global_step == total_steps and not trainer.interrupted
-        train_tokens = datamodule.train_target_tokens if finished else min(
-            trainer.global_step * trainer.accumulate_grad_batches * datamodule.batch_size * trainer.world_size
-            * datamodule.seq_len, datamodule.train_target_tokens)
+        train_tokens = trained_tokens(trainer, datamodule)
+        # Finished = the whole epoch was trained (max_steps / limit_train_batches can end it early) and validated.
+        finished = (self._step == trainer.global_step and train_tokens == datamodule.train_target_tokens
+                    and not trainer.interrupted)
         results = compute_results(datamodule.meta, datamodule.split("val"), self._sums, pl_module.shape,
                                   train_tokens, finished, self.bootstrap_resamples, self.seed)
         results["global_step"] = trainer.global_step
