@@ -61,6 +61,14 @@ def scored_fraction(split: SplitBins, sums: ValidationSums) -> float:
     return sums.tokens / max(split.num_tokens - 1, 1)
 
 
+def scored_share(split: SplitBins, sums: ValidationSums) -> np.ndarray:
+    """Per utterance, the share of its targets the pass scored (1 on a full pass; the split's first token is no
+    target): a partly scored utterance contributes that share of its seconds and bytes."""
+    targets = np.diff(split.offsets)
+    targets[0] -= 1
+    return sums.tokens_per_utterance / np.maximum(targets, 1)
+
+
 def token_stats(split: SplitBins, vocab_size: int, eos_id: int) -> dict:
     """Unigram statistics of a split (every token, EOS included, as the model's targets are)."""
     counts = np.bincount(np.asarray(split.tokens), minlength=vocab_size)
@@ -73,14 +81,16 @@ def token_stats(split: SplitBins, vocab_size: int, eos_id: int) -> dict:
 def rates(meta: BinMeta, val: SplitBins, sums: ValidationSums) -> dict:
     """The cheap per-validation metrics (logged during training): bits/token, rates and utilizations.
 
-    ``seconds`` and ``text_bytes`` are those of the utterances the pass scored (all of them on a full pass).
+    ``seconds`` and ``text_bytes`` are those of the utterances the pass scored (all of them on a full pass), a
+    partly scored one counting for its :func:`scored_share`.
     """
     scored = sums.tokens_per_utterance > 0
     if not scored.any():
         raise ValueError("the validation pass scored no token")
     nats, tokens = sums.nats, sums.tokens
-    seconds = float(val.seconds[scored].sum())
-    text_bytes = int(val.text_bytes[scored].sum())
+    share = scored_share(val, sums)[scored]
+    seconds = float((val.seconds[scored] * share).sum())
+    text_bytes = float((val.text_bytes[scored] * share).sum())
     b = metrics.bits_per_token(nats, tokens)
     tps = metrics.tokens_per_second(tokens, seconds)
     bps = metrics.bits_per_second(nats, seconds)
@@ -108,7 +118,8 @@ def compute_results(meta: BinMeta, val: SplitBins, sums: ValidationSums, model: 
     rate = rates(meta, val, sums)
     scored = sums.tokens_per_utterance > 0
     b = rate["bits_per_token"]
-    ci = metrics.bootstrap_bits_per_second(sums.nats_per_utterance[scored], val.seconds[scored],
+    ci = metrics.bootstrap_bits_per_second(sums.nats_per_utterance[scored],
+                                           val.seconds[scored] * scored_share(val, sums)[scored],
                                            resamples=bootstrap_resamples, seed=seed)
     n, v, d, layers, ctx = (model.non_embedding_params, model.vocab_size, model.n_embd, model.n_layer,
                             model.seq_len)

@@ -57,3 +57,16 @@ def test_partial_pass_counts_only_scored_utterances(mimi_like):
 def test_missing_results_says_why(tmp_path):
     with pytest.raises(FileNotFoundError, match="did not finish fit"):
         read_results(tmp_path)
+
+
+def test_a_partly_scored_utterance_counts_the_seconds_and_bytes_of_its_scored_share(mimi_like):
+    """A partial pass cut utterance 1 after 50 of its 101 targets: 1 + 50/101 s were scored, not 2 s."""
+    val = mimi_like.split("val")
+    tokens = np.array([100, 50, 0, 0])
+    sums = ValidationSums(tokens * math.log(2), tokens, np.zeros(9), np.zeros(9, dtype=np.int64))
+    r = compute_results(mimi_like.meta, val, sums, ModelShape(1, 16385, 1, 8, 8), 1, False, bootstrap_resamples=50)
+    seconds = 1.0 + 50 / 101
+    assert r["val_seconds"] == pytest.approx(seconds) and r["val_text_bytes"] == pytest.approx(20 * seconds)
+    assert r["bits_per_sec"] == pytest.approx(150 / seconds)
+    assert r["tokens_per_sec"] == pytest.approx(150 / seconds)
+    assert min(r["bits_per_sec_ci95"]) >= 100.0 - 1e-9  # both utterances carry 100-101 bits/s of what was scored
