@@ -97,9 +97,12 @@ def bootstrap_bits_per_second(nats_per_utterance: np.ndarray, seconds_per_uttera
     if nats.shape != seconds.shape or nats.ndim != 1 or nats.size == 0:
         raise ValueError("need two equal-length, non-empty 1-D arrays of per-utterance nats and seconds")
     rng = np.random.default_rng(seed)
-    picks = rng.integers(0, nats.size, size=(resamples, nats.size))
-    # Resampling counts per utterance keep memory at resamples × utterances of small ints.
-    estimates = nats[picks].sum(axis=1) / LN2 / seconds[picks].sum(axis=1)
+    estimates = np.empty(resamples)
+    # Blocks of resamples bound memory (~64 MB of indices) however many utterances; the draws equal one big call.
+    block = max(1, (1 << 23) // nats.size)
+    for start in range(0, resamples, block):
+        picks = rng.integers(0, nats.size, size=(min(block, resamples - start), nats.size))
+        estimates[start:start + len(picks)] = nats[picks].sum(axis=1) / LN2 / seconds[picks].sum(axis=1)
     tail = (1.0 - confidence) / 2.0 * 100.0
     low, high = np.percentile(estimates, [tail, 100.0 - tail])
     return float(low), float(high)

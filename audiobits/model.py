@@ -120,7 +120,8 @@ class TinyGPT(nn.Module):
         total = sum(p.numel() for p in self.parameters())
         return total - self.embed.weight.numel() if non_embedding else total
 
-    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+    def hidden(self, idx: torch.Tensor) -> torch.Tensor:
+        """The final normalized hidden states [B, T, d], the input of the output projection."""
         t = idx.shape[1]
         if t > self.config.seq_len:
             raise ValueError(f"sequence of {t} tokens is longer than the model's seq_len {self.config.seq_len}")
@@ -128,4 +129,7 @@ class TinyGPT(nn.Module):
         cos, sin = self.rope_cos[:t], self.rope_sin[:t]
         for block in self.blocks:
             x = block(x, cos, sin)
-        return self.head(self.norm(x))
+        return self.norm(x)
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        return self.head(self.hidden(idx))

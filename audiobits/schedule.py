@@ -9,7 +9,8 @@ def wsd_lr(step: int, total_steps: int, max_lr: float, min_lr: float, warmup_fra
            decay_fraction: float = 0.10) -> float:
     """Linear warmup to ``max_lr``, constant, then cosine decay to ``min_lr`` over the last ``decay_fraction``.
 
-    ``step`` counts from 0; the last step (``total_steps - 1``) lands exactly on ``min_lr``.
+    ``step`` counts from 0; the last step (``total_steps - 1``) lands exactly on ``min_lr`` (for two steps or
+    more; a one-step run is all warmup).
     """
     if total_steps <= 0:
         raise ValueError(f"total_steps must be positive, got {total_steps}")

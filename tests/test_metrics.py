@@ -67,6 +67,16 @@ def test_bootstrap_interval_brackets_the_estimate_and_shrinks_with_data():
     assert metrics.bootstrap_bits_per_second(np.ones(10), np.ones(10)) == pytest.approx((1 / math.log(2),) * 2)
 
 
+def test_bootstrap_in_blocks_draws_the_same_resamples_as_one_call():
+    rng = np.random.default_rng(3)
+    n = 20_000  # > 2**23 / 1000: several blocks of resamples
+    nats, seconds = rng.uniform(1, 3, n), rng.uniform(1, 2, n)
+    picks = np.random.default_rng(7).integers(0, n, size=(1000, n))
+    direct = nats[picks].sum(axis=1) / math.log(2) / seconds[picks].sum(axis=1)
+    expected = np.percentile(direct, [2.5, 97.5])
+    assert metrics.bootstrap_bits_per_second(nats, seconds, resamples=1000, seed=7) == pytest.approx(tuple(expected))
+
+
 def test_unigram_entropy():
     assert metrics.unigram_entropy(np.array([5, 5, 5, 5, 0])) == pytest.approx(2.0)
     assert metrics.unigram_entropy(np.array([7])) == 0.0
