@@ -1,0 +1,37 @@
+"""The shipped seed configs run end to end offline: only the corpus, the weights and the sizes are overridden."""
+
+import math
+from pathlib import Path
+
+import pytest
+from corpus_builders import speech_rows, write_audio_folder
+
+from audiobits.bins import TokenBins
+from audiobits.cli import main
+from audiobits.results import read_results
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, weights, tokens_per_frame", [
+    ("text", None, 1), ("mimi_all", "random", 8), ("snac_orpheus", "random", 7)])
+def test_seed_config_fits_on_a_local_folder_with_random_weights(tmp_path, name, weights, tokens_per_frame):
+    folder = write_audio_folder(tmp_path / "mine", {"train": speech_rows(8), "val": speech_rows(3, prefix="v")})
+    args = ["fit", "--config", str(CONFIGS / f"{name}.yaml"),
+            "--data.init_args.corpus", "audiobits.corpora.AudioFolder", "--data.init_args.corpus.root", str(folder),
+            "--data.init_args.root", str(tmp_path / "data"), "--data.init_args.seq_len", "16",
+            "--data.init_args.batch_size", "4", "--data.init_args.num_workers", "0",
+            "--data.init_args.encode.accelerator", "cpu", "--data.init_args.encode.num_workers", "0",
+            "--model.n_layer", "1", "--model.n_embd", "32", "--model.n_head", "2",
+            "--trainer.accelerator", "cpu", "--trainer.logger.init_args.save_dir", str(tmp_path / "runs"),
+            "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
+    if weights:
+        args += ["--data.init_args.weights", weights]
+    main(args)
+    bins = TokenBins(tmp_path / "data" / "mine" / name)
+    results = read_results(next((tmp_path / "runs" / name).glob("version_*")))
+    assert results["representation"] == name and results["finished"] and results["val_scored_fraction"] == 1.0
+    assert results["weights"] == bins.meta.encoder["weights"] == (weights or bins.meta.encoder["weights"])
+    assert results["tokens_per_frame"] == tokens_per_frame == len(results["bits_per_position"]) - 1
+    assert 0 < results["bits_per_token"] < math.log2(results["vocab_size"]) + 1  # near uniform at worst
