@@ -86,7 +86,8 @@ class TinyGPTModule(L.LightningModule):
     def on_validation_epoch_end(self) -> None:
         sums = self.val_sums.compute()
         if sums.tokens:
-            self.log("test/loss" if self.trainer.testing else "val/loss", sums.nats / sums.tokens)
+            # Every rank holds the same reduced sums; sync_dist averages equal values (and keeps Lightning quiet).
+            self.log("test/loss" if self.trainer.testing else "val/loss", sums.nats / sums.tokens, sync_dist=True)
         self.val_sums.reset()
 
     on_test_epoch_end = on_validation_epoch_end

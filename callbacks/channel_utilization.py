@@ -19,4 +19,4 @@ class ChannelUtilization(L.Callback):
                 "val/utilization_flat": float(rate["utilization_flat"]),
                 "val/nominal_bitrate": float(rate["nominal_bitrate"]),
                 "val/flat_capacity": float(rate["flat_capacity"]),
-            })
+            }, sync_dist=True)  # equal on every rank: the sums are already reduced

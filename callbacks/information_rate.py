@@ -24,4 +24,5 @@ class InformationRate(L.Callback):
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         rate = validation_rates(trainer, pl_module)
         if rate is not None:
-            pl_module.log_dict({f"val/{k}": float(rate[k]) for k in self.KEYS if rate[k] is not None})
+            pl_module.log_dict({f"val/{k}": float(rate[k]) for k in self.KEYS if rate[k] is not None},
+                              sync_dist=True)  # equal on every rank: the sums are already reduced
