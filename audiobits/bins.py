@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -181,10 +180,6 @@ class BinWriter:
             self._writers[split] = _SplitWriter(self._tmp, split, np.dtype(self.meta.dtype),
                                                 self.meta.vocab_size, self.meta.eos_id)
         self._writers[split].add(utterance_id, tokens, seconds, text_bytes)
-
-    def add_many(self, split: str, utterances: Iterable[tuple[str, np.ndarray, float, int]]) -> None:
-        for utterance in utterances:
-            self.add(split, *utterance)
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is not None:

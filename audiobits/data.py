@@ -177,14 +177,19 @@ class TokenBinDataModule(L.LightningDataModule):
     def split(self, name: str) -> SplitBins:
         return self._open().split(name)
 
+    def eval_split(self, stage: str | None) -> str:
+        """The split an evaluation stage scores: ``test`` when testing and the bins have one, else ``val``."""
+        return "test" if stage == "test" and "test" in self._open().splits else "val"
+
     @property
-    def eval_split_name(self) -> str:
-        return "val"
+    def train_windows(self) -> int:
+        """Training windows in one epoch (the partial tail is not trained on)."""
+        return num_windows(self.split("train").num_tokens, self.seq_len, partial=False)
 
     @property
     def train_target_tokens(self) -> int:
         """Target tokens in one training epoch (every full window once)."""
-        return num_windows(self.split("train").num_tokens, self.seq_len, partial=False) * self.seq_len
+        return self.train_windows * self.seq_len
 
     # --- Lightning hooks -------------------------------------------------------------------------------------
     def setup(self, stage: str | None = None) -> None:
@@ -220,7 +225,7 @@ class TokenBinDataModule(L.LightningDataModule):
         return self._eval_loader("val")
 
     def test_dataloader(self) -> DataLoader:
-        return self._eval_loader("test" if "test" in self._open().splits else "val")
+        return self._eval_loader(self.eval_split("test"))
 
     # --- mid-epoch resume: the number of finished steps lives in the checkpoint ------------------------------
     def state_dict(self) -> dict:

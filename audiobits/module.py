@@ -53,7 +53,7 @@ class TinyGPTModule(L.LightningModule):
 
     def setup(self, stage: str) -> None:
         datamodule = self.trainer.datamodule
-        split = datamodule.split("test" if stage == "test" and "test" in datamodule.bins.splits else "val")
+        split = datamodule.split(datamodule.eval_split(stage))
         self.val_sums = LossSums(torch.from_numpy(split.offsets), datamodule.tokens_per_frame)
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:

@@ -12,8 +12,7 @@ from audiobits.results import ValidationSums, compute_results, write_results
 def trained_tokens(trainer: L.Trainer, datamodule: TokenBinDataModule) -> int:
     """Target tokens of the windows that reached an optimizer step (the epoch's last batch steps even when short)."""
     batches = min(trainer.global_step * trainer.accumulate_grad_batches, trainer.num_training_batches)
-    windows = min(batches * datamodule.batch_size * trainer.world_size,
-                  datamodule.train_target_tokens // datamodule.seq_len)
+    windows = min(batches * datamodule.batch_size * trainer.world_size, datamodule.train_windows)
     return int(windows * datamodule.seq_len)
 
 
