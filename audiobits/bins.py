@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from audiobits.errors import AudiobitsError
+
 FORMAT_VERSION = 1
 META_FILE = "meta.json"
 SPLITS = ("train", "val")
@@ -26,7 +28,7 @@ _REQUIRED_META = ("format_version", "representation", "corpus", "encoder", "voca
 _REQUIRED_SPLIT = ("tokens", "utterances", "seconds", "text_bytes", "sha256")
 
 
-class BinFormatError(ValueError):
+class BinFormatError(AudiobitsError, ValueError):
     """A token-bin directory is missing, incomplete or inconsistent; the message names the file and the fix."""
 
 

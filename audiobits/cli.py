@@ -19,7 +19,7 @@ import torch
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
-from audiobits.bins import BinFormatError
+from audiobits.errors import AudiobitsError
 from audiobits.data import TokenBinDataModule
 from audiobits.module import TinyGPTModule
 from callbacks import ChannelUtilization, CumulativeFLOPs, InformationRate, ResultsWriter
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
         if args and args[0] in TOOLS:
             return importlib.import_module(TOOLS[args[0]]).main(args[1:])
         lightning_cli(argv)
-    except BinFormatError as error:  # bad or missing bins: the message names the file and the fix
+    except AudiobitsError as error:  # the user's input or environment: the message names the file and the fix
         raise SystemExit(f"audiobits: error: {error}") from error
 
 
