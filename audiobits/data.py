@@ -2,7 +2,8 @@
 
 Training: non-overlapping windows of ``seq_len + 1`` tokens (stride ``seq_len``), shuffled with a seed, every
 window consumed exactly once across all DDP ranks; the last global batch is filled with masked "empty" windows
-instead of dropping data or repeating it. Validation: every val token after the first is a target exactly once.
+instead of dropping data or repeating it. Evaluation: every val token after the first is a target exactly once,
+in non-overlapping windows (mid-training), sliding windows or utterance-reset windows (:func:`window_plan`).
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from audiobits import metrics
 from audiobits.bins import BinFormatError, BinMeta, Codebook, SplitBins, TokenBins, is_complete
+from audiobits.errors import AudiobitsError
 
 IGNORE_INDEX = -100
 EMPTY_WINDOW = -1  # sampler index of a padding window: all targets masked
+NON_OVERLAPPING, SLIDING, UTTERANCE_RESET = "non_overlapping", "sliding", "utterance_reset"  # evaluation passes
 
 
 def num_windows(num_tokens: int, seq_len: int, partial: bool) -> int:
@@ -29,30 +31,74 @@ def num_windows(num_tokens: int, seq_len: int, partial: bool) -> int:
     return math.ceil(targets / seq_len) if partial else targets // seq_len
 
 
+def window_plan(bounds: np.ndarray, seq_len: int, stride: int) -> np.ndarray:
+    """Evaluation windows over segments ``[a, e)`` of a split, every target of a segment scored exactly once.
+
+    ``bounds`` is ``[[a, e], ...]``; a segment's targets are its tokens after the first. Windows start every
+    ``stride`` tokens; the first window of a segment scores all its targets, each later one only its last
+    ``stride`` (the earlier ones are history), so every target has at least ``seq_len − stride`` tokens of
+    context once past the segment's first window. ``stride == seq_len`` gives non-overlapping windows.
+    Returns int64 rows ``[start, targets, first_scored]``: input tokens ``start..start+targets−1``, targets at
+    positions ``start+1..start+targets``, scored from in-window offset ``first_scored``.
+    """
+    if not 0 < stride <= seq_len:
+        raise ValueError(f"eval stride must lie in [1, seq_len={seq_len}], got {stride}")
+    rows = []
+    for a, e in np.asarray(bounds, dtype=np.int64).reshape(-1, 2):
+        targets = int(e - a - 1)
+        if targets <= 0:
+            continue
+        count = 1 if targets <= seq_len else 1 + math.ceil((targets - seq_len) / stride)
+        starts = np.arange(count, dtype=np.int64) * stride
+        lengths = np.minimum(seq_len, targets - starts)
+        first = np.where(starts == 0, 0, seq_len - stride)
+        rows.append(np.stack([a + starts, lengths, first], axis=1))
+    return np.concatenate(rows) if rows else np.zeros((0, 3), dtype=np.int64)
+
+
+def utterance_segments(offsets: np.ndarray) -> np.ndarray:
+    """Utterance-reset segments: utterance ``u`` with the end-of-utterance token before it as its only history
+    (the split's first utterance has none), so context never crosses an utterance start and the targets are
+    exactly those of the whole stream."""
+    offsets = np.asarray(offsets, dtype=np.int64)
+    return np.stack([np.maximum(offsets[:-1] - 1, 0), offsets[1:]], axis=1)
+
+
 class TokenWindows(Dataset):
     """Window ``i`` = tokens ``[i·S, i·S + S]``: input the first S, target the last S (shifted by one).
 
     Items are dicts with ``input`` and ``target`` (int64, ``IGNORE_INDEX`` where masked) and ``position``: the
     absolute index of each target token in the split (-1 where masked), for per-utterance accounting.
+    ``plan`` (rows of :func:`window_plan`) replaces the fixed grid for strided or utterance-reset evaluation;
+    column ``j`` of a window is then a target with ``j + 1`` tokens of in-window context.
     """
 
-    def __init__(self, split: SplitBins, seq_len: int, partial: bool) -> None:
-        self.split, self.seq_len = split, seq_len
-        self.length = num_windows(split.num_tokens, seq_len, partial)
+    def __init__(self, split: SplitBins, seq_len: int, partial: bool, plan: np.ndarray | None = None) -> None:
+        self.split, self.seq_len, self.plan = split, seq_len, plan
+        self.length = num_windows(split.num_tokens, seq_len, partial) if plan is None else len(plan)
 
     def __len__(self) -> int:
         return self.length
 
+    def _bounds(self, index: int) -> tuple[int, int, int]:
+        if self.plan is None:
+            return index * self.seq_len, self.seq_len, 0
+        start, targets, first = self.plan[index]
+        return int(start), int(targets), int(first)
+
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         s = self.seq_len
         window = np.full(s + 1, -1, dtype=np.int64)
+        start, first = 0, s
         if index != EMPTY_WINDOW:
             if not 0 <= index < self.length:
                 raise IndexError(f"window {index} out of range [0, {self.length})")
-            chunk = self.split.tokens[index * s: index * s + s + 1]
+            start, targets, first = self._bounds(index)
+            chunk = self.split.tokens[start: start + targets + 1]
             window[: len(chunk)] = chunk
-        valid = window[1:] >= 0
-        position = np.where(valid, index * s + 1 + np.arange(s), -1)
+        offset = np.arange(s)
+        valid = (window[1:] >= 0) & (offset >= first)
+        position = np.where(valid, start + 1 + offset, -1)
         return {
             "input": torch.from_numpy(np.maximum(window[:-1], 0)),
             "target": torch.from_numpy(np.where(valid, window[1:], IGNORE_INDEX)),
@@ -89,19 +135,22 @@ class EpochBatchSampler(Sampler[list[int]]):
 
 
 class ShardBatchSampler(Sampler[list[int]]):
-    """Evaluation: a contiguous, unpadded share of the windows per rank, so no token is scored twice."""
+    """Evaluation: a contiguous share of the windows per rank, so no token is scored twice. Every rank runs the
+    same number of batches (a rank whose share ran out gets one ``EMPTY_WINDOW``), so a split with fewer windows
+    than ranks neither hangs a collective nor counts anything twice."""
 
     def __init__(self, num_windows: int, batch_size: int, rank: int = 0, world_size: int = 1) -> None:
         bounds = np.linspace(0, num_windows, world_size + 1).round().astype(int)
         self.indices = range(bounds[rank], bounds[rank + 1])
         self.batch_size = batch_size
+        self.batches = max(math.ceil(int(np.diff(bounds).max()) / batch_size), 1)
 
     def __len__(self) -> int:
-        return math.ceil(len(self.indices) / self.batch_size)
+        return self.batches
 
     def __iter__(self) -> Iterator[list[int]]:
-        for start in range(0, len(self.indices), self.batch_size):
-            yield list(self.indices[start:start + self.batch_size])
+        for k in range(self.batches):
+            yield list(self.indices[k * self.batch_size:(k + 1) * self.batch_size]) or [EMPTY_WINDOW]
 
 
 class TokenBinDataModule(L.LightningDataModule):
@@ -113,7 +162,8 @@ class TokenBinDataModule(L.LightningDataModule):
     """
 
     def __init__(self, bins_dir: str, seq_len: int = 1024, batch_size: int = 64, num_workers: int = 2,
-                 seed: int = 0, verify_checksum: bool = False) -> None:
+                 seed: int = 0, verify_checksum: bool = False, eval_stride: int | None = None,
+                 utterance_reset: bool = False) -> None:
         """
         Args:
             bins_dir: directory holding train.bin/val.bin and meta.json.
@@ -122,11 +172,19 @@ class TokenBinDataModule(L.LightningDataModule):
             num_workers: dataloader worker processes per device.
             seed: seed of the training-window shuffle.
             verify_checksum: re-hash the bins against meta.json's sha256 when opening them.
+            eval_stride: stride of the final sliding-window evaluation (None: ``seq_len // 4``; ``seq_len``:
+                non-overlapping only). Mid-training validation always uses non-overlapping windows.
+            utterance_reset: also score the final evaluation with context cut at every utterance start.
         """
         super().__init__()
         self.bins_dir = Path(bins_dir)
         self.seq_len, self.batch_size, self.num_workers, self.seed = seq_len, batch_size, num_workers, seed
         self.verify_checksum = verify_checksum
+        if eval_stride is not None and not 0 < eval_stride <= seq_len:
+            raise AudiobitsError(f"data.eval_stride must lie in [1, seq_len={seq_len}], got {eval_stride}: set "
+                                 "data.init_args.eval_stride to e.g. seq_len // 4, or leave it unset.")
+        self.eval_stride = eval_stride if eval_stride is not None else max(seq_len // 4, 1)
+        self.utterance_reset = utterance_reset
         self.bins: TokenBins | None = None
         self._skip_batches = 0
         self._resume_global_batch: int | None = None
@@ -148,22 +206,6 @@ class TokenBinDataModule(L.LightningDataModule):
     @property
     def codebooks(self) -> list[Codebook]:
         return self.meta.codebooks
-
-    @property
-    def tokens_per_sec(self) -> float:
-        """Validation tokens per second of audio, from meta.json's totals."""
-        val = self.meta.splits["val"]
-        return metrics.tokens_per_second(val.tokens, val.seconds)
-
-    @property
-    def nominal_bitrate(self) -> float:
-        """Σ log2(codebook size) × frame rate: the codec's own bitrate (bits/sec)."""
-        return metrics.nominal_bitrate(self.codebooks, self.tokens_per_sec)
-
-    @property
-    def flat_capacity(self) -> float:
-        """log2(vocab) × tokens/sec: what the flat vocabulary could carry (bits/sec)."""
-        return metrics.flat_capacity(self.vocab_size, self.tokens_per_sec)
 
     def _open(self) -> TokenBins:
         if self.bins is None:
@@ -216,16 +258,34 @@ class TokenBinDataModule(L.LightningDataModule):
         sampler = EpochBatchSampler(len(dataset), self.batch_size, rank, world, self.seed, self._skip_batches)
         return self._loader(dataset, sampler)
 
-    def _eval_loader(self, split: str) -> DataLoader:
+    def eval_windows(self, split: str, kind: str = NON_OVERLAPPING) -> TokenWindows:
+        """The windows of one evaluation pass over ``split``: ``non_overlapping`` (stride ``seq_len``),
+        ``sliding`` (stride ``eval_stride``) or ``utterance_reset`` (sliding within each utterance)."""
+        bins = self.split(split)
+        if kind == NON_OVERLAPPING:
+            return TokenWindows(bins, self.seq_len, partial=True)
+        if kind not in (SLIDING, UTTERANCE_RESET):
+            raise ValueError(f"unknown evaluation pass {kind!r}; one of {NON_OVERLAPPING}, {SLIDING}, "
+                             f"{UTTERANCE_RESET}")
+        bounds = np.array([[0, bins.num_tokens]]) if kind == SLIDING else utterance_segments(bins.offsets)
+        return TokenWindows(bins, self.seq_len, partial=True, plan=window_plan(bounds, self.seq_len, self.eval_stride))
+
+    def eval_dataloader(self, split: str, kind: str = NON_OVERLAPPING) -> DataLoader:
+        """This rank's share of one evaluation pass (every rank runs the same number of batches)."""
         rank, world = self._rank_world()
-        dataset = TokenWindows(self.split(split), self.seq_len, partial=True)
+        dataset = self.eval_windows(split, kind)
         return self._loader(dataset, ShardBatchSampler(len(dataset), self.batch_size, rank, world))
 
+    def final_passes(self) -> list[str]:
+        """The passes of the final evaluation beyond the non-overlapping one."""
+        return ([SLIDING] if self.eval_stride < self.seq_len else []) + ([UTTERANCE_RESET] if self.utterance_reset
+                                                                          else [])
+
     def val_dataloader(self) -> DataLoader:
-        return self._eval_loader("val")
+        return self.eval_dataloader("val")
 
     def test_dataloader(self) -> DataLoader:
-        return self._eval_loader(self.eval_split("test"))
+        return self.eval_dataloader(self.eval_split("test"))
 
     # --- mid-epoch resume: the number of finished steps lives in the checkpoint ------------------------------
     def state_dict(self) -> dict:

@@ -7,8 +7,8 @@ import torch
 from audiobits.bins import BinMeta, BinWriter, Codebook, TokenBins
 import pickle
 
-from audiobits.data import (EMPTY_WINDOW, IGNORE_INDEX, EpochBatchSampler, ShardBatchSampler, TokenBinDataModule,
-                            TokenWindows)
+from audiobits.data import (EMPTY_WINDOW, IGNORE_INDEX, SLIDING, UTTERANCE_RESET, EpochBatchSampler,
+                            ShardBatchSampler, TokenBinDataModule, TokenWindows, utterance_segments, window_plan)
 from audiobits.synthetic import write_markov_bins
 
 
@@ -36,9 +36,61 @@ def test_skip_resumes_the_same_order():
 
 
 @pytest.mark.parametrize("world", [1, 2, 3])
-def test_eval_shards_cover_each_window_once_without_padding(world):
-    seen = [i for r in range(world) for b in ShardBatchSampler(23, 4, r, world) for i in b]
-    assert sorted(seen) == list(range(23))
+@pytest.mark.parametrize("windows", [23, 1, 0])
+def test_eval_shards_cover_each_window_once_and_pad_ranks_to_equal_length(world, windows):
+    per_rank = [list(ShardBatchSampler(windows, 4, r, world)) for r in range(world)]
+    assert len({len(batches) for batches in per_rank}) == 1  # no rank waits for another in a collective
+    assert all(len(batches) == len(ShardBatchSampler(windows, 4, r, world)) for r, batches in enumerate(per_rank))
+    seen = [i for batches in per_rank for b in batches for i in b]
+    assert sorted(i for i in seen if i != EMPTY_WINDOW) == list(range(windows))
+
+
+def _scored(ds):
+    """(window, offset, position) of every scored target of a window set."""
+    rows = []
+    for w in range(len(ds)):
+        position = ds[w]["position"].numpy()
+        offsets = np.flatnonzero(position >= 0)
+        rows += [(w, j, position[j]) for j in offsets]
+    return np.array(rows, dtype=np.int64).reshape(-1, 3)
+
+
+@pytest.mark.parametrize("tokens, seq_len, stride", [(24, 8, 2), (24, 8, 8), (24, 8, 3), (9, 8, 2), (8, 8, 4),
+                                                     (200, 16, 4), (2, 8, 1)])
+def test_sliding_windows_score_every_target_once_with_at_least_seq_len_minus_stride_history(tokens, seq_len,
+                                                                                              stride):
+    plan = window_plan(np.array([[0, tokens]]), seq_len, stride)
+    stream = np.arange(tokens)
+    split = type("S", (), {"tokens": stream, "num_tokens": tokens})()
+    ds = TokenWindows(split, seq_len, partial=True, plan=plan)
+    rows = _scored(ds)
+    assert sorted(rows[:, 2]) == list(range(1, tokens))  # every target exactly once
+    later = rows[rows[:, 0] > 0]
+    assert (later[:, 1] >= seq_len - stride).all()  # history of at least seq_len - stride tokens
+    for w, j, p in rows:  # the item's target is the stream's token at that position, its input the one before
+        assert ds[w]["target"][j] == stream[p] and ds[w]["input"][j] == stream[p - 1]
+    if stride == seq_len:  # non-overlapping: the same windows as the fixed grid
+        grid = TokenWindows(split, seq_len, partial=True)
+        assert len(grid) == len(ds) and all(torch.equal(grid[i]["position"], ds[i]["position"])
+                                            for i in range(len(ds)))
+
+
+def test_utterance_reset_windows_never_see_across_an_utterance_start(split):
+    offsets = split.offsets  # [0, 11, 24]: utterances of 10 + EOS and 12 + EOS tokens
+    ds = TokenWindows(split, 4, partial=True, plan=window_plan(utterance_segments(offsets), 4, 2))
+    rows = _scored(ds)
+    assert sorted(rows[:, 2]) == list(range(1, split.num_tokens))
+    for w, j, p in rows:
+        u = split.utterance_of(np.array([p]))[0]
+        start = ds.plan[w, 0]
+        assert start >= max(offsets[u] - 1, 0)  # history starts at the previous utterance's EOS at the earliest
+    first_of_second = rows[rows[:, 2] == offsets[1]][0]
+    assert first_of_second[1] == 0  # the first token of utterance 2 is predicted from the EOS alone
+
+
+def test_window_plan_rejects_a_stride_outside_the_window():
+    with pytest.raises(ValueError, match="stride"):
+        window_plan(np.array([[0, 10]]), 8, 9)
 
 
 @pytest.fixture
@@ -83,10 +135,11 @@ def test_windows_pickle_without_their_memmap(split):
     assert torch.equal(clone[0]["target"], first["target"])
 
 
-def test_datamodule_knows_vocab_rates_and_capacity_from_meta_alone(tmp_path):
+def test_datamodule_knows_vocab_from_meta_alone_and_builds_each_evaluation_pass(tmp_path):
     write_markov_bins(tmp_path / "m", vocab=31, utterance_len=49, train_utterances=4, val_utterances=2)
-    data = TokenBinDataModule(str(tmp_path / "m"))
+    data = TokenBinDataModule(str(tmp_path / "m"), seq_len=16, utterance_reset=True)
     assert data.vocab_size == 32 and data.tokens_per_frame == 1
-    assert data.tokens_per_sec == pytest.approx(50.0)  # 50 tokens (49 + EOS) per second of audio
-    assert data.nominal_bitrate == pytest.approx(np.log2(31) * 50.0)
-    assert data.flat_capacity == pytest.approx(np.log2(32) * 50.0)
+    assert data.eval_stride == 4 and data.final_passes() == [SLIDING, UTTERANCE_RESET]
+    for kind in (SLIDING, UTTERANCE_RESET):
+        assert sorted(_scored(data.eval_windows("val", kind))[:, 2]) == list(range(1, 100))
+    assert TokenBinDataModule(str(tmp_path / "m"), seq_len=16, eval_stride=16).final_passes() == []
