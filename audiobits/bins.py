@@ -2,7 +2,8 @@
 
 One directory per (corpus, representation) holds, per split, ``<split>.bin`` (raw little-endian ids,
 utterances concatenated, each followed by one end-of-utterance token), ``<split>.idx.npz`` (int64 start
-offsets plus each utterance's id, true audio seconds and transcript UTF-8 bytes) and, written last,
+offsets plus each utterance's id, true audio seconds and transcript UTF-8 bytes; optionally its speaker, for
+intervals that resample speakers) and, written last,
 ``meta.json``. Its presence means the directory is complete.
 """
 
@@ -130,8 +131,10 @@ class _SplitWriter:
         self._ids: list[str] = []
         self._seconds: list[float] = []
         self._text_bytes: list[int] = []
+        self._speakers: list[str | None] = []
 
-    def add(self, utterance_id: str, tokens: np.ndarray, seconds: float, text_bytes: int) -> None:
+    def add(self, utterance_id: str, tokens: np.ndarray, seconds: float, text_bytes: int,
+            speaker: str | None = None) -> None:
         """Append one utterance's tokens (without EOS; it is added here)."""
         tokens = np.asarray(tokens)
         if tokens.ndim != 1:
@@ -144,12 +147,16 @@ class _SplitWriter:
         self._ids.append(str(utterance_id))
         self._seconds.append(float(seconds))
         self._text_bytes.append(int(text_bytes))
+        self._speakers.append(None if speaker is None else str(speaker))
 
     def close(self) -> SplitMeta:
         self._file.close()
+        # Speakers are recorded only when every utterance has one (a partial list would mis-cluster the rest).
+        speakers = ({"speakers": np.asarray(self._speakers, dtype=str)} if self._speakers and
+                    all(s is not None for s in self._speakers) else {})
         np.savez(self.path.with_suffix(".idx.npz"), offsets=np.asarray(self._offsets, np.int64),
                  ids=np.asarray(self._ids, dtype=str), seconds=np.asarray(self._seconds, np.float64),
-                 text_bytes=np.asarray(self._text_bytes, np.int64))
+                 text_bytes=np.asarray(self._text_bytes, np.int64), **speakers)
         return SplitMeta(tokens=self._offsets[-1], utterances=len(self._ids), seconds=float(sum(self._seconds)),
                          text_bytes=int(sum(self._text_bytes)), sha256=_sha256(self.path))
 
@@ -177,11 +184,12 @@ class BinWriter:
         self._tmp.mkdir(parents=True)
         return self
 
-    def add(self, split: str, utterance_id: str, tokens: np.ndarray, seconds: float, text_bytes: int) -> None:
+    def add(self, split: str, utterance_id: str, tokens: np.ndarray, seconds: float, text_bytes: int,
+            speaker: str | None = None) -> None:
         if split not in self._writers:
             self._writers[split] = _SplitWriter(self._tmp, split, np.dtype(self.meta.dtype),
                                                 self.meta.vocab_size, self.meta.eos_id)
-        self._writers[split].add(utterance_id, tokens, seconds, text_bytes)
+        self._writers[split].add(utterance_id, tokens, seconds, text_bytes, speaker)
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is not None:
@@ -210,6 +218,7 @@ class SplitBins:
     ids: np.ndarray
     seconds: np.ndarray
     text_bytes: np.ndarray
+    speakers: np.ndarray | None = None  # per-utterance speaker ids when the corpus knows them
     _tokens: np.memmap | None = field(default=None, repr=False)
 
     @property
@@ -278,7 +287,8 @@ class TokenBins:
                 f"({split_meta.tokens * dtype.itemsize} bytes). The file is truncated or was written with another "
                 f"dtype; delete {self.directory} and prepare it again.")
         with np.load(idx_path) as idx:
-            split = SplitBins(path, dtype, idx["offsets"], idx["ids"], idx["seconds"], idx["text_bytes"])
+            split = SplitBins(path, dtype, idx["offsets"], idx["ids"], idx["seconds"], idx["text_bytes"],
+                              idx["speakers"] if "speakers" in idx.files else None)
         if split.num_tokens != split_meta.tokens or len(split.ids) != split_meta.utterances:
             raise BinFormatError(f"{idx_path}: index holds {len(split.ids)} utterances / {split.num_tokens} tokens, "
                                  f"meta.json {split_meta.utterances} / {split_meta.tokens}. Prepare "

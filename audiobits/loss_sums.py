@@ -1,4 +1,5 @@
-"""`LossSums`: a torchmetrics Metric that sums validation cross-entropy per utterance and per frame position.
+"""`LossSums`: a torchmetrics Metric that sums validation cross-entropy per utterance, per frame position and per
+in-window offset (the target's context length).
 
 States are sums, so DDP reduction is exact (every val token lives on exactly one rank) and nothing syncs with
 the host until ``compute()``.
@@ -17,12 +18,13 @@ class LossSums(Metric):
 
     ``offsets`` are the split's utterance start offsets (utterances + 1 entries). A target's position inside its
     frame is ``(position − utterance start) mod tokens_per_frame``; the end-of-utterance token gets its own bucket,
-    the last one.
+    the last one. With ``seq_len``, column ``j`` of a window (a target with ``j + 1`` tokens of in-window context)
+    is summed into offset bucket ``j``.
     """
 
     full_state_update = False
 
-    def __init__(self, offsets: torch.Tensor, tokens_per_frame: int = 1) -> None:
+    def __init__(self, offsets: torch.Tensor, tokens_per_frame: int = 1, seq_len: int = 0) -> None:
         super().__init__()
         self.register_buffer("offsets", torch.as_tensor(offsets, dtype=torch.int64), persistent=False)
         self.tokens_per_frame = tokens_per_frame
@@ -33,10 +35,13 @@ class LossSums(Metric):
                        dist_reduce_fx="sum")
         self.add_state("tokens_per_phase", torch.zeros(tokens_per_frame + 1, dtype=torch.int64),
                        dist_reduce_fx="sum")
+        self.add_state("nats_per_offset", torch.zeros(seq_len, dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("tokens_per_offset", torch.zeros(seq_len, dtype=torch.int64), dist_reduce_fx="sum")
 
     def update(self, nats: torch.Tensor, positions: torch.Tensor) -> None:
         """``nats``: per-target cross-entropy; ``positions``: absolute target positions, -1 where masked."""
         keep = positions >= 0
+        column = torch.arange(positions.shape[-1], device=positions.device).expand_as(positions)[keep]
         nats, positions = nats[keep].double(), positions[keep]
         utterance = torch.searchsorted(self.offsets, positions, right=True) - 1
         within = positions - self.offsets[utterance]
@@ -47,7 +52,11 @@ class LossSums(Metric):
         self.tokens_per_utterance.index_add_(0, utterance, ones)
         self.nats_per_phase.index_add_(0, phase, nats)
         self.tokens_per_phase.index_add_(0, phase, ones)
+        if len(self.nats_per_offset):
+            self.nats_per_offset.index_add_(0, column, nats)
+            self.tokens_per_offset.index_add_(0, column, ones)
 
     def compute(self) -> ValidationSums:
         return ValidationSums(self.nats_per_utterance.cpu().numpy(), self.tokens_per_utterance.cpu().numpy(),
-                              self.nats_per_phase.cpu().numpy(), self.tokens_per_phase.cpu().numpy())
+                              self.nats_per_phase.cpu().numpy(), self.tokens_per_phase.cpu().numpy(),
+                              self.nats_per_offset.cpu().numpy(), self.tokens_per_offset.cpu().numpy())

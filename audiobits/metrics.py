@@ -52,9 +52,34 @@ def nominal_bitrate(codebooks: Sequence, tokens_per_sec: float | None = None) ->
     return total
 
 
-def flat_capacity(vocab_size: int, tokens_per_sec: float) -> float:
-    """log2(vocab) × tokens/sec: what a uniform choice over the whole flat vocab could carry."""
-    return math.log2(vocab_size) * tokens_per_sec
+def content_tokens_per_second(targets: int, utterances: int, seconds: float) -> float:
+    """Tokens/sec without end-of-utterance tokens: ``targets`` minus one EOS per utterance, plus the split's first
+    token (content, never a target), over true seconds."""
+    return tokens_per_second(targets - utterances + 1, seconds)
+
+
+def content_token_rate(codebooks: Sequence, content_tokens_per_sec: float) -> float:
+    """The stream's content frame-token rate: Σ frame rates of the flattened slots for a fixed-rate codec (100 for
+    Mimi-8), the measured content tokens/sec for a variable-rate stream (text, phonemes)."""
+    rates = [c["frame_rate"] if isinstance(c, dict) else c.frame_rate for c in codebooks]
+    return content_tokens_per_sec if any(r is None for r in rates) else float(sum(rates))
+
+
+def flat_capacity(content_vocab: int, token_rate: float) -> float:
+    """log2(content vocab, without the EOS the tool adds) × content frame-token rate: what a uniform choice over the
+    flat vocab could carry (Mimi-8: 14 × 100 = 1400 bits/sec)."""
+    return math.log2(content_vocab) * token_rate
+
+
+def seed_convention_bits_per_second(content_bits_per_token: float, token_rate: float) -> float:
+    """The seed study's bits/sec: content bits/token (EOS targets left out) × the nominal content token rate."""
+    return content_bits_per_token * token_rate
+
+
+def entropy_bias(distinct: int, tokens: int) -> float:
+    """Miller–Madow bias of the plug-in entropy in bits, (K − 1) / (2 N ln 2): how far the empirical unigram
+    entropy of N tokens over K distinct ids falls below the true one."""
+    return (distinct - 1) / (2.0 * tokens * LN2)
 
 
 def utilization(bits_per_sec: float, capacity_bits_per_sec: float) -> float:
@@ -90,15 +115,23 @@ def inference_flops_per_bit(flops_per_token: float, bits_per_tok: float) -> floa
 
 
 def bootstrap_bits_per_second(nats_per_utterance: np.ndarray, seconds_per_utterance: np.ndarray,
-                              resamples: int = 1000, confidence: float = 0.95, seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap over validation utterances: a ``confidence`` interval on Σ bits / Σ seconds."""
+                              resamples: int = 10_000, confidence: float = 0.95, seed: int = 0,
+                              clusters: np.ndarray | None = None) -> tuple[float, float]:
+    """Percentile bootstrap of Σ bits / Σ seconds: a ``confidence`` interval over validation utterances, or over
+    ``clusters`` (e.g. each utterance's speaker) when given — whole clusters are resampled, so utterances of one
+    speaker, which are not independent, widen the interval as they should."""
     nats = np.asarray(nats_per_utterance, dtype=np.float64)
     seconds = np.asarray(seconds_per_utterance, dtype=np.float64)
     if nats.shape != seconds.shape or nats.ndim != 1 or nats.size == 0:
         raise ValueError("need two equal-length, non-empty 1-D arrays of per-utterance nats and seconds")
+    if clusters is not None:
+        if len(clusters) != nats.size:
+            raise ValueError(f"need one cluster label per utterance, got {len(clusters)} for {nats.size}")
+        _, member = np.unique(np.asarray(clusters), return_inverse=True)
+        nats, seconds = np.bincount(member, nats), np.bincount(member, seconds)
     rng = np.random.default_rng(seed)
     estimates = np.empty(resamples)
-    # Blocks of resamples bound memory (~64 MB of indices) however many utterances; the draws equal one big call.
+    # Blocks of resamples bound memory (~64 MB of indices) however many units; the draws equal one big call.
     block = max(1, (1 << 23) // nats.size)
     for start in range(0, resamples, block):
         picks = rng.integers(0, nats.size, size=(min(block, resamples - start), nats.size))
@@ -106,6 +139,26 @@ def bootstrap_bits_per_second(nats_per_utterance: np.ndarray, seconds_per_uttera
     tail = (1.0 - confidence) / 2.0 * 100.0
     low, high = np.percentile(estimates, [tail, 100.0 - tail])
     return float(low), float(high)
+
+
+def bits_by_context(nats_per_offset: np.ndarray, tokens_per_offset: np.ndarray) -> list[dict]:
+    """Bits/token against in-window context length, in log-spaced buckets of context tokens [1], [2, 3], [4, 7],
+    ...: offset ``j`` of a window is a target with ``j + 1`` tokens of context. Empty buckets are left out."""
+    nats = np.asarray(nats_per_offset, dtype=np.float64)
+    tokens = np.asarray(tokens_per_offset, dtype=np.int64)
+    context = np.arange(1, len(nats) + 1)
+    buckets = []
+    low = 1
+    while low <= len(nats):
+        high = min(2 * low - 1, len(nats))
+        sel = slice(low - 1, high)
+        count = int(tokens[sel].sum())
+        if count:
+            buckets.append({"context_tokens": [int(low), int(high)],
+                            "mean_context_tokens": float((context[sel] * tokens[sel]).sum() / count),
+                            "bits_per_token": bits_per_token(float(nats[sel].sum()), count), "tokens": count})
+        low *= 2
+    return buckets
 
 
 def unigram_entropy(counts: np.ndarray) -> float:

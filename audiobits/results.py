@@ -19,7 +19,8 @@ from audiobits import metrics
 from audiobits.bins import BinMeta, SplitBins
 
 RESULTS_FILE = "results.json"
-RESULTS_VERSION = 1
+UTTERANCES_FILE = "val_utterances.npz"
+RESULTS_VERSION = 2  # 2: headline = final sliding-window pass; non_overlapping / utterance_reset blocks
 
 
 @dataclass
@@ -28,8 +29,10 @@ class ValidationSums:
 
     nats_per_utterance: np.ndarray  # float64 [utterances]
     tokens_per_utterance: np.ndarray  # int64 [utterances]
-    nats_per_phase: np.ndarray  # float64 [tokens_per_frame]: position of the target inside its frame
-    tokens_per_phase: np.ndarray  # int64 [tokens_per_frame]
+    nats_per_phase: np.ndarray  # float64 [tokens_per_frame + 1]: position of the target inside its frame, EOS last
+    tokens_per_phase: np.ndarray  # int64 [tokens_per_frame + 1]
+    nats_per_offset: np.ndarray | None = None  # float64 [seq_len]: column j = a target with j + 1 tokens of context
+    tokens_per_offset: np.ndarray | None = None  # int64 [seq_len]
 
     @property
     def nats(self) -> float:
@@ -38,6 +41,12 @@ class ValidationSums:
     @property
     def tokens(self) -> int:
         return int(self.tokens_per_utterance.sum())
+
+    @property
+    def content_bits_per_token(self) -> float:
+        """Bits/token over content targets only (the end-of-utterance bucket, the last phase, left out)."""
+        return metrics.bits_per_token(self.nats - float(self.nats_per_phase[-1]),
+                                      self.tokens - int(self.tokens_per_phase[-1]))
 
 
 @dataclass
@@ -79,7 +88,7 @@ def token_stats(split: SplitBins, vocab_size: int, eos_id: int) -> dict:
 
 
 def rates(meta: BinMeta, val: SplitBins, sums: ValidationSums) -> dict:
-    """The cheap per-validation metrics (logged during training): bits/token, rates and utilizations.
+    """The cheap per-validation metrics (logged during training): bits/token, rates, capacities and utilizations.
 
     ``seconds`` and ``text_bytes`` are those of the utterances the pass scored (all of them on a full pass), a
     partly scored one counting for its :func:`scored_share`.
@@ -94,8 +103,10 @@ def rates(meta: BinMeta, val: SplitBins, sums: ValidationSums) -> dict:
     b = metrics.bits_per_token(nats, tokens)
     tps = metrics.tokens_per_second(tokens, seconds)
     bps = metrics.bits_per_second(nats, seconds)
+    content_tps = metrics.content_tokens_per_second(tokens, int(scored.sum()), seconds)
+    token_rate = metrics.content_token_rate(meta.codebooks, content_tps)
     nominal = metrics.nominal_bitrate(meta.codebooks, tps)
-    flat = metrics.flat_capacity(meta.vocab_size, tps)
+    flat = metrics.flat_capacity(meta.vocab_size - 1, token_rate)
     return {
         "val_tokens": tokens,
         "val_utterances": int(scored.sum()),
@@ -103,8 +114,11 @@ def rates(meta: BinMeta, val: SplitBins, sums: ValidationSums) -> dict:
         "val_text_bytes": text_bytes,
         "bits_per_token": b,
         "tokens_per_sec": tps,
+        "content_tokens_per_sec": content_tps,
         "bits_per_sec": bps,
         "bits_per_byte": metrics.bits_per_byte(nats, text_bytes) if text_bytes else None,
+        "seed_convention_bits_per_sec": metrics.seed_convention_bits_per_second(sums.content_bits_per_token,
+                                                                                token_rate),
         "nominal_bitrate": nominal,
         "flat_capacity": flat,
         "utilization_nominal": metrics.utilization(bps, nominal),
@@ -112,20 +126,51 @@ def rates(meta: BinMeta, val: SplitBins, sums: ValidationSums) -> dict:
     }
 
 
-def compute_results(meta: BinMeta, val: SplitBins, sums: ValidationSums, model: ModelShape, train_tokens: int,
-                    finished: bool, bootstrap_resamples: int = 1000, seed: int = 0) -> dict:
-    """All DESIGN.md metrics for one run: :func:`rates` plus the bootstrap interval, storage and FLOPs."""
-    rate = rates(meta, val, sums)
+def intervals(val: SplitBins, sums: ValidationSums, resamples: int = 10_000, seed: int = 0) -> dict:
+    """Bootstrap 95 % intervals on bits/sec: over speakers when the split records them, and over utterances.
+    ``bits_per_sec_ci95`` is the speaker one when there is one (``ci_kind`` says which)."""
     scored = sums.tokens_per_utterance > 0
+    nats = sums.nats_per_utterance[scored]
+    seconds = val.seconds[scored] * scored_share(val, sums)[scored]
+    by_utterance = list(metrics.bootstrap_bits_per_second(nats, seconds, resamples=resamples, seed=seed))
+    by_speaker = None
+    if val.speakers is not None:
+        by_speaker = list(metrics.bootstrap_bits_per_second(nats, seconds, resamples=resamples, seed=seed,
+                                                            clusters=val.speakers[scored]))
+    return {"bits_per_sec_ci95": by_speaker or by_utterance, "ci_kind": "speakers" if by_speaker else "utterances",
+            "bits_per_sec_ci95_speakers": by_speaker, "bits_per_sec_ci95_utterances": by_utterance,
+            "val_speakers": None if val.speakers is None else int(len(np.unique(val.speakers[scored])))}
+
+
+def context_curve(sums: ValidationSums, tokens_per_sec: float) -> list[dict]:
+    """:func:`metrics.bits_by_context` with each bucket's mean context also in seconds of audio."""
+    if sums.nats_per_offset is None:
+        return []
+    buckets = metrics.bits_by_context(sums.nats_per_offset, sums.tokens_per_offset)
+    for bucket in buckets:
+        bucket["mean_context_seconds"] = bucket["mean_context_tokens"] / tokens_per_sec
+    return buckets
+
+
+def compute_results(meta: BinMeta, val: SplitBins, sums: ValidationSums, model: ModelShape, train_tokens: int,
+                    finished: bool, bootstrap_resamples: int = 10_000, seed: int = 0,
+                    passes: dict[str, ValidationSums] | None = None, eval_stride: int | None = None) -> dict:
+    """All DESIGN.md metrics for one run. ``sums`` is the non-overlapping pass; ``passes`` the final evaluation's
+    other passes (``sliding`` at ``eval_stride``, ``utterance_reset``). The headline (top-level keys) is the sliding
+    pass when there is one, else the non-overlapping pass (``eval_stride`` = ``seq_len`` then says so)."""
+    passes = passes or {}
+    headline = passes.get("sliding", sums)
+    rate = rates(meta, val, headline)
     b = rate["bits_per_token"]
-    ci = metrics.bootstrap_bits_per_second(sums.nats_per_utterance[scored],
-                                           val.seconds[scored] * scored_share(val, sums)[scored],
-                                           resamples=bootstrap_resamples, seed=seed)
     n, v, d, layers, ctx = (model.non_embedding_params, model.vocab_size, model.n_embd, model.n_layer,
                             model.seq_len)
     inference_full = metrics.inference_flops_per_token_full(n, v, d, layers, ctx)
     phase_bits = [metrics.bits_per_token(float(x), int(t)) if t else None
-                  for x, t in zip(sums.nats_per_phase, sums.tokens_per_phase)]
+                  for x, t in zip(headline.nats_per_phase, headline.tokens_per_phase)]
+    blocks = {"non_overlapping": {**rates(meta, val, sums), **intervals(val, sums, bootstrap_resamples, seed)}}
+    if "utterance_reset" in passes:
+        reset = passes["utterance_reset"]
+        blocks["utterance_reset"] = {**rates(meta, val, reset), **intervals(val, reset, bootstrap_resamples, seed)}
     return {
         "results_version": RESULTS_VERSION,
         "representation": meta.representation,
@@ -138,9 +183,14 @@ def compute_results(meta: BinMeta, val: SplitBins, sums: ValidationSums, model: 
         "tokens_per_frame": meta.tokens_per_frame,
         "val_utterance_set": utterance_set_digest(val),
         "finished": finished,
-        "val_scored_fraction": scored_fraction(val, sums),
+        "val_scored_fraction": scored_fraction(val, headline),
+        "eval_stride": int(eval_stride) if "sliding" in passes else int(model.seq_len),
+        "context_tokens": int(model.seq_len),
+        "context_seconds": model.seq_len / rate["tokens_per_sec"],
         **rate,
-        "bits_per_sec_ci95": list(ci),
+        **intervals(val, headline, bootstrap_resamples, seed),
+        **blocks,
+        "bits_by_context": context_curve(sums, rate["tokens_per_sec"]),
         "storage_bits": meta.storage_bits,
         "info_per_storage": metrics.info_per_storage(b, meta.storage_bits),
         "train_tokens": int(train_tokens),
@@ -152,6 +202,21 @@ def compute_results(meta: BinMeta, val: SplitBins, sums: ValidationSums, model: 
         "val_token_stats": token_stats(val, meta.vocab_size, meta.eos_id),
         "model": vars(model).copy(),
     }
+
+
+def write_val_utterances(val: SplitBins, sums: ValidationSums, directory: str | os.PathLike) -> Path:
+    """``val_utterances.npz`` beside results.json: per utterance of the headline pass its id, nats, scored tokens,
+    scored seconds and text bytes, and speaker ("" for every utterance when the corpus records none), for
+    bootstrap refits and per-utterance comparisons."""
+    path = Path(directory) / UTTERANCES_FILE
+    share = scored_share(val, sums)
+    speakers = val.speakers if val.speakers is not None else np.full(len(val.ids), "")
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, ids=np.asarray(val.ids, dtype=str), nats=sums.nats_per_utterance.astype(np.float64),
+             tokens=sums.tokens_per_utterance.astype(np.int64), seconds=val.seconds * share,
+             text_bytes=val.text_bytes * share, speakers=np.asarray(speakers, dtype=str))
+    tmp.replace(path)
+    return path
 
 
 def write_results(results: dict, directory: str | os.PathLike) -> Path:

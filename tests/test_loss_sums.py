@@ -32,3 +32,13 @@ def test_updates_accumulate_in_float64():
         metric.update(torch.full((100_000,), 0.1), torch.arange(1, 100_001))
     exact = 1_000_000 * float(np.float32(0.1))  # the float32 inputs, summed exactly
     assert np.isclose(metric.compute().nats, exact, rtol=1e-12)
+
+
+def test_sums_by_in_window_offset_count_each_column_as_its_context_length():
+    metric = LossSums(torch.tensor([0, 20]), seq_len=4)
+    positions = torch.tensor([[1, 2, 3, 4], [-1, -1, 7, 8]])  # the second window scores only its last two columns
+    nats = torch.tensor([[1.0, 2.0, 3.0, 4.0], [9.0, 9.0, 5.0, 6.0]])
+    metric.update(nats, positions)
+    sums = metric.compute()
+    assert sums.nats_per_offset.tolist() == [1.0, 2.0, 8.0, 10.0]
+    assert sums.tokens_per_offset.tolist() == [1, 1, 2, 2]

@@ -88,3 +88,52 @@ def test_markov_entropy_rate():
     h = lambda q: -(q * math.log2(q) + (1 - q) * math.log2(1 - q))  # noqa: E731
     assert metrics.markov_entropy_rate(p) == pytest.approx(2 / 3 * h(0.25) + 1 / 3 * h(0.5))
     assert metrics.markov_entropy_rate(np.full((8, 8), 1 / 8)) == pytest.approx(3.0)
+
+
+def test_cluster_bootstrap_is_wider_when_utterances_of_a_speaker_agree():
+    rng = np.random.default_rng(0)
+    speakers = np.repeat(np.arange(10), 30)
+    rate = rng.normal(100.0, 20.0, size=10)[speakers] + rng.normal(0, 2.0, size=300)  # speaker effect dominates
+    seconds = np.full(300, 5.0)
+    nats = rate * seconds * math.log(2)
+    iid = metrics.bootstrap_bits_per_second(nats, seconds, resamples=10_000)
+    clustered = metrics.bootstrap_bits_per_second(nats, seconds, resamples=10_000, clusters=speakers)
+    assert clustered[1] - clustered[0] > 3 * (iid[1] - iid[0])
+    assert clustered[0] < nats.sum() / math.log(2) / seconds.sum() < clustered[1]
+
+
+def test_cluster_bootstrap_equals_the_iid_one_on_independent_utterances():
+    rng = np.random.default_rng(1)
+    speakers = np.repeat(np.arange(200), 5)
+    seconds = rng.uniform(2.0, 8.0, size=1000)
+    nats = rng.normal(100.0, 20.0, size=1000) * seconds * math.log(2)  # no speaker effect
+    iid = metrics.bootstrap_bits_per_second(nats, seconds, resamples=10_000)
+    clustered = metrics.bootstrap_bits_per_second(nats, seconds, resamples=10_000, clusters=speakers)
+    width_iid, width_clustered = iid[1] - iid[0], clustered[1] - clustered[0]
+    assert width_clustered == pytest.approx(width_iid, rel=0.15)
+
+
+def test_bootstrap_memory_stays_bounded_with_many_utterances():
+    """10 000 resamples of 100 000 utterances run in blocks: the peak extra memory stays near the 64 MB block."""
+    import tracemalloc
+    nats = np.ones(100_000)
+    tracemalloc.start()
+    metrics.bootstrap_bits_per_second(nats, nats, resamples=10_000)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 200e6
+
+
+def test_bits_by_context_buckets_are_log_spaced():
+    buckets = metrics.bits_by_context(np.full(10, math.log(2)), np.ones(10, dtype=np.int64))
+    assert [b["context_tokens"] for b in buckets] == [[1, 1], [2, 3], [4, 7], [8, 10]]
+    assert [b["tokens"] for b in buckets] == [1, 2, 4, 3] and all(b["bits_per_token"] == 1.0 for b in buckets)
+    assert buckets[2]["mean_context_tokens"] == 5.5
+
+
+def test_flat_capacity_and_content_rates():
+    assert metrics.content_token_rate([Codebook(2048, 12.5)] * 8, 99.0) == 100.0
+    assert metrics.content_token_rate([Codebook(50257, None)], 3.7) == 3.7
+    assert metrics.content_tokens_per_second(101, 2, 1.0) == 100.0
+    assert metrics.seed_convention_bits_per_second(2.0, 12.5) == 25.0
+    assert metrics.entropy_bias(3, 1000) == pytest.approx(2 / (2000 * math.log(2)))
