@@ -7,7 +7,7 @@ Corpora are small classes meant for YAML (``corpus: {class_path: audiobits.corpo
   same code path. Audio is read as raw bytes (``datasets.Audio(decode=False)``) and decoded here with soundfile.
 - `LibriTTSR`: ``parler-tts/libritts_r_filtered`` (24 kHz; its train.clean.* splits as train, dev.clean as val).
 - `EmiliaNeuCodec`: ``neuphonic/emilia-yodas-english-neucodec`` (transcripts + precomputed NeuCodec codes, no
-  audio); a fixed hash of each utterance id holds out the val split.
+  audio); a fixed hash of the recording part of each key holds out the val split (no val speaker is trained on).
 - `AudioFolder`: your own recordings, ``<root>/<split>/metadata.csv`` (columns ``file_name,text``) + the audio
   files it names.
 
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import zlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -94,6 +95,10 @@ class Corpus(ABC):
         """Fetch whatever the corpus needs locally (the datasets cache), so later loads are offline."""
         for split in SPLITS:
             self.size(split)
+
+    def speaker_of(self, split: str, utterance_id: str) -> str | None:
+        """The speaker of an utterance when the corpus knows it (None otherwise): intervals then resample speakers."""
+        return None
 
     @staticmethod
     def _check_split(split: str) -> None:
@@ -194,11 +199,16 @@ class HFCorpus(Corpus):
             rows = None
             if self.val_fraction > 0:
                 threshold = self.val_fraction * 2 ** 32
-                held_out = np.fromiter((zlib.crc32(str(i).encode("utf-8")) < threshold
+                held_out = np.fromiter((zlib.crc32(self.holdout_key(str(i)).encode("utf-8")) < threshold
                                         for i in ds[self.id_column]), dtype=bool, count=len(ds))
                 rows = np.flatnonzero(held_out if split == "val" else ~held_out)
             self._cache[split] = (ds, rows)
         return self._cache[split]
+
+    def holdout_key(self, utterance_id: str) -> str:
+        """What the val hash sees: the whole id here; a corpus with speakers hashes the speaker or recording part so
+        that no val speaker is also trained on."""
+        return utterance_id
 
     def size(self, split: str) -> int:
         ds, rows = self._split(split)
@@ -254,6 +264,10 @@ class LibriTTSR(HFCorpus):
                          splits={"train": list(train_splits), "val": list(val_splits)},
                          revision=revision, text_column=text_column, id_column="id", audio_column="audio")
 
+    def speaker_of(self, split: str, utterance_id: str) -> str | None:
+        """LibriTTS ids are ``<speaker>_<chapter>_<paragraph>_<sentence>``: the prefix is the ``speaker_id``."""
+        return utterance_id.split("_", 1)[0]
+
 
 class EmiliaNeuCodec(HFCorpus):
     """Emilia-YODAS English with NeuCodec codes already computed (``neuphonic/emilia-yodas-english-neucodec``).
@@ -273,7 +287,8 @@ class EmiliaNeuCodec(HFCorpus):
         """
         Args:
             path: hub name, or a local folder holding the same parquet files.
-            val_fraction: share of utterances held out as val, chosen by a hash of ``__key__``.
+            val_fraction: share of utterances held out as val, chosen by a hash of the recording part of
+                ``__key__`` (:func:`emilia_key_parts`), so every val speaker is unseen in training.
             data_files: a subset of the upstream parquet files (e.g. "data/train-0000*.parquet") for a smaller run.
             name: directory name of this corpus under the bins root.
             revision: dataset commit to pin.
@@ -282,10 +297,27 @@ class EmiliaNeuCodec(HFCorpus):
                          data_files=data_files, revision=revision, text_column="text", id_column="__key__",
                          audio_column=None, codes_column="codes", codes_frame_rate=50.0)
 
+    def holdout_key(self, utterance_id: str) -> str:
+        return emilia_key_parts(utterance_id)[0]
+
+    def speaker_of(self, split: str, utterance_id: str) -> str | None:
+        return emilia_key_parts(utterance_id)[1]
+
+
+_EMILIA_KEY = re.compile(r"^(?P<speaker>(?P<recording>.+)_S\d+)_W\d+$")
+
+
+def emilia_key_parts(key: str) -> tuple[str, str]:
+    """(recording, speaker) of an Emilia key ``<lang>_<recording>_S<speaker>_W<segment>`` (the recording id may
+    hold underscores); a key of another shape is its own recording and speaker."""
+    match = _EMILIA_KEY.match(key)
+    return (match["recording"], match["speaker"]) if match else (key, key)
+
 
 class AudioFolder(Corpus):
     """Your own recordings: ``<root>/train/`` and ``<root>/val/``, each with a ``metadata.csv`` (UTF-8, header
-    ``file_name,text``; the layout of `datasets`' audiofolder) naming audio files relative to that folder.
+    ``file_name,text``; the layout of `datasets`' audiofolder) naming audio files relative to that folder. An
+    optional ``speaker`` column names each utterance's speaker (intervals then resample speakers).
 
     Any format soundfile reads (wav, flac, ogg, mp3); multi-channel audio is averaged to mono. Utterances keep
     the row order of metadata.csv; an utterance's id is its ``file_name``.
@@ -302,6 +334,7 @@ class AudioFolder(Corpus):
         self.root = Path(root).expanduser().resolve()
         self.name = name or self.root.name
         self._rows: dict[str, list[tuple[str, str]]] = {}
+        self._speakers: dict[str, dict[str, str | None]] = {}
 
     def describe(self) -> dict[str, Any]:
         return {"class": f"{type(self).__module__}.{type(self).__qualname__}", "root": str(self.root)}
@@ -331,6 +364,12 @@ class AudioFolder(Corpus):
 
     def size(self, split: str) -> int:
         return len(self._metadata(split))
+
+    def speaker_of(self, split: str, utterance_id: str) -> str | None:
+        if split not in self._speakers:
+            with open(self.root / split / self.METADATA, encoding="utf-8-sig", newline="") as f:
+                self._speakers[split] = {r["file_name"]: r.get("speaker") or None for r in csv.DictReader(f)}
+        return self._speakers[split].get(utterance_id)
 
     def load(self, split: str, start: int, stop: int, audio: bool = True) -> Loaded:
         out: Loaded = []

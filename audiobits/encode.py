@@ -382,7 +382,7 @@ def write_bins(bins_dir: Path, meta: BinMeta, corpus: Corpus, dropped: dict[tupl
                     raise ValueError(f"{corpus.name}: utterance id {uid!r} occurs twice in split {split!r}; ids must "
                                      "be unique within a split (check the corpus's id column)")
                 seen.add(uid)
-                writer.add(split, uid, tokens, seconds, text_bytes)
+                writer.add(split, uid, tokens, seconds, text_bytes, speaker=corpus.speaker_of(split, uid))
             if not seen:
                 raise RuntimeError(f"{corpus.name}: split {split!r} has no utterances left (after "
                                    f"{meta.extra['dropped_utterances'][split]} drops, see {corpus_dir / DROPPED_LOG});"

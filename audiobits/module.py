@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import lightning as L
 import torch
 import torch.nn.functional as F
@@ -9,7 +11,7 @@ import torch.nn.functional as F
 from audiobits.data import IGNORE_INDEX
 from audiobits.loss_sums import LossSums
 from audiobits.model import GPTConfig, TinyGPT
-from audiobits.results import ModelShape
+from audiobits.results import ModelShape, ValidationSums
 from audiobits.schedule import wsd_lr
 
 
@@ -54,7 +56,7 @@ class TinyGPTModule(L.LightningModule):
     def setup(self, stage: str) -> None:
         datamodule = self.trainer.datamodule
         split = datamodule.split(datamodule.eval_split(stage))
-        self.val_sums = LossSums(torch.from_numpy(split.offsets), datamodule.tokens_per_frame)
+        self.val_sums = LossSums(torch.from_numpy(split.offsets), datamodule.tokens_per_frame, datamodule.seq_len)
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         return self.model(idx)
@@ -82,6 +84,15 @@ class TinyGPTModule(L.LightningModule):
         self.val_sums.update(self._token_nats(batch, self._eval_logits(batch["input"])), batch["position"])
 
     test_step = validation_step
+
+    @torch.no_grad()
+    def score(self, batches: Iterable[dict[str, torch.Tensor]], sums: LossSums) -> ValidationSums:
+        """Score one evaluation pass outside Lightning's loop (the final sliding and utterance-reset passes) into
+        ``sums`` and return them reduced across ranks."""
+        for batch in batches:
+            batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+            sums.update(self._token_nats(batch, self._eval_logits(batch["input"])), batch["position"])
+        return sums.compute()
 
     def on_validation_epoch_end(self) -> None:
         sums = self.val_sums.compute()

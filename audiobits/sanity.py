@@ -20,11 +20,11 @@ Token statistics come from the run's bins (found through its config.yaml) unless
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from jsonargparse import ArgumentParser
 
+from audiobits import metrics
 from audiobits.bins import TokenBins
 from audiobits.results import token_stats
 from audiobits.runs import Run, load_runs
@@ -57,9 +57,10 @@ def stream_kind(codebooks: list[dict]) -> str:
 
 
 def content_tokens_per_sec(results: dict) -> float:
-    """Tokens/sec without end-of-utterance tokens: targets minus one EOS per utterance, plus the split's first
-    token (content, never a target), over true seconds."""
-    return (results["val_tokens"] - results["val_utterances"] + 1) / results["val_seconds"]
+    """:func:`metrics.content_tokens_per_second` as results.json records it (recomputed for older records)."""
+    if "content_tokens_per_sec" in results:
+        return results["content_tokens_per_sec"]
+    return metrics.content_tokens_per_second(results["val_tokens"], results["val_utterances"], results["val_seconds"])
 
 
 def check_frame_rate(results: dict) -> Check:
@@ -92,7 +93,7 @@ def check_bits_per_sec(results: dict) -> Check:
 def check_unigram(results: dict, stats: dict) -> Check:
     """bits/token ≤ unigram entropy of the split, up to sampling noise."""
     b, entropy = results["bits_per_token"], stats["unigram_entropy"]
-    bias = (stats["distinct"] - 1) / (2.0 * stats["tokens"] * math.log(2.0))
+    bias = metrics.entropy_bias(stats["distinct"], stats["tokens"])
     low, high = results["bits_per_sec_ci95"]
     half_width = (high - low) / 2.0 / results["tokens_per_sec"]
     slack = bias + half_width

@@ -1,12 +1,18 @@
-"""Writes ``results.json`` (every DESIGN.md metric, with the bootstrap interval) at the end of fit."""
+"""Writes ``results.json`` (every DESIGN.md metric, with the bootstrap intervals) after the final evaluation: at
+the end of fit, and in ``audiobits validate`` into the checkpoint's run directory."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import lightning as L
+from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
-from audiobits.data import TokenBinDataModule
-from audiobits.results import ValidationSums, compute_results, write_results
+from audiobits.data import SLIDING, TokenBinDataModule
+from audiobits.evaluation import final_passes
+from audiobits.results import (RESULTS_FILE, ValidationSums, compute_results, read_results, scored_fraction,
+                               write_results, write_val_utterances)
 
 
 def trained_tokens(trainer: L.Trainer, datamodule: TokenBinDataModule) -> int:
@@ -16,29 +22,71 @@ def trained_tokens(trainer: L.Trainer, datamodule: TokenBinDataModule) -> int:
     return int(windows * datamodule.seq_len)
 
 
+def checkpoint_run_dir(ckpt_path: str | None) -> Path | None:
+    """The run directory of a checkpoint saved as ``<run>/checkpoints/<name>.ckpt`` (None otherwise)."""
+    if not ckpt_path:
+        return None
+    path = Path(ckpt_path)
+    return path.parent.parent if path.parent.name == "checkpoints" else None
+
+
 class ResultsWriter(L.Callback):
-    """Keeps the sums of the latest validation pass; at the end of fit rank 0 turns them into results.json.
+    """Keeps the sums of the latest validation pass; after the final one rank 0 turns them into results.json.
 
     The record must describe the final weights: Lightning validates on every ``val_check_interval`` batch, which
     need not include the last one, so on the last batch this asks for one more pass (setting ``should_stop``
-    is Lightning's way to make the epoch loop validate now). A run stopped early is written with
-    ``finished: false`` and flagged by the report.
+    is Lightning's way to make the epoch loop validate now). That last pass, and every ``audiobits validate``, is
+    the final evaluation: the non-overlapping pass plus the datamodule's sliding (and utterance-reset) passes. A
+    run stopped early is written with ``finished: false`` and flagged by the report.
     """
 
-    def __init__(self, bootstrap_resamples: int = 1000, seed: int = 0) -> None:
+    def __init__(self, bootstrap_resamples: int = 10_000, seed: int = 0) -> None:
         self.bootstrap_resamples, self.seed = bootstrap_resamples, seed
         self._sums: ValidationSums | None = None
+        self._passes: dict[str, ValidationSums] = {}
         self._step = -1
+        self._final_pending = False
+        self._checkpoint_step = 0
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch,
                            batch_idx: int) -> None:
         last = trainer.is_last_batch or 0 < trainer.max_steps <= trainer.global_step
         if last and trainer.limit_val_batches:
             trainer.should_stop = True
+            self._final_pending = True
+
+    def on_load_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
+        self._checkpoint_step = int(checkpoint.get("global_step", 0))
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not trainer.sanity_checking:
-            self._sums, self._step = pl_module.val_sums.compute(), trainer.global_step
+        if trainer.sanity_checking:
+            return
+        self._sums, self._step, self._passes = pl_module.val_sums.compute(), trainer.global_step, {}
+        if not (self._final_pending or trainer.state.fn == TrainerFn.VALIDATING) or self._sums.tokens == 0:
+            return
+        self._final_pending = False
+        if scored_fraction(trainer.datamodule.split("val"), self._sums) < 1.0:
+            rank_zero_warn("the final validation did not score the whole val split (limit_val_batches), so the "
+                           "sliding-window pass was skipped: results.json's headline is the partial non-overlapping "
+                           "pass (eval_stride = seq_len).")
+            return
+        self._passes = final_passes(trainer, pl_module)
+
+    def _write(self, trainer: L.Trainer, pl_module: L.LightningModule, directory: Path, train_tokens: int,
+               finished: bool, step: int) -> None:
+        datamodule = trainer.datamodule
+        val = datamodule.split("val")
+        results = compute_results(datamodule.meta, val, self._sums, pl_module.shape, train_tokens, finished,
+                                  self.bootstrap_resamples, self.seed, passes=self._passes,
+                                  eval_stride=datamodule.eval_stride)
+        results["global_step"] = step
+        path = write_results(results, directory)
+        write_val_utterances(val, self._passes.get(SLIDING, self._sums), directory)
+        low, high = results["bits_per_sec_ci95"]
+        rank_zero_info(f"results: {path}  bits/token {results['bits_per_token']:.4f}  bits/sec "
+                       f"{results['bits_per_sec']:.2f} [{low:.2f}, {high:.2f}] ({results['ci_kind']}; stride "
+                       f"{results['eval_stride']} of {results['context_tokens']} tokens = "
+                       f"{results['context_seconds']:.1f} s of context)")
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         log_dir = trainer.log_dir  # a broadcast: every rank must ask
@@ -53,10 +101,24 @@ class ResultsWriter(L.Callback):
         # Finished = the whole epoch was trained (max_steps / limit_train_batches can end it early) and validated.
         finished = (self._step == trainer.global_step and train_tokens == datamodule.train_target_tokens
                     and not trainer.interrupted)
-        results = compute_results(datamodule.meta, datamodule.split("val"), self._sums, pl_module.shape,
-                                  train_tokens, finished, self.bootstrap_resamples, self.seed)
-        results["global_step"] = trainer.global_step
-        path = write_results(results, log_dir)
-        rank_zero_info(f"results: {path}  bits/token {results['bits_per_token']:.4f}  "
-                       f"bits/sec {results['bits_per_sec']:.2f} "
-                       f"[{results['bits_per_sec_ci95'][0]:.2f}, {results['bits_per_sec_ci95'][1]:.2f}]")
+        self._write(trainer, pl_module, Path(log_dir), train_tokens, finished, trainer.global_step)
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """``audiobits validate``: write results.json into the checkpoint's run directory (updating the evaluation,
+        keeping what fit recorded about training), or into this run's log directory."""
+        if trainer.state.fn != TrainerFn.VALIDATING or trainer.sanity_checking:
+            return
+        log_dir = trainer.log_dir  # a broadcast: every rank must ask
+        if not trainer.is_global_zero or self._sums is None or self._sums.tokens == 0:
+            return
+        directory = checkpoint_run_dir(trainer.ckpt_path) or Path(log_dir)
+        if (directory / RESULTS_FILE).is_file():
+            fitted = read_results(directory)
+            train_tokens, finished, step = fitted["train_tokens"], fitted["finished"], fitted.get("global_step", 0)
+        else:
+            datamodule = trainer.datamodule
+            step = self._checkpoint_step
+            windows = min(step * datamodule.batch_size * trainer.world_size, datamodule.train_windows)
+            train_tokens = windows * datamodule.seq_len
+            finished = train_tokens == datamodule.train_target_tokens
+        self._write(trainer, pl_module, directory, train_tokens, finished, step)

@@ -100,9 +100,15 @@ def test_validate_and_test_a_finished_checkpoint(tmp_path, small):
     common = ["--config", TINY, "--data.init_args.bins_dir", str(small), "--ckpt_path",
               str(run / "checkpoints" / "last.ckpt"), "--trainer.logger.init_args.save_dir", str(tmp_path / "eval"),
               *QUIET]
+    (run / "results.json").unlink()  # validate writes it anew into the checkpoint's run directory
     validated = lightning_cli(["validate", *common]).trainer.callback_metrics
-    assert float(validated["val/bits_per_token"]) == pytest.approx(fitted["bits_per_token"], rel=1e-5)
-    assert float(validated["val/utilization_flat"]) == pytest.approx(fitted["utilization_flat"], rel=1e-5)
+    non_overlapping = fitted["non_overlapping"]
+    assert float(validated["val/bits_per_token"]) == pytest.approx(non_overlapping["bits_per_token"], rel=1e-5)
+    assert float(validated["val/utilization_flat"]) == pytest.approx(non_overlapping["utilization_flat"], rel=1e-5)
+    rewritten = read_results(run)
+    assert rewritten["bits_per_token"] == pytest.approx(fitted["bits_per_token"], rel=1e-5)  # the sliding headline
+    assert rewritten["eval_stride"] == fitted["eval_stride"] == 16
+    assert rewritten["train_tokens"] == fitted["train_tokens"] and rewritten["finished"]
     tested = lightning_cli(["test", *common]).trainer.callback_metrics
     assert float(tested["test/loss"]) == pytest.approx(float(validated["val/loss"]), rel=1e-6)  # no test split
 
@@ -117,25 +123,53 @@ def test_missing_bins_give_a_clear_error(tmp_path):
         fit(tmp_path, tmp_path / "nothing-here")
 
 
+def ddp_fit(tmp_path, bins_dir, *extra):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "tests"), os.environ.get("PYTHONPATH", "")])}
+    cmd = [sys.executable, "-m", "audiobits", "fit", "--config", TINY, "--data.init_args.bins_dir", str(bins_dir),
+           "--trainer.logger.init_args.save_dir", str(tmp_path / "runs"), *QUIET,
+           "--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp",
+           "--data.init_args.batch_size", "8", "--data.init_args.utterance_reset", "true", *extra]
+    done = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return next((tmp_path / "runs" / "tiny").glob("version_*")), done.stderr
+
+
 @pytest.mark.slow
 def test_ddp_on_two_cpu_processes_uses_every_window_once_and_scores_every_val_token_once(tmp_path, small):
     record = tmp_path / "record"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "tests"), os.environ.get("PYTHONPATH", "")])}
-    cmd = [sys.executable, "-m", "audiobits", "fit", "--config", TINY, "--data.init_args.bins_dir", str(small),
-           "--trainer.logger.init_args.save_dir", str(tmp_path / "runs"), *QUIET,
-           "--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp",
-           "--data.init_args.batch_size", "8",
-           "--trainer.callbacks+=recorders.WindowRecorder", f"--trainer.callbacks.out={record}"]
-    done = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
+    run, log = ddp_fit(tmp_path, small, "--trainer.callbacks+=recorders.WindowRecorder",
+                       f"--trainer.callbacks.out={record}")
     bins = TokenBins(small)
     windows = num_windows(bins.split("train").num_tokens, 64, partial=False)
     per_rank = [np.loadtxt(record / f"windows-rank{r}.txt", dtype=np.int64, ndmin=2) for r in (0, 1)]
     assert all(len(rows) for rows in per_rank)
     assert sorted(np.concatenate([rows[:, 1] for rows in per_rank])) == list(range(windows))
-    results = read_results(next((tmp_path / "runs" / "tiny").glob("version_*")))
-    assert results["val_tokens"] == bins.split("val").num_tokens - 1  # reduced over ranks, nothing twice
+    results = read_results(run)
+    targets = bins.split("val").num_tokens - 1
+    # every pass (sliding headline, non-overlapping, utterance-reset) reduced over ranks, nothing twice
+    assert results["eval_stride"] == 16 and "sliding pass" in log
+    for block in (results, results["non_overlapping"], results["utterance_reset"]):
+        assert block["val_tokens"] == targets
     assert results["val_scored_fraction"] == 1.0
+    # The same checkpoint validated by one process gives the same numbers: the DDP split of windows is exact.
+    lightning_cli(["validate", "--config", TINY, "--data.init_args.bins_dir", str(small), "--ckpt_path",
+                   str(run / "checkpoints" / "last.ckpt"), "--data.init_args.utterance_reset", "true",
+                   "--trainer.logger.init_args.save_dir", str(tmp_path / "eval"), *QUIET])
+    single = read_results(run)
+    for key in ("bits_per_token", "bits_per_sec"):
+        assert single[key] == pytest.approx(results[key], rel=1e-6)
+        assert single["non_overlapping"][key] == pytest.approx(results["non_overlapping"][key], rel=1e-6)
+        assert single["utterance_reset"][key] == pytest.approx(results["utterance_reset"][key], rel=1e-6)
+
+
+@pytest.mark.slow
+def test_ddp_with_fewer_val_windows_than_ranks_neither_hangs_nor_double_counts(tmp_path):
+    bins_dir = tmp_path / "one-window"
+    write_markov_bins(bins_dir, vocab=16, utterance_len=40, train_utterances=60, val_utterances=1)  # 41 val tokens
+    run, _ = ddp_fit(tmp_path, bins_dir)
+    results = read_results(run)
+    for block in (results, results["non_overlapping"], results["utterance_reset"]):
+        assert block["val_tokens"] == 40 and block["val_utterances"] == 1
 
 
 def test_print_config_of_every_shipped_config(capsys):

@@ -166,3 +166,28 @@ def test_read_audio_of_empty_file_is_an_utterance_error(tmp_path):
     sf.write(path, np.zeros(0, np.float32), 16000)
     with pytest.raises(ValueError, match="holds no samples"):
         read_audio("e", path, str(path))
+
+
+def test_emilia_holds_out_whole_recordings_so_no_val_speaker_is_trained_on(tmp_path):
+    keys = [f"EN_vid_{r:02d}x_S{s:05d}_W{w:06d}" for r in range(30) for s in range(2) for w in range(3)]
+    write_hub_dataset(tmp_path, "data", {"train": {"__key__": keys, "text": ["t"] * len(keys),
+                                                   "codes": [[1, 2, 3]] * len(keys)}}, audio_column=None, readme=False)
+    corpus = EmiliaNeuCodec(path=str(tmp_path), val_fraction=0.3)
+    splits = {s: [u.id for u in corpus.load(s, 0, corpus.size(s))] for s in ("train", "val")}
+    recordings = {s: {k.rsplit("_", 2)[0] for k in ids} for s, ids in splits.items()}
+    assert splits["val"] and not recordings["train"] & recordings["val"]
+    speakers = {s: {corpus.speaker_of(s, k) for k in ids} for s, ids in splits.items()}
+    assert not speakers["train"] & speakers["val"]
+    assert corpus.speaker_of("val", "EN_a_b_S00003_W000001") == "EN_a_b_S00003"
+    assert corpus.speaker_of("val", "odd-key") == "odd-key"
+
+
+def test_speakers_of_librittsr_ids_and_an_audio_folder_column(tmp_path):
+    assert LibriTTSR().speaker_of("val", "84_121123_000007_000001") == "84"
+    root = write_audio_folder(tmp_path / "mine", {"train": speech_rows(2), "val": speech_rows(2, prefix="v")})
+    corpus = AudioFolder(str(root))
+    assert corpus.speaker_of("val", "v000.wav") is None  # no speaker column: unknown
+    (root / "val" / "metadata.csv").write_text("\ufefffile_name,text,speaker\nv000.wav,hi,ann\nv001.wav,ho,bob\n",
+                                               encoding="utf-8")
+    corpus = AudioFolder(str(root))
+    assert [corpus.speaker_of("val", f"v00{i}.wav") for i in range(2)] == ["ann", "bob"]
