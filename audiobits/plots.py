@@ -228,7 +228,32 @@ def codebook_decomposition(runs: list[Run]) -> Figure | None:
     return fig
 
 
-FIGURES = {"headline": headline, "capacity": capacity, "bits_per_byte": bits_per_byte,
+def context(runs: list[Run]) -> Figure | None:
+    """bits/token and bits/sec against in-window context in seconds of audio (log x), per run: how much of each
+    stream's information is long-range. From the final evaluation's non-overlapping pass (``bits_by_context``)."""
+    runs = [r for r in runs if r.results.get("bits_by_context")]
+    if not runs:
+        return None
+    colors, flagged = _colors(runs), _flagged(runs)
+    fig, (per_token, per_sec) = _figure(11, 4, ncols=2)
+    for run in runs:
+        curve = run.results["bits_by_context"]
+        seconds = [b["mean_context_seconds"] for b in curve]
+        bits = np.array([b["bits_per_token"] for b in curve])
+        style = {"color": colors[run.representation], "marker": "o", "ms": 3,
+                 "mfc": "white" if flagged[run.label] else colors[run.representation]}
+        per_token.plot(seconds, bits, label=_name(run, flagged), **style)
+        per_sec.plot(seconds, bits * run.results["tokens_per_sec"], **style)
+    for ax, label in ((per_token, "bits/token"), (per_sec, "bits/sec (bits/token × tokens/s)")):
+        ax.set_ylabel(label)
+        _log(ax, "x")
+        _xlabel(ax, "context: seconds of audio before the target in its window", runs, flagged)
+        ax.grid(True, which="major", alpha=0.3)
+    per_token.legend(fontsize=8)
+    return fig
+
+
+FIGURES = {"headline": headline, "context": context, "capacity": capacity, "bits_per_byte": bits_per_byte,
            "flops_per_bit": flops_per_bit, "loss_curves": loss_curves,
            "codebook_decomposition": codebook_decomposition}
 

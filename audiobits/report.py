@@ -28,6 +28,7 @@ from audiobits.sanity import Check, check_run, summary
 
 FORMATS = ("table", "markdown", "csv", "json")
 PETA = 1e15
+CI_MARKS = {"speakers": " spk", "utterances": " utt"}  # which units the bootstrap resampled
 
 
 def _sig(x: float | None, digits: int = 4) -> str:
@@ -65,7 +66,13 @@ COLUMNS = (
     Column("tokens_per_sec", "tokens/s", lambda r: _sig(r["tokens_per_sec"])),
     Column("bits_per_sec", "bits/s [95% CI]", lambda r: f"{_sig(r['bits_per_sec'])} "
                                                         f"[{_sig(r['bits_per_sec_ci95_low'])}, "
-                                                        f"{_sig(r['bits_per_sec_ci95_high'])}]"),
+                                                        f"{_sig(r['bits_per_sec_ci95_high'])}]"
+                                                        f"{CI_MARKS.get(r['ci_kind'], '')}"),
+    Column("context_seconds", "context", lambda r: f"{_sig(r['context_seconds'], 3)} s / {r['context_tokens']} tok, "
+                                                   f"stride {r['eval_stride']}" if r["context_seconds"] else "–"),
+    Column("bits_per_sec_non_overlapping", "non-overlap b/s", lambda r: _sig(r["bits_per_sec_non_overlapping"])),
+    Column("bits_per_sec_utterance_reset", "utt-reset b/s", lambda r: _sig(r["bits_per_sec_utterance_reset"])),
+    Column("seed_convention_bits_per_sec", "seed-conv b/s", lambda r: _sig(r["seed_convention_bits_per_sec"])),
     Column("bits_per_byte", "bits/byte", lambda r: _sig(r["bits_per_byte"])),
     Column("nominal_bitrate", "nominal b/s", lambda r: _sig(r["nominal_bitrate"])),
     Column("utilization_nominal", "of nominal", lambda r: _pct(r["utilization_nominal"])),
@@ -98,7 +105,12 @@ class Table:
         ref = self.reference
         notes = [f"Reference for comparison: corpus {ref['corpus']!r}, validation utterance set "
                  f"{ref['val_utterance_set']} ({ref['runs']} of {len(self.rows)} runs). Utilization: bits/s ÷ "
-                 "nominal bitrate (Σ log2(codebook size) × frame rate) and ÷ flat capacity (log2(vocab) × tokens/s)."]
+                 "nominal bitrate (Σ log2(codebook size) × frame rate) and ÷ flat capacity (log2(content vocab) × "
+                 "content frame-token rate).",
+                 "bits/s: the final sliding-window evaluation (each target sees at least context − stride tokens, "
+                 "history runs on across utterances); non-overlap b/s: non-overlapping windows (the seed's way); "
+                 "utt-reset b/s: context cut at every utterance start; seed-conv b/s: content bits/token × nominal "
+                 "token rate. CI: bootstrap over speakers (spk) when the corpus knows them, else utterances (utt)."]
         for label, checks in self.checks.items():
             notes += [f"{label}: {c}" for c in checks if c.status in ("warn", "fail")]
         return notes
@@ -170,7 +182,12 @@ def row(run: Run, reference: dict, checks: list[Check]) -> dict:
         "run": run.label, "representation": r["representation"], "corpus": r["corpus"],
         "bits_per_token": r["bits_per_token"], "tokens_per_sec": r["tokens_per_sec"],
         "bits_per_sec": r["bits_per_sec"], "bits_per_sec_ci95_low": low, "bits_per_sec_ci95_high": high,
-        "bits_per_byte": r["bits_per_byte"],
+        "bits_per_byte": r["bits_per_byte"], "ci_kind": r.get("ci_kind", "utterances"),
+        "context_tokens": r.get("context_tokens"), "context_seconds": r.get("context_seconds"),
+        "eval_stride": r.get("eval_stride"),
+        "bits_per_sec_non_overlapping": r.get("non_overlapping", {}).get("bits_per_sec"),
+        "bits_per_sec_utterance_reset": r.get("utterance_reset", {}).get("bits_per_sec"),
+        "seed_convention_bits_per_sec": r.get("seed_convention_bits_per_sec"),
         "nominal_bitrate": r["nominal_bitrate"], "utilization_nominal": r["utilization_nominal"],
         "flat_capacity": r["flat_capacity"], "utilization_flat": r["utilization_flat"],
         "info_per_storage": r["info_per_storage"], "storage_bits": r["storage_bits"],

@@ -3,6 +3,8 @@
 A random first-order Markov chain over ``vocab`` symbols runs continuously; after every ``utterance_len`` symbols
 one end-of-utterance token is written (it is predictable from position, so it adds no information). The stream's
 entropy rate is therefore ``H_chain · L / (L + 1)`` bits per token. A model that reports less is leaking the future.
+`CopySource` is its long-range counterpart (a symbol repeats the one ``distance`` back): it shows what a longer
+evaluation context buys.
 
     audiobits synthetic --out data/synthetic/markov
 """
@@ -56,6 +58,60 @@ def sample_chain(source: MarkovSource, length: int, rng: np.random.Generator, st
         state = min(int(np.searchsorted(cumulative[state], uniforms[i], side="right")), len(cumulative) - 1)
         out[i] = state
     return out
+
+
+@dataclass
+class CopySource:
+    """Long-range structure: symbol ``i`` repeats symbol ``i − distance`` with probability ``copy``, else it is
+    uniform over ``vocab`` (the end-of-utterance tokens between utterances are not symbols). A model whose context
+    does not reach ``distance`` symbols back sees uniform noise; one that does pays only the copy entropy."""
+
+    vocab: int
+    distance: int
+    copy: float
+    utterance_len: int
+
+    def symbol_bits(self, seen: bool) -> float:
+        """Entropy of one symbol in bits, with (``seen``) or without the symbol ``distance`` back in view."""
+        if not seen:
+            return float(np.log2(self.vocab))
+        hit = self.copy + (1 - self.copy) / self.vocab
+        miss = (1 - self.copy) / self.vocab
+        return float(-hit * np.log2(hit) - (self.vocab - 1) * miss * np.log2(miss))
+
+    def oracle_bits(self, stream: np.ndarray) -> float:
+        """Bits/token the true source assigns to ``stream`` (symbols and EOS tokens, first token not scored)."""
+        symbols = stream[stream != self.vocab]
+        p = np.full(len(symbols), 1.0 / self.vocab)
+        k = self.distance
+        p[k:] = self.copy * (symbols[k:] == symbols[:-k]) + (1 - self.copy) / self.vocab
+        return float(-np.log2(p[1:]).sum() / (len(stream) - 1))
+
+
+def write_copy_bins(out: str | Path, vocab: int = 16, distance: int = 32, copy: float = 0.8,
+                    utterance_len: int = 1000, train_utterances: int = 400, val_utterances: int = 20,
+                    seed: int = 0) -> CopySource:
+    """Write a complete bin directory of a :class:`CopySource` and return the source."""
+    source = CopySource(vocab, distance, copy, utterance_len)
+    rng = np.random.default_rng(seed)
+    total = utterance_len * (train_utterances + val_utterances)
+    symbols = rng.integers(0, vocab, size=total)
+    copies = rng.random(total) < copy
+    for i in range(distance, total):
+        if copies[i]:
+            symbols[i] = symbols[i - distance]
+    meta = BinMeta(representation="copy", corpus="synthetic",
+                   encoder={"name": "copy", "package": "audiobits", "version": "0", "weights": "synthetic",
+                            "copy_distance": distance, "copy_probability": copy},
+                   vocab_size=vocab + 1, eos_id=vocab, codebooks=[Codebook(vocab, FRAME_RATE)], flattening="none")
+    with BinWriter(out, meta) as writer:
+        for n, (split, count) in enumerate((("train", train_utterances), ("val", val_utterances))):
+            first = n * train_utterances
+            for i in range(count):
+                start = (first + i) * utterance_len
+                writer.add(split, f"{split}-{i:06d}", symbols[start:start + utterance_len],
+                           seconds=(utterance_len + 1) / FRAME_RATE, text_bytes=utterance_len)
+    return source
 
 
 def write_markov_bins(out: str | Path, vocab: int = 32, utterance_len: int = 100, train_utterances: int = 400,

@@ -48,8 +48,11 @@ def make_run(root: Path, name: str, *, codebooks: list[Codebook] = MIMI_SEM, voc
     phases = np.zeros(tokens_per_frame + 1, dtype=np.int64)
     phases[:tokens_per_frame] = (per_utt.sum() - utterances) // tokens_per_frame
     phases[-1] = utterances
+    offset_tokens = np.full(64, 10, dtype=np.int64)  # a model that gains from context: (1 + 1/context) × b
+    offset_nats = bits_per_token * (1 + 1 / np.arange(1, 65)) * offset_tokens * math.log(2.0)
     sums = ValidationSums(per_utt * bits_per_token * math.log(2.0), per_utt,
-                          np.arange(1, tokens_per_frame + 2) * phases * math.log(2.0), phases)
+                          np.arange(1, tokens_per_frame + 2) * phases * math.log(2.0), phases, offset_nats,
+                          offset_tokens)
     model = ModelShape(non_embedding_params=10_000, vocab_size=vocab_size, n_layer=2, n_embd=32, seq_len=64)
     results = compute_results(meta, val, sums, model, train_tokens=4 * utterances * (tokens_per_utt + 1),
                               finished=True, bootstrap_resamples=200)

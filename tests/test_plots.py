@@ -53,9 +53,23 @@ def test_loss_curves_read_tensorboard_events(tmp_path):
 
 
 def test_figures_without_data_are_skipped(tmp_path):
-    run = make_run(tmp_path, "mimi_sem", curve=False, results_overrides={"bits_per_byte": None})
+    run = make_run(tmp_path, "mimi_sem", curve=False, results_overrides={"bits_per_byte": None,
+                                                                         "bits_by_context": []})
     runs = load_runs([run])
-    assert plots.codebook_decomposition(runs) is None
+    assert plots.codebook_decomposition(runs) is None and plots.context(runs) is None
     assert plots.bits_per_byte(runs) is None and plots.loss_curves(runs) is None
     assert {p.stem for p in plots.write_figures(runs, tmp_path / "out")} == {"headline", "capacity",
                                                                              "flops_per_bit"}
+
+
+def test_context_figure_draws_each_runs_bits_by_context_against_seconds(tmp_path):
+    make_run(tmp_path, "mimi_sem")
+    [run] = load_runs([tmp_path / "runs"])
+    fig = plots.context([run])
+    per_token, per_sec = fig.axes[:2]
+    curve = run.results["bits_by_context"]
+    x, y = per_token.get_lines()[0].get_data()
+    assert list(x) == [b["mean_context_seconds"] for b in curve] and list(y) == [b["bits_per_token"] for b in curve]
+    assert per_token.get_xscale() == "log"
+    _, y_sec = per_sec.get_lines()[0].get_data()
+    assert np.allclose(y_sec, np.array(y) * run.results["tokens_per_sec"])

@@ -23,7 +23,9 @@ def test_known_values_are_reproduced(tmp_path):
         "bits_per_sec": 2.0 * tokens / seconds,
         "bits_per_byte": 2.0 * tokens / (40 * 30),
         "nominal_bitrate": 11 * 12.5,  # log2(2048) bits at 12.5 Hz
-        "flat_capacity": math.log2(2049) * tokens / seconds,
+        "flat_capacity": 11 * 12.5,  # log2(2048 content ids) × 12.5 frame tokens/s
+        "bits_per_sec_non_overlapping": 2.0 * tokens / seconds,  # make_run records one pass: no sliding one
+        "context_seconds": 64 / (tokens / seconds),
         "utilization_nominal": 2.0 * tokens / seconds / 137.5,
         "info_per_storage": 2.0 / 16,
         "train_pflops_trunk": 6 * 10_000 * 4 * 40 * 26 / 1e15,
@@ -42,6 +44,8 @@ def test_known_values_are_reproduced(tmp_path):
     markdown = table.render("markdown")
     assert "| mimi_sem | mimi_sem | demo | 2.000 | 12.99 | 25.98 [" in markdown and "| 137.5 |" in markdown
     assert "bits/s [95% CI]" in table.render("table")
+    assert "] utt |" in markdown and "4.93 s / 64 tok, stride 64" in markdown  # the interval kind and the context
+    assert row["bits_per_sec_utterance_reset"] is None and "| – |" in markdown
 
 
 def test_incomparable_runs_are_flagged(tmp_path):
