@@ -9,7 +9,9 @@
 3. Training: one TinyGPT per representation, one epoch, through the real ``audiobits fit`` (LightningCLI) with a
    generated config (``<out>/configs/<representation>.yaml``, reusable as is). The batch shrinks for streams too
    short for 20 steps at the size's batch (the transcript ones).
-4. Report: the table, sanity checks and figures in ``<out>/report/``.
+4. Report: the table, sanity checks and figures in ``<out>/report/``. Each fit ends with the final evaluation
+   (sliding windows at stride ``seq_len // 4``; its time is in the log); the table gives each run's context in
+   seconds and the non-overlapping figure beside it, ``context.png`` bits against seconds of context.
 
 Synthetic speech from one rule-based voice and a model of a few thousand parameters: the numbers show the
 pipeline working, they are not the study's numbers.
@@ -185,7 +187,8 @@ def run_demo(out: str | Path = "audiobits-demo", corpus: str | Path | None = Non
     written = write_report(table, report) + write_figures(runs, report)
     lap("report")
     print("\n" + table.render("table"))
-    print(f"Wrote {len(written)} files to {report} (headline figure: {report / 'headline.png'}).")
+    print(f"Wrote {len(written)} files to {report} (headline figure: {report / 'headline.png'}; bits by context: "
+          f"{report / 'context.png'}).")
     print(f"Demo took {sum(timings.values()):.0f} s. Synthetic speech and a tiny model: these numbers show the "
           "pipeline working; they are not the study's numbers.")
     return report

@@ -40,7 +40,8 @@ def test_schedule_refuses_too_little_data():
 @pytest.mark.slow
 def test_demo_runs_end_to_end(out):
     report = out / "report"
-    for name in ("report.md", "report.csv", "report.json", "headline.png", "headline.svg", "loss_curves.png"):
+    for name in ("report.md", "report.csv", "report.json", "headline.png", "headline.svg", "loss_curves.png",
+                 "context.png"):
         assert (report / name).stat().st_size > 0, name
     rows = json.loads((report / "report.json").read_text())["rows"]
     assert [r["representation"] for r in rows] == ["text", "phonemes", "mulaw"]
@@ -49,6 +50,10 @@ def test_demo_runs_end_to_end(out):
     mulaw = next(r for r in rows if r["representation"] == "mulaw")
     assert mulaw["tokens_per_sec"] == pytest.approx(8000, rel=1e-3) and mulaw["nominal_bitrate"] == 64000
     assert 0 < mulaw["bits_per_sec"] < 64000
+    for r in rows:  # the final sliding pass is the headline; the non-overlapping one stands beside it
+        assert r["eval_stride"] == 16 and r["context_tokens"] == 64 and r["bits_per_sec_non_overlapping"] > 0
+        assert r["context_seconds"] == pytest.approx(64 / r["tokens_per_sec"])
+    assert "non-overlap b/s" in (report / "report.md").read_text()
 
 
 @pytest.mark.slow
