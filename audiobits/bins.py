@@ -289,6 +289,9 @@ class TokenBins:
         with np.load(idx_path) as idx:
             split = SplitBins(path, dtype, idx["offsets"], idx["ids"], idx["seconds"], idx["text_bytes"],
                               idx["speakers"] if "speakers" in idx.files else None)
+        if split.speakers is not None and len(split.speakers) != len(split.ids):
+            raise BinFormatError(f"{idx_path}: {len(split.speakers)} speakers for {len(split.ids)} utterances. "
+                                 f"Prepare {self.directory} again.")
         if split.num_tokens != split_meta.tokens or len(split.ids) != split_meta.utterances:
             raise BinFormatError(f"{idx_path}: index holds {len(split.ids)} utterances / {split.num_tokens} tokens, "
                                  f"meta.json {split_meta.utterances} / {split_meta.tokens}. Prepare "

@@ -13,6 +13,9 @@ Each check gives pass / warn / fail (or skip, with the reason) and the numbers b
   the bootstrap interval in bits/token. Above that: fail (undertrained or broken).
 - **vocab use**: distinct content ids in the split ÷ the most it could hold (min of vocab and tokens); a codec
   whose codebooks collapsed (untrained weights emit one code everywhere) fails.
+- **transcript overlap**: val utterances whose exact transcript also occurs in train (LibriTTS books recur across
+  readers), from the transcript bins — the run's own for a transcript stream, else the corpus's ``text`` bins
+  beside the run's. Pass when none, warn otherwise (a fact to state: such utterances are partly memorizable).
 
 Token statistics come from the run's bins (found through its config.yaml) unless results.json carries
 ``val_token_stats`` (:func:`audiobits.results.token_stats`).
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 from jsonargparse import ArgumentParser
 
 from audiobits import metrics
@@ -113,6 +117,35 @@ def check_vocab_use(results: dict, stats: dict) -> Check:
                                       f"the {attainable} attainable; pass at {VOCAB_USE[0]:.0%})")
 
 
+def transcript_overlap(bins: TokenBins) -> tuple[int, int, float]:
+    """(val utterances whose token sequence also occurs in train, val utterances, their share of val seconds), for
+    transcript bins, where equal token sequences are equal transcripts."""
+    def sequences(split: str) -> list[bytes]:
+        part = bins.split(split)
+        tokens, offsets = part.tokens, part.offsets
+        return [np.asarray(tokens[a:b - 1]).tobytes() for a, b in zip(offsets[:-1], offsets[1:])]
+
+    train = set(sequences("train"))
+    shared = np.array([s in train for s in sequences("val")])
+    seconds = bins.split("val").seconds
+    return int(shared.sum()), len(shared), float(seconds[shared].sum() / seconds.sum())
+
+
+def check_transcript_overlap(run: Run) -> Check:
+    """Exact transcript overlap between train and val, from the transcript bins of the run's corpus."""
+    own = run.bins_dir()
+    if own is None:
+        return Check("transcript overlap", SKIP, "needs the bins: none found from the run's config.yaml")
+    transcript = own if stream_kind(run.results["codebooks"]) == "transcript" else own.parent / "text"
+    if not (transcript / "meta.json").is_file():
+        return Check("transcript overlap", SKIP, f"needs transcript bins: {transcript} not prepared (run "
+                                                 "`audiobits prepare` with the corpus's text config)")
+    shared, total, share = transcript_overlap(TokenBins(transcript))
+    return Check("transcript overlap", PASS if shared == 0 else WARN,
+                 f"{shared} of {total} val utterances ({share:.1%} of val seconds) have a transcript that also "
+                 f"occurs in train ({transcript})")
+
+
 def run_stats(run: Run) -> dict | None:
     """The val split's :func:`token_stats`: from results.json when recorded, else from the run's bins."""
     if "val_token_stats" in run.results:
@@ -134,7 +167,7 @@ def check_run(run: Run) -> list[Check]:
         checks += [Check("unigram entropy", SKIP, reason), Check("vocab use", SKIP, reason)]
     else:
         checks += [check_unigram(run.results, stats), check_vocab_use(run.results, stats)]
-    return checks
+    return checks + [check_transcript_overlap(run)]
 
 
 def summary(checks: list[Check]) -> str:

@@ -9,17 +9,11 @@ import lightning as L
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
-from audiobits.data import SLIDING, TokenBinDataModule
+from audiobits.data import SLIDING
 from audiobits.evaluation import final_passes
 from audiobits.results import (RESULTS_FILE, ValidationSums, compute_results, read_results, scored_fraction,
                                write_results, write_val_utterances)
-
-
-def trained_tokens(trainer: L.Trainer, datamodule: TokenBinDataModule) -> int:
-    """Target tokens of the windows that reached an optimizer step (the epoch's last batch steps even when short)."""
-    batches = min(trainer.global_step * trainer.accumulate_grad_batches, trainer.num_training_batches)
-    windows = min(batches * datamodule.batch_size * trainer.world_size, datamodule.train_windows)
-    return int(windows * datamodule.seq_len)
+from callbacks.cumulative_flops import trained_tokens
 
 
 def checkpoint_run_dir(ckpt_path: str | None) -> Path | None:
@@ -116,9 +110,7 @@ class ResultsWriter(L.Callback):
             fitted = read_results(directory)
             train_tokens, finished, step = fitted["train_tokens"], fitted["finished"], fitted.get("global_step", 0)
         else:
-            datamodule = trainer.datamodule
             step = self._checkpoint_step
-            windows = min(step * datamodule.batch_size * trainer.world_size, datamodule.train_windows)
-            train_tokens = windows * datamodule.seq_len
-            finished = train_tokens == datamodule.train_target_tokens
+            train_tokens = trained_tokens(trainer, trainer.datamodule, step)
+            finished = train_tokens == trainer.datamodule.train_target_tokens
         self._write(trainer, pl_module, directory, train_tokens, finished, step)

@@ -114,3 +114,22 @@ def test_missing_meta_field_and_checksum(tmp_path):
     TokenBins(d)  # still a valid directory ...
     with pytest.raises(BinFormatError, match="sha256 differs"):
         TokenBins(d, verify_checksum=True)  # ... but not the one that was written
+
+
+def test_speakers_are_optional_in_the_index_and_recorded_only_when_every_utterance_has_one(tmp_path):
+    meta = BinMeta(representation="r", corpus="c", encoder={}, vocab_size=9, eos_id=8,
+                   codebooks=[Codebook(8, 10.0)], flattening="none")
+    with BinWriter(tmp_path / "all", meta) as w:
+        w.add("val", "a", np.arange(3), 1.0, 1, speaker="ann")
+        w.add("val", "b", np.arange(3), 1.0, 1, speaker="bob")
+    with BinWriter(tmp_path / "some", meta) as w:
+        w.add("val", "a", np.arange(3), 1.0, 1, speaker="ann")
+        w.add("val", "b", np.arange(3), 1.0, 1)
+    assert TokenBins(tmp_path / "all").split("val").speakers.tolist() == ["ann", "bob"]
+    assert TokenBins(tmp_path / "some").split("val").speakers is None  # older bins read the same way
+    idx = tmp_path / "all" / "val.idx.npz"
+    with np.load(idx) as saved:
+        arrays = dict(saved)
+    np.savez(idx, **{**arrays, "speakers": arrays["speakers"][:1]})
+    with pytest.raises(BinFormatError, match="1 speakers for 2 utterances"):
+        TokenBins(tmp_path / "all")

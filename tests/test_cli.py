@@ -14,6 +14,7 @@ from audiobits.bins import TokenBins
 from audiobits.cli import lightning_cli, main
 from audiobits.data import num_windows
 from audiobits.results import read_results
+from audiobits.runs import load_run
 from audiobits.synthetic import write_markov_bins
 from recorders import read_windows
 
@@ -90,8 +91,11 @@ def test_resume_after_a_crash_trains_every_window_exactly_once(tmp_path, small):
 
 def test_final_weights_are_validated_whatever_the_val_interval(tmp_path, small):
     """20 steps with validation every 6: Lightning alone would last validate at step 18."""
-    results = read_results(fit(tmp_path, small, "--trainer.val_check_interval", "0.3")[-1])
+    run = fit(tmp_path, small, "--trainer.val_check_interval", "0.3")[-1]
+    results = read_results(run)
     assert results["finished"] and results["global_step"] == 20
+    steps, tokens = load_run(run).scalars("train/tokens")
+    assert steps[-1] == 20 and tokens[-1] == results["train_tokens"]  # one count for TensorBoard and results
 
 
 def test_validate_and_test_a_finished_checkpoint(tmp_path, small):

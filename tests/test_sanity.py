@@ -17,7 +17,7 @@ def statuses(run_dir):
 def test_a_plausible_codec_run_passes_everything(tmp_path):
     run = make_run(tmp_path, "mimi_sem", bits_per_token=4.0, distinct=1000, utterances=80)
     assert statuses(run) == {"frame rate": "pass", "bits/sec": "pass", "unigram entropy": "pass",
-                             "vocab use": "pass"}
+                             "vocab use": "pass", "transcript overlap": "skip"}  # no text bins of the corpus
 
 
 def test_frame_rate_fails_when_tokens_per_second_exceed_the_codec_rate(tmp_path):
@@ -82,3 +82,19 @@ def test_cli_prints_each_check_and_strict_exits_on_failure(tmp_path, capsys):
     assert exit_info.value.code == 1
     assert "FAIL  vocab use" in capsys.readouterr().out
     assert summary(check_run(load_run(bad))) == "2 fail"  # one id everywhere: vocab use and unigram entropy
+
+
+def test_transcript_overlap_counts_val_utterances_whose_transcript_occurs_in_train(tmp_path):
+    from audiobits.bins import BinMeta, BinWriter
+    import numpy as np
+
+    codec = make_run(tmp_path, "mimi_sem", bits_per_token=4.0, distinct=1000, utterances=80)
+    meta = BinMeta(representation="text", corpus="demo", encoder={}, vocab_size=50257, eos_id=50256,
+                   codebooks=TEXT, flattening="none")
+    with BinWriter(tmp_path / "bins" / "demo" / "text", meta) as w:  # beside the codec run's bins
+        for i in range(6):
+            w.add("train", f"t{i}", np.array([i, i + 1, i + 2]), 1.0, 9)
+        w.add("val", "v0", np.array([2, 3, 4]), 3.0, 9)  # the same sentence as train t2, another reader
+        w.add("val", "v1", np.array([2, 3]), 1.0, 6)  # a prefix is not the same transcript
+    check = next(c for c in check_run(load_run(codec)) if c.name == "transcript overlap")
+    assert check.status == "warn" and check.detail.startswith("1 of 2 val utterances (75.0% of val seconds)")
