@@ -9,7 +9,8 @@ from callbacks.information_rate import validation_rates
 
 class ChannelUtilization(L.Callback):
     """``val/utilization_nominal`` = bits/sec ÷ Σ log2(codebook size)·frame rate (the codec's own bitrate);
-    ``val/utilization_flat`` = bits/sec ÷ log2(vocab)·tokens/sec (what the flat vocabulary could carry)."""
+    ``val/utilization_flat`` = bits/sec ÷ log2(content vocab) × content frame-token rate (what the flat vocabulary
+    could carry). Of the non-overlapping pass, as every ``val/*`` key."""
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         rate = validation_rates(trainer, pl_module)
