@@ -50,6 +50,13 @@ def test_bits_per_token_lands_at_or_slightly_above_the_true_entropy_rate(tmp_pat
     assert results["bits_per_token"] <= source.entropy_rate + 0.15
     assert results["bits_per_sec"] == pytest.approx(results["bits_per_token"] * results["tokens_per_sec"])
     assert (run / "config.yaml").is_file() and list(run.glob("events.out.tfevents.*"))
+    # The headline is the sliding pass: on an order-1 source extra history changes nothing beyond noise ...
+    sliding, non_overlapping = results["bits_per_token"], results["non_overlapping"]["bits_per_token"]
+    assert results["eval_stride"] == 16 and results["context_tokens"] == 64
+    assert sliding <= non_overlapping + 0.01 and non_overlapping >= oracle - 0.02
+    # ... and bits/token is flat in the context length (one previous token is all the chain needs).
+    curve = [b["bits_per_token"] for b in results["bits_by_context"] if b["tokens"] >= 1000]
+    assert len(curve) >= 4 and max(curve) - min(curve) < 0.08
 
 
 @pytest.mark.slow

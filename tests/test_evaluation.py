@@ -1,9 +1,9 @@
-"""The final evaluation does what it says: sliding windows help exactly when the source has long-range structure.
+"""The final evaluation does what it says: sliding windows help when the source has long-range structure.
 
-Order-1 Markov source: the sliding-window score equals the non-overlapping one within noise, never beats the
-source's own score, and bits/token is flat in the context length. Copy source (a symbol repeats the one 32 back,
-seq_len 64): half the non-overlapping targets cannot see their copy, every sliding one can — the sliding score is
-clearly lower and bits/token falls with context.
+Copy source (a symbol repeats the one 32 back, seq_len 64): half the non-overlapping targets cannot see their copy,
+every sliding one can — the sliding score is clearly lower and bits/token falls once the context reaches the copy.
+(The order-1 Markov counterpart, where sliding changes nothing and the curve is flat, rides on the Markov fit of
+tests/test_cli.py.)
 """
 
 import numpy as np
@@ -12,25 +12,13 @@ import pytest
 from audiobits.bins import TokenBins
 from audiobits.results import read_results
 from audiobits.synthetic import write_copy_bins
-from test_cli import fit, markov  # noqa: F401  (markov: the module-scoped Markov bins fixture)
+from test_cli import fit
 
 
 def by_context(results: dict, min_tokens: int = 1000) -> list[tuple[int, float]]:
     """(lowest context tokens, bits/token) of the well-filled context buckets."""
     return [(b["context_tokens"][0], b["bits_per_token"]) for b in results["bits_by_context"]
             if b["tokens"] >= min_tokens]
-
-
-@pytest.mark.slow
-def test_sliding_windows_on_the_markov_source_change_nothing_beyond_noise(tmp_path, markov):  # noqa: F811
-    bins_dir, source = markov
-    results = read_results(fit(tmp_path, bins_dir)[-1])
-    oracle = source.oracle_bits(np.asarray(TokenBins(bins_dir).split("val").tokens, dtype=np.int64))
-    sliding, non_overlapping = results["bits_per_token"], results["non_overlapping"]["bits_per_token"]
-    assert results["eval_stride"] == 16 and results["context_tokens"] == 64
-    assert sliding <= non_overlapping + 0.01 and sliding >= oracle - 0.02
-    curve = by_context(results)
-    assert len(curve) >= 4 and max(b for _, b in curve) - min(b for _, b in curve) < 0.08  # flat: order 1
 
 
 @pytest.mark.slow
