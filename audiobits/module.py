@@ -80,8 +80,12 @@ class TinyGPTModule(L.LightningModule):
         self.log("train/loss", loss, prog_bar=True)
         return loss
 
+    def _score_batch(self, batch: dict[str, torch.Tensor], sums: LossSums) -> None:
+        """Add one evaluation batch's per-target nats (fp32 head) to ``sums``: every evaluation pass scores here."""
+        sums.update(self._token_nats(batch, self._eval_logits(batch["input"])), batch["position"])
+
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        self.val_sums.update(self._token_nats(batch, self._eval_logits(batch["input"])), batch["position"])
+        self._score_batch(batch, self.val_sums)
 
     test_step = validation_step
 
@@ -90,8 +94,7 @@ class TinyGPTModule(L.LightningModule):
         """Score one evaluation pass outside Lightning's loop (the final sliding and utterance-reset passes) into
         ``sums`` and return them reduced across ranks."""
         for batch in batches:
-            batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
-            sums.update(self._token_nats(batch, self._eval_logits(batch["input"])), batch["position"])
+            self._score_batch({k: v.to(self.device, non_blocking=True) for k, v in batch.items()}, sums)
         return sums.compute()
 
     def on_validation_epoch_end(self) -> None:

@@ -62,55 +62,57 @@ def sample_chain(source: MarkovSource, length: int, rng: np.random.Generator, st
 
 @dataclass
 class CopySource:
-    """Long-range structure: symbol ``i`` repeats symbol ``i − distance`` with probability ``copy``, else it is
-    uniform over ``vocab`` (the end-of-utterance tokens between utterances are not symbols). A model whose context
-    does not reach ``distance`` symbols back sees uniform noise; one that does pays only the copy entropy."""
+    """Long-range structure: the token at stream position ``t`` repeats the one at ``t − distance`` with probability
+    ``copy`` (when that one is a symbol, not an end-of-utterance token), else it is uniform over ``vocab``; an EOS
+    follows every ``utterance_len`` symbols. A model whose context does not reach ``distance`` tokens back sees
+    uniform noise; one that does pays only the copy entropy."""
 
     vocab: int
     distance: int
     copy: float
     utterance_len: int
 
-    def symbol_bits(self, seen: bool) -> float:
-        """Entropy of one symbol in bits, with (``seen``) or without the symbol ``distance`` back in view."""
-        if not seen:
-            return float(np.log2(self.vocab))
-        hit = self.copy + (1 - self.copy) / self.vocab
-        miss = (1 - self.copy) / self.vocab
-        return float(-hit * np.log2(hit) - (self.vocab - 1) * miss * np.log2(miss))
+    def stream(self, utterances: int, rng: np.random.Generator) -> np.ndarray:
+        """``utterances`` utterances of one split as a continuous stream, EOS (id ``vocab``) after each."""
+        period = self.utterance_len + 1
+        tokens = rng.integers(0, self.vocab, size=utterances * period)
+        tokens[period - 1::period] = self.vocab
+        copies = rng.random(len(tokens)) < self.copy
+        for t in range(self.distance, len(tokens)):
+            if copies[t] and tokens[t] != self.vocab and tokens[t - self.distance] != self.vocab:
+                tokens[t] = tokens[t - self.distance]
+        return tokens
 
     def oracle_bits(self, stream: np.ndarray) -> float:
-        """Bits/token the true source assigns to ``stream`` (symbols and EOS tokens, first token not scored)."""
-        symbols = stream[stream != self.vocab]
-        p = np.full(len(symbols), 1.0 / self.vocab)
-        k = self.distance
-        p[k:] = self.copy * (symbols[k:] == symbols[:-k]) + (1 - self.copy) / self.vocab
+        """Bits/token the true source assigns to ``stream`` (EOS tokens are free, first token not scored)."""
+        k, eos = self.distance, self.vocab
+        p = np.ones(len(stream))
+        symbol = stream != eos
+        p[symbol] = 1.0 / self.vocab
+        can_copy = np.zeros(len(stream), dtype=bool)
+        can_copy[k:] = symbol[k:] & (stream[:-k] != eos)
+        hit = np.zeros(len(stream), dtype=bool)
+        hit[k:] = stream[k:] == stream[:-k]
+        p[can_copy] = self.copy * hit[can_copy] + (1 - self.copy) / self.vocab
         return float(-np.log2(p[1:]).sum() / (len(stream) - 1))
 
 
 def write_copy_bins(out: str | Path, vocab: int = 16, distance: int = 32, copy: float = 0.8,
-                    utterance_len: int = 1000, train_utterances: int = 400, val_utterances: int = 20,
+                    utterance_len: int = 200, train_utterances: int = 750, val_utterances: int = 40,
                     seed: int = 0) -> CopySource:
-    """Write a complete bin directory of a :class:`CopySource` and return the source."""
+    """Write a complete bin directory of a :class:`CopySource` (each split one continuous stream) and return it."""
     source = CopySource(vocab, distance, copy, utterance_len)
     rng = np.random.default_rng(seed)
-    total = utterance_len * (train_utterances + val_utterances)
-    symbols = rng.integers(0, vocab, size=total)
-    copies = rng.random(total) < copy
-    for i in range(distance, total):
-        if copies[i]:
-            symbols[i] = symbols[i - distance]
     meta = BinMeta(representation="copy", corpus="synthetic",
                    encoder={"name": "copy", "package": "audiobits", "version": "0", "weights": "synthetic",
                             "copy_distance": distance, "copy_probability": copy},
                    vocab_size=vocab + 1, eos_id=vocab, codebooks=[Codebook(vocab, FRAME_RATE)], flattening="none")
     with BinWriter(out, meta) as writer:
-        for n, (split, count) in enumerate((("train", train_utterances), ("val", val_utterances))):
-            first = n * train_utterances
-            for i in range(count):
-                start = (first + i) * utterance_len
-                writer.add(split, f"{split}-{i:06d}", symbols[start:start + utterance_len],
-                           seconds=(utterance_len + 1) / FRAME_RATE, text_bytes=utterance_len)
+        for split, count in (("train", train_utterances), ("val", val_utterances)):
+            utterances = source.stream(count, rng).reshape(count, utterance_len + 1)
+            for i, tokens in enumerate(utterances):
+                writer.add(split, f"{split}-{i:06d}", tokens[:-1], seconds=(utterance_len + 1) / FRAME_RATE,
+                           text_bytes=utterance_len)
     return source
 
 

@@ -137,3 +137,16 @@ def test_flat_capacity_and_content_rates():
     assert metrics.content_tokens_per_second(101, 2, 1.0) == 100.0
     assert metrics.seed_convention_bits_per_second(2.0, 12.5) == 25.0
     assert metrics.entropy_bias(3, 1000) == pytest.approx(2 / (2000 * math.log(2)))
+
+
+def test_copy_source_stream_and_oracle():
+    from audiobits.synthetic import CopySource
+
+    source = CopySource(vocab=4, distance=3, copy=1.0, utterance_len=5)
+    stream = source.stream(4, np.random.default_rng(0))
+    assert (stream[5::6] == 4).all() and len(stream) == 24
+    symbols = np.flatnonzero(stream != 4)
+    copied = [t for t in symbols if t >= 3 and stream[t - 3] != 4]
+    assert all(stream[t] == stream[t - 3] for t in copied)  # copy = 1: every copyable symbol is a copy
+    fresh = len([t for t in symbols if t >= 1]) - len(copied)
+    assert source.oracle_bits(stream) == pytest.approx(fresh * 2.0 / 23)  # 2 bits per uncopied symbol
