@@ -53,7 +53,8 @@ class CodecDataModule(TokenBinDataModule):
                 None for representations without weights.
             root: folder holding ``<corpus>/<representation>/`` bin directories.
             encode: batch/shard sizes and devices for encoding (see `audiobits.encode.EncodeOptions`).
-            **kwargs: `TokenBinDataModule` arguments (seq_len, batch_size, num_workers, seed, verify_checksum).
+            **kwargs: `TokenBinDataModule` arguments (seq_len, batch_size, num_workers, seed, verify_checksum,
+                eval_stride, utterance_reset).
         """
         if self.needs_audio and not corpus.has_audio and corpus.codes_representation != representation_name:
             raise ValueError(f"corpus {corpus.name!r} has no audio (it ships {corpus.codes_representation} codes), so "
