@@ -21,7 +21,7 @@ def test_notebook_executes_on_demo_output(tmp_path_factory, tmp_path, monkeypatc
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     images = [o for o in outputs if "image/png" in o.get("data", {})]
-    assert len(images) == 5  # headline, capacity, bits/byte, FLOPs/bit, loss curves (no multi-codebook run)
+    assert len(images) == 6  # headline, context, capacity, bits/byte, FLOPs/bit, loss curves (no multi-codebook run)
     text = "".join(o.get("text", "") for o in outputs) + "".join(
         o.get("data", {}).get("text/markdown", "") for o in outputs)
     assert "| mulaw | mulaw | alice-tiny |" in text and "codebook_decomposition: nothing to draw" in text
