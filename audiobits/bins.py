@@ -95,6 +95,11 @@ class BinMeta:
             if lacking:
                 raise BinFormatError(f"{path}: splits.{split} lacks {lacking}. Delete {path.parent} and prepare "
                                      "it again.")
+        try:
+            np.dtype(data["dtype"])
+        except TypeError as e:
+            raise BinFormatError(f"{path}: field dtype is {data['dtype']!r}, not a numpy type ({e}); bins are "
+                                 f"written as uint16 or uint32. Delete {path.parent} and prepare it again.") from e
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 
