@@ -5,13 +5,17 @@ asserts the message names the file/field and the fix, and compares a listing + s
 after: a refusal must not have written, moved or deleted anything.
 """
 
+import builtins
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import pytest
 
+from audiobits import bins as bins_module
 from audiobits.bins import BinFormatError, TokenBins
+from audiobits.cli import main
 from audiobits.synthetic import write_markov_bins
 
 
@@ -38,3 +42,32 @@ def test_a_meta_json_dtype_that_is_no_numpy_type_names_the_file_and_field(tmp_pa
     with pytest.raises(BinFormatError, match=r"meta.json: field dtype is 'uint17', not a numpy type.*prepare it "):
         TokenBins(out)
     assert snapshot(tmp_path) == before
+
+
+def fill_the_disk(monkeypatch) -> None:
+    """From now on writes to any ``val.bin`` go to /dev/full, which fails them with ENOSPC as a full disk does."""
+    if not Path("/dev/full").exists():
+        pytest.skip("needs /dev/full (Linux) to fail writes with ENOSPC")
+
+    def open_on_full_disk(path, mode="r", *args, **kwargs):
+        if Path(path).name == "val.bin" and "w" in mode:
+            return builtins.open("/dev/full", mode, *args, **kwargs)
+        return builtins.open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(bins_module, "open", open_on_full_disk, raising=False)
+
+
+@pytest.mark.parametrize("val_utterances", [200, 2], ids=["fails-while-adding", "fails-when-flushed-at-close"])
+def test_a_full_disk_while_writing_bins_names_the_path_and_keeps_the_old_bins(tmp_path, monkeypatch, val_utterances):
+    out = tmp_path / "data" / "markov"
+    write_markov_bins(out, train_utterances=4, val_utterances=2, seed=1)  # bins from an earlier run: kept
+    before = snapshot(tmp_path)
+    fill_the_disk(monkeypatch)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["synthetic", "--out", str(out), "--train_utterances", "20", "--val_utterances", str(val_utterances)])
+    message = error_line(exit_info)
+    assert f"cannot write the token bins {out}: No space left on device" in message
+    assert f"{out.name}.tmp-{os.getpid()}" in message and "free space" in message
+    assert snapshot(tmp_path) == before  # no <dir>.tmp-<pid> left behind, the earlier bins untouched
+    monkeypatch.undo()
+    TokenBins(out, verify_checksum=True)
