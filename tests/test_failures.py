@@ -17,6 +17,7 @@ from audiobits import bins as bins_module
 from audiobits.bins import BinFormatError, TokenBins
 from audiobits.cli import main
 from audiobits.synthetic import write_markov_bins
+from run_dirs import make_run
 
 
 def snapshot(root: Path) -> dict[str, str]:
@@ -71,3 +72,33 @@ def test_a_full_disk_while_writing_bins_names_the_path_and_keeps_the_old_bins(tm
     assert snapshot(tmp_path) == before  # no <dir>.tmp-<pid> left behind, the earlier bins untouched
     monkeypatch.undo()
     TokenBins(out, verify_checksum=True)
+
+
+# --- audiobits report over a glob that meets unfinished runs -------------------------------------------------
+def test_report_over_a_glob_skips_crashed_running_and_empty_run_dirs_with_one_line_each(tmp_path, capsys):
+    finished = make_run(tmp_path, "mimi_sem", curve=False)
+    crashed = finished.parent / "version_1"  # config and a checkpoint, no results.json
+    (crashed / "checkpoints").mkdir(parents=True)
+    (crashed / "checkpoints" / "last.ckpt").write_bytes(b"weights")
+    (crashed / "config.yaml").write_text((finished / "config.yaml").read_text())
+    empty = finished.parent / "version_2"
+    empty.mkdir()
+    cut_off = finished.parent / "version_3"  # results.json cut off mid-write (not by audiobits' atomic writer)
+    cut_off.mkdir()
+    (cut_off / "results.json").write_text((finished / "results.json").read_text()[:100])
+    before = snapshot(tmp_path)
+    main(["report", *map(str, sorted(finished.parent.glob("version_*"))), "--sanity", "false"])
+    out, err = capsys.readouterr()
+    assert [line.split()[0] for line in out.splitlines()[2:3]] == ["mimi_sem"] and "version_1" not in out
+    notes = err.splitlines()
+    assert len(notes) == 3 and all(n.startswith("audiobits report: skipped ") for n in notes), err
+    assert f"{crashed}: no results.json in it or below it: the run crashed, is still running" in notes[0]
+    assert f"{empty}: no results.json" in notes[1]
+    assert f"{cut_off}: results.json or config.yaml is not readable" in notes[2]
+    main(["sanity", *map(str, sorted(finished.parent.glob("version_*")))])  # the same glob, the same notes
+    out, err = capsys.readouterr()
+    assert out.startswith("mimi_sem (") and [n.split(":")[0] for n in err.splitlines()] == ["audiobits sanity"] * 3
+    assert snapshot(tmp_path) == before
+    with pytest.raises(SystemExit) as exit_info:
+        main(["report", str(crashed), str(empty)])
+    assert f"no finished run among ['{crashed}', '{empty}']" in error_line(exit_info)
