@@ -8,14 +8,21 @@ after: a refusal must not have written, moved or deleted anything.
 import builtins
 import hashlib
 import json
+import logging
 import os
+import re
+import shutil
 from pathlib import Path
 
 import pytest
+import yaml
+from corpus_builders import encoded, speech_rows, tone, write_audio_folder
 
 from audiobits import bins as bins_module
 from audiobits.bins import BinFormatError, TokenBins
 from audiobits.cli import main
+from audiobits.corpora import AudioFolder
+from audiobits.encode import read_dropped
 from audiobits.synthetic import write_markov_bins
 from run_dirs import make_run
 
@@ -102,3 +109,80 @@ def test_report_over_a_glob_skips_crashed_running_and_empty_run_dirs_with_one_li
     with pytest.raises(SystemExit) as exit_info:
         main(["report", str(crashed), str(empty)])
     assert f"no finished run among ['{crashed}', '{empty}']" in error_line(exit_info)
+
+
+# --- AudioFolder input -----------------------------------------------------------------------------------------
+def prepare_args(tmp_path: Path, recordings: Path) -> list[str]:
+    """`audiobits prepare` of μ-law bins (no weights to load) of the AudioFolder ``recordings`` into tmp_path/data."""
+    config = {
+        "trainer": {"accelerator": "cpu", "devices": 1},
+        "model": {"n_layer": 1, "n_embd": 32, "n_head": 2},
+        "data": {"class_path": "audiobits.datamodules.CodecDataModule",
+                 "init_args": {"representation_name": "mulaw", "root": str(tmp_path / "data"),
+                               "corpus": {"class_path": "audiobits.corpora.AudioFolder",
+                                          "init_args": {"root": str(recordings)}},
+                               "encode": {"shard_size": 2, "batch_size": 2, "num_workers": 0, "accelerator": "cpu",
+                                          "devices": 1}}},
+    }
+    path = tmp_path / "mulaw.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return ["prepare", "--config", str(path)]
+
+
+def test_a_missing_audio_file_is_dropped_as_missing_and_a_rerun_says_it_stays_dropped(tmp_path, caplog):
+    late = ("late.wav", "recorded later", encoded(tone(0.3, 16000), 16000))
+    recordings = write_audio_folder(tmp_path / "mine", {"train": [*speech_rows(3), late],
+                                                        "val": speech_rows(1, prefix="v")})
+    (recordings / "train" / "late.wav").unlink()
+    main(prepare_args(tmp_path, recordings))
+    corpus_dir = tmp_path / "data" / "mine"
+    [record] = read_dropped(corpus_dir).values()
+    assert record["id"] == "late.wav" and "System error" not in record["reason"]
+    assert record["reason"] == f"audio file {recordings / 'train' / 'late.wav'} (named in metadata.csv) does not exist"
+    (recordings / "train" / "late.wav").write_bytes(late[2])  # the user adds the file and prepares again
+    before = snapshot(tmp_path / "data")
+    with caplog.at_level(logging.WARNING, logger="audiobits.encode"):
+        main(prepare_args(tmp_path, recordings))
+    assert snapshot(tmp_path / "data") == before
+    assert (f"1 utterance(s) stay dropped from every representation of mine as {corpus_dir / 'dropped.jsonl'} lists "
+            f"(e.g. train 'late.wav': audio file") in caplog.text
+    assert f"To retry them once their files are fixed, delete {corpus_dir} and prepare every" in caplog.text
+    shutil.rmtree(corpus_dir)  # following that advice brings the utterance back
+    main(prepare_args(tmp_path, recordings))
+    assert "late.wav" in TokenBins(corpus_dir / "mulaw").split("train").ids
+
+
+def test_a_metadata_csv_with_a_byte_order_mark_simply_works(tmp_path):
+    recordings = write_audio_folder(tmp_path / "mine", {"train": speech_rows(2), "val": speech_rows(1, prefix="v")})
+    metadata = recordings / "train" / "metadata.csv"
+    metadata.write_text(metadata.read_text(encoding="utf-8"), encoding="utf-8-sig")  # as spreadsheet programs save
+    assert metadata.read_bytes().startswith(b"\xef\xbb\xbf")
+    items = AudioFolder(str(recordings)).load("train", 0, 2)
+    assert [(u.id, u.text) for u in items] == [(name, text) for name, text, _ in speech_rows(2)]
+
+
+METADATA_PROBLEMS = {
+    "no text column": ("train", "file_name,transcript\nu000.wav,hello\n".encode(),
+                       r"train/metadata.csv: header is \['file_name', 'transcript'\], without the column\(s\) "
+                       r"\['text'\]; its first line must name the columns file_name,text"),
+    "a header-only val split": ("val", b"file_name,text\n",
+                                r"val/metadata.csv names no audio file \(a header only\); the val split needs at "
+                                "least one row"),
+    "not UTF-8": ("train", "file_name,text\nu000.wav,hello\nu001.wav,café\n".encode("latin-1"),
+                  r"train/metadata.csv, line 3: not UTF-8 text \(byte 0xe9: invalid continuation byte\)\. Save it as "
+                  "UTF-8"),
+}
+
+
+@pytest.mark.parametrize("problem", METADATA_PROBLEMS)
+def test_a_broken_metadata_csv_is_one_error_line_before_anything_is_encoded(tmp_path, problem):
+    split, content, message = METADATA_PROBLEMS[problem]
+    recordings = write_audio_folder(tmp_path / "mine", {"train": speech_rows(2), "val": speech_rows(1, prefix="v")})
+    (recordings / split / "metadata.csv").write_bytes(content)
+    before = snapshot(recordings)
+    with pytest.raises(SystemExit) as exit_info:
+        main(prepare_args(tmp_path, recordings))
+    assert re.search(message, error_line(exit_info))
+    assert snapshot(recordings) == before
+    # train was not encoded first: no shard, no bins; only the corpus record (what selects the utterances) exists
+    assert set(snapshot(tmp_path / "data")) <= {"mine", "mine/corpus.json"}
