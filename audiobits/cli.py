@@ -14,13 +14,15 @@ from __future__ import annotations
 import importlib
 import sys
 from pathlib import Path
+from typing import Any
 
 import torch
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
-from audiobits.errors import AudiobitsError
+from audiobits.bins import is_complete
 from audiobits.data import TokenBinDataModule
+from audiobits.errors import AudiobitsError
 from audiobits.module import TinyGPTModule
 from callbacks import ChannelUtilization, CumulativeFLOPs, InformationRate, ResultsWriter
 
@@ -53,6 +55,23 @@ class AudiobitsCLI(LightningCLI):
         if self.subcommand == "fit" and config.ckpt_path == "last":
             resolve_last_checkpoint(config)
 
+    def fit(self, **kwargs: Any) -> None:
+        """``trainer.fit``, but a resume onto other data is refused before anything is written."""
+        if kwargs.get("ckpt_path"):
+            check_resume(Path(kwargs["ckpt_path"]), self.datamodule, self.trainer.world_size)
+        self.trainer.fit(**kwargs)
+
+
+def check_resume(ckpt_path: Path, datamodule: Any, world_size: int) -> None:
+    """Refuse a checkpoint whose epoch ran over other bins, seed or global batch before anything is written
+    (`TokenBinDataModule.check_resume`); bins still to be prepared are checked when Lightning restores it."""
+    if not (ckpt_path.is_file() and isinstance(datamodule, TokenBinDataModule) and is_complete(datamodule.bins_dir)):
+        return
+    state = torch.load(ckpt_path, map_location="cpu", weights_only=False, mmap=True).get(
+        type(datamodule).__qualname__)
+    if state:
+        datamodule.check_resume(state, world_size)
+
 
 def resolve_last_checkpoint(config) -> None:
     """Point ``ckpt_path: last`` at the newest ``last.ckpt`` of this config's runs and log into that same run."""
@@ -63,8 +82,8 @@ def resolve_last_checkpoint(config) -> None:
     root = Path(init.save_dir) / (init.name or "")
     found = sorted(root.glob("version_*/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
     if not found:
-        raise SystemExit(f"--ckpt_path last: no {root}/version_*/checkpoints/last.ckpt to resume from. Start the run "
-                         "without --ckpt_path, or pass the checkpoint file itself.")
+        raise AudiobitsError(f"--ckpt_path last: no {root}/version_*/checkpoints/last.ckpt to resume from. Start the "
+                             "run without --ckpt_path, or pass the checkpoint file itself.")
     config.ckpt_path = str(found[-1])
     init.version = found[-1].parent.parent.name
 

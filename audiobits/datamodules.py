@@ -24,6 +24,7 @@ from typing import Any
 from audiobits.bins import BinFormatError, is_complete
 from audiobits.corpora import Corpus
 from audiobits.data import TokenBinDataModule
+from audiobits.errors import AudiobitsError
 from audiobits.encode import EncodeOptions, prepare_bins, read_dropped, refresh_bins, stale_utterances
 from audiobits.representations import Representation, build
 from audiobits.representations.mimi import NAMES as MIMI_NAMES
@@ -107,6 +108,16 @@ class CodecDataModule(TokenBinDataModule):
         self.corpus.download()
         prepare_bins(self.corpus, self.representation, self.root, self.encode_options, device=device)
         self.bins = None
+
+    def check_resume(self, state: dict, world_size: int) -> None:
+        """Also refuse when the bins are stale: fit's prepare_data would rewrite them under the checkpoint's epoch."""
+        stale = stale_utterances(self.bins_dir, read_dropped(self.bins_dir.parent))
+        if stale:
+            raise AudiobitsError(f"cannot resume from this checkpoint: {self.bins_dir} holds {len(stale)} utterance(s) "
+                                 f"dropped since it trained on them (e.g. {sorted(stale)[0]}), so preparing would "
+                                 "rewrite the bins under it and the rest of the epoch would run over other data. Start "
+                                 "a new run without --ckpt_path.")
+        super().check_resume(state, world_size)
 
     def setup(self, stage: str | None = None) -> None:
         stale = stale_utterances(self.bins_dir, read_dropped(self.bins_dir.parent))

@@ -14,6 +14,7 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from corpus_builders import encoded, speech_rows, tone, write_audio_folder
@@ -22,7 +23,10 @@ from audiobits import bins as bins_module
 from audiobits.bins import BinFormatError, TokenBins
 from audiobits.cli import main
 from audiobits.corpora import AudioFolder
-from audiobits.encode import read_dropped
+from audiobits.data import TokenBinDataModule
+from audiobits.datamodules import CodecDataModule, TextDataModule
+from audiobits.encode import EncodeOptions, read_dropped
+from audiobits.errors import AudiobitsError
 from audiobits.synthetic import write_markov_bins
 from run_dirs import make_run
 
@@ -186,3 +190,71 @@ def test_a_broken_metadata_csv_is_one_error_line_before_anything_is_encoded(tmp_
     assert snapshot(recordings) == before
     # train was not encoded first: no shard, no bins; only the corpus record (what selects the utterances) exists
     assert set(snapshot(tmp_path / "data")) <= {"mine", "mine/corpus.json"}
+
+
+# --- fit: resuming onto other data, and failed runs --------------------------------------------------------------
+TINY = str(Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml")
+
+
+def fit(tmp_path: Path, bins_dir: Path, *extra: str) -> None:
+    """`audiobits fit` of the tiny config on ``bins_dir``, logging under tmp_path/runs/tiny/version_N."""
+    main(["fit", "--config", TINY, "--data.init_args.bins_dir", str(bins_dir), "--trainer.logger.init_args.save_dir",
+          str(tmp_path / "runs"), "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
+          "--checkpoint.every_n_train_steps", "2", *extra])
+
+
+def test_a_resume_onto_rewritten_bins_or_another_global_batch_is_refused_and_the_run_dir_stays_as_it_was(tmp_path):
+    bins = tmp_path / "bins"
+    write_markov_bins(bins, vocab=16, utterance_len=50, train_utterances=100, val_utterances=4)  # 5 steps of 16
+    with pytest.raises(RuntimeError, match="simulated crash at step 3"):
+        fit(tmp_path, bins, "--trainer.callbacks+=recorders.CrashAt", "--trainer.callbacks.step=3")
+    [run] = (tmp_path / "runs" / "tiny").glob("version_*")
+    before = snapshot(run)
+    assert "checkpoints/last.ckpt" in before and "config.yaml" in before
+
+    with pytest.raises(SystemExit) as exit_info:
+        fit(tmp_path, bins, "--ckpt_path", "last", "--data.init_args.batch_size", "8")
+    assert ("cannot resume from this checkpoint: its global batch is 16 windows, this run's 8 (data.batch_size) × 1 "
+            "devices. Resume with the same bins") in error_line(exit_info)
+    assert snapshot(run) == before  # config.yaml not overwritten by the refused settings, no new events file
+
+    write_markov_bins(bins, vocab=16, utterance_len=50, train_utterances=100, val_utterances=4, seed=1)  # re-prepared
+    with pytest.raises(SystemExit) as exit_info:
+        fit(tmp_path, bins, "--ckpt_path", str(run / "checkpoints" / "last.ckpt"))
+    message = error_line(exit_info)
+    assert re.search(r"it trained on train bins of sha256 [0-9a-f]{12}… \(5100 tokens\), but .*bins/meta.json now "
+                     r"records [0-9a-f]{12}… \(5100 tokens\): the bins were rewritten since", message), message
+    assert snapshot(run) == before
+    assert sorted(p.name for p in (tmp_path / "runs" / "tiny").iterdir()) == [run.name]  # no new version_N either
+
+
+def test_the_datamodule_itself_refuses_a_checkpoint_of_other_bins_when_lightning_restores_it(tmp_path):
+    """The check also runs in load_state_dict: bins a fit prepares itself are only there by then."""
+    write_markov_bins(tmp_path / "bins", vocab=16, utterance_len=50, train_utterances=40, val_utterances=4)
+    state = TokenBinDataModule(str(tmp_path / "bins"), seq_len=64, batch_size=4).state_dict()
+    assert state["bins"]["train"]["tokens"] == 40 * 51 and state["global_batch"] == 4 and state["seed"] == 0
+    TokenBinDataModule(str(tmp_path / "bins"), seq_len=64, batch_size=4).load_state_dict(state)  # the same: fine
+    write_markov_bins(tmp_path / "bins", vocab=16, utterance_len=50, train_utterances=41, val_utterances=4)
+    with pytest.raises(AudiobitsError, match=r"train bins of sha256 .* \(2040 tokens\), .* \(2091 tokens\)"):
+        TokenBinDataModule(str(tmp_path / "bins"), seq_len=64, batch_size=4).load_state_dict(state)
+    with pytest.raises(AudiobitsError, match="its data.seed is 0, this run's 3"):
+        TokenBinDataModule(str(tmp_path / "bins"), seq_len=64, batch_size=4, seed=3).load_state_dict(
+            {**state, "bins": None})
+
+
+def test_a_resume_onto_stale_bins_is_refused_before_fit_would_rewrite_them(tmp_path):
+    """Stale: another representation dropped an utterance the bins hold, so fit's prepare_data would rewrite them."""
+    nan_wav = encoded(np.append(tone(0.3, 16000), np.nan).astype(np.float32), 16000, subtype="FLOAT")
+    recordings = write_audio_folder(tmp_path / "mine", {"train": [*speech_rows(3), ("nan.wav", "bad samples", nan_wav)],
+                                                        "val": speech_rows(1, prefix="v")})
+    corpus, root = AudioFolder(str(recordings)), str(tmp_path / "data")
+    options = EncodeOptions(shard_size=4, batch_size=4, num_workers=0, accelerator="cpu", devices=1)
+    text = TextDataModule(corpus, root=root, encode=options, seq_len=8, batch_size=2)
+    text.prepare_data()
+    state = text.state_dict()  # what a checkpoint of a run on these text bins records
+    CodecDataModule(corpus, representation_name="mulaw", root=root, encode=options).prepare_data()  # drops nan.wav
+    before = snapshot(tmp_path / "data")
+    with pytest.raises(AudiobitsError, match=r"text holds 1 utterance\(s\) dropped since it trained on them \(e\.g\. "
+                                             r"\('train', 'nan.wav'\)\).*Start a new run without --ckpt_path"):
+        TextDataModule(corpus, root=root, encode=options, seq_len=8, batch_size=2).check_resume(state, world_size=1)
+    assert snapshot(tmp_path / "data") == before
