@@ -12,6 +12,7 @@ synthetic (each has its own --help).
 from __future__ import annotations
 
 import importlib
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -56,10 +57,24 @@ class AudiobitsCLI(LightningCLI):
             resolve_last_checkpoint(config)
 
     def fit(self, **kwargs: Any) -> None:
-        """``trainer.fit``, but a resume onto other data is refused before anything is written."""
+        """``trainer.fit``, but a resume onto other data is refused before anything is written, and a new run that
+        fails on the user's input (e.g. bins too short) leaves no run directory behind."""
         if kwargs.get("ckpt_path"):
             check_resume(Path(kwargs["ckpt_path"]), self.datamodule, self.trainer.world_size)
-        self.trainer.fit(**kwargs)
+        new_run_dir = self._new_run_dir()
+        try:
+            self.trainer.fit(**kwargs)
+        except AudiobitsError:
+            if new_run_dir is not None and not any(new_run_dir.glob("checkpoints/*.ckpt")):
+                shutil.rmtree(new_run_dir, ignore_errors=True)
+            raise
+
+    def _new_run_dir(self) -> Path | None:
+        """The log dir this fit will create (rank 0, a logger with ``log_dir``); None when it exists already."""
+        log_dir = getattr(self.trainer.logger, "log_dir", None)
+        if not self.trainer.is_global_zero or log_dir is None or Path(log_dir).exists():
+            return None
+        return Path(log_dir)
 
 
 def check_resume(ckpt_path: Path, datamodule: Any, world_size: int) -> None:

@@ -242,6 +242,15 @@ def test_the_datamodule_itself_refuses_a_checkpoint_of_other_bins_when_lightning
             {**state, "bins": None})
 
 
+def test_a_fit_that_fails_on_bins_too_short_leaves_no_run_directory(tmp_path):
+    bins = tmp_path / "bins"
+    write_markov_bins(bins, vocab=16, utterance_len=10, train_utterances=2, val_utterances=2)  # 22 tokens
+    with pytest.raises(SystemExit) as exit_info:
+        fit(tmp_path, bins)
+    assert "train.bin holds fewer than seq_len+1 = 65 tokens: lower data.seq_len" in error_line(exit_info)
+    assert not list((tmp_path / "runs").rglob("version_*"))
+
+
 def test_a_resume_onto_stale_bins_is_refused_before_fit_would_rewrite_them(tmp_path):
     """Stale: another representation dropped an utterance the bins hold, so fit's prepare_data would rewrite them."""
     nan_wav = encoded(np.append(tone(0.3, 16000), np.nan).astype(np.float32), 16000, subtype="FLOAT")
