@@ -132,8 +132,19 @@ def main(argv: list[str] | None = None) -> None:
         if args and args[0] in TOOLS:
             return importlib.import_module(TOOLS[args[0]]).main(args[1:])
         lightning_cli(argv)
-    except AudiobitsError as error:  # the user's input or environment: the message names the file and the fix
-        raise SystemExit(f"audiobits: error: {error}") from error
+    except Exception as error:  # the user's input or environment: the message names the file and the fix
+        cause = user_error(error)
+        if cause is None:
+            raise  # a genuine bug: keep the traceback
+        raise SystemExit(f"audiobits: error: {cause}") from error
+
+
+def user_error(error: BaseException | None) -> AudiobitsError | None:
+    """The `AudiobitsError` behind ``error``: itself, or the one jsonargparse wrapped (``raise ... from``) while
+    instantiating a class nested in the config, such as a data module's corpus."""
+    while error is not None and not isinstance(error, AudiobitsError):
+        error = error.__cause__
+    return error
 
 
 if __name__ == "__main__":

@@ -141,18 +141,18 @@ class HFCorpus(Corpus):
         splits = splits or {"train": ["train"]}
         unknown = set(splits) - set(SPLITS)
         if unknown or "train" not in splits:
-            raise ValueError(f"{type(self).__name__}.splits must map 'train' (and optionally 'val') to upstream "
-                             f"splits; got keys {sorted(splits)}")
+            raise AudiobitsError(f"{type(self).__name__}.splits must map 'train' (and optionally 'val') to upstream "
+                                 f"splits; got keys {sorted(splits)}")
         if ("val" in splits) == (val_fraction > 0):
-            raise ValueError(f"{type(self).__name__}: give either splits['val'] or val_fraction > 0 (a held-out "
-                             f"share of train), not {'both' if 'val' in splits else 'neither'}")
+            raise AudiobitsError(f"{type(self).__name__}: give either splits['val'] or val_fraction > 0 (a held-out "
+                                 f"share of train), not {'both' if 'val' in splits else 'neither'}")
         if not 0 <= val_fraction < 1:
-            raise ValueError(f"val_fraction must lie in [0, 1), got {val_fraction}")
+            raise AudiobitsError(f"val_fraction must lie in [0, 1), got {val_fraction}")
         if (audio_column is None) == (codes_column is None):
-            raise ValueError(f"{type(self).__name__}: set exactly one of audio_column and codes_column")
+            raise AudiobitsError(f"{type(self).__name__}: set exactly one of audio_column and codes_column")
         if codes_column is not None and not codes_frame_rate:
-            raise ValueError(f"{type(self).__name__}: codes_column needs codes_frame_rate (frames per second) to "
-                             "know each utterance's duration")
+            raise AudiobitsError(f"{type(self).__name__}: codes_column needs codes_frame_rate (frames per second) to "
+                                 "know each utterance's duration")
         self.path, self.name, self.config, self.revision, self.data_files = path, name, config, revision, data_files
         self.splits = {k: list(v) for k, v in splits.items()}
         self.val_fraction = val_fraction
@@ -181,9 +181,9 @@ class HFCorpus(Corpus):
         wanted = [c for c in (self.text_column, self.id_column, self.audio_column, self.codes_column) if c]
         missing = [c for c in wanted if c not in ds.column_names]
         if missing:
-            raise ValueError(f"dataset {self.path!r} (config {self.config!r}, splits {names}) has no column(s) "
-                             f"{missing}; it has {ds.column_names}. Set text_column/id_column/audio_column/"
-                             "codes_column to the dataset's names.")
+            raise AudiobitsError(f"dataset {self.path!r} (config {self.config!r}, splits {names}) has no column(s) "
+                                 f"{missing}; it has {ds.column_names}. Set text_column/id_column/audio_column/"
+                                 "codes_column to the dataset's names.")
         ds = ds.select_columns(wanted)
         if self.audio_column:
             ds = ds.cast_column(self.audio_column, datasets.Audio(decode=False))

@@ -82,16 +82,16 @@ def test_missing_columns_name_the_fix(libritts_dir):
     corpus = HFCorpus(str(libritts_dir[0]), "x", config="clean", splits={"train": ["dev.clean"],
                                                                           "val": ["dev.clean"]},
                       text_column="transcript")
-    with pytest.raises(ValueError, match=r"no column\(s\) \['transcript'\].*text_column"):
+    with pytest.raises(AudiobitsError, match=r"no column\(s\) \['transcript'\].*text_column"):
         corpus.size("train")
 
 
 def test_split_arguments_are_checked():
-    with pytest.raises(ValueError, match="not both"):
+    with pytest.raises(AudiobitsError, match="not both"):
         HFCorpus("x", "x", splits={"train": ["a"], "val": ["b"]}, val_fraction=0.1)
-    with pytest.raises(ValueError, match="not neither"):
+    with pytest.raises(AudiobitsError, match="not neither"):
         HFCorpus("x", "x", splits={"train": ["a"]})
-    with pytest.raises(ValueError, match="codes_frame_rate"):
+    with pytest.raises(AudiobitsError, match="codes_frame_rate"):
         HFCorpus("x", "x", val_fraction=0.1, audio_column=None, codes_column="codes")
 
 

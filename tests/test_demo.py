@@ -34,7 +34,7 @@ def test_schedule_gives_enough_steps_and_a_few_validations(tokens):
 
 
 def test_schedule_refuses_too_little_data():
-    with pytest.raises(ValueError, match="do not fill one window"):
+    with pytest.raises(AudiobitsError, match="do not fill one window"):
         schedule(10, DemoSize(seconds=1, n_layer=1, n_embd=8, n_head=1, seq_len=64, batch_size=4))
 
 

@@ -267,3 +267,20 @@ def test_a_resume_onto_stale_bins_is_refused_before_fit_would_rewrite_them(tmp_p
                                              r"\('train', 'nan.wav'\)\).*Start a new run without --ckpt_path"):
         TextDataModule(corpus, root=root, encode=options, seq_len=8, batch_size=2).check_resume(state, world_size=1)
     assert snapshot(tmp_path / "data") == before
+
+
+# --- one error type through every layer ----------------------------------------------------------------------------
+def test_a_config_error_inside_a_nested_class_is_one_line_not_jsonargparses_traceback(tmp_path):
+    """jsonargparse wraps what a corpus's __init__ raises; main still finds the AudiobitsError behind it."""
+    config = {"trainer": {"accelerator": "cpu"}, "model": {"n_layer": 1, "n_embd": 32, "n_head": 2},
+              "data": {"class_path": "audiobits.datamodules.TextDataModule",
+                       "init_args": {"root": str(tmp_path / "data"),
+                                     "corpus": {"class_path": "audiobits.corpora.HFCorpus",
+                                                "init_args": {"path": "x", "name": "x", "val_fraction": 0.1,
+                                                              "splits": {"train": ["a"], "val": ["b"]}}}}}}
+    (tmp_path / "text.yaml").write_text(yaml.safe_dump(config))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["prepare", "--config", str(tmp_path / "text.yaml")])
+    assert error_line(exit_info) == ("audiobits: error: HFCorpus: give either splits['val'] or val_fraction > 0 (a "
+                                     "held-out share of train), not both")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["text.yaml"]
