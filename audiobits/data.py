@@ -257,5 +257,6 @@ class TokenBinDataModule(L.LightningDataModule):
                                  "--ckpt_path.")
 
     def load_state_dict(self, state_dict: dict) -> None:
-        self.check_resume(state_dict, self._rank_world()[1])
+        if self.trainer is None or self.trainer.state.fn == "fit":  # validate/test may score any bins, any batch
+            self.check_resume(state_dict, self._rank_world()[1])
         self._skip_batches = int(state_dict.get("batches_done", 0))

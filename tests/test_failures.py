@@ -226,6 +226,9 @@ def test_a_resume_onto_rewritten_bins_or_another_global_batch_is_refused_and_the
                      r"records [0-9a-f]{12}… \(5100 tokens\): the bins were rewritten since", message), message
     assert snapshot(run) == before
     assert sorted(p.name for p in (tmp_path / "runs" / "tiny").iterdir()) == [run.name]  # no new version_N either
+    main(["validate", "--config", TINY, "--data.init_args.bins_dir", str(bins), "--data.init_args.batch_size", "8",
+          "--ckpt_path", str(run / "checkpoints" / "last.ckpt"), "--trainer.logger.init_args.save_dir",
+          str(tmp_path / "eval"), "--trainer.enable_progress_bar", "false"])  # scoring other bins is no resume
 
 
 def test_the_datamodule_itself_refuses_a_checkpoint_of_other_bins_when_lightning_restores_it(tmp_path):
