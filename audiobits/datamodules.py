@@ -24,8 +24,8 @@ from typing import Any
 from audiobits.bins import BinFormatError, is_complete
 from audiobits.corpora import Corpus
 from audiobits.data import TokenBinDataModule
-from audiobits.errors import AudiobitsError
 from audiobits.encode import EncodeOptions, prepare_bins, read_dropped, refresh_bins, stale_utterances
+from audiobits.errors import AudiobitsError
 from audiobits.representations import Representation, build
 from audiobits.representations.mimi import NAMES as MIMI_NAMES
 from audiobits.representations.neucodec import PRECOMPUTED
