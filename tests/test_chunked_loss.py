@@ -111,7 +111,7 @@ def test_the_dispatcher_picks_the_chunked_path_on_cpu_and_refuses_fused_there():
 
 
 @pytest.mark.skipif(not chunked_loss.fused_available(torch.device("cuda")),
-                    reason="the fused path needs a CUDA GPU with Liger Kernel installed (`pip install audiobits[fused]`)")
+                    reason="the fused path needs a CUDA GPU and Liger Kernel (`pip install audiobits[fused]`)")
 def test_fused_kernel_equals_the_chunked_path_on_cuda():
     torch.manual_seed(0)
     hidden = torch.randn(512, 64, device="cuda", requires_grad=True)
