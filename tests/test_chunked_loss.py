@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from audiobits import chunked_loss
-from audiobits.chunked_loss import block_rows, chunked_token_nats, resolve_backend, summed_nats
+from audiobits.chunked_loss import block_rows, chunked_summed_nats, chunked_token_nats, resolve_backend, summed_nats
 from audiobits.data import IGNORE_INDEX
 from audiobits.model import GPTConfig, TinyGPT
 
@@ -24,18 +24,19 @@ def _full_nats(hidden, weight, targets):
 
 
 @pytest.mark.parametrize("rows", [1, 5, 37, 1000])
-def test_per_token_nats_and_gradients_equal_the_full_logits_path(rows):
+def test_loss_per_token_and_summed_with_its_gradients_equal_the_full_logits_path(rows):
     hidden, weight, targets = _case()
-    upstream = torch.rand(len(targets))  # a weighted sum, so each row's gradient scale is checked too
     full = _full_nats(hidden, weight, targets)
-    (full.double() * upstream).sum().backward()
+    (3.0 * full.sum()).backward()  # a scale on the loss, as the mean over valid targets puts one
     reference = hidden.grad.clone(), weight.grad.clone()
     hidden.grad = weight.grad = None
-    chunked = chunked_token_nats(hidden, weight, targets, rows=rows)
-    (chunked.double() * upstream).sum().backward()
-    assert chunked.dtype == torch.float32
-    torch.testing.assert_close(chunked, full, rtol=1e-6, atol=1e-6)
-    assert torch.all(chunked[targets == IGNORE_INDEX] == 0)
+    per_token = chunked_token_nats(hidden, weight, targets, rows=rows)
+    summed = chunked_summed_nats(hidden, weight, targets, rows=rows)
+    (3.0 * summed).backward()
+    assert per_token.dtype == summed.dtype == torch.float32 and not per_token.requires_grad
+    torch.testing.assert_close(per_token, full, rtol=1e-6, atol=1e-6)
+    assert torch.all(per_token[targets == IGNORE_INDEX] == 0)
+    torch.testing.assert_close(summed, full.sum(), rtol=1e-6, atol=1e-6)
     torch.testing.assert_close(hidden.grad, reference[0], rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(weight.grad, reference[1], rtol=1e-5, atol=1e-6)
     assert torch.all(hidden.grad[targets == IGNORE_INDEX] == 0)  # an ignored row gets no gradient
@@ -44,10 +45,18 @@ def test_per_token_nats_and_gradients_equal_the_full_logits_path(rows):
 def test_batch_shape_is_kept_and_an_all_padding_batch_sums_to_zero_with_zero_gradient():
     hidden, weight, targets = _case(rows=12, ignored=range(12))
     nats = chunked_token_nats(hidden.view(3, 4, -1), weight, targets.view(3, 4), rows=5)
-    assert nats.shape == (3, 4)
-    total = summed_nats(hidden, weight, targets, backend="chunked")
+    assert nats.shape == (3, 4) and torch.all(nats == 0)
+    total = summed_nats(hidden.view(3, 4, -1), weight, targets.view(3, 4), backend="chunked")
     total.backward()
     assert total.item() == 0.0 and torch.all(hidden.grad == 0) and torch.all(weight.grad == 0)
+
+
+def test_without_grad_mode_no_gradient_is_formed():
+    hidden, weight, targets = _case()
+    with torch.no_grad():
+        total = chunked_summed_nats(hidden, weight, targets)
+    assert not total.requires_grad
+    torch.testing.assert_close(total, _full_nats(hidden, weight, targets).sum())
 
 
 def test_tied_embedding_gets_both_the_head_and_the_input_gradient():
@@ -79,22 +88,25 @@ def test_under_bf16_autocast_it_matches_the_full_path_that_training_used_before(
         full.sum().backward()
         reference = hidden.grad.clone(), weight.grad.clone()
         hidden.grad = weight.grad = None
-        chunked = chunked_token_nats(hidden, weight, targets, rows=16)
-        chunked.sum().backward()
-    assert chunked.dtype == torch.float32 and hidden.grad.dtype == weight.grad.dtype == torch.float32
-    torch.testing.assert_close(chunked, full, rtol=1e-5, atol=1e-5)  # same bf16 logits, same fp32 softmax
+        per_token = chunked_token_nats(hidden, weight, targets, rows=16)
+        summed = chunked_summed_nats(hidden, weight, targets, rows=16)
+        summed.backward()
+    assert summed.dtype == torch.float32 and hidden.grad.dtype == weight.grad.dtype == torch.float32
+    torch.testing.assert_close(per_token, full, rtol=1e-5, atol=1e-5)  # same bf16 logits, same fp32 softmax
+    torch.testing.assert_close(summed, full.sum(), rtol=1e-5, atol=1e-4)
     for grad, ref in zip((hidden.grad, weight.grad), reference):  # bf16 matmuls: equal within bf16 rounding
         torch.testing.assert_close(grad, ref, rtol=0, atol=1e-2 * ref.abs().max().item())
 
 
 def test_memory_is_bounded_by_one_block_of_logits(monkeypatch):
-    """Every logits tensor the chunked path builds has at most `rows` rows."""
+    """Every logits tensor the chunked paths build has at most `rows` rows."""
     seen = []
     real_logsumexp = torch.logsumexp
     monkeypatch.setattr(torch, "logsumexp", lambda x, dim: seen.append(x.shape) or real_logsumexp(x, dim=dim))
     hidden, weight, targets = _case(rows=100, vocab=50)
     chunked_token_nats(hidden, weight, targets, rows=8)
-    assert seen and max(shape[0] for shape in seen) == 8 and sum(shape[0] for shape in seen) == 100
+    chunked_summed_nats(hidden, weight, targets, rows=8).backward()
+    assert seen and max(shape[0] for shape in seen) == 8 and sum(shape[0] for shape in seen) == 200
 
 
 def test_block_rows_keeps_a_block_near_its_element_budget():
