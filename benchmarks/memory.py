@@ -60,7 +60,11 @@ def main() -> None:
     args = parser.parse_args()
     if args.case:
         vocab, loss = args.case.split(",")
-        print(json.dumps(one_step(int(vocab), loss, args.n_layer, args.batch, args.seq_len)))
+        try:
+            result = one_step(int(vocab), loss, args.n_layer, args.batch, args.seq_len)
+        except torch.OutOfMemoryError:
+            result = {"peak": None, "kind": "max_memory_allocated"}
+        print(json.dumps(result))
         return
     losses = ["full", "chunked"] + (["fused"] if fused_available(torch.device("cuda")) else [])
     print(f"device: {device_name()}; TinyGPT {args.n_layer} layers × 512, batch {args.batch} × {args.seq_len}")
@@ -73,8 +77,9 @@ def main() -> None:
                                    capture_output=True, text=True, check=True)
             result = json.loads(child.stdout.strip().splitlines()[-1])
             peaks[loss] = result["peak"]
-        print(f"{vocab:>7} " + " ".join(f"{peaks[name] / 2**30:11.2f} GiB" for name in losses)
-              + f"   {peaks['full'] / peaks['chunked']:6.1f}×")
+        cells = [f"{peaks[name] / 2**30:11.2f} GiB" if peaks[name] else f"{'out of memory':>14}" for name in losses]
+        ratio = f"{peaks['full'] / peaks['chunked']:6.1f}×" if peaks["full"] and peaks["chunked"] else "     –"
+        print(f"{vocab:>7} " + " ".join(cells) + f"   {ratio}")
     print(f"(peak = {result['kind']})")
 
 
