@@ -90,6 +90,13 @@ def test_markov_entropy_rate():
     assert metrics.markov_entropy_rate(np.full((8, 8), 1 / 8)) == pytest.approx(3.0)
 
 
+def test_model_flops_utilization_of_the_default_model_at_vocab_16385():
+    per_token = metrics.training_flops_full(18_881_024, 16385, 512, 6, 1024, tokens=1)
+    assert per_token == 6 * 18_881_024 + 6 * 16385 * 512 + 12 * 6 * 512 * 1024  # 201.3 MFLOP per token
+    # 2 M tokens/s of it on a 989 TFLOP/s card: 402.7 TFLOP/s, 40.7 % of the peak.
+    assert metrics.model_flops_utilization(per_token, 2e6, 989e12) == pytest.approx(0.40722, abs=1e-5)
+
+
 def test_cluster_bootstrap_is_wider_when_utterances_of_a_speaker_agree():
     rng = np.random.default_rng(0)
     speakers = np.repeat(np.arange(10), 30)
