@@ -33,10 +33,9 @@ def checkpoint_step(checkpoint: str | Path) -> int:
     return int(state["global_step"])
 
 
-def run_decay_fraction(run_dir: Path) -> float:
-    """The main run's ``model.decay_fraction`` (config.yaml), the TinyGPTModule default when not set."""
-    config = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
-    model = config.get("model") or {}
+def config_decay_fraction(config: Path) -> float:
+    """A fit config's ``model.decay_fraction``, the TinyGPTModule default when not set."""
+    model = (yaml.safe_load(config.read_text()) or {}).get("model") or {}
     return float((model.get("init_args", model) or {}).get("decay_fraction", 0.10))
 
 
@@ -52,7 +51,7 @@ def cooldown_args(run_dir: str | Path, fraction: float, decay_fraction: float | 
     if not checkpoint.is_file():
         raise AudiobitsError(f"{checkpoint} not found: the run saved no checkpoint at {fraction:g} of its steps. Train "
                              "it with the callbacks.DataFractionCheckpoints callback (`audiobits sweep` adds it).")
-    decay_fraction = run_decay_fraction(run_dir) if decay_fraction is None else decay_fraction
+    decay_fraction = config_decay_fraction(run_dir / "config.yaml") if decay_fraction is None else decay_fraction
     stable = checkpoint_step(checkpoint)
     decay = cooldown_steps(stable, decay_fraction)
     out = cooldown_dir(run_dir, fraction)
