@@ -46,7 +46,8 @@ class LawFit:
 
     def predict(self, params: np.ndarray, tokens: np.ndarray) -> np.ndarray:
         """L at N = ``params`` (non-embedding) and D = ``tokens`` (trained)."""
-        return self.E + self.A / np.asarray(params, float) ** self.alpha + self.B / np.asarray(tokens, float) ** self.beta
+        n, d = np.asarray(params, float), np.asarray(tokens, float)
+        return self.E + self.A / n ** self.alpha + self.B / d ** self.beta
 
 
 def _objective(theta: np.ndarray, log_n: np.ndarray, log_d: np.ndarray, log_l: np.ndarray,
