@@ -133,6 +133,12 @@ def calibrate(run_dir: str | Path, out: str | Path, states: int = 256, emissions
     return record
 
 
+def calibration_slack(run_dir: str | Path) -> float | None:
+    """The slack `audiobits calibrate` recorded beside a run's results.json (None when it was not calibrated)."""
+    path = Path(run_dir) / CALIBRATION_FILE
+    return json.loads(path.read_text())["slack_bits_per_token"] if path.is_file() else None
+
+
 def main(argv: list[str] | None = None) -> None:
     """`audiobits calibrate --like RUN_DIR [--out DIR] [--states 256] [--emissions 8] [--stay 0.9]`."""
     parser = ArgumentParser(prog="audiobits calibrate", description=__doc__.splitlines()[0])

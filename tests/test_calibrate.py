@@ -44,3 +44,15 @@ def test_calibrate_like_the_demo_mulaw_run(tmp_path_factory, tmp_path, capsys):
     assert np.isfinite(record["true_bits_per_token"]) and record["fit_seconds"] > 0
     printed = capsys.readouterr().out
     assert "slack" in printed and "not a correction" in printed and "fit" in printed
+
+
+def test_the_report_shows_a_recorded_slack_beside_the_row(tmp_path):
+    from audiobits.report import build_table
+    from audiobits.runs import load_runs
+    from run_dirs import make_run
+
+    calibrated, plain = make_run(tmp_path, "mimi_sem"), make_run(tmp_path, "text")
+    (calibrated / CALIBRATION_FILE).write_text(json.dumps({"slack_bits_per_token": 0.1234}))
+    table = build_table(load_runs([calibrated, plain]), sanity=False)
+    assert {r["run"]: r["calibration_slack"] for r in table.rows} == {"mimi_sem": 0.1234, "text": None}
+    assert "slack b/tok (diagnostic)" in table.markdown() and "+0.123" in table.markdown()
