@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> None:
     from audiobits.plots import headline, scaling_curves
 
     parser = ArgumentParser(prog="audiobits scaling", description=__doc__.splitlines()[0])
-    parser.add_argument("sweeps", type=list[str], help="sweep folders (`audiobits sweep --out`) or run dirs")
+    parser.add_argument("sweeps", nargs="+", help="sweep folders (`audiobits sweep --out`) or run dirs")
     parser.add_argument("--out", type=str | None, default=None, help="where scaling.json and figures go (default: "
                                                                      "the first sweep folder)")
     parser.add_argument("--resamples", type=int, default=200, help="bootstrap refits for the interval on E")
