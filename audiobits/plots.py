@@ -100,7 +100,8 @@ def headline(runs: list[Run], floors: dict | None = None) -> Figure:
 
 def _floor(ax, y: float, floor: float, interval: list[float] | None, unreliable: bool, first: bool) -> None:
     """The scaling law's extrapolated floor on a headline row: a diamond with its bootstrap interval."""
-    xerr = [[floor - interval[0]], [interval[1] - floor]] if interval else None
+    # a percentile interval need not contain the point (the fit then flags itself): clip the bars at the point
+    xerr = [[max(floor - interval[0], 0.0)], [max(interval[1] - floor, 0.0)]] if interval else None
     ax.errorbar(floor, y - 0.18, xerr=xerr, fmt="D", color="black", mfc="white" if unreliable else "black", ms=5,
                 capsize=3, label="fitted floor E × tok/s, 95 % interval (hollow: fit unreliable)" if first else None)
 

@@ -83,6 +83,8 @@ def summarize(points: Points, resamples: int, seed: int = 0) -> tuple[dict, LawF
     if points.nats is not None and resamples > 0:
         interval = bootstrap_floor(points.params, points.tokens, points.nats, points.scored, points.groups, fit,
                                    resamples=resamples, seed=seed)
+        if not interval[0] <= fit.E <= interval[1]:
+            fit.reasons.append("E outside its own bootstrap interval: the fit is unstable under resampling")
     measured = measured_run(points).results
     tps = measured["tokens_per_sec"]
     floor = metrics.rate_floor_bits_per_second(fit.E, tps)

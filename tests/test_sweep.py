@@ -86,7 +86,9 @@ def test_sweep_and_scaling_on_the_demo_corpus(tmp_path_factory, tmp_path, capsys
     for run in runs:
         if run.path.name == "cooldown_0.5":
             main_run = next(r for r in runs if r.path == run.path.parent / "main")
-            assert run.results["train_tokens"] < main_run.results["train_tokens"]
+            assert run.results["train_tokens"] <= main_run.results["train_tokens"]  # text: 2 steps, both trained
+            if run.representation == "mulaw":
+                assert run.results["train_tokens"] < main_run.results["train_tokens"]
     main(["scaling", *sweeps, "--out", str(tmp_path / "scaling"), "--resamples", "20"])
     records = json.loads((tmp_path / "scaling" / "scaling.json").read_text())
     assert sorted(r["representation"] for r in records) == ["mulaw", "phonemes", "text"]
