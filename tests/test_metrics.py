@@ -88,3 +88,8 @@ def test_markov_entropy_rate():
     h = lambda q: -(q * math.log2(q) + (1 - q) * math.log2(1 - q))  # noqa: E731
     assert metrics.markov_entropy_rate(p) == pytest.approx(2 / 3 * h(0.25) + 1 / 3 * h(0.5))
     assert metrics.markov_entropy_rate(np.full((8, 8), 1 / 8)) == pytest.approx(3.0)
+
+
+def test_rate_floor_and_calibration_slack():
+    assert metrics.rate_floor_bits_per_second(2.5, 12.5) == 31.25  # E bits/token × tokens/sec
+    assert metrics.calibration_slack(3.1, 2.9) == pytest.approx(0.2)  # model − true, positive when above the truth
