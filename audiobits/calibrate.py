@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -77,15 +76,14 @@ def calibration_config(run_config: dict, bins_dir: Path, log_root: Path) -> dict
     trainer = config.setdefault("trainer", {})
     trainer["logger"] = {"class_path": "lightning.pytorch.loggers.TensorBoardLogger",
                          "init_args": {"save_dir": str(log_root), "name": "calibration", "version": "run"}}
-    for key in ("ckpt_path",):
-        config.pop(key, None)
+    config.pop("ckpt_path", None)
     return config
 
 
 def calibrate(run_dir: str | Path, out: str | Path, states: int = 256, emissions: int = 8, stay: float = 0.9,
               seed: int = 0) -> dict:
     """Build the matched source, train the run's recipe on it and return (and write) the calibration record."""
-    from audiobits.cli import main as cli_main
+    from audiobits.sweep import fit_in_process
 
     run = load_run(run_dir)
     bins_dir = run.bins_dir()
@@ -106,9 +104,7 @@ def calibrate(run_dir: str | Path, out: str | Path, states: int = 256, emissions
           f"val rate {truth['true_bits_per_token']:.4f} bits/token ({timings['source_seconds']:.1f} s)", flush=True)
     config = calibration_config(run.config, out / "bins", out / "runs")
     (out / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    with warnings.catch_warnings():  # `audiobits calibrate` is on sys.argv; fit reads only these args
-        warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
-        cli_main(["fit", "--config", str(out / "config.yaml")])
+    fit_in_process(["fit", "--config", str(out / "config.yaml")])
     timings["fit_seconds"] = time.perf_counter() - started - timings["source_seconds"]
     model = read_results(out / "runs" / "calibration" / "run")
     slack = metrics.calibration_slack(model["bits_per_token"], truth["true_bits_per_token"])

@@ -85,7 +85,8 @@ def summarize(points: Points, resamples: int, seed: int = 0) -> tuple[dict, LawF
                                    resamples=resamples, seed=seed)
         if not interval[0] <= fit.E <= interval[1]:
             fit.reasons.append("E outside its own bootstrap interval: the fit is unstable under resampling")
-    measured = measured_run(points).results
+    reported = measured_run(points)
+    measured = reported.results
     tps = measured["tokens_per_sec"]
     floor = metrics.rate_floor_bits_per_second(fit.E, tps)
     record = {
@@ -100,7 +101,7 @@ def summarize(points: Points, resamples: int, seed: int = 0) -> tuple[dict, LawF
         "floor_bits_per_sec_ci95": [metrics.rate_floor_bits_per_second(x, tps) for x in interval] if interval else None,
         "tokens_per_sec": tps,
         "A": fit.A, "alpha": fit.alpha, "B": fit.B, "beta": fit.beta,
-        "measured": {"run": str(measured_run(points).path), "bits_per_token": measured["bits_per_token"],
+        "measured": {"run": str(reported.path), "bits_per_token": measured["bits_per_token"],
                      "bits_per_sec": measured["bits_per_sec"], "non_embedding_params": measured["model"][
                          "non_embedding_params"], "train_tokens": measured["train_tokens"]},
         "distance_bits_per_token": measured["bits_per_token"] - fit.E,

@@ -185,7 +185,8 @@ def _write_text(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
-def _fit(args: list[str]) -> None:
+def fit_in_process(args: list[str]) -> None:
+    """`audiobits <args>` (a fit) in this process, as the demo runs its fits."""
     from audiobits.cli import main as cli_main
 
     with warnings.catch_warnings():  # `audiobits sweep` itself is on sys.argv; fit reads only these args
@@ -200,11 +201,11 @@ def run_size(out: Path, name: str, config: Path, fractions: list[float], decay_f
     if not (run / RESULTS_FILE).is_file():
         last = run / "checkpoints" / "last.ckpt"
         print(f"[sweep] {name}: main run{' (resumed)' if last.is_file() else ''}", flush=True)
-        _fit(["fit", "--config", str(config), *(["--ckpt_path", str(last)] if last.is_file() else [])])
+        fit_in_process(["fit", "--config", str(config), *(["--ckpt_path", str(last)] if last.is_file() else [])])
     for fraction in fractions:
         if not (cooldown_dir(run, fraction) / RESULTS_FILE).is_file():
             print(f"[sweep] {name}: cool-down from {fraction:g} of the steps", flush=True)
-            _fit(cooldown_args(run, fraction, decay_fraction))
+            fit_in_process(cooldown_args(run, fraction, decay_fraction))
 
 
 def run_parallel(command: list[str], names: list[str], jobs: int) -> None:
