@@ -111,15 +111,19 @@ def scaling_curves(params: np.ndarray, tokens: np.ndarray, loss: np.ndarray, fit
     fig, [ax] = _figure(6.5, 4.5)
     cmap = matplotlib.colormaps["viridis"]
     sizes = sorted(set(params))
-    grid = np.geomspace(min(tokens) / 1.5, max(tokens) * 4, 100)
+    grid = np.geomspace(min(tokens) / 1.5, max(tokens) * 2, 100)
     for i, n in enumerate(sizes):
         color = cmap(i / max(len(sizes) - 1, 1))
         mine = params == n
         ax.plot(tokens[mine], loss[mine], "o", color=color, label=f"N = {_sig(n / 1e6, 3)} M")
         ax.plot(grid, fit.predict(np.full_like(grid, n), grid), "-", color=color, alpha=0.7)
     ax.axhline(fit.E, color="black", ls="--", lw=1, label=f"floor E = {fit.E:.3f} bits/token")
-    _log(ax, "x")
-    _log(ax, "y")
+    ax.set_xscale("log")  # decades as 10^k: token counts span several
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_yscale("log")  # losses span less than a decade: label 1…9 × 10^k
+    ax.yaxis.set_major_locator(LogLocator(subs=tuple(range(1, 10))))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
     flag = " — UNRELIABLE" if fit.unreliable else ""
     ax.set_title(f"{title}: L = E + A/N^{fit.alpha:.2f} + B/D^{fit.beta:.2f}{flag}", fontsize=9)
     ax.set_xlabel("training tokens D")
