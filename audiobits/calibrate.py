@@ -146,6 +146,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--stay", type=float, default=0.9, help="probability a state persists for the next token")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    representation = read_results(args.like)["representation"]
+    try:
+        representation = read_results(args.like)["representation"]
+    except FileNotFoundError as error:
+        raise AudiobitsError(str(error)) from error
     calibrate(args.like, args.out or Path("calibration") / representation, args.states, args.emissions, args.stay,
               args.seed)
