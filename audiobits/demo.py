@@ -5,7 +5,7 @@
    as an ``AudioFolder`` (FLAC + metadata.csv) — or your own ``AudioFolder`` (``--corpus``).
 2. Bins: three representations that need no downloaded weights — GPT-2 BPE of the transcript (``text``),
    espeak-ng phonemes of the transcript (``phonemes``) and 8-bit μ-law PCM at 8 kHz (``mulaw``, 64 kbit/s) —
-   through the same encoder as every corpus (:func:`audiobits.encode.prepare_bins`, iso-data drops included).
+   through the same encoder as every corpus (:func:`audiobits.prepare.prepare_bins`, iso-data drops included).
 3. Training: one TinyGPT per representation, one epoch, through the real ``audiobits fit`` (LightningCLI) with a
    generated config (``<out>/configs/<representation>.yaml``, reusable as is). The batch shrinks for streams too
    short for 20 steps at the size's batch (the transcript ones).
@@ -34,7 +34,9 @@ from audiobits.bins import TokenBins
 from audiobits.corpora import AudioFolder
 from audiobits.data import num_windows
 from audiobits.demo_text import SOURCE, TEXT
-from audiobits.encode import EncodeOptions, prepare_bins, refresh_bins
+from audiobits.encode import EncodeOptions
+from audiobits.merge import refresh_bins
+from audiobits.prepare import prepare_bins
 from audiobits.report import build_table, write_report
 from audiobits.representations.base import Representation
 from audiobits.runs import load_runs

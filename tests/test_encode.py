@@ -13,8 +13,10 @@ from corpus_builders import encoded, speech_rows, tone, write_audio_folder
 
 from audiobits.bins import TokenBins, is_complete
 from audiobits.corpora import AudioFolder
-from audiobits.encode import (EncodeJob, EncodeOptions, prepare_bins, read_dropped, refresh_bins,
-                              stale_utterances)
+from audiobits.encode import EncodeJob, EncodeOptions
+from audiobits.iso_data import read_dropped, stale_utterances
+from audiobits.merge import merge_shards, refresh_bins
+from audiobits.prepare import prepare_bins
 from audiobits.representations import build
 from audiobits.representations.mulaw import MuLawRepresentation
 
@@ -138,7 +140,7 @@ def test_ranks_share_shards_and_merge_to_the_single_process_result(folder, tmp_p
     job.encode_pending(rank=1, world_size=2)
     assert sorted(p.stem for p in job.shard_dir.glob("*.npz")) == ["train-000001", "train-000003"]
     job.encode_pending(rank=0, world_size=2)
-    job.merge()
+    merge_shards(job)
     assert sha(job.bins_dir) == sha(single)
 
 
