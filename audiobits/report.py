@@ -14,30 +14,19 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import sys
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from jsonargparse import ArgumentParser
 
-from audiobits.runs import Run, load_runs
+from audiobits.plots import significant, write_figures
+from audiobits.runs import Run, flags, load_runs, reference_group
 from audiobits.sanity import Check, check_run, summary
 
 FORMATS = ("table", "markdown", "csv", "json")
 PETA = 1e15
-
-
-def _sig(x: float | None, digits: int = 4) -> str:
-    """``digits`` significant digits without exponent (24,531 / 39.15 / 0.01230); '–' for missing."""
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "–"
-    if x == 0:
-        return "0"
-    decimals = max(0, digits - 1 - math.floor(math.log10(abs(x))))
-    return f"{x:,.{decimals}f}"
 
 
 def _sci(x: float | None) -> str:
@@ -61,15 +50,15 @@ COLUMNS = (
     Column("run", "run", lambda r: r["run"]),
     Column("representation", "representation", lambda r: r["representation"]),
     Column("corpus", "corpus", lambda r: r["corpus"]),
-    Column("bits_per_token", "bits/token", lambda r: _sig(r["bits_per_token"])),
-    Column("tokens_per_sec", "tokens/s", lambda r: _sig(r["tokens_per_sec"])),
-    Column("bits_per_sec", "bits/s [95% CI]", lambda r: f"{_sig(r['bits_per_sec'])} "
-                                                        f"[{_sig(r['bits_per_sec_ci95_low'])}, "
-                                                        f"{_sig(r['bits_per_sec_ci95_high'])}]"),
-    Column("bits_per_byte", "bits/byte", lambda r: _sig(r["bits_per_byte"])),
-    Column("nominal_bitrate", "nominal b/s", lambda r: _sig(r["nominal_bitrate"])),
+    Column("bits_per_token", "bits/token", lambda r: significant(r["bits_per_token"])),
+    Column("tokens_per_sec", "tokens/s", lambda r: significant(r["tokens_per_sec"])),
+    Column("bits_per_sec", "bits/s [95% CI]", lambda r: f"{significant(r['bits_per_sec'])} "
+                                                        f"[{significant(r['bits_per_sec_ci95_low'])}, "
+                                                        f"{significant(r['bits_per_sec_ci95_high'])}]"),
+    Column("bits_per_byte", "bits/byte", lambda r: significant(r["bits_per_byte"])),
+    Column("nominal_bitrate", "nominal b/s", lambda r: significant(r["nominal_bitrate"])),
     Column("utilization_nominal", "of nominal", lambda r: _pct(r["utilization_nominal"])),
-    Column("flat_capacity", "flat capacity b/s", lambda r: _sig(r["flat_capacity"])),
+    Column("flat_capacity", "flat capacity b/s", lambda r: significant(r["flat_capacity"])),
     Column("utilization_flat", "of flat", lambda r: _pct(r["utilization_flat"])),
     Column("info_per_storage", "info/storage", lambda r: f"{_pct(r['info_per_storage'])} of {r['storage_bits']}b"),
     Column("train_tokens", "train tokens", lambda r: f"{r['train_tokens']:,}"),
@@ -139,29 +128,6 @@ class Table:
         return {"table": self.text, "markdown": self.markdown, "csv": self.csv, "json": self.json}[fmt]()
 
 
-def reference_group(runs: list[Run]) -> dict:
-    """The (corpus, validation utterance set) most runs share — the first run's on a tie."""
-    keys = [(r.results["corpus"], r.results.get("val_utterance_set")) for r in runs]
-    (corpus, digest), count = max(Counter(keys).items(), key=lambda kv: (kv[1], -keys.index(kv[0])))
-    return {"corpus": corpus, "val_utterance_set": digest, "runs": count}
-
-
-def flags(results: dict, reference: dict) -> list[str]:
-    """Why a run is not comparable with the reference group (empty list: comparable)."""
-    found = []
-    if results["corpus"] != reference["corpus"]:
-        found.append(f"other corpus ({results['corpus']})")
-    elif results.get("val_utterance_set") != reference["val_utterance_set"]:
-        found.append(f"other val utterance set ({results.get('val_utterance_set')})")
-    if results.get("weights") == "random":
-        found.append("random weights")
-    if not results.get("finished", False):
-        found.append("unfinished")
-    if results.get("val_scored_fraction", 1.0) < 1.0:
-        found.append(f"partial validation ({results['val_scored_fraction']:.1%} scored)")
-    return found
-
-
 def row(run: Run, reference: dict, checks: list[Check]) -> dict:
     """A run's table row: results.json values, FLOPs in PFLOPs, the CI split in two, flags and sanity."""
     r = run.results
@@ -217,8 +183,6 @@ def main(argv: list[str] | None = None) -> None:
     table = build_table(runs, sanity=args.sanity)
     print(table.render(args.format), end="")
     if args.out:
-        from audiobits.plots import write_figures
-
         out = Path(args.out)
         files = write_report(table, out) + write_figures(runs, out)
         print(f"wrote {len(files)} files to {out}: " + ", ".join(p.name for p in files), file=sys.stderr)
