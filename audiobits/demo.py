@@ -1,6 +1,6 @@
 """The whole pipeline offline, in minutes on a CPU: ``audiobits demo [--out DIR] [--corpus FOLDER] [--size small]``.
 
-1. Corpus: the embedded public-domain text (:mod:`audiobits.demo_text`, Alice in Wonderland ch. I–II) spoken by
+1. Corpus: the packaged public-domain text (``audiobits/resources/alice.txt``, Alice in Wonderland ch. I–II) spoken by
    espeak-ng (one utterance per sentence or clause of up to 20 words, every 5th to the validation split), written
    as an ``AudioFolder`` (FLAC + metadata.csv) — or your own ``AudioFolder`` (``--corpus``).
 2. Bins: three representations that need no downloaded weights — GPT-2 BPE of the transcript (``text``),
@@ -24,6 +24,7 @@ import shutil
 import time
 import warnings
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import soundfile as sf
@@ -33,7 +34,6 @@ from jsonargparse import ArgumentParser
 from audiobits.bins import TokenBins
 from audiobits.corpora import AudioFolder
 from audiobits.data import num_windows
-from audiobits.demo_text import SOURCE, TEXT
 from audiobits.encode import EncodeOptions
 from audiobits.merge import refresh_bins
 from audiobits.prepare import prepare_bins
@@ -41,6 +41,11 @@ from audiobits.report import build_table, write_report
 from audiobits.representations.base import Representation
 from audiobits.runs import load_runs
 
+# Chapters I and II of Lewis Carroll, *Alice's Adventures in Wonderland* (1865), public domain: the body text of
+# Project Gutenberg eBook #11 (https://www.gutenberg.org/ebooks/11) without the Project Gutenberg header, footer and
+# licence, the asterisk dividers and the underscores that mark italics.
+TEXT_RESOURCE = "resources/alice.txt"
+SOURCE = "Lewis Carroll, Alice's Adventures in Wonderland (1865), ch. I-II; Project Gutenberg eBook #11"
 VAL_EVERY = 5  # every 5th spoken utterance goes to the validation split
 MAX_WORDS = 20  # longer sentences are left out of the spoken corpus: many short utterances, as in speech corpora
 MIN_STEPS = 20  # the batch shrinks on small streams (text) so every model gets this many optimizer steps
@@ -51,7 +56,7 @@ VALIDATIONS = 4  # validation passes per run (loss curves), the last one on the 
 class DemoSize:
     """How much speech to synthesize and how big a model to fit on each representation."""
 
-    seconds: float  # speech taken from the embedded text, in reading order
+    seconds: float  # speech taken from the demo text, in reading order
     n_layer: int
     n_embd: int
     n_head: int
@@ -65,8 +70,15 @@ SIZES = {
 }
 
 
-def utterance_texts(text: str = TEXT) -> list[str]:
-    """Sentences and clauses of ``text``: paragraphs joined into lines, cut after . ! ? ; : (and a closing quote)."""
+def demo_text() -> str:
+    """The demo's public-domain text (package data)."""
+    return resources.files("audiobits").joinpath(TEXT_RESOURCE).read_text(encoding="utf-8")
+
+
+def utterance_texts(text: str | None = None) -> list[str]:
+    """Sentences and clauses of ``text`` (default: `demo_text`): paragraphs joined into lines, cut after . ! ? ; :
+    (and a closing quote)."""
+    text = demo_text() if text is None else text
     pieces = []
     for paragraph in re.split(r"\n\s*\n", text):
         line = " ".join(paragraph.split())
@@ -75,9 +87,9 @@ def utterance_texts(text: str = TEXT) -> list[str]:
 
 
 def synthesize_corpus(root: Path, seconds: float, voice: str = "en-us") -> AudioFolder:
-    """Speak the embedded text's utterances of up to MAX_WORDS words with espeak-ng, in reading order, until
+    """Speak the demo text's utterances of up to MAX_WORDS words with espeak-ng, in reading order, until
     ``seconds`` of speech; an AudioFolder under ``root`` (every VAL_EVERY-th utterance in val)."""
-    from audiobits.speech import Espeak
+    from audiobits.espeak import Espeak
 
     espeak = Espeak(voice)
     rows: dict[str, list[tuple[str, str]]] = {"train": [], "val": []}
