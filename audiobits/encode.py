@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from audiobits.bins import SPLITS, dtype_for_vocab
-from audiobits.corpora import Corpus, Loaded, Unreadable
+from audiobits.corpora import Corpus, Loaded, Unreadable, upgrade_description
 from audiobits.files import write_text_atomic
 from audiobits.representations.base import Representation, Utterance, UtteranceError
 from audiobits.shards import Shard, ShardRecord
@@ -116,7 +116,8 @@ class EncodeJob:
         """Write plan.json, or keep the shards of an interrupted run when it had the same plan (else discard them)."""
         plan, path = self._plan(), self.shard_dir / PLAN
         if path.is_file():
-            if json.loads(path.read_text(encoding="utf-8")) == plan:
+            recorded = json.loads(path.read_text(encoding="utf-8"))
+            if {**recorded, "corpus": upgrade_description(recorded.get("corpus", {}))} == plan:
                 return
             log.warning("%s: shards were made with another plan (corpus, encoder or shard size); starting over",
                         self.shard_dir)

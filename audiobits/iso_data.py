@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from audiobits.bins import SPLITS
-from audiobits.corpora import Corpus
+from audiobits.corpora import Corpus, upgrade_description
 from audiobits.files import write_text_atomic
 
 CORPUS_RECORD = "corpus.json"
@@ -66,7 +66,7 @@ def check_corpus_record(corpus_dir: Path, corpus: Corpus) -> None:
     description = json.loads(json.dumps(corpus.describe()))
     path = corpus_dir / CORPUS_RECORD
     if path.is_file():
-        recorded = json.loads(path.read_text(encoding="utf-8"))
+        recorded = upgrade_description(json.loads(path.read_text(encoding="utf-8")))
         if recorded != description:
             raise ValueError(f"{path} records corpus {recorded}, but this config describes {description}. Bins of "
                              f"one corpus directory must come from the same utterances: give the corpus another "

@@ -209,3 +209,50 @@ def test_two_processes_through_ddp_encode_their_own_shards(folder, tmp_path):
     shards = [{f"u{i:03d}.wav" for i in range(k, min(k + 3, 10))} for k in range(0, 10, 3)]
     rank0 = shards[0] | shards[2] | {f"v{i:03d}.wav" for i in range(3)}  # shards 0, 2, 4 of the global list
     assert sorted(per_process, key=len, reverse=True) == [rank0, shards[1] | shards[3]]
+
+
+def test_records_name_the_corpus_kind_not_its_module(folder, tmp_path):
+    corpus = AudioFolder(str(folder))
+    job = EncodeJob(corpus, MuLawRepresentation(), tmp_path, OPTIONS)
+    job.start_plan()
+    prepare_bins(corpus, build("text"), tmp_path, OPTIONS, device="cpu")
+    for record in (json.loads((tmp_path / "corpus" / "corpus.json").read_text()),
+                   json.loads((job.shard_dir / "plan.json").read_text())["corpus"]):
+        assert record == {"kind": "audio_folder", "root": str(folder)}
+
+
+def test_records_written_with_the_class_path_still_match(folder, tmp_path):
+    """corpus.json and plan.json of earlier versions named the class (`"class": "audiobits.corpora.AudioFolder"`):
+    the same corpus is still accepted, and an interrupted encode keeps its shards."""
+    corpus = AudioFolder(str(folder))
+    job = EncodeJob(corpus, MuLawRepresentation(), tmp_path, OPTIONS)
+    job.start_plan()
+    job.encode_pending(rank=0, world_size=5)  # one finished shard
+    old = {"class": "audiobits.corpora.AudioFolder", "root": str(folder)}
+    (tmp_path / "corpus").mkdir(exist_ok=True)
+    (tmp_path / "corpus" / "corpus.json").write_text(json.dumps(old))
+    plan = json.loads((job.shard_dir / "plan.json").read_text())
+    (job.shard_dir / "plan.json").write_text(json.dumps({**plan, "corpus": old}))
+
+    counting = CountingMuLaw()
+    prepare_bins(corpus, counting, tmp_path, OPTIONS, device="cpu")
+    assert len(counting.encoded) == 13 - 3  # the finished shard was kept
+    prepare_bins(corpus, build("text"), tmp_path, OPTIONS, device="cpu")  # not refused as another corpus
+
+    other = {"class": "audiobits.corpora.AudioFolder", "root": str(tmp_path / "elsewhere")}
+    (tmp_path / "corpus" / "corpus.json").write_text(json.dumps(other))
+    with pytest.raises(ValueError, match="give the corpus another name"):
+        prepare_bins(corpus, build("text"), tmp_path, OPTIONS, device="cpu")
+
+
+def test_a_corpus_class_must_declare_its_own_kind(folder):
+    class MyFolder(AudioFolder):
+        pass
+
+    with pytest.raises(TypeError, match="MyFolder must declare its own `kind"):
+        MyFolder(str(folder)).describe()
+
+    class Declared(AudioFolder):
+        kind = "my_folder"
+
+    assert Declared(str(folder)).describe()["kind"] == "my_folder"
