@@ -1,4 +1,4 @@
-"""Token bins: the on-disk contract between encoding and training (see DESIGN.md, "Token bins").
+"""Token bins: the on-disk contract between encoding and training (docs/bins.md).
 
 One directory per (corpus, representation) holds, per split, ``<split>.bin`` (raw little-endian ids,
 utterances concatenated, each followed by one end-of-utterance token), ``<split>.idx.npz`` (int64 start

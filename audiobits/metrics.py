@@ -1,4 +1,4 @@
-"""Metric definitions (DESIGN.md, "Metrics" — a contract): pure functions shared by callbacks, report and tests.
+"""Metric definitions (docs/metrics.md — a contract): pure functions shared by callbacks, report and tests.
 
 Sums, not means, are the inputs: ``nats`` is the summed cross-entropy of every scored validation token,
 ``tokens`` their count, ``seconds`` the true audio duration and ``text_bytes`` the transcripts' UTF-8 bytes.

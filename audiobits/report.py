@@ -1,7 +1,7 @@
 """The results table: one row per run, ``audiobits report RUN_DIR... [--out DIR] [--format table|markdown|csv|json]``.
 
 Every number is read from the run's results.json, which :func:`audiobits.results.compute_results` fills with the
-DESIGN.md definitions; the report only changes units (FLOPs → PFLOPs). Runs that cannot be compared with the
+docs/metrics.md definitions; the report only changes units (FLOPs → PFLOPs). Runs that cannot be compared with the
 rest — another corpus or validation utterance set than the reference (the most common pair), random codec
 weights, an unfinished run or a partial validation pass — are flagged in the ``flags`` column, never mixed in
 silently. The sanity checks of :mod:`audiobits.sanity` run on every row.

@@ -1,4 +1,5 @@
-"""The results record of one run (``results.json``): every DESIGN.md metric from validation sums.
+"""The results record of one run (``results.json``): every docs/metrics.md metric from validation sums
+(each key in docs/results.md).
 
 Written by :class:`callbacks.ResultsWriter` at the end of fit and read back by ``audiobits report``; one
 function builds it so the file, the report and the tests agree on every definition.
@@ -114,7 +115,7 @@ def rates(meta: BinMeta, val: SplitBins, sums: ValidationSums) -> dict:
 
 def compute_results(meta: BinMeta, val: SplitBins, sums: ValidationSums, model: ModelShape, train_tokens: int,
                     finished: bool, bootstrap_resamples: int = 1000, seed: int = 0) -> dict:
-    """All DESIGN.md metrics for one run: :func:`rates` plus the bootstrap interval, storage and FLOPs."""
+    """All docs/metrics.md metrics for one run: :func:`rates` plus the bootstrap interval, storage and FLOPs."""
     rate = rates(meta, val, sums)
     scored = sums.tokens_per_utterance > 0
     b = rate["bits_per_token"]

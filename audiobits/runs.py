@@ -37,7 +37,7 @@ class Run:
     def bins_dir(self) -> Path | None:
         """The bin directory the run trained on, from config.yaml's ``data.init_args`` (None when not found).
 
-        ``bins_dir`` for the plain datamodule; ``root`` + corpus + representation (DESIGN.md layout) for the
+        ``bins_dir`` for the plain datamodule; ``root`` + corpus + representation (docs/bins.md layout) for the
         per-codec ones. Relative paths are taken from the working directory, as at fit time.
         """
         data = self.config.get("data") or {}

@@ -1,4 +1,4 @@
-"""Writes ``results.json`` (every DESIGN.md metric, with the bootstrap interval) at the end of fit."""
+"""Writes ``results.json`` (every docs/metrics.md metric, with the bootstrap interval) at the end of fit."""
 
 from __future__ import annotations
 

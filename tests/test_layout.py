@@ -45,3 +45,22 @@ def test_the_circle_finder_sees_a_deferred_import():
     """The check above would pass on anything if the graph missed imports inside functions."""
     graph = import_graph()
     assert "audiobits.cli" in graph["audiobits.demo"]  # demo imports cli inside run_demo
+
+
+def test_the_readme_layout_names_every_module():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    layout = readme[readme.index("## Layout"):]
+    layout = layout[:layout.index("\n## ", 1)]
+    modules = [p for p in (ROOT / "audiobits").glob("*.py") if p.name not in ("__init__.py", "__main__.py")]
+    missing = [p.name for p in modules if p.name not in layout]
+    assert missing == [], f"README's Layout section does not name {missing}"
+    for folder in ("docs/", "audiobits/representations/", "audiobits/resources/", "callbacks/", "configs/"):
+        assert folder in layout
+
+
+def test_the_docs_pages_exist_and_nothing_points_at_a_missing_design_file():
+    for page in ("bins.md", "metrics.md", "results.md"):
+        assert (ROOT / "docs" / page).is_file()
+    sources = [*ROOT.glob("*.md"), *(ROOT / "audiobits").rglob("*.py"), *(ROOT / "callbacks").rglob("*.py"),
+               *(ROOT / "tests").glob("*.py")]
+    assert [p.name for p in sources if "DESIGN" + ".md" in p.read_text(encoding="utf-8")] == []

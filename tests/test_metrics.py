@@ -1,4 +1,4 @@
-"""Every metric against a value computed by hand from DESIGN.md's definition."""
+"""Every metric against a value computed by hand from docs/metrics.md's definition."""
 
 import math
 
