@@ -26,8 +26,7 @@ from audiobits.corpora import Corpus
 from audiobits.data import TokenBinDataModule
 from audiobits.encode import EncodeOptions
 from audiobits.iso_data import read_dropped, stale_utterances
-from audiobits.merge import refresh_bins
-from audiobits.prepare import prepare_bins
+from audiobits.prepare import prepare_bins, refresh_bins
 from audiobits.representations import Representation, build
 from audiobits.representations.mimi import NAMES as MIMI_NAMES
 from audiobits.representations.neucodec import PRECOMPUTED

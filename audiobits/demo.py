@@ -35,8 +35,7 @@ from audiobits.bins import TokenBins
 from audiobits.corpora import AudioFolder
 from audiobits.data import num_windows
 from audiobits.encode import EncodeOptions
-from audiobits.merge import refresh_bins
-from audiobits.prepare import prepare_bins
+from audiobits.prepare import prepare_bins, refresh_bins
 from audiobits.report import build_table, write_report
 from audiobits.representations.base import Representation
 from audiobits.runs import load_runs

@@ -2,7 +2,7 @@
 
 `merge_shards` writes ``<root>/<corpus>/<rep>/`` from the finished `ShardRecord`s of an `EncodeJob` with
 `bins.BinWriter` (meta.json last), leaving out every utterance of the drop log (:mod:`audiobits.iso_data`), then
-removes the shards. `refresh_bins` rewrites complete bins that still hold an utterance dropped since they were written.
+removes the shards. `refresh` rewrites complete bins that still hold an utterance dropped since they were written.
 """
 
 from __future__ import annotations
@@ -93,8 +93,9 @@ def drop_stale(corpus: Corpus, bins_dir: Path) -> None:
     write_bins(bins_dir, bins.meta, corpus, dropped, utterances)
 
 
-def refresh_bins(corpus: Corpus, bins_dir: str | os.PathLike) -> bool:
-    """True when ``bins_dir`` is complete (after rewriting it without newly dropped utterances); False: encode it."""
+def refresh(corpus: Corpus, bins_dir: str | os.PathLike) -> bool:
+    """True when ``bins_dir`` is complete (after rewriting it without newly dropped utterances); False: encode it.
+    The caller holds the bins' lock (`audiobits.prepare.refresh_bins` takes it)."""
     bins_dir = Path(bins_dir)
     check_corpus_record(bins_dir.parent, corpus)
     if not is_complete(bins_dir):

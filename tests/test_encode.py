@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -13,10 +15,11 @@ from corpus_builders import encoded, speech_rows, tone, write_audio_folder
 
 from audiobits.bins import TokenBins, is_complete
 from audiobits.corpora import AudioFolder
+from audiobits.errors import AudiobitsError
 from audiobits.encode import EncodeJob, EncodeOptions
 from audiobits.iso_data import read_dropped, stale_utterances
-from audiobits.merge import merge_shards, refresh_bins
-from audiobits.prepare import prepare_bins
+from audiobits.merge import merge_shards
+from audiobits.prepare import prepare_bins, refresh_bins
 from audiobits.representations import build
 from audiobits.representations.mulaw import MuLawRepresentation
 
@@ -79,6 +82,7 @@ def test_interrupted_encode_resumes_without_redoing_finished_shards(folder, tmp_
     # 3 + 3 utterances finished two shards; the third shard's second batch crashed before its file was written
     assert sorted(p.name for p in shard_dir.iterdir()) == ["plan.json", "train-000000.npz", "train-000001.npz"]
     assert not is_complete(tmp_path / "bins" / "corpus" / "mulaw")
+    assert not (tmp_path / "bins" / "corpus" / "mulaw.lock").exists()  # released and removed by the crash
 
     resumed = CountingMuLaw()
     out = prepare_bins(corpus, resumed, tmp_path / "bins", OPTIONS, device="cpu")
@@ -256,3 +260,87 @@ def test_a_corpus_class_must_declare_its_own_kind(folder):
         kind = "my_folder"
 
     assert Declared(str(folder)).describe()["kind"] == "my_folder"
+
+
+class Gated(MuLawRepresentation):
+    """μ-law that signals when it starts encoding and then waits to be released (a long encode in progress)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started, self.release = threading.Event(), threading.Event()
+
+    def encode(self, batch):
+        self.started.set()
+        assert self.release.wait(120)
+        return super().encode(batch)
+
+
+def in_thread(function, *args, **kwargs) -> tuple[threading.Thread, dict]:
+    outcome: dict = {}
+
+    def run():
+        try:
+            outcome["value"] = function(*args, **kwargs)
+        except BaseException as e:  # noqa: BLE001 - handed to the test
+            outcome["error"] = e
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, outcome
+
+
+def test_a_second_prepare_of_the_same_bins_waits_for_the_first_and_leaves_nothing_behind(folder, tmp_path, caplog):
+    """Two `audiobits prepare` of one corpus at once: the second waits (saying for whom) instead of racing the first
+    into a half-merged, shard-less state; then it finds the bins complete and encodes nothing."""
+    corpus = AudioFolder(str(folder))
+    first_rep, second_rep = Gated(), CountingMuLaw()
+    first, first_outcome = in_thread(prepare_bins, corpus, first_rep, tmp_path, OPTIONS, device="cpu")
+    assert first_rep.started.wait(120)
+    lock = tmp_path / "corpus" / "mulaw.lock"
+    assert lock.read_text().startswith(f"pid {os.getpid()} on ")
+    with caplog.at_level(logging.WARNING, logger="audiobits.prepare"):
+        second, second_outcome = in_thread(prepare_bins, corpus, second_rep, tmp_path, OPTIONS, device="cpu")
+        deadline = time.monotonic() + 120
+        while not any("waiting for it to finish" in r.getMessage() for r in caplog.records):
+            assert time.monotonic() < deadline and second.is_alive(), second_outcome
+            time.sleep(0.05)
+        assert any(f"pid {os.getpid()}" in r.getMessage() and str(lock) in r.getMessage() for r in caplog.records)
+        first_rep.release.set()
+        first.join(120)
+        second.join(120)
+    assert "error" not in first_outcome and "error" not in second_outcome, (first_outcome, second_outcome)
+    assert first_outcome["value"] == second_outcome["value"] == tmp_path / "corpus" / "mulaw"
+    assert second_rep.encoded == []  # it found the first one's bins complete
+    TokenBins(tmp_path / "corpus" / "mulaw", verify_checksum=True)
+    # no stray shards, lock or temporary directory (train/ and val/ are the recordings: the root is their folder)
+    assert sorted(p.name for p in (tmp_path / "corpus").iterdir()) == ["corpus.json", "mulaw", "train", "val"]
+
+
+def test_finished_bins_are_read_without_the_lock(folder, tmp_path):
+    """Fits on finished bins run side by side: only writing takes the lock."""
+    corpus = AudioFolder(str(folder))
+    out = prepare_bins(corpus, MuLawRepresentation(), tmp_path, OPTIONS, device="cpu")
+    from audiobits.prepare import bins_lock
+
+    with bins_lock(out):  # another process writing other bins of this name would hold it
+        thread, outcome = in_thread(refresh_bins, corpus, out)
+        thread.join(60)
+    assert outcome == {"value": True}
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full, the kernel's always-full device")
+def test_a_full_disk_while_writing_a_shard_names_the_file_and_leaves_no_partial_file(folder, tmp_path):
+    """The shard's temporary file is a link to /dev/full, so the write fails with the kernel's own ENOSPC."""
+    corpus = AudioFolder(str(folder))
+    shard = tmp_path / "corpus" / "mulaw.shards" / "train-000001.npz"
+    shard.parent.mkdir(parents=True)
+    tmp = shard.with_name(f"{shard.name}.tmp-{os.getpid()}")
+    tmp.symlink_to("/dev/full")
+    with pytest.raises(AudiobitsError, match=f"cannot write {shard}: No space left on device. Free space"):
+        prepare_bins(corpus, MuLawRepresentation(), tmp_path, OPTIONS, device="cpu")
+    assert not os.path.lexists(tmp) and not shard.exists()
+    assert sorted(p.name for p in shard.parent.iterdir()) == ["plan.json", "train-000000.npz"]  # finished work kept
+    assert not (tmp_path / "corpus" / "mulaw.lock").exists()
+    counting = CountingMuLaw()
+    prepare_bins(corpus, counting, tmp_path, OPTIONS, device="cpu")  # space freed: the same command finishes
+    assert len(counting.encoded) == 13 - 3
