@@ -63,7 +63,7 @@ class BinMeta:
     codebooks: list[Codebook]
     flattening: str
     splits: dict[str, SplitMeta] = field(default_factory=dict)
-    tokens_per_frame: int = 1  # flat tokens per coarse frame (8 for mimi_all, 7 for snac_orpheus), for per-position loss
+    tokens_per_frame: int = 1  # flat tokens per coarse frame (8 mimi_all, 7 snac_orpheus), for per-position loss
     dtype: str = ""
     format_version: int = FORMAT_VERSION
     extra: dict = field(default_factory=dict)

@@ -9,12 +9,11 @@ import yaml
 from audiobits.bins import TokenBins
 from audiobits.demo import DemoSize, SIZES, main, schedule, utterance_texts
 from audiobits.runs import load_runs
-from demo_output import demo_output
 
 
-@pytest.fixture(scope="module")
-def out(tmp_path_factory):
-    return demo_output(tmp_path_factory)
+@pytest.fixture
+def out(demo_output):
+    return demo_output
 
 
 def test_embedded_text_gives_a_few_hundred_utterances():

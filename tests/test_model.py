@@ -48,7 +48,7 @@ def test_sdpa_path_equals_reference_causal_attention():
 
 
 @pytest.mark.skipif(not (torch.cuda.is_available() and model_lib.flash_attn_func is not None),
-                    reason="flash-attn path needs a CUDA GPU with flash-attn installed (`pip install audiobits[flash]`)")
+                    reason="flash-attn path needs a CUDA GPU with flash-attn (`pip install audiobits[flash]`)")
 def test_flash_path_equals_reference_causal_attention():
     q, k, v = torch.randn(3, 2, 256, 8, 64, device="cuda", dtype=torch.bfloat16).unbind(0)
     out = causal_attention(q, k, v)
