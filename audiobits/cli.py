@@ -69,7 +69,7 @@ def resolve_last_checkpoint(config) -> None:
     init.version = found[-1].parent.parent.name
 
 
-def lightning_cli(args: list[str] | None = None, run: bool = True) -> AudiobitsCLI:
+def lightning_cli(args: list[str] | None = None, run: bool = True, prog: str = "audiobits") -> AudiobitsCLI:
     """Build the CLI with fresh callback instances (so repeated calls in one process share no state)."""
     trainer_defaults = {
         "max_epochs": 1,  # iso-data: exactly one pass over the training windows
@@ -80,12 +80,12 @@ def lightning_cli(args: list[str] | None = None, run: bool = True) -> AudiobitsC
     }
     return AudiobitsCLI(TinyGPTModule, TokenBinDataModule, subclass_mode_data=True, seed_everything_default=0,
                         trainer_defaults=trainer_defaults, save_config_kwargs={"overwrite": True}, args=args,
-                        run=run, parser_kwargs={"prog": "audiobits", "description": DESCRIPTION})
+                        run=run, parser_kwargs={"prog": prog, "description": DESCRIPTION})
 
 
 def prepare(args: list[str]) -> None:
     """`audiobits prepare --config X.yaml`: download, encode and write the config's bins, nothing else."""
-    cli = lightning_cli(args, run=False)
+    cli = lightning_cli(args, run=False, prog="audiobits prepare")
     cli.datamodule.prepare_data()
 
 

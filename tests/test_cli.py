@@ -1,6 +1,7 @@
 """`audiobits fit` end to end through the real LightningCLI: known entropy, resume after a crash, CPU DDP."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -8,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch.nn.functional as F
+import yaml
 
 from audiobits import model as model_lib
 from audiobits.bins import TokenBins
@@ -138,15 +140,30 @@ def test_ddp_on_two_cpu_processes_uses_every_window_once_and_scores_every_val_to
     assert results["val_scored_fraction"] == 1.0
 
 
-def test_print_config_of_every_shipped_config(capsys):
-    configs = sorted((REPO / "configs").glob("*.yaml"))
-    assert {c.stem for c in configs} >= {"tiny"}
-    for config in configs:
-        with pytest.raises(SystemExit) as exit_info:
-            main(["fit", "--config", str(config), "--print_config"])
-        assert exit_info.value.code in (0, None), config
-        printed = capsys.readouterr().out
-        assert "class_path" in printed and "model:" in printed, config
+def leaves(tree: dict, prefix: tuple = ()):
+    """(path, value) of every non-dict value in a nested dict."""
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            yield from leaves(value, prefix + (key,))
+        else:
+            yield prefix + (key,), value
+
+
+@pytest.mark.parametrize("config", sorted((REPO / "configs").glob("*.yaml")), ids=lambda p: p.stem)
+def test_print_config_applies_every_value_of_each_shipped_config(config, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--config", str(config), "--print_config"])
+    assert exit_info.value.code in (0, None)
+    printed = yaml.safe_load(capsys.readouterr().out)
+    for path, value in leaves(yaml.safe_load(config.read_text())):
+        applied = printed
+        for key in path:
+            applied = applied[key]
+        assert applied == value, (config.name, path)
+    assert printed["trainer"]["logger"]["init_args"]["name"] == config.stem  # not the default, so it was read
+
+
+SUBCOMMANDS = ("fit", "validate", "test", "prepare", "report", "sanity", "demo", "synthetic")
 
 
 def test_help_lists_the_subcommands(capsys):
@@ -154,4 +171,13 @@ def test_help_lists_the_subcommands(capsys):
         main(["--help"])
     out = capsys.readouterr().out
     assert out.startswith("usage: audiobits")
-    assert all(cmd in out for cmd in ("fit", "validate", "test", "prepare", "report", "sanity", "demo", "synthetic"))
+    assert all(cmd in out for cmd in SUBCOMMANDS)
+
+
+@pytest.mark.parametrize("subcommand", SUBCOMMANDS)
+def test_each_subcommand_prints_its_own_usage(subcommand, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([subcommand, "--help"])
+    assert exit_info.value.code in (0, None)
+    usage = capsys.readouterr().out.splitlines()[0]
+    assert re.match(rf"usage: audiobits (\[options\] )?{subcommand} ", usage), usage
