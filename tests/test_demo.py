@@ -7,7 +7,8 @@ import pytest
 import yaml
 
 from audiobits.bins import TokenBins
-from audiobits.demo import DemoSize, SIZES, main, schedule, utterance_texts
+from audiobits.demo import SIZES, DemoSize, closing_line, main, representations, schedule, utterance_texts
+from audiobits.errors import AudiobitsError
 from audiobits.runs import load_runs
 
 
@@ -42,8 +43,10 @@ def test_demo_runs_end_to_end(out):
     for name in ("report.md", "report.csv", "report.json", "headline.png", "headline.svg", "loss_curves.png"):
         assert (report / name).stat().st_size > 0, name
     rows = json.loads((report / "report.json").read_text())["rows"]
-    assert [r["representation"] for r in rows] == ["text", "phonemes", "mulaw"]
+    assert [r["representation"] for r in rows] == ["phonemes", "mulaw"]
     assert all(r["flags"] == [] and r["finished"] for r in rows)  # comparable: same utterances, final weights
+    checks = json.loads((report / "report.json").read_text())["sanity"]
+    assert [str(c) for cs in checks.values() for c in cs if c["status"] == "fail"] == []  # the first screen is true
     assert len({r["val_utterance_set"] for r in rows}) == 1 and len({r["val_seconds"] for r in rows}) == 1
     mulaw = next(r for r in rows if r["representation"] == "mulaw")
     assert mulaw["tokens_per_sec"] == pytest.approx(8000, rel=1e-3) and mulaw["nominal_bitrate"] == 64000
@@ -53,12 +56,12 @@ def test_demo_runs_end_to_end(out):
 @pytest.mark.slow
 def test_demo_bins_hold_the_same_utterances(out):
     bins = {p.name: TokenBins(p) for p in (out / "bins" / "alice-tiny").iterdir() if (p / "meta.json").exists()}
-    assert set(bins) == {"text", "phonemes", "mulaw"}
+    assert set(bins) == {"phonemes", "mulaw"}
     for split in ("train", "val"):
         ids = [list(b.split(split).ids) for b in bins.values()]
-        assert ids[0] == ids[1] == ids[2]
+        assert ids[0] == ids[1]
         seconds = [b.split(split).seconds for b in bins.values()]
-        assert np.array_equal(seconds[0], seconds[2])
+        assert np.array_equal(seconds[0], seconds[1])
     assert bins["phonemes"].meta.vocab_size == len(bins["phonemes"].meta.encoder["inventory"]) + 1
     assert (out / "corpus" / "alice-tiny" / "SOURCE.txt").read_text().startswith("Lewis Carroll")
 
@@ -76,3 +79,16 @@ def test_a_corpus_folder_without_metadata_is_an_error_naming_it(tmp_path):
     (tmp_path / "mine").mkdir()
     with pytest.raises(FileNotFoundError, match="metadata.csv"):
         main(["--out", str(tmp_path / "out"), "--corpus", str(tmp_path / "mine")])
+
+
+def test_the_closing_line_calls_only_synthesized_speech_synthetic():
+    assert closing_line(180.0, synthetic=True).startswith("Synthetic speech and a tiny model")
+    mine = closing_line(150.0, synthetic=False)
+    assert mine.startswith("2.5 minutes of your recordings and a tiny model") and "ynthetic" not in mine
+
+
+def test_representations_are_chosen_by_name_and_text_is_off_by_default():
+    assert [r.name for r in representations()] == ["phonemes", "mulaw"]
+    assert [r.name for r in representations(["text", "mulaw"])] == ["text", "mulaw"]
+    with pytest.raises(AudiobitsError, match=r"--representations \['mimi_all'\]: the demo runs"):
+        representations(["mimi_all"])
