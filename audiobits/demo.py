@@ -8,8 +8,8 @@
    request (``--representations``: a few minutes of speech are too few tokens for its vocabulary) — through the
    same encoder as every corpus (:func:`audiobits.prepare.prepare_bins`, iso-data drops included).
 3. Training: one TinyGPT per representation, one epoch, through the real ``audiobits fit`` (LightningCLI) with a
-   generated config (``<out>/configs/<representation>.yaml``, reusable as is). The batch shrinks for streams too
-   short for 20 steps at the size's batch (the transcript ones).
+   generated config (``<out>/configs/<representation>.yaml``, reusable as is). Streams too short for 80 steps at
+   the size's context and batch (the transcript ones) get a shorter context and a smaller batch.
 4. Report: the table, sanity checks and figures in ``<out>/report/``.
 
 Synthetic speech from one rule-based voice and a model of a few thousand parameters: the numbers show the
@@ -50,7 +50,8 @@ TEXT_RESOURCE = "resources/alice.txt"
 SOURCE = "Lewis Carroll, Alice's Adventures in Wonderland (1865), ch. I-II; Project Gutenberg eBook #11"
 VAL_EVERY = 5  # every 5th spoken utterance goes to the validation split
 MAX_WORDS = 20  # longer sentences are left out of the spoken corpus: many short utterances, as in speech corpora
-MIN_STEPS = 20  # the batch shrinks on small streams (text) so every model gets this many optimizer steps
+MIN_STEPS = 80  # short streams (the transcript ones) get a shorter context, then a smaller batch, for this many steps
+MIN_SEQ_LEN = 32  # ... but never a context shorter than this
 VALIDATIONS = 4  # validation passes per run (loss curves), the last one on the final step
 WEIGHT_FREE = ("text", "phonemes", "mulaw")  # representations that need no downloaded weights
 # GPT-2 BPE (`text`) is left out by default: a few minutes of speech hold a few hundred of its 50257 ids, too few
@@ -136,21 +137,25 @@ def closing_line(seconds: float, synthetic: bool) -> str:
     return f"{speech} and a tiny model: these numbers show the pipeline working; they are not the study's numbers."
 
 
-def schedule(train_tokens: int, size: DemoSize) -> tuple[int, int]:
-    """Batch size and validation interval (steps) for one stream: at least MIN_STEPS optimizer steps where the
-    data allow (the batch shrinks for short streams) and about VALIDATIONS validation passes (the results writer
-    adds the final one after the last step)."""
-    windows = num_windows(train_tokens, size.seq_len, partial=False)
+def schedule(train_tokens: int, size: DemoSize) -> tuple[int, int, int]:
+    """Context, batch size and validation interval (steps) for one stream: at least MIN_STEPS optimizer steps where
+    the data allow — a short stream's context halves (down to MIN_SEQ_LEN), then its batch shrinks — and about
+    VALIDATIONS validation passes (the results writer adds the final one after the last step). One epoch either
+    way: a transcript stream of a few thousand tokens learns its unigram statistics from 80 small steps, not 20."""
+    seq_len = size.seq_len
+    while seq_len // 2 >= MIN_SEQ_LEN and num_windows(train_tokens, seq_len, partial=False) < MIN_STEPS:
+        seq_len //= 2
+    windows = num_windows(train_tokens, seq_len, partial=False)
     if windows == 0:
-        raise ValueError(f"{train_tokens} training tokens do not fill one window of {size.seq_len + 1}; give the "
+        raise ValueError(f"{train_tokens} training tokens do not fill one window of {seq_len + 1}; give the "
                          "demo more speech")
     batch = max(1, min(size.batch_size, windows // MIN_STEPS))
-    return batch, max(1, math.ceil(windows / batch) // VALIDATIONS)
+    return seq_len, batch, max(1, math.ceil(windows / batch) // VALIDATIONS)
 
 
 def fit_config(bins_dir: Path, runs_dir: Path, name: str, size: DemoSize) -> dict:
     """A LightningCLI config for `audiobits fit`: a TinyGPT of ``size`` on ``bins_dir``, logged to runs_dir/name."""
-    batch, every = schedule(TokenBins(bins_dir).meta.splits["train"].tokens, size)
+    seq_len, batch, every = schedule(TokenBins(bins_dir).meta.splits["train"].tokens, size)
     return {
         "seed_everything": 0,
         "trainer": {
@@ -162,7 +167,7 @@ def fit_config(bins_dir: Path, runs_dir: Path, name: str, size: DemoSize) -> dic
         "model": {"n_layer": size.n_layer, "n_embd": size.n_embd, "n_head": size.n_head, "lr": 3e-3,
                   "min_lr": 3e-4},
         "data": {"class_path": "audiobits.data.TokenBinDataModule",
-                 "init_args": {"bins_dir": str(bins_dir), "seq_len": size.seq_len, "batch_size": batch,
+                 "init_args": {"bins_dir": str(bins_dir), "seq_len": seq_len, "batch_size": batch,
                                "num_workers": 0}},
         "checkpoint": {"every_n_train_steps": 1000},
     }

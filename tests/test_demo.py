@@ -23,13 +23,15 @@ def test_embedded_text_gives_a_few_hundred_utterances():
     assert texts[2].startswith("Alice was beginning to get very tired")
 
 
-@pytest.mark.parametrize("tokens", [200, 900, 5000, 1_000_000])
+@pytest.mark.parametrize("tokens", [200, 900, 2600, 5000, 1_000_000])
 def test_schedule_gives_enough_steps_and_a_few_validations(tokens):
     size = SIZES["small"]
-    batch, every = schedule(tokens, size)
-    steps = -(-((tokens - 1) // size.seq_len) // batch)
-    assert 1 <= batch <= size.batch_size and 1 <= every <= steps
-    assert steps >= min(20, (tokens - 1) // size.seq_len)  # small streams get a smaller batch, not 1 step
+    seq_len, batch, every = schedule(tokens, size)
+    steps = -(-((tokens - 1) // seq_len) // batch)
+    assert 32 <= seq_len <= size.seq_len and 1 <= batch <= size.batch_size and 1 <= every <= steps
+    assert steps >= min(80, (tokens - 1) // 32)  # small streams: shorter context, smaller batch, not 1 step
+    if tokens >= 80 * size.seq_len + 1:
+        assert seq_len == size.seq_len  # long streams (mulaw) keep the size's context
 
 
 def test_schedule_refuses_too_little_data():
