@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -19,6 +20,8 @@ import numpy as np
 from audiobits.bins import SPLITS
 from audiobits.corpora import Corpus, upgrade_description
 from audiobits.files import write_text_atomic
+
+log = logging.getLogger(__name__)
 
 CORPUS_RECORD = "corpus.json"
 DROPPED_LOG = "dropped.jsonl"
@@ -48,6 +51,16 @@ def add_dropped(corpus_dir: str | os.PathLike, records: list[dict]) -> None:
     if new:
         lines = [json.dumps(r, ensure_ascii=False) for r in [*existing.values(), *new]]
         write_text_atomic(Path(corpus_dir) / DROPPED_LOG, "\n".join(lines) + "\n")
+
+
+def note_kept_drops(corpus_dir: Path) -> None:
+    """Say how many utterances the drop log keeps out of every representation, and how to retry them."""
+    dropped = read_dropped(corpus_dir)
+    if dropped:
+        (split, uid), record = next(iter(dropped.items()))
+        log.warning("%d utterance(s) stay dropped from every representation of %s as %s lists (e.g. %s %r: %s). To "
+                    "retry them once their files are fixed, delete %s and prepare every representation again.",
+                    len(dropped), corpus_dir.name, corpus_dir / DROPPED_LOG, split, uid, record["reason"], corpus_dir)
 
 
 def stale_utterances(bins_dir: str | os.PathLike, dropped: dict[tuple[str, str], dict]) -> set[tuple[str, str]]:

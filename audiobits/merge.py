@@ -18,7 +18,8 @@ import numpy as np
 from audiobits.bins import SPLITS, BinMeta, BinWriter, TokenBins, is_complete
 from audiobits.corpora import Corpus
 from audiobits.encode import EncodeJob
-from audiobits.iso_data import DROPPED_LOG, add_dropped, check_corpus_record, read_dropped, stale_utterances
+from audiobits.iso_data import (DROPPED_LOG, add_dropped, check_corpus_record, note_kept_drops, read_dropped,
+                                stale_utterances)
 from audiobits.shards import ShardRecord
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,7 @@ def refresh(corpus: Corpus, bins_dir: str | os.PathLike) -> bool:
     The caller holds the bins' lock (`audiobits.prepare.refresh_bins` takes it)."""
     bins_dir = Path(bins_dir)
     check_corpus_record(bins_dir.parent, corpus)
+    note_kept_drops(bins_dir.parent)
     if not is_complete(bins_dir):
         return False
     stale = stale_utterances(bins_dir, read_dropped(bins_dir.parent))
