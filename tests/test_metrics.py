@@ -88,3 +88,15 @@ def test_markov_entropy_rate():
     h = lambda q: -(q * math.log2(q) + (1 - q) * math.log2(1 - q))  # noqa: E731
     assert metrics.markov_entropy_rate(p) == pytest.approx(2 / 3 * h(0.25) + 1 / 3 * h(0.5))
     assert metrics.markov_entropy_rate(np.full((8, 8), 1 / 8)) == pytest.approx(3.0)
+
+
+def test_rate_floor_and_calibration_slack():
+    assert metrics.rate_floor_bits_per_second(2.5, 12.5) == 31.25  # E bits/token × tokens/sec
+    assert metrics.calibration_slack(3.1, 2.9) == pytest.approx(0.2)  # model − true, positive when above the truth
+
+
+def test_model_flops_utilization_of_the_default_model_at_vocab_16385():
+    per_token = metrics.training_flops_full(18_881_024, 16385, 512, 6, 1024, tokens=1)
+    assert per_token == 6 * 18_881_024 + 6 * 16385 * 512 + 12 * 6 * 512 * 1024  # 201.3 MFLOP per token
+    # 2 M tokens/s of it on a 989 TFLOP/s card: 402.7 TFLOP/s, 40.7 % of the peak.
+    assert metrics.model_flops_utilization(per_token, 2e6, 989e12) == pytest.approx(0.40722, abs=1e-5)
