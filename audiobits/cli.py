@@ -28,7 +28,7 @@ DESCRIPTION = ("Train one small GPT per token stream and report the bits per sec
                "fit, validate, test (LightningCLI); prepare (write a config's token bins only); report, sanity, demo, "
                "synthetic (each has its own --help).")
 TOOLS = {"report": "audiobits.report", "sanity": "audiobits.sanity", "demo": "audiobits.demo",
-         "synthetic": "audiobits.synthetic"}
+         "synthetic": "audiobits.synthetic", "compress": "audiobits.compress", "decompress": "audiobits.decompress"}
 
 
 class AudiobitsCLI(LightningCLI):
