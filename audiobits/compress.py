@@ -27,13 +27,12 @@ from jsonargparse import ArgumentParser
 
 from audiobits import metrics
 from audiobits.bins import SplitBins, TokenBins
-from audiobits.compressed_file import CompressedFile, CompressedFileError, Entry, ids_checksum
+from audiobits.compressed_file import COMPRESS_FILE, CompressedFile, CompressedFileError, Entry, ids_checksum
 from audiobits.model import TinyGPT
 from audiobits.range_coder import (CODER, PRECISION_BITS, STEPS_PER_BIT, WEIGHT_BITS, CachedPredictor,
                                    decode_lanes, encode_lanes)
 from audiobits.runs import load_run
 
-COMPRESS_FILE = "compress.json"
 ZSTD_LEVEL = 19
 SUSPICIOUS_GAP = 0.25  # payload this much above the run's reported bits/sec: say the score is not achievable
 CHECKPOINT = Path("checkpoints") / "last.ckpt"

@@ -25,6 +25,7 @@ import numpy as np
 
 from audiobits.errors import AudiobitsError
 
+COMPRESS_FILE = "compress.json"  # RUN_DIR/compress.json: what `audiobits compress` measured (docs/compress.md)
 MAGIC = b"AUDIOBZ\n"
 FORMAT_VERSION = 1
 _U32 = struct.Struct("<I")

@@ -143,6 +143,11 @@ class KVCache:
         """Tokens cached so far: the absolute position the next token takes."""
         return self.layers[0].length
 
+    def clear(self) -> None:
+        """Forget every cached token (the buffers are reused)."""
+        for layer in self.layers:
+            layer.length = 0
+
 
 class TinyGPT(nn.Module):
     """Token ids [B, T] → logits [B, T, vocab]."""

@@ -89,7 +89,7 @@ class CachedPredictor:
         new = torch.as_tensor(np.asarray(tokens, dtype=np.int64))[:, None]
         self.recent = torch.cat([self.recent, new], dim=1)[:, -self.keep:]
         if self.cache.length == self.cache.capacity:
-            self.cache = self.model.new_cache(len(new))
+            self.cache.clear()
             logits = self.model.forward_cached(self.recent, self.cache)
         else:
             logits = self.model.forward_cached(new, self.cache)

@@ -183,3 +183,18 @@ def test_a_model_that_saw_the_future_scores_below_the_entropy_but_codes_above_it
     coded_bits_per_token = 8 * summary["payload_bytes"] / summary["tokens"]
     assert coded_bits_per_token > source.entropy_rate - 0.05
     assert "saw tokens it should not have" in capsys.readouterr().err
+
+
+def test_the_report_shows_the_coded_rate_and_the_baselines(markov_run):
+    from audiobits.report import build_table
+    from audiobits.runs import load_runs
+
+    run, _, _ = markov_run
+    summary = json.loads((run / COMPRESS_FILE).read_text())  # whichever compress of this run wrote it last
+    table = build_table(load_runs([run]), sanity=False)
+    [row] = table.rows
+    assert row["compressed_bits_per_sec"] == summary["compressed_bits_per_sec"]
+    assert row["compression_overhead"] == summary["overhead"] > 0
+    assert row["xz_bits_per_sec"] == summary["baselines"]["xz"]["bits_per_sec"] and row["flac_bits_per_sec"] is None
+    markdown = table.markdown()
+    assert "coded b/s [vs CE]" in markdown and f"[{summary['overhead']:+.1%}]" in markdown
