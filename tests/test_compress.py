@@ -169,7 +169,7 @@ def test_a_model_that_saw_the_future_scores_below_the_entropy_but_codes_above_it
     coding only has the past, so the decodable rate lands above the entropy and the tool says the score is not
     achievable."""
     bins = tmp_path / "bins"
-    source = write_markov_bins(bins, vocab=32, utterance_len=400, train_utterances=150, val_utterances=10)
+    source = write_markov_bins(bins, vocab=32, utterance_len=400, train_utterances=80, val_utterances=10)
 
     def leaky(q, k, v):
         return F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)).transpose(1, 2)
@@ -198,3 +198,28 @@ def test_the_report_shows_the_coded_rate_and_the_baselines(markov_run):
     assert row["xz_bits_per_sec"] == summary["baselines"]["xz"]["bits_per_sec"] and row["flac_bits_per_sec"] is None
     markdown = table.markdown()
     assert "coded b/s [vs CE]" in markdown and f"[{summary['overhead']:+.1%}]" in markdown
+
+
+@pytest.mark.slow
+def test_round_trip_on_random_weight_mimi_bins(tmp_path):
+    """mimi_all bins from Mimi with random weights (offline), a few steps of TinyGPT, then every id back."""
+    pytest.importorskip("moshi", reason="needs the mimi extra (pip install audiobits[mimi])")
+    from corpus_builders import speech_rows, write_audio_folder
+
+    from audiobits.corpora import AudioFolder
+    from audiobits.datamodules import MimiDataModule
+    from audiobits.encode import EncodeOptions
+
+    corpus = AudioFolder(str(write_audio_folder(tmp_path / "mine", {"train": speech_rows(6),
+                                                                     "val": speech_rows(3, prefix="v")})))
+    data = MimiDataModule(corpus, weights="random", root=str(tmp_path / "data"),
+                          encode=EncodeOptions(shard_size=4, batch_size=4, num_workers=0, accelerator="cpu",
+                                               devices=1))
+    data.prepare_data()
+    run = fit_run(tmp_path, data.bins_dir, "--data.init_args.seq_len", "16", "--data.init_args.batch_size", "2")
+    summary = compress_run(run, out=tmp_path / "mimi.abz", log=lambda *a: None)
+    assert summary["verified"] and summary["utterances"] == 3
+    restored = decompress(tmp_path / "mimi.abz", run, out=tmp_path / "ids.npz", log=lambda *a: None)
+    split = TokenBins(data.bins_dir).split("val")
+    assert np.array_equal(np.concatenate([restored[i] for i in range(3)]), np.asarray(split.tokens))
+    assert int(np.asarray(split.tokens).max()) == 16384  # the flat Mimi-8 vocabulary and its EOS
