@@ -169,7 +169,7 @@ def test_a_model_that_saw_the_future_scores_below_the_entropy_but_codes_above_it
     coding only has the past, so the decodable rate lands above the entropy and the tool says the score is not
     achievable."""
     bins = tmp_path / "bins"
-    source = write_markov_bins(bins, vocab=32, utterance_len=400, train_utterances=80, val_utterances=10)
+    source = write_markov_bins(bins, vocab=32, utterance_len=400, train_utterances=150, val_utterances=10)
 
     def leaky(q, k, v):
         return F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)).transpose(1, 2)
