@@ -154,4 +154,5 @@ def test_help_lists_the_subcommands(capsys):
         main(["--help"])
     out = capsys.readouterr().out
     assert out.startswith("usage: audiobits")
-    assert all(cmd in out for cmd in ("fit", "validate", "test", "prepare", "report", "sanity", "demo", "synthetic"))
+    assert all(cmd in out for cmd in ("fit", "validate", "test", "prepare", "report", "sanity", "demo", "synthetic",
+                                     "compress", "decompress"))

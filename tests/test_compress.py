@@ -223,3 +223,10 @@ def test_round_trip_on_random_weight_mimi_bins(tmp_path):
     split = TokenBins(data.bins_dir).split("val")
     assert np.array_equal(np.concatenate([restored[i] for i in range(3)]), np.asarray(split.tokens))
     assert int(np.asarray(split.tokens).max()) == 16384  # the flat Mimi-8 vocabulary and its EOS
+
+
+@pytest.mark.parametrize("tool", ["compress", "decompress"])
+def test_each_tool_has_its_own_usage_line(tool, capsys):
+    with pytest.raises(SystemExit):
+        main([tool, "--help"])
+    assert capsys.readouterr().out.startswith(f"usage: audiobits {tool} ")
