@@ -84,6 +84,10 @@ def lane_plan(counts: list[int], lanes: int) -> list[list[int | None]]:
     return [order[k:k + lanes] for k in range(0, len(order), lanes)]
 
 
+def _progress(log, tool: str, k: int, passes: int):
+    return lambda t, steps: log(f"[{tool}] pass {k + 1}/{passes}: step {t:,}/{steps:,}") if t else None
+
+
 def _utterance(split: SplitBins, i: int) -> np.ndarray:
     return np.asarray(split.tokens[split.offsets[i]:split.offsets[i + 1]], dtype=np.int64)
 
@@ -102,7 +106,7 @@ def compress_split(model: TinyGPT, split: SplitBins, eos_id: int, lanes: int, ke
     plan = lane_plan(counts, lanes)
     for k, members in enumerate(plan):
         ids = [None if i is None else _utterance(split, i) for i in members]
-        coded, lane_nats = encode_lanes(predictor, ids, eos_id)
+        coded, lane_nats = encode_lanes(predictor, ids, eos_id, _progress(log, "compress", k, len(plan)))
         for lane, (i, payload) in enumerate(zip(members, coded)):
             if i is not None:
                 payloads[i], nats[i] = payload, lane_nats[lane]
@@ -136,7 +140,8 @@ def decompress_file(file: CompressedFile, model: TinyGPT, only: list[int] | None
         members = [by_lane[lane][k] if k < len(by_lane[lane]) else None for lane in range(header["lanes"])]
         payloads = [None if i is None else file.payloads[i] for i in members]
         counts = [0 if i is None else entries[i].tokens for i in members]
-        for i, ids in zip(members, decode_lanes(predictor, payloads, counts, header["eos_id"])):
+        decoded = decode_lanes(predictor, payloads, counts, header["eos_id"], _progress(log, "decompress", k, passes))
+        for i, ids in zip(members, decoded):
             if i is None:
                 continue
             if ids is None or ids_checksum(ids) != entries[i].ids_crc:

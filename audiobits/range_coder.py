@@ -14,6 +14,7 @@ Encoder and decoder must derive bit-identical integer probabilities. Two rules m
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal, localcontext
 from importlib import metadata
 
@@ -27,6 +28,7 @@ STEPS_PER_BIT = 64  # log2-probabilities rounded to 1/64 bit: ≤ 1e-4 bit/token
 WEIGHT_BITS = 36  # the most likely id weighs 2^36; ids more than 36 bits below it get constriction's minimum
 LOG2_E = 1.4426950408889634  # log2(e), written out: not computed by the machine's libm
 PRECISION_BITS = 24  # constriction's Categorical: counts out of 2^24
+PROGRESS_EVERY = 5000  # steps between progress reports of a long pass
 CODER = f"constriction {metadata.version('constriction')} queue.RangeEncoder, Categorical(perfect=False), " \
         f"{PRECISION_BITS}-bit"
 
@@ -96,17 +98,21 @@ class CachedPredictor:
         return logits[:, -1].float().numpy()
 
 
-def encode_lanes(predictor: CachedPredictor, lanes: list[np.ndarray | None], eos_id: int
-                 ) -> tuple[list[bytes | None], np.ndarray]:
+def encode_lanes(predictor: CachedPredictor, lanes: list[np.ndarray | None], eos_id: int,
+                 progress: Callable[[int, int], None] | None = None) -> tuple[list[bytes | None], np.ndarray]:
     """Range-code the utterance in each lane (its ids, EOS included) on its own context, starting after one EOS
     token, all lanes in lockstep; an empty lane (None) is fed EOS. Returns each lane's payload (None when empty)
-    and cross-entropy in nats under the unquantized softmax of the same logits."""
+    and cross-entropy in nats under the unquantized softmax of the same logits. ``progress(step, steps)`` is
+    called every PROGRESS_EVERY steps."""
     utterances = [np.zeros(0, dtype=np.int64) if u is None else np.asarray(u, dtype=np.int64) for u in lanes]
     encoders = [constriction.stream.queue.RangeEncoder() for _ in lanes]
     nats = np.zeros(len(lanes))
     feed = np.full(len(lanes), eos_id, dtype=np.int64)
     predictor.start(len(lanes))
-    for t in range(max(len(u) for u in utterances)):
+    steps = max(len(u) for u in utterances)
+    for t in range(steps):
+        if progress is not None and t % PROGRESS_EVERY == 0:
+            progress(t, steps)
         logits = predictor.step(feed)
         active = np.array([i for i, u in enumerate(utterances) if t < len(u)])
         symbols = np.array([utterances[i][t] for i in active], dtype=np.int32)
@@ -119,8 +125,8 @@ def encode_lanes(predictor: CachedPredictor, lanes: list[np.ndarray | None], eos
     return payloads, nats
 
 
-def decode_lanes(predictor: CachedPredictor, payloads: list[bytes | None], counts: list[int], eos_id: int
-                 ) -> list[np.ndarray | None]:
+def decode_lanes(predictor: CachedPredictor, payloads: list[bytes | None], counts: list[int], eos_id: int,
+                 progress: Callable[[int, int], None] | None = None) -> list[np.ndarray | None]:
     """Inverse of :func:`encode_lanes`: ``counts[i]`` ids from lane i's payload, which must sit in the lane it was
     encoded in, among as many lanes; what the other lanes hold does not matter. An empty lane (None: unused, or
     known to be corrupt) is fed EOS; a lane whose payload makes the decoder fail comes back as None.
@@ -131,7 +137,10 @@ def decode_lanes(predictor: CachedPredictor, payloads: list[bytes | None], count
     out = [np.zeros(n, dtype=np.int64) if p is not None else None for p, n in zip(payloads, counts)]
     feed = np.full(lanes, eos_id, dtype=np.int64)
     predictor.start(lanes)
-    for t in range(max(counts, default=0)):
+    steps = max(counts, default=0)
+    for t in range(steps):
+        if progress is not None and t % PROGRESS_EVERY == 0:
+            progress(t, steps)
         logits = predictor.step(feed)
         feed = np.full(lanes, eos_id, dtype=np.int64)
         active = [i for i in range(lanes) if out[i] is not None and t < counts[i]]
