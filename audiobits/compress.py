@@ -294,6 +294,9 @@ def decompress(path: str | Path, run_dir: str | Path, out: str | Path | None = N
     if check_bins_ and bins_dir is not None:
         check_bins(file, TokenBins(bins_dir), path)
     env, here = file.header["environment"], environment(file.header["environment"]["threads"])
+    if file.header["quantization"]["coder"] != CODER:
+        print(f"[decompress] note: coded with {file.header['quantization']['coder']}, decoding with {CODER}; if "
+              "its quantization changed, utterances fail their checksums", file=sys.stderr)
     if env != here:
         print(f"[decompress] note: coded on {env}, decoding on {here}; where the logits differ by an ULP an "
               "utterance fails its checksum (docs/compress.md, Determinism)", file=sys.stderr)

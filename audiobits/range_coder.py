@@ -6,10 +6,11 @@ Encoder and decoder must derive bit-identical integer probabilities. Two rules m
    1/``STEPS_PER_BIT`` bit and mapped through a fixed integer table of 2^(-k/STEPS_PER_BIT), so no ``exp`` of any
    math library (which may differ by an ULP between machines) enters; constriction then quantizes these integer
    weights to 24-bit counts (every id at least one count, so any id can be coded) in IEEE double arithmetic.
-2. The logits come from the same computation on both sides: streams advance in lockstep through
-   :class:`CachedPredictor` (a KV cache, one token per stream per step, refilled at fixed steps), so encoder
-   and decoder run the same operations on tensors of the same shapes — on one software and hardware stack the
-   logits are bit-identical whatever else is in the batch. Which streams share a batch is part of the format.
+2. The logits come from the same computation on both sides: utterances advance in lockstep through
+   :class:`CachedPredictor` (a KV cache, one token per lane per step, refilled at fixed steps) in a fixed number
+   of lanes, each utterance in the lane it was encoded in. Nothing in TinyGPT mixes rows, so the operations
+   applied to an utterance's row are the same whatever the other lanes hold; on one software and hardware stack
+   its logits are bit-identical however the utterances are batched (docs/compress.md, "Determinism").
 """
 
 from __future__ import annotations
