@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import lzma
+import os
 import platform
 import sys
 import time
@@ -62,7 +63,8 @@ def weights_sha256(model: TinyGPT) -> str:
 def environment(threads: int) -> dict:
     """What the logits' bits depend on besides the weights (docs/compress.md, "Determinism")."""
     return {"device": "cpu", "dtype": "float32", "threads": threads, "torch": torch.__version__,
-            "cpu_capability": torch.backends.cpu.get_cpu_capability(), "machine": platform.machine()}
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(), "mkl_cbwr": os.environ.get("MKL_CBWR"),
+            "machine": platform.machine()}
 
 
 @contextmanager
@@ -299,7 +301,10 @@ def decompress(path: str | Path, run_dir: str | Path, out: str | Path | None = N
               "its quantization changed, utterances fail their checksums", file=sys.stderr)
     if env != here:
         print(f"[decompress] note: coded on {env}, decoding on {here}; where the logits differ by an ULP an "
-              "utterance fails its checksum (docs/compress.md, Determinism)", file=sys.stderr)
+              f"utterance fails its checksum. To run the encoder's kernels: torch {env['torch']}, "
+              f"ATEN_CPU_CAPABILITY={env['cpu_capability'].lower()}"
+              + (f" MKL_CBWR={env['mkl_cbwr']}" if env.get("mkl_cbwr") else "")
+              + " (docs/compress.md, Determinism)", file=sys.stderr)
     with torch_threads(env["threads"]):
         restored, failed = decompress_file(file, model, only, log)
     order = sorted(restored)
