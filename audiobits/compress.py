@@ -195,13 +195,11 @@ def baselines(split: SplitBins, meta, seconds: float) -> dict:
     if meta.representation == "mulaw":
         import soundfile as sf
 
-        from audiobits.representations.mulaw import mu_law_decode
-
         levels = np.asarray(split.tokens, dtype=np.int64)
-        pcm = np.round(mu_law_decode(levels[levels != meta.eos_id]) * 32767).astype(np.int16)
+        signed = (levels[levels != meta.eos_id] - 128).astype(np.int16) * 256  # 8-bit samples, exactly
         buffer = io.BytesIO()
-        sf.write(buffer, pcm, int(meta.codebooks[0].frame_rate), format="FLAC", subtype="PCM_16")
-        sizes["flac"] = (len(buffer.getvalue()), "the μ-law levels as 16-bit PCM, one file")
+        sf.write(buffer, signed, int(meta.codebooks[0].frame_rate), format="FLAC", subtype="PCM_S8")
+        sizes["flac"] = (len(buffer.getvalue()), "the μ-law levels as 8-bit samples, one file")
     return {name: {"bytes": size, "bits_per_sec": metrics.file_bits_per_second(size, seconds), "settings": how}
             for name, (size, how) in sizes.items()}
 
