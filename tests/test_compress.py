@@ -1,4 +1,4 @@
-"""`audiobits compress` / `decompress` on real runs: bit-exact round trips, size, checks, corruption, other processes."""
+"""`audiobits compress` / `decompress` on real runs: bit-exact round trips, size, checks, corruption, processes."""
 
 import json
 import os
