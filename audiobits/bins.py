@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import shutil
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,13 +44,15 @@ class Codebook:
 
 @dataclass
 class SplitMeta:
-    """Totals of one split, as recorded in meta.json."""
+    """Totals of one split, as recorded in meta.json; ``ids_checked``: every id was checked against the vocab and
+    every utterance's EOS against the index when the split was written (absent in older directories)."""
 
     tokens: int
     utterances: int
     seconds: float
     text_bytes: int
     sha256: str
+    ids_checked: bool = False
 
 
 @dataclass
@@ -156,8 +159,9 @@ class _SplitWriter:
         np.savez(self.path.with_suffix(".idx.npz"), offsets=np.asarray(self._offsets, np.int64),
                  ids=np.asarray(self._ids, dtype=str), seconds=np.asarray(self._seconds, np.float64),
                  text_bytes=np.asarray(self._text_bytes, np.int64))
+        # `add` checked every id against the vocab and wrote each EOS itself: the full scan, done once, here.
         return SplitMeta(tokens=self._offsets[-1], utterances=len(self._ids), seconds=float(sum(self._seconds)),
-                         text_bytes=int(sum(self._text_bytes)), sha256=_sha256(self.path))
+                         text_bytes=int(sum(self._text_bytes)), sha256=_sha256(self.path), ids_checked=True)
 
 
 class BinWriter:
@@ -269,8 +273,9 @@ class TokenBins:
     """A validated, read-only view of a bin directory.
 
     Opening checks that meta.json exists and is complete, that each ``.bin`` has exactly ``tokens`` ids of
-    ``dtype``, that the index agrees with meta.json, and that every id is below ``vocab_size``;
-    ``verify_checksum=True`` also re-hashes the bins.
+    ``dtype``, that the index agrees with meta.json and that sampled utterance ends hold the EOS: it reads the
+    metadata and a few pages, not the tokens (the writer checked every id once and recorded ``ids_checked``).
+    ``verify_checksum=True`` also scans every id against ``vocab_size``, every EOS, and re-hashes the bins.
     """
 
     def __init__(self, directory: str | os.PathLike, verify_checksum: bool = False) -> None:
@@ -317,13 +322,34 @@ class TokenBins:
             raise BinFormatError(f"{idx_path}: index holds {len(split.ids)} utterances / {split.num_tokens} tokens, "
                                  f"meta.json {split_meta.utterances} / {split_meta.tokens}. Prepare "
                                  f"{self.directory} again.")
-        if verify_checksum and _sha256(path) != split_meta.sha256:
-            raise BinFormatError(f"{path}: sha256 differs from meta.json; the file changed after it was written. "
-                                 f"Prepare {self.directory} again.")
-        self._check_ids(split)
+        if not np.all(np.diff(split.offsets) > 0) or split.offsets[0] != 0:
+            raise BinFormatError(f"{idx_path}: utterance offsets are not increasing from 0. Prepare "
+                                 f"{self.directory} again.")
+        self._check_eos(split, np.linspace(0, len(split.ids) - 1, min(len(split.ids), 64)).round().astype(int))
+        if verify_checksum:
+            self._check_ids(split)
+            if _sha256(path) != split_meta.sha256:
+                raise BinFormatError(f"{path}: sha256 differs from meta.json; the file changed after it was "
+                                     f"written. Prepare {self.directory} again.")
+        elif not split_meta.ids_checked:
+            warnings.warn(f"{self.directory / META_FILE}: split {name!r} does not record `ids_checked` (written by "
+                          "an older audiobits, whose writer checked ids too). To scan every id and re-hash the bins "
+                          "once, run with --data.init_args.verify_checksum true.", stacklevel=3)
+        split._tokens = None  # reopened lazily where it is used
         return split
 
+    def _check_eos(self, split: SplitBins, utterances: np.ndarray) -> None:
+        """The token before each listed utterance's next offset is the EOS: the index matches the bin."""
+        ends = split.offsets[1:][utterances] - 1
+        eos = split.tokens[ends] == self.meta.eos_id
+        if not np.all(eos):
+            bad = utterances[int(np.argmax(~eos))]
+            raise BinFormatError(f"{split.path}: utterance {str(split.ids[bad])!r} does not end with eos_id "
+                                 f"{self.meta.eos_id}; the index does not match the bin. Prepare "
+                                 f"{self.directory} again.")
+
     def _check_ids(self, split: SplitBins, chunk: int = 1 << 26) -> None:
+        """The full scan: every id below ``vocab_size`` and every utterance ending with the EOS."""
         tokens = split.tokens
         for start in range(0, len(tokens), chunk):
             block = tokens[start:start + chunk]
@@ -333,13 +359,7 @@ class TokenBins:
                 raise BinFormatError(f"{split.path}: token id {top} at position {where} is >= vocab_size "
                                      f"{self.meta.vocab_size} in {self.directory / META_FILE}. The bins and "
                                      "meta.json disagree; prepare the directory again.")
-        ends = split.offsets[1:] - 1
-        if len(ends) and not np.all(tokens[ends] == self.meta.eos_id):
-            bad = int(np.argmax(tokens[ends] != self.meta.eos_id))
-            raise BinFormatError(f"{split.path}: utterance {split.ids[bad]!r} does not end with eos_id "
-                                 f"{self.meta.eos_id}; the index does not match the bin. Prepare "
-                                 f"{self.directory} again.")
-        split._tokens = None  # reopened lazily where it is used
+        self._check_eos(split, np.arange(len(split.ids)))
 
     def split(self, name: str) -> SplitBins:
         if name not in self._splits:

@@ -134,3 +134,8 @@ def markov_entropy_rate(transition: np.ndarray) -> float:
     with np.errstate(divide="ignore", invalid="ignore"):
         row_entropy = -np.where(transition > 0, transition * np.log2(transition), 0.0).sum(axis=1)
     return float(stationary @ row_entropy)
+
+
+def model_flops_utilization(flops_per_token: float, tokens_per_sec: float, peak_flops_per_sec: float) -> float:
+    """MFU: the model FLOPs a training run performs per second (per-token count × throughput) ÷ the device's peak."""
+    return flops_per_token * tokens_per_sec / peak_flops_per_sec

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import lightning as L
 import torch
 import torch.nn.functional as F
 
+from audiobits.chunked_loss import chunked_token_nats, summed_nats
 from audiobits.data import IGNORE_INDEX
 from audiobits.loss_sums import LossSums
 from audiobits.model import GPTConfig, TinyGPT
@@ -19,7 +22,8 @@ class TinyGPTModule(L.LightningModule):
     def __init__(self, vocab_size: int, seq_len: int = 1024, n_layer: int = 6, n_embd: int = 512, n_head: int = 8,
                  lr: float = 3e-4, min_lr: float = 3e-5, betas: tuple[float, float] = (0.9, 0.95),
                  weight_decay: float = 0.1, warmup_fraction: float = 0.05, decay_fraction: float = 0.10,
-                 compile: bool = False) -> None:
+                 compile: bool | None = None,
+                 head_loss: Literal["auto", "chunked", "fused", "full"] = "auto") -> None:
         """
         Args:
             vocab_size: ids including specials; linked from ``data.vocab_size`` by the CLI.
@@ -33,7 +37,11 @@ class TinyGPTModule(L.LightningModule):
             weight_decay: AdamW decoupled weight decay on matrices (not norms).
             warmup_fraction: share of steps in linear warmup.
             decay_fraction: share of steps in the final cosine decay.
-            compile: wrap the model in ``torch.compile``.
+            compile: compile the transformer blocks with ``torch.compile``; None: on when training on CUDA.
+            head_loss: how the training loss meets the output projection: ``chunked`` never builds the full
+                [tokens, vocab] logits (`audiobits.chunked_loss`), ``fused`` uses Liger Kernel's fused kernel
+                (CUDA), ``auto`` picks fused where available else chunked; ``full`` materialises the logits
+                (the reference the others are tested against).
         """
         super().__init__()
         self.save_hyperparameters()
@@ -48,8 +56,10 @@ class TinyGPTModule(L.LightningModule):
         return ModelShape(self.model.num_params(non_embedding=True), c.vocab_size, c.n_layer, c.n_embd, c.seq_len)
 
     def configure_model(self) -> None:
-        if self.hparams.compile:
-            self.model.compile()  # in place: checkpoints keep the same keys with or without compile
+        wanted = self.hparams.compile
+        if wanted or (wanted is None and self.trainer.strategy.root_device.type == "cuda"):
+            for block in self.model.blocks:  # in place: checkpoints keep the same keys with or without compile
+                block.compile()
 
     def setup(self, stage: str) -> None:
         datamodule = self.trainer.datamodule
@@ -63,23 +73,28 @@ class TinyGPTModule(L.LightningModule):
         return F.cross_entropy(logits.flatten(0, 1).float(), batch["target"].flatten(), ignore_index=IGNORE_INDEX,
                                reduction="none").view_as(batch["target"])
 
-    def _eval_logits(self, idx: torch.Tensor) -> torch.Tensor:
-        """Logits with the output projection in fp32: bf16 logits would round each token's loss by up to ~0.03
-        nats, and the validation numbers are the product."""
-        hidden = self.model.hidden(idx)
+    def _eval_token_nats(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Nats of each target with the output projection in fp32 (bf16 logits would round each token's loss by
+        up to ~0.03 nats, and the validation numbers are the product), a block of rows at a time."""
+        hidden = self.model.hidden(batch["input"])
         with torch.autocast(self.device.type, enabled=False):
-            return F.linear(hidden.float(), self.model.head.weight.float())
+            return chunked_token_nats(hidden.float(), self.model.head.weight.float(), batch["target"])
+
+    def _summed_train_nats(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        if self.hparams.head_loss == "full":
+            return self._token_nats(batch, self(batch["input"])).sum()
+        return summed_nats(self.model.hidden(batch["input"]), self.model.head.weight, batch["target"],
+                           backend=self.hparams.head_loss)
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        nats = self._token_nats(batch, self(batch["input"]))
         valid = batch["target"] != IGNORE_INDEX
         # A padding batch (end of epoch, masked) contributes zero loss rather than NaN.
-        loss = nats.sum() / valid.sum().clamp(min=1)
+        loss = self._summed_train_nats(batch) / valid.sum().clamp(min=1)
         self.log("train/loss", loss, prog_bar=True)
         return loss
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        self.val_sums.update(self._token_nats(batch, self._eval_logits(batch["input"])), batch["position"])
+        self.val_sums.update(self._eval_token_nats(batch), batch["position"])
 
     test_step = validation_step
 

@@ -1,37 +1,37 @@
-"""Training throughput of `audiobits fit` against a plain PyTorch loop over the same model, data and optimizer.
+"""Training throughput: the chunked head against the full-logits loss, `audiobits fit` against a plain loop; on a
+GPU also MFU per seed vocabulary, torch.compile on/off and flash-attn against SDPA.
 
-Both run in this process on the same synthetic bins, the same batches (the datamodule's own loader) and the same
-AdamW + WSD schedule; the first ``--warmup`` steps of each are not timed. Prints tokens/sec of each and their
-ratio (target: Lightning costs < 5 % on CPU), and on a GPU the model FLOPs utilization (full FLOPs ÷ the card's
-bf16 dense peak).
+Every run trains on the same synthetic bins through the datamodule's own loader with AdamW + the WSD schedule;
+the first ``--warmup`` steps (compilation included) are not timed. The plain loop computes its loss with
+`TinyGPTModule`'s own method, so both sides run the same model code; runs alternate, best of ``--repeats``.
 
-    python benchmarks/train_throughput.py                      # CPU-sized model
-    python benchmarks/train_throughput.py --preset default     # the seed's 6 L / 512 d, batch 64 × 1024 (GPU)
+    python benchmarks/train_throughput.py                     # CPU preset: chunked vs full, Lightning vs plain
+    python benchmarks/train_throughput.py --preset default    # GPU: the seed's 6 L × 512 at 64 × 1024, bf16
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import tempfile
 import time
 from pathlib import Path
 
 import lightning as L
 import torch
-import torch.nn.functional as F
+from bench_utils import SEED_VOCABS, bf16_peak, device_name, write_uniform_bins
 
 from audiobits import metrics
+from audiobits import model as model_lib
 from audiobits.cli import lightning_cli
-from audiobits.data import IGNORE_INDEX, TokenBinDataModule
-from audiobits.model import GPTConfig, TinyGPT
+from audiobits.data import TokenBinDataModule
+from audiobits.module import TinyGPTModule
 from audiobits.schedule import wsd_lr
-from audiobits.synthetic import write_markov_bins
 
-PRESETS = {  # n_layer, n_embd, n_head, seq_len, batch, vocab
-    "cpu": dict(n_layer=4, n_embd=256, n_head=4, seq_len=256, batch=8, vocab=2048),
-    "default": dict(n_layer=6, n_embd=512, n_head=8, seq_len=1024, batch=64, vocab=16384),
+PRESETS = {  # n_layer, n_embd, n_head, seq_len, batch
+    "cpu": dict(n_layer=4, n_embd=256, n_head=4, seq_len=256, batch=8),
+    "default": dict(n_layer=6, n_embd=512, n_head=8, seq_len=1024, batch=64),
 }
-BF16_PEAK = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L40S": 362e12}  # dense, no sparsity
 
 
 class StepTimer(L.Callback):
@@ -53,6 +53,7 @@ def _sync() -> None:
 
 
 def lightning_tokens_per_sec(bins: Path, p: dict, steps: int, warmup: int, workdir: Path) -> float:
+    """`audiobits fit` with every audiobits callback and TensorBoard logging (head loss and compile: defaults)."""
     timer = StepTimer(warmup, steps)
     cli = lightning_cli([
         "--data", "audiobits.data.TokenBinDataModule", "--data.bins_dir", str(bins),
@@ -68,25 +69,29 @@ def lightning_tokens_per_sec(bins: Path, p: dict, steps: int, warmup: int, workd
     return (steps - warmup) * p["batch"] * p["seq_len"] / (timer.end - timer.start)
 
 
-def plain_tokens_per_sec(bins: Path, p: dict, steps: int, warmup: int) -> float:
+def plain_tokens_per_sec(bins: Path, p: dict, steps: int, warmup: int, head_loss: str = "auto",
+                         compile: bool | None = None) -> float:
+    """A plain PyTorch loop; ``compile`` None: on CUDA only, as `TinyGPTModule` decides."""
     torch.manual_seed(0)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     data = TokenBinDataModule(str(bins), seq_len=p["seq_len"], batch_size=p["batch"], num_workers=2)
     data.setup("fit")
-    model = TinyGPT(GPTConfig(vocab_size=data.vocab_size, seq_len=p["seq_len"], n_layer=p["n_layer"],
-                              n_embd=p["n_embd"], n_head=p["n_head"])).to(device)
-    decay = [q for q in model.parameters() if q.dim() >= 2]
-    rest = [q for q in model.parameters() if q.dim() < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": rest, "weight_decay": 0.0}],
-                            lr=3e-4, betas=(0.9, 0.95), fused=device == "cuda")
+    module = TinyGPTModule(data.vocab_size, p["seq_len"], p["n_layer"], p["n_embd"], p["n_head"],
+                           head_loss=head_loss).to(device)
+    if compile or (compile is None and device.type == "cuda"):
+        for block in module.model.blocks:
+            block.compile()
+    params = list(module.parameters())
+    opt = torch.optim.AdamW([{"params": [q for q in params if q.dim() >= 2], "weight_decay": 0.1},
+                             {"params": [q for q in params if q.dim() < 2], "weight_decay": 0.0}],
+                            lr=3e-4, betas=(0.9, 0.95), fused=device.type == "cuda")
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: wsd_lr(min(s, steps - 1), steps, 3e-4, 3e-5) / 3e-4)
-    amp = torch.autocast("cuda", dtype=torch.bfloat16) if device == "cuda" else torch.autocast("cpu", enabled=False)
+    amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
     start = None
     for step, batch in enumerate(data.train_dataloader(), start=1):
-        x, y = batch["input"].to(device, non_blocking=True), batch["target"].to(device, non_blocking=True)
+        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
         with amp:
-            logits = model(x)
-        loss = F.cross_entropy(logits.flatten(0, 1).float(), y.flatten(), ignore_index=IGNORE_INDEX)
+            loss = module._summed_train_nats(batch) / (batch["target"] >= 0).sum().clamp(min=1)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -97,43 +102,104 @@ def plain_tokens_per_sec(bins: Path, p: dict, steps: int, warmup: int) -> float:
         if step == steps:
             break
     _sync()
+    if step != steps:
+        raise RuntimeError(f"the bins hold {step} batches, fewer than the {steps} steps asked for")
     return (steps - warmup) * p["batch"] * p["seq_len"] / (time.perf_counter() - start)
+
+
+def _fmt(runs: list[float]) -> str:
+    return f"{max(runs):12.0f} tokens/s   (runs: {', '.join(f'{x:.0f}' for x in runs)})"
+
+
+def flops_per_token(p: dict, vocab: int) -> float:
+    with torch.device("meta"):
+        n = TinyGPTModule(vocab, p["seq_len"], p["n_layer"], p["n_embd"], p["n_head"]).model.num_params()
+    return metrics.training_flops_full(n, vocab, p["n_embd"], p["n_layer"], p["seq_len"], tokens=1)
+
+
+def cpu_comparison(p: dict, vocab: int, args, tmp: Path) -> None:
+    """Chunked vs full head at equal batch, and Lightning vs the plain loop, alternating in this process."""
+    bins = write_uniform_bins(tmp / f"bins-{vocab}", vocab, (args.steps + 2) * p["batch"] * p["seq_len"])
+    runs = {"full": [], "chunked": [], "lightning": []}
+    for _ in range(args.repeats):
+        runs["full"].append(plain_tokens_per_sec(bins, p, args.steps, args.warmup, head_loss="full"))
+        runs["chunked"].append(plain_tokens_per_sec(bins, p, args.steps, args.warmup, head_loss="auto"))
+        runs["lightning"].append(lightning_tokens_per_sec(bins, p, args.steps, args.warmup, tmp))
+    full, chunked, lit = (max(runs[k]) for k in ("full", "chunked", "lightning"))
+    print(f"vocab {vocab}:")
+    print(f"  plain loop, full logits   : {_fmt(runs['full'])}")
+    print(f"  plain loop, chunked head  : {_fmt(runs['chunked'])}")
+    print(f"  audiobits fit (chunked)   : {_fmt(runs['lightning'])}")
+    print(f"  chunked / full            : {chunked / full:.3f}  (cost {100 * (1 - chunked / full):.1f} %)")
+    print(f"  Lightning / plain         : {lit / chunked:.3f}  (overhead {100 * (1 - lit / chunked):.1f} %)")
+
+
+def gpu_figures(p: dict, args, tmp: Path) -> None:
+    """MFU per seed vocab (plain loop with the module's loss and compile defaults), then at vocab 16 385:
+    full logits, Lightning, compile off, SDPA instead of flash-attn."""
+    name = device_name()
+    peak = bf16_peak(name)
+
+    def report(label: str, vocab: int, rate: float | None) -> None:
+        if rate is None:
+            print(f"  {label:34s}: out of memory")
+            return
+        mfu = metrics.model_flops_utilization(flops_per_token(p, vocab), rate, peak) if peak else None
+        print(f"  {label:34s}: {rate:12.0f} tokens/s" + (f"   MFU {100 * mfu:5.1f} %" if mfu is not None else ""))
+
+    def attempt(fn, *a, **kw) -> float | None:
+        try:
+            return fn(*a, **kw)
+        except torch.OutOfMemoryError:
+            torch.cuda.empty_cache()
+            return None
+
+    print(f"bf16 dense peak of {name}: " + (f"{peak / 1e12:.0f} TFLOP/s" if peak else "unknown (no MFU)"))
+    bins = {}
+    for rep, vocab in SEED_VOCABS.items():
+        if vocab not in args.vocab:
+            continue
+        bins[vocab] = write_uniform_bins(tmp / f"bins-{vocab}", vocab, (args.steps + 2) * p["batch"] * p["seq_len"])
+        report(f"{rep} (vocab {vocab}), default path", vocab, attempt(plain_tokens_per_sec, bins[vocab], p,
+                                                                     args.steps, args.warmup))
+    vocab = 16385 if 16385 in bins else next(iter(bins))
+    report(f"vocab {vocab}, full logits", vocab, attempt(plain_tokens_per_sec, bins[vocab], p, args.steps,
+                                                          args.warmup, head_loss="full"))
+    report(f"vocab {vocab}, chunked (not fused)", vocab, attempt(plain_tokens_per_sec, bins[vocab], p, args.steps,
+                                                                 args.warmup, head_loss="chunked"))
+    report(f"vocab {vocab}, compile off", vocab, attempt(plain_tokens_per_sec, bins[vocab], p, args.steps,
+                                                         args.warmup, compile=False))
+    if model_lib.flash_attn_func is not None:
+        flash, model_lib.flash_attn_func = model_lib.flash_attn_func, None
+        try:
+            report(f"vocab {vocab}, SDPA instead of flash-attn", vocab,
+                   attempt(plain_tokens_per_sec, bins[vocab], p, args.steps, args.warmup))
+        finally:
+            model_lib.flash_attn_func = flash
+    else:
+        print("  flash-attn is not installed: every figure above used SDPA")
+    report(f"vocab {vocab}, audiobits fit", vocab, attempt(lightning_tokens_per_sec, bins[vocab], p, args.steps,
+                                                           args.warmup, tmp))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", choices=PRESETS, default="default" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--vocab", type=int, nargs="+", help="cpu: 2048 and 16385; default: every seed vocab")
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--repeats", type=int, default=2, help="alternate plain/Lightning runs; best of each")
+    parser.add_argument("--repeats", type=int, default=2, help="CPU: alternate the runs; best of each")
     args = parser.parse_args()
     p = PRESETS[args.preset]
     torch.set_float32_matmul_precision("high")
+    print(f"device: {device_name()}; preset {args.preset}: {p}; {args.steps} steps, {args.warmup} untimed")
     with tempfile.TemporaryDirectory() as tmp:
-        tokens_needed = (args.steps + 1) * p["batch"] * (p["seq_len"] + 1)
-        utterances = tokens_needed // 1000 + 2
-        bins = Path(tmp) / "bins"
-        write_markov_bins(bins, vocab=p["vocab"] - 1, utterance_len=1000, train_utterances=utterances,
-                          val_utterances=2, concentration=1.0)
-        plain, lit = [], []
-        for _ in range(args.repeats):
-            plain.append(plain_tokens_per_sec(bins, p, args.steps, args.warmup))
-            lit.append(lightning_tokens_per_sec(bins, p, args.steps, args.warmup, Path(tmp)))
-    device = torch.cuda.get_device_name() if torch.cuda.is_available() else f"CPU ({torch.get_num_threads()} threads)"
-    print(f"device: {device}; preset {args.preset}: {p}; {args.steps} steps, {args.warmup} untimed")
-    print(f"plain PyTorch loop : {max(plain):12.0f} tokens/s   (runs: {', '.join(f'{x:.0f}' for x in plain)})")
-    print(f"audiobits fit      : {max(lit):12.0f} tokens/s   (runs: {', '.join(f'{x:.0f}' for x in lit)})")
-    print(f"Lightning / plain  : {max(lit) / max(plain):.3f}  (overhead {100 * (1 - max(lit) / max(plain)):.1f} %)")
-    if torch.cuda.is_available():
-        with torch.device("meta"):
-            n = TinyGPT(GPTConfig(p["vocab"], p["seq_len"], p["n_layer"], p["n_embd"], p["n_head"])).num_params()
-        per_token = metrics.training_flops_full(n, p["vocab"], p["n_embd"], p["n_layer"], p["seq_len"], 1)
-        peak = next((v for k, v in BF16_PEAK.items() if k in device), None)
-        if peak:
-            for name, rate in (("plain", max(plain)), ("audiobits", max(lit))):
-                print(f"MFU {name:9s}: {100 * per_token * rate / peak:.1f} % of {peak / 1e12:.0f} TFLOP/s bf16")
+        if torch.cuda.is_available():
+            args.vocab = args.vocab or list(SEED_VOCABS.values())
+            gpu_figures(p, args, Path(tmp))
         else:
-            print(f"no bf16 peak known for {device}: {per_token * max(lit) / 1e12:.1f} TFLOP/s achieved")
+            for vocab in args.vocab or [2048, 16385]:
+                cpu_comparison(p, vocab, args, Path(tmp))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Token bins: round trip, dtype choice, atomic writes, and a clear error for each kind of bad directory."""
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -82,13 +83,38 @@ def test_truncated_bin_is_named(tmp_path):
         TokenBins(d)
 
 
-def test_id_at_or_above_vocab_is_named(tmp_path):
+def test_id_at_or_above_vocab_is_named_by_the_verifying_open_and_the_plain_open_does_not_scan(tmp_path):
     d = _write(tmp_path / "v")
+    assert all(split.ids_checked for split in TokenBins(d).meta.splits.values())  # the writer scanned once
     tokens = np.fromfile(d / "val.bin", dtype=np.uint16)
     tokens[2] = 100
     tokens.tofile(d / "val.bin")
+    TokenBins(d)  # sizes, index and sampled EOS only: a changed id inside an utterance is not read
     with pytest.raises(BinFormatError, match=r"val.bin: token id 100 at position 2 is >= vocab_size 100"):
+        TokenBins(d, verify_checksum=True)
+
+
+def test_an_index_that_does_not_match_the_bin_is_caught_at_open(tmp_path):
+    d = _write(tmp_path / "e", utterances=[(5, 1.0, 3)] * 200)
+    tokens = np.fromfile(d / "train.bin", dtype=np.uint16)
+    tokens[[5, 6]] = tokens[[6, 5]]  # the first utterance's EOS moves one place: sampled ends include it
+    tokens.tofile(d / "train.bin")
+    with pytest.raises(BinFormatError, match=r"train.bin: utterance 'train0' does not end with eos_id 99"):
         TokenBins(d)
+
+
+def test_older_bins_without_the_ids_checked_record_open_with_a_warning_saying_how_to_verify(tmp_path):
+    d = _write(tmp_path / "o")
+    meta = json.loads((d / "meta.json").read_text())
+    for split in meta["splits"].values():
+        del split["ids_checked"]
+    (d / "meta.json").write_text(json.dumps(meta))
+    with pytest.warns(UserWarning, match=r"does not record `ids_checked`.*verify_checksum true"):
+        bins = TokenBins(d)
+    assert not bins.meta.splits["train"].ids_checked
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        TokenBins(d, verify_checksum=True)  # the full scan and the hash pass: nothing to warn about
 
 
 def test_dtype_mismatch_is_named(tmp_path):

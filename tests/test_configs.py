@@ -4,6 +4,7 @@ import math
 from pathlib import Path
 
 import pytest
+import yaml
 from corpus_builders import speech_rows, write_audio_folder
 
 from audiobits.bins import TokenBins
@@ -35,3 +36,14 @@ def test_seed_config_fits_on_a_local_folder_with_random_weights(tmp_path, name, 
     assert results["weights"] == bins.meta.encoder["weights"] == (weights or bins.meta.encoder["weights"])
     assert results["tokens_per_frame"] == tokens_per_frame == len(results["bits_per_position"]) - 1
     assert 0 < results["bits_per_token"] < math.log2(results["vocab_size"]) + 1  # near uniform at worst
+
+
+def test_every_seed_config_trains_at_one_batch_of_64_windows_of_1024_tokens():
+    """One batch for every stream: a vocab-dependent batch would change the number of optimizer steps and so the
+    schedule between the streams being compared."""
+    seeds = [p for p in sorted(CONFIGS.glob("*.yaml")) if p.stem != "tiny"]
+    assert {p.stem for p in seeds} >= {"text", "mimi_sem", "mimi_all", "snac_orpheus", "neucodec", "neucodec_emilia",
+                                       "text_emilia"}
+    for path in seeds:
+        data = yaml.safe_load(path.read_text())["data"]["init_args"]
+        assert (data["batch_size"], data["seq_len"]) == (64, 1024), path.name

@@ -94,3 +94,10 @@ def test_file_bits_per_second_and_compression_overhead():
     assert metrics.file_bits_per_second(1000, 4.0) == 2000.0  # 8000 bits over 4 s
     assert metrics.compression_overhead(1010.0, 1000.0) == pytest.approx(0.01)
     assert metrics.compression_overhead(990.0, 1000.0) == pytest.approx(-0.01)  # below the CE: only with luck
+
+
+def test_model_flops_utilization_of_the_default_model_at_vocab_16385():
+    per_token = metrics.training_flops_full(18_881_024, 16385, 512, 6, 1024, tokens=1)
+    assert per_token == 6 * 18_881_024 + 6 * 16385 * 512 + 12 * 6 * 512 * 1024  # 201.3 MFLOP per token
+    # 2 M tokens/s of it on a 989 TFLOP/s card: 402.7 TFLOP/s, 40.7 % of the peak.
+    assert metrics.model_flops_utilization(per_token, 2e6, 989e12) == pytest.approx(0.40722, abs=1e-5)
