@@ -29,7 +29,7 @@ from jsonargparse import ArgumentParser
 from audiobits import metrics
 from audiobits.bins import SplitBins, TokenBins
 from audiobits.compressed_file import COMPRESS_FILE, CompressedFile, CompressedFileError, Entry, ids_checksum
-from audiobits.model import TinyGPT
+from audiobits.model import GPTConfig, TinyGPT
 from audiobits.range_coder import (CODER, PRECISION_BITS, STEPS_PER_BIT, WEIGHT_BITS, CachedPredictor,
                                    decode_lanes, encode_lanes)
 from audiobits.runs import load_run
@@ -40,15 +40,20 @@ CHECKPOINT = Path("checkpoints") / "last.ckpt"
 
 
 def load_model(run_dir: Path) -> TinyGPT:
-    """The run's final weights (``checkpoints/last.ckpt``) as a float32 TinyGPT on the CPU, in eval mode."""
-    from audiobits.module import TinyGPTModule
-
+    """The run's final weights (``checkpoints/last.ckpt``: Lightning's hyper_parameters and ``model.*`` state) as a
+    float32 TinyGPT on the CPU, in eval mode; no Trainer or LightningModule involved."""
     path = run_dir / CHECKPOINT
     if not path.is_file():
         raise CompressedFileError(f"{path} not found: compress needs the run's final weights. Finish the run "
                                   "(`audiobits fit ... --ckpt_path last` resumes it) or pass another run directory.")
-    module = TinyGPTModule.load_from_checkpoint(path, map_location="cpu")
-    return module.model.float().eval()
+    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    hp = checkpoint.get("hyper_parameters", {})
+    defaults = GPTConfig(vocab_size=0)
+    config = GPTConfig(vocab_size=hp["vocab_size"], **{k: hp.get(k, getattr(defaults, k))
+                                                       for k in ("seq_len", "n_layer", "n_embd", "n_head")})
+    model = TinyGPT(config)
+    model.load_state_dict({k[len("model."):]: v for k, v in checkpoint["state_dict"].items() if k.startswith("model.")})
+    return model.float().eval()
 
 
 def weights_sha256(model: TinyGPT) -> str:
