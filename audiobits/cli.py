@@ -32,6 +32,7 @@ DESCRIPTION = ("Train one small GPT per token stream and report the bits per sec
                "synthetic, compress, decompress (each has its own --help).")
 TOOLS = {"report": "audiobits.report", "sanity": "audiobits.sanity", "demo": "audiobits.demo",
          "synthetic": "audiobits.synthetic", "compress": "audiobits.compress", "decompress": "audiobits.decompress"}
+TOOLS |= {"sweep": "audiobits.sweep", "scaling": "audiobits.scaling", "calibrate": "audiobits.calibrate"}
 
 
 class AudiobitsCLI(LightningCLI):

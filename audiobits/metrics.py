@@ -136,6 +136,16 @@ def markov_entropy_rate(transition: np.ndarray) -> float:
     return float(stationary @ row_entropy)
 
 
+def rate_floor_bits_per_second(floor_bits_per_token: float, tokens_per_sec: float) -> float:
+    """The extrapolated floor of a stream in bits/sec: the scaling law's E (bits/token) × the stream's tokens/sec."""
+    return floor_bits_per_token * tokens_per_sec
+
+
+def calibration_slack(model_bits_per_token: float, true_bits_per_token: float) -> float:
+    """A recipe's slack on a source of known entropy: model bits/token − the true source's bits/token (same split)."""
+    return model_bits_per_token - true_bits_per_token
+
+
 def model_flops_utilization(flops_per_token: float, tokens_per_sec: float, peak_flops_per_sec: float) -> float:
     """MFU: the model FLOPs a training run performs per second (per-token count × throughput) ÷ the device's peak."""
     return flops_per_token * tokens_per_sec / peak_flops_per_sec

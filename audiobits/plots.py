@@ -64,8 +64,11 @@ def _xlabel(ax, text: str, runs: list[Run], flagged: dict[str, list[str]]) -> No
     ax.set_xlabel(text + ("\n* not comparable — " + "; ".join(notes) if notes else ""))
 
 
-def headline(runs: list[Run]) -> Figure:
-    """bits/sec per run with its 95 % interval, log axis; speech information-rate band and each nominal bitrate."""
+def headline(runs: list[Run], floors: dict | None = None) -> Figure:
+    """bits/sec per run with its 95 % interval, log axis; speech information-rate band and each nominal bitrate.
+
+    ``floors`` (from `audiobits scaling`): representation → (floor bits/sec, its interval or None, unreliable),
+    drawn as a diamond with its interval on the run's row (hollow when the fit flagged itself unreliable)."""
     runs = sorted(runs, key=lambda r: r.results["bits_per_sec"])
     colors, flagged = _colors(runs), _flagged(runs)
     fig, [ax] = _figure(8, 1.2 + 0.55 * len(runs))
@@ -83,6 +86,8 @@ def headline(runs: list[Run]) -> Figure:
         ax.plot(r["flat_capacity"], y, "4", color="0.5", ms=10, label="flat capacity" if y == 0 else None)
         ax.annotate(_sig(r["bits_per_sec"], 3), (r["bits_per_sec"], y), textcoords="offset points", xytext=(0, 7),
                     ha="center", fontsize=8)
+        if floors and run.representation in floors:
+            _floor(ax, y, *floors[run.representation], first=not any(rr.representation in floors for rr in runs[:y]))
     _log(ax, "x")
     ax.set_yticks(range(len(runs)), [_name(r, flagged) for r in runs])
     ax.set_ylim(-0.7, len(runs) - 0.3)
@@ -90,6 +95,41 @@ def headline(runs: list[Run]) -> Figure:
     fig.legend(fontsize=7, loc="outside lower center", ncol=2)
     ax.grid(axis="x", which="both", alpha=0.3)
     _xlabel(ax, "bits per second of speech (validation)", runs, flagged)
+    return fig
+
+
+def _floor(ax, y: float, floor: float, interval: list[float] | None, unreliable: bool, first: bool) -> None:
+    """The scaling law's extrapolated floor on a headline row: a diamond with its bootstrap interval."""
+    # a percentile interval need not contain the point (the fit then flags itself): clip the bars at the point
+    xerr = [[max(floor - interval[0], 0.0)], [max(interval[1] - floor, 0.0)]] if interval else None
+    ax.errorbar(floor, y - 0.18, xerr=xerr, fmt="D", color="black", mfc="white" if unreliable else "black", ms=5,
+                capsize=3, label="fitted floor E × tok/s, 95 % interval (hollow: fit unreliable)" if first else None)
+
+
+def scaling_curves(params: np.ndarray, tokens: np.ndarray, loss: np.ndarray, fit, title: str) -> Figure:
+    """bits/token against trained tokens per model size (log-log), the fitted L(N, D) curves and the floor E."""
+    fig, [ax] = _figure(6.5, 4.5)
+    cmap = matplotlib.colormaps["viridis"]
+    sizes = sorted(set(params))
+    grid = np.geomspace(min(tokens) / 1.5, max(tokens) * 2, 100)
+    for i, n in enumerate(sizes):
+        color = cmap(i / max(len(sizes) - 1, 1))
+        mine = params == n
+        ax.plot(tokens[mine], loss[mine], "o", color=color, label=f"N = {_sig(n / 1e6, 3)} M")
+        ax.plot(grid, fit.predict(np.full_like(grid, n), grid), "-", color=color, alpha=0.7)
+    ax.axhline(fit.E, color="black", ls="--", lw=1, label=f"floor E = {fit.E:.3f} bits/token")
+    ax.set_xscale("log")  # decades as 10^k: token counts span several
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_yscale("log")  # losses span less than a decade: label 1…9 × 10^k
+    ax.yaxis.set_major_locator(LogLocator(subs=tuple(range(1, 10))))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    flag = " — UNRELIABLE" if fit.unreliable else ""
+    ax.set_title(f"{title}: L = E + A/N^{fit.alpha:.2f} + B/D^{fit.beta:.2f}{flag}", fontsize=9)
+    ax.set_xlabel("training tokens D")
+    ax.set_ylabel("validation bits/token")
+    ax.legend(fontsize=7)
+    ax.grid(which="both", alpha=0.3)
     return fig
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from jsonargparse import ArgumentParser
 
+from audiobits.calibrate import calibration_slack
 from audiobits.compressed_file import COMPRESS_FILE
 from audiobits.runs import Run, load_runs
 from audiobits.sanity import Check, check_run, summary
@@ -87,6 +88,8 @@ COLUMNS = (
     Column("weights", "weights", lambda r: r["weights"]),
     Column("sanity", "sanity", lambda r: r["sanity"]),
     Column("flags", "flags", lambda r: "; ".join(r["flags"]) or "–"),
+    Column("calibration_slack", "slack b/tok (diagnostic)",
+           lambda r: "–" if r["calibration_slack"] is None else f"{r['calibration_slack']:+.3f}"),
 )
 
 
@@ -199,6 +202,7 @@ def row(run: Run, reference: dict, checks: list[Check]) -> dict:
         "weights": r["weights"], "val_seconds": r["val_seconds"], "val_utterances": r["val_utterances"],
         "val_utterance_set": r.get("val_utterance_set"), "finished": r.get("finished"),
         "sanity": summary(checks), "flags": flags(r, reference), "path": str(run.path),
+        "calibration_slack": calibration_slack(run.path),
     }
 
 

@@ -19,6 +19,7 @@ from audiobits import metrics
 from audiobits.bins import BinMeta, SplitBins
 
 RESULTS_FILE = "results.json"
+UTTERANCES_FILE = "val_utterances.npz"
 RESULTS_VERSION = 1
 
 
@@ -152,6 +153,19 @@ def compute_results(meta: BinMeta, val: SplitBins, sums: ValidationSums, model: 
         "val_token_stats": token_stats(val, meta.vocab_size, meta.eos_id),
         "model": vars(model).copy(),
     }
+
+
+def write_val_utterances(val: SplitBins, sums: ValidationSums, directory: str | os.PathLike) -> Path:
+    """``val_utterances.npz`` beside results.json: per val utterance its id, nats, scored tokens, scored seconds,
+    text bytes and speaker ("" where the corpus records none), for bootstrap refits (``audiobits scaling``)."""
+    path = Path(directory) / UTTERANCES_FILE
+    share = scored_share(val, sums)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, ids=np.asarray(val.ids, dtype=str), nats=sums.nats_per_utterance.astype(np.float64),
+             tokens=sums.tokens_per_utterance.astype(np.int64), seconds=val.seconds * share,
+             text_bytes=val.text_bytes * share, speakers=np.full(len(val.ids), ""))
+    tmp.replace(path)
+    return path
 
 
 def write_results(results: dict, directory: str | os.PathLike) -> Path:

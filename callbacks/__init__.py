@@ -2,7 +2,8 @@
 
 from callbacks.channel_utilization import ChannelUtilization
 from callbacks.cumulative_flops import CumulativeFLOPs
+from callbacks.fraction_checkpoints import DataFractionCheckpoints
 from callbacks.information_rate import InformationRate
 from callbacks.results_writer import ResultsWriter
 
-__all__ = ["ChannelUtilization", "CumulativeFLOPs", "InformationRate", "ResultsWriter"]
+__all__ = ["ChannelUtilization", "CumulativeFLOPs", "DataFractionCheckpoints", "InformationRate", "ResultsWriter"]

@@ -6,7 +6,7 @@ import lightning as L
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from audiobits.data import TokenBinDataModule
-from audiobits.results import ValidationSums, compute_results, write_results
+from audiobits.results import ValidationSums, compute_results, write_results, write_val_utterances
 
 
 def trained_tokens(trainer: L.Trainer, datamodule: TokenBinDataModule) -> int:
@@ -57,6 +57,7 @@ class ResultsWriter(L.Callback):
                                   train_tokens, finished, self.bootstrap_resamples, self.seed)
         results["global_step"] = trainer.global_step
         path = write_results(results, log_dir)
+        write_val_utterances(datamodule.split("val"), self._sums, log_dir)
         rank_zero_info(f"results: {path}  bits/token {results['bits_per_token']:.4f}  "
                        f"bits/sec {results['bits_per_sec']:.2f} "
                        f"[{results['bits_per_sec_ci95'][0]:.2f}, {results['bits_per_sec_ci95'][1]:.2f}]")

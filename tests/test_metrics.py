@@ -96,6 +96,11 @@ def test_file_bits_per_second_and_compression_overhead():
     assert metrics.compression_overhead(990.0, 1000.0) == pytest.approx(-0.01)  # below the CE: only with luck
 
 
+def test_rate_floor_and_calibration_slack():
+    assert metrics.rate_floor_bits_per_second(2.5, 12.5) == 31.25  # E bits/token × tokens/sec
+    assert metrics.calibration_slack(3.1, 2.9) == pytest.approx(0.2)  # model − true, positive when above the truth
+
+
 def test_model_flops_utilization_of_the_default_model_at_vocab_16385():
     per_token = metrics.training_flops_full(18_881_024, 16385, 512, 6, 1024, tokens=1)
     assert per_token == 6 * 18_881_024 + 6 * 16385 * 512 + 12 * 6 * 512 * 1024  # 201.3 MFLOP per token

@@ -1,0 +1,175 @@
+"""`audiobits scaling SWEEP_DIR...`: fit L(N, D) per representation over a sweep's points; report the floor.
+
+Each point is a run directory of the sweep (main runs and cool-downs): N = its non-embedding parameters, D = the
+tokens it trained, L = its bits/token (results.json) and its per-utterance nats (val_utterances.npz) for the
+bootstrap. The fit (:mod:`audiobits.scaling_law`) gives E in bits/token; E × tokens/sec is the bits/sec floor,
+an estimate of what the stream carries; the measured point (the sweep's reference size at the full epoch) is
+reported beside it with its distance. Writes ``scaling.json``, a loss-vs-data figure per representation and the
+headline figure with the floors.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from jsonargparse import ArgumentParser
+
+from audiobits import metrics
+from audiobits.errors import AudiobitsError
+from audiobits.results import UTTERANCES_FILE
+from audiobits.runs import Run, load_runs
+from audiobits.scaling_law import LawFit, bootstrap_floor, fit_law
+
+SCALING_FILE = "scaling.json"
+
+
+@dataclass
+class Points:
+    """One representation's sweep points and, when every point has them, per-utterance sums for the bootstrap."""
+
+    runs: list[Run]
+    params: np.ndarray
+    tokens: np.ndarray
+    loss: np.ndarray  # bits/token
+    nats: np.ndarray | None  # [points, utterances]
+    scored: np.ndarray | None  # [points, utterances]
+    groups: np.ndarray | None  # cluster label per utterance: speaker, or the utterance itself
+    interval_kind: str
+
+
+def collect_points(runs: list[Run]) -> Points:
+    """Points of one representation; the bootstrap arrays only when every point wrote val_utterances.npz over the
+    same utterances."""
+    params = np.array([r.results["model"]["non_embedding_params"] for r in runs], dtype=float)
+    tokens = np.array([r.results["train_tokens"] for r in runs], dtype=float)
+    loss = np.array([r.results["bits_per_token"] for r in runs], dtype=float)
+    files = [r.path / UTTERANCES_FILE for r in runs]
+    if not all(f.is_file() for f in files):
+        return Points(runs, params, tokens, loss, None, None, None, "none (no val_utterances.npz)")
+    arrays = [np.load(f) for f in files]
+    ids = arrays[0]["ids"]
+    if any(a["ids"].shape != ids.shape or (a["ids"] != ids).any() for a in arrays):
+        raise AudiobitsError(f"{files[0].parent}: the sweep's points scored different val utterances; every point of "
+                             "one representation must be evaluated on the same val split.")
+    nats = np.stack([a["nats"] for a in arrays])
+    scored = np.stack([a["tokens"] for a in arrays]).astype(float)
+    speakers = arrays[0]["speakers"] if "speakers" in arrays[0].files else None
+    if speakers is not None and (speakers != "").all():
+        groups, kind = speakers, "speakers"
+    else:
+        groups, kind = np.arange(len(ids)), "utterances"
+    return Points(runs, params, tokens, loss, nats, scored, groups, kind)
+
+
+def measured_run(points: Points) -> Run:
+    """The point a study reports: the sweep's reference size (sweep.json) at its full epoch, else the largest
+    model's main run, else the point with the most N·D."""
+    mains = [r for r in points.runs if r.path.name == "main"]
+    for run in mains:
+        record = run.path.parent.parent.parent / "sweep.json"  # <sweep>/runs/<size>/main
+        if record.is_file() and json.loads(record.read_text()).get("reference") == run.path.parent.name:
+            return run
+    candidates = mains or points.runs
+    return max(candidates, key=lambda r: (r.results["model"]["non_embedding_params"], r.results["train_tokens"]))
+
+
+def summarize(points: Points, resamples: int, seed: int = 0) -> tuple[dict, LawFit]:
+    """The fit, its interval and the floor in bits/sec next to the measured point (a JSON-ready dict)."""
+    fit = fit_law(points.params, points.tokens, points.loss)
+    interval = None
+    if points.nats is not None and resamples > 0:
+        interval = bootstrap_floor(points.params, points.tokens, points.nats, points.scored, points.groups, fit,
+                                   resamples=resamples, seed=seed)
+        if not interval[0] <= fit.E <= interval[1]:
+            fit.reasons.append("E outside its own bootstrap interval: the fit is unstable under resampling")
+    reported = measured_run(points)
+    measured = reported.results
+    tps = measured["tokens_per_sec"]
+    floor = metrics.rate_floor_bits_per_second(fit.E, tps)
+    record = {
+        "representation": measured["representation"],
+        "points": len(points.runs),
+        "model_sizes": sorted({int(n) for n in points.params}),
+        "E_bits_per_token": fit.E,
+        "E_ci95": list(interval) if interval else None,
+        "interval_kind": points.interval_kind if interval else "none",
+        "bootstrap_resamples": resamples if interval else 0,
+        "floor_bits_per_sec": floor,
+        "floor_bits_per_sec_ci95": [metrics.rate_floor_bits_per_second(x, tps) for x in interval] if interval else None,
+        "tokens_per_sec": tps,
+        "A": fit.A, "alpha": fit.alpha, "B": fit.B, "beta": fit.beta,
+        "measured": {"run": str(reported.path), "bits_per_token": measured["bits_per_token"],
+                     "bits_per_sec": measured["bits_per_sec"], "non_embedding_params": measured["model"][
+                         "non_embedding_params"], "train_tokens": measured["train_tokens"]},
+        "distance_bits_per_token": measured["bits_per_token"] - fit.E,
+        "distance_bits_per_sec": measured["bits_per_sec"] - floor,
+        "distance_relative": (measured["bits_per_token"] - fit.E) / fit.E,
+        "unreliable": fit.unreliable,
+        "reasons": fit.reasons,
+    }
+    return record, fit
+
+
+def render(record: dict) -> str:
+    """A few plain lines per representation."""
+    ci = record["E_ci95"]
+    band = f" [{ci[0]:.4f}, {ci[1]:.4f}] (95 %, {record['interval_kind']})" if ci else " (no interval)"
+    fci = record["floor_bits_per_sec_ci95"]
+    fband = f" [{fci[0]:.2f}, {fci[1]:.2f}]" if fci else ""
+    m = record["measured"]
+    lines = [f"{record['representation']}: {record['points']} points, {len(record['model_sizes'])} model sizes",
+             f"  floor E = {record['E_bits_per_token']:.4f} bits/token{band}",
+             f"  floor   = {record['floor_bits_per_sec']:.2f} bits/sec{fband} "
+             f"(E × {record['tokens_per_sec']:.2f} tok/s)",
+             (f"  measured {m['bits_per_token']:.4f} bits/token = {m['bits_per_sec']:.2f} bits/sec "
+              f"(N {m['non_embedding_params'] / 1e6:.2f} M, D {m['train_tokens']:,}): "
+              f"{record['distance_bits_per_token']:+.4f} bits/token ({100 * record['distance_relative']:+.1f} %), "
+              f"{record['distance_bits_per_sec']:+.2f} bits/sec above the floor"),
+             f"  L = E + {record['A']:.3g}/N^{record['alpha']:.3f} + {record['B']:.3g}/D^{record['beta']:.3f}"]
+    lines.append("  UNRELIABLE: " + "; ".join(record["reasons"]) if record["unreliable"] else "  checks passed")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`audiobits scaling SWEEP_DIR... [--out DIR] [--resamples N]`."""
+    from audiobits.plots import headline, scaling_curves
+
+    parser = ArgumentParser(prog="audiobits scaling", description=__doc__.splitlines()[0])
+    parser.add_argument("sweeps", nargs="+", help="sweep folders (`audiobits sweep --out`) or run dirs")
+    parser.add_argument("--out", type=str | None, default=None, help="where scaling.json and figures go (default: "
+                                                                     "the first sweep folder)")
+    parser.add_argument("--resamples", type=int, default=200, help="bootstrap refits for the interval on E")
+    args = parser.parse_args(argv)
+    out = Path(args.out or args.sweeps[0])
+    try:
+        runs = load_runs(args.sweeps)
+    except FileNotFoundError as error:
+        raise AudiobitsError(str(error)) from error
+    by_rep: dict[str, list[Run]] = {}
+    for run in runs:
+        by_rep.setdefault(run.representation, []).append(run)
+    records, floors, measured = [], {}, []
+    out.mkdir(parents=True, exist_ok=True)
+    for name, rep_runs in sorted(by_rep.items()):
+        points = collect_points(rep_runs)
+        record, fit = summarize(points, args.resamples)
+        records.append(record)
+        print(render(record), flush=True)
+        floors[name] = (record["floor_bits_per_sec"], record["floor_bits_per_sec_ci95"], record["unreliable"])
+        measured.append(measured_run(points))
+        _save(scaling_curves(points.params, points.tokens, points.loss, fit, name), out / f"scaling_{name}")
+    _save(headline(measured, floors), out / "headline_floor")
+    path = out / SCALING_FILE
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(records, indent=2) + "\n")
+    tmp.replace(path)
+    print(f"wrote {path}, scaling_<representation>.png and headline_floor.png in {out}. The floor extrapolates the "
+          "fitted law to infinite model and data: an estimate of the stream's information rate, not a measurement.")
+
+
+def _save(fig, stem: Path) -> None:
+    for suffix in ("png", "svg"):
+        fig.savefig(stem.with_suffix(f".{suffix}"), dpi=150)
