@@ -1,7 +1,7 @@
 """audiobits: train one small GPT per token stream and report the bits per second each carries.
 
 Subcommands: fit, validate, test (LightningCLI); prepare (only write a config's bins); report, sanity, demo,
-synthetic (each has its own --help).
+synthetic, compress, decompress, sweep, scaling, calibrate (each has its own --help).
 
     audiobits fit --config configs/mimi_all.yaml            # prepare bins if missing, train one epoch
     audiobits fit --config configs/mimi_all.yaml --ckpt_path last   # resume the latest run of that config
@@ -29,10 +29,10 @@ from callbacks import ChannelUtilization, CumulativeFLOPs, InformationRate, Resu
 
 DESCRIPTION = ("Train one small GPT per token stream and report the bits per second each carries. Subcommands: "
                "fit, validate, test (LightningCLI); prepare (write a config's token bins only); report, sanity, demo, "
-               "synthetic (each has its own --help).")
+               "synthetic, compress, decompress, sweep, scaling, calibrate (each has its own --help).")
 TOOLS = {"report": "audiobits.report", "sanity": "audiobits.sanity", "demo": "audiobits.demo",
-         "synthetic": "audiobits.synthetic"}
-TOOLS |= {"sweep": "audiobits.sweep", "scaling": "audiobits.scaling", "calibrate": "audiobits.calibrate"}
+         "synthetic": "audiobits.synthetic", "compress": "audiobits.compress", "decompress": "audiobits.decompress",
+         "sweep": "audiobits.sweep", "scaling": "audiobits.scaling", "calibrate": "audiobits.calibrate"}
 
 
 class AudiobitsCLI(LightningCLI):

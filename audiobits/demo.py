@@ -10,7 +10,9 @@
 3. Training: one TinyGPT per representation, one epoch, through the real ``audiobits fit`` (LightningCLI) with a
    generated config (``<out>/configs/<representation>.yaml``, reusable as is). Streams too short for 80 steps at
    the size's context and batch (the transcript ones) get a shorter context and a smaller batch.
-4. Report: the table, sanity checks and figures in ``<out>/report/``.
+4. Compression: each run's validation split range-coded with its final weights, decoded and checked
+   (``audiobits compress``; the report's coded bits/sec and zstd / xz / FLAC baselines).
+5. Report: the table, sanity checks and figures in ``<out>/report/``.
 
 Synthetic speech from one rule-based voice and a model of a few thousand parameters: the numbers show the
 pipeline working, they are not the study's numbers.
@@ -34,6 +36,7 @@ import yaml
 from jsonargparse import ArgumentParser
 
 from audiobits.bins import TokenBins
+from audiobits.compress import compress_run
 from audiobits.corpora import AudioFolder
 from audiobits.data import num_windows
 from audiobits.encode import EncodeOptions
@@ -210,6 +213,9 @@ def run_demo(out: str | Path = "audiobits-demo", corpus: str | Path | None = Non
             warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
             cli_main(["fit", "--config", str(config)])
         lap(f"fit {name}")
+    for name in bins:  # proof by compression: each val split coded with its run's weights, decoded and checked
+        compress_run(next((out / "runs" / name).glob("version_*")), log=lambda *args: None)
+    lap("compress")
     runs = load_runs([out / "runs" / name for name in bins])
     table = build_table(runs)
     report = out / "report"

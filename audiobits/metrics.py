@@ -29,6 +29,16 @@ def bits_per_second(nats: float, seconds: float) -> float:
     return nats / LN2 / seconds
 
 
+def file_bits_per_second(num_bytes: int, seconds: float) -> float:
+    """A file's size in bits / seconds of audio it holds (compressed files and baselines)."""
+    return 8.0 * num_bytes / seconds
+
+
+def compression_overhead(coded_bits: float, cross_entropy_bits: float) -> float:
+    """Relative excess of a real code over the cross-entropy of the same tokens: coded / cross-entropy − 1."""
+    return coded_bits / cross_entropy_bits - 1.0
+
+
 def bits_per_byte(nats: float, text_bytes: int) -> float:
     """Σ bits / UTF-8 bytes of the transcripts."""
     return nats / LN2 / text_bytes

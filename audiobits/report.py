@@ -22,6 +22,7 @@ from pathlib import Path
 from jsonargparse import ArgumentParser
 
 from audiobits.calibrate import calibration_slack
+from audiobits.compressed_file import COMPRESS_FILE
 from audiobits.plots import significant, write_figures
 from audiobits.runs import Run, flags, load_runs, reference_group
 from audiobits.sanity import Check, check_run, summary
@@ -67,6 +68,12 @@ COLUMNS = (
     Column("train_pflops_full", "train PFLOPs full", lambda r: _sci(r["train_pflops_full"])),
     Column("inference_flops_per_bit_trunk", "FLOPs/bit 2N", lambda r: _sci(r["inference_flops_per_bit_trunk"])),
     Column("inference_flops_per_bit_full", "FLOPs/bit full", lambda r: _sci(r["inference_flops_per_bit_full"])),
+    Column("compressed_bits_per_sec", "coded b/s [vs CE]",
+           lambda r: "–" if r["compressed_bits_per_sec"] is None else
+           f"{significant(r['compressed_bits_per_sec'])} [{r['compression_overhead']:+.1%}]"),
+    Column("zstd_bits_per_sec", "zstd b/s", lambda r: significant(r["zstd_bits_per_sec"])),
+    Column("xz_bits_per_sec", "xz b/s", lambda r: significant(r["xz_bits_per_sec"])),
+    Column("flac_bits_per_sec", "FLAC b/s", lambda r: significant(r["flac_bits_per_sec"])),
     Column("weights", "weights", lambda r: r["weights"]),
     Column("sanity", "sanity", lambda r: r["sanity"]),
     Column("flags", "flags", lambda r: "; ".join(r["flags"]) or "–"),
@@ -131,6 +138,17 @@ class Table:
         return {"table": self.text, "markdown": self.markdown, "csv": self.csv, "json": self.json}[fmt]()
 
 
+def compression(run: Run) -> dict:
+    """The row's compression columns from RUN_DIR/compress.json (``audiobits compress``); None where not run:
+    the whole file's bits/sec, its excess over the cross-entropy of the coded tokens, and the baselines."""
+    path = run.path / COMPRESS_FILE
+    found = json.loads(path.read_text()) if path.is_file() else {}
+    baselines = found.get("baselines", {})
+    return {"compressed_bits_per_sec": found.get("compressed_bits_per_sec"),
+            "compression_overhead": found.get("overhead"),
+            **{f"{name}_bits_per_sec": baselines.get(name, {}).get("bits_per_sec") for name in ("zstd", "xz", "flac")}}
+
+
 def row(run: Run, reference: dict, checks: list[Check]) -> dict:
     """A run's table row: results.json values, FLOPs in PFLOPs, the CI split in two, flags and sanity."""
     r = run.results
@@ -146,7 +164,7 @@ def row(run: Run, reference: dict, checks: list[Check]) -> dict:
         "train_tokens": r["train_tokens"],
         "train_pflops_trunk": r["train_flops_trunk"] / PETA, "train_pflops_full": r["train_flops_full"] / PETA,
         "inference_flops_per_bit_trunk": r["inference_flops_per_bit_trunk"],
-        "inference_flops_per_bit_full": r["inference_flops_per_bit_full"],
+        "inference_flops_per_bit_full": r["inference_flops_per_bit_full"], **compression(run),
         "weights": r["weights"], "val_seconds": r["val_seconds"], "val_utterances": r["val_utterances"],
         "val_utterance_set": r.get("val_utterance_set"), "finished": r.get("finished"),
         "sanity": summary(checks), "flags": flags(r, reference), "path": str(run.path),

@@ -13,7 +13,7 @@ import yaml
 
 from audiobits import model as model_lib
 from audiobits.bins import TokenBins
-from audiobits.cli import lightning_cli, main
+from audiobits.cli import TOOLS, lightning_cli, main
 from audiobits.data import num_windows
 from audiobits.results import read_results
 from audiobits.synthetic import write_markov_bins
@@ -167,7 +167,7 @@ def test_print_config_applies_every_value_of_each_shipped_config(config, capsys)
     assert printed["trainer"]["logger"]["init_args"]["name"] == config.stem  # not the default, so it was read
 
 
-SUBCOMMANDS = ("fit", "validate", "test", "prepare", "report", "sanity", "demo", "synthetic")
+SUBCOMMANDS = ("fit", "validate", "test", "prepare", *TOOLS)
 
 
 def test_help_lists_the_subcommands(capsys):

@@ -95,3 +95,20 @@ def test_representations_are_chosen_by_name_and_text_is_off_by_default():
     assert [r.name for r in representations(["text", "mulaw"])] == ["text", "mulaw"]
     with pytest.raises(AudiobitsError, match=r"--representations \['mimi_all'\]: the demo runs"):
         representations(["mimi_all"])
+
+
+@pytest.mark.slow
+def test_demo_compresses_every_representation_and_decodes_it_bit_exactly(out):
+    """Round trip on each demo representation: compress ran with verification (every id decoded and checked);
+    decompress here restores val.bin byte for byte."""
+    from audiobits.compress import decompress
+
+    rows = {r["representation"]: r for r in json.loads((out / "report" / "report.json").read_text())["rows"]}
+    for name in ("text", "phonemes", "mulaw"):
+        [run] = load_runs([out / "runs" / name])
+        summary = json.loads((run.path / "compress.json").read_text())
+        assert summary["verified"] and rows[name]["compressed_bits_per_sec"] == summary["compressed_bits_per_sec"]
+        restored = decompress(run.path / "val.abz", run.path, log=lambda *a: None)
+        assert np.concatenate([restored[i] for i in sorted(restored)]).astype(np.uint16).tobytes() == (
+            run.bins_dir() / "val.bin").read_bytes()
+    assert rows["mulaw"]["flac_bits_per_sec"] is not None and rows["text"]["flac_bits_per_sec"] is None

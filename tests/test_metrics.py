@@ -90,6 +90,12 @@ def test_markov_entropy_rate():
     assert metrics.markov_entropy_rate(np.full((8, 8), 1 / 8)) == pytest.approx(3.0)
 
 
+def test_file_bits_per_second_and_compression_overhead():
+    assert metrics.file_bits_per_second(1000, 4.0) == 2000.0  # 8000 bits over 4 s
+    assert metrics.compression_overhead(1010.0, 1000.0) == pytest.approx(0.01)
+    assert metrics.compression_overhead(990.0, 1000.0) == pytest.approx(-0.01)  # below the CE: only with luck
+
+
 def test_rate_floor_and_calibration_slack():
     assert metrics.rate_floor_bits_per_second(2.5, 12.5) == 31.25  # E bits/token × tokens/sec
     assert metrics.calibration_slack(3.1, 2.9) == pytest.approx(0.2)  # model − true, positive when above the truth
