@@ -19,6 +19,7 @@ demo: install
 	$(BIN)/audiobits demo --out runs/demo
 
 test: install
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
 clean:

@@ -1,4 +1,4 @@
-"""Token bins: the on-disk contract between encoding and training (see DESIGN.md, "Token bins").
+"""Token bins: the on-disk contract between encoding and training (docs/bins.md).
 
 One directory per (corpus, representation) holds, per split, ``<split>.bin`` (raw little-endian ids,
 utterances concatenated, each followed by one end-of-utterance token), ``<split>.idx.npz`` (int64 start
@@ -68,7 +68,7 @@ class BinMeta:
     codebooks: list[Codebook]
     flattening: str
     splits: dict[str, SplitMeta] = field(default_factory=dict)
-    tokens_per_frame: int = 1  # flat tokens per coarse frame (8 for mimi_all, 7 for snac_orpheus), for per-position loss
+    tokens_per_frame: int = 1  # flat tokens per coarse frame (8 mimi_all, 7 snac_orpheus), for per-position loss
     dtype: str = ""
     format_version: int = FORMAT_VERSION
     extra: dict = field(default_factory=dict)

@@ -1,7 +1,7 @@
 """audiobits: train one small GPT per token stream and report the bits per second each carries.
 
 Subcommands: fit, validate, test (LightningCLI); prepare (only write a config's bins); report, sanity, demo,
-synthetic (each has its own --help).
+synthetic, compress, decompress, sweep, scaling, calibrate (each has its own --help).
 
     audiobits fit --config configs/mimi_all.yaml            # prepare bins if missing, train one epoch
     audiobits fit --config configs/mimi_all.yaml --ckpt_path last   # resume the latest run of that config
@@ -29,10 +29,10 @@ from callbacks import ChannelUtilization, CumulativeFLOPs, InformationRate, Resu
 
 DESCRIPTION = ("Train one small GPT per token stream and report the bits per second each carries. Subcommands: "
                "fit, validate, test (LightningCLI); prepare (write a config's token bins only); report, sanity, demo, "
-               "synthetic (each has its own --help).")
+               "synthetic, compress, decompress, sweep, scaling, calibrate (each has its own --help).")
 TOOLS = {"report": "audiobits.report", "sanity": "audiobits.sanity", "demo": "audiobits.demo",
-         "synthetic": "audiobits.synthetic"}
-TOOLS |= {"sweep": "audiobits.sweep", "scaling": "audiobits.scaling", "calibrate": "audiobits.calibrate"}
+         "synthetic": "audiobits.synthetic", "compress": "audiobits.compress", "decompress": "audiobits.decompress",
+         "sweep": "audiobits.sweep", "scaling": "audiobits.scaling", "calibrate": "audiobits.calibrate"}
 
 
 class AudiobitsCLI(LightningCLI):
@@ -104,7 +104,7 @@ def resolve_last_checkpoint(config) -> None:
     init.version = found[-1].parent.parent.name
 
 
-def lightning_cli(args: list[str] | None = None, run: bool = True) -> AudiobitsCLI:
+def lightning_cli(args: list[str] | None = None, run: bool = True, prog: str = "audiobits") -> AudiobitsCLI:
     """Build the CLI with fresh callback instances (so repeated calls in one process share no state)."""
     trainer_defaults = {
         "max_epochs": 1,  # iso-data: exactly one pass over the training windows
@@ -115,12 +115,12 @@ def lightning_cli(args: list[str] | None = None, run: bool = True) -> AudiobitsC
     }
     return AudiobitsCLI(TinyGPTModule, TokenBinDataModule, subclass_mode_data=True, seed_everything_default=0,
                         trainer_defaults=trainer_defaults, save_config_kwargs={"overwrite": True}, args=args,
-                        run=run, parser_kwargs={"prog": "audiobits", "description": DESCRIPTION})
+                        run=run, parser_kwargs={"prog": prog, "description": DESCRIPTION})
 
 
 def prepare(args: list[str]) -> None:
     """`audiobits prepare --config X.yaml`: download, encode and write the config's bins, nothing else."""
-    cli = lightning_cli(args, run=False)
+    cli = lightning_cli(args, run=False, prog="audiobits prepare")
     cli.datamodule.prepare_data()
 
 

@@ -24,7 +24,7 @@ import zlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import soundfile as sf
@@ -71,19 +71,28 @@ def read_audio(utterance_id: str, source: bytes | str | Path, label: str, decode
 class Corpus(ABC):
     """A speech corpus: per split a fixed-order list of utterances, loaded by index range.
 
-    ``name`` is the directory under the bins root that every representation of this corpus shares. ``has_audio``
-    is False for corpora that ship codes instead of audio; ``codes_representation`` names the representation those
-    codes belong to.
+    ``name`` is the directory under the bins root that every representation of this corpus shares. ``kind`` is the
+    class's declared, stable name in the records of a corpus directory (corpus.json, plan.json), so moving or
+    renaming the class keeps every prepared corpus valid. ``has_audio`` is False for corpora that ship codes instead
+    of audio; ``codes_representation`` names the representation those codes belong to.
     """
 
+    kind: ClassVar[str]
     name: str
     has_audio: bool = True
     codes_representation: str | None = None
 
     @abstractmethod
     def describe(self) -> dict[str, Any]:
-        """What selects this corpus's utterances (class and init arguments); bins built from a different
+        """What selects this corpus's utterances (`identity` and init arguments); bins built from a different
         description are not iso-data with these."""
+
+    def identity(self) -> dict[str, str]:
+        """``{"kind": ...}``, the head of `describe`; a class must declare its own ``kind``."""
+        if "kind" not in vars(type(self)):
+            raise TypeError(f"{type(self).__qualname__} must declare its own `kind = \"...\"`, the stable name "
+                            f"corpus.json records (it would inherit {getattr(self, 'kind', None)!r})")
+        return {"kind": self.kind}
 
     @abstractmethod
     def size(self, split: str) -> int:
@@ -109,6 +118,23 @@ class Corpus(ABC):
             raise ValueError(f"unknown split {split!r}; corpora have {SPLITS}")
 
 
+def upgrade_description(recorded: dict[str, Any]) -> dict[str, Any]:
+    """A recorded `Corpus.describe` in today's form: records written before corpora declared their ``kind`` name the
+    class instead (``"class": "audiobits.corpora.AudioFolder"``); they still match the same corpus."""
+    if "class" not in recorded or "kind" in recorded:
+        return recorded
+    kinds, pending = {}, [Corpus]
+    while pending:
+        cls = pending.pop()
+        pending += cls.__subclasses__()
+        if "kind" in vars(cls):
+            kinds[cls.__qualname__] = cls.kind
+    qualname = str(recorded["class"]).rsplit(".", 1)[-1]
+    if qualname not in kinds:
+        return recorded
+    return {"kind": kinds[qualname], **{k: v for k, v in recorded.items() if k != "class"}}
+
+
 class HFCorpus(Corpus):
     """A `datasets` dataset: ``load_dataset(path, config, split=s, data_files=..., revision=...)`` per upstream
     split ``s``, concatenated in the order given per our split.
@@ -122,6 +148,8 @@ class HFCorpus(Corpus):
     data_files={"train": [...], "val": [...]}, splits={"train": ["train"], "val": ["val"]}`` (a dataset saved
     with ``save_to_disk`` is not loadable this way: write it with ``Dataset.to_parquet`` instead).
     """
+
+    kind = "hf_dataset"
 
     def __init__(self, path: str, name: str, config: str | None = None,
                  splits: dict[str, list[str]] | None = None, val_fraction: float = 0.0,
@@ -167,7 +195,7 @@ class HFCorpus(Corpus):
         self._cache: dict[str, tuple[Any, np.ndarray | None]] = {}
 
     def describe(self) -> dict[str, Any]:
-        return {"class": f"{type(self).__module__}.{type(self).__qualname__}", "path": self.path,
+        return {**self.identity(), "path": self.path,
                 "config": self.config, "splits": self.splits, "val_fraction": self.val_fraction,
                 "data_files": self.data_files, "revision": self.revision, "text_column": self.text_column,
                 "id_column": self.id_column, "audio_column": self.audio_column, "codes_column": self.codes_column,
@@ -248,6 +276,8 @@ class LibriTTSR(HFCorpus):
     train.other.500); columns audio, text_normalized, text_original, speaker_id, path, chapter_id, id.
     """
 
+    kind = "libritts_r"
+
     def __init__(self, path: str = "parler-tts/libritts_r_filtered", config: str = "clean",
                  train_splits: tuple[str, ...] = ("train.clean.100", "train.clean.360"),
                  val_splits: tuple[str, ...] = ("dev.clean",),
@@ -282,6 +312,7 @@ class EmiliaNeuCodec(HFCorpus):
     Only the text and neucodec (``weights="precomputed"``) representations apply.
     """
 
+    kind = "emilia_neucodec"
     codes_representation = "neucodec"
 
     def __init__(self, path: str = "neuphonic/emilia-yodas-english-neucodec", val_fraction: float = 0.01,
@@ -327,6 +358,7 @@ class AudioFolder(Corpus):
     the row order of metadata.csv; an utterance's id is its ``file_name``.
     """
 
+    kind = "audio_folder"
     METADATA = "metadata.csv"
 
     def __init__(self, root: str, name: str | None = None) -> None:
@@ -341,7 +373,7 @@ class AudioFolder(Corpus):
         self._speakers: dict[str, dict[str, str | None]] = {}
 
     def describe(self) -> dict[str, Any]:
-        return {"class": f"{type(self).__module__}.{type(self).__qualname__}", "root": str(self.root)}
+        return {**self.identity(), "root": str(self.root)}
 
     def _metadata(self, split: str) -> list[tuple[str, str]]:
         self._check_split(split)

@@ -1,15 +1,18 @@
 """The whole pipeline offline, in minutes on a CPU: ``audiobits demo [--out DIR] [--corpus FOLDER] [--size small]``.
 
-1. Corpus: the embedded public-domain text (:mod:`audiobits.demo_text`, Alice in Wonderland ch. I–II) spoken by
+1. Corpus: the packaged public-domain text (``audiobits/resources/alice.txt``, Alice in Wonderland ch. I–II) spoken by
    espeak-ng (one utterance per sentence or clause of up to 20 words, every 5th to the validation split), written
    as an ``AudioFolder`` (FLAC + metadata.csv) — or your own ``AudioFolder`` (``--corpus``).
-2. Bins: three representations that need no downloaded weights — GPT-2 BPE of the transcript (``text``),
-   espeak-ng phonemes of the transcript (``phonemes``) and 8-bit μ-law PCM at 8 kHz (``mulaw``, 64 kbit/s) —
-   through the same encoder as every corpus (:func:`audiobits.encode.prepare_bins`, iso-data drops included).
+2. Bins: representations that need no downloaded weights — by default espeak-ng phonemes of the transcript
+   (``phonemes``) and 8-bit μ-law PCM at 8 kHz (``mulaw``, 64 kbit/s); GPT-2 BPE of the transcript (``text``) on
+   request (``--representations``: a few minutes of speech are too few tokens for its vocabulary) — through the
+   same encoder as every corpus (:func:`audiobits.prepare.prepare_bins`, iso-data drops included).
 3. Training: one TinyGPT per representation, one epoch, through the real ``audiobits fit`` (LightningCLI) with a
-   generated config (``<out>/configs/<representation>.yaml``, reusable as is). The batch shrinks for streams too
-   short for 20 steps at the size's batch (the transcript ones).
-4. Report: the table, sanity checks and figures in ``<out>/report/``. Each fit ends with the final evaluation
+   generated config (``<out>/configs/<representation>.yaml``, reusable as is). Streams too short for 80 steps at
+   the size's context and batch (the transcript ones) get a shorter context and a smaller batch.
+4. Compression: each run's validation split range-coded with its final weights, decoded and checked
+   (``audiobits compress``; the report's coded bits/sec and zstd / xz / FLAC baselines).
+5. Report: the table, sanity checks and figures in ``<out>/report/``. Each fit ends with the final evaluation
    (sliding windows at stride ``seq_len // 4``; its time is in the log); the table gives each run's context in
    seconds and the non-overlapping figure beside it, ``context.png`` bits against seconds of context.
 
@@ -25,7 +28,9 @@ import re
 import shutil
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import soundfile as sf
@@ -33,26 +38,37 @@ import yaml
 from jsonargparse import ArgumentParser
 
 from audiobits.bins import TokenBins
+from audiobits.compress import compress_run
 from audiobits.corpora import AudioFolder
 from audiobits.data import num_windows
-from audiobits.demo_text import SOURCE, TEXT
-from audiobits.encode import EncodeOptions, prepare_bins, refresh_bins
+from audiobits.encode import EncodeOptions
+from audiobits.prepare import prepare_bins, refresh_bins
 from audiobits.errors import AudiobitsError
 from audiobits.report import build_table, write_report
-from audiobits.representations.base import Representation
+from audiobits.representations import Representation, build
 from audiobits.runs import load_runs
 
+# Chapters I and II of Lewis Carroll, *Alice's Adventures in Wonderland* (1865), public domain: the body text of
+# Project Gutenberg eBook #11 (https://www.gutenberg.org/ebooks/11) without the Project Gutenberg header, footer and
+# licence, the asterisk dividers and the underscores that mark italics.
+TEXT_RESOURCE = "resources/alice.txt"
+SOURCE = "Lewis Carroll, Alice's Adventures in Wonderland (1865), ch. I-II; Project Gutenberg eBook #11"
 VAL_EVERY = 5  # every 5th spoken utterance goes to the validation split
 MAX_WORDS = 20  # longer sentences are left out of the spoken corpus: many short utterances, as in speech corpora
-MIN_STEPS = 20  # the batch shrinks on small streams (text) so every model gets this many optimizer steps
+MIN_STEPS = 80  # short streams (the transcript ones) get a shorter context, then a smaller batch, for this many steps
+MIN_SEQ_LEN = 32  # ... but never a context shorter than this
 VALIDATIONS = 4  # validation passes per run (loss curves), the last one on the final step
+WEIGHT_FREE = ("text", "phonemes", "mulaw")  # representations that need no downloaded weights
+# GPT-2 BPE (`text`) is left out by default: a few minutes of speech hold a few hundred of its 50257 ids, too few
+# for any model to beat the split's own unigram entropy, and the sanity check rightly fails it (README, demo).
+DEFAULT_REPRESENTATIONS = ("phonemes", "mulaw")
 
 
 @dataclass(frozen=True)
 class DemoSize:
     """How much speech to synthesize and how big a model to fit on each representation."""
 
-    seconds: float  # speech taken from the embedded text, in reading order
+    seconds: float  # speech taken from the demo text, in reading order
     n_layer: int
     n_embd: int
     n_head: int
@@ -66,8 +82,15 @@ SIZES = {
 }
 
 
-def utterance_texts(text: str = TEXT) -> list[str]:
-    """Sentences and clauses of ``text``: paragraphs joined into lines, cut after . ! ? ; : (and a closing quote)."""
+def demo_text() -> str:
+    """The demo's public-domain text (package data)."""
+    return resources.files("audiobits").joinpath(TEXT_RESOURCE).read_text(encoding="utf-8")
+
+
+def utterance_texts(text: str | None = None) -> list[str]:
+    """Sentences and clauses of ``text`` (default: `demo_text`): paragraphs joined into lines, cut after . ! ? ; :
+    (and a closing quote)."""
+    text = demo_text() if text is None else text
     pieces = []
     for paragraph in re.split(r"\n\s*\n", text):
         line = " ".join(paragraph.split())
@@ -76,9 +99,9 @@ def utterance_texts(text: str = TEXT) -> list[str]:
 
 
 def synthesize_corpus(root: Path, seconds: float, voice: str = "en-us") -> AudioFolder:
-    """Speak the embedded text's utterances of up to MAX_WORDS words with espeak-ng, in reading order, until
+    """Speak the demo text's utterances of up to MAX_WORDS words with espeak-ng, in reading order, until
     ``seconds`` of speech; an AudioFolder under ``root`` (every VAL_EVERY-th utterance in val)."""
-    from audiobits.speech import Espeak
+    from audiobits.espeak import Espeak
 
     espeak = Espeak(voice)
     rows: dict[str, list[tuple[str, str]]] = {"train": [], "val": []}
@@ -104,30 +127,40 @@ def synthesize_corpus(root: Path, seconds: float, voice: str = "en-us") -> Audio
     return AudioFolder(str(root), name=root.name)
 
 
-def representations(voice: str = "en-us") -> list[Representation]:
-    """The three weight-free representations: GPT-2 BPE text, espeak phonemes, 8 kHz μ-law."""
-    from audiobits.representations.mulaw import MuLawRepresentation
-    from audiobits.representations.phonemes import PhonemeRepresentation
-    from audiobits.representations.text import TextRepresentation
+def representations(names: Sequence[str] = DEFAULT_REPRESENTATIONS, voice: str = "en-us") -> list[Representation]:
+    """The weight-free representations by registry name (``text``, ``phonemes``, ``mulaw``); phonemes in ``voice``."""
+    unknown = sorted(set(names) - set(WEIGHT_FREE))
+    if unknown or not names:
+        raise AudiobitsError(f"--representations {list(names)}: the demo runs {list(WEIGHT_FREE)} (no downloaded "
+                             "weights); for codecs write a config (configs/*.yaml) and run `audiobits fit`")
+    return [build(name, **({"voice": voice} if name == "phonemes" else {})) for name in names]
 
-    return [TextRepresentation(), PhonemeRepresentation(voice), MuLawRepresentation()]
+
+def closing_line(seconds: float, synthetic: bool) -> str:
+    """What the numbers are: synthetic speech, or ``seconds`` of the user's own recordings, and a tiny model."""
+    speech = "Synthetic speech" if synthetic else f"{seconds / 60:.1f} minutes of your recordings"
+    return f"{speech} and a tiny model: these numbers show the pipeline working; they are not the study's numbers."
 
 
-def schedule(train_tokens: int, size: DemoSize) -> tuple[int, int]:
-    """Batch size and validation interval (steps) for one stream: at least MIN_STEPS optimizer steps where the
-    data allow (the batch shrinks for short streams) and about VALIDATIONS validation passes (the results writer
-    adds the final one after the last step)."""
-    windows = num_windows(train_tokens, size.seq_len, partial=False)
+def schedule(train_tokens: int, size: DemoSize) -> tuple[int, int, int]:
+    """Context, batch size and validation interval (steps) for one stream: at least MIN_STEPS optimizer steps where
+    the data allow — a short stream's context halves (down to MIN_SEQ_LEN), then its batch shrinks — and about
+    VALIDATIONS validation passes (the results writer adds the final one after the last step). One epoch either
+    way: a transcript stream of a few thousand tokens learns its unigram statistics from 80 small steps, not 20."""
+    seq_len = size.seq_len
+    while seq_len // 2 >= MIN_SEQ_LEN and num_windows(train_tokens, seq_len, partial=False) < MIN_STEPS:
+        seq_len //= 2
+    windows = num_windows(train_tokens, seq_len, partial=False)
     if windows == 0:
-        raise AudiobitsError(f"{train_tokens} training tokens do not fill one window of {size.seq_len + 1}; give the "
+        raise AudiobitsError(f"{train_tokens} training tokens do not fill one window of {seq_len + 1}; give the "
                              "demo more speech")
     batch = max(1, min(size.batch_size, windows // MIN_STEPS))
-    return batch, max(1, math.ceil(windows / batch) // VALIDATIONS)
+    return seq_len, batch, max(1, math.ceil(windows / batch) // VALIDATIONS)
 
 
 def fit_config(bins_dir: Path, runs_dir: Path, name: str, size: DemoSize) -> dict:
     """A LightningCLI config for `audiobits fit`: a TinyGPT of ``size`` on ``bins_dir``, logged to runs_dir/name."""
-    batch, every = schedule(TokenBins(bins_dir).meta.splits["train"].tokens, size)
+    seq_len, batch, every = schedule(TokenBins(bins_dir).meta.splits["train"].tokens, size)
     return {
         "seed_everything": 0,
         "trainer": {
@@ -139,14 +172,14 @@ def fit_config(bins_dir: Path, runs_dir: Path, name: str, size: DemoSize) -> dic
         "model": {"n_layer": size.n_layer, "n_embd": size.n_embd, "n_head": size.n_head, "lr": 3e-3,
                   "min_lr": 3e-4},
         "data": {"class_path": "audiobits.data.TokenBinDataModule",
-                 "init_args": {"bins_dir": str(bins_dir), "seq_len": size.seq_len, "batch_size": batch,
+                 "init_args": {"bins_dir": str(bins_dir), "seq_len": seq_len, "batch_size": batch,
                                "num_workers": 0}},
         "checkpoint": {"every_n_train_steps": 1000},
     }
 
 
 def run_demo(out: str | Path = "audiobits-demo", corpus: str | Path | None = None, size: str = "small",
-             voice: str = "en-us") -> Path:
+             voice: str = "en-us", names: Sequence[str] = DEFAULT_REPRESENTATIONS) -> Path:
     """Synthesize (or read) the corpus, write the bins, fit one model per representation, report; returns the
     report folder."""
     from audiobits.cli import main as cli_main
@@ -167,7 +200,7 @@ def run_demo(out: str | Path = "audiobits-demo", corpus: str | Path | None = Non
     else:
         source = AudioFolder(str(corpus))
     lap("corpus")
-    reps = representations(voice)
+    reps = representations(names, voice)
     options = EncodeOptions(batch_size=16, num_workers=0, accelerator="cpu", devices=1)
     bins = {rep.name: prepare_bins(source, rep, out / "bins", options, device="cpu") for rep in reps}
     for bins_dir in bins.values():  # an utterance a later representation dropped leaves the earlier bins too
@@ -182,6 +215,9 @@ def run_demo(out: str | Path = "audiobits-demo", corpus: str | Path | None = Non
             warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
             cli_main(["fit", "--config", str(config)])
         lap(f"fit {name}")
+    for name in bins:  # proof by compression: each val split coded with its run's weights, decoded and checked
+        compress_run(next((out / "runs" / name).glob("version_*")), log=lambda *args: None)
+    lap("compress")
     runs = load_runs([out / "runs" / name for name in bins])
     table = build_table(runs)
     report = out / "report"
@@ -190,8 +226,8 @@ def run_demo(out: str | Path = "audiobits-demo", corpus: str | Path | None = Non
     print("\n" + table.render("table"))
     print(f"Wrote {len(written)} files to {report} (headline figure: {report / 'headline.png'}; bits by context: "
           f"{report / 'context.png'}).")
-    print(f"Demo took {sum(timings.values()):.0f} s. Synthetic speech and a tiny model: these numbers show the "
-          "pipeline working; they are not the study's numbers.")
+    seconds = sum(split.seconds for split in TokenBins(next(iter(bins.values()))).meta.splits.values())
+    print(f"Demo took {sum(timings.values()):.0f} s. {closing_line(seconds, synthetic=corpus is None)}")
     return report
 
 
@@ -207,5 +243,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="tiny: 30 s of speech and a 1-layer model (about a minute); small: 3 minutes of speech "
                              "and a 2-layer model (a few minutes). With --corpus only the model size applies")
     parser.add_argument("--voice", type=str, default="en-us", help="espeak-ng voice for speech and phonemes")
+    parser.add_argument("--representations", type=list[str], default=list(DEFAULT_REPRESENTATIONS),
+                        help=f"which of {list(WEIGHT_FREE)} to fit; text (GPT-2 BPE) is off by default: the demo's "
+                             "few hundred transcript tokens are too few for its 50257-id vocabulary (see README)")
     args = parser.parse_args(argv)
-    run_demo(args.out, args.corpus, args.size, args.voice)
+    run_demo(args.out, args.corpus, args.size, args.voice, args.representations)

@@ -1,4 +1,4 @@
-"""Metric definitions (DESIGN.md, "Metrics" — a contract): pure functions shared by callbacks, report and tests.
+"""Metric definitions (docs/metrics.md — a contract): pure functions shared by callbacks, report and tests.
 
 Sums, not means, are the inputs: ``nats`` is the summed cross-entropy of every scored validation token,
 ``tokens`` their count, ``seconds`` the true audio duration and ``text_bytes`` the transcripts' UTF-8 bytes.
@@ -27,6 +27,16 @@ def tokens_per_second(tokens: int, seconds: float) -> float:
 def bits_per_second(nats: float, seconds: float) -> float:
     """Σ bits / seconds of audio."""
     return nats / LN2 / seconds
+
+
+def file_bits_per_second(num_bytes: int, seconds: float) -> float:
+    """A file's size in bits / seconds of audio it holds (compressed files and baselines)."""
+    return 8.0 * num_bytes / seconds
+
+
+def compression_overhead(coded_bits: float, cross_entropy_bits: float) -> float:
+    """Relative excess of a real code over the cross-entropy of the same tokens: coded / cross-entropy − 1."""
+    return coded_bits / cross_entropy_bits - 1.0
 
 
 def bits_per_byte(nats: float, text_bytes: int) -> float:

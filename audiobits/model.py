@@ -45,6 +45,17 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
     return torch.cat((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1).type_as(x)
 
 
+def cached_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Attention of ``T`` new queries [B, T, H, D] over the cache's ``L + T`` keys: new token ``i`` sees every cached
+    token and the new ones up to itself (SDPA; the math is the same as :func:`causal_attention`'s)."""
+    t, total = q.shape[1], k.shape[1]
+    mask = None
+    if t > 1:
+        mask = torch.arange(total, device=q.device)[None, :] <= torch.arange(total - t, total, device=q.device)[:, None]
+    out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), attn_mask=mask)
+    return out.transpose(1, 2)
+
+
 def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """Exact causal attention on [B, T, H, D] tensors: flash-attn on CUDA when available, else SDPA."""
     if flash_attn_func is not None and q.is_cuda and q.dtype in (torch.float16, torch.bfloat16):
@@ -66,6 +77,14 @@ class CausalSelfAttention(nn.Module):
         q, k, v = self.qkv(x).view(b, t, 3, self.n_head, self.head_dim).unbind(dim=2)
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
         return self.proj(causal_attention(q, k, v).reshape(b, t, c))
+
+    def forward_cached(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, cache: LayerCache) -> torch.Tensor:
+        """Attention of new tokens x [B, T, C] (rotated by ``cos``/``sin`` at their absolute positions) over the
+        cached keys/values, which it extends by these tokens'."""
+        b, t, c = x.shape
+        q, k, v = self.qkv(x).view(b, t, 3, self.n_head, self.head_dim).unbind(dim=2)
+        k, v = cache.append(apply_rope(k, cos, sin), v)
+        return self.proj(cached_attention(apply_rope(q, cos, sin), k, v).reshape(b, t, c))
 
 
 class MLP(nn.Module):
@@ -89,6 +108,45 @@ class Block(nn.Module):
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
         x = x + self.attn(self.attn_norm(x), cos, sin)
         return x + self.mlp(self.mlp_norm(x))
+
+    def forward_cached(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, cache: LayerCache) -> torch.Tensor:
+        x = x + self.attn.forward_cached(self.attn_norm(x), cos, sin, cache)
+        return x + self.mlp(self.mlp_norm(x))
+
+
+class LayerCache:
+    """One block's keys (already rotated) and values [B, seq_len, H, D] of the tokens seen so far."""
+
+    def __init__(self, batch: int, config: GPTConfig, device=None, dtype=torch.float32) -> None:
+        shape = (batch, config.seq_len, config.n_head, config.n_embd // config.n_head)
+        self.k = torch.zeros(shape, device=device, dtype=dtype)
+        self.v = torch.zeros(shape, device=device, dtype=dtype)
+        self.length = 0
+
+    def append(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Store the new tokens' k/v after the cached ones; returns all keys and values so far."""
+        end = self.length + k.shape[1]
+        self.k[:, self.length:end], self.v[:, self.length:end] = k, v
+        self.length = end
+        return self.k[:, :end], self.v[:, :end]
+
+
+class KVCache:
+    """Keys and values of every block for a batch of streams that advance together (nanoGPT-style inference)."""
+
+    def __init__(self, batch: int, config: GPTConfig, device=None, dtype=torch.float32) -> None:
+        self.layers = [LayerCache(batch, config, device, dtype) for _ in range(config.n_layer)]
+        self.capacity = config.seq_len
+
+    @property
+    def length(self) -> int:
+        """Tokens cached so far: the absolute position the next token takes."""
+        return self.layers[0].length
+
+    def clear(self) -> None:
+        """Forget every cached token (the buffers are reused)."""
+        for layer in self.layers:
+            layer.length = 0
 
 
 class TinyGPT(nn.Module):
@@ -133,3 +191,22 @@ class TinyGPT(nn.Module):
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         return self.head(self.hidden(idx))
+
+    def new_cache(self, batch: int) -> KVCache:
+        """An empty key/value cache for ``batch`` streams, on the model's device and dtype."""
+        weight = self.embed.weight
+        return KVCache(batch, self.config, weight.device, weight.dtype)
+
+    def forward_cached(self, idx: torch.Tensor, cache: KVCache) -> torch.Tensor:
+        """Logits [B, T, vocab] for new tokens idx [B, T] that continue the cached streams (RoPE at their absolute
+        positions ``cache.length ...``); the cache grows by T. Equals ``forward`` on the whole stream so far,
+        at O(context) per new token instead of recomputing the window."""
+        start, t = cache.length, idx.shape[1]
+        if start + t > cache.capacity:
+            raise ValueError(f"{start} cached + {t} new tokens exceed the model's seq_len {cache.capacity}; start a "
+                             "new cache (a shorter context) first")
+        x = self.embed(idx)
+        cos, sin = self.rope_cos[start:start + t], self.rope_sin[start:start + t]
+        for block, layer in zip(self.blocks, cache.layers):
+            x = block.forward_cached(x, cos, sin, layer)
+        return self.head(self.norm(x))

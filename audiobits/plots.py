@@ -2,7 +2,7 @@
 
 Every function takes loaded runs (:func:`audiobits.runs.load_runs`) and returns a Figure, or None when no run
 has what it plots. Numbers come from results.json, curves from the TensorBoard event files. Flagged runs
-(:func:`audiobits.report.flags`) are drawn hollow and starred.
+(:func:`audiobits.runs.flags`) are drawn hollow and starred.
 """
 
 from __future__ import annotations
@@ -16,12 +16,22 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from audiobits.report import _sig, flags, reference_group
-from audiobits.runs import Run
+from audiobits.runs import Run, flags, reference_group
 from audiobits.sanity import content_tokens_per_sec
 
 SPEECH_INFORMATION_RATE = (39.15, 5.10)  # bits/s, mean and s.d. over 17 languages: Coupé et al. 2019, Sci. Adv.
 ORPHEUS_POSITIONS = ("L0", "L1a", "L2a", "L2b", "L1b", "L2c", "L2d")  # [L0[i], L1[2i], L2[4i], L2[4i+1], ...]
+
+
+def significant(x: float | None, digits: int = 4) -> str:
+    """``digits`` significant digits without exponent (24,531 / 39.15 / 0.01230); '–' for missing. The report's
+    and the figures' number format."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    if x == 0:
+        return "0"
+    decimals = max(0, digits - 1 - math.floor(math.log10(abs(x))))
+    return f"{x:,.{decimals}f}"
 
 
 def _figure(width: float, height: float, ncols: int = 1) -> tuple[Figure, list]:
@@ -37,7 +47,7 @@ def _log(ax, which: str) -> None:
     axis = ax.xaxis if which == "x" else ax.yaxis
     low, high = ax.get_xlim() if which == "x" else ax.get_ylim()
     axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0) if high / low < 1e3 else (1.0,)))
-    axis.set_major_formatter(FuncFormatter(lambda v, _: _sig(v, 1) if v >= 1 else f"{v:g}"))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: significant(v, 1) if v >= 1 else f"{v:g}"))
     axis.set_minor_formatter(NullFormatter())
 
 
@@ -84,8 +94,8 @@ def headline(runs: list[Run], floors: dict | None = None) -> Figure:
                     capsize=4, label="bits/s, 95 % bootstrap interval" if y == 0 else None)
         ax.plot(r["nominal_bitrate"], y, "|", color="0.3", ms=14, mew=2, label="nominal bitrate" if y == 0 else None)
         ax.plot(r["flat_capacity"], y, "4", color="0.5", ms=10, label="flat capacity" if y == 0 else None)
-        ax.annotate(_sig(r["bits_per_sec"], 3), (r["bits_per_sec"], y), textcoords="offset points", xytext=(0, 7),
-                    ha="center", fontsize=8)
+        ax.annotate(significant(r["bits_per_sec"], 3), (r["bits_per_sec"], y), textcoords="offset points",
+                    xytext=(0, 7), ha="center", fontsize=8)
         if floors and run.representation in floors:
             _floor(ax, y, *floors[run.representation], first=not any(rr.representation in floors for rr in runs[:y]))
     _log(ax, "x")
@@ -115,7 +125,7 @@ def scaling_curves(params: np.ndarray, tokens: np.ndarray, loss: np.ndarray, fit
     for i, n in enumerate(sizes):
         color = cmap(i / max(len(sizes) - 1, 1))
         mine = params == n
-        ax.plot(tokens[mine], loss[mine], "o", color=color, label=f"N = {_sig(n / 1e6, 3)} M")
+        ax.plot(tokens[mine], loss[mine], "o", color=color, label=f"N = {significant(n / 1e6, 3)} M")
         ax.plot(grid, fit.predict(np.full_like(grid, n), grid), "-", color=color, alpha=0.7)
     ax.axhline(fit.E, color="black", ls="--", lw=1, label=f"floor E = {fit.E:.3f} bits/token")
     ax.set_xscale("log")  # decades as 10^k: token counts span several
@@ -171,7 +181,7 @@ def bits_per_byte(runs: list[Run]) -> Figure | None:
     ax.barh(range(len(runs)), values, color=[colors[r.representation] for r in runs],
             hatch=["//" if flagged[r.label] else "" for r in runs])
     for y, v in enumerate(values):
-        ax.annotate(_sig(v, 3), (v, y), textcoords="offset points", xytext=(3, -3), fontsize=8)
+        ax.annotate(significant(v, 3), (v, y), textcoords="offset points", xytext=(3, -3), fontsize=8)
     ax.set_yticks(range(len(runs)), [_name(r, flagged) for r in runs])
     _log(ax, "x")
     ax.set_title("Bits per transcript byte")
@@ -190,7 +200,7 @@ def flops_per_bit(runs: list[Run]) -> Figure:
     ax.barh(y + 0.2, full, height=0.4, color="tab:orange", label="full: (2N + 2Vd + 4Ld·ctx) / bits per token")
     for offset, values in ((-0.2, trunk), (0.2, full)):
         for row, v in zip(y, values):
-            ax.annotate(_sig(v, 3), (v, row + offset), textcoords="offset points", xytext=(3, -3), fontsize=7)
+            ax.annotate(significant(v, 3), (v, row + offset), textcoords="offset points", xytext=(3, -3), fontsize=7)
     ax.set_yticks(y, [_name(r, flagged) for r in runs])
     _log(ax, "x")
     ax.set_title("Compute per bit of information")

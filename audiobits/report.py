@@ -1,7 +1,7 @@
 """The results table: one row per run, ``audiobits report RUN_DIR... [--out DIR] [--format table|markdown|csv|json]``.
 
 Every number is read from the run's results.json, which :func:`audiobits.results.compute_results` fills with the
-DESIGN.md definitions; the report only changes units (FLOPs → PFLOPs). Runs that cannot be compared with the
+docs/metrics.md definitions; the report only changes units (FLOPs → PFLOPs). Runs that cannot be compared with the
 rest — another corpus or validation utterance set than the reference (the most common pair), random codec
 weights, an unfinished run or a partial validation pass — are flagged in the ``flags`` column, never mixed in
 silently. The sanity checks of :mod:`audiobits.sanity` run on every row.
@@ -14,9 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import sys
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,22 +22,14 @@ from pathlib import Path
 from jsonargparse import ArgumentParser
 
 from audiobits.calibrate import calibration_slack
-from audiobits.runs import Run, load_runs
+from audiobits.compressed_file import COMPRESS_FILE
+from audiobits.plots import significant, write_figures
+from audiobits.runs import Run, flags, load_runs, reference_group
 from audiobits.sanity import Check, check_run, summary
 
 FORMATS = ("table", "markdown", "csv", "json")
 PETA = 1e15
 CI_MARKS = {"speakers": " spk", "utterances": " utt"}  # which units the bootstrap resampled
-
-
-def _sig(x: float | None, digits: int = 4) -> str:
-    """``digits`` significant digits without exponent (24,531 / 39.15 / 0.01230); '–' for missing."""
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "–"
-    if x == 0:
-        return "0"
-    decimals = max(0, digits - 1 - math.floor(math.log10(abs(x))))
-    return f"{x:,.{decimals}f}"
 
 
 def _sci(x: float | None) -> str:
@@ -63,21 +53,22 @@ COLUMNS = (
     Column("run", "run", lambda r: r["run"]),
     Column("representation", "representation", lambda r: r["representation"]),
     Column("corpus", "corpus", lambda r: r["corpus"]),
-    Column("bits_per_token", "bits/token", lambda r: _sig(r["bits_per_token"])),
-    Column("tokens_per_sec", "tokens/s", lambda r: _sig(r["tokens_per_sec"])),
-    Column("bits_per_sec", "bits/s [95% CI]", lambda r: f"{_sig(r['bits_per_sec'])} "
-                                                        f"[{_sig(r['bits_per_sec_ci95_low'])}, "
-                                                        f"{_sig(r['bits_per_sec_ci95_high'])}]"
+    Column("bits_per_token", "bits/token", lambda r: significant(r["bits_per_token"])),
+    Column("tokens_per_sec", "tokens/s", lambda r: significant(r["tokens_per_sec"])),
+    Column("bits_per_sec", "bits/s [95% CI]", lambda r: f"{significant(r['bits_per_sec'])} "
+                                                        f"[{significant(r['bits_per_sec_ci95_low'])}, "
+                                                        f"{significant(r['bits_per_sec_ci95_high'])}]"
                                                         f"{CI_MARKS.get(r['ci_kind'], '')}"),
-    Column("context_seconds", "context", lambda r: f"{_sig(r['context_seconds'], 3)} s / {r['context_tokens']} tok, "
-                                                   f"stride {r['eval_stride']}" if r["context_seconds"] else "–"),
-    Column("bits_per_sec_non_overlapping", "non-overlap b/s", lambda r: _sig(r["bits_per_sec_non_overlapping"])),
-    Column("bits_per_sec_utterance_reset", "utt-reset b/s", lambda r: _sig(r["bits_per_sec_utterance_reset"])),
-    Column("seed_convention_bits_per_sec", "seed-conv b/s", lambda r: _sig(r["seed_convention_bits_per_sec"])),
-    Column("bits_per_byte", "bits/byte", lambda r: _sig(r["bits_per_byte"])),
-    Column("nominal_bitrate", "nominal b/s", lambda r: _sig(r["nominal_bitrate"])),
+    Column("context_seconds", "context", lambda r: f"{significant(r['context_seconds'], 3)} s / "
+                                                   f"{r['context_tokens']} tok, stride {r['eval_stride']}"
+                                                   if r["context_seconds"] else "–"),
+    Column("bits_per_sec_non_overlapping", "non-overlap b/s", lambda r: significant(r["bits_per_sec_non_overlapping"])),
+    Column("bits_per_sec_utterance_reset", "utt-reset b/s", lambda r: significant(r["bits_per_sec_utterance_reset"])),
+    Column("seed_convention_bits_per_sec", "seed-conv b/s", lambda r: significant(r["seed_convention_bits_per_sec"])),
+    Column("bits_per_byte", "bits/byte", lambda r: significant(r["bits_per_byte"])),
+    Column("nominal_bitrate", "nominal b/s", lambda r: significant(r["nominal_bitrate"])),
     Column("utilization_nominal", "of nominal", lambda r: _pct(r["utilization_nominal"])),
-    Column("flat_capacity", "flat capacity b/s", lambda r: _sig(r["flat_capacity"])),
+    Column("flat_capacity", "flat capacity b/s", lambda r: significant(r["flat_capacity"])),
     Column("utilization_flat", "of flat", lambda r: _pct(r["utilization_flat"])),
     Column("info_per_storage", "info/storage", lambda r: f"{_pct(r['info_per_storage'])} of {r['storage_bits']}b"),
     Column("train_tokens", "train tokens", lambda r: f"{r['train_tokens']:,}"),
@@ -85,6 +76,12 @@ COLUMNS = (
     Column("train_pflops_full", "train PFLOPs full", lambda r: _sci(r["train_pflops_full"])),
     Column("inference_flops_per_bit_trunk", "FLOPs/bit 2N", lambda r: _sci(r["inference_flops_per_bit_trunk"])),
     Column("inference_flops_per_bit_full", "FLOPs/bit full", lambda r: _sci(r["inference_flops_per_bit_full"])),
+    Column("compressed_bits_per_sec", "coded b/s [vs CE]",
+           lambda r: "–" if r["compressed_bits_per_sec"] is None else
+           f"{significant(r['compressed_bits_per_sec'])} [{r['compression_overhead']:+.1%}]"),
+    Column("zstd_bits_per_sec", "zstd b/s", lambda r: significant(r["zstd_bits_per_sec"])),
+    Column("xz_bits_per_sec", "xz b/s", lambda r: significant(r["xz_bits_per_sec"])),
+    Column("flac_bits_per_sec", "FLAC b/s", lambda r: significant(r["flac_bits_per_sec"])),
     Column("weights", "weights", lambda r: r["weights"]),
     Column("sanity", "sanity", lambda r: r["sanity"]),
     Column("flags", "flags", lambda r: "; ".join(r["flags"]) or "–"),
@@ -154,27 +151,15 @@ class Table:
         return {"table": self.text, "markdown": self.markdown, "csv": self.csv, "json": self.json}[fmt]()
 
 
-def reference_group(runs: list[Run]) -> dict:
-    """The (corpus, validation utterance set) most runs share — the first run's on a tie."""
-    keys = [(r.results["corpus"], r.results.get("val_utterance_set")) for r in runs]
-    (corpus, digest), count = max(Counter(keys).items(), key=lambda kv: (kv[1], -keys.index(kv[0])))
-    return {"corpus": corpus, "val_utterance_set": digest, "runs": count}
-
-
-def flags(results: dict, reference: dict) -> list[str]:
-    """Why a run is not comparable with the reference group (empty list: comparable)."""
-    found = []
-    if results["corpus"] != reference["corpus"]:
-        found.append(f"other corpus ({results['corpus']})")
-    elif results.get("val_utterance_set") != reference["val_utterance_set"]:
-        found.append(f"other val utterance set ({results.get('val_utterance_set')})")
-    if results.get("weights") == "random":
-        found.append("random weights")
-    if not results.get("finished", False):
-        found.append("unfinished")
-    if results.get("val_scored_fraction", 1.0) < 1.0:
-        found.append(f"partial validation ({results['val_scored_fraction']:.1%} scored)")
-    return found
+def compression(run: Run) -> dict:
+    """The row's compression columns from RUN_DIR/compress.json (``audiobits compress``); None where not run:
+    the whole file's bits/sec, its excess over the cross-entropy of the coded tokens, and the baselines."""
+    path = run.path / COMPRESS_FILE
+    found = json.loads(path.read_text()) if path.is_file() else {}
+    baselines = found.get("baselines", {})
+    return {"compressed_bits_per_sec": found.get("compressed_bits_per_sec"),
+            "compression_overhead": found.get("overhead"),
+            **{f"{name}_bits_per_sec": baselines.get(name, {}).get("bits_per_sec") for name in ("zstd", "xz", "flac")}}
 
 
 def row(run: Run, reference: dict, checks: list[Check]) -> dict:
@@ -197,7 +182,7 @@ def row(run: Run, reference: dict, checks: list[Check]) -> dict:
         "train_tokens": r["train_tokens"],
         "train_pflops_trunk": r["train_flops_trunk"] / PETA, "train_pflops_full": r["train_flops_full"] / PETA,
         "inference_flops_per_bit_trunk": r["inference_flops_per_bit_trunk"],
-        "inference_flops_per_bit_full": r["inference_flops_per_bit_full"],
+        "inference_flops_per_bit_full": r["inference_flops_per_bit_full"], **compression(run),
         "weights": r["weights"], "val_seconds": r["val_seconds"], "val_utterances": r["val_utterances"],
         "val_utterance_set": r.get("val_utterance_set"), "finished": r.get("finished"),
         "sanity": summary(checks), "flags": flags(r, reference), "path": str(run.path),
@@ -238,8 +223,6 @@ def main(argv: list[str] | None = None) -> None:
     table = build_table(runs, sanity=args.sanity)
     print(table.render(args.format), end="")
     if args.out:
-        from audiobits.plots import write_figures
-
         out = Path(args.out)
         files = write_report(table, out) + write_figures(runs, out)
         print(f"wrote {len(files)} files to {out}: " + ", ".join(p.name for p in files), file=sys.stderr)

@@ -1,4 +1,5 @@
-"""The results record of one run (``results.json``): every DESIGN.md metric from validation sums.
+"""The results record of one run (``results.json``): every docs/metrics.md metric from validation sums
+(each key in docs/results.md).
 
 Written by :class:`callbacks.ResultsWriter` at the end of fit and read back by ``audiobits report``; one
 function builds it so the file, the report and the tests agree on every definition.

@@ -1,4 +1,5 @@
-"""Finished runs on disk: a run directory's results.json, its resolved config and its TensorBoard scalars.
+"""Finished runs on disk: a run directory's results.json, its resolved config and its TensorBoard scalars, and
+which runs of a set can be compared (`reference_group`, `flags`).
 
 A run directory is Lightning's log dir (``runs/<name>/version_<n>/``): ``results.json`` (written at the end of
 fit, see :mod:`audiobits.results`), ``config.yaml`` (the resolved LightningCLI config) and the event files.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +39,7 @@ class Run:
     def bins_dir(self) -> Path | None:
         """The bin directory the run trained on, from config.yaml's ``data.init_args`` (None when not found).
 
-        ``bins_dir`` for the plain datamodule; ``root`` + corpus + representation (DESIGN.md layout) for the
+        ``bins_dir`` for the plain datamodule; ``root`` + corpus + representation (docs/bins.md layout) for the
         per-codec ones. Relative paths are taken from the working directory, as at fit time.
         """
         data = self.config.get("data") or {}
@@ -135,3 +137,26 @@ def _label(runs: list[Run]) -> None:
             for r, label in zip(runs, labels):
                 r.label = label
             return
+
+
+def reference_group(runs: list[Run]) -> dict:
+    """The (corpus, validation utterance set) most runs share — the first run's on a tie."""
+    keys = [(r.results["corpus"], r.results.get("val_utterance_set")) for r in runs]
+    (corpus, digest), count = max(Counter(keys).items(), key=lambda kv: (kv[1], -keys.index(kv[0])))
+    return {"corpus": corpus, "val_utterance_set": digest, "runs": count}
+
+
+def flags(results: dict, reference: dict) -> list[str]:
+    """Why a run is not comparable with the reference group (empty list: comparable)."""
+    found = []
+    if results["corpus"] != reference["corpus"]:
+        found.append(f"other corpus ({results['corpus']})")
+    elif results.get("val_utterance_set") != reference["val_utterance_set"]:
+        found.append(f"other val utterance set ({results.get('val_utterance_set')})")
+    if results.get("weights") == "random":
+        found.append("random weights")
+    if not results.get("finished", False):
+        found.append("unfinished")
+    if results.get("val_scored_fraction", 1.0) < 1.0:
+        found.append(f"partial validation ({results['val_scored_fraction']:.1%} scored)")
+    return found

@@ -9,7 +9,7 @@ Each check gives pass / warn / fail (or skip, with the reason) and the numbers b
   outside it, fail far outside (below a quarter of its floor: a model leaking the future) or above the flat
   capacity (worse than guessing uniformly over the vocab).
 - **unigram entropy**: the model's bits/token cannot exceed the unigram entropy of the same split by more than
-  noise (DESIGN.md). Noise = the Miller–Madow bias of the plug-in entropy, (K−1)/(2N ln 2), plus the half-width of
+  noise (docs/metrics.md). Noise = the Miller–Madow bias of the plug-in entropy, (K−1)/(2N ln 2), plus the half-width of
   the bootstrap interval in bits/token. Above that: fail (undertrained or broken).
 - **vocab use**: distinct content ids in the split ÷ the most it could hold (min of vocab and tokens); a codec
   whose codebooks collapsed (untrained weights emit one code everywhere) fails.

@@ -155,4 +155,4 @@ def main(argv: list[str] | None = None) -> None:
         source = write_markov_bins(out, vocab, utterance_len, train_utterances, val_utterances, concentration, seed)
         print(f"wrote {out}: true entropy rate {source.entropy_rate:.4f} bits/token")
 
-    auto_cli(synthetic, args=argv)
+    auto_cli(synthetic, args=argv, prog="audiobits synthetic")

@@ -1,4 +1,4 @@
-"""Writes ``results.json`` (every DESIGN.md metric, with the bootstrap intervals) after the final evaluation: at
+"""Writes ``results.json`` (every docs/metrics.md metric, with the bootstrap intervals) after the final evaluation: at
 the end of fit, and in ``audiobits validate`` into the checkpoint's run directory."""
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """`audiobits fit` end to end through the real LightningCLI: known entropy, resume after a crash, CPU DDP."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -8,10 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch.nn.functional as F
+import yaml
 
 from audiobits import model as model_lib
 from audiobits.bins import TokenBins
-from audiobits.cli import lightning_cli, main
+from audiobits.cli import TOOLS, lightning_cli, main
 from audiobits.data import num_windows
 from audiobits.results import read_results
 from audiobits.runs import load_run
@@ -184,15 +186,34 @@ def test_ddp_with_fewer_val_windows_than_ranks_neither_hangs_nor_double_counts(t
         assert block["val_tokens"] == 40 and block["val_utterances"] == 1
 
 
-def test_print_config_of_every_shipped_config(capsys):
-    configs = sorted((REPO / "configs").glob("*.yaml"))
-    assert {c.stem for c in configs} >= {"tiny"}
-    for config in configs:
-        with pytest.raises(SystemExit) as exit_info:
-            main(["fit", "--config", str(config), "--print_config"])
-        assert exit_info.value.code in (0, None), config
-        printed = capsys.readouterr().out
-        assert "class_path" in printed and "model:" in printed, config
+def leaves(tree: dict, prefix: tuple = ()):
+    """(path, value) of every non-dict value in a nested dict."""
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            yield from leaves(value, prefix + (key,))
+        else:
+            yield prefix + (key,), value
+
+
+# every shipped LightningCLI config (a mapping; configs/sweep_ladder.yaml is a list of sizes for `audiobits sweep`)
+FIT_CONFIGS = [p for p in sorted((REPO / "configs").glob("*.yaml")) if isinstance(yaml.safe_load(p.read_text()), dict)]
+
+
+@pytest.mark.parametrize("config", FIT_CONFIGS, ids=lambda p: p.stem)
+def test_print_config_applies_every_value_of_each_shipped_config(config, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--config", str(config), "--print_config"])
+    assert exit_info.value.code in (0, None)
+    printed = yaml.safe_load(capsys.readouterr().out)
+    for path, value in leaves(yaml.safe_load(config.read_text())):
+        applied = printed
+        for key in path:
+            applied = applied[key]
+        assert applied == value, (config.name, path)
+    assert printed["trainer"]["logger"]["init_args"]["name"] == config.stem  # not the default, so it was read
+
+
+SUBCOMMANDS = ("fit", "validate", "test", "prepare", *TOOLS)
 
 
 def test_help_lists_the_subcommands(capsys):
@@ -200,4 +221,13 @@ def test_help_lists_the_subcommands(capsys):
         main(["--help"])
     out = capsys.readouterr().out
     assert out.startswith("usage: audiobits")
-    assert all(cmd in out for cmd in ("fit", "validate", "test", "prepare", "report", "sanity", "demo", "synthetic"))
+    assert all(cmd in out for cmd in SUBCOMMANDS)
+
+
+@pytest.mark.parametrize("subcommand", SUBCOMMANDS)
+def test_each_subcommand_prints_its_own_usage(subcommand, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([subcommand, "--help"])
+    assert exit_info.value.code in (0, None)
+    usage = capsys.readouterr().out.splitlines()[0]
+    assert re.match(rf"usage: audiobits (\[options\] )?{subcommand} ", usage), usage

@@ -153,6 +153,7 @@ def test_yaml_prepare_then_fit_through_the_cli(corpus, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.needs("moshi", "torchaudio")
 def test_mimi_sem_bins_from_random_weights(corpus, tmp_path):
     data = MimiDataModule(corpus, codebooks=1, weights="random", root=str(tmp_path), encode=ENCODE)
     assert data.vocab_size == 2049  # before any bins: from the (now built) representation

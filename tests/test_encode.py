@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -13,8 +15,11 @@ from corpus_builders import encoded, speech_rows, tone, write_audio_folder
 
 from audiobits.bins import TokenBins, is_complete
 from audiobits.corpora import AudioFolder
-from audiobits.encode import (EncodeJob, EncodeOptions, prepare_bins, read_dropped, refresh_bins,
-                              stale_utterances)
+from audiobits.errors import AudiobitsError
+from audiobits.encode import EncodeJob, EncodeOptions
+from audiobits.iso_data import read_dropped, stale_utterances
+from audiobits.merge import merge_shards
+from audiobits.prepare import prepare_bins, refresh_bins
 from audiobits.representations import build
 from audiobits.representations.mulaw import MuLawRepresentation
 
@@ -77,6 +82,7 @@ def test_interrupted_encode_resumes_without_redoing_finished_shards(folder, tmp_
     # 3 + 3 utterances finished two shards; the third shard's second batch crashed before its file was written
     assert sorted(p.name for p in shard_dir.iterdir()) == ["plan.json", "train-000000.npz", "train-000001.npz"]
     assert not is_complete(tmp_path / "bins" / "corpus" / "mulaw")
+    assert not (tmp_path / "bins" / "corpus" / "mulaw.lock").exists()  # released and removed by the crash
 
     resumed = CountingMuLaw()
     out = prepare_bins(corpus, resumed, tmp_path / "bins", OPTIONS, device="cpu")
@@ -138,7 +144,7 @@ def test_ranks_share_shards_and_merge_to_the_single_process_result(folder, tmp_p
     job.encode_pending(rank=1, world_size=2)
     assert sorted(p.stem for p in job.shard_dir.glob("*.npz")) == ["train-000001", "train-000003"]
     job.encode_pending(rank=0, world_size=2)
-    job.merge()
+    merge_shards(job)
     assert sha(job.bins_dir) == sha(single)
 
 
@@ -207,3 +213,134 @@ def test_two_processes_through_ddp_encode_their_own_shards(folder, tmp_path):
     shards = [{f"u{i:03d}.wav" for i in range(k, min(k + 3, 10))} for k in range(0, 10, 3)]
     rank0 = shards[0] | shards[2] | {f"v{i:03d}.wav" for i in range(3)}  # shards 0, 2, 4 of the global list
     assert sorted(per_process, key=len, reverse=True) == [rank0, shards[1] | shards[3]]
+
+
+def test_records_name_the_corpus_kind_not_its_module(folder, tmp_path):
+    corpus = AudioFolder(str(folder))
+    job = EncodeJob(corpus, MuLawRepresentation(), tmp_path, OPTIONS)
+    job.start_plan()
+    prepare_bins(corpus, build("text"), tmp_path, OPTIONS, device="cpu")
+    for record in (json.loads((tmp_path / "corpus" / "corpus.json").read_text()),
+                   json.loads((job.shard_dir / "plan.json").read_text())["corpus"]):
+        assert record == {"kind": "audio_folder", "root": str(folder)}
+
+
+def test_records_written_with_the_class_path_still_match(folder, tmp_path):
+    """corpus.json and plan.json of earlier versions named the class (`"class": "audiobits.corpora.AudioFolder"`):
+    the same corpus is still accepted, and an interrupted encode keeps its shards."""
+    corpus = AudioFolder(str(folder))
+    job = EncodeJob(corpus, MuLawRepresentation(), tmp_path, OPTIONS)
+    job.start_plan()
+    job.encode_pending(rank=0, world_size=5)  # one finished shard
+    old = {"class": "audiobits.corpora.AudioFolder", "root": str(folder)}
+    (tmp_path / "corpus").mkdir(exist_ok=True)
+    (tmp_path / "corpus" / "corpus.json").write_text(json.dumps(old))
+    plan = json.loads((job.shard_dir / "plan.json").read_text())
+    (job.shard_dir / "plan.json").write_text(json.dumps({**plan, "corpus": old}))
+
+    counting = CountingMuLaw()
+    prepare_bins(corpus, counting, tmp_path, OPTIONS, device="cpu")
+    assert len(counting.encoded) == 13 - 3  # the finished shard was kept
+    prepare_bins(corpus, build("text"), tmp_path, OPTIONS, device="cpu")  # not refused as another corpus
+
+    other = {"class": "audiobits.corpora.AudioFolder", "root": str(tmp_path / "elsewhere")}
+    (tmp_path / "corpus" / "corpus.json").write_text(json.dumps(other))
+    with pytest.raises(ValueError, match="give the corpus another name"):
+        prepare_bins(corpus, build("text"), tmp_path, OPTIONS, device="cpu")
+
+
+def test_a_corpus_class_must_declare_its_own_kind(folder):
+    class MyFolder(AudioFolder):
+        pass
+
+    with pytest.raises(TypeError, match="MyFolder must declare its own `kind"):
+        MyFolder(str(folder)).describe()
+
+    class Declared(AudioFolder):
+        kind = "my_folder"
+
+    assert Declared(str(folder)).describe()["kind"] == "my_folder"
+
+
+class Gated(MuLawRepresentation):
+    """μ-law that signals when it starts encoding and then waits to be released (a long encode in progress)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started, self.release = threading.Event(), threading.Event()
+
+    def encode(self, batch):
+        self.started.set()
+        assert self.release.wait(120)
+        return super().encode(batch)
+
+
+def in_thread(function, *args, **kwargs) -> tuple[threading.Thread, dict]:
+    outcome: dict = {}
+
+    def run():
+        try:
+            outcome["value"] = function(*args, **kwargs)
+        except BaseException as e:  # noqa: BLE001 - handed to the test
+            outcome["error"] = e
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, outcome
+
+
+def test_a_second_prepare_of_the_same_bins_waits_for_the_first_and_leaves_nothing_behind(folder, tmp_path, caplog):
+    """Two `audiobits prepare` of one corpus at once: the second waits (saying for whom) instead of racing the first
+    into a half-merged, shard-less state; then it finds the bins complete and encodes nothing."""
+    corpus = AudioFolder(str(folder))
+    first_rep, second_rep = Gated(), CountingMuLaw()
+    first, first_outcome = in_thread(prepare_bins, corpus, first_rep, tmp_path, OPTIONS, device="cpu")
+    assert first_rep.started.wait(120)
+    lock = tmp_path / "corpus" / "mulaw.lock"
+    assert lock.read_text().startswith(f"pid {os.getpid()} on ")
+    with caplog.at_level(logging.WARNING, logger="audiobits.prepare"):
+        second, second_outcome = in_thread(prepare_bins, corpus, second_rep, tmp_path, OPTIONS, device="cpu")
+        deadline = time.monotonic() + 120
+        while not any("waiting for it to finish" in r.getMessage() for r in caplog.records):
+            assert time.monotonic() < deadline and second.is_alive(), second_outcome
+            time.sleep(0.05)
+        assert any(f"pid {os.getpid()}" in r.getMessage() and str(lock) in r.getMessage() for r in caplog.records)
+        first_rep.release.set()
+        first.join(120)
+        second.join(120)
+    assert "error" not in first_outcome and "error" not in second_outcome, (first_outcome, second_outcome)
+    assert first_outcome["value"] == second_outcome["value"] == tmp_path / "corpus" / "mulaw"
+    assert second_rep.encoded == []  # it found the first one's bins complete
+    TokenBins(tmp_path / "corpus" / "mulaw", verify_checksum=True)
+    # no stray shards, lock or temporary directory (train/ and val/ are the recordings: the root is their folder)
+    assert sorted(p.name for p in (tmp_path / "corpus").iterdir()) == ["corpus.json", "mulaw", "train", "val"]
+
+
+def test_finished_bins_are_read_without_the_lock(folder, tmp_path):
+    """Fits on finished bins run side by side: only writing takes the lock."""
+    corpus = AudioFolder(str(folder))
+    out = prepare_bins(corpus, MuLawRepresentation(), tmp_path, OPTIONS, device="cpu")
+    from audiobits.prepare import bins_lock
+
+    with bins_lock(out):  # another process writing other bins of this name would hold it
+        thread, outcome = in_thread(refresh_bins, corpus, out)
+        thread.join(60)
+    assert outcome == {"value": True}
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full, the kernel's always-full device")
+def test_a_full_disk_while_writing_a_shard_names_the_file_and_leaves_no_partial_file(folder, tmp_path):
+    """The shard's temporary file is a link to /dev/full, so the write fails with the kernel's own ENOSPC."""
+    corpus = AudioFolder(str(folder))
+    shard = tmp_path / "corpus" / "mulaw.shards" / "train-000001.npz"
+    shard.parent.mkdir(parents=True)
+    tmp = shard.with_name(f"{shard.name}.tmp-{os.getpid()}")
+    tmp.symlink_to("/dev/full")
+    with pytest.raises(AudiobitsError, match=f"cannot write {shard}: No space left on device. Free space"):
+        prepare_bins(corpus, MuLawRepresentation(), tmp_path, OPTIONS, device="cpu")
+    assert not os.path.lexists(tmp) and not shard.exists()
+    assert sorted(p.name for p in shard.parent.iterdir()) == ["plan.json", "train-000000.npz"]  # finished work kept
+    assert not (tmp_path / "corpus" / "mulaw.lock").exists()
+    counting = CountingMuLaw()
+    prepare_bins(corpus, counting, tmp_path, OPTIONS, device="cpu")  # space freed: the same command finishes
+    assert len(counting.encoded) == 13 - 3

@@ -1,4 +1,4 @@
-"""Every metric against a value computed by hand from DESIGN.md's definition."""
+"""Every metric against a value computed by hand from docs/metrics.md's definition."""
 
 import math
 
@@ -88,6 +88,12 @@ def test_markov_entropy_rate():
     h = lambda q: -(q * math.log2(q) + (1 - q) * math.log2(1 - q))  # noqa: E731
     assert metrics.markov_entropy_rate(p) == pytest.approx(2 / 3 * h(0.25) + 1 / 3 * h(0.5))
     assert metrics.markov_entropy_rate(np.full((8, 8), 1 / 8)) == pytest.approx(3.0)
+
+
+def test_file_bits_per_second_and_compression_overhead():
+    assert metrics.file_bits_per_second(1000, 4.0) == 2000.0  # 8000 bits over 4 s
+    assert metrics.compression_overhead(1010.0, 1000.0) == pytest.approx(0.01)
+    assert metrics.compression_overhead(990.0, 1000.0) == pytest.approx(-0.01)  # below the CE: only with luck
 
 
 def test_rate_floor_and_calibration_slack():

@@ -48,7 +48,7 @@ def test_sdpa_path_equals_reference_causal_attention():
 
 
 @pytest.mark.skipif(not (torch.cuda.is_available() and model_lib.flash_attn_func is not None),
-                    reason="flash-attn path needs a CUDA GPU with flash-attn installed (`pip install audiobits[flash]`)")
+                    reason="flash-attn path needs a CUDA GPU with flash-attn (`pip install audiobits[flash]`)")
 def test_flash_path_equals_reference_causal_attention():
     q, k, v = torch.randn(3, 2, 256, 8, 64, device="cuda", dtype=torch.bfloat16).unbind(0)
     out = causal_attention(q, k, v)
@@ -69,3 +69,36 @@ def test_rope_is_relative_position():
 def test_longer_than_context_is_an_error():
     with pytest.raises(ValueError, match="seq_len"):
         _tiny()(torch.zeros(1, 33, dtype=torch.long))
+
+
+def test_cached_decoding_one_token_at_a_time_gives_the_full_forward_logits():
+    """KV cache: a prefill then single-token steps for a batch of streams equal the full forward (fp32, CPU)."""
+    gpt = _tiny()
+    idx = torch.randint(0, 50, (3, 32))
+    with torch.no_grad():
+        full = gpt(idx)
+        cache = gpt.new_cache(batch=3)
+        steps = [gpt.forward_cached(idx[:, :5], cache)]  # prefill 5 tokens, then one per step
+        steps += [gpt.forward_cached(idx[:, t:t + 1], cache) for t in range(5, 32)]
+    assert cache.length == 32
+    torch.testing.assert_close(torch.cat(steps, dim=1), full, rtol=1e-5, atol=1e-5)
+
+
+def test_cached_chunks_after_a_prefix_see_the_cache_and_each_other_causally():
+    gpt = _tiny()
+    idx = torch.randint(0, 50, (2, 20))
+    with torch.no_grad():
+        cache = gpt.new_cache(batch=2)
+        gpt.forward_cached(idx[:, :8], cache)
+        chunk = gpt.forward_cached(idx[:, 8:20], cache)  # 12 new tokens over 8 cached: needs the offset mask
+        full = gpt(idx)
+    torch.testing.assert_close(chunk, full[:, 8:20], rtol=1e-5, atol=1e-5)
+
+
+def test_the_cache_refuses_to_run_past_the_models_context():
+    gpt = _tiny()
+    cache = gpt.new_cache(batch=1)
+    with torch.no_grad():
+        gpt.forward_cached(torch.zeros(1, 32, dtype=torch.long), cache)
+        with pytest.raises(ValueError, match="exceed the model's seq_len 32"):
+            gpt.forward_cached(torch.zeros(1, 1, dtype=torch.long), cache)

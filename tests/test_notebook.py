@@ -6,15 +6,12 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from demo_output import demo_output
-
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "analysis.ipynb"
 
 
 @pytest.mark.slow
-def test_notebook_executes_on_demo_output(tmp_path_factory, tmp_path, monkeypatch):
-    out = demo_output(tmp_path_factory)
-    monkeypatch.setenv("AUDIOBITS_RUNS", str(out / "runs"))
+def test_notebook_executes_on_demo_output(demo_output, tmp_path, monkeypatch):
+    monkeypatch.setenv("AUDIOBITS_RUNS", str(demo_output / "runs"))
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     NotebookClient(notebook, timeout=300, kernel_name="python3",
                    resources={"metadata": {"path": str(tmp_path)}}).execute()

@@ -62,6 +62,56 @@ def test_figures_without_data_are_skipped(tmp_path):
                                                                              "flops_per_bit"}
 
 
+def three_runs(tmp_path):
+    make_run(tmp_path, "mimi_sem", bits_per_token=2.0)
+    make_run(tmp_path, "text", codebooks=TEXT, bits_per_token=8.0, tokens_per_utt=8, distinct=300)
+    make_run(tmp_path, "snac_orpheus", codebooks=[Codebook(4096, 11.72), Codebook(4096, 23.44),
+                                                  Codebook(4096, 46.875)], tokens_per_utt=7 * 23,
+             tokens_per_frame=7, weights="random", bits_per_token=3.0)
+    return load_runs([tmp_path / "runs"])
+
+
+def test_headline_points_are_the_runs_bits_per_sec_and_intervals(tmp_path):
+    runs = three_runs(tmp_path)
+    ax = plots.headline(runs).axes[0]
+    ordered = sorted(runs, key=lambda r: r.results["bits_per_sec"])
+    points = [c for c in ax.containers]  # one errorbar per run, bottom to top
+    assert len(points) == 3
+    for y, (run, container) in enumerate(zip(ordered, points)):
+        x, y_data = container.lines[0].get_data()
+        assert x[0] == run.results["bits_per_sec"] and y_data[0] == y
+        low, high = run.results["bits_per_sec_ci95"]
+        segments = container.lines[2][0].get_segments()
+        assert np.allclose(segments[0][:, 0], [low, high])
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == [r.label + (" *" if r.results["weights"] == "random" else "") for r in ordered]
+
+
+def test_capacity_points_sit_at_nominal_and_flat_capacity(tmp_path):
+    runs = three_runs(tmp_path)
+    ax = plots.capacity(runs).axes[0]
+    points = {tuple(np.ravel(line.get_xydata())) for line in ax.get_lines() if line.get_marker() == "o"}
+    expected = {(r.results[key], r.results["bits_per_sec"]) for r in runs
+                for key in ("nominal_bitrate", "flat_capacity")}
+    assert points == expected
+
+
+def test_bits_per_byte_bars_are_the_runs_values(tmp_path):
+    runs = three_runs(tmp_path)
+    ax = plots.bits_per_byte(runs).axes[0]
+    assert sorted(bar.get_width() for bar in ax.patches) == sorted(r.results["bits_per_byte"] for r in runs)
+    assert [t.get_text() for t in ax.get_yticklabels()] == [r.label + (" *" if r.results["weights"] == "random"
+                                                                       else "") for r in runs]
+
+
+def test_flops_per_bit_bars_are_trunk_and_full_per_run(tmp_path):
+    runs = three_runs(tmp_path)
+    ax = plots.flops_per_bit(runs).axes[0]
+    trunk, full = ax.containers
+    assert [bar.get_width() for bar in trunk] == [r.results["inference_flops_per_bit_trunk"] for r in runs]
+    assert [bar.get_width() for bar in full] == [r.results["inference_flops_per_bit_full"] for r in runs]
+
+
 def test_context_figure_draws_each_runs_bits_by_context_against_seconds(tmp_path):
     make_run(tmp_path, "mimi_sem")
     [run] = load_runs([tmp_path / "runs"])

@@ -88,3 +88,9 @@ def test_a_directory_without_results_is_an_error_naming_it(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(AudiobitsError, match="no results.json in it or below it"):
         load_runs([tmp_path / "empty"])
+
+
+def test_runs_without_compress_json_show_dashes_in_the_compression_columns(tmp_path):
+    [row] = build_table(load_runs([make_run(tmp_path, "mimi_sem")]), sanity=False).rows
+    assert row["compressed_bits_per_sec"] is None and row["zstd_bits_per_sec"] is None
+    assert "| – | – | – | – |" in build_table(load_runs([tmp_path / "runs"]), sanity=False).markdown()

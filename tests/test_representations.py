@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import torchaudio
 
 from audiobits.representations import Utterance, UtteranceError, build
 from audiobits.representations.codec import probe_signal
@@ -19,6 +18,10 @@ from audiobits.representations.mimi import MimiRepresentation
 from audiobits.representations.neucodec import (PRECOMPUTED, NeuCodecRepresentation, _check_covers_encoder,
                                                  fit_fsq_projection)
 from audiobits.representations.snac import CONFIG_24KHZ, SnacRepresentation
+
+torchaudio = pytest.importorskip("torchaudio", reason="the codec tests need the codec extras: pip install -e "
+                                                      "'.[all,test]'")
+pytestmark = pytest.mark.needs("moshi", "snac", "neucodec", "torchaudio")
 
 # name -> (hop at the codec's rate, codec rate, tokens per coarse frame, vocab incl. EOS, frame rate per level)
 EXPECTED = {
@@ -255,14 +258,14 @@ def test_neucodec_pretrained_path(hub_snapshot):
 
     w2v-bert-2.0 is 580 M parameters; the cache gets a random one of its width (1024, which NeuCodec's semantic
     encoder needs) with 17 layers (NeuCodec reads hidden state 16; one more layer proves that cutting it off
-    changes nothing) and a 64-wide feed-forward: 130 M parameters, stored in fp16. The neucodec checkpoint holds every encoder
-    weight (upstream loads with strict=False and we check coverage); the 185 M-parameter decoder is left out."""
+    changes nothing) and a 64-wide feed-forward: 130 M parameters, stored in fp16. The neucodec checkpoint holds every
+    encoder weight (upstream loads with strict=False and we check coverage); the 185 M-parameter decoder is left out."""
     from neucodec import NeuCodec
     from transformers import SeamlessM4TFeatureExtractor, Wav2Vec2BertConfig, Wav2Vec2BertModel
 
     torch.manual_seed(0)
     w2v = Wav2Vec2BertModel(Wav2Vec2BertConfig(num_hidden_layers=17, intermediate_size=64)).half()  # 260 MB
-    hub_snapshot("facebook/w2v-bert-2.0", {"config.json": lambda p: w2v.save_pretrained(p.parent),
+    hub_snapshot("facebook/w2v-bert-2.0", {"config.json": lambda p, model=w2v: model.save_pretrained(p.parent),
                                            "preprocessor_config.json": lambda p: SeamlessM4TFeatureExtractor(
                                                padding_value=1.0).save_pretrained(p.parent)})
     del w2v

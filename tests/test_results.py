@@ -1,4 +1,4 @@
-"""results.json: every field from DESIGN.md's definitions on sums with known values."""
+"""results.json: every field from docs/metrics.md's definitions on sums with known values."""
 
 import math
 

@@ -59,7 +59,7 @@ def test_cache_seeded_from_the_wheel_under_tiktoken_names():
     cache = text_rep.tiktoken_cache_dir()
     build("text")
     url_sha1 = {"vocab.bpe": "6d1cbeee0f20b3d9449abfede4726ed8212e3aee",
-                "encoder.json": "6c7ea1a7e38e3a7f062df639a5b80947f075ffe6"}  # DESIGN.md
+                "encoder.json": "6c7ea1a7e38e3a7f062df639a5b80947f075ffe6"}  # the sha1 of each file's URL
     assert text_rep.cache_names() == url_sha1
     for name, key in url_sha1.items():
         assert hashlib.sha256((cache / key).read_bytes()).digest() == hashlib.sha256(

@@ -100,7 +100,7 @@ class UtteranceError(ValueError):
 
 
 class Representation(ABC):
-    """A way to turn utterances into one flat stream of token ids (see DESIGN.md, "Representations")."""
+    """A way to turn utterances into one flat stream of token ids (the registry: `audiobits.representations.build`)."""
 
     name: str
     vocab_size: int

@@ -1,7 +1,7 @@
 """``phonemes``: espeak-ng's phonemes of the transcript, a small symbolic stream between text and audio.
 
 Tokens are espeak's ASCII phoneme names for the utterance's text (stress marks, pauses and word breaks are tokens
-too, see :class:`audiobits.speech.Espeak`). The vocabulary is the voice's whole phoneme inventory read from
+too, see :class:`audiobits.espeak.Espeak`). The vocabulary is the voice's whole phoneme inventory read from
 espeak's own tables, so ids are the same for every corpus; meta.json's encoder record lists it (id = position).
 """
 
@@ -13,7 +13,7 @@ import numpy as np
 
 from audiobits.bins import Codebook
 from audiobits.representations.base import Representation, Utterance, UtteranceError
-from audiobits.speech import Espeak
+from audiobits.espeak import Espeak
 
 
 class PhonemeRepresentation(Representation):

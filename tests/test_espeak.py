@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from audiobits.demo_text import TEXT
-from audiobits.speech import WORD_BOUNDARY, Espeak, EspeakError, _cut
+from audiobits.demo import demo_text
+from audiobits.espeak import WORD_BOUNDARY, Espeak, EspeakError, _cut
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,7 @@ def test_phonemes_split_stress_and_words(espeak):
 
 def test_the_whole_demo_text_stays_inside_the_inventory(espeak):
     inventory = set(espeak.inventory())
-    names = espeak.phonemes(TEXT)
+    names = espeak.phonemes(demo_text())
     assert len(names) > 10000 and set(names) <= inventory
     assert 40 < len(set(names)) < len(inventory)
 

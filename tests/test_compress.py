@@ -1,0 +1,232 @@
+"""`audiobits compress` / `decompress` on real runs: bit-exact round trips, size, checks, corruption, processes."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from audiobits import model as model_lib
+from audiobits.bins import TokenBins
+from audiobits.cli import main
+from audiobits.compress import COMPRESS_FILE, compress_run, decompress
+from audiobits.compressed_file import CompressedFile, CompressedFileError
+from audiobits.results import read_results
+from audiobits.synthetic import write_markov_bins
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = str(REPO / "configs" / "tiny.yaml")
+QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
+
+
+def fit_run(root: Path, bins_dir: Path, *extra: str) -> Path:
+    main(["fit", "--config", TINY, "--data.init_args.bins_dir", str(bins_dir),
+          "--trainer.logger.init_args.save_dir", str(root / "runs"), *QUIET, *extra])
+    return sorted((root / "runs" / "tiny").glob("version_*"))[-1]
+
+
+@pytest.fixture(scope="module")
+def markov_run(tmp_path_factory):
+    """A real finished run (20 steps of TinyGPT on Markov bins) and its val split compressed with 4 lanes."""
+    root = tmp_path_factory.mktemp("compress")
+    bins = root / "bins"
+    write_markov_bins(bins, vocab=16, utterance_len=50, train_utterances=400, val_utterances=20)
+    run = fit_run(root, bins)
+    summary = compress_run(run, lanes=4, out=root / "val.abz", log=lambda *a: None)
+    return run, root / "val.abz", summary
+
+
+def val_utterances(run: Path) -> list[np.ndarray]:
+    split = TokenBins(_bins_dir(run)).split("val")
+    return [np.asarray(split.tokens[a:b], dtype=np.int64) for a, b in zip(split.offsets[:-1], split.offsets[1:])]
+
+
+def _bins_dir(run: Path) -> Path:
+    from audiobits.runs import load_run
+
+    return load_run(run).bins_dir()
+
+
+def test_round_trip_restores_the_val_bin_bit_exactly(markov_run, tmp_path):
+    run, path, summary = markov_run
+    assert summary["verified"] and summary["utterances"] == 20
+    restored = decompress(path, run, out=tmp_path / "ids.npz", log=lambda *a: None)
+    for i, want in enumerate(val_utterances(run)):
+        assert np.array_equal(restored[i], want)
+    with np.load(tmp_path / "ids.npz") as saved:  # the concatenated ids are val.bin, byte for byte
+        assert saved["ids"].tobytes() == (_bins_dir(run) / "val.bin").read_bytes()
+
+
+def test_file_size_is_the_cross_entropy_plus_the_container(markov_run):
+    _, path, s = markov_run
+    file = CompressedFile.read(path)
+    assert s["file_bytes"] == path.stat().st_size == s["payload_bytes"] + s["container_bytes"]
+    ce_bits = s["cross_entropy_bits"]
+    # The range coder ends each utterance on a whole 32-bit word: at most 64 bits per utterance above its share.
+    assert ce_bits <= 8 * s["payload_bytes"] <= 1.01 * ce_bits + 64 * s["utterances"]
+    assert s["container_bytes"] <= 1024 + 18 * len(file.entries)  # header JSON + 18 bytes of index per utterance
+    assert s["tokens"] == sum(e.tokens for e in file.entries) == TokenBins(_bins_dir(markov_run[0])).split(
+        "val").num_tokens
+    # The cross-entropy of the coded tokens is the run's own val score, utterance by utterance from an EOS.
+    assert s["utterance_reset_bits_per_sec"] == pytest.approx(read_results(markov_run[0])["bits_per_sec"], rel=0.05)
+    assert set(s["baselines"]) == {"zstd", "xz"} and s["baselines"]["xz"]["bits_per_sec"] > s["compressed_bits_per_sec"]
+
+
+def test_another_process_decodes_a_different_batch_of_utterances(markov_run, tmp_path):
+    """Encoded here with 4 full lanes; decoded in a fresh process with 2 utterances in the batch, 2 threads asked."""
+    run, path, _ = markov_run
+    out = tmp_path / "two.npz"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "2"}
+    subprocess.run([sys.executable, "-m", "audiobits", "decompress", str(path), str(run), "--out", str(out),
+                    "--only", "[3, 17]"], check=True, env=env, cwd=tmp_path, capture_output=True)
+    utterances = val_utterances(run)
+    with np.load(out) as saved:
+        assert saved["index"].tolist() == [3, 17]
+        assert np.array_equal(saved["ids"], np.concatenate([utterances[3], utterances[17]]))
+
+
+def test_a_flipped_payload_byte_spoils_only_its_own_utterance(markov_run, tmp_path):
+    run, path, _ = markov_run
+    file = CompressedFile.read(path)
+    data = bytearray(path.read_bytes())
+    start = len(data) - sum(e.payload_bytes for e in file.entries) + sum(e.payload_bytes for e in file.entries[:5])
+    data[start + 1] ^= 0x40
+    broken = tmp_path / "broken.abz"
+    broken.write_bytes(bytes(data))
+    with pytest.raises(CompressedFileError, match=r"1 of 20 utterance\(s\) could not be restored \(#5: payload "
+                                                  r"checksum mismatch"):
+        decompress(broken, run, out=tmp_path / "ids.npz", log=lambda *a: None)
+    with np.load(tmp_path / "ids.npz") as saved:
+        assert 5 not in saved["index"] and len(saved["index"]) == 19
+        utterances = val_utterances(run)
+        kept = [utterances[i] for i in saved["index"]]
+        assert np.array_equal(saved["ids"], np.concatenate(kept))
+
+
+def test_truncated_or_foreign_files_are_refused(markov_run, tmp_path):
+    run, path, _ = markov_run
+    cut = tmp_path / "cut.abz"
+    cut.write_bytes(path.read_bytes()[:-7])
+    with pytest.raises(CompressedFileError, match="truncated"):
+        decompress(cut, run, log=lambda *a: None)
+    header_hit = bytearray(path.read_bytes())
+    header_hit[20] ^= 1
+    cut.write_bytes(bytes(header_hit))
+    with pytest.raises(CompressedFileError, match="header's checksum does not match"):
+        decompress(cut, run, log=lambda *a: None)
+    cut.write_bytes(b"PK\x03\x04 not ours")
+    with pytest.raises(CompressedFileError, match="not an audiobits compressed file"):
+        CompressedFile.read(cut)
+
+
+def test_a_wrong_checkpoint_is_named(markov_run, tmp_path):
+    run, path, _ = markov_run
+    other = tmp_path / "other_run"
+    shutil.copytree(run, other)
+    ckpt = torch.load(other / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    ckpt["state_dict"]["model.norm.weight"] += 0.01
+    torch.save(ckpt, other / "checkpoints" / "last.ckpt")
+    with pytest.raises(SystemExit, match=r"audiobits: error: .*coded with weights sha256 \w+… .* but "
+                                         r".*other_run/checkpoints/last.ckpt has \w+…"):
+        main(["decompress", str(path), str(other)])
+
+
+def test_bins_of_another_corpus_are_named(markov_run, tmp_path):
+    run, path, _ = markov_run
+    other_bins = tmp_path / "other_bins"
+    write_markov_bins(other_bins, vocab=16, utterance_len=50, train_utterances=10, val_utterances=20, seed=7)
+    other = tmp_path / "other_run"
+    shutil.copytree(run, other)
+    config = (other / "config.yaml").read_text().replace(str(_bins_dir(run)), str(other_bins))
+    (other / "config.yaml").write_text(config)
+    with pytest.raises(CompressedFileError, match=r"codes synthetic/markov val.bin with sha256 \w+…, but the run's "
+                                                  r"bins .*other_bins are synthetic/markov with val sha256 \w+…"):
+        decompress(path, other, log=lambda *a: None)
+    restored = decompress(path, other, out=tmp_path / "ids.npz", check_bins_=False, log=lambda *a: None)
+    assert len(restored) == 20  # the weights are the same: the ids still decode
+
+
+def test_cli_compress_writes_compress_json_and_prints_the_comparison(markov_run, tmp_path, capsys):
+    run, _, _ = markov_run
+    out = tmp_path / "cli.abz"
+    main(["compress", str(run), "--out", str(out), "--lanes", "8"])
+    printed = capsys.readouterr().out
+    assert f"{out}: " in printed and "Decoded and checked." in printed and "xz" in printed
+    summary = json.loads((run / COMPRESS_FILE).read_text())
+    assert summary["lanes"] == 8 and summary["file"] == str(out)
+    assert CompressedFile.read(out).header["lanes"] == 8
+
+
+@pytest.mark.slow
+def test_a_model_that_saw_the_future_scores_below_the_entropy_but_codes_above_it(tmp_path, monkeypatch, capsys):
+    """Trained and scored with the causal mask removed, the run 'beats' the source's entropy rate; its file cannot:
+    coding only has the past, so the decodable rate lands above the entropy and the tool says the score is not
+    achievable."""
+    bins = tmp_path / "bins"
+    source = write_markov_bins(bins, vocab=32, utterance_len=400, train_utterances=150, val_utterances=10)
+
+    def leaky(q, k, v):
+        return F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)).transpose(1, 2)
+    monkeypatch.setattr(model_lib, "causal_attention", leaky)
+    run = fit_run(tmp_path, bins)
+    monkeypatch.undo()
+    reported = read_results(run)["bits_per_token"]
+    assert reported < source.entropy_rate - 0.5
+    main(["compress", str(run)])
+    summary = json.loads((run / COMPRESS_FILE).read_text())
+    coded_bits_per_token = 8 * summary["payload_bytes"] / summary["tokens"]
+    assert coded_bits_per_token > source.entropy_rate - 0.05
+    assert "saw tokens it should not have" in capsys.readouterr().err
+
+
+def test_the_report_shows_the_coded_rate_and_the_baselines(markov_run):
+    from audiobits.report import build_table
+    from audiobits.runs import load_runs
+
+    run, _, _ = markov_run
+    summary = json.loads((run / COMPRESS_FILE).read_text())  # whichever compress of this run wrote it last
+    table = build_table(load_runs([run]), sanity=False)
+    [row] = table.rows
+    assert row["compressed_bits_per_sec"] == summary["compressed_bits_per_sec"]
+    assert row["compression_overhead"] == summary["overhead"] > 0
+    assert row["xz_bits_per_sec"] == summary["baselines"]["xz"]["bits_per_sec"] and row["flac_bits_per_sec"] is None
+    markdown = table.markdown()
+    assert "coded b/s [vs CE]" in markdown and f"[{summary['overhead']:+.1%}]" in markdown
+
+
+@pytest.mark.slow
+def test_round_trip_on_random_weight_mimi_bins(tmp_path):
+    """mimi_all bins from Mimi with random weights (offline), a few steps of TinyGPT, then every id back."""
+    pytest.importorskip("moshi", reason="needs the mimi extra (pip install audiobits[mimi])")
+    from corpus_builders import speech_rows, write_audio_folder
+
+    from audiobits.corpora import AudioFolder
+    from audiobits.datamodules import MimiDataModule
+    from audiobits.encode import EncodeOptions
+
+    corpus = AudioFolder(str(write_audio_folder(tmp_path / "mine", {"train": speech_rows(6),
+                                                                     "val": speech_rows(3, prefix="v")})))
+    data = MimiDataModule(corpus, weights="random", root=str(tmp_path / "data"),
+                          encode=EncodeOptions(shard_size=4, batch_size=4, num_workers=0, accelerator="cpu",
+                                               devices=1))
+    data.prepare_data()
+    run = fit_run(tmp_path, data.bins_dir, "--data.init_args.seq_len", "16", "--data.init_args.batch_size", "2")
+    summary = compress_run(run, out=tmp_path / "mimi.abz", log=lambda *a: None)
+    assert summary["verified"] and summary["utterances"] == 3
+    restored = decompress(tmp_path / "mimi.abz", run, out=tmp_path / "ids.npz", log=lambda *a: None)
+    split = TokenBins(data.bins_dir).split("val")
+    assert np.array_equal(np.concatenate([restored[i] for i in range(3)]), np.asarray(split.tokens))
+    assert int(np.asarray(split.tokens).max()) == 16384  # the flat Mimi-8 vocabulary and its EOS
+
+
+@pytest.mark.parametrize("tool", ["compress", "decompress"])
+def test_each_tool_has_its_own_usage_line(tool, capsys):
+    with pytest.raises(SystemExit):
+        main([tool, "--help"])
+    assert capsys.readouterr().out.startswith(f"usage: audiobits {tool} ")

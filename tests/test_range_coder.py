@@ -1,0 +1,109 @@
+"""Range coding with TinyGPT's probabilities: exact integer quantization, lossless round trips, lane independence."""
+
+import numpy as np
+import pytest
+import torch
+
+from audiobits.model import GPTConfig, TinyGPT
+from audiobits.range_coder import (EXP2_TABLE, STEPS_PER_BIT, WEIGHT_BITS, CachedPredictor, coding_weights,
+                                   decode_lanes, encode_lanes, token_nats)
+
+EOS = 64
+
+
+@pytest.fixture(scope="module")
+def predictor():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as `audiobits compress` codes (and fast on a shared CPU)
+    torch.manual_seed(0)
+    gpt = TinyGPT(GPTConfig(vocab_size=EOS + 1, seq_len=32, n_layer=2, n_embd=32, n_head=4)).eval()
+    yield CachedPredictor(gpt, keep=24)
+    torch.set_num_threads(threads)
+
+
+def _utterances(lengths, seed=0):
+    rng = np.random.default_rng(seed)
+    return [np.append(rng.integers(0, EOS, n), EOS) for n in lengths]
+
+
+def test_the_exp2_table_is_two_to_the_minus_k_over_steps():
+    expected = [round(2.0 ** (WEIGHT_BITS - r / STEPS_PER_BIT)) for r in range(STEPS_PER_BIT)]
+    assert EXP2_TABLE.tolist() == expected
+
+
+def test_weights_are_integers_per_row_and_close_to_the_softmax():
+    logits = np.random.default_rng(0).normal(0, 3, size=(5, 300)).astype(np.float32)
+    weights = coding_weights(logits)
+    assert np.array_equal(weights, np.round(weights)) and weights.max() == 2.0 ** WEIGHT_BITS
+    assert np.array_equal(coding_weights(logits[2:3])[0], weights[2])  # a row does not depend on the others
+    p = np.exp(logits - logits.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    q = weights / weights.sum(1, keepdims=True)
+    kl_bits = (p * np.log2(p / q)).sum(1)
+    assert kl_bits.max() < 1e-3  # rounding log2 p to 1/64 bit costs far under 1 % of any real rate
+
+
+def test_round_trip_is_bit_exact_and_as_long_as_the_cross_entropy(predictor):
+    lanes = _utterances([0, 150, 40, 3])  # 150 > seq_len: the cache is rebuilt along the way
+    lanes.insert(2, None)  # an unused lane
+    payloads, nats = encode_lanes(predictor, lanes, EOS)
+    assert payloads[2] is None and nats[2] == 0
+    decoded = decode_lanes(predictor, payloads, [0 if u is None else len(u) for u in lanes], EOS)
+    for got, want in zip(decoded, lanes):
+        assert (got is None and want is None) or np.array_equal(got, want)
+    for payload, n in zip(payloads, nats):
+        if payload is not None:  # the range coder ends on whole 32-bit words: ≤ 64 bits above the information
+            assert n / np.log(2) - 1 <= len(payload) * 8 <= n / np.log(2) * 1.01 + 64
+
+
+def test_an_utterance_decodes_alone_in_its_lane_whatever_the_other_lanes_hold(predictor):
+    lanes = _utterances([20, 60, 33, 5], seed=1)
+    payloads, _ = encode_lanes(predictor, lanes, EOS)
+    alone = [None, payloads[1], None, None]
+    decoded = decode_lanes(predictor, alone, [0, len(lanes[1]), 0, 0], EOS)
+    assert np.array_equal(decoded[1], lanes[1]) and decoded[0] is None
+
+
+def test_extremely_unlikely_ids_can_still_be_coded():
+    class Confident:
+        def start(self, batch):
+            self.batch = batch
+
+        def step(self, tokens):
+            logits = np.full((self.batch, EOS + 1), -1e4, dtype=np.float32)
+            logits[:, 0] = 0.0
+            return logits
+    lanes = [np.array([5, 0, 63, EOS])]
+    payloads, nats = encode_lanes(Confident(), lanes, EOS)
+    assert np.array_equal(decode_lanes(Confident(), payloads, [4], EOS)[0], lanes[0])
+    assert len(payloads[0]) * 8 <= 3 * 24 + 32  # 5, 63 and EOS cost ~24 bits each (the minimum count of 2^24)
+
+
+def test_an_encoder_that_peeks_at_the_next_token_cannot_be_decoded(predictor):
+    """The coder's own negative control: probabilities that depend on the token being coded do not decode."""
+    class Peeking:
+        def __init__(self, inner, upcoming):
+            self.inner, self.upcoming = inner, upcoming
+
+        def start(self, batch):
+            self.inner.start(batch)
+            self.t = 0
+
+        def step(self, tokens):
+            logits = self.inner.step(tokens)
+            logits[0, self.upcoming[self.t]] += 5.0  # the future token looks likely
+            self.t += 1
+            return logits
+    lanes = _utterances([60], seed=2)
+    payloads, nats = encode_lanes(Peeking(predictor, lanes[0]), lanes, EOS)
+    honest_nats = encode_lanes(predictor, lanes, EOS)[1]
+    assert nats[0] < honest_nats[0] - 50  # the peeking model "beats" the honest one on paper ...
+    decoded = decode_lanes(predictor, payloads, [len(lanes[0])], EOS)[0]
+    assert decoded is None or not np.array_equal(decoded, lanes[0])  # ... but its file does not decode
+
+
+def test_token_nats_is_the_softmax_cross_entropy():
+    logits = np.random.default_rng(0).normal(size=(4, 10))
+    tokens = np.array([0, 3, 9, 2])
+    expected = torch.nn.functional.cross_entropy(torch.tensor(logits), torch.tensor(tokens), reduction="none")
+    np.testing.assert_allclose(token_nats(logits, tokens), expected.numpy(), rtol=1e-12)
