@@ -10,6 +10,7 @@ from importlib import import_module
 from typing import Any
 
 from audiobits.representations.base import Representation, Utterance, UtteranceError
+from audiobits.representations.codec2 import NAMES as CODEC2_NAMES
 
 # registry name -> (module, class, default constructor arguments)
 REGISTRY: dict[str, tuple[str, str, dict[str, Any]]] = {
@@ -21,6 +22,10 @@ REGISTRY: dict[str, tuple[str, str, dict[str, Any]]] = {
     "neucodec": ("neucodec", "NeuCodecRepresentation", {}),
     "phonemes": ("phonemes", "PhonemeRepresentation", {}),
     "mulaw": ("mulaw", "MuLawRepresentation", {}),
+    # any number of Mimi levels: mimi_2 ... mimi_32 (mimi_sem and mimi_all are 1 and 8)
+    **{f"mimi_{k}": ("mimi", "MimiRepresentation", {"num_codebooks": k}) for k in range(2, 33) if k != 8},
+    # Codec 2 at every bitrate pycodec2 offers (bit/s; codec2_700c is mode 700C)
+    **{name: ("codec2", "Codec2Representation", {"mode": mode}) for mode, name in CODEC2_NAMES.items()},
 }
 
 

@@ -81,6 +81,10 @@ class MimiRepresentation(CodecRepresentation):
         codes = self.model.encode(x)  # [B, K, frames]; causal: zeros after an utterance cannot change its frames
         return [codes[:, k] for k in range(self.num_codebooks)]
 
+    def _decode_levels(self, levels: list[np.ndarray]) -> np.ndarray:
+        codes = torch.as_tensor(np.stack(levels), device=self.device)[None]  # [1, K, frames]
+        return self.model.decode(codes)[0, 0].float().cpu().numpy()
+
     def flatten(self, levels: list[np.ndarray]) -> np.ndarray:
         offsets = CODEBOOK_SIZE * np.arange(self.num_codebooks)
         return (np.stack(levels, axis=1) + offsets).reshape(-1)
