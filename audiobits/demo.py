@@ -3,8 +3,9 @@
 1. Corpus: the embedded public-domain text (:mod:`audiobits.demo_text`, Alice in Wonderland ch. I–II) spoken by
    espeak-ng (one utterance per sentence or clause of up to 20 words, every 5th to the validation split), written
    as an ``AudioFolder`` (FLAC + metadata.csv) — or your own ``AudioFolder`` (``--corpus``).
-2. Bins: three representations that need no downloaded weights — GPT-2 BPE of the transcript (``text``),
-   espeak-ng phonemes of the transcript (``phonemes``) and 8-bit μ-law PCM at 8 kHz (``mulaw``, 64 kbit/s) —
+2. Bins: five representations that need no downloaded weights — GPT-2 BPE of the transcript (``text``),
+   espeak-ng phonemes of the transcript (``phonemes``), 8-bit μ-law PCM at 8 kHz (``mulaw``, 64 kbit/s) and the
+   Codec 2 speech codec at 3200 and 700 bit/s (``codec2_3200``, ``codec2_700c``) —
    through the same encoder as every corpus (:func:`audiobits.encode.prepare_bins`, iso-data drops included).
 3. Training: one TinyGPT per representation, one epoch, through the real ``audiobits fit`` (LightningCLI) with a
    generated config (``<out>/configs/<representation>.yaml``, reusable as is). The batch shrinks for streams too
@@ -102,12 +103,14 @@ def synthesize_corpus(root: Path, seconds: float, voice: str = "en-us") -> Audio
 
 
 def representations(voice: str = "en-us") -> list[Representation]:
-    """The three weight-free representations: GPT-2 BPE text, espeak phonemes, 8 kHz μ-law."""
+    """The weight-free representations: GPT-2 BPE text, espeak phonemes, 8 kHz μ-law, Codec 2 at 3200 and 700C."""
+    from audiobits.representations.codec2 import Codec2Representation
     from audiobits.representations.mulaw import MuLawRepresentation
     from audiobits.representations.phonemes import PhonemeRepresentation
     from audiobits.representations.text import TextRepresentation
 
-    return [TextRepresentation(), PhonemeRepresentation(voice), MuLawRepresentation()]
+    return [TextRepresentation(), PhonemeRepresentation(voice), MuLawRepresentation(), Codec2Representation(3200),
+            Codec2Representation(700)]
 
 
 def schedule(train_tokens: int, size: DemoSize) -> tuple[int, int]:

@@ -43,21 +43,24 @@ def test_demo_runs_end_to_end(out):
     for name in ("report.md", "report.csv", "report.json", "headline.png", "headline.svg", "loss_curves.png"):
         assert (report / name).stat().st_size > 0, name
     rows = json.loads((report / "report.json").read_text())["rows"]
-    assert [r["representation"] for r in rows] == ["text", "phonemes", "mulaw"]
+    assert [r["representation"] for r in rows] == ["text", "phonemes", "mulaw", "codec2_3200", "codec2_700c"]
     assert all(r["flags"] == [] and r["finished"] for r in rows)  # comparable: same utterances, final weights
     assert len({r["val_utterance_set"] for r in rows}) == 1 and len({r["val_seconds"] for r in rows}) == 1
     mulaw = next(r for r in rows if r["representation"] == "mulaw")
     assert mulaw["tokens_per_sec"] == pytest.approx(8000, rel=1e-3) and mulaw["nominal_bitrate"] == 64000
     assert 0 < mulaw["bits_per_sec"] < 64000
+    codec2 = next(r for r in rows if r["representation"] == "codec2_700c")
+    assert codec2["tokens_per_sec"] == pytest.approx(100, rel=0.05) and codec2["nominal_bitrate"] == 700
+    assert codec2["bits_per_sec"] > 0
 
 
 @pytest.mark.slow
 def test_demo_bins_hold_the_same_utterances(out):
     bins = {p.name: TokenBins(p) for p in (out / "bins" / "alice-tiny").iterdir() if (p / "meta.json").exists()}
-    assert set(bins) == {"text", "phonemes", "mulaw"}
+    assert set(bins) == {"text", "phonemes", "mulaw", "codec2_3200", "codec2_700c"}
     for split in ("train", "val"):
         ids = [list(b.split(split).ids) for b in bins.values()]
-        assert ids[0] == ids[1] == ids[2]
+        assert all(i == ids[0] for i in ids)
         seconds = [b.split(split).seconds for b in bins.values()]
         assert np.array_equal(seconds[0], seconds[2])
     assert bins["phonemes"].meta.vocab_size == len(bins["phonemes"].meta.encoder["inventory"]) + 1
