@@ -84,7 +84,7 @@ def test_decode_gives_the_frames_duration_at_8khz():
     assert 0 < np.abs(audio).max() <= 1.0
     with pytest.raises(ValueError, match="whole codec2_700c frames"):
         rep.decode(ids[:-1])
-    with pytest.raises(ValueError, match="outside their field"):
+    with pytest.raises(ValueError, match="outside their level"):
         rep.unflatten(np.full(4, 784))
 
 

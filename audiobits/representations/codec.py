@@ -173,6 +173,32 @@ class FramedRepresentation(Representation):
         return out
 
 
+class FrameMajorLevels:
+    """Flattening shared by Mimi, EnCodec, DAC, X-Codec and Codec 2 (one code per level per frame): frame t gives
+    ``[c0[t] + o0, c1[t] + o1, ...]`` with ``level_offsets`` o_k = Σ sizes of the levels before k, so each level owns
+    its id range; EOS is Σ sizes."""
+
+    codebooks: list
+    name: str
+
+    @property
+    def level_offsets(self) -> np.ndarray:
+        sizes = np.array([book.size for book in self.codebooks], dtype=np.int64)
+        return np.concatenate([[0], np.cumsum(sizes)[:-1]])
+
+    def flatten(self, levels: list[np.ndarray]) -> np.ndarray:
+        return (np.stack(levels, axis=1) + self.level_offsets).reshape(-1)
+
+    def unflatten(self, ids: np.ndarray) -> list[np.ndarray]:
+        ids, k = np.asarray(ids), len(self.codebooks)
+        if ids.size % k:
+            raise ValueError(f"{ids.size} ids are not whole {self.name} frames of {k}")
+        codes = ids.reshape(-1, k) - self.level_offsets
+        if codes.size and ((codes < 0).any() or (codes >= [book.size for book in self.codebooks]).any()):
+            raise ValueError(f"ids outside their level's range for {self.name} (offsets {self.level_offsets.tolist()})")
+        return [codes[:, level] for level in range(k)]
+
+
 class CodecRepresentation(FramedRepresentation):
     """A neural codec: audio -> per-level codes -> one flat id stream (see the module docstring for the rules)."""
 

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from audiobits.bins import Codebook
-from audiobits.representations.codec import FramedRepresentation
+from audiobits.representations.codec import FrameMajorLevels, FramedRepresentation
 
 MODES = (3200, 2400, 1600, 1400, 1300, 1200, 700)  # pycodec2's mode keys; 700 is 700C
 FIELD_BITS = 8
@@ -58,7 +58,7 @@ def _pycodec2():
         raise ImportError("codec2 needs pycodec2 (it bundles libcodec2): pip install 'audiobits[codec2]'") from e
 
 
-class Codec2Representation(FramedRepresentation):
+class Codec2Representation(FrameMajorLevels, FramedRepresentation):
     """Codec 2 frames as 8-bit fields (the last one narrower), each field position with its own id range."""
 
     sample_rate = 8000
@@ -76,7 +76,6 @@ class Codec2Representation(FramedRepresentation):
         self.bytes_per_frame = probe.bytes_per_frame()
         self.widths = field_widths(self.bits_per_frame)
         sizes = np.array([1 << w for w in self.widths])
-        self.offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
         self.codebooks = [Codebook(int(size), self.sample_rate / self.hop) for size in sizes]
         self.frames_per_level = (1,) * len(self.widths)
         self.tokens_per_frame = len(self.widths)
@@ -99,19 +98,6 @@ class Codec2Representation(FramedRepresentation):
             for t in range(frames):
                 codes[row, t] = frame_fields(codec.encode(samples[t * self.hop:(t + 1) * self.hop]), self.widths)
         return [torch.from_numpy(codes[:, :, k]) for k in range(len(self.widths))]
-
-    def flatten(self, levels: list[np.ndarray]) -> np.ndarray:
-        return (np.stack(levels, axis=1) + self.offsets).reshape(-1)
-
-    def unflatten(self, ids: np.ndarray) -> list[np.ndarray]:
-        ids = np.asarray(ids)
-        if ids.size % self.tokens_per_frame:
-            raise ValueError(f"{ids.size} ids are not whole {self.name} frames of {self.tokens_per_frame}")
-        fields = ids.reshape(-1, self.tokens_per_frame) - self.offsets
-        sizes = np.array([book.size for book in self.codebooks])
-        if fields.size and ((fields < 0).any() or (fields >= sizes).any()):
-            raise ValueError(f"ids outside their field's range for {self.name} (vocab {self.vocab_size})")
-        return [fields[:, k] for k in range(self.tokens_per_frame)]
 
     def _decode_levels(self, levels: list[np.ndarray]) -> np.ndarray:
         codec = _pycodec2().Codec2(self.mode)
