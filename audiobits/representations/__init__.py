@@ -26,6 +26,13 @@ REGISTRY: dict[str, tuple[str, str, dict[str, Any]]] = {
     **{f"mimi_{k}": ("mimi", "MimiRepresentation", {"num_codebooks": k}) for k in range(2, 33) if k != 8},
     # Codec 2 at every bitrate pycodec2 offers (bit/s; codec2_700c is mode 700C)
     **{name: ("codec2", "Codec2Representation", {"mode": mode}) for mode, name in CODEC2_NAMES.items()},
+    # transformers codecs (hf_codecs.py): EnCodec 24 kHz and X-Codec per bandwidth, DAC per rate and level count
+    **{f"encodec_{kbps:g}kbps": ("hf_codecs", "EncodecRepresentation", {"bandwidth": kbps})
+       for kbps in (1.5, 3.0, 6.0, 12.0, 24.0)},
+    **{f"xcodec_{kbps:g}kbps": ("hf_codecs", "XcodecRepresentation", {"bandwidth": kbps})
+       for kbps in (0.5, 1.0, 1.5, 2.0, 4.0)},
+    **{f"dac_{khz}khz_{n}q": ("hf_codecs", "DacRepresentation", {"khz": khz, "n_quantizers": n})
+       for khz, most in ((16, 12), (24, 32), (44, 9)) for n in range(1, most + 1)},
 }
 
 

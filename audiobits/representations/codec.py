@@ -102,9 +102,14 @@ class FramedRepresentation(Representation):
 
     def decode(self, ids: np.ndarray) -> np.ndarray:
         """The codec's reconstruction of one utterance from its flat ids (whole frames, no EOS): float32 mono at
-        ``decoded_sample_rate``, ``num_frames × hop`` samples at the codec's rate."""
+        ``decoded_sample_rate``, exactly the frames' duration (``frames × hop`` samples at the codec's rate); a
+        decoder that gives a few samples more or fewer (DAC 16 kHz: 8 fewer) is trimmed or zero-padded to it."""
+        ids = np.asarray(ids, dtype=np.int64)
         with torch.inference_mode():
-            return np.asarray(self._decode_levels(self.unflatten(np.asarray(ids, dtype=np.int64))), np.float32)
+            audio = np.asarray(self._decode_levels(self.unflatten(ids)), np.float32)
+        frames = len(ids) // self.tokens_per_frame
+        length = frames * self.hop * self.decoded_sample_rate // self.sample_rate
+        return np.pad(audio[:length], (0, max(0, length - len(audio))))
 
     @property
     def frame_rate(self) -> float:
