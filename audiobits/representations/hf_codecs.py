@@ -8,7 +8,7 @@ frame-major with per-level offsets (`FrameMajorLevels`), EOS = 1024 × levels.
 | ``dac_16khz_<n>q`` | descript/dac_16khz | 16 kHz, 50 Hz | 320 | 1 … 12 (0.5 kbps each) |
 | ``dac_24khz_<n>q`` | descript/dac_24khz | 24 kHz, 75 Hz | 320 | 1 … 32 (0.75 kbps each) |
 | ``dac_44khz_<n>q`` | descript/dac_44khz | 44.1 kHz, 86.13 Hz | 512 | 1 … 9 (0.86 kbps each) |
-| ``xcodec_<kbps>kbps`` | hf-audio/xcodec-hubert-librispeech | 16 kHz, 50 Hz | 320 | 1 (0.5), 2 (1), 3 (1.5), 4 (2), 8 (4) |
+| ``xcodec_<kbps>kbps`` | hf-audio/xcodec-hubert-librispeech | 16 kHz, 50 Hz | 320 | 1, 2, 3, 4, 8 (0.5 kbps each) |
 
 transformers' EnCodec encodes at 1.5 kbps unless told otherwise: the bandwidth is always passed explicitly.
 Batching: EnCodec 24 kHz is causal (any lengths share a batch); DAC is not, so it batches equal padded lengths (its
