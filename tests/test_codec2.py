@@ -1,5 +1,7 @@
 """Codec 2 through pycodec2: exact nominal bitrates, whole frames, the packed bits round-trip, batch == single."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -91,3 +93,19 @@ def test_decode_gives_the_frames_duration_at_8khz():
 def test_unknown_mode_names_the_choices():
     with pytest.raises(ValueError, match=r"one of \[3200, 2400, 1600, 1400, 1300, 1200, 700\]"):
         Codec2Representation(450)
+
+
+def test_shipped_config_prepares_a_local_folder(tmp_path):
+    """configs/codec2_700c.yaml (the generic RepresentationDataModule) with only the corpus and root overridden."""
+    from corpus_builders import speech_rows, write_audio_folder
+
+    from audiobits.bins import TokenBins
+    from audiobits.cli import main
+
+    folder = write_audio_folder(tmp_path / "mine", {"train": speech_rows(4), "val": speech_rows(2, prefix="v")})
+    main(["prepare", "--config", str(Path(__file__).resolve().parents[1] / "configs" / "codec2_700c.yaml"),
+          "--data.init_args.corpus", "audiobits.corpora.AudioFolder", "--data.init_args.corpus.root", str(folder),
+          "--data.init_args.root", str(tmp_path / "data"), "--data.init_args.encode.accelerator", "cpu",
+          "--data.init_args.encode.num_workers", "0"])
+    meta = TokenBins(tmp_path / "data" / "mine" / "codec2_700c").meta
+    assert (meta.vocab_size, meta.tokens_per_frame, metrics.nominal_bitrate(meta.codebooks)) == (785, 4, 700)
