@@ -28,7 +28,7 @@ DESCRIPTION = ("Train one small GPT per token stream and report the bits per sec
                "fit, validate, test (LightningCLI); prepare (write a config's token bins only); report, sanity, demo, "
                "synthetic (each has its own --help).")
 TOOLS = {"report": "audiobits.report", "sanity": "audiobits.sanity", "demo": "audiobits.demo",
-         "synthetic": "audiobits.synthetic"}
+         "synthetic": "audiobits.synthetic", "quality": "audiobits.quality"}
 
 
 class AudiobitsCLI(LightningCLI):
@@ -84,9 +84,15 @@ def lightning_cli(args: list[str] | None = None, run: bool = True) -> AudiobitsC
 
 
 def prepare(args: list[str]) -> None:
-    """`audiobits prepare --config X.yaml`: download, encode and write the config's bins, nothing else."""
-    cli = lightning_cli(args, run=False)
+    """`audiobits prepare --config X.yaml [--quality]`: download, encode and write the config's bins, nothing else;
+    with ``--quality`` also decode and score their validation utterances (`audiobits.quality`)."""
+    quality = "--quality" in args
+    cli = lightning_cli([a for a in args if a != "--quality"], run=False)
     cli.datamodule.prepare_data()
+    if quality:
+        from audiobits.quality import score_datamodule
+
+        score_datamodule(cli.datamodule)
 
 
 def main(argv: list[str] | None = None) -> None:

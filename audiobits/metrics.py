@@ -124,3 +124,30 @@ def markov_entropy_rate(transition: np.ndarray) -> float:
     with np.errstate(divide="ignore", invalid="ignore"):
         row_entropy = -np.where(transition > 0, transition * np.log2(transition), 0.0).sum(axis=1)
     return float(stationary @ row_entropy)
+
+
+def bootstrap_mean(values: np.ndarray, resamples: int = 1000, confidence: float = 0.95,
+                   seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap over utterances: a ``confidence`` interval on the mean of per-utterance ``values``
+    (decoded-quality scores), in memory-bounded blocks like :func:`bootstrap_bits_per_second`."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 1 or values.size == 0:
+        raise ValueError("need a non-empty 1-D array of per-utterance values")
+    rng = np.random.default_rng(seed)
+    estimates = np.empty(resamples)
+    block = max(1, (1 << 23) // values.size)
+    for start in range(0, resamples, block):
+        picks = rng.integers(0, values.size, size=(min(block, resamples - start), values.size))
+        estimates[start:start + len(picks)] = values[picks].mean(axis=1)
+    tail = (1.0 - confidence) / 2.0 * 100.0
+    low, high = np.percentile(estimates, [tail, 100.0 - tail])
+    return float(low), float(high)
+
+
+def log_mel_distance(reference_mel: np.ndarray, decoded_mel: np.ndarray, floor: float = 1e-5) -> float:
+    """Mean |log10(max(mel_ref, floor)) − log10(max(mel_dec, floor))| over bands and frames (equal shapes; 0 when the
+    decoded mel spectrogram equals the reference; 1 is a tenfold power error on average)."""
+    ref, dec = np.asarray(reference_mel, dtype=np.float64), np.asarray(decoded_mel, dtype=np.float64)
+    if ref.shape != dec.shape:
+        raise ValueError(f"mel spectrograms of different shapes {ref.shape} and {dec.shape}")
+    return float(np.mean(np.abs(np.log10(np.maximum(ref, floor)) - np.log10(np.maximum(dec, floor)))))
