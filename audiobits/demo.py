@@ -10,7 +10,9 @@
 3. Training: one TinyGPT per representation, one epoch, through the real ``audiobits fit`` (LightningCLI) with a
    generated config (``<out>/configs/<representation>.yaml``, reusable as is). The batch shrinks for streams too
    short for 20 steps at the size's batch (the transcript ones).
-4. Report: the table, sanity checks and figures in ``<out>/report/``.
+4. Quality: the first 8 validation utterances of each audio representation (μ-law, Codec 2) decoded and scored
+   against the originals (:mod:`audiobits.quality`), for the report's quality columns and frontier figure.
+5. Report: the table, sanity checks and figures in ``<out>/report/``.
 
 Synthetic speech from one rule-based voice and a model of a few thousand parameters: the numbers show the
 pipeline working, they are not the study's numbers.
@@ -36,6 +38,7 @@ from audiobits.corpora import AudioFolder
 from audiobits.data import num_windows
 from audiobits.demo_text import SOURCE, TEXT
 from audiobits.encode import EncodeOptions, prepare_bins, refresh_bins
+from audiobits.quality import can_decode, score_bins
 from audiobits.report import build_table, write_report
 from audiobits.representations.base import Representation
 from audiobits.runs import load_runs
@@ -44,6 +47,7 @@ VAL_EVERY = 5  # every 5th spoken utterance goes to the validation split
 MAX_WORDS = 20  # longer sentences are left out of the spoken corpus: many short utterances, as in speech corpora
 MIN_STEPS = 20  # the batch shrinks on small streams (text) so every model gets this many optimizer steps
 VALIDATIONS = 4  # validation passes per run (loss curves), the last one on the final step
+QUALITY_UTTERANCES = 8  # validation utterances decoded and scored per audio representation (the frontier figure)
 
 
 @dataclass(frozen=True)
@@ -173,6 +177,10 @@ def run_demo(out: str | Path = "audiobits-demo", corpus: str | Path | None = Non
     for bins_dir in bins.values():  # an utterance a later representation dropped leaves the earlier bins too
         refresh_bins(source, bins_dir)
     lap("bins")
+    for rep in reps:  # decoded quality of the audio representations, for the report's frontier figure
+        if can_decode(rep):
+            score_bins(source, rep, bins[rep.name], max_utterances=QUALITY_UTTERANCES)
+    lap("quality")
     (out / "configs").mkdir(parents=True, exist_ok=True)
     for name, bins_dir in bins.items():
         shutil.rmtree(out / "runs" / name, ignore_errors=True)  # this demo's runs only, one version each

@@ -151,3 +151,18 @@ def log_mel_distance(reference_mel: np.ndarray, decoded_mel: np.ndarray, floor: 
     if ref.shape != dec.shape:
         raise ValueError(f"mel spectrograms of different shapes {ref.shape} and {dec.shape}")
     return float(np.mean(np.abs(np.log10(np.maximum(ref, floor)) - np.log10(np.maximum(dec, floor)))))
+
+
+def pareto_front(bits_per_sec: Sequence[float], quality: Sequence[float | None],
+                 higher_is_better: bool = True) -> list[bool]:
+    """Which points no other point beats: none has fewer-or-equal bits/sec and better-or-equal quality with one
+    of them strictly (missing quality: never on the front)."""
+    points = [(b, q if higher_is_better else -q) for b, q in zip(bits_per_sec, quality) if q is not None]
+    front = []
+    for b, q in zip(bits_per_sec, quality):
+        if q is None or (isinstance(q, float) and math.isnan(q)):
+            front.append(False)
+            continue
+        q = q if higher_is_better else -q
+        front.append(not any(ob <= b and oq >= q and (ob < b or oq > q) for ob, oq in points))
+    return front

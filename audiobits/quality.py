@@ -177,3 +177,12 @@ def main(argv: list[str] | None = None) -> None:
     means = ", ".join(f"{k} {v['mean']:.3g}" for k, v in result["metrics"].items() if v["mean"] is not None)
     print(f"{result['representation']}: {result['utterances']} {result['split']} utterances, {means} -> "
           f"{Path(cli.datamodule.bins_dir) / QUALITY_FILE}")
+
+
+def read_quality(bins_dir: str | os.PathLike | None) -> dict[str, float | None]:
+    """The mean of every score in ``<bins_dir>/quality.json`` (None for each when there is none)."""
+    path = Path(bins_dir) / QUALITY_FILE if bins_dir is not None else None
+    if path is None or not path.is_file():
+        return {name: None for name in METRICS}
+    summary = json.loads(path.read_text(encoding="utf-8"))["metrics"]
+    return {name: summary.get(name, {}).get("mean") for name in METRICS}

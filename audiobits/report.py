@@ -23,6 +23,7 @@ from pathlib import Path
 
 from jsonargparse import ArgumentParser
 
+from audiobits.quality import read_quality
 from audiobits.runs import Run, load_runs
 from audiobits.sanity import Check, check_run, summary
 
@@ -77,6 +78,10 @@ COLUMNS = (
     Column("train_pflops_full", "train PFLOPs full", lambda r: _sci(r["train_pflops_full"])),
     Column("inference_flops_per_bit_trunk", "FLOPs/bit 2N", lambda r: _sci(r["inference_flops_per_bit_trunk"])),
     Column("inference_flops_per_bit_full", "FLOPs/bit full", lambda r: _sci(r["inference_flops_per_bit_full"])),
+    Column("stoi", "STOI", lambda r: _sig(r["stoi"], 3)),
+    Column("pesq_wb", "PESQ-wb", lambda r: _sig(r["pesq_wb"], 3)),
+    Column("si_sdr", "SI-SDR dB", lambda r: _sig(r["si_sdr"], 3)),
+    Column("log_mel_distance", "log-mel dist", lambda r: _sig(r["log_mel_distance"], 3)),
     Column("weights", "weights", lambda r: r["weights"]),
     Column("sanity", "sanity", lambda r: r["sanity"]),
     Column("flags", "flags", lambda r: "; ".join(r["flags"]) or "–"),
@@ -181,6 +186,7 @@ def row(run: Run, reference: dict, checks: list[Check]) -> dict:
         "weights": r["weights"], "val_seconds": r["val_seconds"], "val_utterances": r["val_utterances"],
         "val_utterance_set": r.get("val_utterance_set"), "finished": r.get("finished"),
         "sanity": summary(checks), "flags": flags(r, reference), "path": str(run.path),
+        **read_quality(run.bins_dir()),  # decoded quality (audiobits quality), None where not scored
     }
 
 

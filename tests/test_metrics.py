@@ -88,3 +88,13 @@ def test_markov_entropy_rate():
     h = lambda q: -(q * math.log2(q) + (1 - q) * math.log2(1 - q))  # noqa: E731
     assert metrics.markov_entropy_rate(p) == pytest.approx(2 / 3 * h(0.25) + 1 / 3 * h(0.5))
     assert metrics.markov_entropy_rate(np.full((8, 8), 1 / 8)) == pytest.approx(3.0)
+
+
+def test_pareto_front():
+    from audiobits.metrics import pareto_front
+
+    # (bits/s, STOI): b is beaten by a (fewer bits, better); d ties c on bits with worse STOI; e has no score
+    assert pareto_front([10, 20, 30, 30, 5], [0.8, 0.7, 0.9, 0.85, None]) == [True, False, True, False, False]
+    assert pareto_front([10, 20], [0.5, 1.0], higher_is_better=False) == [True, False]  # a distance: lower wins
+    assert pareto_front([10, 20], [1.0, 0.5], higher_is_better=False) == [True, True]  # a trade-off: both
+    assert pareto_front([10, 10], [0.5, 0.5]) == [True, True]  # equal points do not beat each other
