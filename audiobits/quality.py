@@ -7,8 +7,10 @@ torchmetrics through pesq) and ``log_mel_distance`` (`metrics.log_mel_distance`,
 No alignment is done: a codec with a delay loses SI-SDR (Codec 2's is parametric, its SI-SDR is low anyway).
 
 ``<bins>/quality.json``: per-utterance values and, per metric, the mean over utterances with a 95 % bootstrap
-interval (`metrics.bootstrap_mean`). Resumable: each scored utterance is appended to ``quality.partial.jsonl``
-first; a rerun scores only the missing ones, and the final file is written to a temporary name and renamed.
+interval (`metrics.bootstrap_mean`). Scale: like encoding, through `Trainer.predict` (`QualityTask`) on the
+config's ``encode`` accelerator/devices/nodes — chunk k of corpus rows goes to rank k mod world size; resumable:
+each scored utterance is appended to its rank's ``quality.partial.rank<r>.jsonl`` first, a rerun scores only the
+missing ones, and global rank 0 writes the final file to a temporary name and renames it.
 """
 
 from __future__ import annotations
@@ -17,18 +19,23 @@ import json
 import os
 from pathlib import Path
 
+from typing import Any
+
+import lightning as L
 import numpy as np
 import torch
+from torch.utils.data import DataLoader, Dataset
 
 from audiobits import metrics
 from audiobits.bins import TokenBins
-from audiobits.corpora import Corpus, Unreadable
+from audiobits.corpora import Corpus, Loaded, Unreadable
+from audiobits.encode import EncodeOptions
 from audiobits.errors import AudiobitsError
 from audiobits.representations.base import Representation
 
 RATE = 16000  # every score is computed at 16 kHz (PESQ wideband's rate)
 QUALITY_FILE = "quality.json"
-PARTIAL_FILE = "quality.partial.jsonl"
+PARTIAL_GLOB = "quality.partial.rank*.jsonl"  # one per rank: quality.partial.rank0.jsonl, ...
 METRICS = ("si_sdr", "stoi", "pesq_wb", "log_mel_distance")
 HIGHER_IS_BETTER = {"si_sdr": True, "stoi": True, "pesq_wb": True, "log_mel_distance": False}
 LOAD_CHUNK = 32  # corpus rows read at a time
@@ -90,10 +97,10 @@ def summarize(rows: list[dict]) -> dict[str, dict]:
     return summary
 
 
-def _read_partial(path: Path) -> dict[str, dict]:
-    """Scored utterances of an interrupted run (a torn last line is ignored: it is scored again)."""
+def _read_partial(bins_dir: Path) -> dict[str, dict]:
+    """Scored utterances of interrupted runs, from every rank's partial file (a torn last line is scored again)."""
     done = {}
-    if path.is_file():
+    for path in sorted(bins_dir.glob(PARTIAL_GLOB)):
         for line in path.read_text(encoding="utf-8").splitlines():
             try:
                 row = json.loads(line)
@@ -103,51 +110,131 @@ def _read_partial(path: Path) -> dict[str, dict]:
     return done
 
 
-def score_bins(corpus: Corpus, representation: Representation, bins_dir: str | os.PathLike, split: str = "val",
-               max_utterances: int | None = None) -> dict:
-    """Decode ``split`` of ``bins_dir`` with ``representation``, score it against ``corpus``'s audio, and write
-    ``quality.json`` (resuming from ``quality.partial.jsonl``); returns what was written."""
-    bins_dir = Path(bins_dir)
-    if not can_decode(representation):
-        raise AudiobitsError(f"{representation.name} cannot decode its tokens (no decode()), so it has no decoded "
-                             "quality; quality applies to codecs and mu-law")
-    bins = TokenBins(bins_dir)
-    if bins.meta.representation != representation.name:
-        raise AudiobitsError(f"{bins_dir} holds {bins.meta.representation!r} bins, not {representation.name!r}")
-    part = bins.split(split)
-    ids = [str(i) for i in part.ids][:max_utterances]
-    position = {uid: i for i, uid in enumerate(part.ids[: len(ids)].astype(str))}
-    partial = bins_dir / PARTIAL_FILE
-    done = _read_partial(partial)
-    todo = set(ids) - done.keys()
-    with open(partial, "a", encoding="utf-8") as log:
-        for start in range(0, corpus.size(split), LOAD_CHUNK):
-            if not todo:
-                break
-            for item in corpus.load(split, start, min(start + LOAD_CHUNK, corpus.size(split)), audio=True):
-                if isinstance(item, Unreadable) or item.id not in todo:
+def _unbatched(item: Loaded) -> Loaded:
+    return item
+
+
+class _Chunks(Dataset):
+    """Item i = the loaded corpus rows of chunk i (audio decoded in dataloader workers)."""
+
+    def __init__(self, corpus: Corpus, split: str, chunks: list[tuple[int, int]]) -> None:
+        self.corpus, self.split, self.chunks = corpus, split, chunks
+
+    def __len__(self) -> int:
+        return len(self.chunks)
+
+    def __getitem__(self, i: int) -> Loaded:
+        return self.corpus.load(self.split, *self.chunks[i], audio=True)
+
+
+class QualityJob:
+    """Scoring one bin directory's ``split``: which corpus rows hold its utterances, what is done, the result."""
+
+    def __init__(self, corpus: Corpus, representation: Representation, bins_dir: str | os.PathLike,
+                 split: str = "val", max_utterances: int | None = None) -> None:
+        if not can_decode(representation):
+            raise AudiobitsError(f"{representation.name} cannot decode its tokens (no decode()), so it has no "
+                                 "decoded quality; quality applies to codecs and mu-law")
+        self.corpus, self.representation, self.split = corpus, representation, split
+        self.bins_dir = Path(bins_dir)
+        self.bins = TokenBins(self.bins_dir)
+        if self.bins.meta.representation != representation.name:
+            raise AudiobitsError(f"{self.bins_dir} holds {self.bins.meta.representation!r} bins, not "
+                                 f"{representation.name!r}")
+        self.part = self.bins.split(split)
+        self.ids = [str(i) for i in self.part.ids][:max_utterances]
+        self.position = {uid: i for i, uid in enumerate(self.ids)}
+
+    def pending(self, rank: int = 0, world_size: int = 1) -> list[tuple[int, int]]:
+        """This rank's chunks of corpus rows (chunk k belongs to rank k mod world_size) while any is unscored."""
+        todo = set(self.ids) - _read_partial(self.bins_dir).keys()
+        size = self.corpus.size(self.split)
+        chunks = [(start, min(start + LOAD_CHUNK, size)) for start in range(0, size, LOAD_CHUNK)]
+        return chunks[rank::world_size] if todo else []
+
+    def loader(self, rank: int = 0, world_size: int = 1, num_workers: int = 0) -> DataLoader:
+        dataset = _Chunks(self.corpus, self.split, self.pending(rank, world_size))
+        workers = min(num_workers, len(dataset))
+        return DataLoader(dataset, batch_size=None, collate_fn=_unbatched, num_workers=workers)
+
+    def score_items(self, items: Loaded, rank: int = 0) -> int:
+        """Decode and score the not yet scored utterances among ``items``, appending each to this rank's partial
+        file as soon as it is done; returns how many were scored."""
+        done = _read_partial(self.bins_dir).keys()
+        scored = 0
+        with open(self.bins_dir / f"quality.partial.rank{rank}.jsonl", "a", encoding="utf-8") as log:
+            for item in items:
+                if isinstance(item, Unreadable) or item.id not in self.position or item.id in done:
                     continue
-                i = position[item.id]
-                tokens = np.asarray(part.tokens[part.offsets[i]:part.offsets[i + 1] - 1], dtype=np.int64)
-                decoded = representation.decode(tokens)
-                row = {"id": item.id, "seconds": len(decoded) / representation.decoded_sample_rate,
-                       **score(item.audio, item.sample_rate, decoded, representation.decoded_sample_rate)}
+                i = self.position[item.id]
+                tokens = np.asarray(self.part.tokens[self.part.offsets[i]:self.part.offsets[i + 1] - 1], np.int64)
+                rate = self.representation.decoded_sample_rate
+                decoded = self.representation.decode(tokens)
+                row = {"id": item.id, "seconds": len(decoded) / rate, **score(item.audio, item.sample_rate, decoded,
+                                                                               rate)}
                 log.write(json.dumps(row) + "\n")
                 log.flush()
-                done[item.id] = row
-                todo.discard(item.id)
-    if todo:
-        raise AudiobitsError(f"{len(todo)} {split} utterance(s) of {bins_dir} (e.g. {sorted(todo)[0]}) are not in "
-                             f"corpus {corpus.name!r}: the bins come from another corpus")
-    rows = [done[uid] for uid in ids]
-    result = {"representation": representation.name, "split": split, "sample_rate": RATE,
-              "decoded_sample_rate": representation.decoded_sample_rate, "encoder": bins.meta.encoder,
-              "utterances": len(rows), "seconds": float(sum(r["seconds"] for r in rows)),
-              "metrics": summarize(rows), "per_utterance": rows}
-    tmp = bins_dir / f"{QUALITY_FILE}.tmp-{os.getpid()}"
-    tmp.write_text(json.dumps(result, indent=1, allow_nan=True) + "\n", encoding="utf-8")
-    os.replace(tmp, bins_dir / QUALITY_FILE)
-    partial.unlink()
+                scored += 1
+        return scored
+
+    def finish(self) -> dict:
+        """Write quality.json from the partial files (atomically) and remove them; returns what was written."""
+        done = _read_partial(self.bins_dir)
+        missing = [uid for uid in self.ids if uid not in done]
+        if missing:
+            raise AudiobitsError(f"{len(missing)} {self.split} utterance(s) of {self.bins_dir} (e.g. {missing[0]}) "
+                                 f"are not in corpus {self.corpus.name!r}: the bins come from another corpus")
+        rows = [done[uid] for uid in self.ids]
+        result = {"representation": self.representation.name, "split": self.split, "sample_rate": RATE,
+                  "decoded_sample_rate": self.representation.decoded_sample_rate, "encoder": self.bins.meta.encoder,
+                  "utterances": len(rows), "seconds": float(sum(r["seconds"] for r in rows)),
+                  "metrics": summarize(rows), "per_utterance": rows}
+        tmp = self.bins_dir / f"{QUALITY_FILE}.tmp-{os.getpid()}"
+        tmp.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+        os.replace(tmp, self.bins_dir / QUALITY_FILE)
+        for path in self.bins_dir.glob(PARTIAL_GLOB):
+            path.unlink()
+        return result
+
+
+class QualityTask(L.LightningModule):
+    """`Trainer.predict` over a `QualityJob`: each rank decodes and scores its share of the chunks on its device."""
+
+    def __init__(self, job: QualityJob, num_workers: int = 0) -> None:
+        super().__init__()
+        self.job, self.num_workers = job, num_workers
+
+    def predict_dataloader(self) -> DataLoader:
+        return self.job.loader(self.global_rank, self.trainer.world_size, self.num_workers)
+
+    def on_predict_start(self) -> None:
+        self.job.representation.to(str(self.device))
+
+    def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
+        return batch  # numpy audio; the representation moves what it needs
+
+    def predict_step(self, batch: Loaded, batch_idx: int) -> int:
+        return self.job.score_items(batch, self.global_rank)
+
+
+def score_bins(corpus: Corpus, representation: Representation, bins_dir: str | os.PathLike, split: str = "val",
+               max_utterances: int | None = None, options: EncodeOptions | None = None) -> dict:
+    """Decode ``split`` of ``bins_dir``, score it against ``corpus``'s audio and write ``quality.json``, resuming
+    from the partial files. ``options`` unset: in this process; set: through `Trainer.predict` on its
+    accelerator/devices/nodes (every rank takes its chunks, global rank 0 writes the result)."""
+    job = QualityJob(corpus, representation, bins_dir, split, max_utterances)
+    if options is None:
+        for items in job.loader():
+            job.score_items(items)
+        return job.finish()
+    o = options
+    trainer = L.Trainer(accelerator=o.accelerator, devices=o.devices, num_nodes=o.num_nodes, strategy=o.strategy,
+                        logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, use_distributed_sampler=False)
+    trainer.predict(QualityTask(job, o.num_workers), return_predictions=False)
+    trainer.strategy.barrier("audiobits-quality-scored")
+    result = job.finish() if trainer.is_global_zero else {}
+    trainer.strategy.barrier("audiobits-quality-written")
     return result
 
 
@@ -157,7 +244,8 @@ def score_datamodule(data: object, max_utterances: int | None = None) -> dict:
         if not hasattr(data, attribute):
             raise AudiobitsError(f"{type(data).__name__} has no {attribute}: quality needs a codec DataModule "
                                  "(audiobits.datamodules.*) whose bins it can decode")
-    return score_bins(data.corpus, data.representation, data.bins_dir, max_utterances=max_utterances)
+    return score_bins(data.corpus, data.representation, data.bins_dir, max_utterances=max_utterances,
+                      options=getattr(data, "encode_options", EncodeOptions()))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -16,7 +16,7 @@ pytest.importorskip("pycodec2", reason="the Codec 2 rows need pycodec2 (audiobit
 pytest.importorskip("espeakng_loader", reason="the demo's speech needs espeakng-loader (audiobits[demo])")
 
 from audiobits.cli import main  # noqa: E402
-from audiobits.quality import PARTIAL_FILE, QUALITY_FILE, score  # noqa: E402
+from audiobits.quality import PARTIAL_GLOB, QUALITY_FILE, score  # noqa: E402
 from audiobits.representations import Utterance, build  # noqa: E402
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -78,14 +78,14 @@ def test_quality_command_writes_quality_json_and_resumes(tmp_path, speech):
     bins = tmp_path / "data" / "alice" / "codec2_700c"
     first = json.loads((bins / QUALITY_FILE).read_text())
     assert first["representation"] == "codec2_700c" and first["utterances"] >= 1 and first["sample_rate"] == 16000
-    assert not (bins / PARTIAL_FILE).exists()
+    assert not list(bins.glob(PARTIAL_GLOB))
     stoi = first["metrics"]["stoi"]
     assert 0.2 < stoi["mean"] < 0.8 and stoi["ci95"][0] <= stoi["mean"] <= stoi["ci95"][1] and stoi["higher_is_better"]
     assert [r["id"] for r in first["per_utterance"]] == [str(i) for i in TokenBins(bins).split("val").ids]
 
     # an interrupted run left one scored utterance: the rerun keeps it and scores only the others
     kept = {**first["per_utterance"][0], "stoi": 0.123}
-    (bins / PARTIAL_FILE).write_text(json.dumps(kept) + "\n{\"id\": \"torn")
+    (bins / "quality.partial.rank1.jsonl").write_text(json.dumps(kept) + "\n{\"id\": \"torn")
     main(["quality", *overrides, "--max_utterances", "1"])
     again = json.loads((bins / QUALITY_FILE).read_text())
     assert again["utterances"] == 1 and again["per_utterance"][0]["stoi"] == 0.123
