@@ -33,6 +33,8 @@ REGISTRY: dict[str, tuple[str, str, dict[str, Any]]] = {
        for kbps in (0.5, 1.0, 1.5, 2.0, 4.0)},
     **{f"dac_{khz}khz_{n}q": ("hf_codecs", "DacRepresentation", {"khz": khz, "n_quantizers": n})
        for khz, most in ((16, 12), (24, 32), (44, 9)) for n in range(1, most + 1)},
+    # SpeechTokenizer (PyPI speechtokenizer): its first n of 8 levels (1: the HuBERT-distilled semantic level)
+    **{f"speechtokenizer_{n}q": ("speech_tokenizer", "SpeechTokenizerRepresentation", {"n_q": n}) for n in range(1, 9)},
 }
 
 
