@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 
 from typing import Any
@@ -63,8 +64,8 @@ def log_mel(wav: torch.Tensor) -> np.ndarray:
 
 
 def score(reference: np.ndarray, reference_rate: int, decoded: np.ndarray, decoded_rate: int) -> dict[str, float]:
-    """Every score of one decoded utterance against its original (NaN where a score is undefined, e.g. PESQ on
-    an utterance without speech)."""
+    """Every score of one decoded utterance against its original (NaN where a score is undefined: STOI on under
+    ~30 non-silent frames, PESQ on an utterance without speech)."""
     from torchmetrics.functional.audio import (perceptual_evaluation_speech_quality,
                                                scale_invariant_signal_distortion_ratio,
                                                short_time_objective_intelligibility)
@@ -72,8 +73,12 @@ def score(reference: np.ndarray, reference_rate: int, decoded: np.ndarray, decod
     ref, dec = to_16k(reference, reference_rate), to_16k(decoded, decoded_rate)
     n = min(len(ref), len(dec))
     ref, dec = ref[:n].double(), dec[:n].double()
-    out = {"si_sdr": float(scale_invariant_signal_distortion_ratio(dec, ref)),
-           "stoi": float(short_time_objective_intelligibility(dec, ref, RATE)),
+    with warnings.catch_warnings(record=True) as caught:  # pystoi warns and returns 1e-5 on too little speech
+        warnings.simplefilter("always")
+        stoi = float(short_time_objective_intelligibility(dec, ref, RATE))
+    if any("Not enough STFT frames" in str(w.message) for w in caught):
+        stoi = float("nan")  # undefined (under ~30 non-silent 25.6 ms frames), not a score of zero
+    out = {"si_sdr": float(scale_invariant_signal_distortion_ratio(dec, ref)), "stoi": stoi,
            "log_mel_distance": metrics.log_mel_distance(log_mel(ref.float()), log_mel(dec.float()))}
     try:
         out["pesq_wb"] = float(perceptual_evaluation_speech_quality(dec, ref, RATE, "wb"))
