@@ -10,7 +10,8 @@ No alignment is done: a codec with a delay loses SI-SDR (Codec 2's is parametric
 interval (`metrics.bootstrap_mean`). Scale: like encoding, through `Trainer.predict` (`QualityTask`) on the
 config's ``encode`` accelerator/devices/nodes — chunk k of corpus rows goes to rank k mod world size; resumable:
 each scored utterance is appended to its rank's ``quality.partial.rank<r>.jsonl`` first, a rerun scores only the
-missing ones, and global rank 0 writes the final file to a temporary name and renames it.
+missing ones, and global rank 0 writes the final file to a temporary name and renames it. A quality.json that
+already scores the same utterances of the same bins is kept (delete it to score again).
 """
 
 from __future__ import annotations
@@ -182,6 +183,16 @@ class QualityJob:
                 scored += 1
         return scored
 
+    def existing(self) -> dict | None:
+        """quality.json when it already scores exactly these utterances of these bins (delete it to rescore)."""
+        path = self.bins_dir / QUALITY_FILE
+        if not path.is_file():
+            return None
+        result = json.loads(path.read_text(encoding="utf-8"))
+        same = (result.get("representation"), result.get("split"), result.get("encoder")) == (
+            self.representation.name, self.split, self.bins.meta.encoder)
+        return result if same and [r["id"] for r in result.get("per_utterance", [])] == self.ids else None
+
     def finish(self) -> dict:
         """Write quality.json from the partial files (atomically) and remove them; returns what was written."""
         done = _read_partial(self.bins_dir)
@@ -228,6 +239,9 @@ def score_bins(corpus: Corpus, representation: Representation, bins_dir: str | o
     from the partial files. ``options`` unset: in this process; set: through `Trainer.predict` on its
     accelerator/devices/nodes (every rank takes its chunks, global rank 0 writes the result)."""
     job = QualityJob(corpus, representation, bins_dir, split, max_utterances)
+    done = job.existing()
+    if done is not None:
+        return done
     if options is None:
         for items in job.loader():
             job.score_items(items)

@@ -85,6 +85,10 @@ def test_quality_command_writes_quality_json_and_resumes(tmp_path, speech):
     assert 0.2 < stoi["mean"] < 0.8 and stoi["ci95"][0] <= stoi["mean"] <= stoi["ci95"][1] and stoi["higher_is_better"]
     assert [r["id"] for r in first["per_utterance"]] == [str(i) for i in TokenBins(bins).split("val").ids]
 
+    mtime = (bins / QUALITY_FILE).stat().st_mtime_ns
+    main(["quality", *overrides])  # the same utterances are already scored: nothing to do
+    assert (bins / QUALITY_FILE).stat().st_mtime_ns == mtime
+
     # an interrupted run left one scored utterance: the rerun keeps it and scores only the others
     kept = {**first["per_utterance"][0], "stoi": 0.123}
     (bins / "quality.partial.rank1.jsonl").write_text(json.dumps(kept) + "\n{\"id\": \"torn")
