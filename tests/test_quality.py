@@ -90,6 +90,7 @@ def test_quality_command_writes_quality_json_and_resumes(tmp_path, speech):
     assert (bins / QUALITY_FILE).stat().st_mtime_ns == mtime
 
     # an interrupted run left one scored utterance: the rerun keeps it and scores only the others
+    (bins / QUALITY_FILE).unlink()  # as if the run had stopped before writing it
     kept = {**first["per_utterance"][0], "stoi": 0.123}
     (bins / "quality.partial.rank1.jsonl").write_text(json.dumps(kept) + "\n{\"id\": \"torn")
     main(["quality", *overrides, "--max_utterances", "1"])
