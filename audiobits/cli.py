@@ -1,7 +1,7 @@
 """audiobits: train one small GPT per token stream and report the bits per second each carries.
 
-Subcommands: fit, validate, test (LightningCLI); prepare (only write a config's bins); report, sanity, demo,
-synthetic (each has its own --help).
+Subcommands: fit, validate, test (LightningCLI); prepare (only write a config's bins; --quality also scores them);
+quality (decode and score a config's val utterances); report, sanity, demo, synthetic (each has its own --help).
 
     audiobits fit --config configs/mimi_all.yaml            # prepare bins if missing, train one epoch
     audiobits fit --config configs/mimi_all.yaml --ckpt_path last   # resume the latest run of that config
@@ -25,8 +25,9 @@ from audiobits.module import TinyGPTModule
 from callbacks import ChannelUtilization, CumulativeFLOPs, InformationRate, ResultsWriter
 
 DESCRIPTION = ("Train one small GPT per token stream and report the bits per second each carries. Subcommands: "
-               "fit, validate, test (LightningCLI); prepare (write a config's token bins only); report, sanity, demo, "
-               "synthetic (each has its own --help).")
+               "fit, validate, test (LightningCLI); prepare (write a config's token bins only; --quality also scores "
+               "their decoded audio); quality (decode a config's val utterances, score them against the originals); "
+               "report, sanity, demo, synthetic (each has its own --help).")
 TOOLS = {"report": "audiobits.report", "sanity": "audiobits.sanity", "demo": "audiobits.demo",
          "synthetic": "audiobits.synthetic", "quality": "audiobits.quality"}
 
