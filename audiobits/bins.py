@@ -8,6 +8,7 @@ offsets plus each utterance's id, true audio seconds and transcript UTF-8 bytes)
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -95,6 +96,11 @@ class BinMeta:
             if lacking:
                 raise BinFormatError(f"{path}: splits.{split} lacks {lacking}. Delete {path.parent} and prepare "
                                      "it again.")
+        try:
+            np.dtype(data["dtype"])
+        except TypeError as e:
+            raise BinFormatError(f"{path}: field dtype is {data['dtype']!r}, not a numpy type ({e}); bins are "
+                                 f"written as uint16 or uint32. Delete {path.parent} and prepare it again.") from e
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 
@@ -174,28 +180,56 @@ class BinWriter:
 
     def __enter__(self) -> BinWriter:
         shutil.rmtree(self._tmp, ignore_errors=True)
-        self._tmp.mkdir(parents=True)
+        try:
+            self._tmp.mkdir(parents=True)
+        except OSError as e:
+            raise self._write_error(e, self._tmp) from e
         return self
 
     def add(self, split: str, utterance_id: str, tokens: np.ndarray, seconds: float, text_bytes: int) -> None:
-        if split not in self._writers:
-            self._writers[split] = _SplitWriter(self._tmp, split, np.dtype(self.meta.dtype),
-                                                self.meta.vocab_size, self.meta.eos_id)
-        self._writers[split].add(utterance_id, tokens, seconds, text_bytes)
+        try:
+            if split not in self._writers:
+                self._writers[split] = _SplitWriter(self._tmp, split, np.dtype(self.meta.dtype),
+                                                    self.meta.vocab_size, self.meta.eos_id)
+            self._writers[split].add(utterance_id, tokens, seconds, text_bytes)
+        except OSError as e:  # a full disk, a quota, a vanished mount: the user's environment
+            raise self._write_error(e, self._tmp / f"{split}.bin") from e
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is not None:
-            for w in self._writers.values():
-                w._file.close()
-            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._discard()
             return
+        try:
+            self._finish()
+        except OSError as e:
+            self._discard()
+            raise self._write_error(e, Path(e.filename) if e.filename else self._tmp) from e
+
+    def _discard(self) -> None:
+        """Remove the temporary directory; a file that cannot flush its buffer (full disk) must not stop that."""
+        for w in self._writers.values():
+            with contextlib.suppress(OSError):
+                w._file.close()
+        shutil.rmtree(self._tmp, ignore_errors=True)
+
+    def _write_error(self, error: OSError, path: Path) -> AudiobitsError:
+        return AudiobitsError(f"cannot write the token bins {self.directory}: {error.strerror or error} (writing "
+                              f"{path}). The partial files were removed and {self.directory} is as it was; free space "
+                              "there (or write the bins elsewhere) and run the command again.")
+
+    def _finish(self) -> None:
+        """Close the splits, write meta.json last, then swap the finished directory into place."""
         self.meta.splits = {name: w.close() for name, w in self._writers.items()}
         (self._tmp / META_FILE).write_text(json.dumps(self.meta.to_json(), indent=2) + "\n")
         if self.directory.exists():
             old = self.directory.with_name(f"{self.directory.name}.old-{os.getpid()}")
             self.directory.rename(old)
-            self._tmp.rename(self.directory)
-            shutil.rmtree(old)
+            try:
+                self._tmp.rename(self.directory)
+            except OSError:
+                old.rename(self.directory)  # put the previous bins back before reporting
+                raise
+            shutil.rmtree(old, ignore_errors=True)
         else:
             self._tmp.rename(self.directory)
 

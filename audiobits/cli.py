@@ -12,15 +12,18 @@ quality (decode and score a config's val utterances); report, sanity, demo, synt
 from __future__ import annotations
 
 import importlib
+import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 import torch
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
-from audiobits.errors import AudiobitsError
+from audiobits.bins import is_complete
 from audiobits.data import TokenBinDataModule
+from audiobits.errors import AudiobitsError
 from audiobits.module import TinyGPTModule
 from callbacks import ChannelUtilization, CumulativeFLOPs, InformationRate, ResultsWriter
 
@@ -54,6 +57,37 @@ class AudiobitsCLI(LightningCLI):
         if self.subcommand == "fit" and config.ckpt_path == "last":
             resolve_last_checkpoint(config)
 
+    def fit(self, **kwargs: Any) -> None:
+        """``trainer.fit``, but a resume onto other data is refused before anything is written, and a new run that
+        fails on the user's input (e.g. bins too short) leaves no run directory behind."""
+        if kwargs.get("ckpt_path"):
+            check_resume(Path(kwargs["ckpt_path"]), self.datamodule, self.trainer.world_size)
+        new_run_dir = self._new_run_dir()
+        try:
+            self.trainer.fit(**kwargs)
+        except AudiobitsError:
+            if new_run_dir is not None and not any(new_run_dir.glob("checkpoints/*.ckpt")):
+                shutil.rmtree(new_run_dir, ignore_errors=True)
+            raise
+
+    def _new_run_dir(self) -> Path | None:
+        """The log dir this fit will create (rank 0, a logger with ``log_dir``); None when it exists already."""
+        log_dir = getattr(self.trainer.logger, "log_dir", None)
+        if not self.trainer.is_global_zero or log_dir is None or Path(log_dir).exists():
+            return None
+        return Path(log_dir)
+
+
+def check_resume(ckpt_path: Path, datamodule: Any, world_size: int) -> None:
+    """Refuse a checkpoint whose epoch ran over other bins, seed or global batch before anything is written
+    (`TokenBinDataModule.check_resume`); bins still to be prepared are checked when Lightning restores it."""
+    if not (ckpt_path.is_file() and isinstance(datamodule, TokenBinDataModule) and is_complete(datamodule.bins_dir)):
+        return
+    state = torch.load(ckpt_path, map_location="cpu", weights_only=False, mmap=True).get(
+        type(datamodule).__qualname__)
+    if state:
+        datamodule.check_resume(state, world_size)
+
 
 def resolve_last_checkpoint(config) -> None:
     """Point ``ckpt_path: last`` at the newest ``last.ckpt`` of this config's runs and log into that same run."""
@@ -64,8 +98,8 @@ def resolve_last_checkpoint(config) -> None:
     root = Path(init.save_dir) / (init.name or "")
     found = sorted(root.glob("version_*/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
     if not found:
-        raise SystemExit(f"--ckpt_path last: no {root}/version_*/checkpoints/last.ckpt to resume from. Start the run "
-                         "without --ckpt_path, or pass the checkpoint file itself.")
+        raise AudiobitsError(f"--ckpt_path last: no {root}/version_*/checkpoints/last.ckpt to resume from. Start the "
+                             "run without --ckpt_path, or pass the checkpoint file itself.")
     config.ckpt_path = str(found[-1])
     init.version = found[-1].parent.parent.name
 
@@ -105,8 +139,19 @@ def main(argv: list[str] | None = None) -> None:
         if args and args[0] in TOOLS:
             return importlib.import_module(TOOLS[args[0]]).main(args[1:])
         lightning_cli(argv)
-    except AudiobitsError as error:  # the user's input or environment: the message names the file and the fix
-        raise SystemExit(f"audiobits: error: {error}") from error
+    except Exception as error:  # the user's input or environment: the message names the file and the fix
+        cause = user_error(error)
+        if cause is None:
+            raise  # a genuine bug: keep the traceback
+        raise SystemExit(f"audiobits: error: {cause}") from error
+
+
+def user_error(error: BaseException | None) -> AudiobitsError | None:
+    """The `AudiobitsError` behind ``error``: itself, or the one jsonargparse wrapped (``raise ... from``) while
+    instantiating a class nested in the config, such as a data module's corpus."""
+    while error is not None and not isinstance(error, AudiobitsError):
+        error = error.__cause__
+    return error
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
+from audiobits.errors import AudiobitsError
 from audiobits.representations.base import Utterance, UtteranceError
 
 SPLITS = ("train", "val")
@@ -49,6 +50,8 @@ def read_audio(utterance_id: str, source: bytes | str | Path, label: str, decode
     """Decode ``source`` (file bytes or a path) to float32 mono with soundfile, or with ``decode=False`` only read
     its header; returns (audio or None, sample rate, true seconds). Unreadable audio raises UtteranceError
     naming ``label`` (the file)."""
+    if not isinstance(source, bytes) and not Path(source).is_file():
+        raise UtteranceError(utterance_id, f"audio file {label} does not exist")
     handle = io.BytesIO(source) if isinstance(source, bytes) else source
     try:
         if decode:
@@ -138,18 +141,18 @@ class HFCorpus(Corpus):
         splits = splits or {"train": ["train"]}
         unknown = set(splits) - set(SPLITS)
         if unknown or "train" not in splits:
-            raise ValueError(f"{type(self).__name__}.splits must map 'train' (and optionally 'val') to upstream "
-                             f"splits; got keys {sorted(splits)}")
+            raise AudiobitsError(f"{type(self).__name__}.splits must map 'train' (and optionally 'val') to upstream "
+                                 f"splits; got keys {sorted(splits)}")
         if ("val" in splits) == (val_fraction > 0):
-            raise ValueError(f"{type(self).__name__}: give either splits['val'] or val_fraction > 0 (a held-out "
-                             f"share of train), not {'both' if 'val' in splits else 'neither'}")
+            raise AudiobitsError(f"{type(self).__name__}: give either splits['val'] or val_fraction > 0 (a held-out "
+                                 f"share of train), not {'both' if 'val' in splits else 'neither'}")
         if not 0 <= val_fraction < 1:
-            raise ValueError(f"val_fraction must lie in [0, 1), got {val_fraction}")
+            raise AudiobitsError(f"val_fraction must lie in [0, 1), got {val_fraction}")
         if (audio_column is None) == (codes_column is None):
-            raise ValueError(f"{type(self).__name__}: set exactly one of audio_column and codes_column")
+            raise AudiobitsError(f"{type(self).__name__}: set exactly one of audio_column and codes_column")
         if codes_column is not None and not codes_frame_rate:
-            raise ValueError(f"{type(self).__name__}: codes_column needs codes_frame_rate (frames per second) to "
-                             "know each utterance's duration")
+            raise AudiobitsError(f"{type(self).__name__}: codes_column needs codes_frame_rate (frames per second) to "
+                                 "know each utterance's duration")
         self.path, self.name, self.config, self.revision, self.data_files = path, name, config, revision, data_files
         self.splits = {k: list(v) for k, v in splits.items()}
         self.val_fraction = val_fraction
@@ -178,9 +181,9 @@ class HFCorpus(Corpus):
         wanted = [c for c in (self.text_column, self.id_column, self.audio_column, self.codes_column) if c]
         missing = [c for c in wanted if c not in ds.column_names]
         if missing:
-            raise ValueError(f"dataset {self.path!r} (config {self.config!r}, splits {names}) has no column(s) "
-                             f"{missing}; it has {ds.column_names}. Set text_column/id_column/audio_column/"
-                             "codes_column to the dataset's names.")
+            raise AudiobitsError(f"dataset {self.path!r} (config {self.config!r}, splits {names}) has no column(s) "
+                                 f"{missing}; it has {ds.column_names}. Set text_column/id_column/audio_column/"
+                                 "codes_column to the dataset's names.")
         ds = ds.select_columns(wanted)
         if self.audio_column:
             ds = ds.cast_column(self.audio_column, datasets.Audio(decode=False))
@@ -284,8 +287,9 @@ class EmiliaNeuCodec(HFCorpus):
 
 
 class AudioFolder(Corpus):
-    """Your own recordings: ``<root>/train/`` and ``<root>/val/``, each with a ``metadata.csv`` (UTF-8, header
-    ``file_name,text``; the layout of `datasets`' audiofolder) naming audio files relative to that folder.
+    """Your own recordings: ``<root>/train/`` and ``<root>/val/``, each with a ``metadata.csv`` (UTF-8, with or
+    without the BOM spreadsheet programs write; header ``file_name,text``; the layout of `datasets`' audiofolder)
+    naming audio files relative to that folder.
 
     Any format soundfile reads (wav, flac, ogg, mp3); multi-channel audio is averaged to mono. Utterances keep
     the row order of metadata.csv; an utterance's id is its ``file_name``.
@@ -311,20 +315,34 @@ class AudioFolder(Corpus):
         if split not in self._rows:
             path = self.root / split / self.METADATA
             if not path.is_file():
-                raise FileNotFoundError(f"{path} not found: an AudioFolder needs <root>/train/{self.METADATA} and "
-                                        f"<root>/val/{self.METADATA} (header file_name,text) beside the audio.")
-            with open(path, encoding="utf-8", newline="") as f:
-                reader = csv.DictReader(f)
-                if not {"file_name", "text"} <= set(reader.fieldnames or ()):
-                    raise ValueError(f"{path}: header is {reader.fieldnames}; it must have the columns file_name "
-                                     "and text.")
-                rows = [(r["file_name"], r["text"]) for r in reader]
+                raise AudiobitsError(f"{path} not found: an AudioFolder needs <root>/train/{self.METADATA} and "
+                                     f"<root>/val/{self.METADATA} (header file_name,text) beside the audio.")
+            raw = path.read_bytes()
+            try:
+                text = raw.decode("utf-8-sig")  # spreadsheet programs write a byte-order mark first
+            except UnicodeDecodeError as e:
+                line = raw[:e.start].count(b"\n") + 1
+                raise AudiobitsError(f"{path}, line {line}: not UTF-8 text (byte {raw[e.start]:#04x}: {e.reason}). "
+                                     "Save it as UTF-8, e.g. `iconv -f latin1 -t utf-8`, or 'CSV UTF-8' in a "
+                                     "spreadsheet program.") from e
+            try:
+                reader = csv.DictReader(io.StringIO(text, newline=""))
+                missing = sorted({"file_name", "text"} - set(reader.fieldnames or ()))
+                rows = [(r["file_name"], r["text"]) for r in reader] if not missing else []
+            except csv.Error as e:
+                raise AudiobitsError(f"{path}: not a CSV file ({e}).") from e
+            if missing:
+                raise AudiobitsError(f"{path}: header is {reader.fieldnames}, without the column(s) {missing}; its "
+                                     "first line must name the columns file_name,text.")
+            if not rows:
+                raise AudiobitsError(f"{path} names no audio file (a header only); the {split} split needs at least "
+                                     "one row file_name,text.")
             seen: set[str] = set()
             for line, (file_name, text) in enumerate(rows, start=2):
                 if not file_name or text is None or file_name in seen:
                     problem = "a duplicate" if file_name in seen else "an empty/short"
-                    raise ValueError(f"{path}, line {line}: {problem} row {file_name!r}; each row names one audio "
-                                     "file once and gives its transcript.")
+                    raise AudiobitsError(f"{path}, line {line}: {problem} row {file_name!r}; each row names one "
+                                         "audio file once and gives its transcript.")
                 seen.add(file_name)
             self._rows[split] = rows
         return self._rows[split]
@@ -337,7 +355,7 @@ class AudioFolder(Corpus):
         for file_name, text in self._metadata(split)[start:stop]:
             path = self.root / split / file_name
             try:
-                samples, rate, seconds = read_audio(file_name, path, str(path), audio)
+                samples, rate, seconds = read_audio(file_name, path, f"{path} (named in {self.METADATA})", audio)
             except UtteranceError as e:
                 out.append(Unreadable(file_name, e.reason))
                 continue

@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from audiobits import metrics
 from audiobits.bins import BinFormatError, BinMeta, Codebook, SplitBins, TokenBins, is_complete
+from audiobits.errors import AudiobitsError
 
 IGNORE_INDEX = -100
 EMPTY_WINDOW = -1  # sampler index of a padding window: all targets masked
@@ -129,7 +130,6 @@ class TokenBinDataModule(L.LightningDataModule):
         self.verify_checksum = verify_checksum
         self.bins: TokenBins | None = None
         self._skip_batches = 0
-        self._resume_global_batch: int | None = None
 
     # --- what the model and callbacks need before/without setup ---------------------------------------------
     @property
@@ -209,10 +209,6 @@ class TokenBinDataModule(L.LightningDataModule):
         if len(dataset) == 0:
             raise BinFormatError(f"{self.bins_dir}/train.bin holds fewer than seq_len+1 = {self.seq_len + 1} "
                                  "tokens: lower data.seq_len or prepare more data.")
-        if self._resume_global_batch not in (None, self.batch_size * world):
-            raise ValueError(f"the checkpoint was written with a global batch of {self._resume_global_batch} "
-                             f"windows but this run has {self.batch_size} × {world} devices; resume with the same "
-                             "data.batch_size × devices so no window is trained twice or skipped.")
         sampler = EpochBatchSampler(len(dataset), self.batch_size, rank, world, self.seed, self._skip_batches)
         return self._loader(dataset, sampler)
 
@@ -227,16 +223,40 @@ class TokenBinDataModule(L.LightningDataModule):
     def test_dataloader(self) -> DataLoader:
         return self._eval_loader(self.eval_split("test"))
 
-    # --- mid-epoch resume: the number of finished steps lives in the checkpoint ------------------------------
+    # --- mid-epoch resume: the finished steps and what identifies the epoch live in the checkpoint -------------
+    def bins_identity(self) -> dict[str, dict]:
+        """Each split's sha256 and token count from meta.json: rewritten bins (another prepare) differ here."""
+        return {name: {"sha256": split.sha256, "tokens": split.tokens} for name, split in self.meta.splits.items()}
+
     def state_dict(self) -> dict:
         trainer = self.trainer
         done = trainer.fit_loop.epoch_loop.batch_progress.current.processed if trainer is not None else 0
         return {"batches_done": int(done), "global_batch": self.batch_size * self._rank_world()[1],
-                "seed": self.seed}
+                "seed": self.seed, "bins": self.bins_identity()}
+
+    def check_resume(self, state: dict, world_size: int) -> None:
+        """Refuse a checkpoint whose epoch ran over other bins, in another order or with another global batch:
+        resuming it would train part of an epoch of other data, or some windows twice and others never."""
+        problems = []
+        if state.get("seed", self.seed) != self.seed:
+            problems.append(f"its data.seed is {state['seed']}, this run's {self.seed}")
+        if state.get("global_batch", self.batch_size * world_size) != self.batch_size * world_size:
+            problems.append(f"its global batch is {state['global_batch']} windows, this run's {self.batch_size} "
+                            f"(data.batch_size) × {world_size} devices")
+        recorded, current = state.get("bins"), self.bins_identity()
+        if recorded is not None and recorded != current:  # checkpoints before audiobits recorded it: not checked
+            name = next(n for n in sorted({*recorded, *current}) if recorded.get(n) != current.get(n))
+            was, now = recorded.get(name, {}), current.get(name, {})
+            problems.append(f"it trained on {name} bins of sha256 {str(was.get('sha256'))[:12]}… "
+                            f"({was.get('tokens')} tokens), but {self.bins_dir / 'meta.json'} now records "
+                            f"{str(now.get('sha256'))[:12]}… ({now.get('tokens')} tokens): the bins were rewritten "
+                            "since (e.g. by `audiobits prepare`)")
+        if problems:
+            raise AudiobitsError(f"cannot resume from this checkpoint: {'; '.join(problems)}. Resume with the same "
+                                 "bins, data.seed and data.batch_size × devices, or start a new run without "
+                                 "--ckpt_path.")
 
     def load_state_dict(self, state_dict: dict) -> None:
-        if state_dict.get("seed", self.seed) != self.seed:
-            raise ValueError(f"the checkpoint's data.seed is {state_dict['seed']}, this run's {self.seed}: resume "
-                             "with the same seed so the epoch order matches.")
+        if self.trainer is None or self.trainer.state.fn == "fit":  # validate/test may score any bins, any batch
+            self.check_resume(state_dict, self._rank_world()[1])
         self._skip_batches = int(state_dict.get("batches_done", 0))
-        self._resume_global_batch = state_dict.get("global_batch")

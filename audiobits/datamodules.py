@@ -25,6 +25,7 @@ from audiobits.bins import BinFormatError, is_complete
 from audiobits.corpora import Corpus
 from audiobits.data import TokenBinDataModule
 from audiobits.encode import EncodeOptions, prepare_bins, read_dropped, refresh_bins, stale_utterances
+from audiobits.errors import AudiobitsError
 from audiobits.representations import Representation, build
 from audiobits.representations.mimi import NAMES as MIMI_NAMES
 from audiobits.representations.neucodec import PRECOMPUTED
@@ -56,9 +57,9 @@ class CodecDataModule(TokenBinDataModule):
             **kwargs: `TokenBinDataModule` arguments (seq_len, batch_size, num_workers, seed, verify_checksum).
         """
         if self.needs_audio and not corpus.has_audio and corpus.codes_representation != representation_name:
-            raise ValueError(f"corpus {corpus.name!r} has no audio (it ships {corpus.codes_representation} codes), so "
-                             f"it cannot give {representation_name!r} bins; use the text or "
-                             f"{corpus.codes_representation} data module, or a corpus with audio.")
+            raise AudiobitsError(f"corpus {corpus.name!r} has no audio (it ships {corpus.codes_representation} codes), "
+                                 f"so it cannot give {representation_name!r} bins; use the text or "
+                                 f"{corpus.codes_representation} data module, or a corpus with audio.")
         self.corpus, self.representation_name, self.weights, self.root = corpus, representation_name, weights, root
         self.encode_options = encode
         self._representation: Representation | None = None
@@ -107,6 +108,16 @@ class CodecDataModule(TokenBinDataModule):
         self.corpus.download()
         prepare_bins(self.corpus, self.representation, self.root, self.encode_options, device=device)
         self.bins = None
+
+    def check_resume(self, state: dict, world_size: int) -> None:
+        """Also refuse when the bins are stale: fit's prepare_data would rewrite them under the checkpoint's epoch."""
+        stale = stale_utterances(self.bins_dir, read_dropped(self.bins_dir.parent))
+        if stale:
+            raise AudiobitsError(f"cannot resume from this checkpoint: {self.bins_dir} holds {len(stale)} utterance(s) "
+                                 f"dropped since it trained on them (e.g. {sorted(stale)[0]}), so preparing would "
+                                 "rewrite the bins under it and the rest of the epoch would run over other data. Start "
+                                 "a new run without --ckpt_path.")
+        super().check_resume(state, world_size)
 
     def setup(self, stage: str | None = None) -> None:
         stale = stale_utterances(self.bins_dir, read_dropped(self.bins_dir.parent))
@@ -165,7 +176,7 @@ class SnacDataModule(CodecDataModule):
             **kwargs: `CodecDataModule` / `TokenBinDataModule` arguments (root, encode, seq_len, batch_size, ...).
         """
         if offsets not in SNAC_NAMES:
-            raise ValueError(f"offsets must be one of {sorted(SNAC_NAMES)}, got {offsets!r}")
+            raise AudiobitsError(f"offsets must be one of {sorted(SNAC_NAMES)}, got {offsets!r}")
         super().__init__(corpus, representation_name=SNAC_NAMES[offsets], weights=weights, **kwargs)
 
 
@@ -184,9 +195,10 @@ class NeuCodecDataModule(CodecDataModule):
         ships_codes = corpus.codes_representation == "neucodec"
         weights = weights or (PRECOMPUTED if ships_codes else "pretrained")
         if (weights == PRECOMPUTED) != (ships_codes and not corpus.has_audio):
-            raise ValueError(f"NeuCodecDataModule: weights={weights!r} does not fit corpus {corpus.name!r}: "
-                             f"'{PRECOMPUTED}' takes the codes a corpus ships (and only that works for a corpus "
-                             "without audio); a corpus with audio needs 'pretrained', a local checkpoint or 'random'.")
+            raise AudiobitsError(f"NeuCodecDataModule: weights={weights!r} does not fit corpus {corpus.name!r}: "
+                                 f"'{PRECOMPUTED}' takes the codes a corpus ships (and only that works for a "
+                                 "corpus without audio); a corpus with audio needs 'pretrained', a local checkpoint or "
+                                 "'random'.")
         super().__init__(corpus, representation_name="neucodec", weights=weights, **kwargs)
 
 

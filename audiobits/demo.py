@@ -38,6 +38,7 @@ from audiobits.corpora import AudioFolder
 from audiobits.data import num_windows
 from audiobits.demo_text import SOURCE, TEXT
 from audiobits.encode import EncodeOptions, prepare_bins, refresh_bins
+from audiobits.errors import AudiobitsError
 from audiobits.quality import can_decode, score_bins
 from audiobits.report import build_table, write_report
 from audiobits.representations.base import Representation
@@ -99,7 +100,7 @@ def synthesize_corpus(root: Path, seconds: float, voice: str = "en-us") -> Audio
         kept, total = kept + 1, total + len(audio) / espeak.sample_rate
     for split, items in rows.items():
         if not items:
-            raise ValueError(f"{seconds} s of speech gave no {split} utterance; ask for more seconds")
+            raise AudiobitsError(f"{seconds} s of speech gave no {split} utterance; ask for more seconds")
         with open(root / split / AudioFolder.METADATA, "w", encoding="utf-8", newline="") as f:
             csv.writer(f).writerows([("file_name", "text"), *items])
     (root / "SOURCE.txt").write_text(f"{SOURCE}\nSpoken by espeak-ng (voice {voice}) through espeakng-loader.\n")
@@ -123,8 +124,8 @@ def schedule(train_tokens: int, size: DemoSize) -> tuple[int, int]:
     adds the final one after the last step)."""
     windows = num_windows(train_tokens, size.seq_len, partial=False)
     if windows == 0:
-        raise ValueError(f"{train_tokens} training tokens do not fill one window of {size.seq_len + 1}; give the "
-                         "demo more speech")
+        raise AudiobitsError(f"{train_tokens} training tokens do not fill one window of {size.seq_len + 1}; give the "
+                             "demo more speech")
     batch = max(1, min(size.batch_size, windows // MIN_STEPS))
     return batch, max(1, math.ceil(windows / batch) // VALIDATIONS)
 
@@ -157,7 +158,7 @@ def run_demo(out: str | Path = "audiobits-demo", corpus: str | Path | None = Non
     from audiobits.plots import write_figures
 
     if size not in SIZES:
-        raise ValueError(f"unknown demo size {size!r}; choose one of {sorted(SIZES)}")
+        raise AudiobitsError(f"unknown demo size {size!r}; choose one of {sorted(SIZES)}")
     spec, out = SIZES[size], Path(out).resolve()
     started = time.perf_counter()
     timings: dict[str, float] = {}

@@ -405,10 +405,21 @@ def drop_stale(corpus: Corpus, bins_dir: Path) -> None:
     write_bins(bins_dir, bins.meta, corpus, dropped, utterances)
 
 
+def note_kept_drops(corpus_dir: Path) -> None:
+    """Say how many utterances the drop log keeps out of every representation, and how to retry them."""
+    dropped = read_dropped(corpus_dir)
+    if dropped:
+        (split, uid), record = next(iter(dropped.items()))
+        log.warning("%d utterance(s) stay dropped from every representation of %s as %s lists (e.g. %s %r: %s). To "
+                    "retry them once their files are fixed, delete %s and prepare every representation again.",
+                    len(dropped), corpus_dir.name, corpus_dir / DROPPED_LOG, split, uid, record["reason"], corpus_dir)
+
+
 def refresh_bins(corpus: Corpus, bins_dir: str | os.PathLike) -> bool:
     """True when ``bins_dir`` is complete (after rewriting it without newly dropped utterances); False: encode it."""
     bins_dir = Path(bins_dir)
     check_corpus_record(bins_dir.parent, corpus)
+    note_kept_drops(bins_dir.parent)
     if not is_complete(bins_dir):
         return False
     stale = stale_utterances(bins_dir, read_dropped(bins_dir.parent))

@@ -219,7 +219,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--format", default="table", choices=FORMATS, help="what to print")
     parser.add_argument("--sanity", type=bool, default=True, help="run the sanity checks (reads the val bins)")
     args = parser.parse_args(argv)
-    runs = load_runs(args.runs)
+    runs = load_runs(args.runs, on_skip=lambda note: print(f"audiobits report: {note}", file=sys.stderr))
     table = build_table(runs, sanity=args.sanity)
     print(table.render(args.format), end="")
     if args.out:

@@ -6,14 +6,16 @@ fit, see :mod:`audiobits.results`), ``config.yaml`` (the resolved LightningCLI c
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import yaml
 
+from audiobits.errors import AudiobitsError
 from audiobits.results import RESULTS_FILE, read_results
 
 CONFIG_FILE = "config.yaml"
@@ -71,33 +73,50 @@ def find_run_dirs(path: str | os.PathLike) -> list[Path]:
     if (path / RESULTS_FILE).is_file():
         return [path]
     if not path.is_dir():
-        raise FileNotFoundError(f"{path}: no such run directory. Pass Lightning's log dir of a finished run "
-                                f"(runs/<name>/version_<n>, holding {RESULTS_FILE}) or a folder above such dirs.")
+        raise AudiobitsError(f"{path}: no such run directory. Pass Lightning's log dir of a finished run "
+                             f"(runs/<name>/version_<n>, holding {RESULTS_FILE}) or a folder above such dirs.")
     found = sorted(p.parent for p in path.rglob(RESULTS_FILE))
     if not found:
-        raise FileNotFoundError(f"{path}: no {RESULTS_FILE} in it or below it. {RESULTS_FILE} is written when "
-                                "`audiobits fit` ends; finish the run (or resume it with --ckpt_path last) first.")
+        raise AudiobitsError(f"{path}: no {RESULTS_FILE} in it or below it: the run crashed, is still running or "
+                             f"never started ({RESULTS_FILE} is written when `audiobits fit` ends); finish it, or "
+                             "resume it with --ckpt_path last.")
     return found
 
 
 def load_run(path: str | os.PathLike) -> Run:
     """Read one run directory (results.json required, config.yaml optional)."""
     path = Path(path)
-    results = read_results(path)
+    try:
+        results = read_results(path)
+        config_path = path / CONFIG_FILE
+        config = yaml.safe_load(config_path.read_text()) if config_path.is_file() else {}
+    except (json.JSONDecodeError, yaml.YAMLError) as e:
+        raise AudiobitsError(f"{path}: {RESULTS_FILE} or {CONFIG_FILE} is not readable ({e}); the run was cut off "
+                             "while writing it. Resume it with --ckpt_path last, or leave it out.") from e
     missing = [k for k in ("representation", "corpus", "bits_per_sec", "bits_per_sec_ci95") if k not in results]
     if missing:
-        raise ValueError(f"{path / RESULTS_FILE}: lacks {missing}; it was not written by audiobits' ResultsWriter. "
-                         "Re-run `audiobits validate` for this run to rewrite it.")
-    config_path = path / CONFIG_FILE
-    config = yaml.safe_load(config_path.read_text()) if config_path.is_file() else {}
+        raise AudiobitsError(f"{path / RESULTS_FILE}: lacks {missing}; it was not written by audiobits' "
+                             "ResultsWriter. Re-run `audiobits validate` for this run to rewrite it.")
     return Run(path=path, results=results, config=config or {})
 
 
-def load_runs(paths: Iterable[str | os.PathLike]) -> list[Run]:
-    """All runs under ``paths`` (run dirs or folders above them), each with a short unique ``label``."""
-    runs = [load_run(d) for p in paths for d in find_run_dirs(p)]
+def load_runs(paths: Iterable[str | os.PathLike], on_skip: Callable[[str], None] | None = None) -> list[Run]:
+    """All runs under ``paths`` (run dirs or folders above them), each with a short unique ``label``.
+
+    A path without a readable results.json (a crashed, running or empty run) raises `AudiobitsError`; with
+    ``on_skip`` it is left out and ``on_skip`` gets a one-line note saying why (``runs/*/version_*`` globs meet those).
+    """
+    runs, skipped = [], []
+    for p in paths:
+        try:
+            runs += [load_run(d) for d in find_run_dirs(p)]
+        except AudiobitsError as e:
+            if on_skip is None:
+                raise
+            skipped.append(str(p))
+            on_skip(f"skipped {e}")
     if not runs:
-        raise FileNotFoundError("no run directories given")
+        raise AudiobitsError(f"no finished run among {skipped}" if skipped else "no run directories given")
     unique = {r.path.resolve(): r for r in runs}  # a dir named twice (or under two given folders) counts once
     runs = list(unique.values())
     _label(runs)

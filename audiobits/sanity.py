@@ -21,6 +21,7 @@ Token statistics come from the run's bins (found through its config.yaml) unless
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 
 from jsonargparse import ArgumentParser
@@ -150,7 +151,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--strict", type=bool, default=False, help="exit with status 1 when any check fails")
     args = parser.parse_args(argv)
     failed = False
-    for run in load_runs(args.runs):
+    for run in load_runs(args.runs, on_skip=lambda note: print(f"audiobits sanity: {note}", file=sys.stderr)):
         checks = check_run(run)
         failed |= any(c.status == FAIL for c in checks)
         print(f"{run.label} ({run.representation}, {run.path}): {summary(checks)}")

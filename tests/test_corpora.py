@@ -10,6 +10,7 @@ import soundfile as sf
 from corpus_builders import encoded, speech_rows, tone, write_audio_folder, write_hub_dataset
 
 from audiobits.corpora import AudioFolder, EmiliaNeuCodec, HFCorpus, LibriTTSR, Unreadable, read_audio
+from audiobits.errors import AudiobitsError
 from audiobits.representations.base import Utterance
 
 
@@ -81,16 +82,16 @@ def test_missing_columns_name_the_fix(libritts_dir):
     corpus = HFCorpus(str(libritts_dir[0]), "x", config="clean", splits={"train": ["dev.clean"],
                                                                           "val": ["dev.clean"]},
                       text_column="transcript")
-    with pytest.raises(ValueError, match=r"no column\(s\) \['transcript'\].*text_column"):
+    with pytest.raises(AudiobitsError, match=r"no column\(s\) \['transcript'\].*text_column"):
         corpus.size("train")
 
 
 def test_split_arguments_are_checked():
-    with pytest.raises(ValueError, match="not both"):
+    with pytest.raises(AudiobitsError, match="not both"):
         HFCorpus("x", "x", splits={"train": ["a"], "val": ["b"]}, val_fraction=0.1)
-    with pytest.raises(ValueError, match="not neither"):
+    with pytest.raises(AudiobitsError, match="not neither"):
         HFCorpus("x", "x", splits={"train": ["a"]})
-    with pytest.raises(ValueError, match="codes_frame_rate"):
+    with pytest.raises(AudiobitsError, match="codes_frame_rate"):
         HFCorpus("x", "x", val_fraction=0.1, audio_column=None, codes_column="codes")
 
 
@@ -150,14 +151,14 @@ def test_audio_folder(tmp_path):
 
 
 def test_audio_folder_layout_errors(tmp_path):
-    with pytest.raises(FileNotFoundError, match="train/metadata.csv"):
+    with pytest.raises(AudiobitsError, match="train/metadata.csv"):
         AudioFolder(str(tmp_path)).size("train")
     (tmp_path / "train").mkdir()
     (tmp_path / "train" / "metadata.csv").write_text("path,transcript\na.wav,hi\n")
-    with pytest.raises(ValueError, match="file_name and text"):
+    with pytest.raises(AudiobitsError, match="columns file_name,text"):
         AudioFolder(str(tmp_path)).size("train")
     (tmp_path / "train" / "metadata.csv").write_text("file_name,text\na.wav,hi\na.wav,again\n")
-    with pytest.raises(ValueError, match="line 3: a duplicate"):
+    with pytest.raises(AudiobitsError, match="line 3: a duplicate"):
         AudioFolder(str(tmp_path)).size("train")
 
 

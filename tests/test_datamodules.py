@@ -16,6 +16,7 @@ from audiobits.corpora import AudioFolder, EmiliaNeuCodec
 from audiobits.datamodules import (CodecDataModule, MimiDataModule, NeuCodecDataModule, SnacDataModule,
                                    TextDataModule)
 from audiobits.encode import EncodeOptions
+from audiobits.errors import AudiobitsError
 from audiobits.results import read_results
 
 ENCODE = EncodeOptions(shard_size=4, batch_size=4, num_workers=0, accelerator="cpu", devices=1)
@@ -97,11 +98,11 @@ def test_codec_modules_name_their_bins_without_loading_weights(corpus, emilia, t
     assert SnacDataModule(corpus, offsets="position", root=root).bins_dir.name == "snac_orpheus_pos"
     assert NeuCodecDataModule(corpus, root=root).weights == "pretrained"
     assert NeuCodecDataModule(emilia[0], root=root).weights == "precomputed"
-    with pytest.raises(ValueError, match="has no audio"):
+    with pytest.raises(AudiobitsError, match="has no audio"):
         MimiDataModule(emilia[0], root=root)
-    with pytest.raises(ValueError, match="does not fit corpus"):
+    with pytest.raises(AudiobitsError, match="does not fit corpus"):
         NeuCodecDataModule(emilia[0], weights="pretrained", root=root)
-    with pytest.raises(ValueError, match="offsets must be one of"):
+    with pytest.raises(AudiobitsError, match="offsets must be one of"):
         SnacDataModule(corpus, offsets="frame")
 
 

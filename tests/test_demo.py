@@ -8,6 +8,7 @@ import yaml
 
 from audiobits.bins import TokenBins
 from audiobits.demo import DemoSize, SIZES, main, schedule, utterance_texts
+from audiobits.errors import AudiobitsError
 from audiobits.runs import load_runs
 from demo_output import demo_output
 
@@ -33,7 +34,7 @@ def test_schedule_gives_enough_steps_and_a_few_validations(tokens):
 
 
 def test_schedule_refuses_too_little_data():
-    with pytest.raises(ValueError, match="do not fill one window"):
+    with pytest.raises(AudiobitsError, match="do not fill one window"):
         schedule(10, DemoSize(seconds=1, n_layer=1, n_embd=8, n_head=1, seq_len=64, batch_size=4))
 
 
@@ -81,5 +82,5 @@ def test_demo_configs_are_real_fit_configs(out):
 
 def test_a_corpus_folder_without_metadata_is_an_error_naming_it(tmp_path):
     (tmp_path / "mine").mkdir()
-    with pytest.raises(FileNotFoundError, match="metadata.csv"):
+    with pytest.raises(AudiobitsError, match="metadata.csv"):
         main(["--out", str(tmp_path / "out"), "--corpus", str(tmp_path / "mine")])

@@ -7,6 +7,7 @@ import math
 
 import pytest
 
+from audiobits.errors import AudiobitsError
 from audiobits.report import build_table, main
 from audiobits.runs import load_runs
 from run_dirs import TEXT, make_run
@@ -82,5 +83,5 @@ def test_cli_prints_and_writes_every_format(tmp_path, capsys):
 
 def test_a_directory_without_results_is_an_error_naming_it(tmp_path):
     (tmp_path / "empty").mkdir()
-    with pytest.raises(FileNotFoundError, match="no results.json in it or below it"):
+    with pytest.raises(AudiobitsError, match="no results.json in it or below it"):
         load_runs([tmp_path / "empty"])

@@ -1,0 +1,289 @@
+"""Every failure a user meets ends in one clear ``audiobits: error: ...`` line and leaves their files as they were.
+
+Each test makes one failure happen for real (a rewritten bin directory, a full disk, a broken metadata.csv, ...),
+asserts the message names the file/field and the fix, and compares a listing + sha256 of every file before and
+after: a refusal must not have written, moved or deleted anything.
+"""
+
+import builtins
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from corpus_builders import encoded, speech_rows, tone, write_audio_folder
+
+from audiobits import bins as bins_module
+from audiobits.bins import BinFormatError, TokenBins
+from audiobits.cli import main
+from audiobits.corpora import AudioFolder
+from audiobits.data import TokenBinDataModule
+from audiobits.datamodules import CodecDataModule, TextDataModule
+from audiobits.encode import EncodeOptions, read_dropped
+from audiobits.errors import AudiobitsError
+from audiobits.synthetic import write_markov_bins
+from run_dirs import make_run
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    """Every path under ``root`` with each file's sha256: equal snapshots mean nothing was written there."""
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
+            for p in sorted(Path(root).rglob("*"))}
+
+
+def error_line(exit_info: pytest.ExceptionInfo) -> str:
+    """The message `audiobits.cli.main` exits with: one line, prefixed as the CLI prints it."""
+    message = str(exit_info.value.code)
+    assert message.startswith("audiobits: error: ") and "\n" not in message, message
+    return message
+
+
+# --- token bins ----------------------------------------------------------------------------------------------
+def test_a_meta_json_dtype_that_is_no_numpy_type_names_the_file_and_field(tmp_path):
+    out = tmp_path / "bins"
+    write_markov_bins(out, train_utterances=4, val_utterances=2)
+    meta = json.loads((out / "meta.json").read_text())
+    (out / "meta.json").write_text(json.dumps({**meta, "dtype": "uint17"}))
+    before = snapshot(tmp_path)
+    with pytest.raises(BinFormatError, match=r"meta.json: field dtype is 'uint17', not a numpy type.*prepare it "):
+        TokenBins(out)
+    assert snapshot(tmp_path) == before
+
+
+def fill_the_disk(monkeypatch) -> None:
+    """From now on writes to any ``val.bin`` go to /dev/full, which fails them with ENOSPC as a full disk does."""
+    if not Path("/dev/full").exists():
+        pytest.skip("needs /dev/full (Linux) to fail writes with ENOSPC")
+
+    def open_on_full_disk(path, mode="r", *args, **kwargs):
+        if Path(path).name == "val.bin" and "w" in mode:
+            return builtins.open("/dev/full", mode, *args, **kwargs)
+        return builtins.open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(bins_module, "open", open_on_full_disk, raising=False)
+
+
+@pytest.mark.parametrize("val_utterances", [200, 2], ids=["fails-while-adding", "fails-when-flushed-at-close"])
+def test_a_full_disk_while_writing_bins_names_the_path_and_keeps_the_old_bins(tmp_path, monkeypatch, val_utterances):
+    out = tmp_path / "data" / "markov"
+    write_markov_bins(out, train_utterances=4, val_utterances=2, seed=1)  # bins from an earlier run: kept
+    before = snapshot(tmp_path)
+    fill_the_disk(monkeypatch)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["synthetic", "--out", str(out), "--train_utterances", "20", "--val_utterances", str(val_utterances)])
+    message = error_line(exit_info)
+    assert f"cannot write the token bins {out}: No space left on device" in message
+    assert f"{out.name}.tmp-{os.getpid()}" in message and "free space" in message
+    assert snapshot(tmp_path) == before  # no <dir>.tmp-<pid> left behind, the earlier bins untouched
+    monkeypatch.undo()
+    TokenBins(out, verify_checksum=True)
+
+
+# --- audiobits report over a glob that meets unfinished runs -------------------------------------------------
+def test_report_over_a_glob_skips_crashed_running_and_empty_run_dirs_with_one_line_each(tmp_path, capsys):
+    finished = make_run(tmp_path, "mimi_sem", curve=False)
+    crashed = finished.parent / "version_1"  # config and a checkpoint, no results.json
+    (crashed / "checkpoints").mkdir(parents=True)
+    (crashed / "checkpoints" / "last.ckpt").write_bytes(b"weights")
+    (crashed / "config.yaml").write_text((finished / "config.yaml").read_text())
+    empty = finished.parent / "version_2"
+    empty.mkdir()
+    cut_off = finished.parent / "version_3"  # results.json cut off mid-write (not by audiobits' atomic writer)
+    cut_off.mkdir()
+    (cut_off / "results.json").write_text((finished / "results.json").read_text()[:100])
+    before = snapshot(tmp_path)
+    main(["report", *map(str, sorted(finished.parent.glob("version_*"))), "--sanity", "false"])
+    out, err = capsys.readouterr()
+    assert [line.split()[0] for line in out.splitlines()[2:3]] == ["mimi_sem"] and "version_1" not in out
+    notes = err.splitlines()
+    assert len(notes) == 3 and all(n.startswith("audiobits report: skipped ") for n in notes), err
+    assert f"{crashed}: no results.json in it or below it: the run crashed, is still running" in notes[0]
+    assert f"{empty}: no results.json" in notes[1]
+    assert f"{cut_off}: results.json or config.yaml is not readable" in notes[2]
+    main(["sanity", *map(str, sorted(finished.parent.glob("version_*")))])  # the same glob, the same notes
+    out, err = capsys.readouterr()
+    assert out.startswith("mimi_sem (") and [n.split(":")[0] for n in err.splitlines()] == ["audiobits sanity"] * 3
+    assert snapshot(tmp_path) == before
+    with pytest.raises(SystemExit) as exit_info:
+        main(["report", str(crashed), str(empty)])
+    assert f"no finished run among ['{crashed}', '{empty}']" in error_line(exit_info)
+
+
+# --- AudioFolder input -----------------------------------------------------------------------------------------
+def prepare_args(tmp_path: Path, recordings: Path) -> list[str]:
+    """`audiobits prepare` of μ-law bins (no weights to load) of the AudioFolder ``recordings`` into tmp_path/data."""
+    config = {
+        "trainer": {"accelerator": "cpu", "devices": 1},
+        "model": {"n_layer": 1, "n_embd": 32, "n_head": 2},
+        "data": {"class_path": "audiobits.datamodules.CodecDataModule",
+                 "init_args": {"representation_name": "mulaw", "root": str(tmp_path / "data"),
+                               "corpus": {"class_path": "audiobits.corpora.AudioFolder",
+                                          "init_args": {"root": str(recordings)}},
+                               "encode": {"shard_size": 2, "batch_size": 2, "num_workers": 0, "accelerator": "cpu",
+                                          "devices": 1}}},
+    }
+    path = tmp_path / "mulaw.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return ["prepare", "--config", str(path)]
+
+
+def test_a_missing_audio_file_is_dropped_as_missing_and_a_rerun_says_it_stays_dropped(tmp_path, caplog):
+    late = ("late.wav", "recorded later", encoded(tone(0.3, 16000), 16000))
+    recordings = write_audio_folder(tmp_path / "mine", {"train": [*speech_rows(3), late],
+                                                        "val": speech_rows(1, prefix="v")})
+    (recordings / "train" / "late.wav").unlink()
+    main(prepare_args(tmp_path, recordings))
+    corpus_dir = tmp_path / "data" / "mine"
+    [record] = read_dropped(corpus_dir).values()
+    assert record["id"] == "late.wav" and "System error" not in record["reason"]
+    assert record["reason"] == f"audio file {recordings / 'train' / 'late.wav'} (named in metadata.csv) does not exist"
+    (recordings / "train" / "late.wav").write_bytes(late[2])  # the user adds the file and prepares again
+    before = snapshot(tmp_path / "data")
+    with caplog.at_level(logging.WARNING, logger="audiobits.encode"):
+        main(prepare_args(tmp_path, recordings))
+    assert snapshot(tmp_path / "data") == before
+    assert (f"1 utterance(s) stay dropped from every representation of mine as {corpus_dir / 'dropped.jsonl'} lists "
+            f"(e.g. train 'late.wav': audio file") in caplog.text
+    assert f"To retry them once their files are fixed, delete {corpus_dir} and prepare every" in caplog.text
+    shutil.rmtree(corpus_dir)  # following that advice brings the utterance back
+    main(prepare_args(tmp_path, recordings))
+    assert "late.wav" in TokenBins(corpus_dir / "mulaw").split("train").ids
+
+
+def test_a_metadata_csv_with_a_byte_order_mark_simply_works(tmp_path):
+    recordings = write_audio_folder(tmp_path / "mine", {"train": speech_rows(2), "val": speech_rows(1, prefix="v")})
+    metadata = recordings / "train" / "metadata.csv"
+    metadata.write_text(metadata.read_text(encoding="utf-8"), encoding="utf-8-sig")  # as spreadsheet programs save
+    assert metadata.read_bytes().startswith(b"\xef\xbb\xbf")
+    items = AudioFolder(str(recordings)).load("train", 0, 2)
+    assert [(u.id, u.text) for u in items] == [(name, text) for name, text, _ in speech_rows(2)]
+
+
+METADATA_PROBLEMS = {
+    "no text column": ("train", "file_name,transcript\nu000.wav,hello\n".encode(),
+                       r"train/metadata.csv: header is \['file_name', 'transcript'\], without the column\(s\) "
+                       r"\['text'\]; its first line must name the columns file_name,text"),
+    "a header-only val split": ("val", b"file_name,text\n",
+                                r"val/metadata.csv names no audio file \(a header only\); the val split needs at "
+                                "least one row"),
+    "not UTF-8": ("train", "file_name,text\nu000.wav,hello\nu001.wav,café\n".encode("latin-1"),
+                  r"train/metadata.csv, line 3: not UTF-8 text \(byte 0xe9: invalid continuation byte\)\. Save it as "
+                  "UTF-8"),
+}
+
+
+@pytest.mark.parametrize("problem", METADATA_PROBLEMS)
+def test_a_broken_metadata_csv_is_one_error_line_before_anything_is_encoded(tmp_path, problem):
+    split, content, message = METADATA_PROBLEMS[problem]
+    recordings = write_audio_folder(tmp_path / "mine", {"train": speech_rows(2), "val": speech_rows(1, prefix="v")})
+    (recordings / split / "metadata.csv").write_bytes(content)
+    before = snapshot(recordings)
+    with pytest.raises(SystemExit) as exit_info:
+        main(prepare_args(tmp_path, recordings))
+    assert re.search(message, error_line(exit_info))
+    assert snapshot(recordings) == before
+    # train was not encoded first: no shard, no bins; only the corpus record (what selects the utterances) exists
+    assert set(snapshot(tmp_path / "data")) <= {"mine", "mine/corpus.json"}
+
+
+# --- fit: resuming onto other data, and failed runs --------------------------------------------------------------
+TINY = str(Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml")
+
+
+def fit(tmp_path: Path, bins_dir: Path, *extra: str) -> None:
+    """`audiobits fit` of the tiny config on ``bins_dir``, logging under tmp_path/runs/tiny/version_N."""
+    main(["fit", "--config", TINY, "--data.init_args.bins_dir", str(bins_dir), "--trainer.logger.init_args.save_dir",
+          str(tmp_path / "runs"), "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
+          "--checkpoint.every_n_train_steps", "2", *extra])
+
+
+def test_a_resume_onto_rewritten_bins_or_another_global_batch_is_refused_and_the_run_dir_stays_as_it_was(tmp_path):
+    bins = tmp_path / "bins"
+    write_markov_bins(bins, vocab=16, utterance_len=50, train_utterances=100, val_utterances=4)  # 5 steps of 16
+    with pytest.raises(RuntimeError, match="simulated crash at step 3"):
+        fit(tmp_path, bins, "--trainer.callbacks+=recorders.CrashAt", "--trainer.callbacks.step=3")
+    [run] = (tmp_path / "runs" / "tiny").glob("version_*")
+    before = snapshot(run)
+    assert "checkpoints/last.ckpt" in before and "config.yaml" in before
+
+    with pytest.raises(SystemExit) as exit_info:
+        fit(tmp_path, bins, "--ckpt_path", "last", "--data.init_args.batch_size", "8")
+    assert ("cannot resume from this checkpoint: its global batch is 16 windows, this run's 8 (data.batch_size) × 1 "
+            "devices. Resume with the same bins") in error_line(exit_info)
+    assert snapshot(run) == before  # config.yaml not overwritten by the refused settings, no new events file
+
+    write_markov_bins(bins, vocab=16, utterance_len=50, train_utterances=100, val_utterances=4, seed=1)  # re-prepared
+    with pytest.raises(SystemExit) as exit_info:
+        fit(tmp_path, bins, "--ckpt_path", str(run / "checkpoints" / "last.ckpt"))
+    message = error_line(exit_info)
+    assert re.search(r"it trained on train bins of sha256 [0-9a-f]{12}… \(5100 tokens\), but .*bins/meta.json now "
+                     r"records [0-9a-f]{12}… \(5100 tokens\): the bins were rewritten since", message), message
+    assert snapshot(run) == before
+    assert sorted(p.name for p in (tmp_path / "runs" / "tiny").iterdir()) == [run.name]  # no new version_N either
+    main(["validate", "--config", TINY, "--data.init_args.bins_dir", str(bins), "--data.init_args.batch_size", "8",
+          "--ckpt_path", str(run / "checkpoints" / "last.ckpt"), "--trainer.logger.init_args.save_dir",
+          str(tmp_path / "eval"), "--trainer.enable_progress_bar", "false"])  # scoring other bins is no resume
+
+
+def test_the_datamodule_itself_refuses_a_checkpoint_of_other_bins_when_lightning_restores_it(tmp_path):
+    """The check also runs in load_state_dict: bins a fit prepares itself are only there by then."""
+    write_markov_bins(tmp_path / "bins", vocab=16, utterance_len=50, train_utterances=40, val_utterances=4)
+    state = TokenBinDataModule(str(tmp_path / "bins"), seq_len=64, batch_size=4).state_dict()
+    assert state["bins"]["train"]["tokens"] == 40 * 51 and state["global_batch"] == 4 and state["seed"] == 0
+    TokenBinDataModule(str(tmp_path / "bins"), seq_len=64, batch_size=4).load_state_dict(state)  # the same: fine
+    write_markov_bins(tmp_path / "bins", vocab=16, utterance_len=50, train_utterances=41, val_utterances=4)
+    with pytest.raises(AudiobitsError, match=r"train bins of sha256 .* \(2040 tokens\), .* \(2091 tokens\)"):
+        TokenBinDataModule(str(tmp_path / "bins"), seq_len=64, batch_size=4).load_state_dict(state)
+    with pytest.raises(AudiobitsError, match="its data.seed is 0, this run's 3"):
+        TokenBinDataModule(str(tmp_path / "bins"), seq_len=64, batch_size=4, seed=3).load_state_dict(
+            {**state, "bins": None})
+
+
+def test_a_fit_that_fails_on_bins_too_short_leaves_no_run_directory(tmp_path):
+    bins = tmp_path / "bins"
+    write_markov_bins(bins, vocab=16, utterance_len=10, train_utterances=2, val_utterances=2)  # 22 tokens
+    with pytest.raises(SystemExit) as exit_info:
+        fit(tmp_path, bins)
+    assert "train.bin holds fewer than seq_len+1 = 65 tokens: lower data.seq_len" in error_line(exit_info)
+    assert not list((tmp_path / "runs").rglob("version_*"))
+
+
+def test_a_resume_onto_stale_bins_is_refused_before_fit_would_rewrite_them(tmp_path):
+    """Stale: another representation dropped an utterance the bins hold, so fit's prepare_data would rewrite them."""
+    nan_wav = encoded(np.append(tone(0.3, 16000), np.nan).astype(np.float32), 16000, subtype="FLOAT")
+    recordings = write_audio_folder(tmp_path / "mine", {"train": [*speech_rows(3), ("nan.wav", "bad samples", nan_wav)],
+                                                        "val": speech_rows(1, prefix="v")})
+    corpus, root = AudioFolder(str(recordings)), str(tmp_path / "data")
+    options = EncodeOptions(shard_size=4, batch_size=4, num_workers=0, accelerator="cpu", devices=1)
+    text = TextDataModule(corpus, root=root, encode=options, seq_len=8, batch_size=2)
+    text.prepare_data()
+    state = text.state_dict()  # what a checkpoint of a run on these text bins records
+    CodecDataModule(corpus, representation_name="mulaw", root=root, encode=options).prepare_data()  # drops nan.wav
+    before = snapshot(tmp_path / "data")
+    with pytest.raises(AudiobitsError, match=r"text holds 1 utterance\(s\) dropped since it trained on them \(e\.g\. "
+                                             r"\('train', 'nan.wav'\)\).*Start a new run without --ckpt_path"):
+        TextDataModule(corpus, root=root, encode=options, seq_len=8, batch_size=2).check_resume(state, world_size=1)
+    assert snapshot(tmp_path / "data") == before
+
+
+# --- one error type through every layer ----------------------------------------------------------------------------
+def test_a_config_error_inside_a_nested_class_is_one_line_not_jsonargparses_traceback(tmp_path):
+    """jsonargparse wraps what a corpus's __init__ raises; main still finds the AudiobitsError behind it."""
+    config = {"trainer": {"accelerator": "cpu"}, "model": {"n_layer": 1, "n_embd": 32, "n_head": 2},
+              "data": {"class_path": "audiobits.datamodules.TextDataModule",
+                       "init_args": {"root": str(tmp_path / "data"),
+                                     "corpus": {"class_path": "audiobits.corpora.HFCorpus",
+                                                "init_args": {"path": "x", "name": "x", "val_fraction": 0.1,
+                                                              "splits": {"train": ["a"], "val": ["b"]}}}}}}
+    (tmp_path / "text.yaml").write_text(yaml.safe_dump(config))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["prepare", "--config", str(tmp_path / "text.yaml")])
+    assert error_line(exit_info) == ("audiobits: error: HFCorpus: give either splits['val'] or val_fraction > 0 (a "
+                                     "held-out share of train), not both")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["text.yaml"]
