@@ -106,3 +106,13 @@ def test_model_flops_utilization_of_the_default_model_at_vocab_16385():
     assert per_token == 6 * 18_881_024 + 6 * 16385 * 512 + 12 * 6 * 512 * 1024  # 201.3 MFLOP per token
     # 2 M tokens/s of it on a 989 TFLOP/s card: 402.7 TFLOP/s, 40.7 % of the peak.
     assert metrics.model_flops_utilization(per_token, 2e6, 989e12) == pytest.approx(0.40722, abs=1e-5)
+
+
+def test_pareto_front():
+    from audiobits.metrics import pareto_front
+
+    # (bits/s, STOI): b is beaten by a (fewer bits, better); d ties c on bits with worse STOI; e has no score
+    assert pareto_front([10, 20, 30, 30, 5], [0.8, 0.7, 0.9, 0.85, None]) == [True, False, True, False, False]
+    assert pareto_front([10, 20], [0.5, 1.0], higher_is_better=False) == [True, False]  # a distance: lower wins
+    assert pareto_front([10, 20], [1.0, 0.5], higher_is_better=False) == [True, True]  # a trade-off: both
+    assert pareto_front([10, 10], [0.5, 0.5]) == [True, True]  # equal points do not beat each other
