@@ -1,7 +1,8 @@
 """audiobits: train one small GPT per token stream and report the bits per second each carries.
 
-Subcommands: fit, validate, test (LightningCLI); prepare (only write a config's bins); report, sanity, demo,
-synthetic, compress, decompress, sweep, scaling, calibrate (each has its own --help).
+Subcommands: fit, validate, test (LightningCLI); prepare (only write a config's bins; --quality also scores them);
+quality (decode and score a config's val utterances); report, sanity, demo, synthetic, compress, decompress, sweep,
+scaling, calibrate (each has its own --help).
 
     audiobits fit --config configs/mimi_all.yaml            # prepare bins if missing, train one epoch
     audiobits fit --config configs/mimi_all.yaml --ckpt_path last   # resume the latest run of that config
@@ -28,11 +29,14 @@ from audiobits.module import TinyGPTModule
 from callbacks import ChannelUtilization, CumulativeFLOPs, InformationRate, ResultsWriter
 
 DESCRIPTION = ("Train one small GPT per token stream and report the bits per second each carries. Subcommands: "
-               "fit, validate, test (LightningCLI); prepare (write a config's token bins only); report, sanity, demo, "
-               "synthetic, compress, decompress, sweep, scaling, calibrate (each has its own --help).")
+               "fit, validate, test (LightningCLI); prepare (write a config's token bins only; --quality also scores "
+               "their decoded audio); quality (decode a config's val utterances, score them against the originals); "
+               "report, sanity, demo, synthetic, compress, decompress, sweep, scaling, calibrate (each has its own "
+               "--help).")
 TOOLS = {"report": "audiobits.report", "sanity": "audiobits.sanity", "demo": "audiobits.demo",
          "synthetic": "audiobits.synthetic", "compress": "audiobits.compress", "decompress": "audiobits.decompress",
-         "sweep": "audiobits.sweep", "scaling": "audiobits.scaling", "calibrate": "audiobits.calibrate"}
+         "sweep": "audiobits.sweep", "scaling": "audiobits.scaling", "calibrate": "audiobits.calibrate",
+         "quality": "audiobits.quality"}
 
 
 class AudiobitsCLI(LightningCLI):
@@ -119,9 +123,15 @@ def lightning_cli(args: list[str] | None = None, run: bool = True, prog: str = "
 
 
 def prepare(args: list[str]) -> None:
-    """`audiobits prepare --config X.yaml`: download, encode and write the config's bins, nothing else."""
-    cli = lightning_cli(args, run=False, prog="audiobits prepare")
+    """`audiobits prepare --config X.yaml [--quality]`: download, encode and write the config's bins, nothing else;
+    with ``--quality`` also decode and score their validation utterances (`audiobits.quality`)."""
+    quality = "--quality" in args
+    cli = lightning_cli([a for a in args if a != "--quality"], run=False, prog="audiobits prepare")
     cli.datamodule.prepare_data()
+    if quality:
+        from audiobits.quality import score_datamodule
+
+        score_datamodule(cli.datamodule)
 
 
 def main(argv: list[str] | None = None) -> None:

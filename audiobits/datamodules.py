@@ -203,3 +203,30 @@ class NeuCodecDataModule(CodecDataModule):
                                  "corpus without audio); a corpus with audio needs 'pretrained', a local checkpoint or "
                                  "'random'.")
         super().__init__(corpus, representation_name="neucodec", weights=weights, **kwargs)
+
+
+class RepresentationDataModule(CodecDataModule):
+    """Any `Representation` — a registered codec or your own subclass in your own module — named by class_path::
+
+        data:
+          class_path: audiobits.datamodules.RepresentationDataModule
+          init_args:
+            corpus: {class_path: audiobits.corpora.LibriTTSR}
+            representation:
+              class_path: audiobits.representations.hf_codecs.EncodecRepresentation   # or mypackage.MyTokenizer
+              init_args: {bandwidth: 6.0, weights: pretrained}
+
+    The representation is built when the config is instantiated (its weights load then, on every process); its
+    ``name`` names the bin directory and its ``weights`` must match the bins' meta.json.
+    """
+
+    def __init__(self, corpus: Corpus, representation: Representation, **kwargs: Any) -> None:
+        """
+        Args:
+            corpus: the corpus to encode.
+            representation: the representation to encode it with (class_path + init_args).
+            **kwargs: `CodecDataModule` / `TokenBinDataModule` arguments (root, encode, seq_len, batch_size, ...).
+        """
+        self.needs_audio = representation.sample_rate is not None
+        super().__init__(corpus, representation_name=representation.name, weights=representation.weights, **kwargs)
+        self._representation = representation

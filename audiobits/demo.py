@@ -4,13 +4,16 @@
    espeak-ng (one utterance per sentence or clause of up to 20 words, every 5th to the validation split), written
    as an ``AudioFolder`` (FLAC + metadata.csv) — or your own ``AudioFolder`` (``--corpus``).
 2. Bins: representations that need no downloaded weights — by default espeak-ng phonemes of the transcript
-   (``phonemes``) and 8-bit μ-law PCM at 8 kHz (``mulaw``, 64 kbit/s); GPT-2 BPE of the transcript (``text``) on
-   request (``--representations``: a few minutes of speech are too few tokens for its vocabulary) — through the
-   same encoder as every corpus (:func:`audiobits.prepare.prepare_bins`, iso-data drops included).
+   (``phonemes``), 8-bit μ-law PCM at 8 kHz (``mulaw``, 64 kbit/s) and the Codec 2 speech codec at 3200 and
+   700 bit/s (``codec2_3200``, ``codec2_700c``); GPT-2 BPE of the transcript (``text``) on request
+   (``--representations``: a few minutes of speech are too few tokens for its vocabulary) — through the same
+   encoder as every corpus (:func:`audiobits.prepare.prepare_bins`, iso-data drops included).
 3. Training: one TinyGPT per representation, one epoch, through the real ``audiobits fit`` (LightningCLI) with a
    generated config (``<out>/configs/<representation>.yaml``, reusable as is). Streams too short for 80 steps at
    the size's context and batch (the transcript ones) get a shorter context and a smaller batch.
-4. Compression: each run's validation split range-coded with its final weights, decoded and checked
+4. Quality: the first 8 validation utterances of each audio representation (μ-law, Codec 2) decoded and scored
+   against the originals (:mod:`audiobits.quality`), for the report's quality columns and frontier figure.
+5. Compression: each run's validation split range-coded with its final weights, decoded and checked
    (``audiobits compress``; the report's coded bits/sec and zstd / xz / FLAC baselines).
 5. Report: the table, sanity checks and figures in ``<out>/report/``. Each fit ends with the final evaluation
    (sliding windows at stride ``seq_len // 4``; its time is in the log); the table gives each run's context in
@@ -44,6 +47,7 @@ from audiobits.data import num_windows
 from audiobits.encode import EncodeOptions
 from audiobits.prepare import prepare_bins, refresh_bins
 from audiobits.errors import AudiobitsError
+from audiobits.quality import can_decode, score_bins
 from audiobits.report import build_table, write_report
 from audiobits.representations import Representation, build
 from audiobits.runs import load_runs
@@ -58,10 +62,11 @@ MAX_WORDS = 20  # longer sentences are left out of the spoken corpus: many short
 MIN_STEPS = 80  # short streams (the transcript ones) get a shorter context, then a smaller batch, for this many steps
 MIN_SEQ_LEN = 32  # ... but never a context shorter than this
 VALIDATIONS = 4  # validation passes per run (loss curves), the last one on the final step
-WEIGHT_FREE = ("text", "phonemes", "mulaw")  # representations that need no downloaded weights
+WEIGHT_FREE = ("text", "phonemes", "mulaw", "codec2_3200", "codec2_700c")  # no downloaded weights needed
 # GPT-2 BPE (`text`) is left out by default: a few minutes of speech hold a few hundred of its 50257 ids, too few
 # for any model to beat the split's own unigram entropy, and the sanity check rightly fails it (README, demo).
-DEFAULT_REPRESENTATIONS = ("phonemes", "mulaw")
+DEFAULT_REPRESENTATIONS = ("phonemes", "mulaw", "codec2_3200", "codec2_700c")
+QUALITY_UTTERANCES = 8  # validation utterances decoded and scored per audio representation (the frontier figure)
 
 
 @dataclass(frozen=True)
@@ -128,7 +133,7 @@ def synthesize_corpus(root: Path, seconds: float, voice: str = "en-us") -> Audio
 
 
 def representations(names: Sequence[str] = DEFAULT_REPRESENTATIONS, voice: str = "en-us") -> list[Representation]:
-    """The weight-free representations by registry name (``text``, ``phonemes``, ``mulaw``); phonemes in ``voice``."""
+    """The weight-free representations by registry name (:data:`WEIGHT_FREE`); phonemes in ``voice``."""
     unknown = sorted(set(names) - set(WEIGHT_FREE))
     if unknown or not names:
         raise AudiobitsError(f"--representations {list(names)}: the demo runs {list(WEIGHT_FREE)} (no downloaded "
@@ -206,6 +211,10 @@ def run_demo(out: str | Path = "audiobits-demo", corpus: str | Path | None = Non
     for bins_dir in bins.values():  # an utterance a later representation dropped leaves the earlier bins too
         refresh_bins(source, bins_dir)
     lap("bins")
+    for rep in reps:  # decoded quality of the audio representations, for the report's frontier figure
+        if can_decode(rep):
+            score_bins(source, rep, bins[rep.name], max_utterances=QUALITY_UTTERANCES)
+    lap("quality")
     (out / "configs").mkdir(parents=True, exist_ok=True)
     for name, bins_dir in bins.items():
         shutil.rmtree(out / "runs" / name, ignore_errors=True)  # this demo's runs only, one version each

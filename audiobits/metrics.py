@@ -202,3 +202,45 @@ def calibration_slack(model_bits_per_token: float, true_bits_per_token: float) -
 def model_flops_utilization(flops_per_token: float, tokens_per_sec: float, peak_flops_per_sec: float) -> float:
     """MFU: the model FLOPs a training run performs per second (per-token count × throughput) ÷ the device's peak."""
     return flops_per_token * tokens_per_sec / peak_flops_per_sec
+
+
+def bootstrap_mean(values: np.ndarray, resamples: int = 1000, confidence: float = 0.95,
+                   seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap over utterances: a ``confidence`` interval on the mean of per-utterance ``values``
+    (decoded-quality scores), in memory-bounded blocks like :func:`bootstrap_bits_per_second`."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 1 or values.size == 0:
+        raise ValueError("need a non-empty 1-D array of per-utterance values")
+    rng = np.random.default_rng(seed)
+    estimates = np.empty(resamples)
+    block = max(1, (1 << 23) // values.size)
+    for start in range(0, resamples, block):
+        picks = rng.integers(0, values.size, size=(min(block, resamples - start), values.size))
+        estimates[start:start + len(picks)] = values[picks].mean(axis=1)
+    tail = (1.0 - confidence) / 2.0 * 100.0
+    low, high = np.percentile(estimates, [tail, 100.0 - tail])
+    return float(low), float(high)
+
+
+def log_mel_distance(reference_mel: np.ndarray, decoded_mel: np.ndarray, floor: float = 1e-5) -> float:
+    """Mean |log10(max(mel_ref, floor)) − log10(max(mel_dec, floor))| over bands and frames (equal shapes; 0 when the
+    decoded mel spectrogram equals the reference; 1 is a tenfold power error on average)."""
+    ref, dec = np.asarray(reference_mel, dtype=np.float64), np.asarray(decoded_mel, dtype=np.float64)
+    if ref.shape != dec.shape:
+        raise ValueError(f"mel spectrograms of different shapes {ref.shape} and {dec.shape}")
+    return float(np.mean(np.abs(np.log10(np.maximum(ref, floor)) - np.log10(np.maximum(dec, floor)))))
+
+
+def pareto_front(bits_per_sec: Sequence[float], quality: Sequence[float | None],
+                 higher_is_better: bool = True) -> list[bool]:
+    """Which points no other point beats: none has fewer-or-equal bits/sec and better-or-equal quality with one
+    of them strictly (missing quality: never on the front)."""
+    points = [(b, q if higher_is_better else -q) for b, q in zip(bits_per_sec, quality) if q is not None]
+    front = []
+    for b, q in zip(bits_per_sec, quality):
+        if q is None or (isinstance(q, float) and math.isnan(q)):
+            front.append(False)
+            continue
+        q = q if higher_is_better else -q
+        front.append(not any(ob <= b and oq >= q and (ob < b or oq > q) for ob, oq in points))
+    return front

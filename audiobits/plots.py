@@ -303,9 +303,50 @@ def context(runs: list[Run]) -> Figure | None:
     return fig
 
 
+QUALITY_AXES = {"stoi": "STOI", "pesq_wb": "PESQ wideband (MOS-LQO)", "si_sdr": "SI-SDR (dB)",
+                "log_mel_distance": "log-mel distance (lower is better)"}
+
+
+def frontier(runs: list[Run]) -> Figure | None:
+    """bits/sec (log x) against each decoded-quality score, one point per run; the nominal bitrate as a second
+    marker on the same row (joined by a thin line); the Pareto front of comparable runs marked."""
+    from audiobits.metrics import pareto_front
+    from audiobits.quality import HIGHER_IS_BETTER, read_quality
+
+    scored = [(run, read_quality(run.bins_dir())) for run in runs]
+    scored = [(run, q) for run, q in scored if any(v is not None for v in q.values())]
+    if not scored:
+        return None
+    colors, flagged = _colors([r for r, _ in scored]), _flagged(runs)
+    fig, axes = _figure(4.2 * len(QUALITY_AXES), 4.4, ncols=len(QUALITY_AXES))
+    for ax, (metric, label) in zip(axes, QUALITY_AXES.items()):
+        points = [(run, q[metric]) for run, q in scored if q[metric] is not None]
+        comparable = [(run, v) for run, v in points if not flagged[run.label]]
+        on_front = pareto_front([r.results["bits_per_sec"] for r, _ in comparable], [v for _, v in comparable],
+                                HIGHER_IS_BETTER[metric])
+        front = sorted((r.results["bits_per_sec"], v) for (r, v), f in zip(comparable, on_front) if f)
+        if front:
+            ax.plot(*zip(*front), "-", color="0.6", lw=3, alpha=0.5, zorder=0, label="Pareto front (bits/s)")
+        for run, value in points:
+            r, color = run.results, colors[run.representation]
+            ax.plot([r["bits_per_sec"], r["nominal_bitrate"]], [value, value], "-", color=color, lw=0.8, alpha=0.5)
+            ax.plot(r["bits_per_sec"], value, "o", color=color, mfc="white" if flagged[run.label] else color,
+                    label=_name(run, flagged))
+            ax.plot(r["nominal_bitrate"], value, "|", color=color, ms=12, mew=2)
+        _log(ax, "x")
+        ax.set_ylabel(label)
+        ax.set_xlabel("bits/s: ● learned (validation), | nominal bitrate")
+        ax.grid(which="both", alpha=0.3)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=7, loc="outside lower center", ncol=min(len(labels), 5))
+    fig.suptitle("Bits per second against decoded quality" + (" (* not comparable: hollow)" if any(
+        flagged[r.label] for r, _ in scored) else ""))
+    return fig
+
+
 FIGURES = {"headline": headline, "context": context, "capacity": capacity, "bits_per_byte": bits_per_byte,
            "flops_per_bit": flops_per_bit, "loss_curves": loss_curves,
-           "codebook_decomposition": codebook_decomposition}
+           "codebook_decomposition": codebook_decomposition, "frontier": frontier}
 
 
 def write_figures(runs: list[Run], out: str | Path) -> list[Path]:

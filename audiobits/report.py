@@ -25,6 +25,7 @@ from audiobits.calibrate import calibration_slack
 from audiobits.compressed_file import COMPRESS_FILE
 from audiobits.plots import significant, write_figures
 from audiobits.runs import Run, flags, load_runs, reference_group
+from audiobits.quality import read_quality
 from audiobits.sanity import Check, check_run, summary
 
 FORMATS = ("table", "markdown", "csv", "json")
@@ -82,6 +83,10 @@ COLUMNS = (
     Column("zstd_bits_per_sec", "zstd b/s", lambda r: significant(r["zstd_bits_per_sec"])),
     Column("xz_bits_per_sec", "xz b/s", lambda r: significant(r["xz_bits_per_sec"])),
     Column("flac_bits_per_sec", "FLAC b/s", lambda r: significant(r["flac_bits_per_sec"])),
+    Column("stoi", "STOI", lambda r: significant(r["stoi"], 3)),
+    Column("pesq_wb", "PESQ-wb", lambda r: significant(r["pesq_wb"], 3)),
+    Column("si_sdr", "SI-SDR dB", lambda r: significant(r["si_sdr"], 3)),
+    Column("log_mel_distance", "log-mel dist", lambda r: significant(r["log_mel_distance"], 3)),
     Column("weights", "weights", lambda r: r["weights"]),
     Column("sanity", "sanity", lambda r: r["sanity"]),
     Column("flags", "flags", lambda r: "; ".join(r["flags"]) or "–"),
@@ -187,6 +192,7 @@ def row(run: Run, reference: dict, checks: list[Check]) -> dict:
         "val_utterance_set": r.get("val_utterance_set"), "finished": r.get("finished"),
         "sanity": summary(checks), "flags": flags(r, reference), "path": str(run.path),
         "calibration_slack": calibration_slack(run.path),
+        **read_quality(run.bins_dir()),  # decoded quality (audiobits quality), None where not scored
     }
 
 

@@ -5,22 +5,26 @@
 Runs every codec representation on the CPU and, when CUDA is available, on the GPU (the card is named), at each
 batch size, on equal-length synthetic clips at the codec's own rate (no resampling cost). Equal lengths are the
 best case for SNAC and NeuCodec, which batch only equal padded lengths; a length-sorted shard of a large corpus
-comes close. ``--weights random`` (default) needs no hub; speeds do not depend on the weights' values.
+comes close (X-Codec batches only equal lengths). ``--weights random`` (default) needs no hub; speeds do not
+depend on the weights' values. Codec 2 runs libcodec2 on the CPU only, one frame per call.
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
 import platform
 import time
+from importlib import import_module
 
 import torch
 
-from audiobits.representations import Utterance, build
+from audiobits.representations import REGISTRY, Utterance, build
 from audiobits.representations.codec import probe_signal
 
-CODECS = ("mimi_all", "snac_orpheus", "neucodec")
+CODECS = ("mimi_all", "mimi_32", "snac_orpheus", "neucodec", "encodec_6kbps", "dac_16khz_12q", "dac_44khz_9q",
+          "xcodec_4kbps", "speechtokenizer_8q", "codec2_3200", "codec2_700c")
 
 
 def rtf(rep, batch_size: int, seconds: float, min_time: float, device: str) -> tuple[float, float]:
@@ -57,8 +61,10 @@ def main(argv: list[str] | None = None) -> None:
         print(f"# cuda: {torch.cuda.get_device_name()}")
     print(f"{'device':<6} {'codec':<14} {'batch':>5} {'audio s':>8} {'wall s':>8} {'RTF':>8}")
     for name in args.codecs:
-        rep = build(name, weights=args.weights)
-        for device in devices:
+        takes_weights = "weights" in inspect.signature(getattr(
+            import_module(f"audiobits.representations.{REGISTRY[name][0]}"), REGISTRY[name][1])).parameters
+        rep = build(name, **({"weights": args.weights} if takes_weights else {}))  # Codec 2 has no weights
+        for device in devices if getattr(rep, "model", None) is not None else ["cpu"]:  # no model: CPU only
             rep.to(device)
             for batch_size in args.batch_sizes:
                 audio, wall = rtf(rep, batch_size, args.seconds, args.min_time, device)

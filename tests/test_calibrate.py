@@ -9,7 +9,6 @@ from audiobits.bins import TokenBins
 from audiobits.calibrate import CALIBRATION_FILE, calibration_config
 from audiobits.cli import main
 from audiobits.runs import find_run_dirs, load_run
-from demo_output import demo_output
 
 
 def test_calibration_config_swaps_only_the_data_and_the_log_dir(tmp_path):
@@ -25,8 +24,8 @@ def test_calibration_config_swaps_only_the_data_and_the_log_dir(tmp_path):
 
 
 @pytest.mark.slow
-def test_calibrate_like_the_demo_mulaw_run(tmp_path_factory, tmp_path, capsys):
-    demo = demo_output(tmp_path_factory)
+def test_calibrate_like_the_demo_mulaw_run(demo_output, tmp_path, capsys):
+    demo = demo_output
     run = load_run(find_run_dirs(demo / "runs" / "mulaw")[0])
     main(["calibrate", "--like", str(run.path), "--out", str(tmp_path / "cal"), "--states", "64"])
     record = json.loads((tmp_path / "cal" / CALIBRATION_FILE).read_text())

@@ -43,10 +43,10 @@ def test_schedule_refuses_too_little_data():
 def test_demo_runs_end_to_end(out):
     report = out / "report"
     for name in ("report.md", "report.csv", "report.json", "headline.png", "headline.svg", "loss_curves.png",
-                 "context.png"):
+                 "frontier.png", "context.png"):
         assert (report / name).stat().st_size > 0, name
     rows = json.loads((report / "report.json").read_text())["rows"]
-    assert [r["representation"] for r in rows] == ["phonemes", "mulaw"]
+    assert [r["representation"] for r in rows] == ["phonemes", "mulaw", "codec2_3200", "codec2_700c"]
     assert all(r["flags"] == [] and r["finished"] for r in rows)  # comparable: same utterances, final weights
     checks = json.loads((report / "report.json").read_text())["sanity"]
     assert set(checks) == {"phonemes", "mulaw"}  # every row checked (the tiny size's 30 s are too few to pass them
@@ -55,6 +55,11 @@ def test_demo_runs_end_to_end(out):
     mulaw = next(r for r in rows if r["representation"] == "mulaw")
     assert mulaw["tokens_per_sec"] == pytest.approx(8000, rel=1e-3) and mulaw["nominal_bitrate"] == 64000
     assert 0 < mulaw["bits_per_sec"] < 64000
+    assert mulaw["stoi"] > 0.95 and all(r["stoi"] is None for r in rows[:2])  # decoded quality: audio rows only
+    codec2 = next(r for r in rows if r["representation"] == "codec2_700c")
+    assert codec2["stoi"] < next(r for r in rows if r["representation"] == "codec2_3200")["stoi"]
+    assert codec2["tokens_per_sec"] == pytest.approx(100, rel=0.05) and codec2["nominal_bitrate"] == 700
+    assert codec2["bits_per_sec"] > 0
     for r in rows:  # the final sliding pass is the headline; the non-overlapping one stands beside it
         assert r["eval_stride"] == r["context_tokens"] // 4 and r["bits_per_sec_non_overlapping"] > 0
         assert r["context_seconds"] == pytest.approx(r["context_tokens"] / r["tokens_per_sec"])
@@ -64,10 +69,10 @@ def test_demo_runs_end_to_end(out):
 @pytest.mark.slow
 def test_demo_bins_hold_the_same_utterances(out):
     bins = {p.name: TokenBins(p) for p in (out / "bins" / "alice-tiny").iterdir() if (p / "meta.json").exists()}
-    assert set(bins) == {"phonemes", "mulaw"}
+    assert set(bins) == {"phonemes", "mulaw", "codec2_3200", "codec2_700c"}
     for split in ("train", "val"):
         ids = [list(b.split(split).ids) for b in bins.values()]
-        assert ids[0] == ids[1]
+        assert all(i == ids[0] for i in ids)
         seconds = [b.split(split).seconds for b in bins.values()]
         assert np.array_equal(seconds[0], seconds[1])
     assert bins["phonemes"].meta.vocab_size == len(bins["phonemes"].meta.encoder["inventory"]) + 1

@@ -108,6 +108,16 @@ def test_model_flops_utilization_of_the_default_model_at_vocab_16385():
     assert metrics.model_flops_utilization(per_token, 2e6, 989e12) == pytest.approx(0.40722, abs=1e-5)
 
 
+def test_pareto_front():
+    from audiobits.metrics import pareto_front
+
+    # (bits/s, STOI): b is beaten by a (fewer bits, better); d ties c on bits with worse STOI; e has no score
+    assert pareto_front([10, 20, 30, 30, 5], [0.8, 0.7, 0.9, 0.85, None]) == [True, False, True, False, False]
+    assert pareto_front([10, 20], [0.5, 1.0], higher_is_better=False) == [True, False]  # a distance: lower wins
+    assert pareto_front([10, 20], [1.0, 0.5], higher_is_better=False) == [True, True]  # a trade-off: both
+    assert pareto_front([10, 10], [0.5, 0.5]) == [True, True]  # equal points do not beat each other
+
+
 def test_cluster_bootstrap_is_wider_when_utterances_of_a_speaker_agree():
     rng = np.random.default_rng(0)
     speakers = np.repeat(np.arange(10), 30)

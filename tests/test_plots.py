@@ -9,12 +9,23 @@ from audiobits.runs import load_runs
 from run_dirs import TEXT, make_run
 
 
+def write_quality(bins_dir, **means):
+    """A quality.json as `audiobits quality` writes it, with the given metric means (others missing)."""
+    import json
+
+    metrics = {name: {"mean": means.get(name), "ci95": None, "n": 1} for name in ("si_sdr", "stoi", "pesq_wb",
+                                                                                 "log_mel_distance")}
+    (bins_dir / "quality.json").write_text(json.dumps({"metrics": metrics}))
+
+
 def test_every_figure_is_written_and_has_content(tmp_path):
     make_run(tmp_path, "mimi_sem")
     make_run(tmp_path, "text", codebooks=TEXT, bits_per_token=8.0, tokens_per_utt=8, distinct=300)
     make_run(tmp_path, "snac_orpheus", codebooks=[Codebook(4096, 11.72), Codebook(4096, 23.44),
                                                   Codebook(4096, 46.875)], tokens_per_utt=7 * 23,
              tokens_per_frame=7, weights="random", bits_per_token=3.0)
+    write_quality(tmp_path / "bins" / "demo" / "mimi_sem", stoi=0.9)
+    write_quality(tmp_path / "bins" / "demo" / "snac_orpheus", stoi=0.8)
     runs = load_runs([tmp_path / "runs"])
     written = plots.write_figures(runs, tmp_path / "figures")
     assert sorted(p.name for p in written) == sorted(f"{name}.{ext}" for name in plots.FIGURES
@@ -110,6 +121,29 @@ def test_flops_per_bit_bars_are_trunk_and_full_per_run(tmp_path):
     trunk, full = ax.containers
     assert [bar.get_width() for bar in trunk] == [r.results["inference_flops_per_bit_trunk"] for r in runs]
     assert [bar.get_width() for bar in full] == [r.results["inference_flops_per_bit_full"] for r in runs]
+
+
+def test_frontier_marks_the_pareto_front_and_both_bitrates(tmp_path):
+    """Two scored runs (mimi_sem 1 bit/token, text 8): the one with fewer bits/s and better STOI is the front."""
+    make_run(tmp_path, "mimi_sem")
+    make_run(tmp_path, "text", codebooks=TEXT, bits_per_token=8.0, tokens_per_utt=8, distinct=300)
+    make_run(tmp_path, "snac_orpheus", codebooks=[Codebook(4096, 11.72), Codebook(4096, 23.44),
+                                                  Codebook(4096, 46.875)], tokens_per_utt=7 * 23, tokens_per_frame=7)
+    write_quality(tmp_path / "bins" / "demo" / "mimi_sem", stoi=0.9, log_mel_distance=0.5)
+    write_quality(tmp_path / "bins" / "demo" / "snac_orpheus", stoi=0.8, log_mel_distance=0.4)
+    runs = load_runs([tmp_path / "runs"])
+    fig = plots.frontier(runs)
+    stoi_ax = fig.axes[0]
+    assert stoi_ax.get_xscale() == "log" and stoi_ax.get_ylabel() == "STOI"
+    front = [line for line in stoi_ax.get_lines() if line.get_label() == "Pareto front (bits/s)"]
+    bits = {r.representation: r.results["bits_per_sec"] for r in runs}
+    nominal = {r.representation: r.results["nominal_bitrate"] for r in runs}
+    better = min(["mimi_sem", "snac_orpheus"], key=lambda n: bits[n])
+    expected = [bits[better]] if (better == "mimi_sem") else [bits["snac_orpheus"], bits["mimi_sem"]]
+    assert list(front[0].get_xdata()) == expected
+    xs = {x for line in stoi_ax.get_lines() for x in line.get_xdata()}
+    assert {nominal["mimi_sem"], nominal["snac_orpheus"]} <= xs  # the nominal marker on each row
+    assert plots.frontier([r for r in runs if r.representation == "text"]) is None  # nothing scored
 
 
 def test_context_figure_draws_each_runs_bits_by_context_against_seconds(tmp_path):

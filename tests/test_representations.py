@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from audiobits.representations import Utterance, UtteranceError, build
+from audiobits import metrics
+from audiobits.representations import REGISTRY, Utterance, UtteranceError, build
 from audiobits.representations.codec import probe_signal
 from audiobits.representations.mimi import MimiRepresentation
 from audiobits.representations.neucodec import (PRECOMPUTED, NeuCodecRepresentation, _check_covers_encoder,
@@ -150,6 +151,35 @@ def test_mimi_sem_is_codebook_0_of_mimi_all():
     utterance = clip(1.5, 24000, seed=9)
     sem, full = random_rep("mimi_sem").encode([utterance])[0], random_rep("mimi_all").encode([utterance])[0]
     np.testing.assert_array_equal(sem, full[0::8])
+
+
+def test_mimi_any_number_of_levels_is_a_prefix_of_all_32():
+    """mimi_<k> (any k in 1..32) holds the first k of Mimi's 32 levels with the same per-level offsets."""
+    assert [REGISTRY[f"mimi_{k}"][2]["num_codebooks"] for k in range(2, 33) if k != 8] == [
+        k for k in range(2, 33) if k != 8]
+    k, full = 4, random_rep("mimi_32")
+    assert (full.vocab_size, full.bin_meta("demo").dtype) == (65537, "uint32")
+    rep = build(f"mimi_{k}", weights="random")
+    assert (rep.name, rep.tokens_per_frame, rep.vocab_size) == (f"mimi_{k}", k, 2048 * k + 1)
+    assert metrics.nominal_bitrate(rep.codebooks) == pytest.approx(11 * 12.5 * k)
+    utterance = clip(1.0, 24000, seed=19)
+    ids, all_ids = rep.encode([utterance])[0], full.encode([utterance])[0]
+    np.testing.assert_array_equal(ids.reshape(-1, k), all_ids.reshape(-1, 32)[:, :k])
+    with pytest.raises(ValueError, match=r"\[1, 32\]"):
+        MimiRepresentation(num_codebooks=33, weights="random")
+
+
+@pytest.mark.parametrize("name", ["mimi_sem", "mimi_all", "snac_orpheus", "neucodec"])
+def test_decode_gives_the_frames_duration(name):
+    """decode(encode(x)): float32 mono at decoded_sample_rate, exactly the duration of the whole frames coded."""
+    hop, rate = EXPECTED[name][:2]
+    rep = random_rep(name)
+    ids = rep.encode([clip(seconds(name, 6.4), 22050, seed=20)])[0]
+    frames = len(ids) // rep.tokens_per_frame
+    audio = rep.decode(ids)
+    assert audio.dtype == np.float32 and audio.ndim == 1 and np.isfinite(audio).all()
+    assert rep.decoded_sample_rate == (24000 if name == "neucodec" else rate)
+    assert len(audio) == frames * hop * rep.decoded_sample_rate // rate
 
 
 # -- flattening ------------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from importlib import import_module
 from typing import Any
 
 from audiobits.representations.base import Representation, Utterance, UtteranceError
+from audiobits.representations.codec2 import NAMES as CODEC2_NAMES
 
 # registry name -> (module, class, default constructor arguments)
 REGISTRY: dict[str, tuple[str, str, dict[str, Any]]] = {
@@ -21,6 +22,19 @@ REGISTRY: dict[str, tuple[str, str, dict[str, Any]]] = {
     "neucodec": ("neucodec", "NeuCodecRepresentation", {}),
     "phonemes": ("phonemes", "PhonemeRepresentation", {}),
     "mulaw": ("mulaw", "MuLawRepresentation", {}),
+    # any number of Mimi levels: mimi_2 ... mimi_32 (mimi_sem and mimi_all are 1 and 8)
+    **{f"mimi_{k}": ("mimi", "MimiRepresentation", {"num_codebooks": k}) for k in range(2, 33) if k != 8},
+    # Codec 2 at every bitrate pycodec2 offers (bit/s; codec2_700c is mode 700C)
+    **{name: ("codec2", "Codec2Representation", {"mode": mode}) for mode, name in CODEC2_NAMES.items()},
+    # transformers codecs (hf_codecs.py): EnCodec 24 kHz and X-Codec per bandwidth, DAC per rate and level count
+    **{f"encodec_{kbps:g}kbps": ("hf_codecs", "EncodecRepresentation", {"bandwidth": kbps})
+       for kbps in (1.5, 3.0, 6.0, 12.0, 24.0)},
+    **{f"xcodec_{kbps:g}kbps": ("hf_codecs", "XcodecRepresentation", {"bandwidth": kbps})
+       for kbps in (0.5, 1.0, 1.5, 2.0, 4.0)},
+    **{f"dac_{khz}khz_{n}q": ("hf_codecs", "DacRepresentation", {"khz": khz, "n_quantizers": n})
+       for khz, most in ((16, 12), (24, 32), (44, 9)) for n in range(1, most + 1)},
+    # SpeechTokenizer (PyPI speechtokenizer): its first n of 8 levels (1: the HuBERT-distilled semantic level)
+    **{f"speechtokenizer_{n}q": ("speech_tokenizer", "SpeechTokenizerRepresentation", {"n_q": n}) for n in range(1, 9)},
 }
 
 

@@ -31,7 +31,13 @@ API (stable; the corpora / sharded-encoding / DataModule code relies on it)::
                                                              # raises UtteranceError for a bad utterance
         bin_meta(corpus: str) -> bins.BinMeta                # everything but splits
 
-    class CodecRepresentation(Representation)   # codec.py; Mimi, SNAC, NeuCodec
+    Optional, where the tokens can be turned back into audio (codecs, mulaw; `audiobits.quality` checks for both):
+        decoded_sample_rate: int             # rate of decode's output (NeuCodec decodes to 24 kHz)
+        decode(ids) -> np.ndarray            # one utterance's ids (no EOS) -> float32 mono audio
+
+    class FramedRepresentation(Representation)  # codec.py; fixed frames of ``hop`` samples (codecs, Codec 2)
+        decode(ids) -> np.ndarray               # exactly frames x hop samples' duration at decoded_sample_rate
+    class CodecRepresentation(FramedRepresentation)   # codec.py; neural codecs with weights
         __init__(weights="pretrained", device="cpu", seed=0)
         hop: int                                # samples per coarse frame at sample_rate (1920, 2048, 320)
         frames_per_level: tuple[int, ...]       # codes per coarse frame per level (SNAC (1, 2, 4))
@@ -44,7 +50,9 @@ API (stable; the corpora / sharded-encoding / DataModule code relies on it)::
     audiobits.representations.build(name, **kwargs) -> Representation
         names: text, mimi_sem, mimi_all (MimiRepresentation(num_codebooks=1|8)), snac_orpheus,
         snac_orpheus_pos (SnacRepresentation(offsets="level"|"position")), neucodec
-        (NeuCodecRepresentation(weights="precomputed") takes Utterance.codes, loads no model), phonemes, mulaw
+        (NeuCodecRepresentation(weights="precomputed") takes Utterance.codes, loads no model), phonemes, mulaw,
+        mimi_2 ... mimi_32, codec2_<mode> (codec2.py), encodec_<kbps>kbps, dac_<khz>khz_<n>q, xcodec_<kbps>kbps
+        (hf_codecs.py); any other subclass through datamodules.RepresentationDataModule (class_path)
 
 ``encode(batch)[i] == encode([batch[i]])[0]`` for any mix of lengths and rates.
 """

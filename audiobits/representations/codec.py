@@ -65,57 +65,13 @@ def gaussian_codebook(vectors: torch.Tensor, size: int, generator: torch.Generat
     return mean + std * noise
 
 
-class CodecRepresentation(Representation):
-    """A neural codec: audio -> per-level codes -> one flat id stream (see the module docstring for the rules)."""
+class FramedRepresentation(Representation):
+    """Audio cut into fixed frames of ``hop`` samples at ``sample_rate``, each giving codes on one or more levels
+    (see the module docstring for the frames and batching rules). Neural codecs and Codec2 share it."""
 
     hop: int                          # samples per coarse frame at ``sample_rate``
     frames_per_level: tuple[int, ...]  # codes each level emits per coarse frame (SNAC (1, 2, 4); Mimi (1,) * K)
-    encoder_name: str
-
-    def __init__(self, weights: str = "pretrained", device: str = "cpu", seed: int = 0) -> None:
-        self.weights = str(weights)
-        self.seed = seed
-        self.checkpoint: str | None = None  # what was loaded: repo/file@revision or a local path
-        if self.weights == "pretrained":
-            model, self.checkpoint = self._load_pretrained()
-        elif self.weights == "random":
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(seed)
-                model = self._build_random()
-            probe = torch.from_numpy(probe_signal(PROBE_FRAMES * self.hop / self.sample_rate, self.sample_rate,
-                                                  seed))[None, None]
-            with torch.inference_mode():
-                self._fit_random_codebooks(model.eval(), probe, torch.Generator().manual_seed(seed))
-        else:
-            path = Path(self.weights).expanduser()
-            if not path.exists():
-                raise FileNotFoundError(f"{self.name}: weights={self.weights!r} is neither 'pretrained', 'random' "
-                                        f"nor an existing path; {self._local_format()}")
-            model, self.checkpoint = self._load_local(path.resolve()), str(path.resolve())
-        self.model: torch.nn.Module | None = model.eval().requires_grad_(False)
-        self.device = torch.device("cpu")
-        self.to(device)
-
-    # -- what each codec provides -------------------------------------------------------------------------
-    @abstractmethod
-    def _load_pretrained(self) -> tuple[torch.nn.Module, str]:
-        """The upstream checkpoint through the upstream loader, and a string naming it (repo/file@revision)."""
-
-    @abstractmethod
-    def _load_local(self, path: Path) -> torch.nn.Module:
-        """A checkpoint saved locally in the upstream format."""
-
-    @abstractmethod
-    def _local_format(self) -> str:
-        """What a local ``weights`` path must hold (for error messages)."""
-
-    @abstractmethod
-    def _build_random(self) -> torch.nn.Module:
-        """The upstream architecture with its default (untrained) init."""
-
-    @abstractmethod
-    def _fit_random_codebooks(self, model: torch.nn.Module, probe: torch.Tensor, generator: torch.Generator) -> None:
-        """Refit an untrained model's codebooks to the latents of ``probe`` [1, 1, T] so codes are diverse."""
+    device = torch.device("cpu")
 
     @abstractmethod
     def _encode_padded(self, x: torch.Tensor) -> list[torch.Tensor]:
@@ -134,26 +90,31 @@ class CodecRepresentation(Representation):
     def unflatten(self, ids: np.ndarray) -> list[np.ndarray]:
         """Flat ids (whole frames, no EOS) -> per-level codes; inverse of ``flatten``."""
 
+    @abstractmethod
+    def _decode_levels(self, levels: list[np.ndarray]) -> np.ndarray:
+        """Per-level codes of one utterance -> its audio, float32 mono at ``decoded_sample_rate``."""
+
     # -- shared ------------------------------------------------------------------------------------------
+    @property
+    def decoded_sample_rate(self) -> int:
+        """Rate of the audio ``decode`` returns (the codec's own rate unless its decoder says otherwise)."""
+        return self.sample_rate
+
+    def decode(self, ids: np.ndarray) -> np.ndarray:
+        """The codec's reconstruction of one utterance from its flat ids (whole frames, no EOS): float32 mono at
+        ``decoded_sample_rate``, exactly the frames' duration (``frames × hop`` samples at the codec's rate); a
+        decoder that gives a few samples more or fewer (DAC 16 kHz: 8 fewer) is trimmed or zero-padded to it."""
+        ids = np.asarray(ids, dtype=np.int64)
+        with torch.inference_mode():
+            audio = np.asarray(self._decode_levels(self.unflatten(ids)), np.float32)
+        frames = len(ids) // self.tokens_per_frame
+        length = frames * self.hop * self.decoded_sample_rate // self.sample_rate
+        return np.pad(audio[:length], (0, max(0, length - len(audio))))
+
     @property
     def frame_rate(self) -> float:
         """Coarse frames per second."""
         return self.sample_rate / self.hop
-
-    def encoder_info(self) -> dict:
-        info: dict[str, Any] = {"name": self.encoder_name, "package": self.package,
-                                "version": self._package_version(), "weights": self.weights}
-        if self.checkpoint:
-            info["checkpoint"] = self.checkpoint
-        if self.weights == "random":
-            info["seed"] = self.seed
-        return info
-
-    def to(self, device: str | torch.device) -> CodecRepresentation:
-        self.device = torch.device(device)
-        if self.model is not None:
-            self.model.to(self.device)
-        return self
 
     def num_frames(self, num_samples: int) -> int:
         """Coarse frames an utterance of ``num_samples`` samples at the codec's rate gets: whole frames only."""
@@ -215,3 +176,95 @@ class CodecRepresentation(Representation):
                         codes.append(lvl[row, :frames * per_frame].astype(np.int64))
                     out[i] = self.flatten(codes)
         return out
+
+
+class FrameMajorLevels:
+    """Flattening shared by Mimi, EnCodec, DAC, X-Codec and Codec 2 (one code per level per frame): frame t gives
+    ``[c0[t] + o0, c1[t] + o1, ...]`` with ``level_offsets`` o_k = Σ sizes of the levels before k, so each level owns
+    its id range; EOS is Σ sizes."""
+
+    codebooks: list
+    name: str
+
+    @property
+    def level_offsets(self) -> np.ndarray:
+        sizes = np.array([book.size for book in self.codebooks], dtype=np.int64)
+        return np.concatenate([[0], np.cumsum(sizes)[:-1]])
+
+    def flatten(self, levels: list[np.ndarray]) -> np.ndarray:
+        return (np.stack(levels, axis=1) + self.level_offsets).reshape(-1)
+
+    def unflatten(self, ids: np.ndarray) -> list[np.ndarray]:
+        ids, k = np.asarray(ids), len(self.codebooks)
+        if ids.size % k:
+            raise ValueError(f"{ids.size} ids are not whole {self.name} frames of {k}")
+        codes = ids.reshape(-1, k) - self.level_offsets
+        if codes.size and ((codes < 0).any() or (codes >= [book.size for book in self.codebooks]).any()):
+            raise ValueError(f"ids outside their level's range for {self.name} (offsets {self.level_offsets.tolist()})")
+        return [codes[:, level] for level in range(k)]
+
+
+class CodecRepresentation(FramedRepresentation):
+    """A neural codec: audio -> per-level codes -> one flat id stream (see the module docstring for the rules)."""
+
+    encoder_name: str
+
+    def __init__(self, weights: str = "pretrained", device: str = "cpu", seed: int = 0) -> None:
+        self.weights = str(weights)
+        self.seed = seed
+        self.checkpoint: str | None = None  # what was loaded: repo/file@revision or a local path
+        if self.weights == "pretrained":
+            model, self.checkpoint = self._load_pretrained()
+        elif self.weights == "random":
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                model = self._build_random()
+            probe = torch.from_numpy(probe_signal(PROBE_FRAMES * self.hop / self.sample_rate, self.sample_rate,
+                                                  seed))[None, None]
+            with torch.inference_mode():
+                self._fit_random_codebooks(model.eval(), probe, torch.Generator().manual_seed(seed))
+        else:
+            path = Path(self.weights).expanduser()
+            if not path.exists():
+                raise FileNotFoundError(f"{self.name}: weights={self.weights!r} is neither 'pretrained', 'random' "
+                                        f"nor an existing path; {self._local_format()}")
+            model, self.checkpoint = self._load_local(path.resolve()), str(path.resolve())
+        self.model: torch.nn.Module | None = model.eval().requires_grad_(False)
+        self.device = torch.device("cpu")
+        self.to(device)
+
+    # -- what each codec provides -------------------------------------------------------------------------
+    @abstractmethod
+    def _load_pretrained(self) -> tuple[torch.nn.Module, str]:
+        """The upstream checkpoint through the upstream loader, and a string naming it (repo/file@revision)."""
+
+    @abstractmethod
+    def _load_local(self, path: Path) -> torch.nn.Module:
+        """A checkpoint saved locally in the upstream format."""
+
+    @abstractmethod
+    def _local_format(self) -> str:
+        """What a local ``weights`` path must hold (for error messages)."""
+
+    @abstractmethod
+    def _build_random(self) -> torch.nn.Module:
+        """The upstream architecture with its default (untrained) init."""
+
+    @abstractmethod
+    def _fit_random_codebooks(self, model: torch.nn.Module, probe: torch.Tensor, generator: torch.Generator) -> None:
+        """Refit an untrained model's codebooks to the latents of ``probe`` [1, 1, T] so codes are diverse."""
+
+    def encoder_info(self) -> dict:
+        info: dict[str, Any] = {"name": self.encoder_name, "package": self.package,
+                                "version": self._package_version(), "weights": self.weights}
+        if self.checkpoint:
+            info["checkpoint"] = self.checkpoint
+        if self.weights == "random":
+            info["seed"] = self.seed
+        return info
+
+    def to(self, device: str | torch.device) -> CodecRepresentation:
+        self.device = torch.device(device)
+        if self.model is not None:
+            self.model.to(self.device)
+        return self

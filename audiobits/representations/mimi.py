@@ -12,13 +12,13 @@ import numpy as np
 import torch
 
 from audiobits.bins import Codebook
-from audiobits.representations.codec import CodecRepresentation, gaussian_codebook, hub_source
+from audiobits.representations.codec import CodecRepresentation, FrameMajorLevels, gaussian_codebook, hub_source
 
 CODEBOOK_SIZE = 2048
 NAMES = {1: "mimi_sem", 8: "mimi_all"}
 
 
-class MimiRepresentation(CodecRepresentation):
+class MimiRepresentation(FrameMajorLevels, CodecRepresentation):
     """The first ``num_codebooks`` Mimi levels, frame-major, with per-level id offsets."""
 
     sample_rate = 24000
@@ -81,13 +81,6 @@ class MimiRepresentation(CodecRepresentation):
         codes = self.model.encode(x)  # [B, K, frames]; causal: zeros after an utterance cannot change its frames
         return [codes[:, k] for k in range(self.num_codebooks)]
 
-    def flatten(self, levels: list[np.ndarray]) -> np.ndarray:
-        offsets = CODEBOOK_SIZE * np.arange(self.num_codebooks)
-        return (np.stack(levels, axis=1) + offsets).reshape(-1)
-
-    def unflatten(self, ids: np.ndarray) -> list[np.ndarray]:
-        ids = np.asarray(ids)
-        if ids.size % self.num_codebooks:
-            raise ValueError(f"{ids.size} ids are not whole frames of {self.num_codebooks}")
-        frames = ids.reshape(-1, self.num_codebooks) - CODEBOOK_SIZE * np.arange(self.num_codebooks)
-        return [frames[:, k] for k in range(self.num_codebooks)]
+    def _decode_levels(self, levels: list[np.ndarray]) -> np.ndarray:
+        codes = torch.as_tensor(np.stack(levels), device=self.device)[None]  # [1, K, frames]
+        return self.model.decode(codes)[0, 0].float().cpu().numpy()

@@ -75,3 +75,11 @@ class MuLawRepresentation(Representation):
                 raise UtteranceError(utterance.id, f"shorter than one sample at {self.sample_rate} Hz")
             out.append(mu_law_encode(resample(utterance.audio, utterance.sample_rate, self.sample_rate)))
         return out
+
+    @property
+    def decoded_sample_rate(self) -> int:
+        return self.sample_rate
+
+    def decode(self, ids: np.ndarray) -> np.ndarray:
+        """The μ-law reconstruction of one utterance's ids (no EOS): float32 samples at ``sample_rate``."""
+        return mu_law_decode(ids).astype(np.float32)

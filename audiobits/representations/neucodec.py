@@ -115,6 +115,17 @@ class NeuCodecRepresentation(CodecRepresentation):
             self.check(utterance)
         return [np.asarray(u.codes, dtype=np.int64) for u in batch]
 
+    @property
+    def decoded_sample_rate(self) -> int:
+        return 24_000  # NeuCodec's decoder upsamples its 50 Hz codes to 24 kHz
+
+    def _decode_levels(self, levels: list[np.ndarray]) -> np.ndarray:
+        if self.model is None:
+            raise ValueError("neucodec: weights='precomputed' loads no model, so it cannot decode; build it with "
+                             "weights='pretrained', a local checkpoint or 'random'")
+        codes = torch.as_tensor(levels[0], device=self.device)[None, None]  # [1, 1, frames]
+        return self.model.decode_code(codes)[0, 0].float().cpu().numpy()
+
     def flatten(self, levels: list[np.ndarray]) -> np.ndarray:
         return np.asarray(levels[0], dtype=np.int64)
 

@@ -93,6 +93,10 @@ class SnacRepresentation(CodecRepresentation):
     def _encode_padded(self, x: torch.Tensor) -> list[torch.Tensor]:
         return self.model.encode(x)  # members share a batch_key: upstream pads them alike
 
+    def _decode_levels(self, levels: list[np.ndarray]) -> np.ndarray:
+        codes = [torch.as_tensor(level, device=self.device)[None] for level in levels]
+        return self.model.decode(codes)[0, 0].float().cpu().numpy()
+
     def flatten(self, levels: list[np.ndarray]) -> np.ndarray:
         l0, l1, l2 = levels
         frames = np.stack([l0, l1[0::2], l2[0::4], l2[1::4], l1[1::2], l2[2::4], l2[3::4]], axis=1)

@@ -1,0 +1,295 @@
+"""Decoded quality: ``audiobits quality --config X.yaml`` decodes a bin directory's validation utterances and scores
+them against the original recordings, so bits/sec can be set against how good the speech the tokens carry is.
+
+Scores (both signals resampled to 16 kHz, the reference cut to the decoded duration — whole frames only):
+``si_sdr`` (dB, torchmetrics), ``stoi`` (0–1, torchmetrics through pystoi), ``pesq_wb`` (MOS-LQO 1–4.6, wideband,
+torchmetrics through pesq) and ``log_mel_distance`` (`metrics.log_mel_distance`, 80 mel bands, lower is better).
+No alignment is done: a codec with a delay loses SI-SDR (Codec 2's is parametric, its SI-SDR is low anyway).
+
+``<bins>/quality.json``: per-utterance values and, per metric, the mean over utterances with a 95 % bootstrap
+interval (`metrics.bootstrap_mean`). Scale: like encoding, through `Trainer.predict` (`QualityTask`) on the
+config's ``encode`` accelerator/devices/nodes — chunk k of corpus rows goes to rank k mod world size; resumable:
+each scored utterance is appended to its rank's ``quality.partial.rank<r>.jsonl`` first, a rerun scores only the
+missing ones, and global rank 0 writes the final file to a temporary name and renames it. A quality.json that
+already scores the same utterances of the same bins is kept (delete it to score again).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from audiobits import metrics
+from audiobits.bins import TokenBins
+from audiobits.corpora import Corpus, Loaded, Unreadable
+from audiobits.encode import EncodeOptions
+from audiobits.errors import AudiobitsError
+from audiobits.representations.base import Representation
+
+RATE = 16000  # every score is computed at 16 kHz (PESQ wideband's rate)
+QUALITY_FILE = "quality.json"
+PARTIAL_GLOB = "quality.partial.rank*.jsonl"  # one per rank: quality.partial.rank0.jsonl, ...
+METRICS = ("si_sdr", "stoi", "pesq_wb", "log_mel_distance")
+HIGHER_IS_BETTER = {"si_sdr": True, "stoi": True, "pesq_wb": True, "log_mel_distance": False}
+LOAD_CHUNK = 32  # corpus rows read at a time
+
+
+def can_decode(representation: Representation) -> bool:
+    """True when the representation can turn its ids back into audio (``decode`` and ``decoded_sample_rate``)."""
+    return callable(getattr(representation, "decode", None)) and hasattr(representation, "decoded_sample_rate")
+
+
+def to_16k(audio: np.ndarray, rate: int) -> torch.Tensor:
+    """Mono float audio at ``rate`` -> float32 tensor at 16 kHz (torchaudio's band-limited resampling)."""
+    import torchaudio.functional as AF
+
+    wav = torch.as_tensor(np.asarray(audio, dtype=np.float32))
+    return wav if rate == RATE else AF.resample(wav, int(rate), RATE)
+
+
+def log_mel(wav: torch.Tensor) -> np.ndarray:
+    """80-band mel power spectrogram of 16 kHz audio (1024-point FFT, 16 ms hop)."""
+    import torchaudio
+
+    mel = torchaudio.transforms.MelSpectrogram(RATE, n_fft=1024, hop_length=256, n_mels=80)
+    return mel(wav).numpy()
+
+
+def score(reference: np.ndarray, reference_rate: int, decoded: np.ndarray, decoded_rate: int) -> dict[str, float]:
+    """Every score of one decoded utterance against its original (NaN where a score is undefined: STOI on under
+    ~30 non-silent frames, PESQ on an utterance without speech)."""
+    from torchmetrics.functional.audio import (perceptual_evaluation_speech_quality,
+                                               scale_invariant_signal_distortion_ratio,
+                                               short_time_objective_intelligibility)
+
+    ref, dec = to_16k(reference, reference_rate), to_16k(decoded, decoded_rate)
+    n = min(len(ref), len(dec))
+    ref, dec = ref[:n].double(), dec[:n].double()
+    with warnings.catch_warnings(record=True) as caught:  # pystoi warns and returns 1e-5 on too little speech
+        warnings.simplefilter("always")
+        stoi = float(short_time_objective_intelligibility(dec, ref, RATE))
+    if any("Not enough STFT frames" in str(w.message) for w in caught):
+        stoi = float("nan")  # undefined (under ~30 non-silent 25.6 ms frames), not a score of zero
+    out = {"si_sdr": float(scale_invariant_signal_distortion_ratio(dec, ref)), "stoi": stoi,
+           "log_mel_distance": metrics.log_mel_distance(log_mel(ref.float()), log_mel(dec.float()))}
+    try:
+        out["pesq_wb"] = float(perceptual_evaluation_speech_quality(dec, ref, RATE, "wb"))
+    except Exception:  # noqa: BLE001 - pesq raises its own NoUtterancesError (silence) and friends
+        out["pesq_wb"] = float("nan")
+    return out
+
+
+def summarize(rows: list[dict]) -> dict[str, dict]:
+    """Per metric: mean over the utterances where it is defined, its 95 % bootstrap interval and the count."""
+    summary = {}
+    for name in METRICS:
+        values = np.array([r[name] for r in rows], dtype=np.float64)
+        values = values[np.isfinite(values)]
+        if values.size == 0:
+            summary[name] = {"mean": None, "ci95": None, "n": 0}
+            continue
+        low, high = metrics.bootstrap_mean(values)
+        summary[name] = {"mean": float(values.mean()), "ci95": [low, high], "n": int(values.size),
+                         "higher_is_better": HIGHER_IS_BETTER[name]}
+    return summary
+
+
+def _read_partial(bins_dir: Path) -> dict[str, dict]:
+    """Scored utterances of interrupted runs, from every rank's partial file (a torn last line is scored again)."""
+    done = {}
+    for path in sorted(bins_dir.glob(PARTIAL_GLOB)):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                row = json.loads(line)
+                done[row["id"]] = row
+            except (json.JSONDecodeError, KeyError, TypeError):
+                continue
+    return done
+
+
+def _unbatched(item: Loaded) -> Loaded:
+    return item
+
+
+class _Chunks(Dataset):
+    """Item i = the loaded corpus rows of chunk i (audio decoded in dataloader workers)."""
+
+    def __init__(self, corpus: Corpus, split: str, chunks: list[tuple[int, int]]) -> None:
+        self.corpus, self.split, self.chunks = corpus, split, chunks
+
+    def __len__(self) -> int:
+        return len(self.chunks)
+
+    def __getitem__(self, i: int) -> Loaded:
+        return self.corpus.load(self.split, *self.chunks[i], audio=True)
+
+
+class QualityJob:
+    """Scoring one bin directory's ``split``: which corpus rows hold its utterances, what is done, the result."""
+
+    def __init__(self, corpus: Corpus, representation: Representation, bins_dir: str | os.PathLike,
+                 split: str = "val", max_utterances: int | None = None) -> None:
+        if not can_decode(representation):
+            raise AudiobitsError(f"{representation.name} cannot decode its tokens (no decode()), so it has no "
+                                 "decoded quality; quality applies to codecs and mu-law")
+        self.corpus, self.representation, self.split = corpus, representation, split
+        self.bins_dir = Path(bins_dir)
+        self.bins = TokenBins(self.bins_dir)
+        if self.bins.meta.representation != representation.name:
+            raise AudiobitsError(f"{self.bins_dir} holds {self.bins.meta.representation!r} bins, not "
+                                 f"{representation.name!r}")
+        self.part = self.bins.split(split)
+        self.ids = [str(i) for i in self.part.ids][:max_utterances]
+        self.position = {uid: i for i, uid in enumerate(self.ids)}
+
+    def pending(self, rank: int = 0, world_size: int = 1) -> list[tuple[int, int]]:
+        """This rank's chunks of corpus rows (chunk k belongs to rank k mod world_size) while any is unscored."""
+        todo = set(self.ids) - _read_partial(self.bins_dir).keys()
+        size = self.corpus.size(self.split)
+        chunks = [(start, min(start + LOAD_CHUNK, size)) for start in range(0, size, LOAD_CHUNK)]
+        return chunks[rank::world_size] if todo else []
+
+    def loader(self, rank: int = 0, world_size: int = 1, num_workers: int = 0) -> DataLoader:
+        dataset = _Chunks(self.corpus, self.split, self.pending(rank, world_size))
+        workers = min(num_workers, len(dataset))
+        return DataLoader(dataset, batch_size=None, collate_fn=_unbatched, num_workers=workers)
+
+    def score_items(self, items: Loaded, rank: int = 0) -> int:
+        """Decode and score the not yet scored utterances among ``items``, appending each to this rank's partial
+        file as soon as it is done; returns how many were scored."""
+        done = _read_partial(self.bins_dir).keys()
+        scored = 0
+        with open(self.bins_dir / f"quality.partial.rank{rank}.jsonl", "a", encoding="utf-8") as log:
+            for item in items:
+                if isinstance(item, Unreadable) or item.id not in self.position or item.id in done:
+                    continue
+                i = self.position[item.id]
+                tokens = np.asarray(self.part.tokens[self.part.offsets[i]:self.part.offsets[i + 1] - 1], np.int64)
+                rate = self.representation.decoded_sample_rate
+                decoded = self.representation.decode(tokens)
+                row = {"id": item.id, "seconds": len(decoded) / rate, **score(item.audio, item.sample_rate, decoded,
+                                                                               rate)}
+                log.write(json.dumps(row) + "\n")
+                log.flush()
+                scored += 1
+        return scored
+
+    def existing(self) -> dict | None:
+        """quality.json when it already scores exactly these utterances of these bins (delete it to rescore)."""
+        path = self.bins_dir / QUALITY_FILE
+        if not path.is_file():
+            return None
+        result = json.loads(path.read_text(encoding="utf-8"))
+        same = (result.get("representation"), result.get("split"), result.get("encoder")) == (
+            self.representation.name, self.split, self.bins.meta.encoder)
+        return result if same and [r["id"] for r in result.get("per_utterance", [])] == self.ids else None
+
+    def finish(self) -> dict:
+        """Write quality.json from the partial files (atomically) and remove them; returns what was written."""
+        done = _read_partial(self.bins_dir)
+        missing = [uid for uid in self.ids if uid not in done]
+        if missing:
+            raise AudiobitsError(f"{len(missing)} {self.split} utterance(s) of {self.bins_dir} (e.g. {missing[0]}) "
+                                 f"are not in corpus {self.corpus.name!r}: the bins come from another corpus")
+        rows = [done[uid] for uid in self.ids]
+        result = {"representation": self.representation.name, "split": self.split, "sample_rate": RATE,
+                  "decoded_sample_rate": self.representation.decoded_sample_rate, "encoder": self.bins.meta.encoder,
+                  "utterances": len(rows), "seconds": float(sum(r["seconds"] for r in rows)),
+                  "metrics": summarize(rows), "per_utterance": rows}
+        tmp = self.bins_dir / f"{QUALITY_FILE}.tmp-{os.getpid()}"
+        tmp.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+        os.replace(tmp, self.bins_dir / QUALITY_FILE)
+        for path in self.bins_dir.glob(PARTIAL_GLOB):
+            path.unlink()
+        return result
+
+
+class QualityTask(L.LightningModule):
+    """`Trainer.predict` over a `QualityJob`: each rank decodes and scores its share of the chunks on its device."""
+
+    def __init__(self, job: QualityJob, num_workers: int = 0) -> None:
+        super().__init__()
+        self.job, self.num_workers = job, num_workers
+
+    def predict_dataloader(self) -> DataLoader:
+        return self.job.loader(self.global_rank, self.trainer.world_size, self.num_workers)
+
+    def on_predict_start(self) -> None:
+        self.job.representation.to(str(self.device))
+
+    def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
+        return batch  # numpy audio; the representation moves what it needs
+
+    def predict_step(self, batch: Loaded, batch_idx: int) -> int:
+        return self.job.score_items(batch, self.global_rank)
+
+
+def score_bins(corpus: Corpus, representation: Representation, bins_dir: str | os.PathLike, split: str = "val",
+               max_utterances: int | None = None, options: EncodeOptions | None = None) -> dict:
+    """Decode ``split`` of ``bins_dir``, score it against ``corpus``'s audio and write ``quality.json``, resuming
+    from the partial files. ``options`` unset: in this process; set: through `Trainer.predict` on its
+    accelerator/devices/nodes (every rank takes its chunks, global rank 0 writes the result)."""
+    job = QualityJob(corpus, representation, bins_dir, split, max_utterances)
+    done = job.existing()
+    if done is not None:
+        return done
+    if options is None:
+        for items in job.loader():
+            job.score_items(items)
+        return job.finish()
+    o = options
+    trainer = L.Trainer(accelerator=o.accelerator, devices=o.devices, num_nodes=o.num_nodes, strategy=o.strategy,
+                        logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, use_distributed_sampler=False)
+    trainer.predict(QualityTask(job, o.num_workers), return_predictions=False)
+    trainer.strategy.barrier("audiobits-quality-scored")
+    result = job.finish() if trainer.is_global_zero else {}
+    trainer.strategy.barrier("audiobits-quality-written")
+    return result
+
+
+def score_datamodule(data: object, max_utterances: int | None = None) -> dict:
+    """`score_bins` for a config's codec DataModule (its corpus, representation and bin directory)."""
+    for attribute in ("corpus", "representation", "bins_dir"):
+        if not hasattr(data, attribute):
+            raise AudiobitsError(f"{type(data).__name__} has no {attribute}: quality needs a codec DataModule "
+                                 "(audiobits.datamodules.*) whose bins it can decode")
+    return score_bins(data.corpus, data.representation, data.bins_dir, max_utterances=max_utterances,
+                      options=getattr(data, "encode_options", EncodeOptions()))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`audiobits quality --config X.yaml [--max_utterances N] [config overrides]`: prepare the config's bins if
+    needed, then decode and score their validation utterances into ``<bins>/quality.json``."""
+    from audiobits.cli import lightning_cli
+
+    args = list(argv or [])
+    limit = None
+    if "--max_utterances" in args:
+        at = args.index("--max_utterances")
+        limit = int(args[at + 1])
+        del args[at:at + 2]
+    cli = lightning_cli(args, run=False)
+    cli.datamodule.prepare_data()
+    result = score_datamodule(cli.datamodule, limit)
+    means = ", ".join(f"{k} {v['mean']:.3g}" for k, v in result["metrics"].items() if v["mean"] is not None)
+    print(f"{result['representation']}: {result['utterances']} {result['split']} utterances, {means} -> "
+          f"{Path(cli.datamodule.bins_dir) / QUALITY_FILE}")
+
+
+def read_quality(bins_dir: str | os.PathLike | None) -> dict[str, float | None]:
+    """The mean of every score in ``<bins_dir>/quality.json`` (None for each when there is none)."""
+    path = Path(bins_dir) / QUALITY_FILE if bins_dir is not None else None
+    if path is None or not path.is_file():
+        return {name: None for name in METRICS}
+    summary = json.loads(path.read_text(encoding="utf-8"))["metrics"]
+    return {name: summary.get(name, {}).get("mean") for name in METRICS}
