@@ -123,20 +123,17 @@ def lightning_cli(args: list[str] | None = None, run: bool = True, prog: str = "
 
 
 def prepare(args: list[str]) -> None:
-    """`audiobits prepare --config X.yaml [--quality]`: download, encode and write the config's bins, nothing else;
-    with ``--quality`` also decode and score their validation utterances (`audiobits.quality`)."""
-    quality = "--quality" in args
-    cli = lightning_cli([a for a in args if a != "--quality"], run=False, prog="audiobits prepare")
+    """`audiobits prepare --config X.yaml`: download, encode and write the config's bins, nothing else (with
+    ``--quality``, `main` runs `audiobits quality`, which prepares the bins first, then scores them)."""
+    cli = lightning_cli(args, run=False, prog="audiobits prepare")
     cli.datamodule.prepare_data()
-    if quality:
-        from audiobits.quality import score_datamodule
-
-        score_datamodule(cli.datamodule)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Dispatch ``prepare`` and the tools; everything else is LightningCLI (``fit``, ``validate``, ``test``)."""
     args = sys.argv[1:] if argv is None else list(argv)
+    if args and args[0] == "prepare" and "--quality" in args:  # prepare, then decode and score: `quality` does both
+        args = ["quality", *(a for a in args[1:] if a != "--quality")]
     try:
         if args and args[0] == "prepare":
             return prepare(args[1:])

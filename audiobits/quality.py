@@ -278,7 +278,7 @@ def main(argv: list[str] | None = None) -> None:
         at = args.index("--max_utterances")
         limit = int(args[at + 1])
         del args[at:at + 2]
-    cli = lightning_cli(args, run=False)
+    cli = lightning_cli(args, run=False, prog="audiobits quality")
     cli.datamodule.prepare_data()
     result = score_datamodule(cli.datamodule, limit)
     means = ", ".join(f"{k} {v['mean']:.3g}" for k, v in result["metrics"].items() if v["mean"] is not None)

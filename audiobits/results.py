@@ -156,7 +156,7 @@ def context_curve(sums: ValidationSums, tokens_per_sec: float) -> list[dict]:
 def compute_results(meta: BinMeta, val: SplitBins, sums: ValidationSums, model: ModelShape, train_tokens: int,
                     finished: bool, bootstrap_resamples: int = 10_000, seed: int = 0,
                     passes: dict[str, ValidationSums] | None = None, eval_stride: int | None = None) -> dict:
-    """All DESIGN.md metrics for one run. ``sums`` is the non-overlapping pass; ``passes`` the final evaluation's
+    """All docs/metrics.md metrics for one run. ``sums`` is the non-overlapping pass; ``passes`` the final evaluation's
     other passes (``sliding`` at ``eval_stride``, ``utterance_reset``). The headline (top-level keys) is the sliding
     pass when there is one, else the non-overlapping pass (``eval_stride`` = ``seq_len`` then says so)."""
     passes = passes or {}

@@ -44,7 +44,7 @@ def test_seed_config_fits_on_a_local_folder_with_random_weights(tmp_path, name, 
 def test_every_seed_config_trains_at_one_batch_of_64_windows_of_1024_tokens():
     """One batch for every stream: a vocab-dependent batch would change the number of optimizer steps and so the
     schedule between the streams being compared."""
-    seeds = [p for p in sorted(CONFIGS.glob("*.yaml")) if p.stem != "tiny"]
+    seeds = [p for p in sorted(CONFIGS.glob("*.yaml")) if p.stem not in ("tiny", "sweep_ladder")]
     assert {p.stem for p in seeds} >= {"text", "mimi_sem", "mimi_all", "snac_orpheus", "neucodec", "neucodec_emilia",
                                        "text_emilia"}
     for path in seeds:

@@ -1,28 +1,18 @@
-"""CumulativeFLOPs on its own: it counts the targets that are not masked, sums them over ranks, and resumes."""
+"""CumulativeFLOPs on its own: tokens from the optimizer steps taken (all ranks, accumulation, the short last batch),
+FLOPs from metrics, logged on logging steps and the last batch, and a resume that needs no state of its own."""
 
 from types import SimpleNamespace
 
 import pytest
-import torch
 
 from audiobits import metrics
-from audiobits.data import IGNORE_INDEX
 from audiobits.results import ModelShape
 from callbacks import CumulativeFLOPs
+from callbacks.cumulative_flops import trained_tokens
 
 SHAPE = ModelShape(non_embedding_params=1000, vocab_size=50, n_layer=2, n_embd=16, seq_len=8)
-
-
-class TwoRanks:
-    """A strategy whose ``reduce`` sums this rank's count with another rank's (which counted ``other`` tokens)."""
-
-    def __init__(self, other: int) -> None:
-        self.other, self.calls = other, 0
-
-    def reduce(self, tensor, reduce_op):
-        assert reduce_op == "sum"
-        self.calls += 1
-        return tensor + self.other
+# 13 windows of 8 targets, 4 windows per rank and batch on 2 ranks: 2 global batches (8, then the short 5)
+DATA = SimpleNamespace(batch_size=4, train_windows=13, seq_len=8)
 
 
 class Module:
@@ -35,39 +25,35 @@ class Module:
         self.logged.append(values)
 
 
-def batch(targets: list[list[int]]) -> dict:
-    return {"target": torch.tensor(targets)}
+def trainer(global_step: int, accumulate: int = 1, last: bool = False, every: int = 2) -> SimpleNamespace:
+    return SimpleNamespace(global_step=global_step, accumulate_grad_batches=accumulate, num_training_batches=2,
+                           world_size=2, log_every_n_steps=every, is_last_batch=last, datamodule=DATA)
 
 
-def step(callback, strategy, module, targets, global_step, last=False, every=2):
-    trainer = SimpleNamespace(strategy=strategy, global_step=global_step, log_every_n_steps=every, is_last_batch=last)
-    callback.on_train_batch_end(trainer, module, None, batch(targets), 0)
+def test_trained_tokens_count_every_rank_and_the_short_last_batch_once():
+    assert trained_tokens(trainer(0), DATA) == 0
+    assert trained_tokens(trainer(1), DATA) == 4 * 2 * 8  # one global batch of 8 windows
+    assert trained_tokens(trainer(2), DATA) == 13 * 8  # the short last batch: its 5 real windows, no padding
+    assert trained_tokens(trainer(1, accumulate=2), DATA) == 13 * 8  # one step accumulates both batches
+    assert trained_tokens(trainer(0), DATA, global_step=1) == 64  # a checkpoint's step (validate)
 
 
-def test_counts_unmasked_targets_summed_over_ranks_and_logs_flops_from_metrics():
-    callback, strategy, module = CumulativeFLOPs(), TwoRanks(other=5), Module()
-    callback.setup(SimpleNamespace(strategy=strategy), module, "fit")
-    step(callback, strategy, module, [[1, 2, IGNORE_INDEX], [3, IGNORE_INDEX, IGNORE_INDEX]], global_step=1)
-    assert module.logged == [] and strategy.calls == 0  # no collective between logging steps
-    step(callback, strategy, module, [[4, 5, 6], [7, 8, 9]], global_step=2)  # a logging step: 3 + 6 here, + 5 there
-    assert strategy.calls == 1 and callback.tokens == 3 + 6 + 5
-    tokens = 14
+def test_logs_tokens_and_flops_from_metrics_on_logging_steps_and_the_last_batch():
+    callback, module = CumulativeFLOPs(), Module()
+    callback.on_train_batch_end(trainer(1), module, None, None, 0)
+    assert module.logged == []  # not a logging step
+    callback.on_train_batch_end(trainer(2, every=2), module, None, None, 1)
+    tokens = 13 * 8
     assert module.logged[-1] == pytest.approx({
         "train/tokens": float(tokens),
         "train/pflops_trunk": metrics.training_flops_trunk(1000, tokens) / 1e15,
         "train/pflops_full": metrics.training_flops_full(1000, 50, 16, 2, 8, tokens) / 1e15})
-    step(callback, strategy, module, [[IGNORE_INDEX] * 3], global_step=3, last=True)  # the last batch always logs
-    assert module.logged[-1]["train/tokens"] == tokens + 5
+    callback.on_train_batch_end(trainer(1, every=50, last=True), module, None, None, 0)  # the last batch always logs
+    assert module.logged[-1]["train/tokens"] == 64.0
 
 
-def test_resume_continues_from_the_checkpointed_count():
-    callback, strategy, module = CumulativeFLOPs(), TwoRanks(other=0), Module()
-    callback.setup(SimpleNamespace(strategy=strategy), module, "fit")
-    step(callback, strategy, module, [[1, 2, 3, 4]], global_step=1)  # pending, not yet reduced
-    state = callback.state_dict()  # a checkpoint flushes what is pending
-    assert state == {"tokens": 4}
+def test_a_resumed_run_counts_from_the_restored_step_without_state_of_its_own():
     resumed, module = CumulativeFLOPs(), Module()
-    resumed.load_state_dict(state)
-    resumed.setup(SimpleNamespace(strategy=strategy), module, "fit")
-    step(resumed, strategy, module, [[5, 6]], global_step=2)
-    assert module.logged[-1]["train/tokens"] == 6.0
+    assert resumed.state_dict() == {}  # nothing to checkpoint: the count follows the global step
+    resumed.on_train_batch_end(trainer(2), module, None, None, 0)  # Lightning restored global_step = 2
+    assert module.logged[-1]["train/tokens"] == 13 * 8

@@ -7,7 +7,8 @@ import pytest
 import yaml
 
 from audiobits.bins import TokenBins
-from audiobits.demo import SIZES, DemoSize, closing_line, main, representations, schedule, utterance_texts
+from audiobits.demo import (DEFAULT_REPRESENTATIONS, SIZES, DemoSize, closing_line, main, representations, schedule,
+                            utterance_texts)
 from audiobits.errors import AudiobitsError
 from audiobits.runs import load_runs
 
@@ -101,7 +102,7 @@ def test_the_closing_line_calls_only_synthesized_speech_synthetic():
 
 
 def test_representations_are_chosen_by_name_and_text_is_off_by_default():
-    assert [r.name for r in representations()] == ["phonemes", "mulaw"]
+    assert [r.name for r in representations()] == ["phonemes", "mulaw", "codec2_3200", "codec2_700c"]
     assert [r.name for r in representations(["text", "mulaw"])] == ["text", "mulaw"]
     with pytest.raises(AudiobitsError, match=r"--representations \['mimi_all'\]: the demo runs"):
         representations(["mimi_all"])
@@ -114,11 +115,11 @@ def test_demo_compresses_every_representation_and_decodes_it_bit_exactly(out):
     from audiobits.compress import decompress
 
     rows = {r["representation"]: r for r in json.loads((out / "report" / "report.json").read_text())["rows"]}
-    for name in ("text", "phonemes", "mulaw"):
+    for name in DEFAULT_REPRESENTATIONS:
         [run] = load_runs([out / "runs" / name])
         summary = json.loads((run.path / "compress.json").read_text())
         assert summary["verified"] and rows[name]["compressed_bits_per_sec"] == summary["compressed_bits_per_sec"]
         restored = decompress(run.path / "val.abz", run.path, log=lambda *a: None)
         assert np.concatenate([restored[i] for i in sorted(restored)]).astype(np.uint16).tobytes() == (
             run.bins_dir() / "val.bin").read_bytes()
-    assert rows["mulaw"]["flac_bits_per_sec"] is not None and rows["text"]["flac_bits_per_sec"] is None
+    assert rows["mulaw"]["flac_bits_per_sec"] is not None and rows["phonemes"]["flac_bits_per_sec"] is None
