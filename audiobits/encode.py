@@ -28,6 +28,7 @@ from audiobits.corpora import Corpus, Loaded, Unreadable, upgrade_description
 from audiobits.files import write_text_atomic
 from audiobits.representations.base import Representation, Utterance, UtteranceError
 from audiobits.shards import Shard, ShardRecord
+from audiobits.errors import ConfigValueError
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +158,8 @@ class EncodeJob:
         ids = [item.id for item in items]
         if len(set(ids)) != len(ids):
             twice = sorted({i for i in ids if ids.count(i) > 1})
-            raise ValueError(f"{self.corpus.name} {shard.name}: utterance id(s) {twice[:5]} occur twice; ids must be "
+            raise ConfigValueError(f"{self.corpus.name} {shard.name}: utterance id(s) {twice[:5]} occur "
+                                   f"twice; ids must be "
                              "unique within a split (check the corpus's id column)")
         failed = {item.id: item.reason for item in items if isinstance(item, Unreadable)}
         readable = [item for item in items if not isinstance(item, Unreadable)]

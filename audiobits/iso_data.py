@@ -20,6 +20,7 @@ import numpy as np
 from audiobits.bins import SPLITS
 from audiobits.corpora import Corpus, upgrade_description
 from audiobits.files import write_text_atomic
+from audiobits.errors import ConfigValueError
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +40,8 @@ def read_dropped(corpus_dir: str | os.PathLike) -> dict[tuple[str, str], dict]:
                 record = json.loads(line)
                 records[(record["split"], record["id"])] = record
             except (json.JSONDecodeError, KeyError, TypeError) as e:
-                raise ValueError(f"{path}, line {number}: not a drop record ({e}); each line is a JSON object "
-                                 "with split, id, representation and reason. Fix or delete the line.") from e
+                raise ConfigValueError(f"{path}, line {number}: not a drop record ({e}); each line is a JSON object "
+                                       "with split, id, representation and reason. Fix or delete the line.") from e
     return records
 
 
@@ -81,7 +82,8 @@ def check_corpus_record(corpus_dir: Path, corpus: Corpus) -> None:
     if path.is_file():
         recorded = upgrade_description(json.loads(path.read_text(encoding="utf-8")))
         if recorded != description:
-            raise ValueError(f"{path} records corpus {recorded}, but this config describes {description}. Bins of "
+            raise ConfigValueError(f"{path} records corpus {recorded}, but this config describes "
+                                   f"{description}. Bins of "
                              f"one corpus directory must come from the same utterances: give the corpus another "
                              f"name (init arg `name`), or delete {corpus_dir} to rebuild every representation.")
         return

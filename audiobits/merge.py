@@ -21,6 +21,7 @@ from audiobits.encode import EncodeJob
 from audiobits.iso_data import (DROPPED_LOG, add_dropped, check_corpus_record, note_kept_drops, read_dropped,
                                 stale_utterances)
 from audiobits.shards import ShardRecord
+from audiobits.errors import AudiobitsError, ConfigValueError
 
 log = logging.getLogger(__name__)
 
@@ -68,14 +69,15 @@ def write_bins(bins_dir: Path, meta: BinMeta, corpus: Corpus, dropped: dict[tupl
             seen: set[str] = set()
             for uid, tokens, seconds, text_bytes in utterances(split):
                 if uid in seen:
-                    raise ValueError(f"{corpus.name}: utterance id {uid!r} occurs twice in split {split!r}; ids must "
+                    raise ConfigValueError(f"{corpus.name}: utterance id {uid!r} occurs twice in split "
+                                           f"{split!r}; ids must "
                                      "be unique within a split (check the corpus's id column)")
                 seen.add(uid)
                 writer.add(split, uid, tokens, seconds, text_bytes, speaker=corpus.speaker_of(split, uid))
             if not seen:
-                raise RuntimeError(f"{corpus.name}: split {split!r} has no utterances left (after "
-                                   f"{meta.extra['dropped_utterances'][split]} drops, see {corpus_dir / DROPPED_LOG});"
-                                   f" nothing to write to {bins_dir}")
+                drops = meta.extra["dropped_utterances"][split]
+                raise AudiobitsError(f"{corpus.name}: split {split!r} has no utterances left (after {drops} drops, "
+                                     f"see {corpus_dir / DROPPED_LOG}); nothing to write to {bins_dir}")
 
 
 def drop_stale(corpus: Corpus, bins_dir: Path) -> None:

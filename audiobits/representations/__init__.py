@@ -11,6 +11,7 @@ from typing import Any
 
 from audiobits.representations.base import Representation, Utterance, UtteranceError
 from audiobits.representations.codec2 import NAMES as CODEC2_NAMES
+from audiobits.errors import ConfigValueError
 
 # registry name -> (module, class, default constructor arguments)
 REGISTRY: dict[str, tuple[str, str, dict[str, Any]]] = {
@@ -41,7 +42,7 @@ REGISTRY: dict[str, tuple[str, str, dict[str, Any]]] = {
 def build(name: str, **kwargs: Any) -> Representation:
     """Construct the representation registered as ``name``; ``kwargs`` override its defaults (e.g. weights)."""
     if name not in REGISTRY:
-        raise ValueError(f"unknown representation {name!r}; choose one of {sorted(REGISTRY)}")
+        raise ConfigValueError(f"unknown representation {name!r}; choose one of {sorted(REGISTRY)}")
     module, cls, defaults = REGISTRY[name]
     return getattr(import_module(f"audiobits.representations.{module}"), cls)(**{**defaults, **kwargs})
 

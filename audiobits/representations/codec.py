@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from audiobits.representations.base import Representation, Utterance, UtteranceError
+from audiobits.errors import ConfigValueError, MissingFileError
 
 
 PROBE_FRAMES = 48  # coarse frames of synthetic signal the random-weights codebooks are fitted to
@@ -197,10 +198,11 @@ class FrameMajorLevels:
     def unflatten(self, ids: np.ndarray) -> list[np.ndarray]:
         ids, k = np.asarray(ids), len(self.codebooks)
         if ids.size % k:
-            raise ValueError(f"{ids.size} ids are not whole {self.name} frames of {k}")
+            raise ConfigValueError(f"{ids.size} ids are not whole {self.name} frames of {k}")
         codes = ids.reshape(-1, k) - self.level_offsets
         if codes.size and ((codes < 0).any() or (codes >= [book.size for book in self.codebooks]).any()):
-            raise ValueError(f"ids outside their level's range for {self.name} (offsets {self.level_offsets.tolist()})")
+            raise ConfigValueError(f"ids outside their level's range for {self.name} (offsets "
+                                   f"{self.level_offsets.tolist()})")
         return [codes[:, level] for level in range(k)]
 
 
@@ -226,8 +228,8 @@ class CodecRepresentation(FramedRepresentation):
         else:
             path = Path(self.weights).expanduser()
             if not path.exists():
-                raise FileNotFoundError(f"{self.name}: weights={self.weights!r} is neither 'pretrained', 'random' "
-                                        f"nor an existing path; {self._local_format()}")
+                raise MissingFileError(f"{self.name}: weights={self.weights!r} is neither 'pretrained', 'random' "
+                                       f"nor an existing path; {self._local_format()}")
             model, self.checkpoint = self._load_local(path.resolve()), str(path.resolve())
         self.model: torch.nn.Module | None = model.eval().requires_grad_(False)
         self.device = torch.device("cpu")

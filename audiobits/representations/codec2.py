@@ -29,6 +29,7 @@ import torch
 
 from audiobits.bins import Codebook
 from audiobits.representations.codec import FrameMajorLevels, FramedRepresentation
+from audiobits.errors import ConfigValueError
 
 MODES = (3200, 2400, 1600, 1400, 1300, 1200, 700)  # pycodec2's mode keys; 700 is 700C
 FIELD_BITS = 8
@@ -68,7 +69,7 @@ class Codec2Representation(FrameMajorLevels, FramedRepresentation):
 
     def __init__(self, mode: int = 3200) -> None:
         if mode not in MODES:
-            raise ValueError(f"codec2 mode must be one of {list(MODES)} (bit/s; 700 is 700C), got {mode!r}")
+            raise ConfigValueError(f"codec2 mode must be one of {list(MODES)} (bit/s; 700 is 700C), got {mode!r}")
         self.mode, self.name = mode, NAMES[mode]
         probe = _pycodec2().Codec2(mode)
         self.hop = probe.samples_per_frame()

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 
 from audiobits.bins import Codebook
 from audiobits.representations.codec import CodecRepresentation, FrameMajorLevels, gaussian_codebook, hub_source
+from audiobits.errors import ConfigValueError, MissingFileError
 
 CODEBOOK_SIZE = 1024
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
@@ -65,11 +66,11 @@ class TransformersCodec(FrameMajorLevels, CodecRepresentation):
             path = try_to_load_from_cache(self.repo, filename)
             if isinstance(path, str):
                 return self._checked(model), hub_source(self.repo, filename, path)
-        raise FileNotFoundError(f"{self.name}: loaded {self.repo} but found none of {WEIGHT_FILES} in the hub cache")
+        raise MissingFileError(f"{self.name}: loaded {self.repo} but found none of {WEIGHT_FILES} in the hub cache")
 
     def _load_local(self, path: Path) -> torch.nn.Module:
         if not (path / "config.json").is_file() or not any((path / f).is_file() for f in WEIGHT_FILES):
-            raise FileNotFoundError(f"{self.name}: {path} lacks config.json or model weights; {self._local_format()}")
+            raise MissingFileError(f"{self.name}: {path} lacks config.json or model weights; {self._local_format()}")
         return self._checked(self._model_class().from_pretrained(str(path)))
 
     def _local_format(self) -> str:
@@ -87,10 +88,10 @@ class TransformersCodec(FrameMajorLevels, CodecRepresentation):
         """Refuse weights whose rate, hop, codebook size or level count differ from this representation's."""
         rate, hop, size, levels = self._model_shape(model.config)
         if (rate, hop, size) != (self.sample_rate, self.hop, CODEBOOK_SIZE) or levels < self.levels:
-            raise ValueError(f"{self.name}: weights {self.weights!r} are a {rate} Hz model with hop {hop}, "
-                             f"{levels} levels of {size}; {self.name} needs {self.sample_rate} Hz, hop {self.hop}, "
-                             f"at least {self.levels} levels of {CODEBOOK_SIZE}. Use {self.repo} or a checkpoint of "
-                             "the same shape")
+            raise ConfigValueError(f"{self.name}: weights {self.weights!r} are a {rate} Hz model with hop {hop}, "
+                                   f"{levels} levels of {size}; {self.name} needs {self.sample_rate} Hz, hop "
+                                   f"{self.hop}, at least {self.levels} levels of {CODEBOOK_SIZE}. Use {self.repo} or "
+                                   "a checkpoint of the same shape")
         return model
 
     @abstractmethod
@@ -129,7 +130,7 @@ class EncodecRepresentation(TransformersCodec):
     def __init__(self, bandwidth: float = 6.0, weights: str = "pretrained", device: str = "cpu",
                  seed: int = 0) -> None:
         if bandwidth not in self.BANDWIDTHS:
-            raise ValueError(f"encodec bandwidth must be one of {list(self.BANDWIDTHS)} kbps, got {bandwidth!r}")
+            raise ConfigValueError(f"encodec bandwidth must be one of {list(self.BANDWIDTHS)} kbps, got {bandwidth!r}")
         self.bandwidth = float(bandwidth)
         self._setup(f"encodec_{_kbps(bandwidth)}", round(bandwidth * 1000 / (10 * 75)))
         super().__init__(weights, device, seed)
@@ -168,11 +169,12 @@ class DacRepresentation(TransformersCodec):
     def __init__(self, khz: int = 16, n_quantizers: int | None = None, weights: str = "pretrained",
                  device: str = "cpu", seed: int = 0) -> None:
         if khz not in DAC_VARIANTS:
-            raise ValueError(f"dac khz must be one of {sorted(DAC_VARIANTS)}, got {khz!r}")
+            raise ConfigValueError(f"dac khz must be one of {sorted(DAC_VARIANTS)}, got {khz!r}")
         self.sample_rate, ratios, most = DAC_VARIANTS[khz]
         n_quantizers = most if n_quantizers is None else n_quantizers
         if not 1 <= n_quantizers <= most:
-            raise ValueError(f"dac_{khz}khz has {most} levels: n_quantizers must be in [1, {most}], got {n_quantizers}")
+            raise ConfigValueError(f"dac_{khz}khz has {most} levels: n_quantizers must be in [1, {most}], "
+                                   f"got {n_quantizers}")
         self.khz, self.ratios, self.hop = khz, ratios, int(np.prod(ratios))
         self.repo, self.encoder_name = f"descript/dac_{khz}khz", f"dac_{khz}khz"
         self._setup(f"dac_{khz}khz_{n_quantizers}q", n_quantizers)
@@ -221,7 +223,7 @@ class XcodecRepresentation(TransformersCodec):
     def __init__(self, bandwidth: float = 4.0, weights: str = "pretrained", device: str = "cpu",
                  seed: int = 0) -> None:
         if bandwidth not in self.BANDWIDTHS:
-            raise ValueError(f"xcodec bandwidth must be one of {list(self.BANDWIDTHS)} kbps, got {bandwidth!r}")
+            raise ConfigValueError(f"xcodec bandwidth must be one of {list(self.BANDWIDTHS)} kbps, got {bandwidth!r}")
         self.bandwidth = float(bandwidth)
         self._setup(f"xcodec_{_kbps(bandwidth)}", round(bandwidth * 1000 / (10 * 50)))
         super().__init__(weights, device, seed)

@@ -13,6 +13,7 @@ import torch
 
 from audiobits.bins import Codebook
 from audiobits.representations.codec import CodecRepresentation, FrameMajorLevels, gaussian_codebook, hub_source
+from audiobits.errors import ConfigValueError, MissingFileError
 
 CODEBOOK_SIZE = 2048
 NAMES = {1: "mimi_sem", 8: "mimi_all"}
@@ -29,7 +30,7 @@ class MimiRepresentation(FrameMajorLevels, CodecRepresentation):
 
     def __init__(self, num_codebooks: int = 8, weights: str = "pretrained", device: str = "cpu", seed: int = 0) -> None:
         if not 1 <= num_codebooks <= 32:
-            raise ValueError(f"num_codebooks must be in [1, 32] (Mimi has 32 levels), got {num_codebooks}")
+            raise ConfigValueError(f"num_codebooks must be in [1, 32] (Mimi has 32 levels), got {num_codebooks}")
         self.num_codebooks = num_codebooks
         self.name = NAMES.get(num_codebooks, f"mimi_{num_codebooks}")
         self.codebooks = [Codebook(CODEBOOK_SIZE, self.sample_rate / self.hop)] * num_codebooks
@@ -51,7 +52,7 @@ class MimiRepresentation(FrameMajorLevels, CodecRepresentation):
         from moshi.models import loaders
 
         if not path.is_file():
-            raise FileNotFoundError(f"{self.name}: {path} is not a file; {self._local_format()}")
+            raise MissingFileError(f"{self.name}: {path} is not a file; {self._local_format()}")
         return loaders.get_mimi(path, device="cpu")
 
     def _local_format(self) -> str:

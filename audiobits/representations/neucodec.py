@@ -15,6 +15,7 @@ import torch
 from audiobits.bins import Codebook
 from audiobits.representations.base import Utterance, UtteranceError
 from audiobits.representations.codec import CodecRepresentation, hub_source
+from audiobits.errors import ConfigValueError, MissingFileError
 
 REPO = "neuphonic/neucodec"
 SEMANTIC_REPO = "facebook/w2v-bert-2.0"  # hard-coded in NeuCodec.__init__
@@ -48,8 +49,8 @@ class NeuCodecRepresentation(CodecRepresentation):
         super().__init__(weights, device, seed)
         layers = self.model.semantic_model.encoder.layers
         if len(layers) < SEMANTIC_LAYER:
-            raise ValueError(f"neucodec: the semantic model has {len(layers)} layers; NeuCodec reads layer "
-                             f"{SEMANTIC_LAYER} of {SEMANTIC_REPO}")
+            raise ConfigValueError(f"neucodec: the semantic model has {len(layers)} layers; NeuCodec reads layer "
+                                   f"{SEMANTIC_LAYER} of {SEMANTIC_REPO}")
         self.model.semantic_model.encoder.layers = layers[:SEMANTIC_LAYER]
 
     # -- weights -------------------------------------------------------------------------------------------
@@ -67,7 +68,7 @@ class NeuCodecRepresentation(CodecRepresentation):
 
         file = path / "pytorch_model.bin" if path.is_dir() else path
         if not file.is_file():
-            raise FileNotFoundError(f"neucodec: {file} not found; {self._local_format()}")
+            raise MissingFileError(f"neucodec: {file} not found; {self._local_format()}")
         model = NeuCodec(24_000, 480)  # as upstream's loader builds it (w2v-bert-2.0 comes from the hub cache)
         state = torch.load(file, map_location="cpu", weights_only=True)
         model.load_state_dict({k: v for k, v in state.items() if not any(i in k for i in IGNORED_KEYS)}, strict=False)
@@ -121,8 +122,8 @@ class NeuCodecRepresentation(CodecRepresentation):
 
     def _decode_levels(self, levels: list[np.ndarray]) -> np.ndarray:
         if self.model is None:
-            raise ValueError("neucodec: weights='precomputed' loads no model, so it cannot decode; build it with "
-                             "weights='pretrained', a local checkpoint or 'random'")
+            raise ConfigValueError("neucodec: weights='precomputed' loads no model, so it cannot decode; build it with "
+                                   "weights='pretrained', a local checkpoint or 'random'")
         codes = torch.as_tensor(levels[0], device=self.device)[None, None]  # [1, 1, frames]
         return self.model.decode_code(codes)[0, 0].float().cpu().numpy()
 
@@ -151,14 +152,15 @@ def fit_fsq_projection(model: torch.nn.Module, probe: torch.Tensor) -> None:
 def _check_covers_encoder(model: torch.nn.Module, checkpoint: str | Path | None) -> None:
     """Upstream loads with strict=False: make sure every encoder parameter really came from ``checkpoint``."""
     if checkpoint is None or not Path(checkpoint).is_file():
-        raise FileNotFoundError(f"neucodec: checkpoint {checkpoint} not found after loading")
+        raise MissingFileError(f"neucodec: checkpoint {checkpoint} not found after loading")
     try:  # mmap: only the key names are needed, not another copy of the weights
         keys = set(torch.load(checkpoint, map_location="cpu", mmap=True, weights_only=True))
     except RuntimeError:  # a legacy (non-zip) torch file cannot be memory-mapped
         keys = set(torch.load(checkpoint, map_location="cpu", weights_only=True))
     missing = [k for k, _ in model.named_parameters() if k.startswith(ENCODER_PARTS) and k not in keys]
     if missing:
-        raise ValueError(f"neucodec: {checkpoint} lacks {len(missing)} encoder weights (e.g. {missing[:3]}); upstream "
+        raise ConfigValueError(f"neucodec: {checkpoint} lacks {len(missing)} encoder weights (e.g. "
+                               f"{missing[:3]}); upstream "
                          "would silently leave them random. Use the checkpoint neucodec 0.0.6 expects.")
 
 

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 
 from audiobits.bins import Codebook
 from audiobits.representations.codec import CodecRepresentation, gaussian_codebook, hub_source
+from audiobits.errors import ConfigValueError, MissingFileError
 
 REPO = "hubertsiuzdak/snac_24khz"
 CODEBOOK_SIZE = 4096
@@ -40,7 +41,7 @@ class SnacRepresentation(CodecRepresentation):
 
     def __init__(self, offsets: str = "level", weights: str = "pretrained", device: str = "cpu", seed: int = 0) -> None:
         if offsets not in OFFSETS:
-            raise ValueError(f"offsets must be one of {sorted(OFFSETS)}, got {offsets!r}")
+            raise ConfigValueError(f"offsets must be one of {sorted(OFFSETS)}, got {offsets!r}")
         self.offsets = offsets
         self.name = NAMES[offsets]
         self.flattening = f"orpheus_{offsets}_offsets"
@@ -51,9 +52,9 @@ class SnacRepresentation(CodecRepresentation):
         rates, strides = list(self.model.encoder_rates), list(self.model.vq_strides)
         if self.model.sampling_rate != self.sample_rate or math.prod(rates) * strides[0] != self.hop or \
                 strides != [4, 2, 1] or self.model.codebook_size != CODEBOOK_SIZE:
-            raise ValueError(f"{self.name}: weights {self.weights!r} are not a 24 kHz SNAC with 3 levels of 4096 "
-                             f"(sampling_rate {self.model.sampling_rate}, encoder_rates {rates}, vq_strides {strides})"
-                             f"; use {REPO} or a checkpoint of the same shape")
+            raise ConfigValueError(f"{self.name}: weights {self.weights!r} are not a 24 kHz SNAC with 3 levels of 4096 "
+                                   f"(sampling_rate {self.model.sampling_rate}, encoder_rates {rates}, vq_strides "
+                                   f"{strides}); use {REPO} or a checkpoint of the same shape")
 
     def _load_pretrained(self) -> tuple[torch.nn.Module, str]:
         from huggingface_hub import try_to_load_from_cache
@@ -66,8 +67,8 @@ class SnacRepresentation(CodecRepresentation):
         from snac import SNAC
 
         if not ((path / "config.json").is_file() and (path / "pytorch_model.bin").is_file()):
-            raise FileNotFoundError(f"{self.name}: {path} lacks config.json or pytorch_model.bin; "
-                                    f"{self._local_format()}")
+            raise MissingFileError(f"{self.name}: {path} lacks config.json or pytorch_model.bin; "
+                                   f"{self._local_format()}")
         return SNAC.from_pretrained(str(path))
 
     def _local_format(self) -> str:
@@ -105,8 +106,9 @@ class SnacRepresentation(CodecRepresentation):
     def unflatten(self, ids: np.ndarray) -> list[np.ndarray]:
         ids = np.asarray(ids)
         if ids.size % 7:
-            raise ValueError(f"{ids.size} ids are not whole Orpheus frames of 7")
+            raise ConfigValueError(f"{ids.size} ids are not whole Orpheus frames of 7")
         f = ids.reshape(-1, 7) - OFFSETS[self.offsets]
         if f.size and (f.min() < 0 or f.max() >= CODEBOOK_SIZE):
-            raise ValueError(f"ids outside their position's range for {self.flattening} (vocab {self.vocab_size})")
+            raise ConfigValueError(f"ids outside their position's range for {self.flattening} (vocab "
+                                   f"{self.vocab_size})")
         return [f[:, 0], f[:, [1, 4]].reshape(-1), f[:, [2, 3, 5, 6]].reshape(-1)]

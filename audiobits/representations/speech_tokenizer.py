@@ -16,6 +16,7 @@ import torch
 
 from audiobits.bins import Codebook
 from audiobits.representations.codec import CodecRepresentation, FrameMajorLevels, gaussian_codebook, hub_source
+from audiobits.errors import ConfigValueError, MissingFileError
 
 REPO = "fnlp/SpeechTokenizer"
 FOLDER = "speechtokenizer_hubert_avg"
@@ -39,7 +40,8 @@ class SpeechTokenizerRepresentation(FrameMajorLevels, CodecRepresentation):
 
     def __init__(self, n_q: int = 8, weights: str = "pretrained", device: str = "cpu", seed: int = 0) -> None:
         if not 1 <= n_q <= ARCHITECTURE["n_q"]:
-            raise ValueError(f"SpeechTokenizer has {ARCHITECTURE['n_q']} levels: n_q must be in [1, 8], got {n_q}")
+            raise ConfigValueError(f"SpeechTokenizer has {ARCHITECTURE['n_q']} levels: n_q must be in [1, "
+                                   f"8], got {n_q}")
         self.levels, self.name = n_q, f"speechtokenizer_{n_q}q"
         self.codebooks = [Codebook(CODEBOOK_SIZE, self.sample_rate / self.hop)] * n_q
         self.frames_per_level = (1,) * n_q
@@ -57,7 +59,7 @@ class SpeechTokenizerRepresentation(FrameMajorLevels, CodecRepresentation):
 
     def _load_local(self, path: Path) -> torch.nn.Module:
         if not ((path / CONFIG).is_file() and (path / CHECKPOINT).is_file()):
-            raise FileNotFoundError(f"{self.name}: {path} lacks {CONFIG} or {CHECKPOINT}; {self._local_format()}")
+            raise MissingFileError(f"{self.name}: {path} lacks {CONFIG} or {CHECKPOINT}; {self._local_format()}")
         return self._load(path / CONFIG, path / CHECKPOINT)
 
     def _load(self, config: Path, checkpoint: Path) -> torch.nn.Module:
@@ -65,8 +67,8 @@ class SpeechTokenizerRepresentation(FrameMajorLevels, CodecRepresentation):
 
         model = SpeechTokenizer.load_from_checkpoint(str(config), str(checkpoint))
         if (model.sample_rate, int(model.downsample_rate), model.n_q) != (self.sample_rate, self.hop, 8):
-            raise ValueError(f"{self.name}: {checkpoint} is a {model.sample_rate} Hz model with hop "
-                             f"{model.downsample_rate} and {model.n_q} levels, not {REPO}'s 16 kHz, 320, 8")
+            raise ConfigValueError(f"{self.name}: {checkpoint} is a {model.sample_rate} Hz model with hop "
+                                   f"{model.downsample_rate} and {model.n_q} levels, not {REPO}'s 16 kHz, 320, 8")
         return model
 
     def _local_format(self) -> str:

@@ -17,6 +17,7 @@ import numpy as np
 
 from audiobits.bins import Codebook
 from audiobits.representations.base import Representation, Utterance, UtteranceError
+from audiobits.errors import AudiobitsError
 
 # tiktoken_ext/openai_public.py:gpt2 reads these URLs; its cache names a file by the sha1 of its URL.
 _GPT2_FILES = {
@@ -78,8 +79,8 @@ def load_gpt2(source: Path | None = None):
         return tiktoken.get_encoding("gpt2")
     except Exception as e:  # tiktoken raises requests/OS/ValueError flavours when it cannot fetch or verify
         names = ", ".join(f"{k} as {v}" for k, v in cache_names().items())
-        raise RuntimeError(f"cannot load tiktoken's gpt2 BPE (cache: {tiktoken_cache_dir()}; no hub and no local "
-                           f"files: {type(e).__name__}: {e}). To fix it, " + _FIX.format(names=names)) from e
+        raise AudiobitsError(f"cannot load tiktoken's gpt2 BPE (cache: {tiktoken_cache_dir()}; no hub and no local "
+                             f"files: {type(e).__name__}: {e}). To fix it, " + _FIX.format(names=names)) from e
 
 
 class TextRepresentation(Representation):
