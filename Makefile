@@ -1,4 +1,4 @@
-# Two commands do all the set-up on a fresh Linux machine with Python >= 3.10:
+# Two commands do all the set-up on a fresh Linux machine with Python >= 3.11:
 #   make demo   # venv + every dependency, then the offline demo (prepare, fit, report)
 #   make test   # venv + every dependency, then the test suite
 PYTHON ?= python3
