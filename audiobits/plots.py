@@ -299,6 +299,7 @@ def context(runs: list[Run]) -> Figure | None:
         _log(ax, "x")
         _xlabel(ax, "context: seconds of audio before the target in its window", runs, flagged)
         ax.grid(True, which="major", alpha=0.3)
+    _log(per_sec, "y")  # streams differ by decades in bits/sec (phonemes ~10², μ-law ~10⁴), as on the headline
     per_token.legend(fontsize=8)
     return fig
 

@@ -156,4 +156,4 @@ def test_context_figure_draws_each_runs_bits_by_context_against_seconds(tmp_path
     assert list(x) == [b["mean_context_seconds"] for b in curve] and list(y) == [b["bits_per_token"] for b in curve]
     assert per_token.get_xscale() == "log"
     _, y_sec = per_sec.get_lines()[0].get_data()
-    assert np.allclose(y_sec, np.array(y) * run.results["tokens_per_sec"])
+    assert np.allclose(y_sec, np.array(y) * run.results["tokens_per_sec"]) and per_sec.get_yscale() == "log"
