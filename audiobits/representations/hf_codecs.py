@@ -18,6 +18,7 @@ the whole input), so only equal lengths share a batch.
 
 from __future__ import annotations
 
+import math
 from abc import abstractmethod
 from importlib import import_module
 from pathlib import Path
@@ -46,6 +47,15 @@ class TransformersCodec(FrameMajorLevels, CodecRepresentation):
     repo: str
     model_class: str
     flattening = "frame_major_level_offsets"
+
+    def _setup_bandwidth(self, family: str, bandwidth: float) -> None:
+        """Check ``bandwidth`` (kbps) against ``BANDWIDTHS`` and set up the levels it takes: each level carries
+        log2(codebook size) = 10 bits per frame."""
+        if bandwidth not in self.BANDWIDTHS:
+            raise ConfigValueError(f"{family} bandwidth must be one of {list(self.BANDWIDTHS)} kbps, got {bandwidth!r}")
+        self.bandwidth = float(bandwidth)
+        bits_per_frame = bandwidth * 1000 / (self.sample_rate / self.hop)
+        self._setup(f"{family}_{_kbps(bandwidth)}", round(bits_per_frame / math.log2(CODEBOOK_SIZE)))
 
     def _setup(self, name: str, levels: int) -> None:
         self.name, self.levels = name, levels
@@ -129,10 +139,7 @@ class EncodecRepresentation(TransformersCodec):
 
     def __init__(self, bandwidth: float = 6.0, weights: str = "pretrained", device: str = "cpu",
                  seed: int = 0) -> None:
-        if bandwidth not in self.BANDWIDTHS:
-            raise ConfigValueError(f"encodec bandwidth must be one of {list(self.BANDWIDTHS)} kbps, got {bandwidth!r}")
-        self.bandwidth = float(bandwidth)
-        self._setup(f"encodec_{_kbps(bandwidth)}", round(bandwidth * 1000 / (10 * 75)))
+        self._setup_bandwidth("encodec", bandwidth)
         super().__init__(weights, device, seed)
 
     def _random_config(self) -> Any:
@@ -222,10 +229,7 @@ class XcodecRepresentation(TransformersCodec):
 
     def __init__(self, bandwidth: float = 4.0, weights: str = "pretrained", device: str = "cpu",
                  seed: int = 0) -> None:
-        if bandwidth not in self.BANDWIDTHS:
-            raise ConfigValueError(f"xcodec bandwidth must be one of {list(self.BANDWIDTHS)} kbps, got {bandwidth!r}")
-        self.bandwidth = float(bandwidth)
-        self._setup(f"xcodec_{_kbps(bandwidth)}", round(bandwidth * 1000 / (10 * 50)))
+        self._setup_bandwidth("xcodec", bandwidth)
         super().__init__(weights, device, seed)
 
     def _random_config(self) -> Any:
