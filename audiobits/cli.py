@@ -108,8 +108,10 @@ def resolve_last_checkpoint(config) -> None:
     init.version = found[-1].parent.parent.name
 
 
-def lightning_cli(args: list[str] | None = None, run: bool = True, prog: str = "audiobits") -> AudiobitsCLI:
-    """Build the CLI with fresh callback instances (so repeated calls in one process share no state)."""
+def lightning_cli(args: list[str] | None = None, run: bool = True, prog: str = "audiobits",
+                  cli_class: type[AudiobitsCLI] = AudiobitsCLI) -> AudiobitsCLI:
+    """Build the CLI (``cli_class``: a tool's subclass adding its own arguments) with fresh callback instances (so
+    repeated calls in one process share no state)."""
     trainer_defaults = {
         "max_epochs": 1,  # iso-data: exactly one pass over the training windows
         "use_distributed_sampler": False,  # the datamodule shards windows over ranks itself, without repeats
@@ -117,7 +119,7 @@ def lightning_cli(args: list[str] | None = None, run: bool = True, prog: str = "
         "callbacks": [InformationRate(), ChannelUtilization(), CumulativeFLOPs(), ResultsWriter(),
                       LearningRateMonitor(logging_interval="step")],
     }
-    return AudiobitsCLI(TinyGPTModule, TokenBinDataModule, subclass_mode_data=True, seed_everything_default=0,
+    return cli_class(TinyGPTModule, TokenBinDataModule, subclass_mode_data=True, seed_everything_default=0,
                         trainer_defaults=trainer_defaults, save_config_kwargs={"overwrite": True}, args=args,
                         run=run, parser_kwargs={"prog": prog, "description": DESCRIPTION})
 

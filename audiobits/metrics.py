@@ -204,22 +204,37 @@ def model_flops_utilization(flops_per_token: float, tokens_per_sec: float, peak_
     return flops_per_token * tokens_per_sec / peak_flops_per_sec
 
 
-def bootstrap_mean(values: np.ndarray, resamples: int = 1000, confidence: float = 0.95,
-                   seed: int = 0) -> tuple[float, float]:
+def bootstrap_mean(values: np.ndarray, resamples: int = 1000, confidence: float = 0.95, seed: int = 0,
+                   weights: np.ndarray | None = None) -> tuple[float, float]:
     """Percentile bootstrap over utterances: a ``confidence`` interval on the mean of per-utterance ``values``
-    (decoded-quality scores), in memory-bounded blocks like :func:`bootstrap_bits_per_second`."""
+    (decoded-quality scores), in memory-bounded blocks like :func:`bootstrap_bits_per_second`. With ``weights`` the
+    mean is Σ w·v / Σ w (per-utterance WERs weighted by reference words: the corpus WER, Σ errors / Σ words)."""
     values = np.asarray(values, dtype=np.float64)
     if values.ndim != 1 or values.size == 0:
         raise ValueError("need a non-empty 1-D array of per-utterance values")
+    weights = np.ones_like(values) if weights is None else np.asarray(weights, dtype=np.float64)
+    if weights.shape != values.shape or (weights < 0).any() or weights.sum() <= 0:
+        raise ValueError("weights must be non-negative, one per value, and not all zero")
     rng = np.random.default_rng(seed)
     estimates = np.empty(resamples)
     block = max(1, (1 << 23) // values.size)
     for start in range(0, resamples, block):
         picks = rng.integers(0, values.size, size=(min(block, resamples - start), values.size))
-        estimates[start:start + len(picks)] = values[picks].mean(axis=1)
+        w = weights[picks]
+        estimates[start:start + len(picks)] = (w * values[picks]).sum(axis=1) / np.maximum(w.sum(axis=1), 1e-300)
     tail = (1.0 - confidence) / 2.0 * 100.0
     low, high = np.percentile(estimates, [tail, 100.0 - tail])
     return float(low), float(high)
+
+
+def word_errors(reference: str, hypothesis: str) -> int:
+    """Word-level edit distance (substitutions + deletions + insertions) between two normalized transcripts, by
+    torchmetrics' WER; the word error rate is this over the reference's word count."""
+    from torchmetrics.text import WordErrorRate
+
+    wer = WordErrorRate()
+    wer.update([hypothesis], [reference])
+    return int(wer.errors)
 
 
 def log_mel_distance(reference_mel: np.ndarray, decoded_mel: np.ndarray, floor: float = 1e-5) -> float:

@@ -305,7 +305,8 @@ def context(runs: list[Run]) -> Figure | None:
 
 
 QUALITY_AXES = {"stoi": "STOI", "pesq_wb": "PESQ wideband (MOS-LQO)", "si_sdr": "SI-SDR (dB)",
-                "log_mel_distance": "log-mel distance (lower is better)"}
+                "log_mel_distance": "log-mel distance (lower is better)", "wer": "WER, Whisper (lower is better)",
+                "speaker_similarity": "speaker similarity (WavLM cosine)"}
 
 
 def frontier(runs: list[Run]) -> Figure | None:
@@ -319,8 +320,9 @@ def frontier(runs: list[Run]) -> Figure | None:
     if not scored:
         return None
     colors, flagged = _colors([r for r, _ in scored]), _flagged(runs)
-    fig, axes = _figure(4.2 * len(QUALITY_AXES), 4.4, ncols=len(QUALITY_AXES))
-    for ax, (metric, label) in zip(axes, QUALITY_AXES.items()):
+    panels = {m: label for m, label in QUALITY_AXES.items() if any(q[m] is not None for _, q in scored)}
+    fig, axes = _figure(4.2 * len(panels), 4.4, ncols=len(panels))
+    for ax, (metric, label) in zip(axes, panels.items()):
         points = [(run, q[metric]) for run, q in scored if q[metric] is not None]
         comparable = [(run, v) for run, v in points if not flagged[run.label]]
         on_front = pareto_front([r.results["bits_per_sec"] for r, _ in comparable], [v for _, v in comparable],

@@ -4,20 +4,24 @@ them against the original recordings, so bits/sec can be set against how good th
 Scores (both signals resampled to 16 kHz, the reference cut to the decoded duration — whole frames only):
 ``si_sdr`` (dB, torchmetrics), ``stoi`` (0–1, torchmetrics through pystoi), ``pesq_wb`` (MOS-LQO 1–4.6, wideband,
 torchmetrics through pesq) and ``log_mel_distance`` (`metrics.log_mel_distance`, 80 mel bands, lower is better).
-No alignment is done: a codec with a delay loses SI-SDR (Codec 2's is parametric, its SI-SDR is low anyway).
+No alignment is done: a codec with a delay loses SI-SDR (Codec 2's is parametric, its SI-SDR is low anyway). With
+`Listeners` (`audiobits.listeners`; the command's default, when their weights load): ``wer`` and ``wer_original``
+(Whisper's transcripts of decoded and original audio against the corpus transcript; the mean is weighted by
+reference words, so it is the corpus WER) and ``speaker_similarity`` (WavLM x-vector cosine of original and decoded).
 
 ``<bins>/quality.json``: per-utterance values and, per metric, the mean over utterances with a 95 % bootstrap
 interval (`metrics.bootstrap_mean`). Scale: like encoding, through `Trainer.predict` (`QualityTask`) on the
 config's ``encode`` accelerator/devices/nodes — chunk k of corpus rows goes to rank k mod world size; resumable:
-each scored utterance is appended to its rank's ``quality.partial.rank<r>.jsonl`` first, a rerun scores only the
-missing ones, and global rank 0 writes the final file to a temporary name and renames it. A quality.json that
-already scores the same utterances of the same bins is kept (delete it to score again).
+each chunk's scored utterances are appended to its rank's ``quality.partial.rank<r>.jsonl`` first, a rerun scores
+only the missing ones, and global rank 0 writes the final file to a temporary name and renames it. A quality.json
+that already scores the same utterances of the same bins with the same listeners is kept (delete it to rescore).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 import warnings
 from pathlib import Path
 
@@ -26,20 +30,25 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
+from lightning.pytorch.cli import LightningArgumentParser
 from torch.utils.data import DataLoader, Dataset
 
 from audiobits import metrics
 from audiobits.bins import TokenBins
+from audiobits.cli import AudiobitsCLI, lightning_cli
 from audiobits.corpora import Corpus, Loaded, Unreadable
 from audiobits.encode import EncodeOptions
 from audiobits.errors import AudiobitsError
+from audiobits.listeners import Listeners
 from audiobits.representations.base import Representation
 
 RATE = 16000  # every score is computed at 16 kHz (PESQ wideband's rate)
 QUALITY_FILE = "quality.json"
 PARTIAL_GLOB = "quality.partial.rank*.jsonl"  # one per rank: quality.partial.rank0.jsonl, ...
-METRICS = ("si_sdr", "stoi", "pesq_wb", "log_mel_distance")
-HIGHER_IS_BETTER = {"si_sdr": True, "stoi": True, "pesq_wb": True, "log_mel_distance": False}
+METRICS = ("si_sdr", "stoi", "pesq_wb", "log_mel_distance", "wer", "wer_original", "speaker_similarity")
+HIGHER_IS_BETTER = {"si_sdr": True, "stoi": True, "pesq_wb": True, "log_mel_distance": False, "wer": False,
+                    "wer_original": False, "speaker_similarity": True}
+WEIGHTS = {"wer": "wer_words", "wer_original": "wer_words"}  # a metric's mean is weighted by this row field
 LOAD_CHUNK = 32  # corpus rows read at a time
 
 
@@ -89,29 +98,34 @@ def score(reference: np.ndarray, reference_rate: int, decoded: np.ndarray, decod
 
 
 def summarize(rows: list[dict]) -> dict[str, dict]:
-    """Per metric: mean over the utterances where it is defined, its 95 % bootstrap interval and the count."""
+    """Per metric: mean over the utterances where it is defined (weighted by `WEIGHTS`' field for WER: the corpus
+    WER), its 95 % bootstrap interval and the count."""
     summary = {}
     for name in METRICS:
-        values = np.array([r[name] for r in rows], dtype=np.float64)
-        values = values[np.isfinite(values)]
+        values = np.array([r.get(name, np.nan) for r in rows], dtype=np.float64)
+        weights = np.array([r.get(WEIGHTS[name], 0) for r in rows], np.float64) if name in WEIGHTS else None
+        defined = np.isfinite(values) & (weights > 0 if weights is not None else True)
+        values, weights = values[defined], weights[defined] if weights is not None else None
         if values.size == 0:
             summary[name] = {"mean": None, "ci95": None, "n": 0}
             continue
-        low, high = metrics.bootstrap_mean(values)
-        summary[name] = {"mean": float(values.mean()), "ci95": [low, high], "n": int(values.size),
-                         "higher_is_better": HIGHER_IS_BETTER[name]}
+        low, high = metrics.bootstrap_mean(values, weights=weights)
+        summary[name] = {"mean": float(np.average(values, weights=weights)), "ci95": [low, high],
+                         "n": int(values.size), "higher_is_better": HIGHER_IS_BETTER[name]}
     return summary
 
 
-def _read_partial(bins_dir: Path) -> dict[str, dict]:
-    """Scored utterances of interrupted runs, from every rank's partial file (a torn last line is scored again)."""
+def _read_partial(bins_dir: Path, listeners: dict | None) -> dict[str, dict]:
+    """Scored utterances of interrupted runs with these ``listeners`` (their identity), from every rank's partial
+    file (a torn last line, or a row other listeners scored, is scored again)."""
     done = {}
     for path in sorted(bins_dir.glob(PARTIAL_GLOB)):
         for line in path.read_text(encoding="utf-8").splitlines():
             try:
                 row = json.loads(line)
-                done[row["id"]] = row
-            except (json.JSONDecodeError, KeyError, TypeError):
+                if row.get("listeners") == listeners:
+                    done[row["id"]] = row
+            except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
                 continue
     return done
 
@@ -137,11 +151,12 @@ class QualityJob:
     """Scoring one bin directory's ``split``: which corpus rows hold its utterances, what is done, the result."""
 
     def __init__(self, corpus: Corpus, representation: Representation, bins_dir: str | os.PathLike,
-                 split: str = "val", max_utterances: int | None = None) -> None:
+                 split: str = "val", max_utterances: int | None = None, listeners: Listeners | None = None) -> None:
         if not can_decode(representation):
             raise AudiobitsError(f"{representation.name} cannot decode its tokens (no decode()), so it has no "
                                  "decoded quality; quality applies to codecs and mu-law")
-        self.corpus, self.representation, self.split = corpus, representation, split
+        self.corpus, self.representation, self.split, self.listeners = corpus, representation, split, listeners
+        self.scored_with = listeners.identity() if listeners is not None else None
         self.bins_dir = Path(bins_dir)
         self.bins = TokenBins(self.bins_dir)
         if self.bins.meta.representation != representation.name:
@@ -153,7 +168,7 @@ class QualityJob:
 
     def pending(self, rank: int = 0, world_size: int = 1) -> list[tuple[int, int]]:
         """This rank's chunks of corpus rows (chunk k belongs to rank k mod world_size) while any is unscored."""
-        todo = set(self.ids) - _read_partial(self.bins_dir).keys()
+        todo = set(self.ids) - _read_partial(self.bins_dir, self.scored_with).keys()
         size = self.corpus.size(self.split)
         chunks = [(start, min(start + LOAD_CHUNK, size)) for start in range(0, size, LOAD_CHUNK)]
         return chunks[rank::world_size] if todo else []
@@ -164,24 +179,29 @@ class QualityJob:
         return DataLoader(dataset, batch_size=None, collate_fn=_unbatched, num_workers=workers)
 
     def score_items(self, items: Loaded, rank: int = 0) -> int:
-        """Decode and score the not yet scored utterances among ``items``, appending each to this rank's partial
-        file as soon as it is done; returns how many were scored."""
-        done = _read_partial(self.bins_dir).keys()
-        scored = 0
+        """Decode and score the not yet scored utterances among ``items`` (the listeners hear them as one batch),
+        appending them to this rank's partial file when the batch is done; returns how many were scored."""
+        done = _read_partial(self.bins_dir, self.scored_with).keys()
+        todo = [item for item in items
+                if not isinstance(item, Unreadable) and item.id in self.position and item.id not in done]
+        rate = self.representation.decoded_sample_rate
+        rows, originals, decoded = [], [], []
+        for item in todo:
+            i = self.position[item.id]
+            tokens = np.asarray(self.part.tokens[self.part.offsets[i]:self.part.offsets[i + 1] - 1], np.int64)
+            audio = self.representation.decode(tokens)
+            ref, dec = to_16k(item.audio, item.sample_rate), to_16k(audio, rate)
+            n = min(len(ref), len(dec))
+            originals.append(ref[:n])
+            decoded.append(dec[:n])
+            rows.append({"id": item.id, "seconds": len(audio) / rate, "listeners": self.scored_with,
+                         **score(item.audio, item.sample_rate, audio, rate)})
+        if self.listeners is not None and rows:
+            for row, heard in zip(rows, self.listeners.listen(originals, decoded, [item.text for item in todo])):
+                row.update(heard)
         with open(self.bins_dir / f"quality.partial.rank{rank}.jsonl", "a", encoding="utf-8") as log:
-            for item in items:
-                if isinstance(item, Unreadable) or item.id not in self.position or item.id in done:
-                    continue
-                i = self.position[item.id]
-                tokens = np.asarray(self.part.tokens[self.part.offsets[i]:self.part.offsets[i + 1] - 1], np.int64)
-                rate = self.representation.decoded_sample_rate
-                decoded = self.representation.decode(tokens)
-                row = {"id": item.id, "seconds": len(decoded) / rate, **score(item.audio, item.sample_rate, decoded,
-                                                                               rate)}
-                log.write(json.dumps(row) + "\n")
-                log.flush()
-                scored += 1
-        return scored
+            log.writelines(json.dumps(row) + "\n" for row in rows)
+        return len(rows)
 
     def existing(self) -> dict | None:
         """quality.json when it already scores exactly these utterances of these bins (delete it to rescore)."""
@@ -189,13 +209,14 @@ class QualityJob:
         if not path.is_file():
             return None
         result = json.loads(path.read_text(encoding="utf-8"))
-        same = (result.get("representation"), result.get("split"), result.get("encoder")) == (
-            self.representation.name, self.split, self.bins.meta.encoder)
+        same = (result.get("representation"), result.get("split"), result.get("encoder"),
+                result.get("listeners")) == (self.representation.name, self.split, self.bins.meta.encoder,
+                                             self.scored_with)
         return result if same and [r["id"] for r in result.get("per_utterance", [])] == self.ids else None
 
     def finish(self) -> dict:
         """Write quality.json from the partial files (atomically) and remove them; returns what was written."""
-        done = _read_partial(self.bins_dir)
+        done = _read_partial(self.bins_dir, self.scored_with)
         missing = [uid for uid in self.ids if uid not in done]
         if missing:
             raise AudiobitsError(f"{len(missing)} {self.split} utterance(s) of {self.bins_dir} (e.g. {missing[0]}) "
@@ -204,7 +225,10 @@ class QualityJob:
         result = {"representation": self.representation.name, "split": self.split, "sample_rate": RATE,
                   "decoded_sample_rate": self.representation.decoded_sample_rate, "encoder": self.bins.meta.encoder,
                   "utterances": len(rows), "seconds": float(sum(r["seconds"] for r in rows)),
-                  "metrics": summarize(rows), "per_utterance": rows}
+                  "listeners": self.scored_with,
+                  "unavailable": self.listeners.unavailable if self.listeners is not None else {},
+                  "metrics": summarize(rows), "per_utterance": [{k: v for k, v in r.items() if k != "listeners"}
+                                                                for r in rows]}
         tmp = self.bins_dir / f"{QUALITY_FILE}.tmp-{os.getpid()}"
         tmp.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
         os.replace(tmp, self.bins_dir / QUALITY_FILE)
@@ -225,6 +249,8 @@ class QualityTask(L.LightningModule):
 
     def on_predict_start(self) -> None:
         self.job.representation.to(str(self.device))
+        if self.job.listeners is not None:
+            self.job.listeners.to(self.device)
 
     def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
         return batch  # numpy audio; the representation moves what it needs
@@ -234,11 +260,13 @@ class QualityTask(L.LightningModule):
 
 
 def score_bins(corpus: Corpus, representation: Representation, bins_dir: str | os.PathLike, split: str = "val",
-               max_utterances: int | None = None, options: EncodeOptions | None = None) -> dict:
-    """Decode ``split`` of ``bins_dir``, score it against ``corpus``'s audio and write ``quality.json``, resuming
-    from the partial files. ``options`` unset: in this process; set: through `Trainer.predict` on its
-    accelerator/devices/nodes (every rank takes its chunks, global rank 0 writes the result)."""
-    job = QualityJob(corpus, representation, bins_dir, split, max_utterances)
+               max_utterances: int | None = None, options: EncodeOptions | None = None,
+               listeners: Listeners | None = None) -> dict:
+    """Decode ``split`` of ``bins_dir``, score it against ``corpus``'s audio (and with ``listeners``: WER and speaker
+    similarity) and write ``quality.json``, resuming from the partial files. ``options`` unset: in this process;
+    set: through `Trainer.predict` on its accelerator/devices/nodes (every rank takes its chunks, global rank 0
+    writes the result)."""
+    job = QualityJob(corpus, representation, bins_dir, split, max_utterances, listeners)
     done = job.existing()
     if done is not None:
         return done
@@ -257,33 +285,40 @@ def score_bins(corpus: Corpus, representation: Representation, bins_dir: str | o
     return result
 
 
-def score_datamodule(data: object, max_utterances: int | None = None) -> dict:
+def score_datamodule(data: object, max_utterances: int | None = None, listeners: Listeners | None = None) -> dict:
     """`score_bins` for a config's codec DataModule (its corpus, representation and bin directory)."""
     for attribute in ("corpus", "representation", "bins_dir"):
         if not hasattr(data, attribute):
             raise AudiobitsError(f"{type(data).__name__} has no {attribute}: quality needs a codec DataModule "
                                  "(audiobits.datamodules.*) whose bins it can decode")
     return score_bins(data.corpus, data.representation, data.bins_dir, max_utterances=max_utterances,
-                      options=getattr(data, "encode_options", EncodeOptions()))
+                      options=getattr(data, "encode_options", EncodeOptions()), listeners=listeners)
+
+
+class QualityCLI(AudiobitsCLI):
+    """A fit config plus the quality arguments: ``--max_utterances N`` and the ``listeners`` section."""
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        super().add_arguments_to_parser(parser)
+        parser.add_argument("--max_utterances", type=int | None, default=None,
+                            help="score only the first N validation utterances")
+        parser.add_class_arguments(Listeners, "listeners")
 
 
 def main(argv: list[str] | None = None) -> None:
-    """`audiobits quality --config X.yaml [--max_utterances N] [config overrides]`: prepare the config's bins if
-    needed, then decode and score their validation utterances into ``<bins>/quality.json``."""
-    from audiobits.cli import lightning_cli
-
-    args = list(argv or [])
-    limit = None
-    if "--max_utterances" in args:
-        at = args.index("--max_utterances")
-        limit = int(args[at + 1])
-        del args[at:at + 2]
-    cli = lightning_cli(args, run=False, prog="audiobits quality")
+    """`audiobits quality --config X.yaml [--max_utterances N] [--listeners.asr_model ID|null]
+    [--listeners.speaker_model ID|null] [config overrides]`: prepare the config's bins if needed, then decode and
+    score their validation utterances into ``<bins>/quality.json``."""
+    cli = lightning_cli(list(argv or []), run=False, prog="audiobits quality", cli_class=QualityCLI)
     cli.datamodule.prepare_data()
-    result = score_datamodule(cli.datamodule, limit)
+    listeners = cli.config_init.listeners
+    result = score_datamodule(cli.datamodule, cli.config.max_utterances, listeners)
     means = ", ".join(f"{k} {v['mean']:.3g}" for k, v in result["metrics"].items() if v["mean"] is not None)
     print(f"{result['representation']}: {result['utterances']} {result['split']} utterances, {means} -> "
           f"{Path(cli.datamodule.bins_dir) / QUALITY_FILE}")
+    for name, why in result.get("unavailable", {}).items():
+        print(f"audiobits quality: no {name}: its model did not load ({why}); pass a hub id or local folder, "
+              f"or set it to null to leave it out", file=sys.stderr)
 
 
 def read_quality(bins_dir: str | os.PathLike | None) -> dict[str, float | None]:

@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> None:
           f"{args.seconds:g} s clips")
     if "cuda" in devices:
         print(f"# cuda: {torch.cuda.get_device_name()}")
-    print(f"{'device':<6} {'codec':<14} {'batch':>5} {'audio s':>8} {'wall s':>8} {'RTF':>8}")
+    print(f"{'device':<6} {'codec':<18} {'batch':>5} {'audio s':>8} {'wall s':>8} {'RTF':>8}")
     for name in args.codecs:
         takes_weights = "weights" in inspect.signature(getattr(
             import_module(f"audiobits.representations.{REGISTRY[name][0]}"), REGISTRY[name][1])).parameters
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
             rep.to(device)
             for batch_size in args.batch_sizes:
                 audio, wall = rtf(rep, batch_size, args.seconds, args.min_time, device)
-                print(f"{device:<6} {name:<14} {batch_size:>5} {audio:>8.1f} {wall:>8.2f} {audio / wall:>7.1f}x",
+                print(f"{device:<6} {name:<18} {batch_size:>5} {audio:>8.1f} {wall:>8.2f} {audio / wall:>7.1f}x",
                       flush=True)
         del rep
 

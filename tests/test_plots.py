@@ -13,8 +13,9 @@ def write_quality(bins_dir, **means):
     """A quality.json as `audiobits quality` writes it, with the given metric means (others missing)."""
     import json
 
-    metrics = {name: {"mean": means.get(name), "ci95": None, "n": 1} for name in ("si_sdr", "stoi", "pesq_wb",
-                                                                                 "log_mel_distance")}
+    from audiobits.quality import METRICS
+
+    metrics = {name: {"mean": means.get(name), "ci95": None, "n": 1} for name in METRICS}
     (bins_dir / "quality.json").write_text(json.dumps({"metrics": metrics}))
 
 
@@ -130,9 +131,12 @@ def test_frontier_marks_the_pareto_front_and_both_bitrates(tmp_path):
     make_run(tmp_path, "snac_orpheus", codebooks=[Codebook(4096, 11.72), Codebook(4096, 23.44),
                                                   Codebook(4096, 46.875)], tokens_per_utt=7 * 23, tokens_per_frame=7)
     write_quality(tmp_path / "bins" / "demo" / "mimi_sem", stoi=0.9, log_mel_distance=0.5)
-    write_quality(tmp_path / "bins" / "demo" / "snac_orpheus", stoi=0.8, log_mel_distance=0.4)
+    write_quality(tmp_path / "bins" / "demo" / "snac_orpheus", stoi=0.8, log_mel_distance=0.4, wer=0.3)
     runs = load_runs([tmp_path / "runs"])
     fig = plots.frontier(runs)
+    # one panel per score some run has (PESQ, SI-SDR and speaker similarity were not scored)
+    assert [ax.get_ylabel() for ax in fig.axes] == ["STOI", "log-mel distance (lower is better)",
+                                                    "WER, Whisper (lower is better)"]
     stoi_ax = fig.axes[0]
     assert stoi_ax.get_xscale() == "log" and stoi_ax.get_ylabel() == "STOI"
     front = [line for line in stoi_ax.get_lines() if line.get_label() == "Pareto front (bits/s)"]

@@ -1,0 +1,126 @@
+"""Neural listeners for decoded quality: a Whisper transcript of the original and of the decoded audio (for WER
+against the corpus transcript) and WavLM speaker embeddings of both (for speaker similarity), loaded with
+transformers' ``from_pretrained`` from a hub id or a local folder. A listener whose weights cannot be loaded (not in
+the hub cache with ``HF_HUB_OFFLINE=1``, no such folder) is left out and the reason recorded, never faked."""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+
+from audiobits import metrics
+
+WHISPER = "openai/whisper-large-v3-turbo"  # 809 M parameters: large-v3's encoder with 4 decoder layers
+WAVLM_SV = "microsoft/wavlm-base-plus-sv"  # WavLM base+ with an x-vector head, trained for speaker verification
+RATE = 16000  # both listeners take 16 kHz audio
+WHISPER_SECONDS = 30.0  # Whisper hears one 30 s window: longer utterances get no transcript (WER undefined)
+ASR_BATCH = 16  # Whisper pads every input to 30 s, so a batch costs the same per item whatever the lengths
+
+
+class Listeners:
+    """Whisper (``asr_model``) and a WavLM speaker-verification model (``speaker_model``), each a hub id or a local
+    folder, or None to leave that score out; ``language`` is Whisper's (multilingual checkpoints only), and English
+    selects Whisper's English text normalizer for WER (other languages: its basic normalizer)."""
+
+    def __init__(self, asr_model: str | None = WHISPER, speaker_model: str | None = WAVLM_SV,
+                 language: str = "en") -> None:
+        self.asr_model, self.speaker_model, self.language = asr_model, speaker_model, language
+        self.unavailable: dict[str, str] = {}  # score -> why its model could not be loaded
+        self._asr = self._speaker = None
+        self._loaded = False
+        self.device = torch.device("cpu")
+
+    def identity(self) -> dict[str, str | None]:
+        """What a score depends on besides the audio: rows scored by other listeners are scored again."""
+        return {"asr_model": self.asr_model, "speaker_model": self.speaker_model, "language": self.language}
+
+    def load(self) -> None:
+        """Load both models once (on this process's device); a model that cannot be loaded is recorded as
+        unavailable with transformers' reason and its score left out."""
+        if self._loaded:
+            return
+        self._loaded = True
+        from transformers import (AutoFeatureExtractor, AutoProcessor, WavLMForXVector,
+                                  WhisperForConditionalGeneration)
+
+        self._asr = self._from_pretrained("wer", self.asr_model, AutoProcessor, WhisperForConditionalGeneration)
+        self._speaker = self._from_pretrained("speaker_similarity", self.speaker_model, AutoFeatureExtractor,
+                                              WavLMForXVector)
+        self.to(self.device)
+
+    def _from_pretrained(self, score: str, model_id: str | None, *classes: type) -> tuple | None:
+        """``(preprocessor, model)`` from ``model_id`` (None when it is None or does not load: recorded)."""
+        if model_id is None:
+            return None
+        try:
+            return tuple(cls.from_pretrained(model_id) for cls in classes)  # models come back in eval mode
+        except OSError as error:
+            self.unavailable[score] = f"{model_id}: {_first_line(error)}"
+            return None
+
+    def to(self, device: str | torch.device) -> "Listeners":
+        self.device = torch.device(device)
+        for loaded in (self._asr, self._speaker):
+            if loaded is not None:
+                loaded[1].to(self.device)
+        return self
+
+    def listen(self, originals: list[torch.Tensor], decoded: list[torch.Tensor],
+               transcripts: list[str]) -> list[dict]:
+        """Per utterance (16 kHz originals, their decoded versions cut to the same length, corpus transcripts):
+        ``wer`` and ``wer_original`` (word error rates of Whisper's transcript of the decoded and of the original
+        audio against the corpus transcript, both normalized), ``wer_words`` (reference words, the weight that makes
+        the mean a corpus WER), both ``transcript``s, and ``speaker_similarity`` (cosine of the WavLM x-vectors of
+        original and decoded). Missing listeners leave their keys out; undefined values are NaN."""
+        self.load()
+        rows: list[dict] = [{} for _ in originals]
+        if self._asr is not None:
+            heard = self.transcribe([*originals, *decoded])
+            for row, text, original, hyp in zip(rows, transcripts, heard[:len(originals)], heard[len(originals):]):
+                reference = self.normalize(text)
+                row["transcript_original"], row["transcript"] = original, hyp
+                words = len(reference.split())
+                row["wer_words"] = words
+                for key, said in (("wer_original", original), ("wer", hyp)):
+                    errors = metrics.word_errors(reference, self.normalize(said)) if words and said is not None \
+                        else None
+                    row[key] = errors / words if errors is not None else float("nan")
+        if self._speaker is not None:
+            for row, ref, dec in zip(rows, originals, decoded):
+                row["speaker_similarity"] = float(torch.dot(self.speaker_embedding(ref), self.speaker_embedding(dec)))
+        return rows
+
+    def normalize(self, text: str) -> str:
+        """Whisper's text normalizer: the English one (spellings, numbers, punctuation) or the basic one."""
+        tokenizer = self._asr[0].tokenizer
+        return tokenizer.normalize(text) if self.language == "en" else tokenizer.basic_normalize(text)
+
+    @torch.inference_mode()
+    def transcribe(self, audio: list[torch.Tensor]) -> list[str | None]:
+        """Whisper's greedy transcript of each 16 kHz clip (None for clips over 30 s, which it cannot hear whole)."""
+        processor, model = self._asr
+        fits = [i for i, a in enumerate(audio) if len(a) <= WHISPER_SECONDS * RATE]
+        heard: list[str | None] = [None] * len(audio)
+        task = {"language": self.language, "task": "transcribe"} if model.generation_config.is_multilingual else {}
+        for start in range(0, len(fits), ASR_BATCH):
+            picks = fits[start:start + ASR_BATCH]
+            features = processor.feature_extractor([audio[i].numpy() for i in picks], sampling_rate=RATE,
+                                                   return_tensors="pt").input_features.to(self.device)
+            with warnings.catch_warnings():  # features are padded to 30 s by design: no attention mask is needed
+                warnings.filterwarnings("ignore", message=".*attention mask.*")
+                ids = model.generate(features, **task)
+            for i, text in zip(picks, processor.tokenizer.batch_decode(ids, skip_special_tokens=True)):
+                heard[i] = text.strip()
+        return heard
+
+    @torch.inference_mode()
+    def speaker_embedding(self, audio: torch.Tensor) -> torch.Tensor:
+        """Unit-length WavLM x-vector of one 16 kHz clip (one at a time: padding would change the pooled statistics)."""
+        extractor, model = self._speaker
+        inputs = extractor([audio.numpy()], sampling_rate=RATE, return_tensors="pt").to(self.device)
+        return torch.nn.functional.normalize(model(**inputs).embeddings[0].float(), dim=-1).cpu()
+
+
+def _first_line(error: BaseException) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

@@ -1,0 +1,157 @@
+"""Whisper WER and WavLM speaker similarity: the pure parts (word errors, the word-weighted corpus WER and its
+interval), and `Listeners` loading the default hub ids, unchanged, from an offline hub cache that holds tiny random
+Whisper and WavLM models saved by ``save_pretrained`` in the upstream layout, through `audiobits quality`."""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from audiobits import metrics
+from audiobits.listeners import WAVLM_SV, WHISPER, Listeners
+from test_representations import hub_snapshot  # noqa: F401  (fixture)
+
+transformers = pytest.importorskip("transformers", reason="the listeners need transformers")
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+WHISPER_SPECIALS = ["<|endoftext|>", "<|startoftranscript|>", "<|en|>", "<|translate|>", "<|transcribe|>",
+                    "<|startoflm|>", "<|startofprev|>", "<|nocaptions|>", "<|notimestamps|>"]
+
+
+def test_word_errors_count_substitutions_deletions_and_insertions():
+    assert metrics.word_errors("the cat sat", "the cat sat") == 0
+    assert metrics.word_errors("the cat sat", "the bat sat on") == 2  # one substitution, one insertion
+    assert metrics.word_errors("a b c", "") == 3
+    assert metrics.word_errors("a b c d", "a c d") == 1
+
+
+def test_the_word_weighted_mean_is_the_corpus_wer_and_its_interval_brackets_it():
+    errors, words = np.array([2, 1, 0, 2, 0, 3] * 20), np.array([2, 4, 20, 4, 8, 30] * 20)
+    rates = errors / words
+    corpus = errors.sum() / words.sum()
+    assert np.average(rates, weights=words) == pytest.approx(corpus)
+    low, high = metrics.bootstrap_mean(rates, weights=words)
+    assert low < corpus < high and high - low < 0.1
+    assert abs(rates.mean() - corpus) > 0.1  # the unweighted mean of rates is another (wrong) number here
+    with pytest.raises(ValueError, match="weights"):
+        metrics.bootstrap_mean(rates, weights=np.zeros_like(rates))
+
+
+def save_tiny_whisper(folder: Path) -> None:
+    """A random 1-layer Whisper with a byte-level vocabulary and the upstream special tokens and generation config
+    (language and task ids), saved with its processor (feature extractor, tokenizer, normalizer.json)."""
+    from transformers.models.gpt2.tokenization_gpt2 import bytes_to_unicode
+
+    folder.mkdir(parents=True)
+    (folder / "vocab.json").write_text(json.dumps({c: i for i, c in enumerate(bytes_to_unicode().values())}))
+    (folder / "merges.txt").write_text("#version: 0.2\n")
+    (folder / "normalizer.json").write_text("{}")
+    tokenizer = transformers.WhisperTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"),
+                                              normalizer_file=str(folder / "normalizer.json"),
+                                              unk_token=WHISPER_SPECIALS[0], bos_token=WHISPER_SPECIALS[0],
+                                              eos_token=WHISPER_SPECIALS[0])
+    tokenizer.add_special_tokens({"additional_special_tokens": WHISPER_SPECIALS[1:]})
+    ids = {s: tokenizer.convert_tokens_to_ids(s) for s in WHISPER_SPECIALS}
+    special = {"decoder_start_token_id": ids["<|startoftranscript|>"], "eos_token_id": ids["<|endoftext|>"],
+               "pad_token_id": ids["<|endoftext|>"], "bos_token_id": ids["<|endoftext|>"]}
+    config = transformers.WhisperConfig(vocab_size=len(tokenizer), d_model=16, encoder_layers=1, decoder_layers=1,
+                                        encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=32,
+                                        decoder_ffn_dim=32, max_target_positions=64, begin_suppress_tokens=None,
+                                        suppress_tokens=None, **special)
+    torch.manual_seed(0)
+    model = transformers.WhisperForConditionalGeneration(config)
+    model.generation_config = transformers.GenerationConfig(
+        **special, max_length=24, is_multilingual=True, lang_to_id={"<|en|>": ids["<|en|>"]},
+        task_to_id={"transcribe": ids["<|transcribe|>"], "translate": ids["<|translate|>"]},
+        no_timestamps_token_id=ids["<|notimestamps|>"])
+    model.save_pretrained(folder)
+    transformers.WhisperProcessor(transformers.WhisperFeatureExtractor(feature_size=80), tokenizer).save_pretrained(
+        folder)
+
+
+def save_tiny_wavlm(folder: Path) -> None:
+    """A random 2-layer WavLM with an x-vector head and the upstream feature extractor settings."""
+    config = transformers.WavLMConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                                      intermediate_size=37, conv_dim=(16,) * 7, num_conv_pos_embeddings=16,
+                                      num_conv_pos_embedding_groups=2, tdnn_dim=(16, 16, 16, 16, 32),
+                                      xvector_output_dim=24, num_buckets=32, max_bucket_distance=64)
+    torch.manual_seed(0)
+    transformers.WavLMForXVector(config).save_pretrained(folder)
+    transformers.Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=False,
+                                          return_attention_mask=True).save_pretrained(folder)
+
+
+@pytest.fixture
+def tiny_listeners_in_hub_cache(hub_snapshot, tmp_path):  # noqa: F811
+    """The default hub ids (`WHISPER`, `WAVLM_SV`) resolve, offline, to tiny random models in the upstream layout."""
+    for repo_id, save in ((WHISPER, save_tiny_whisper), (WAVLM_SV, save_tiny_wavlm)):
+        saved = tmp_path / repo_id.replace("/", "--")
+        save(saved)
+        hub_snapshot(repo_id, {p.name: (lambda dst, src=p: shutil.copy(src, dst)) for p in saved.iterdir()})
+
+
+def noise(seconds: float, seed: int) -> torch.Tensor:
+    return torch.from_numpy(np.random.default_rng(seed).normal(0, 0.1, int(seconds * 16000)).astype(np.float32))
+
+
+def test_listeners_score_wer_and_speaker_similarity_from_the_hub_cache(tiny_listeners_in_hub_cache):
+    listeners = Listeners()  # the default hub ids, loaded exactly as on a machine with internet
+    same, other, long = noise(1.0, 0), noise(1.0, 1), noise(31.0, 2)
+    rows = listeners.listen([same, same, long], [same, other, long],
+                            ["It's three o'clock.", "Two words", "A clip longer than Whisper's window"])
+    assert listeners.unavailable == {}
+    identical, changed, too_long = rows
+    # the same audio is heard the same way: equal transcripts, equal WER, the same speaker
+    assert identical["transcript"] == identical["transcript_original"]
+    assert identical["wer"] == identical["wer_original"]
+    assert identical["speaker_similarity"] == pytest.approx(1.0, abs=1e-5)
+    assert changed["speaker_similarity"] < 0.999
+    # WER is the word errors of the normalized transcript against the normalized corpus text, over its words
+    assert identical["wer_words"] == len(listeners.normalize("It's three o'clock.").split()) == 4
+    for row, text in ((identical, "It's three o'clock."), (changed, "Two words")):
+        errors = metrics.word_errors(listeners.normalize(text), listeners.normalize(row["transcript"]))
+        assert row["wer"] == errors / row["wer_words"]
+    # over 30 s: Whisper cannot hear it whole, so no transcript and no WER (but a speaker similarity)
+    assert too_long["transcript"] is None and np.isnan(too_long["wer"]) and np.isfinite(too_long["speaker_similarity"])
+
+
+def test_a_listener_without_weights_is_left_out_with_the_reason():
+    listeners = Listeners(asr_model="nobody/not-in-the-cache", speaker_model=None)
+    rows = listeners.listen([noise(1.0, 0)], [noise(1.0, 0)], ["hello"])
+    assert rows == [{}]
+    assert "nobody/not-in-the-cache" in listeners.unavailable["wer"]
+
+
+@pytest.mark.slow
+@pytest.mark.needs("pycodec2", "espeakng_loader", "pystoi", "pesq")
+def test_quality_command_adds_wer_and_speaker_similarity(tmp_path, tiny_listeners_in_hub_cache):
+    from audiobits.cli import main
+    from audiobits.demo import synthesize_corpus
+    from audiobits.quality import QUALITY_FILE
+
+    corpus = synthesize_corpus(tmp_path / "alice", seconds=40)  # 2+ validation utterances
+    overrides = ["--config", str(CONFIGS / "codec2_700c.yaml"),
+                 "--data.init_args.corpus", "audiobits.corpora.AudioFolder",
+                 "--data.init_args.corpus.root", str(corpus.root), "--data.init_args.root", str(tmp_path / "data"),
+                 "--data.init_args.encode.accelerator", "cpu", "--data.init_args.encode.num_workers", "0",
+                 "--max_utterances", "2"]
+    main(["quality", *overrides])
+    bins = tmp_path / "data" / "alice" / "codec2_700c"
+    result = json.loads((bins / QUALITY_FILE).read_text())
+    assert result["listeners"] == {"asr_model": WHISPER, "speaker_model": WAVLM_SV, "language": "en"}
+    assert result["unavailable"] == {}
+    rows = result["per_utterance"]
+    assert len(rows) == 2 and all(isinstance(r["transcript"], str) and r["wer_words"] > 0 for r in rows)
+    wer = result["metrics"]["wer"]
+    corpus_wer = sum(r["wer"] * r["wer_words"] for r in rows) / sum(r["wer_words"] for r in rows)
+    assert wer["mean"] == pytest.approx(corpus_wer) and wer["n"] == 2 and not wer["higher_is_better"]
+    assert result["metrics"]["speaker_similarity"]["n"] == 2
+
+    # other listeners: the rows are scored again (not mixed), and a left-out listener leaves its score out
+    main(["quality", *overrides, "--listeners.speaker_model", "null"])
+    again = json.loads((bins / QUALITY_FILE).read_text())
+    assert again["listeners"]["speaker_model"] is None and again["metrics"]["speaker_similarity"]["n"] == 0
+    assert [r["transcript"] for r in again["per_utterance"]] == [r["transcript"] for r in rows]
