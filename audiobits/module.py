@@ -58,7 +58,8 @@ class TinyGPTModule(L.LightningModule):
 
     def configure_model(self) -> None:
         wanted = self.hparams.compile
-        if wanted or (wanted is None and self.trainer.strategy.root_device.type == "cuda"):
+        on_cuda = self._trainer is not None and self._trainer.strategy.root_device.type == "cuda"
+        if wanted or (wanted is None and on_cuda):  # auto: compile for a CUDA Trainer, not load_from_checkpoint
             for block in self.model.blocks:  # in place: checkpoints keep the same keys with or without compile
                 block.compile()
 

@@ -63,6 +63,17 @@ def test_compile_defaults_to_off_on_cpu_unless_asked(compile, compiled):
     assert module.state_dict().keys() == _module().state_dict().keys()  # checkpoints keep their keys
 
 
+def test_load_from_checkpoint_needs_no_trainer(tmp_path):
+    """Lightning calls configure_model while loading: the auto compile choice must not ask for a Trainer."""
+    module = _module()
+    torch.save({"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams),
+                "pytorch-lightning_version": L.__version__}, tmp_path / "m.ckpt")
+    loaded = TinyGPTModule.load_from_checkpoint(tmp_path / "m.ckpt")
+    assert all(block._compiled_call_impl is None for block in loaded.model.blocks)
+    for (name, a), b in zip(module.state_dict().items(), loaded.state_dict().values()):
+        torch.testing.assert_close(b, a, rtol=0, atol=0, msg=name)
+
+
 def configured(total_steps: int = 40):
     torch.manual_seed(0)
     module = TinyGPTModule(vocab_size=64, seq_len=8, n_layer=2, n_embd=16, n_head=2, lr=1e-3, min_lr=1e-4,
