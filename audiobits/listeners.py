@@ -5,8 +5,7 @@ the hub cache with ``HF_HUB_OFFLINE=1``, no such folder) is left out and the rea
 
 from __future__ import annotations
 
-import warnings
-
+import numpy as np
 import torch
 
 from audiobits import metrics
@@ -19,9 +18,14 @@ ASR_BATCH = 16  # Whisper pads every input to 30 s, so a batch costs the same pe
 
 
 class Listeners:
-    """Whisper (``asr_model``) and a WavLM speaker-verification model (``speaker_model``), each a hub id or a local
-    folder, or None to leave that score out; ``language`` is Whisper's (multilingual checkpoints only), and English
-    selects Whisper's English text normalizer for WER (other languages: its basic normalizer)."""
+    """Whisper and a WavLM speaker-verification model that score decoded audio against the original.
+
+    Args:
+        asr_model: Whisper checkpoint (hub id or local folder) whose transcripts give WER; null leaves WER out.
+        speaker_model: WavLMForXVector checkpoint (hub id or local folder) for speaker similarity; null leaves it out.
+        language: Whisper's language code (multilingual checkpoints); "en" also selects Whisper's English text
+            normalizer for WER, other languages its basic one.
+    """
 
     def __init__(self, asr_model: str | None = WHISPER, speaker_model: str | None = WAVLM_SV,
                  language: str = "en") -> None:
@@ -32,8 +36,12 @@ class Listeners:
         self.device = torch.device("cpu")
 
     def identity(self) -> dict[str, str | None]:
-        """What a score depends on besides the audio: rows scored by other listeners are scored again."""
-        return {"asr_model": self.asr_model, "speaker_model": self.speaker_model, "language": self.language}
+        """The models that actually score (loaded; None for one left out or unavailable) and the language: rows
+        scored by other listeners, or while a model did not load, are scored again once it does."""
+        self.load()
+        return {"asr_model": self.asr_model if self._asr is not None else None,
+                "speaker_model": self.speaker_model if self._speaker is not None else None,
+                "language": self.language}
 
     def load(self) -> None:
         """Load both models once (on this process's device); a model that cannot be loaded is recorded as
@@ -60,10 +68,12 @@ class Listeners:
             return None
 
     def to(self, device: str | torch.device) -> "Listeners":
+        """Move the models to ``device``; Whisper runs in float16 on CUDA (as released), float32 elsewhere."""
         self.device = torch.device(device)
-        for loaded in (self._asr, self._speaker):
-            if loaded is not None:
-                loaded[1].to(self.device)
+        if self._asr is not None:
+            self._asr[1].to(self.device, torch.float16 if self.device.type == "cuda" else torch.float32)
+        if self._speaker is not None:
+            self._speaker[1].to(self.device)
         return self
 
     def listen(self, originals: list[torch.Tensor], decoded: list[torch.Tensor],
@@ -88,13 +98,26 @@ class Listeners:
                     row[key] = errors / words if errors is not None else float("nan")
         if self._speaker is not None:
             for row, ref, dec in zip(rows, originals, decoded):
-                row["speaker_similarity"] = float(torch.dot(self.speaker_embedding(ref), self.speaker_embedding(dec)))
+                row["speaker_similarity"] = (metrics.cosine_similarity(self.speaker_embedding(ref),
+                                                                       self.speaker_embedding(dec))
+                                             if len(ref) >= self.shortest_for_speaker() else float("nan"))
         return rows
 
     def normalize(self, text: str) -> str:
         """Whisper's text normalizer: the English one (spellings, numbers, punctuation) or the basic one."""
         tokenizer = self._asr[0].tokenizer
-        return tokenizer.normalize(text) if self.language == "en" else tokenizer.basic_normalize(text)
+        english = self.language.lower() in ("en", "english")
+        return tokenizer.normalize(text) if english else tokenizer.basic_normalize(text)
+
+    def shortest_for_speaker(self) -> int:
+        """Fewest 16 kHz samples that give an x-vector: its statistics pooling needs 2 TDNN frames (a standard
+        deviation), so 2 + Σ (kernel − 1) × dilation WavLM frames (16 for wavlm-base-plus-sv), and each conv layer
+        maps L samples to ⌊(L − k) / s⌋ + 1 frames (5200 samples, 0.33 s); shorter clips get NaN."""
+        config = self._speaker[1].config
+        samples = 2 + sum((k - 1) * d for k, d in zip(config.tdnn_kernel, config.tdnn_dilation))
+        for kernel, stride in zip(reversed(config.conv_kernel), reversed(config.conv_stride)):
+            samples = (samples - 1) * stride + kernel
+        return samples
 
     @torch.inference_mode()
     def transcribe(self, audio: list[torch.Tensor]) -> list[str | None]:
@@ -102,24 +125,24 @@ class Listeners:
         processor, model = self._asr
         fits = [i for i, a in enumerate(audio) if len(a) <= WHISPER_SECONDS * RATE]
         heard: list[str | None] = [None] * len(audio)
-        task = {"language": self.language, "task": "transcribe"} if model.generation_config.is_multilingual else {}
+        multilingual = getattr(model.generation_config, "is_multilingual", False)
+        task = {"language": self.language, "task": "transcribe"} if multilingual else {}
         for start in range(0, len(fits), ASR_BATCH):
             picks = fits[start:start + ASR_BATCH]
-            features = processor.feature_extractor([audio[i].numpy() for i in picks], sampling_rate=RATE,
-                                                   return_tensors="pt").input_features.to(self.device)
-            with warnings.catch_warnings():  # features are padded to 30 s by design: no attention mask is needed
-                warnings.filterwarnings("ignore", message=".*attention mask.*")
-                ids = model.generate(features, **task)
+            inputs = processor.feature_extractor([audio[i].numpy() for i in picks], sampling_rate=RATE,
+                                                 return_attention_mask=True, return_tensors="pt")
+            ids = model.generate(inputs.input_features.to(self.device, model.dtype),
+                                 attention_mask=inputs.attention_mask.to(self.device), **task)
             for i, text in zip(picks, processor.tokenizer.batch_decode(ids, skip_special_tokens=True)):
                 heard[i] = text.strip()
         return heard
 
     @torch.inference_mode()
-    def speaker_embedding(self, audio: torch.Tensor) -> torch.Tensor:
-        """Unit-length WavLM x-vector of one 16 kHz clip (one at a time: padding would change the pooled statistics)."""
+    def speaker_embedding(self, audio: torch.Tensor) -> np.ndarray:
+        """WavLM x-vector of one 16 kHz clip (one at a time: padding would change the pooled statistics)."""
         extractor, model = self._speaker
         inputs = extractor([audio.numpy()], sampling_rate=RATE, return_tensors="pt").to(self.device)
-        return torch.nn.functional.normalize(model(**inputs).embeddings[0].float(), dim=-1).cpu()
+        return model(**inputs).embeddings[0].float().cpu().numpy()
 
 
 def _first_line(error: BaseException) -> str:

@@ -213,18 +213,24 @@ def bootstrap_mean(values: np.ndarray, resamples: int = 1000, confidence: float 
     if values.ndim != 1 or values.size == 0:
         raise ValueError("need a non-empty 1-D array of per-utterance values")
     weights = np.ones_like(values) if weights is None else np.asarray(weights, dtype=np.float64)
-    if weights.shape != values.shape or (weights < 0).any() or weights.sum() <= 0:
-        raise ValueError("weights must be non-negative, one per value, and not all zero")
+    if weights.shape != values.shape or not np.isfinite(weights).all() or (weights <= 0).any():
+        raise ValueError("weights must be finite and positive, one per value (drop zero-weight values first)")
     rng = np.random.default_rng(seed)
     estimates = np.empty(resamples)
     block = max(1, (1 << 23) // values.size)
     for start in range(0, resamples, block):
         picks = rng.integers(0, values.size, size=(min(block, resamples - start), values.size))
         w = weights[picks]
-        estimates[start:start + len(picks)] = (w * values[picks]).sum(axis=1) / np.maximum(w.sum(axis=1), 1e-300)
+        estimates[start:start + len(picks)] = (w * values[picks]).sum(axis=1) / w.sum(axis=1)
     tail = (1.0 - confidence) / 2.0 * 100.0
     low, high = np.percentile(estimates, [tail, 100.0 - tail])
     return float(low), float(high)
+
+
+def cosine_similarity(a: np.ndarray, b: np.ndarray) -> float:
+    """a·b / (|a| |b|): the speaker similarity of two speaker embeddings (1 = the same direction)."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
 
 
 def word_errors(reference: str, hypothesis: str) -> int:

@@ -40,7 +40,7 @@ from audiobits.corpora import Corpus, Loaded, Unreadable
 from audiobits.encode import EncodeOptions
 from audiobits.errors import AudiobitsError
 from audiobits.listeners import Listeners
-from audiobits.representations.base import Representation
+from audiobits.representations import Representation, can_decode
 
 RATE = 16000  # every score is computed at 16 kHz (PESQ wideband's rate)
 QUALITY_FILE = "quality.json"
@@ -50,11 +50,6 @@ HIGHER_IS_BETTER = {"si_sdr": True, "stoi": True, "pesq_wb": True, "log_mel_dist
                     "wer_original": False, "speaker_similarity": True}
 WEIGHTS = {"wer": "wer_words", "wer_original": "wer_words"}  # a metric's mean is weighted by this row field
 LOAD_CHUNK = 32  # corpus rows read at a time
-
-
-def can_decode(representation: Representation) -> bool:
-    """True when the representation can turn its ids back into audio (``decode`` and ``decoded_sample_rate``)."""
-    return callable(getattr(representation, "decode", None)) and hasattr(representation, "decoded_sample_rate")
 
 
 def to_16k(audio: np.ndarray, rate: int) -> torch.Tensor:
@@ -73,16 +68,27 @@ def log_mel(wav: torch.Tensor) -> np.ndarray:
     return mel(wav).numpy()
 
 
+def pair_16k(reference: np.ndarray, reference_rate: int, decoded: np.ndarray,
+             decoded_rate: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Original and decoded audio at 16 kHz, cut to the shorter (the original loses its uncoded tail)."""
+    ref, dec = to_16k(reference, reference_rate), to_16k(decoded, decoded_rate)
+    n = min(len(ref), len(dec))
+    return ref[:n], dec[:n]
+
+
 def score(reference: np.ndarray, reference_rate: int, decoded: np.ndarray, decoded_rate: int) -> dict[str, float]:
-    """Every score of one decoded utterance against its original (NaN where a score is undefined: STOI on under
-    ~30 non-silent frames, PESQ on an utterance without speech)."""
+    """Every signal score of one decoded utterance against its original (`score_16k` of `pair_16k`)."""
+    return score_16k(*pair_16k(reference, reference_rate, decoded, decoded_rate))
+
+
+def score_16k(ref: torch.Tensor, dec: torch.Tensor) -> dict[str, float]:
+    """SI-SDR, STOI, PESQ-wb and log-mel distance of an equal-length 16 kHz pair (NaN where a score is undefined:
+    STOI on under ~30 non-silent frames, PESQ on an utterance without speech)."""
     from torchmetrics.functional.audio import (perceptual_evaluation_speech_quality,
                                                scale_invariant_signal_distortion_ratio,
                                                short_time_objective_intelligibility)
 
-    ref, dec = to_16k(reference, reference_rate), to_16k(decoded, decoded_rate)
-    n = min(len(ref), len(dec))
-    ref, dec = ref[:n].double(), dec[:n].double()
+    ref, dec = ref.double(), dec.double()
     with warnings.catch_warnings(record=True) as caught:  # pystoi warns and returns 1e-5 on too little speech
         warnings.simplefilter("always")
         stoi = float(short_time_objective_intelligibility(dec, ref, RATE))
@@ -115,19 +121,24 @@ def summarize(rows: list[dict]) -> dict[str, dict]:
     return summary
 
 
-def _read_partial(bins_dir: Path, listeners: dict | None) -> dict[str, dict]:
-    """Scored utterances of interrupted runs with these ``listeners`` (their identity), from every rank's partial
-    file (a torn last line, or a row other listeners scored, is scored again)."""
-    done = {}
+def _partial_rows(bins_dir: Path) -> list[dict]:
+    """Every scored row in every rank's partial file, in file order (a torn last line is skipped)."""
+    rows = []
     for path in sorted(bins_dir.glob(PARTIAL_GLOB)):
         for line in path.read_text(encoding="utf-8").splitlines():
             try:
                 row = json.loads(line)
-                if row.get("listeners") == listeners:
-                    done[row["id"]] = row
-            except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
+            except json.JSONDecodeError:
                 continue
-    return done
+            if isinstance(row, dict) and "id" in row:
+                rows.append(row)
+    return rows
+
+
+def _read_partial(bins_dir: Path, listeners: dict | None) -> dict[str, dict]:
+    """Scored utterances of interrupted runs by these ``listeners`` (their identity) by id; a row other listeners
+    scored is scored again."""
+    return {row["id"]: row for row in _partial_rows(bins_dir) if row.get("listeners") == listeners}
 
 
 def _unbatched(item: Loaded) -> Loaded:
@@ -190,12 +201,11 @@ class QualityJob:
             i = self.position[item.id]
             tokens = np.asarray(self.part.tokens[self.part.offsets[i]:self.part.offsets[i + 1] - 1], np.int64)
             audio = self.representation.decode(tokens)
-            ref, dec = to_16k(item.audio, item.sample_rate), to_16k(audio, rate)
-            n = min(len(ref), len(dec))
-            originals.append(ref[:n])
-            decoded.append(dec[:n])
+            ref, dec = pair_16k(item.audio, item.sample_rate, audio, rate)
+            originals.append(ref)
+            decoded.append(dec)
             rows.append({"id": item.id, "seconds": len(audio) / rate, "listeners": self.scored_with,
-                         **score(item.audio, item.sample_rate, audio, rate)})
+                         **score_16k(ref, dec)})
         if self.listeners is not None and rows:
             for row, heard in zip(rows, self.listeners.listen(originals, decoded, [item.text for item in todo])):
                 row.update(heard)
@@ -218,6 +228,11 @@ class QualityJob:
         """Write quality.json from the partial files (atomically) and remove them; returns what was written."""
         done = _read_partial(self.bins_dir, self.scored_with)
         missing = [uid for uid in self.ids if uid not in done]
+        others = {row["id"] for row in _partial_rows(self.bins_dir)} & set(missing)
+        if others:
+            raise AudiobitsError(f"{len(others)} {self.split} utterance(s) of {self.bins_dir} were scored by other "
+                                 f"listeners than this rank's {self.scored_with} (a model loaded on one rank but not "
+                                 "another?): make the same models loadable on every node and run again")
         if missing:
             raise AudiobitsError(f"{len(missing)} {self.split} utterance(s) of {self.bins_dir} (e.g. {missing[0]}) "
                                  f"are not in corpus {self.corpus.name!r}: the bins come from another corpus")

@@ -118,6 +118,35 @@ def test_listeners_score_wer_and_speaker_similarity_from_the_hub_cache(tiny_list
     assert too_long["transcript"] is None and np.isnan(too_long["wer"]) and np.isfinite(too_long["speaker_similarity"])
 
 
+def test_wer_normalizes_both_sides_and_handles_empty_transcripts(tiny_listeners_in_hub_cache, monkeypatch):
+    """Whisper's transcripts replaced by known strings (the tiny random model says nothing useful): the WER
+    arithmetic on top of the real normalizer."""
+    listeners = Listeners(speaker_model=None)
+    listeners.load()
+    heard = ["it is three o'clock", "", "anything", "IT'S THREE O'CLOCK!", "the", "a b c"]
+    monkeypatch.setattr(listeners, "transcribe", lambda audio: heard)
+    clips = [noise(1.0, i) for i in range(3)]
+    rows = listeners.listen(clips, clips, ["It's three o'clock.", "Two words", ""])
+    (same, empty, no_reference) = rows
+    assert same["wer_original"] == 0.0 and same["wer"] == 0.0  # case, punctuation and "it's" normalized away
+    assert empty["transcript_original"] == "" and empty["wer_original"] == 1.0  # nothing heard: every word deleted
+    assert empty["wer"] == 1.0 and empty["wer_words"] == 2  # "a b c" for "two words": 2 substitutions, 1 insertion
+    assert no_reference["wer_words"] == 0 and np.isnan(no_reference["wer"]) and np.isnan(no_reference["wer_original"])
+
+
+def test_speaker_similarity_needs_the_x_vector_heads_shortest_input(tiny_listeners_in_hub_cache):
+    listeners = Listeners(asr_model=None)
+    listeners.load()
+    shortest = listeners.shortest_for_speaker()
+    assert shortest == 5200  # wavlm-base-plus-sv's conv stack, TDNN and a 2-frame standard deviation
+    assert np.isfinite(listeners.speaker_embedding(noise(1.0, 0)[:shortest])).all()
+    # one sample less and the model itself gives no x-vector (NaN pooled statistics): the bound is tight
+    assert not np.isfinite(listeners.speaker_embedding(noise(1.0, 0)[:shortest - 1])).all()
+    short, enough = noise(1.0, 0)[:shortest - 1], noise(1.0, 0)[:shortest]
+    rows = listeners.listen([short, enough], [short, enough], ["", ""])
+    assert np.isnan(rows[0]["speaker_similarity"]) and rows[1]["speaker_similarity"] == pytest.approx(1.0, abs=1e-6)
+
+
 def test_a_listener_without_weights_is_left_out_with_the_reason():
     listeners = Listeners(asr_model="nobody/not-in-the-cache", speaker_model=None)
     rows = listeners.listen([noise(1.0, 0)], [noise(1.0, 0)], ["hello"])
@@ -138,8 +167,14 @@ def test_quality_command_adds_wer_and_speaker_similarity(tmp_path, tiny_listener
                  "--data.init_args.corpus.root", str(corpus.root), "--data.init_args.root", str(tmp_path / "data"),
                  "--data.init_args.encode.accelerator", "cpu", "--data.init_args.encode.num_workers", "0",
                  "--max_utterances", "2"]
-    main(["quality", *overrides])
     bins = tmp_path / "data" / "alice" / "codec2_700c"
+    # Whisper not loadable (as offline without the weights): scored without WER, and the file says so
+    main(["quality", *overrides, "--listeners.asr_model", "nobody/not-cached"])
+    offline = json.loads((bins / QUALITY_FILE).read_text())
+    assert offline["listeners"]["asr_model"] is None and "nobody/not-cached" in offline["unavailable"]["wer"]
+    assert offline["metrics"]["wer"]["n"] == 0 and offline["metrics"]["speaker_similarity"]["n"] == 2
+
+    main(["quality", *overrides])  # the default listeners load: the file made without WER is not kept
     result = json.loads((bins / QUALITY_FILE).read_text())
     assert result["listeners"] == {"asr_model": WHISPER, "speaker_model": WAVLM_SV, "language": "en"}
     assert result["unavailable"] == {}

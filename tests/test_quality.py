@@ -60,9 +60,11 @@ def test_identical_audio_scores_perfectly_and_too_short_is_undefined(speech):
 
 
 def test_mulaw_is_intelligible_and_codec2_700c_is_clearly_worse_than_3200(speech):
-    """Measured on this speech: μ-law STOI 0.999, Codec 2 3200 0.69, 700C 0.50 (README, "Decoded quality")."""
+    """Measured on this speech: μ-law STOI 0.999, Codec 2 3200 0.69, 700C 0.50 (README, "Decoded quality").
+    espeak-ng's samples differ slightly from call to call (lengths by ~0.2 %), so μ-law's SI-SDR moves by about
+    1 dB between sessions (14.3–17 seen): the bounds leave room for that."""
     mulaw, c3200, c700 = (mean_scores(name, speech) for name in ("mulaw", "codec2_3200", "codec2_700c"))
-    assert mulaw["stoi"] > 0.95 and mulaw["si_sdr"] > 15
+    assert mulaw["stoi"] > 0.95 and mulaw["si_sdr"] > 12
     assert c700["stoi"] < c3200["stoi"] - 0.1 < mulaw["stoi"] - 0.2
     assert c700["pesq_wb"] < c3200["pesq_wb"] < mulaw["pesq_wb"]
     assert c700["log_mel_distance"] > c3200["log_mel_distance"] > mulaw["log_mel_distance"]
@@ -84,6 +86,7 @@ def test_quality_command_writes_quality_json_and_resumes(tmp_path, speech):
     # the default listeners are not in this offline hub cache: left out, each with transformers' reason
     assert set(first["unavailable"]) == {"wer", "speaker_similarity"} and first["metrics"]["wer"]["n"] == 0
     assert "openai/whisper-large-v3-turbo" in first["unavailable"]["wer"]
+    assert first["listeners"] == {"asr_model": None, "speaker_model": None, "language": "en"}  # what scored
     stoi = first["metrics"]["stoi"]
     assert 0.2 < stoi["mean"] < 0.8 and stoi["ci95"][0] <= stoi["mean"] <= stoi["ci95"][1] and stoi["higher_is_better"]
     assert [r["id"] for r in first["per_utterance"]] == [str(i) for i in TokenBins(bins).split("val").ids]
