@@ -1,21 +1,66 @@
-"""``audiobits decompress FILE RUN_DIR``: the exact token ids back from a file of `audiobits compress`."""
+"""``audiobits decompress FILE RUN_DIR``: the exact token ids back from a file of `audiobits compress`, and with
+``--audio DIR`` the audio they decode to, through the codec that wrote the run's bins."""
 
 from __future__ import annotations
 
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
 from jsonargparse import ArgumentParser
 
+from audiobits.bins import TokenBins
 from audiobits.compress import decompress
+from audiobits.compressed_file import CompressedFile
+from audiobits.errors import AudiobitsError
+from audiobits.representations import can_decode, from_meta
+from audiobits.runs import load_run
+
+
+def write_audio(restored: dict[int, np.ndarray], bins: TokenBins, split: str, out_dir: str | os.PathLike,
+                log=print) -> list[Path]:
+    """Decode each restored utterance (its EOS removed) with the representation rebuilt from the bins' meta.json
+    and write ``<out_dir>/<utterance id>.wav`` (float32 at its decoded rate, each written to a temporary name and
+    renamed); returns the paths in utterance order."""
+    representation = from_meta(bins.meta)
+    if not can_decode(representation):
+        raise AudiobitsError(f"{representation.name} ids do not decode to audio (no decode()); leave out --audio")
+    ids, eos = bins.split(split).ids, bins.meta.eos_id
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for i in sorted(restored):
+        tokens = restored[i][:-1] if len(restored[i]) and restored[i][-1] == eos else restored[i]
+        path = out_dir / f"{re.sub(r'[^A-Za-z0-9._-]', '_', str(ids[i]))}.wav"
+        tmp = path.with_name(path.name + ".tmp")
+        sf.write(tmp, representation.decode(np.asarray(tokens, np.int64)), representation.decoded_sample_rate,
+                 subtype="FLOAT", format="WAV")
+        os.replace(tmp, path)
+        written.append(path)
+    log(f"[decompress] {len(written)} utterances decoded by {representation.name} to {out_dir}")
+    return written
 
 
 def main(argv: list[str] | None = None) -> None:
-    """`audiobits decompress FILE RUN_DIR [--out IDS.npz] [--only [0,3]] [--check_bins true]`."""
+    """`audiobits decompress FILE RUN_DIR [--out IDS.npz] [--audio DIR] [--only [0,3]] [--check_bins true]`."""
     parser = ArgumentParser(prog="audiobits decompress", description=__doc__.splitlines()[0])
     parser.add_argument("file", help="the compressed file")
     parser.add_argument("run", help="the run directory that compressed it (its checkpoints/last.ckpt)")
     parser.add_argument("--out", type=str | None, default=None,
                         help="npz to write: ids (concatenated), offsets, index (default: FILE with .ids.npz)")
+    parser.add_argument("--audio", type=str | None, default=None,
+                        help="also decode the restored ids to <utterance id>.wav files in this folder (codecs and "
+                             "mu-law; written only when every asked-for utterance was restored)")
     parser.add_argument("--only", type=list[int] | None, default=None, help="decode only these utterance indices")
     parser.add_argument("--check_bins", type=bool, default=True,
                         help="refuse a run whose bins differ from the coded ones")
     args = parser.parse_args(argv)
-    decompress(args.file, args.run, args.out, args.only, args.check_bins)
+    restored = decompress(args.file, args.run, args.out, args.only, args.check_bins)
+    if args.audio is not None:
+        bins_dir = load_run(args.run).bins_dir()
+        if bins_dir is None:
+            raise AudiobitsError(f"--audio: the run {args.run} names no bins directory, whose meta.json says which "
+                                 "codec decodes the ids")
+        write_audio(restored, TokenBins(bins_dir), CompressedFile.read(Path(args.file)).header["split"], args.audio)

@@ -47,9 +47,9 @@ from audiobits.data import num_windows
 from audiobits.encode import EncodeOptions
 from audiobits.prepare import prepare_bins, refresh_bins
 from audiobits.errors import AudiobitsError
-from audiobits.quality import can_decode, score_bins
+from audiobits.quality import score_bins
 from audiobits.report import build_table, write_report
-from audiobits.representations import Representation, build
+from audiobits.representations import Representation, build, can_decode
 from audiobits.runs import load_runs
 
 # Chapters I and II of Lewis Carroll, *Alice's Adventures in Wonderland* (1865), public domain: the body text of

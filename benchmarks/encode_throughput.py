@@ -12,15 +12,13 @@ depend on the weights' values. Codec 2 runs libcodec2 on the CPU only, one frame
 from __future__ import annotations
 
 import argparse
-import inspect
 import os
 import platform
 import time
-from importlib import import_module
 
 import torch
 
-from audiobits.representations import REGISTRY, Utterance, build
+from audiobits.representations import Utterance, build, constructor_parameters
 from audiobits.representations.codec import probe_signal
 
 CODECS = ("mimi_all", "mimi_32", "snac_orpheus", "neucodec", "encodec_6kbps", "dac_16khz_12q", "dac_44khz_9q",
@@ -61,8 +59,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"# cuda: {torch.cuda.get_device_name()}")
     print(f"{'device':<6} {'codec':<18} {'batch':>5} {'audio s':>8} {'wall s':>8} {'RTF':>8}")
     for name in args.codecs:
-        takes_weights = "weights" in inspect.signature(getattr(
-            import_module(f"audiobits.representations.{REGISTRY[name][0]}"), REGISTRY[name][1])).parameters
+        takes_weights = "weights" in constructor_parameters(name)
         rep = build(name, **({"weights": args.weights} if takes_weights else {}))  # Codec 2 has no weights
         for device in devices if getattr(rep, "model", None) is not None else ["cpu"]:  # no model: CPU only
             rep.to(device)

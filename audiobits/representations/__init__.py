@@ -6,9 +6,11 @@ when their representation is built, so ``text`` works without moshi/snac/neucode
 
 from __future__ import annotations
 
+import inspect
 from importlib import import_module
 from typing import Any
 
+from audiobits.bins import BinMeta
 from audiobits.representations.base import Representation, Utterance, UtteranceError
 from audiobits.representations.codec2 import NAMES as CODEC2_NAMES
 from audiobits.errors import ConfigValueError
@@ -47,4 +49,27 @@ def build(name: str, **kwargs: Any) -> Representation:
     return getattr(import_module(f"audiobits.representations.{module}"), cls)(**{**defaults, **kwargs})
 
 
-__all__ = ["REGISTRY", "Representation", "Utterance", "UtteranceError", "build"]
+def constructor_parameters(name: str) -> set[str]:
+    """The keyword arguments the class registered as ``name`` takes (e.g. whether it has ``weights``)."""
+    module, cls, _ = REGISTRY[name]
+    return set(inspect.signature(getattr(import_module(f"audiobits.representations.{module}"), cls)).parameters)
+
+
+def can_decode(representation: Representation) -> bool:
+    """True when the representation can turn its ids back into audio (``decode`` and ``decoded_sample_rate``)."""
+    return callable(getattr(representation, "decode", None)) and hasattr(representation, "decoded_sample_rate")
+
+
+def from_meta(meta: BinMeta) -> Representation:
+    """The representation that wrote bins with this meta.json, rebuilt from its registry name and encoder record
+    (weights "pretrained", a local path, or "random" with its seed), e.g. to decode restored ids back to audio."""
+    if meta.representation not in REGISTRY:
+        raise ConfigValueError(f"the bins were written by {meta.representation!r}, which is not in the registry, so "
+                               "meta.json cannot rebuild it: decode the ids with that Representation's decode()")
+    taken = constructor_parameters(meta.representation)
+    return build(meta.representation, **{k: meta.encoder[k] for k in ("weights", "seed")
+                                         if k in taken and k in meta.encoder})
+
+
+__all__ = ["REGISTRY", "Representation", "Utterance", "UtteranceError", "build", "can_decode",
+           "constructor_parameters", "from_meta"]
