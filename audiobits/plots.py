@@ -313,7 +313,7 @@ def frontier(runs: list[Run]) -> Figure | None:
     """bits/sec (log x) against each decoded-quality score, one point per run; the nominal bitrate as a second
     marker on the same row (joined by a thin line); the Pareto front of comparable runs marked."""
     from audiobits.metrics import pareto_front
-    from audiobits.quality import HIGHER_IS_BETTER, read_quality
+    from audiobits.quality import HIGHER_IS_BETTER, other_listeners, read_quality
 
     scored = [(run, read_quality(run.bins_dir())) for run in runs]
     scored = [(run, q) for run, q in scored if any(v is not None for v in q.values())]
@@ -322,9 +322,14 @@ def frontier(runs: list[Run]) -> Figure | None:
     colors, flagged = _colors([r for r, _ in scored]), _flagged(runs)
     panels = {m: label for m, label in QUALITY_AXES.items() if any(q[m] is not None for _, q in scored)}
     fig, axes = _figure(4.2 * len(panels), 4.4, ncols=len(panels))
+    hollow = False
     for ax, (metric, label) in zip(axes, panels.items()):
         points = [(run, q[metric]) for run, q in scored if q[metric] is not None]
-        comparable = [(run, v) for run, v in points if not flagged[run.label]]
+        other = other_listeners([run for run, _ in points], metric)  # WER by another Whisper is another number
+        apart = {run.label: flagged[run.label] + ([f"scored by {other[run.label]}"] if run.label in other else [])
+                 for run, _ in points}
+        comparable = [(run, v) for run, v in points if not apart[run.label]]
+        hollow |= len(comparable) < len(points)
         on_front = pareto_front([r.results["bits_per_sec"] for r, _ in comparable], [v for _, v in comparable],
                                 HIGHER_IS_BETTER[metric])
         front = sorted((r.results["bits_per_sec"], v) for (r, v), f in zip(comparable, on_front) if f)
@@ -333,8 +338,8 @@ def frontier(runs: list[Run]) -> Figure | None:
         for run, value in points:
             r, color = run.results, colors[run.representation]
             ax.plot([r["bits_per_sec"], r["nominal_bitrate"]], [value, value], "-", color=color, lw=0.8, alpha=0.5)
-            ax.plot(r["bits_per_sec"], value, "o", color=color, mfc="white" if flagged[run.label] else color,
-                    label=_name(run, flagged))
+            ax.plot(r["bits_per_sec"], value, "o", color=color, mfc="white" if apart[run.label] else color,
+                    label=_name(run, apart))
             ax.plot(r["nominal_bitrate"], value, "|", color=color, ms=12, mew=2)
         _log(ax, "x")
         ax.set_ylabel(label)
@@ -342,8 +347,7 @@ def frontier(runs: list[Run]) -> Figure | None:
         ax.grid(which="both", alpha=0.3)
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, fontsize=7, loc="outside lower center", ncol=min(len(labels), 5))
-    fig.suptitle("Bits per second against decoded quality" + (" (* not comparable: hollow)" if any(
-        flagged[r.label] for r, _ in scored) else ""))
+    fig.suptitle("Bits per second against decoded quality" + (" (* not comparable: hollow)" if hollow else ""))
     return fig
 
 

@@ -23,6 +23,7 @@ import json
 import os
 import sys
 import warnings
+from collections import Counter
 from pathlib import Path
 
 from typing import Any
@@ -334,6 +335,23 @@ def main(argv: list[str] | None = None) -> None:
     for name, why in result.get("unavailable", {}).items():
         print(f"audiobits quality: no {name}: its model did not load ({why}); pass a hub id or local folder, "
               f"or set it to null to leave it out", file=sys.stderr)
+
+
+LISTENED_BY = {"wer": "asr_model", "wer_original": "asr_model", "speaker_similarity": "speaker_model"}
+
+
+def other_listeners(runs: list, metric: str) -> dict[str, str]:
+    """Runs (by label) whose ``metric`` came from another listener than most of ``runs``' (another Whisper or
+    WavLM, or another language): label -> that listener; empty for the signal scores, which need no model."""
+    if metric not in LISTENED_BY:
+        return {}
+    heard = {}
+    for run in runs:
+        path = Path(run.bins_dir()) / QUALITY_FILE
+        listeners = json.loads(path.read_text(encoding="utf-8")).get("listeners") or {}
+        heard[run.label] = f"{listeners.get(LISTENED_BY[metric])} ({listeners.get('language')})"
+    common = Counter(heard.values()).most_common(1)[0][0] if heard else None
+    return {label: who for label, who in heard.items() if who != common}
 
 
 def read_quality(bins_dir: str | os.PathLike | None) -> dict[str, float | None]:

@@ -9,14 +9,15 @@ from audiobits.runs import load_runs
 from run_dirs import TEXT, make_run
 
 
-def write_quality(bins_dir, **means):
+def write_quality(bins_dir, asr_model=None, **means):
     """A quality.json as `audiobits quality` writes it, with the given metric means (others missing)."""
     import json
 
     from audiobits.quality import METRICS
 
     metrics = {name: {"mean": means.get(name), "ci95": None, "n": 1} for name in METRICS}
-    (bins_dir / "quality.json").write_text(json.dumps({"metrics": metrics}))
+    listeners = {"asr_model": asr_model, "speaker_model": None, "language": "en"}
+    (bins_dir / "quality.json").write_text(json.dumps({"metrics": metrics, "listeners": listeners}))
 
 
 def test_every_figure_is_written_and_has_content(tmp_path):
@@ -148,6 +149,24 @@ def test_frontier_marks_the_pareto_front_and_both_bitrates(tmp_path):
     xs = {x for line in stoi_ax.get_lines() for x in line.get_xdata()}
     assert {nominal["mimi_sem"], nominal["snac_orpheus"]} <= xs  # the nominal marker on each row
     assert plots.frontier([r for r in runs if r.representation == "text"]) is None  # nothing scored
+
+
+def test_a_wer_from_another_whisper_is_off_the_front_in_the_wer_panel_only(tmp_path):
+    make_run(tmp_path, "mimi_sem")
+    make_run(tmp_path, "snac_orpheus", codebooks=[Codebook(4096, 11.72), Codebook(4096, 23.44),
+                                                  Codebook(4096, 46.875)], tokens_per_utt=7 * 23, tokens_per_frame=7)
+    make_run(tmp_path, "mimi_all", codebooks=[Codebook(2048, 12.5)] * 8, tokens_per_utt=8 * 25, tokens_per_frame=8)
+    for name, whisper in (("mimi_sem", "whisper-a"), ("snac_orpheus", "whisper-a"), ("mimi_all", "whisper-b")):
+        write_quality(tmp_path / "bins" / "demo" / name, asr_model=whisper, stoi=0.8, wer=0.1)
+    fig = plots.frontier(load_runs([tmp_path / "runs"]))
+    stoi_ax, wer_ax = fig.axes
+
+    def hollow(ax):
+        return sorted(line.get_label() for line in ax.get_lines() if line.get_marker() == "o"
+                      and line.get_markerfacecolor() == "white")
+
+    assert hollow(stoi_ax) == [] and hollow(wer_ax) == ["mimi_all *"]
+    assert "not comparable" in fig._suptitle.get_text()
 
 
 def test_context_figure_draws_each_runs_bits_by_context_against_seconds(tmp_path):
