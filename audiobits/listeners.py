@@ -35,6 +35,10 @@ class Listeners:
         self._loaded = False
         self.device = torch.device("cpu")
 
+    def __getstate__(self) -> dict:
+        """Pickled (to spawned ranks) without the loaded models: each process loads its own on first use."""
+        return {**self.__dict__, "_asr": None, "_speaker": None, "_loaded": False, "unavailable": {}}
+
     def identity(self) -> dict[str, str | None]:
         """The models that actually score (loaded; None for one left out or unavailable) and the language: rows
         scored by other listeners, or while a model did not load, are scored again once it does."""

@@ -50,7 +50,7 @@ METRICS = ("si_sdr", "stoi", "pesq_wb", "log_mel_distance", "wer", "wer_original
 HIGHER_IS_BETTER = {"si_sdr": True, "stoi": True, "pesq_wb": True, "log_mel_distance": False, "wer": False,
                     "wer_original": False, "speaker_similarity": True}
 WEIGHTS = {"wer": "wer_words", "wer_original": "wer_words"}  # a metric's mean is weighted by this row field
-LOAD_CHUNK = 32  # corpus rows read at a time
+CHUNK_ROWS = 32  # corpus rows read (and heard by the listeners) at a time
 
 
 def to_16k(audio: np.ndarray, rate: int) -> torch.Tensor:
@@ -163,12 +163,13 @@ class QualityJob:
     """Scoring one bin directory's ``split``: which corpus rows hold its utterances, what is done, the result."""
 
     def __init__(self, corpus: Corpus, representation: Representation, bins_dir: str | os.PathLike,
-                 split: str = "val", max_utterances: int | None = None, listeners: Listeners | None = None) -> None:
+                 split: str = "val", max_utterances: int | None = None, listeners: Listeners | None = None,
+                 chunk_rows: int = CHUNK_ROWS) -> None:
         if not can_decode(representation):
             raise AudiobitsError(f"{representation.name} cannot decode its tokens (no decode()), so it has no "
                                  "decoded quality; quality applies to codecs and mu-law")
         self.corpus, self.representation, self.split, self.listeners = corpus, representation, split, listeners
-        self.scored_with = listeners.identity() if listeners is not None else None
+        self.chunk_rows = chunk_rows
         self.bins_dir = Path(bins_dir)
         self.bins = TokenBins(self.bins_dir)
         if self.bins.meta.representation != representation.name:
@@ -178,11 +179,16 @@ class QualityJob:
         self.ids = [str(i) for i in self.part.ids][:max_utterances]
         self.position = {uid: i for i, uid in enumerate(self.ids)}
 
+    @property
+    def scored_with(self) -> dict | None:
+        """The listeners that score in this process (loaded here: a rank whose models did not load differs)."""
+        return self.listeners.identity() if self.listeners is not None else None
+
     def pending(self, rank: int = 0, world_size: int = 1) -> list[tuple[int, int]]:
         """This rank's chunks of corpus rows (chunk k belongs to rank k mod world_size) while any is unscored."""
         todo = set(self.ids) - _read_partial(self.bins_dir, self.scored_with).keys()
         size = self.corpus.size(self.split)
-        chunks = [(start, min(start + LOAD_CHUNK, size)) for start in range(0, size, LOAD_CHUNK)]
+        chunks = [(start, min(start + self.chunk_rows, size)) for start in range(0, size, self.chunk_rows)]
         return chunks[rank::world_size] if todo else []
 
     def loader(self, rank: int = 0, world_size: int = 1, num_workers: int = 0) -> DataLoader:
@@ -277,12 +283,12 @@ class QualityTask(L.LightningModule):
 
 def score_bins(corpus: Corpus, representation: Representation, bins_dir: str | os.PathLike, split: str = "val",
                max_utterances: int | None = None, options: EncodeOptions | None = None,
-               listeners: Listeners | None = None) -> dict:
+               listeners: Listeners | None = None, chunk_rows: int = CHUNK_ROWS) -> dict:
     """Decode ``split`` of ``bins_dir``, score it against ``corpus``'s audio (and with ``listeners``: WER and speaker
     similarity) and write ``quality.json``, resuming from the partial files. ``options`` unset: in this process;
     set: through `Trainer.predict` on its accelerator/devices/nodes (every rank takes its chunks, global rank 0
     writes the result)."""
-    job = QualityJob(corpus, representation, bins_dir, split, max_utterances, listeners)
+    job = QualityJob(corpus, representation, bins_dir, split, max_utterances, listeners, chunk_rows)
     done = job.existing()
     if done is not None:
         return done

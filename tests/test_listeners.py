@@ -3,6 +3,7 @@ interval), and `Listeners` loading the default hub ids, unchanged, from an offli
 Whisper and WavLM models saved by ``save_pretrained`` in the upstream layout, through `audiobits quality`."""
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import torch
 
 from audiobits import metrics
 from audiobits.listeners import WAVLM_SV, WHISPER, Listeners
+from audiobits.representations.mulaw import MuLawRepresentation
 from test_representations import hub_snapshot  # noqa: F401  (fixture)
 
 transformers = pytest.importorskip("transformers", reason="the listeners need transformers")
@@ -190,3 +192,52 @@ def test_quality_command_adds_wer_and_speaker_similarity(tmp_path, tiny_listener
     again = json.loads((bins / QUALITY_FILE).read_text())
     assert again["listeners"]["speaker_model"] is None and again["metrics"]["speaker_similarity"]["n"] == 0
     assert [r["transcript"] for r in again["per_utterance"]] == [r["transcript"] for r in rows]
+
+
+class PidLoggingMuLaw(MuLawRepresentation):
+    """μ-law that notes which process decoded each utterance (its pid, one line per decode)."""
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__()
+        self.folder = folder
+
+    def decode(self, ids):
+        with open(self.folder / f"{os.getpid()}.txt", "a") as f:
+            f.write(f"{len(ids)}\n")
+        return super().decode(ids)
+
+
+@pytest.mark.slow
+@pytest.mark.needs("pystoi", "pesq")
+def test_two_processes_score_their_own_chunks_with_the_listeners(tmp_path, tiny_listeners_in_hub_cache):
+    """Quality through Lightning's launcher on 2 CPU processes (chunks of 2 rows, so both ranks have work): the
+    same quality.json as one process, every utterance heard once."""
+    from corpus_builders import speech_rows, write_audio_folder
+
+    from audiobits.corpora import AudioFolder
+    from audiobits.encode import EncodeOptions
+    from audiobits.prepare import prepare_bins
+    from audiobits.quality import QUALITY_FILE, score_bins
+
+    corpus = AudioFolder(str(write_audio_folder(tmp_path / "mine", {"train": speech_rows(2),
+                                                                     "val": speech_rows(7, prefix="v")})))
+    (tmp_path / "pids").mkdir()
+    mulaw = PidLoggingMuLaw(tmp_path / "pids")
+    bins = prepare_bins(corpus, mulaw, tmp_path / "bins",
+                        EncodeOptions(batch_size=4, num_workers=0, accelerator="cpu", devices=1), device="cpu")
+    single = score_bins(corpus, mulaw, bins, listeners=Listeners(), chunk_rows=2)
+    (bins / QUALITY_FILE).unlink()
+    shutil.rmtree(tmp_path / "pids")
+    (tmp_path / "pids").mkdir()
+    options = EncodeOptions(num_workers=0, accelerator="cpu", devices=2, strategy="ddp_spawn")
+    score_bins(corpus, mulaw, bins, listeners=Listeners(), chunk_rows=2, options=options)
+    two = json.loads((bins / QUALITY_FILE).read_text())
+    per_process = [p.read_text().split() for p in (tmp_path / "pids").iterdir()]
+    assert len(per_process) == 2 and sum(map(len, per_process)) == 7 and min(map(len, per_process)) >= 3
+    assert two["listeners"] == single["listeners"] == {"asr_model": WHISPER, "speaker_model": WAVLM_SV,
+                                                       "language": "en"}
+    for a, b in zip(single["per_utterance"], two["per_utterance"], strict=True):
+        assert a["id"] == b["id"] and a["transcript"] == b["transcript"]
+        for key in ("stoi", "si_sdr", "log_mel_distance", "wer", "speaker_similarity"):
+            assert a[key] == pytest.approx(b[key], abs=1e-6, nan_ok=True), (a["id"], key)
+
