@@ -112,9 +112,13 @@ class CodecDataModule(TokenBinDataModule):
         prepare_bins(self.corpus, self.representation, self.root, self.encode_options, device=device)
         self.bins = None
 
+    def _stale(self) -> set[str]:
+        """Utterances the bins still hold that the corpus's drop log (dropped.jsonl) has dropped since."""
+        return stale_utterances(self.bins_dir, read_dropped(self.bins_dir.parent))
+
     def check_resume(self, state: dict, world_size: int) -> None:
         """Also refuse when the bins are stale: fit's prepare_data would rewrite them under the checkpoint's epoch."""
-        stale = stale_utterances(self.bins_dir, read_dropped(self.bins_dir.parent))
+        stale = self._stale()
         if stale:
             raise AudiobitsError(f"cannot resume from this checkpoint: {self.bins_dir} holds {len(stale)} utterance(s) "
                                  f"dropped since it trained on them (e.g. {sorted(stale)[0]}), so preparing would "
@@ -123,7 +127,7 @@ class CodecDataModule(TokenBinDataModule):
         super().check_resume(state, world_size)
 
     def setup(self, stage: str | None = None) -> None:
-        stale = stale_utterances(self.bins_dir, read_dropped(self.bins_dir.parent))
+        stale = self._stale()
         if stale:
             raise BinFormatError(f"{self.bins_dir} still holds {len(stale)} utterance(s) that "
                                  f"{self.bins_dir.parent / 'dropped.jsonl'} drops (e.g. {sorted(stale)[0]}), so it is "
