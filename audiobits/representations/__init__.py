@@ -38,6 +38,8 @@ REGISTRY: dict[str, tuple[str, str, dict[str, Any]]] = {
        for khz, most in ((16, 12), (24, 32), (44, 9)) for n in range(1, most + 1)},
     # SpeechTokenizer (PyPI speechtokenizer): its first n of 8 levels (1: the HuBERT-distilled semantic level)
     **{f"speechtokenizer_{n}q": ("speech_tokenizer", "SpeechTokenizerRepresentation", {"n_q": n}) for n in range(1, 9)},
+    # BigCodec (PyPI bigcodec, the authors' checkpoint Alethia/BigCodec): one codebook of 8192 at 80 Hz
+    "bigcodec": ("bigcodec", "BigCodecRepresentation", {}),
 }
 
 
