@@ -2,6 +2,7 @@
 with checkpoints written in the upstream hub-cache layout (conftest sets HF_HUB_OFFLINE=1 and a temp cache).
 """
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -338,3 +339,26 @@ def test_neucodec_precomputed_codes_need_no_model():
                         (Utterance("d", "", codes=codes, seconds=4.0), "wrong codec or wrong duration")]:
         with pytest.raises(UtteranceError, match=reason):
             rep.encode([bad])
+
+
+# -- rebuilding the representation that wrote a bin directory --------------------------------------------------
+def test_from_meta_rebuilds_the_encoder_with_its_weights_and_seed():
+    """meta.json's registry name and encoder record give the same codec back: random Mimi with its seed decodes
+    the ids to the same audio as the encoder's own instance."""
+    from audiobits.representations import from_meta
+
+    written = MimiRepresentation(num_codebooks=2, weights="random", seed=3)
+    rebuilt = from_meta(written.bin_meta("demo"))
+    assert rebuilt.name == "mimi_2" and rebuilt.encoder_info() == written.encoder_info()
+    ids = written.encode([clip(0.5, 24000, 0)])[0]
+    assert np.array_equal(rebuilt.decode(ids), written.decode(ids))
+    assert from_meta(build("mulaw").bin_meta("demo")).name == "mulaw"  # no weights to pass
+
+
+def test_from_meta_names_a_representation_outside_the_registry():
+    from audiobits.errors import ConfigValueError
+    from audiobits.representations import from_meta
+
+    meta = dataclasses.replace(build("mulaw").bin_meta("demo"), representation="my_tokenizer")
+    with pytest.raises(ConfigValueError, match="'my_tokenizer'.*not in the registry"):
+        from_meta(meta)
