@@ -7,7 +7,8 @@ Layout (little-endian)::
     index: one entry per utterance       u32 payload bytes, u32 tokens (EOS included), u16 lane,
                                          u32 crc32 of the payload, u32 crc32 of the ids (as u32)
     u32 crc32 of the index
-    payloads, concatenated in index order (each the range coder's 32-bit words, big-endian)
+    payloads, concatenated in index order (each the range coder's 32-bit words, big-endian, the last one cut to
+    its meaningful bytes: the decoder pads with zeros; range_coder.sealed)
 
 docs/compress.md describes every header field.
 """
