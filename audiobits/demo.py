@@ -253,7 +253,8 @@ def main(argv: list[str] | None = None) -> None:
                              "and a 2-layer model (a few minutes). With --corpus only the model size applies")
     parser.add_argument("--voice", type=str, default="en-us", help="espeak-ng voice for speech and phonemes")
     parser.add_argument("--representations", type=list[str], default=list(DEFAULT_REPRESENTATIONS),
-                        help=f"which of {list(WEIGHT_FREE)} to fit; text (GPT-2 BPE) is off by default: the demo's "
-                             "few hundred transcript tokens are too few for its 50257-id vocabulary (see README)")
+                        help=f"which of {list(WEIGHT_FREE)} to fit, e.g. '[text,phonemes,mulaw]'; text (GPT-2 BPE) "
+                             "is off by default: the demo's few hundred transcript tokens are too few for its "
+                             "50257-id vocabulary (see README)")
     args = parser.parse_args(argv)
     run_demo(args.out, args.corpus, args.size, args.voice, args.representations)
