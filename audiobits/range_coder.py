@@ -132,6 +132,8 @@ def sealed(encoder: constriction.stream.queue.RangeEncoder) -> bytes:
     which short utterances feel)."""
     position, (lower, width) = encoder.pos()
     bulk = encoder.get_compressed()[:position].astype(">u4").tobytes()
+    if lower + (1 << 32) - 1 >= 1 << 64:  # constriction wrote its held-back words carried (its seal point passed
+        return bulk  # 2^64): the zeros after them stand for 2^64, which lies in the interval (range >= 2^32)
     for zero_bytes in range(8, -1, -1):  # the point in the interval with the most trailing zero bytes
         unit = 1 << (8 * zero_bytes)
         point = -(-lower // unit) * unit

@@ -135,3 +135,39 @@ def test_byte_sealing_decodes_and_costs_a_few_bits_where_a_word_cost_seventeen()
         words.append(32 * len(encoder.get_compressed()) - information)
     assert np.mean(ours) < 6 and np.mean(words) > 12 and max(ours) < 12
 
+
+def test_sealing_follows_constriction_when_its_held_back_words_carry():
+    """A state built to need a carry (the interval straddles 2^64 with lower within 2^32 of it, about 2^-32 of
+    utterances): constriction writes its held-back words already carried, and the sealed payload must agree."""
+    import constriction
+
+    from audiobits.range_coder import sealed
+
+    total, family = 1 << 24, constriction.stream.model.Categorical(perfect=False)
+
+    def weights(cum, count):  # symbol 1 owns the counts [cum, cum + count) of 2^24 (constriction adds 1 to each)
+        return np.array([[cum - 1, count - 1, total - 3 - (cum - 1) - (count - 1)]], dtype=np.float64)
+
+    steps: list[tuple[int, int]] = []
+
+    def encoder():
+        e = constriction.stream.queue.RangeEncoder()
+        for cum, count in steps:
+            e.encode(np.array([1], dtype=np.int32), family, weights(cum, count))
+        return e
+
+    steps.append((1, 32))
+    _, (lower, width) = encoder().pos()
+    steps.append(((((lower >> 32) + 16 << 32) - lower) // (width >> 24) - 724, 1448))  # straddle a 2^32 multiple
+    _, (lower, width) = encoder().pos()
+    steps.append((((1 << 64) - lower) // (width >> 24) - 724, 1448))  # keep 2^64 inside, shrink the interval
+    _, (lower, width) = encoder().pos()
+    steps.append((-(-((1 << 64) - (1 << 31) - lower) // (width >> 24)), 256))  # lower within 2^32 of 2^64
+    e = encoder()
+    _, (lower, width) = e.pos()
+    assert lower + (1 << 32) - 1 >= 1 << 64 and lower + width > 1 << 64  # the carry case, as built
+    payload = sealed(e)
+    decoder = constriction.stream.queue.RangeDecoder(
+        np.frombuffer(payload + b"\0" * (-len(payload) % 4), dtype=">u4").astype(np.uint32))
+    assert [int(decoder.decode(family, weights(cum, count))[0]) for cum, count in steps] == [1, 1, 1, 1]
+
