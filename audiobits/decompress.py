@@ -15,6 +15,7 @@ from audiobits.bins import TokenBins
 from audiobits.compress import decompress
 from audiobits.compressed_file import CompressedFile
 from audiobits.errors import AudiobitsError
+from audiobits.files import write_atomic
 from audiobits.representations import can_decode, from_meta
 from audiobits.runs import load_run
 
@@ -23,21 +24,23 @@ def write_audio(restored: dict[int, np.ndarray], bins: TokenBins, split: str, ou
                 log=print) -> list[Path]:
     """Decode each restored utterance (its EOS removed) with the representation rebuilt from the bins' meta.json
     and write ``<out_dir>/<utterance id>.wav`` (float32 at its decoded rate, each written to a temporary name and
-    renamed); returns the paths in utterance order."""
+    renamed; ids that clash once made safe for a file name get ``_<index>``); returns the paths in utterance order."""
     representation = from_meta(bins.meta)
     if not can_decode(representation):
         raise AudiobitsError(f"{representation.name} ids do not decode to audio (no decode()); leave out --audio")
     ids, eos = bins.split(split).ids, bins.meta.eos_id
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
+    written: list[Path] = []
     for i in sorted(restored):
         tokens = restored[i][:-1] if len(restored[i]) and restored[i][-1] == eos else restored[i]
-        path = out_dir / f"{re.sub(r'[^A-Za-z0-9._-]', '_', str(ids[i]))}.wav"
-        tmp = path.with_name(path.name + ".tmp")
-        sf.write(tmp, representation.decode(np.asarray(tokens, np.int64)), representation.decoded_sample_rate,
-                 subtype="FLOAT", format="WAV")
-        os.replace(tmp, path)
+        name = re.sub(r"[^A-Za-z0-9._-]", "_", str(ids[i]))
+        path = out_dir / f"{name}.wav"
+        if path in written:
+            path = out_dir / f"{name}_{i}.wav"
+        audio = representation.decode(np.asarray(tokens, np.int64))
+        write_atomic(path, lambda f: sf.write(f, audio, representation.decoded_sample_rate, subtype="FLOAT",
+                                              format="WAV"))
         written.append(path)
     log(f"[decompress] {len(written)} utterances decoded by {representation.name} to {out_dir}")
     return written

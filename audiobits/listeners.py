@@ -39,13 +39,16 @@ class Listeners:
         """Pickled (to spawned ranks) without the loaded models: each process loads its own on first use."""
         return {**self.__dict__, "_asr": None, "_speaker": None, "_loaded": False, "unavailable": {}}
 
+    def requested(self) -> dict[str, str | None]:
+        """The models asked for (whether or not they load) and the language."""
+        return {"asr_model": self.asr_model, "speaker_model": self.speaker_model, "language": self.language}
+
     def identity(self) -> dict[str, str | None]:
         """The models that actually score (loaded; None for one left out or unavailable) and the language: rows
         scored by other listeners, or while a model did not load, are scored again once it does."""
         self.load()
-        return {"asr_model": self.asr_model if self._asr is not None else None,
-                "speaker_model": self.speaker_model if self._speaker is not None else None,
-                "language": self.language}
+        return {**self.requested(), "asr_model": self.asr_model if self._asr is not None else None,
+                "speaker_model": self.speaker_model if self._speaker is not None else None}
 
     def load(self) -> None:
         """Load both models once (on this process's device); a model that cannot be loaded is recorded as

@@ -343,7 +343,7 @@ def frontier(runs: list[Run]) -> Figure | None:
             ax.plot(r["nominal_bitrate"], value, "|", color=color, ms=12, mew=2)
         _log(ax, "x")
         ax.set_ylabel(label)
-        ax.set_xlabel("bits/s: ● learned (validation), | nominal bitrate")
+        _xlabel(ax, "bits/s: ● learned (validation), | nominal bitrate", [run for run, _ in points], apart)
         ax.grid(which="both", alpha=0.3)
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, fontsize=7, loc="outside lower center", ncol=min(len(labels), 5))

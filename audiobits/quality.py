@@ -221,15 +221,26 @@ class QualityJob:
         return len(rows)
 
     def existing(self) -> dict | None:
-        """quality.json when it already scores exactly these utterances of these bins (delete it to rescore)."""
+        """quality.json when it already scores exactly these utterances of these bins with these listeners, or with
+        a requested listener that did not load now (its earlier scores are kept, not lost); delete it to rescore."""
         path = self.bins_dir / QUALITY_FILE
         if not path.is_file():
             return None
         result = json.loads(path.read_text(encoding="utf-8"))
-        same = (result.get("representation"), result.get("split"), result.get("encoder"),
-                result.get("listeners")) == (self.representation.name, self.split, self.bins.meta.encoder,
-                                             self.scored_with)
-        return result if same and [r["id"] for r in result.get("per_utterance", [])] == self.ids else None
+        same = (result.get("representation"), result.get("split"), result.get("encoder")) == (
+            self.representation.name, self.split, self.bins.meta.encoder)
+        ids = [r["id"] for r in result.get("per_utterance", [])] == self.ids
+        return result if same and ids and self._heard_as_now(result.get("listeners")) else None
+
+    def _heard_as_now(self, recorded: dict | None) -> bool:
+        """Whether rows scored by ``recorded`` listeners stand for this run's: the same models, or a model this run
+        asked for but could not load."""
+        now = self.scored_with
+        if now is None or recorded is None:
+            return now == recorded
+        asked = self.listeners.requested()
+        return recorded.keys() == now.keys() and all(
+            recorded[k] == now[k] or (now[k] is None and recorded[k] == asked[k]) for k in now)
 
     def finish(self) -> dict:
         """Write quality.json from the partial files (atomically) and remove them; returns what was written."""
@@ -291,6 +302,9 @@ def score_bins(corpus: Corpus, representation: Representation, bins_dir: str | o
     job = QualityJob(corpus, representation, bins_dir, split, max_utterances, listeners, chunk_rows)
     done = job.existing()
     if done is not None:
+        for score, why in (listeners.unavailable if listeners is not None else {}).items():
+            print(f"audiobits quality: kept {job.bins_dir / QUALITY_FILE}, whose {score} was scored when its model "
+                  f"loaded; it does not load now ({why})", file=sys.stderr)
         return done
     if options is None:
         for items in job.loader():
@@ -356,7 +370,8 @@ def other_listeners(runs: list, metric: str) -> dict[str, str]:
         path = Path(run.bins_dir()) / QUALITY_FILE
         listeners = json.loads(path.read_text(encoding="utf-8")).get("listeners") or {}
         heard[run.label] = f"{listeners.get(LISTENED_BY[metric])} ({listeners.get('language')})"
-    common = Counter(heard.values()).most_common(1)[0][0] if heard else None
+    counts = Counter(heard.values())  # the most common listener; on a tie the first in sorted order (stable)
+    common = min(counts, key=lambda who: (-counts[who], who)) if heard else None
     return {label: who for label, who in heard.items() if who != common}
 
 

@@ -261,3 +261,31 @@ def test_each_tool_has_its_own_usage_line(tool, capsys):
     with pytest.raises(SystemExit):
         main([tool, "--help"])
     assert capsys.readouterr().out.startswith(f"usage: audiobits {tool} ")
+
+
+def test_audio_names_that_clash_once_made_safe_are_kept_apart(tmp_path):
+    """Utterance ids 'a b.wav' and 'a_b.wav' both become 'a_b.wav.wav': the second is written beside the first
+    (with its index), not over it; each WAV is μ-law's decoding of its own ids."""
+    from corpus_builders import speech_rows, write_audio_folder
+
+    from audiobits.corpora import AudioFolder
+    from audiobits.decompress import write_audio
+    from audiobits.encode import EncodeOptions
+    from audiobits.prepare import prepare_bins
+    from audiobits.representations.mulaw import MuLawRepresentation
+
+    rows = speech_rows(4)
+    val = [("a b.wav", *rows[2][1:]), ("a_b.wav", *rows[3][1:])]
+    corpus = AudioFolder(str(write_audio_folder(tmp_path / "mine", {"train": rows[:2], "val": val})))
+    mulaw = MuLawRepresentation()
+    bins = TokenBins(prepare_bins(corpus, mulaw, tmp_path / "bins",
+                                  EncodeOptions(num_workers=0, accelerator="cpu", devices=1), device="cpu"))
+    split = bins.split("val")
+    restored = {i: np.asarray(split.tokens[a:b], np.int64) for i, (a, b) in
+                enumerate(zip(split.offsets[:-1], split.offsets[1:]))}
+    paths = write_audio(restored, bins, "val", tmp_path / "wav", log=lambda *a: None)
+    assert len(set(paths)) == 2 and sorted(p.name for p in (tmp_path / "wav").iterdir()) == sorted(
+        p.name for p in paths)
+    for i, path in enumerate(paths):
+        audio, rate = sf.read(path, dtype="float32")
+        assert rate == 8000 and np.array_equal(audio, mulaw.decode(restored[i][:-1]))

@@ -158,7 +158,7 @@ def test_a_listener_without_weights_is_left_out_with_the_reason():
 
 @pytest.mark.slow
 @pytest.mark.needs("pycodec2", "espeakng_loader", "pystoi", "pesq")
-def test_quality_command_adds_wer_and_speaker_similarity(tmp_path, tiny_listeners_in_hub_cache):
+def test_quality_command_adds_wer_and_speaker_similarity(tmp_path, tiny_listeners_in_hub_cache, capsys):
     from audiobits.cli import main
     from audiobits.demo import synthesize_corpus
     from audiobits.quality import QUALITY_FILE
@@ -186,6 +186,17 @@ def test_quality_command_adds_wer_and_speaker_similarity(tmp_path, tiny_listener
     corpus_wer = sum(r["wer"] * r["wer_words"] for r in rows) / sum(r["wer_words"] for r in rows)
     assert wer["mean"] == pytest.approx(corpus_wer) and wer["n"] == 2 and not wer["higher_is_better"]
     assert result["metrics"]["speaker_similarity"]["n"] == 2
+
+    # later, Whisper's weights are gone from the cache (offline): the WER scored earlier is kept, not overwritten
+    cached = Path(os.environ["HF_HUB_CACHE"]) / f"models--{WHISPER.replace('/', '--')}"
+    cached.rename(cached.with_name(cached.name + ".away"))
+    try:
+        mtime = (bins / QUALITY_FILE).stat().st_mtime_ns
+        main(["quality", *overrides])
+        assert (bins / QUALITY_FILE).stat().st_mtime_ns == mtime
+        assert "kept" in capsys.readouterr().err
+    finally:
+        cached.with_name(cached.name + ".away").rename(cached)
 
     # other listeners: the rows are scored again (not mixed), and a left-out listener leaves its score out
     main(["quality", *overrides, "--listeners.speaker_model", "null"])

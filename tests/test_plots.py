@@ -166,6 +166,7 @@ def test_a_wer_from_another_whisper_is_off_the_front_in_the_wer_panel_only(tmp_p
                       and line.get_markerfacecolor() == "white")
 
     assert hollow(stoi_ax) == [] and hollow(wer_ax) == ["mimi_all *"]
+    assert "mimi_all: scored by whisper-b (en)" in wer_ax.get_xlabel() and "*" not in stoi_ax.get_xlabel()
     assert "not comparable" in fig._suptitle.get_text()
 
 

@@ -362,3 +362,14 @@ def test_from_meta_names_a_representation_outside_the_registry():
     meta = dataclasses.replace(build("mulaw").bin_meta("demo"), representation="my_tokenizer")
     with pytest.raises(ConfigValueError, match="'my_tokenizer'.*not in the registry"):
         from_meta(meta)
+
+
+def test_from_meta_refuses_a_rebuild_that_would_write_other_bins():
+    """μ-law written at 16 kHz (a class_path config can ask for it) is not the registry's 8 kHz μ-law: decoding its
+    ids at 8 kHz would be silently wrong, so from_meta names the difference."""
+    from audiobits.errors import ConfigValueError
+    from audiobits.representations import from_meta
+    from audiobits.representations.mulaw import MuLawRepresentation
+
+    with pytest.raises(ConfigValueError, match="meta.json says codebooks"):
+        from_meta(MuLawRepresentation(sample_rate=16000).bin_meta("demo"))

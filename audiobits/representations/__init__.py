@@ -64,13 +64,29 @@ def can_decode(representation: Representation) -> bool:
 
 def from_meta(meta: BinMeta) -> Representation:
     """The representation that wrote bins with this meta.json, rebuilt from its registry name and encoder record
-    (weights "pretrained", a local path, or "random" with its seed), e.g. to decode restored ids back to audio."""
-    if meta.representation not in REGISTRY:
-        raise ConfigValueError(f"the bins were written by {meta.representation!r}, which is not in the registry, so "
-                               "meta.json cannot rebuild it: decode the ids with that Representation's decode()")
-    taken = constructor_parameters(meta.representation)
-    return build(meta.representation, **{k: meta.encoder[k] for k in ("weights", "seed")
-                                         if k in taken and k in meta.encoder})
+    (weights "pretrained", the local checkpoint it resolved, or "random" with its seed), e.g. to decode restored ids
+    back to audio; refused when the rebuilt one would write other bins (another token layout, codec setting or
+    checkpoint revision)."""
+    name, encoder = meta.representation, meta.encoder
+    if name not in REGISTRY:
+        raise ConfigValueError(f"the bins were written by {name!r}, which is not in the registry, so meta.json "
+                               "cannot rebuild it: decode the ids with that Representation's decode()")
+    if encoder.get("weights") == "precomputed":
+        raise ConfigValueError(f"{name} bins of codes that came with the dataset record no decoder: decode them with "
+                               f"build({name!r}, weights='pretrained').decode(ids)")
+    local = encoder.get("weights") not in ("pretrained", "random", "none") and encoder.get("checkpoint")
+    given = {"weights": local or encoder.get("weights"), "seed": encoder.get("seed")}
+    taken = constructor_parameters(name)
+    rebuilt = build(name, **{k: v for k, v in given.items() if k in taken and v is not None})
+    theirs, ours = meta.to_json(), rebuilt.bin_meta(meta.corpus).to_json()
+    for key in ("vocab_size", "eos_id", "codebooks", "flattening", "tokens_per_frame", "encoder"):
+        want, got = theirs.get(key), ours.get(key)
+        if key == "encoder":  # the package version may move on; the weights string may be relative
+            want, got = ({k: v for k, v in e.items() if k not in ("version", "weights")} for e in (want, got))
+        if want != got:
+            raise ConfigValueError(f"meta.json says {key} = {want!r}, but {name} rebuilt from it has {got!r}: "
+                                   "decode the ids with the Representation that wrote them")
+    return rebuilt
 
 
 __all__ = ["REGISTRY", "Representation", "Utterance", "UtteranceError", "build", "can_decode",
