@@ -85,7 +85,7 @@ class Listeners:
 
     def listen(self, originals: list[torch.Tensor], decoded: list[torch.Tensor],
                transcripts: list[str]) -> list[dict]:
-        """Per utterance (16 kHz originals, their decoded versions cut to the same length, corpus transcripts):
+        """Per utterance (16 kHz original recordings, whole; their decoded audio; corpus transcripts):
         ``wer`` and ``wer_original`` (word error rates of Whisper's transcript of the decoded and of the original
         audio against the corpus transcript, both normalized), ``wer_words`` (reference words, the weight that makes
         the mean a corpus WER), both ``transcript``s, and ``speaker_similarity`` (cosine of the WavLM x-vectors of

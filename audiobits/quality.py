@@ -69,17 +69,12 @@ def log_mel(wav: torch.Tensor) -> np.ndarray:
     return mel(wav).numpy()
 
 
-def pair_16k(reference: np.ndarray, reference_rate: int, decoded: np.ndarray,
-             decoded_rate: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Original and decoded audio at 16 kHz, cut to the shorter (the original loses its uncoded tail)."""
+def score(reference: np.ndarray, reference_rate: int, decoded: np.ndarray, decoded_rate: int) -> dict[str, float]:
+    """Every signal score of one decoded utterance against its original, both at 16 kHz and cut to the shorter (the
+    original loses its uncoded tail): `score_16k`."""
     ref, dec = to_16k(reference, reference_rate), to_16k(decoded, decoded_rate)
     n = min(len(ref), len(dec))
-    return ref[:n], dec[:n]
-
-
-def score(reference: np.ndarray, reference_rate: int, decoded: np.ndarray, decoded_rate: int) -> dict[str, float]:
-    """Every signal score of one decoded utterance against its original (`score_16k` of `pair_16k`)."""
-    return score_16k(*pair_16k(reference, reference_rate, decoded, decoded_rate))
+    return score_16k(ref[:n], dec[:n])
 
 
 def score_16k(ref: torch.Tensor, dec: torch.Tensor) -> dict[str, float]:
@@ -208,11 +203,12 @@ class QualityJob:
             i = self.position[item.id]
             tokens = np.asarray(self.part.tokens[self.part.offsets[i]:self.part.offsets[i + 1] - 1], np.int64)
             audio = self.representation.decode(tokens)
-            ref, dec = pair_16k(item.audio, item.sample_rate, audio, rate)
-            originals.append(ref)
+            original, dec = to_16k(item.audio, item.sample_rate), to_16k(audio, rate)
+            originals.append(original)  # the listeners hear the whole recording: the same for every codec
             decoded.append(dec)
+            n = min(len(original), len(dec))
             rows.append({"id": item.id, "seconds": len(audio) / rate, "listeners": self.scored_with,
-                         **score_16k(ref, dec)})
+                         **score_16k(original[:n], dec[:n])})
         if self.listeners is not None and rows:
             for row, heard in zip(rows, self.listeners.listen(originals, decoded, [item.text for item in todo])):
                 row.update(heard)

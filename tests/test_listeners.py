@@ -204,6 +204,15 @@ def test_quality_command_adds_wer_and_speaker_similarity(tmp_path, tiny_listener
     assert again["listeners"]["speaker_model"] is None and again["metrics"]["speaker_similarity"]["n"] == 0
     assert [r["transcript"] for r in again["per_utterance"]] == [r["transcript"] for r in rows]
 
+    # another codec on the same utterances: the listeners hear the same whole recordings, so the original's
+    # transcript and WER are the same numbers in every representation's quality.json
+    main(["quality", *(a.replace("codec2_700c", "codec2_3200") for a in overrides)])
+    other = json.loads((tmp_path / "data" / "alice" / "codec2_3200" / QUALITY_FILE).read_text())
+
+    def heard(result):
+        return [(r["id"], r["transcript_original"], r["wer_original"]) for r in result["per_utterance"]]
+    assert heard(other) == heard(result) and len(heard(other)) == 2
+
 
 class PidLoggingMuLaw(MuLawRepresentation):
     """μ-law that notes which process decoded each utterance (its pid, one line per decode)."""
