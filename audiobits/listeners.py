@@ -83,9 +83,10 @@ class Listeners:
             self._speaker[1].to(self.device)
         return self
 
-    def listen(self, originals: list[torch.Tensor], decoded: list[torch.Tensor],
-               transcripts: list[str]) -> list[dict]:
-        """Per utterance (16 kHz original recordings, whole; their decoded audio; corpus transcripts):
+    def listen(self, originals: list[torch.Tensor], decoded: list[torch.Tensor], transcripts: list[str],
+               heard_before: list[str | None] | None = None) -> list[dict]:
+        """Per utterance (16 kHz original recordings, whole; their decoded audio; corpus transcripts; Whisper's
+        transcripts of the originals where already known, e.g. from another representation's run):
         ``wer`` and ``wer_original`` (word error rates of Whisper's transcript of the decoded and of the original
         audio against the corpus transcript, both normalized), ``wer_words`` (reference words, the weight that makes
         the mean a corpus WER), both ``transcript``s, and ``speaker_similarity`` (cosine of the WavLM x-vectors of
@@ -93,8 +94,13 @@ class Listeners:
         self.load()
         rows: list[dict] = [{} for _ in originals]
         if self._asr is not None:
-            heard = self.transcribe([*originals, *decoded])
-            for row, text, original, hyp in zip(rows, transcripts, heard[:len(originals)], heard[len(originals):]):
+            known = heard_before or [None] * len(originals)
+            unknown = [i for i, text in enumerate(known) if text is None]
+            heard = self.transcribe([*(originals[i] for i in unknown), *decoded])
+            known = [*known]
+            for i, text in zip(unknown, heard):
+                known[i] = text
+            for row, text, original, hyp in zip(rows, transcripts, known, heard[len(unknown):]):
                 reference = self.normalize(text)
                 row["transcript_original"], row["transcript"] = original, hyp
                 words = len(reference.split())

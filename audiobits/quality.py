@@ -19,8 +19,10 @@ that already scores the same utterances of the same bins with the same listeners
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import socket
 import sys
 import warnings
 from collections import Counter
@@ -154,6 +156,34 @@ class _Chunks(Dataset):
         return self.corpus.load(self.split, *self.chunks[i], audio=True)
 
 
+class HeardOriginals:
+    """Whisper's transcripts of a corpus split's original recordings, shared by the quality runs of every
+    representation of that corpus beside these bins: ``<bins>/../heard/<key>/<host>-<pid>.jsonl`` (one writer per
+    file, all read), keyed by corpus, split, Whisper checkpoint and language."""
+
+    def __init__(self, bins: TokenBins, split: str, asr_model: str, language: str) -> None:
+        key = hashlib.sha1(json.dumps([bins.meta.corpus, split, asr_model, language]).encode()).hexdigest()[:16]
+        self.folder = Path(bins.directory).parent / "heard" / key
+        self.mine = self.folder / f"{socket.gethostname()}-{os.getpid()}.jsonl"
+
+    def read(self) -> dict[str, str]:
+        """Utterance id -> transcript of its original, from every writer's file (a torn line is skipped)."""
+        heard = {}
+        for path in sorted(self.folder.glob("*.jsonl")):
+            for line in path.read_text(encoding="utf-8").splitlines():
+                try:
+                    heard.update(json.loads(line))
+                except json.JSONDecodeError:
+                    continue
+        return heard
+
+    def add(self, heard: dict[str, str]) -> None:
+        if heard:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            with open(self.mine, "a", encoding="utf-8") as f:
+                f.writelines(json.dumps({uid: text}) + "\n" for uid, text in heard.items())
+
+
 class QualityJob:
     """Scoring one bin directory's ``split``: which corpus rows hold its utterances, what is done, the result."""
 
@@ -173,6 +203,13 @@ class QualityJob:
         self.part = self.bins.split(split)
         self.ids = [str(i) for i in self.part.ids][:max_utterances]
         self.position = {uid: i for i, uid in enumerate(self.ids)}
+
+    def _heard_originals(self) -> HeardOriginals | None:
+        """The shared transcripts of the originals, when Whisper scores this run."""
+        now = self.scored_with
+        if now is None or now["asr_model"] is None:
+            return None
+        return HeardOriginals(self.bins, self.split, now["asr_model"], now["language"])
 
     @property
     def scored_with(self) -> dict | None:
@@ -210,8 +247,15 @@ class QualityJob:
             rows.append({"id": item.id, "seconds": len(audio) / rate, "listeners": self.scored_with,
                          **score_16k(original[:n], dec[:n])})
         if self.listeners is not None and rows:
-            for row, heard in zip(rows, self.listeners.listen(originals, decoded, [item.text for item in todo])):
-                row.update(heard)
+            cache = self._heard_originals()
+            known = cache.read() if cache is not None else {}
+            heard = self.listeners.listen(originals, decoded, [item.text for item in todo],
+                                          [known.get(item.id) for item in todo])
+            for row, scores in zip(rows, heard):
+                row.update(scores)
+            if cache is not None:
+                cache.add({row["id"]: row["transcript_original"] for row in rows
+                           if row["id"] not in known and row.get("transcript_original") is not None})
         with open(self.bins_dir / f"quality.partial.rank{rank}.jsonl", "a", encoding="utf-8") as log:
             log.writelines(json.dumps(row) + "\n" for row in rows)
         return len(rows)
