@@ -21,7 +21,8 @@ from audiobits import metrics
 from audiobits.errors import AudiobitsError
 from audiobits.results import UTTERANCES_FILE
 from audiobits.runs import Run, load_runs
-from audiobits.scaling_law import LawFit, bootstrap_floor, fit_law
+from audiobits.scaling_law import (MIN_POINTS, LawFit, bootstrap_floor, fit_law, leave_one_out,
+                                   leave_one_out_reason)
 
 SCALING_FILE = "scaling.json"
 
@@ -85,6 +86,10 @@ def summarize(points: Points, resamples: int, seed: int = 0) -> tuple[dict, LawF
                                    resamples=resamples, seed=seed)
         if not interval[0] <= fit.E <= interval[1]:
             fit.reasons.append("E outside its own bootstrap interval: the fit is unstable under resampling")
+    loo = leave_one_out(points.params, points.tokens, points.loss) if len(points.loss) >= MIN_POINTS else None
+    reason = leave_one_out_reason(fit, loo) if loo is not None else None
+    if reason:
+        fit.reasons.append(reason)
     reported = measured_run(points)
     measured = reported.results
     tps = measured["tokens_per_sec"]
@@ -95,6 +100,7 @@ def summarize(points: Points, resamples: int, seed: int = 0) -> tuple[dict, LawF
         "model_sizes": sorted({int(n) for n in points.params}),
         "E_bits_per_token": fit.E,
         "E_ci95": list(interval) if interval else None,
+        "E_leave_one_out": [float(loo.min()), float(loo.max())] if loo is not None else None,
         "interval_kind": points.interval_kind if interval else "none",
         "bootstrap_resamples": resamples if interval else 0,
         "floor_bits_per_sec": floor,

@@ -25,6 +25,7 @@ AT_BOUND = 0.01  # log E within 1 % of a bound → "E at a bound"
 MIN_POINTS, MIN_MODEL_SIZES, MIN_DATA_SIZES = 8, 3, 3  # five parameters need more points than that on both axes
 GRID_EXPONENTS = np.linspace(0.05, 1.5, 15)  # (α, β) grid of the linear initialisations
 STARTS = 4  # L-BFGS runs, from the best grid points
+LOO_SPREAD = 0.10  # E moving by more than this fraction of itself when one run is left out → unreliable
 
 
 @dataclass
@@ -138,6 +139,23 @@ def check_fit(fit: LawFit, params: np.ndarray, tokens: np.ndarray, loss: np.ndar
         if not low <= value <= top:
             reasons.append(f"{name} = {value:.3g} outside the plausible [{low}, {top}]")
     return reasons
+
+
+def leave_one_out(params: np.ndarray, tokens: np.ndarray, loss: np.ndarray) -> np.ndarray:
+    """E refitted with each point left out in turn: how much single runs decide the floor, which the bootstrap over
+    validation utterances cannot see (on 9 real runs of a known source E moved from 2.70 to 3.54 bits/token)."""
+    params, tokens, loss = (np.asarray(x, float) for x in (params, tokens, loss))
+    keep = ~np.eye(loss.size, dtype=bool)
+    return np.array([fit_law(params[k], tokens[k], loss[k]).E for k in keep])
+
+
+def leave_one_out_reason(fit: LawFit, loo: np.ndarray) -> str | None:
+    """The reason to distrust ``fit`` when leaving one point out moves E by more than `LOO_SPREAD` of it."""
+    spread = (loo.max() - loo.min()) / fit.E
+    if spread <= LOO_SPREAD:
+        return None
+    return (f"E moves from {loo.min():.4g} to {loo.max():.4g} ({spread:.0%} of E) when one run is left out: "
+            "single runs decide the floor")
 
 
 def resample_weights(groups: np.ndarray, resamples: int, seed: int = 0) -> np.ndarray:
