@@ -32,12 +32,15 @@ def write_audio(restored: dict[int, np.ndarray], bins: TokenBins, split: str, ou
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
+    used: set[str] = set()
     for i in sorted(restored):
         tokens = restored[i][:-1] if len(restored[i]) and restored[i][-1] == eos else restored[i]
         name = re.sub(r"[^A-Za-z0-9._-]", "_", str(ids[i]))
-        path = out_dir / f"{name}.wav"
-        if path in written:
-            path = out_dir / f"{name}_{i}.wav"
+        suffix = ""
+        while f"{name}{suffix}.wav" in used:
+            suffix = f"_{i}" if not suffix else suffix + "_"
+        used.add(f"{name}{suffix}.wav")
+        path = out_dir / f"{name}{suffix}.wav"
         audio = representation.decode(np.asarray(tokens, np.int64))
         write_atomic(path, lambda f: sf.write(f, audio, representation.decoded_sample_rate, subtype="FLOAT",
                                               format="WAV"))

@@ -5,6 +5,12 @@ the hub cache with ``HF_HUB_OFFLINE=1``, no such folder) is left out and the rea
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import socket
+from pathlib import Path
+
 import numpy as np
 import torch
 
@@ -40,8 +46,16 @@ class Listeners:
         return {**self.__dict__, "_asr": None, "_speaker": None, "_loaded": False, "unavailable": {}}
 
     def requested(self) -> dict[str, str | None]:
-        """The models asked for (whether or not they load) and the language."""
-        return {"asr_model": self.asr_model, "speaker_model": self.speaker_model, "language": self.language}
+        """The models asked for (whether or not they load), the language, and what they hear of the original (the
+        whole recording; rows scored on originals cut to the decoded length, before, are scored again)."""
+        return {"asr_model": self.asr_model, "speaker_model": self.speaker_model, "language": self.language,
+                "originals": "whole"}
+
+    def hearing(self) -> dict[str, str | None]:
+        """What a Whisper transcript depends on besides the audio: checkpoint, its revision, language and dtype."""
+        model = self._asr[1]
+        return {"asr_model": self.asr_model, "revision": getattr(model.config, "_commit_hash", None),
+                "language": self.language, "dtype": str(model.dtype)}
 
     def identity(self) -> dict[str, str | None]:
         """The models that actually score (loaded; None for one left out or unavailable) and the language: rows
@@ -94,10 +108,11 @@ class Listeners:
         self.load()
         rows: list[dict] = [{} for _ in originals]
         if self._asr is not None:
-            known = heard_before or [None] * len(originals)
+            known = list(heard_before) if heard_before is not None else [None] * len(originals)
+            if not len(originals) == len(decoded) == len(transcripts) == len(known):
+                raise ValueError("listen needs one original, decoded clip, transcript (and earlier transcript) each")
             unknown = [i for i, text in enumerate(known) if text is None]
             heard = self.transcribe([*(originals[i] for i in unknown), *decoded])
-            known = [*known]
             for i, text in zip(unknown, heard):
                 known[i] = text
             for row, text, original, hyp in zip(rows, transcripts, known, heard[len(unknown):]):
@@ -160,3 +175,51 @@ class Listeners:
 
 def _first_line(error: BaseException) -> str:
     return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+class HeardOriginals:
+    """Whisper's transcripts of original recordings, shared by every representation's quality run of a corpus
+    split: ``<folder>/<key>/<host>-<pid>.jsonl``, one line ``{id, audio, text}`` per original (``audio``: a
+    fingerprint of the 16 kHz samples heard), one writer per file, all files read once and the first entry of an id
+    kept. ``key`` is what a transcript depends on besides the audio (corpus, split, `Listeners.hearing`); an entry
+    is reused only for the very samples it was made from. Delete the folder to transcribe again."""
+
+    def __init__(self, folder: str | os.PathLike, key: list) -> None:
+        digest = hashlib.sha1(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        self.folder = Path(folder) / digest
+        self.mine = self.folder / f"{socket.gethostname()}-{os.getpid()}.jsonl"
+        self._known: dict[str, tuple[str, str]] | None = None
+
+    @staticmethod
+    def fingerprint(audio: torch.Tensor) -> str:
+        return hashlib.sha1(audio.numpy().tobytes()).hexdigest()[:20]
+
+    def lookup(self, uid: str, audio: torch.Tensor) -> str | None:
+        """The transcript of ``uid``'s original when these very samples were heard before, else None."""
+        entry = self._read().get(uid)
+        return entry[1] if entry is not None and entry[0] == self.fingerprint(audio) else None
+
+    def add(self, heard: list[tuple[str, torch.Tensor, str]]) -> None:
+        """Record (id, 16 kHz original, transcript) entries in this process's file (and for its later lookups)."""
+        if not heard:
+            return
+        known = self._read()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with open(self.mine, "a", encoding="utf-8") as f:
+            for uid, audio, text in heard:
+                entry = (self.fingerprint(audio), text)
+                known.setdefault(uid, entry)
+                f.write(json.dumps({"id": uid, "audio": entry[0], "text": text}) + "\n")
+
+    def _read(self) -> dict[str, tuple[str, str]]:
+        if self._known is None:
+            self._known = {}
+            for path in sorted(self.folder.glob("*.jsonl")):
+                for line in path.read_text(encoding="utf-8").splitlines():
+                    try:
+                        entry = json.loads(line)
+                        self._known.setdefault(entry["id"], (entry["audio"], entry["text"]))
+                    except (json.JSONDecodeError, KeyError, TypeError):
+                        continue  # a torn last line
+        return self._known
+

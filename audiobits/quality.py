@@ -19,10 +19,8 @@ that already scores the same utterances of the same bins with the same listeners
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import socket
 import sys
 import warnings
 from collections import Counter
@@ -42,7 +40,7 @@ from audiobits.cli import AudiobitsCLI, lightning_cli
 from audiobits.corpora import Corpus, Loaded, Unreadable
 from audiobits.encode import EncodeOptions
 from audiobits.errors import AudiobitsError
-from audiobits.listeners import Listeners
+from audiobits.listeners import HeardOriginals, Listeners
 from audiobits.representations import Representation, can_decode
 
 RATE = 16000  # every score is computed at 16 kHz (PESQ wideband's rate)
@@ -74,9 +72,13 @@ def log_mel(wav: torch.Tensor) -> np.ndarray:
 def score(reference: np.ndarray, reference_rate: int, decoded: np.ndarray, decoded_rate: int) -> dict[str, float]:
     """Every signal score of one decoded utterance against its original, both at 16 kHz and cut to the shorter (the
     original loses its uncoded tail): `score_16k`."""
-    ref, dec = to_16k(reference, reference_rate), to_16k(decoded, decoded_rate)
-    n = min(len(ref), len(dec))
-    return score_16k(ref[:n], dec[:n])
+    return score_16k(*cut_to_shorter(to_16k(reference, reference_rate), to_16k(decoded, decoded_rate)))
+
+
+def cut_to_shorter(original: torch.Tensor, decoded: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both clips cut to the shorter one: the original loses the tail its codec never coded (a partial frame)."""
+    n = min(len(original), len(decoded))
+    return original[:n], decoded[:n]
 
 
 def score_16k(ref: torch.Tensor, dec: torch.Tensor) -> dict[str, float]:
@@ -156,34 +158,6 @@ class _Chunks(Dataset):
         return self.corpus.load(self.split, *self.chunks[i], audio=True)
 
 
-class HeardOriginals:
-    """Whisper's transcripts of a corpus split's original recordings, shared by the quality runs of every
-    representation of that corpus beside these bins: ``<bins>/../heard/<key>/<host>-<pid>.jsonl`` (one writer per
-    file, all read), keyed by corpus, split, Whisper checkpoint and language."""
-
-    def __init__(self, bins: TokenBins, split: str, asr_model: str, language: str) -> None:
-        key = hashlib.sha1(json.dumps([bins.meta.corpus, split, asr_model, language]).encode()).hexdigest()[:16]
-        self.folder = Path(bins.directory).parent / "heard" / key
-        self.mine = self.folder / f"{socket.gethostname()}-{os.getpid()}.jsonl"
-
-    def read(self) -> dict[str, str]:
-        """Utterance id -> transcript of its original, from every writer's file (a torn line is skipped)."""
-        heard = {}
-        for path in sorted(self.folder.glob("*.jsonl")):
-            for line in path.read_text(encoding="utf-8").splitlines():
-                try:
-                    heard.update(json.loads(line))
-                except json.JSONDecodeError:
-                    continue
-        return heard
-
-    def add(self, heard: dict[str, str]) -> None:
-        if heard:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            with open(self.mine, "a", encoding="utf-8") as f:
-                f.writelines(json.dumps({uid: text}) + "\n" for uid, text in heard.items())
-
-
 class QualityJob:
     """Scoring one bin directory's ``split``: which corpus rows hold its utterances, what is done, the result."""
 
@@ -195,6 +169,7 @@ class QualityJob:
                                  "decoded quality; quality applies to codecs and mu-law")
         self.corpus, self.representation, self.split, self.listeners = corpus, representation, split, listeners
         self.chunk_rows = chunk_rows
+        self._heard: HeardOriginals | None = None
         self.bins_dir = Path(bins_dir)
         self.bins = TokenBins(self.bins_dir)
         if self.bins.meta.representation != representation.name:
@@ -205,11 +180,12 @@ class QualityJob:
         self.position = {uid: i for i, uid in enumerate(self.ids)}
 
     def _heard_originals(self) -> HeardOriginals | None:
-        """The shared transcripts of the originals, when Whisper scores this run."""
-        now = self.scored_with
-        if now is None or now["asr_model"] is None:
-            return None
-        return HeardOriginals(self.bins, self.split, now["asr_model"], now["language"])
+        """The transcripts of the originals shared beside the bins, when Whisper scores this run (made on first use,
+        once the listeners are on their device: their dtype is part of the key)."""
+        if self._heard is None and self.scored_with is not None and self.scored_with["asr_model"] is not None:
+            self._heard = HeardOriginals(self.bins.directory.parent / "heard",
+                                         [self.bins.meta.corpus, self.split, self.listeners.hearing()])
+        return self._heard
 
     @property
     def scored_with(self) -> dict | None:
@@ -243,19 +219,17 @@ class QualityJob:
             original, dec = to_16k(item.audio, item.sample_rate), to_16k(audio, rate)
             originals.append(original)  # the listeners hear the whole recording: the same for every codec
             decoded.append(dec)
-            n = min(len(original), len(dec))
             rows.append({"id": item.id, "seconds": len(audio) / rate, "listeners": self.scored_with,
-                         **score_16k(original[:n], dec[:n])})
+                         **score_16k(*cut_to_shorter(original, dec))})
         if self.listeners is not None and rows:
-            cache = self._heard_originals()
-            known = cache.read() if cache is not None else {}
-            heard = self.listeners.listen(originals, decoded, [item.text for item in todo],
-                                          [known.get(item.id) for item in todo])
-            for row, scores in zip(rows, heard):
-                row.update(scores)
-            if cache is not None:
-                cache.add({row["id"]: row["transcript_original"] for row in rows
-                           if row["id"] not in known and row.get("transcript_original") is not None})
+            heard = self._heard_originals()
+            before = [heard.lookup(item.id, original) if heard else None for item, original in zip(todo, originals)]
+            scores = self.listeners.listen(originals, decoded, [item.text for item in todo], before)
+            for row, row_scores in zip(rows, scores):
+                row.update(row_scores)
+            if heard is not None:
+                heard.add([(row["id"], original, row["transcript_original"]) for row, original, known in
+                           zip(rows, originals, before) if known is None and row["transcript_original"] is not None])
         with open(self.bins_dir / f"quality.partial.rank{rank}.jsonl", "a", encoding="utf-8") as log:
             log.writelines(json.dumps(row) + "\n" for row in rows)
         return len(rows)
@@ -271,6 +245,15 @@ class QualityJob:
             self.representation.name, self.split, self.bins.meta.encoder)
         ids = [r["id"] for r in result.get("per_utterance", [])] == self.ids
         return result if same and ids and self._heard_as_now(result.get("listeners")) else None
+
+    def kept_unloaded(self, recorded: dict | None) -> list[str]:
+        """The models of ``recorded`` listeners that this run asked for but could not load (their scores kept)."""
+        now = self.scored_with
+        if now is None or recorded is None:
+            return []
+        asked = self.listeners.requested()
+        return [k for k in ("asr_model", "speaker_model")
+                if now[k] is None and asked[k] is not None and recorded.get(k) == asked[k]]
 
     def _heard_as_now(self, recorded: dict | None) -> bool:
         """Whether rows scored by ``recorded`` listeners stand for this run's: the same models, or a model this run
@@ -342,9 +325,9 @@ def score_bins(corpus: Corpus, representation: Representation, bins_dir: str | o
     job = QualityJob(corpus, representation, bins_dir, split, max_utterances, listeners, chunk_rows)
     done = job.existing()
     if done is not None:
-        for score, why in (listeners.unavailable if listeners is not None else {}).items():
-            print(f"audiobits quality: kept {job.bins_dir / QUALITY_FILE}, whose {score} was scored when its model "
-                  f"loaded; it does not load now ({why})", file=sys.stderr)
+        for model in job.kept_unloaded(done.get("listeners")):
+            print(f"audiobits quality: kept {job.bins_dir / QUALITY_FILE}: it was scored with "
+                  f"{done['listeners'][model]}, which does not load now", file=sys.stderr)
         return done
     if options is None:
         for items in job.loader():

@@ -136,6 +136,38 @@ def test_wer_normalizes_both_sides_and_handles_empty_transcripts(tiny_listeners_
     assert no_reference["wer_words"] == 0 and np.isnan(no_reference["wer"]) and np.isnan(no_reference["wer_original"])
 
 
+def test_known_transcripts_of_originals_are_not_heard_again(tiny_listeners_in_hub_cache, monkeypatch):
+    listeners = Listeners(speaker_model=None)
+    listeners.load()
+    heard = []
+    monkeypatch.setattr(listeners, "transcribe", lambda audio: heard.extend(audio) or ["x"] * len(audio))
+    originals, decoded = [noise(1.0, 0), noise(1.0, 1)], [noise(1.0, 2), noise(1.0, 3)]
+    rows = listeners.listen(originals, decoded, ["a", "b"], ["known before", None])
+    assert [id(a) for a in heard] == [id(originals[1]), id(decoded[0]), id(decoded[1])]  # the new original only
+    assert [r["transcript_original"] for r in rows] == ["known before", "x"]
+    with pytest.raises(ValueError, match="one original"):
+        listeners.listen(originals, decoded, ["a", "b"], ["known before"])
+
+
+def test_heard_originals_are_shared_only_for_the_same_samples_and_key(tmp_path):
+    from audiobits.listeners import HeardOriginals
+
+    key = ["corpus", "val", {"asr_model": "w", "revision": "r1", "language": "en", "dtype": "torch.float32"}]
+    first = HeardOriginals(tmp_path, key)
+    first.add([("u1", noise(1.0, 0), "hello"), ("u2", noise(1.0, 1), "")])
+    with open(first.mine, "a") as f:
+        f.write('{"id": "u3", "aud')  # a torn last line
+    (first.folder / "zz-other.jsonl").write_text(json.dumps({"id": "u1", "audio": first.fingerprint(noise(1.0, 0)),
+                                                             "text": "a later writer"}) + "\n")
+    again = HeardOriginals(tmp_path, key)  # another run: reads every writer's file
+    assert again.lookup("u1", noise(1.0, 0)) == "hello"  # the first entry of an id is kept
+    assert again.lookup("u2", noise(1.0, 1)) == ""  # an empty transcript is a transcript
+    assert again.lookup("u1", noise(1.0, 5)) is None  # other samples under the same id: heard again
+    assert again.lookup("u3", noise(1.0, 0)) is None
+    other_dtype = [*key[:2], {**key[2], "dtype": "torch.float16"}]
+    assert HeardOriginals(tmp_path, other_dtype).lookup("u1", noise(1.0, 0)) is None
+
+
 def test_speaker_similarity_needs_the_x_vector_heads_shortest_input(tiny_listeners_in_hub_cache):
     listeners = Listeners(asr_model=None)
     listeners.load()
@@ -179,7 +211,8 @@ def test_quality_command_adds_wer_and_speaker_similarity(tmp_path, tiny_listener
 
     main(["quality", *overrides])  # the default listeners load: the file made without WER is not kept
     result = json.loads((bins / QUALITY_FILE).read_text())
-    assert result["listeners"] == {"asr_model": WHISPER, "speaker_model": WAVLM_SV, "language": "en"}
+    assert result["listeners"] == {"asr_model": WHISPER, "speaker_model": WAVLM_SV, "language": "en",
+                                  "originals": "whole"}
     assert result["unavailable"] == {}
     rows = result["per_utterance"]
     assert len(rows) == 2 and all(isinstance(r["transcript"], str) and r["wer_words"] > 0 for r in rows)
@@ -253,6 +286,7 @@ def test_two_processes_score_their_own_chunks_with_the_listeners(tmp_path, tiny_
                         EncodeOptions(batch_size=4, num_workers=0, accelerator="cpu", devices=1), device="cpu")
     single = score_bins(corpus, mulaw, bins, listeners=Listeners(), chunk_rows=2)
     (bins / QUALITY_FILE).unlink()
+    shutil.rmtree(bins.parent / "heard")  # the ranks transcribe the originals themselves
     shutil.rmtree(tmp_path / "pids")
     (tmp_path / "pids").mkdir()
     options = EncodeOptions(num_workers=0, accelerator="cpu", devices=2, strategy="ddp_spawn")
@@ -261,7 +295,7 @@ def test_two_processes_score_their_own_chunks_with_the_listeners(tmp_path, tiny_
     per_process = [p.read_text().split() for p in (tmp_path / "pids").iterdir()]
     assert len(per_process) == 2 and sum(map(len, per_process)) == 7 and min(map(len, per_process)) >= 3
     assert two["listeners"] == single["listeners"] == {"asr_model": WHISPER, "speaker_model": WAVLM_SV,
-                                                       "language": "en"}
+                                                       "language": "en", "originals": "whole"}
     for a, b in zip(single["per_utterance"], two["per_utterance"], strict=True):
         assert a["id"] == b["id"] and a["transcript"] == b["transcript"]
         for key in ("stoi", "si_sdr", "log_mel_distance", "wer", "speaker_similarity"):

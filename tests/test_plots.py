@@ -16,7 +16,7 @@ def write_quality(bins_dir, asr_model=None, **means):
     from audiobits.quality import METRICS
 
     metrics = {name: {"mean": means.get(name), "ci95": None, "n": 1} for name in METRICS}
-    listeners = {"asr_model": asr_model, "speaker_model": None, "language": "en"}
+    listeners = {"asr_model": asr_model, "speaker_model": None, "language": "en", "originals": "whole"}
     (bins_dir / "quality.json").write_text(json.dumps({"metrics": metrics, "listeners": listeners}))
 
 

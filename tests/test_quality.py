@@ -86,7 +86,8 @@ def test_quality_command_writes_quality_json_and_resumes(tmp_path, speech):
     # the default listeners are not in this offline hub cache: left out, each with transformers' reason
     assert set(first["unavailable"]) == {"wer", "speaker_similarity"} and first["metrics"]["wer"]["n"] == 0
     assert "openai/whisper-large-v3-turbo" in first["unavailable"]["wer"]
-    assert first["listeners"] == {"asr_model": None, "speaker_model": None, "language": "en"}  # what scored
+    assert first["listeners"] == {"asr_model": None, "speaker_model": None, "language": "en",
+                                  "originals": "whole"}  # what scored: no model loaded
     stoi = first["metrics"]["stoi"]
     assert 0.2 < stoi["mean"] < 0.8 and stoi["ci95"][0] <= stoi["mean"] <= stoi["ci95"][1] and stoi["higher_is_better"]
     assert [r["id"] for r in first["per_utterance"]] == [str(i) for i in TokenBins(bins).split("val").ids]
