@@ -40,6 +40,7 @@ from audiobits.cli import AudiobitsCLI, lightning_cli
 from audiobits.corpora import Corpus, Loaded, Unreadable
 from audiobits.encode import EncodeOptions
 from audiobits.errors import AudiobitsError
+from audiobits.files import write_text_atomic
 from audiobits.listeners import HeardOriginals, Listeners
 from audiobits.representations import Representation, can_decode
 
@@ -285,9 +286,7 @@ class QualityJob:
                   "unavailable": self.listeners.unavailable if self.listeners is not None else {},
                   "metrics": summarize(rows), "per_utterance": [{k: v for k, v in r.items() if k != "listeners"}
                                                                 for r in rows]}
-        tmp = self.bins_dir / f"{QUALITY_FILE}.tmp-{os.getpid()}"
-        tmp.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-        os.replace(tmp, self.bins_dir / QUALITY_FILE)
+        write_text_atomic(self.bins_dir / QUALITY_FILE, json.dumps(result, indent=1) + "\n")
         for path in self.bins_dir.glob(PARTIAL_GLOB):
             path.unlink()
         return result
