@@ -313,9 +313,10 @@ def frontier(runs: list[Run]) -> Figure | None:
     """bits/sec (log x) against each decoded-quality score, one point per run; the nominal bitrate as a second
     marker on the same row (joined by a thin line); the Pareto front of comparable runs marked."""
     from audiobits.metrics import pareto_front
-    from audiobits.quality import HIGHER_IS_BETTER, other_listeners, read_quality
+    from audiobits.quality import HIGHER_IS_BETTER, other_listeners, quality_means, read_quality_file
 
-    scored = [(run, read_quality(run.bins_dir())) for run in runs]
+    results = {run.label: read_quality_file(run.bins_dir()) for run in runs}  # each quality.json read once
+    scored = [(run, quality_means(results[run.label])) for run in runs]
     scored = [(run, q) for run, q in scored if any(v is not None for v in q.values())]
     if not scored:
         return None
@@ -325,7 +326,8 @@ def frontier(runs: list[Run]) -> Figure | None:
     hollow = False
     for ax, (metric, label) in zip(axes, panels.items()):
         points = [(run, q[metric]) for run, q in scored if q[metric] is not None]
-        other = other_listeners([run for run, _ in points], metric)  # WER by another Whisper is another number
+        other = other_listeners({run.label: (results[run.label] or {}).get("listeners") for run, _ in points},
+                                metric)  # WER by another Whisper is another number
         apart = {run.label: flagged[run.label] + ([f"scored by {other[run.label]}"] if run.label in other else [])
                  for run, _ in points}
         comparable = [(run, v) for run, v in points if not apart[run.label]]

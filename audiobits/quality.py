@@ -109,10 +109,11 @@ def summarize(rows: list[dict]) -> dict[str, dict]:
     WER), its 95 % bootstrap interval and the count."""
     summary = {}
     for name in METRICS:
+        field = WEIGHTS.get(name)
         values = np.array([r.get(name, np.nan) for r in rows], dtype=np.float64)
-        weights = np.array([r.get(WEIGHTS[name], 0) for r in rows], np.float64) if name in WEIGHTS else None
-        defined = np.isfinite(values) & (weights > 0 if weights is not None else True)
-        values, weights = values[defined], weights[defined] if weights is not None else None
+        weights = np.array([r.get(field, 0) if field else 1 for r in rows], dtype=np.float64)
+        defined = np.isfinite(values) & (weights > 0)
+        values, weights = values[defined], (weights[defined] if field else None)
         if values.size == 0:
             summary[name] = {"mean": None, "ci95": None, "n": 0}
             continue
@@ -258,13 +259,12 @@ class QualityJob:
 
     def _heard_as_now(self, recorded: dict | None) -> bool:
         """Whether rows scored by ``recorded`` listeners stand for this run's: the same models, or a model this run
-        asked for but could not load."""
+        asked for but could not load (`kept_unloaded`)."""
         now = self.scored_with
         if now is None or recorded is None:
             return now == recorded
-        asked = self.listeners.requested()
-        return recorded.keys() == now.keys() and all(
-            recorded[k] == now[k] or (now[k] is None and recorded[k] == asked[k]) for k in now)
+        kept = self.kept_unloaded(recorded)
+        return recorded.keys() == now.keys() and all(recorded[k] == now[k] or k in kept for k in now)
 
     def finish(self) -> dict:
         """Write quality.json from the partial files (atomically) and remove them; returns what was written."""
@@ -382,25 +382,31 @@ def main(argv: list[str] | None = None) -> None:
 LISTENED_BY = {"wer": "asr_model", "wer_original": "asr_model", "speaker_similarity": "speaker_model"}
 
 
-def other_listeners(runs: list, metric: str) -> dict[str, str]:
-    """Runs (by label) whose ``metric`` came from another listener than most of ``runs``' (another Whisper or
-    WavLM, or another language): label -> that listener; empty for the signal scores, which need no model."""
+def other_listeners(heard_by: dict[str, dict | None], metric: str) -> dict[str, str]:
+    """Runs (by label) whose ``metric`` came from another listener than most runs' (another Whisper or WavLM, or
+    another language), given each run's quality.json ``listeners``: label -> that listener; empty for the signal
+    scores, which need no model."""
     if metric not in LISTENED_BY:
         return {}
-    heard = {}
-    for run in runs:
-        path = Path(run.bins_dir()) / QUALITY_FILE
-        listeners = json.loads(path.read_text(encoding="utf-8")).get("listeners") or {}
-        heard[run.label] = f"{listeners.get(LISTENED_BY[metric])} ({listeners.get('language')})"
+    heard = {label: f"{(listeners or {}).get(LISTENED_BY[metric])} ({(listeners or {}).get('language')})"
+             for label, listeners in heard_by.items()}
     counts = Counter(heard.values())  # the most common listener; on a tie the first in sorted order (stable)
     common = min(counts, key=lambda who: (-counts[who], who)) if heard else None
     return {label: who for label, who in heard.items() if who != common}
 
 
+def read_quality_file(bins_dir: str | os.PathLike | None) -> dict | None:
+    """``<bins_dir>/quality.json`` as written, or None when there is none."""
+    path = Path(bins_dir) / QUALITY_FILE if bins_dir is not None else None
+    return json.loads(path.read_text(encoding="utf-8")) if path is not None and path.is_file() else None
+
+
+def quality_means(result: dict | None) -> dict[str, float | None]:
+    """The mean of every score of a quality.json (None for each when there is none)."""
+    summary = result["metrics"] if result is not None else {}
+    return {name: summary.get(name, {}).get("mean") for name in METRICS}
+
+
 def read_quality(bins_dir: str | os.PathLike | None) -> dict[str, float | None]:
     """The mean of every score in ``<bins_dir>/quality.json`` (None for each when there is none)."""
-    path = Path(bins_dir) / QUALITY_FILE if bins_dir is not None else None
-    if path is None or not path.is_file():
-        return {name: None for name in METRICS}
-    summary = json.loads(path.read_text(encoding="utf-8"))["metrics"]
-    return {name: summary.get(name, {}).get("mean") for name in METRICS}
+    return quality_means(read_quality_file(bins_dir))
