@@ -70,8 +70,10 @@ def lightning_tokens_per_sec(bins: Path, p: dict, steps: int, warmup: int, workd
 
 
 def plain_tokens_per_sec(bins: Path, p: dict, steps: int, warmup: int, head_loss: str = "auto",
-                         compile: bool | None = None) -> float:
-    """A plain PyTorch loop; ``compile`` None: on CUDA only, as `TinyGPTModule` decides."""
+                         compile: bool | None = None, compile_scope: str = "blocks", profile: bool = False) -> float:
+    """A plain PyTorch loop; ``compile`` None: on CUDA only, as `TinyGPTModule` decides; ``compile_scope``
+    "blocks" (each block, as the module does) or "model" (embedding, blocks and norm in one graph); ``profile``
+    prints where the timed steps' device time went (the rate it returns then includes the profiler's cost)."""
     torch.manual_seed(0)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     data = TokenBinDataModule(str(bins), seq_len=p["seq_len"], batch_size=p["batch"], num_workers=2)
@@ -79,8 +81,13 @@ def plain_tokens_per_sec(bins: Path, p: dict, steps: int, warmup: int, head_loss
     module = TinyGPTModule(data.vocab_size, p["seq_len"], p["n_layer"], p["n_embd"], p["n_head"],
                            head_loss=head_loss).to(device)
     if compile or (compile is None and device.type == "cuda"):
-        for block in module.model.blocks:
-            block.compile()
+        if compile_scope == "model":
+            module.model.hidden = torch.compile(module.model.hidden)
+        else:
+            for block in module.model.blocks:
+                block.compile()
+    profiler = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]
+                                      + ([torch.profiler.ProfilerActivity.CUDA] if device.type == "cuda" else []))
     params = list(module.parameters())
     opt = torch.optim.AdamW([{"params": [q for q in params if q.dim() >= 2], "weight_decay": 0.1},
                              {"params": [q for q in params if q.dim() < 2], "weight_decay": 0.0}],
@@ -99,12 +106,28 @@ def plain_tokens_per_sec(bins: Path, p: dict, steps: int, warmup: int, head_loss
         if step == warmup:
             _sync()
             start = time.perf_counter()
+            if profile:
+                profiler.start()
         if step == steps:
             break
     _sync()
+    elapsed = time.perf_counter() - start
     if step != steps:
         raise RuntimeError(f"the bins hold {step} batches, fewer than the {steps} steps asked for")
-    return (steps - warmup) * p["batch"] * p["seq_len"] / (time.perf_counter() - start)
+    if profile:
+        profiler.stop()
+        print_profile(profiler, elapsed)
+    return (steps - warmup) * p["batch"] * p["seq_len"] / elapsed
+
+
+def print_profile(profiler: torch.profiler.profile, elapsed: float, rows: int = 14) -> None:
+    """The device's busy share of the wall time (low: the step waits on Python or launches) and its top kernels."""
+    events = profiler.key_averages()
+    busy = sum(e.self_device_time_total for e in events) / 1e6
+    print(f"    device busy {busy:.3f} s of {elapsed:.3f} s wall ({100 * busy / elapsed:.0f} %); top kernels:")
+    top = sorted((e for e in events if e.self_device_time_total > 0), key=lambda e: -e.self_device_time_total)
+    for e in top[:rows]:
+        print(f"    {100 * e.self_device_time_total / 1e6 / busy:5.1f} %  {e.count:5d}×  {e.key[:100]}")
 
 
 def _fmt(runs: list[float]) -> str:
@@ -167,6 +190,8 @@ def gpu_figures(p: dict, args, tmp: Path) -> None:
                                                           args.warmup, head_loss="full"))
     report(f"vocab {vocab}, chunked (not fused)", vocab, attempt(plain_tokens_per_sec, bins[vocab], p, args.steps,
                                                                  args.warmup, head_loss="chunked"))
+    report(f"vocab {vocab}, whole model compiled", vocab, attempt(plain_tokens_per_sec, bins[vocab], p, args.steps,
+                                                                  args.warmup, compile_scope="model"))
     report(f"vocab {vocab}, compile off", vocab, attempt(plain_tokens_per_sec, bins[vocab], p, args.steps,
                                                          args.warmup, compile=False))
     if model_lib.flash_attn_func is not None:
@@ -189,12 +214,21 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=2, help="CPU: alternate the runs; best of each")
+    parser.add_argument("--profile", action="store_true",
+                        help="only profile the default path per vocab: device busy share and top kernels")
     args = parser.parse_args()
     p = PRESETS[args.preset]
     torch.set_float32_matmul_precision("high")
     print(f"device: {device_name()}; preset {args.preset}: {p}; {args.steps} steps, {args.warmup} untimed")
     with tempfile.TemporaryDirectory() as tmp:
-        if torch.cuda.is_available():
+        if args.profile:
+            for vocab in args.vocab or [2049, 65537]:
+                bins = write_uniform_bins(Path(tmp) / f"bins-{vocab}", vocab,
+                                          (args.steps + 2) * p["batch"] * p["seq_len"])
+                print(f"vocab {vocab}, default path, profiled:")
+                rate = plain_tokens_per_sec(bins, p, args.steps, args.warmup, profile=True)
+                print(f"    {rate:.0f} tokens/s under the profiler")
+        elif torch.cuda.is_available():
             args.vocab = args.vocab or list(SEED_VOCABS.values())
             gpu_figures(p, args, Path(tmp))
         else:
