@@ -5,6 +5,12 @@ block of rows at a time, so memory is bounded by one block, and both are exact: 
 target's nats (evaluation), `chunked_summed_nats` the training loss's sum with its gradients, which it forms
 block by block in the forward pass (the loss is the last node), so nothing is recomputed. `summed_nats` picks
 Liger Kernel's fused Triton kernel on CUDA when it is installed (``pip install audiobits[fused]``), else chunked.
+
+The seed vocabularies are odd (2^k + 1: the codes and an EOS), and a [rows, vocab] logits matrix with an odd row
+stride sends cuBLAS to alignment-1 kernels that ran the head at a fraction of an H200's speed (benchmarks/RESULTS.md).
+Both paths therefore multiply by the weight with zero rows appended up to a multiple of `PAD_MULTIPLE` and keep the
+pad columns out of the softmax (−inf before the log-sum-exp; a −1e4 bias in the fused kernel): every number is
+the unpadded vocabulary's, only the memory layout changes.
 """
 
 from __future__ import annotations
@@ -17,7 +23,16 @@ import torch
 from audiobits.data import IGNORE_INDEX
 
 BLOCK_ELEMENTS = 1 << 26  # logits per block: 256 MiB in fp32, whatever the vocabulary
+PAD_MULTIPLE = 64  # the head's rows are padded to this for tensor-core-aligned GEMMs (nanoGPT pads 50 257 to 50 304)
+PAD_LOGIT = -1e4  # the fused kernel's logit for a pad column: exp(-1e4 - lse) is 0 in fp32, and bf16 holds it
 Backend = Literal["auto", "chunked", "fused"]
+
+
+def padded_weight(weight: torch.Tensor) -> torch.Tensor:
+    """``weight`` [vocab, d] with zero rows appended up to a multiple of `PAD_MULTIPLE` (differentiable: the pad
+    rows' gradient is dropped); ``weight`` itself when its row count already is one."""
+    pad = -weight.shape[0] % PAD_MULTIPLE
+    return weight if pad == 0 else torch.nn.functional.pad(weight, (0, 0, 0, pad))
 
 
 def block_rows(vocab_size: int, block_elements: int = BLOCK_ELEMENTS) -> int:
@@ -25,11 +40,14 @@ def block_rows(vocab_size: int, block_elements: int = BLOCK_ELEMENTS) -> int:
     return max(1, block_elements // vocab_size)
 
 
-def _block_logits(hidden: torch.Tensor, weight: torch.Tensor, rows: int):
-    """(rows slice, fp32 logits of those rows) for consecutive blocks of ``rows`` hidden states."""
+def _block_logits(hidden: torch.Tensor, weight: torch.Tensor, vocab: int, rows: int):
+    """(rows slice, fp32 logits of those rows) for consecutive blocks of ``rows`` hidden states; ``weight`` is
+    padded (`padded_weight`) and the pad columns, from ``vocab`` on, hold −inf so that they carry no probability."""
     for start in range(0, len(hidden), rows):
         block = slice(start, start + rows)
-        yield block, (hidden[block] @ weight.T).float()
+        logits = (hidden[block] @ weight.T).float()
+        logits[:, vocab:] = float("-inf")
+        yield block, logits
 
 
 class _ChunkedLinearCrossEntropySum(torch.autograd.Function):
@@ -43,10 +61,11 @@ class _ChunkedLinearCrossEntropySum(torch.autograd.Function):
         valid = targets != ignore_index
         safe = torch.where(valid, targets, 0)
         total = torch.zeros((), dtype=torch.float32, device=hidden.device)
+        vocab, weight = weight.shape[0], padded_weight(weight)
         grad_hidden = torch.zeros_like(hidden) if want_hidden else None
         grad_weight = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device) if want_weight else None
         with torch.autocast(hidden.device.type, enabled=False):
-            for block, logits in _block_logits(hidden, weight, rows):
+            for block, logits in _block_logits(hidden, weight, vocab, rows):
                 lse = torch.logsumexp(logits, dim=-1)
                 nats = lse - logits.gather(1, safe[block, None]).squeeze(1)
                 total += torch.where(valid[block], nats, 0.0).sum()
@@ -58,7 +77,7 @@ class _ChunkedLinearCrossEntropySum(torch.autograd.Function):
                         grad_hidden[block] = grad_logits @ weight
                     if want_weight:
                         grad_weight += (grad_logits.T @ hidden[block]).float()
-        ctx.save_for_backward(grad_hidden, None if grad_weight is None else grad_weight.to(weight.dtype))
+        ctx.save_for_backward(grad_hidden, None if grad_weight is None else grad_weight[:vocab].to(weight.dtype))
         return total
 
     @staticmethod
@@ -89,8 +108,10 @@ def chunked_token_nats(hidden: torch.Tensor, weight: torch.Tensor, targets: torc
     valid = flat_targets != ignore_index
     safe = torch.where(valid, flat_targets, 0)
     nats = torch.empty(len(safe), dtype=torch.float32, device=hidden.device)
+    vocab = weight.shape[0]
     with torch.autocast(hidden.device.type, enabled=False):
-        for block, logits in _block_logits(flat_hidden, weight.to(dtype), rows or block_rows(weight.shape[0])):
+        for block, logits in _block_logits(flat_hidden, padded_weight(weight.to(dtype)), vocab,
+                                           rows or block_rows(vocab)):
             nats[block] = torch.logsumexp(logits, dim=-1) - logits.gather(1, safe[block, None]).squeeze(1)
     return torch.where(valid, nats, 0.0).view(targets.shape)
 
@@ -128,6 +149,10 @@ def summed_nats(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tenso
         from liger_kernel.transformers.functional import liger_fused_linear_cross_entropy
 
         dtype = _compute_dtype(hidden, weight)
-        return liger_fused_linear_cross_entropy(hidden.reshape(-1, hidden.shape[-1]).to(dtype), weight.to(dtype),
-                                                targets.reshape(-1), ignore_index=ignore_index, reduction="sum")
+        padded = padded_weight(weight.to(dtype))
+        bias = torch.zeros(padded.shape[0], dtype=dtype, device=weight.device)
+        bias[weight.shape[0]:] = PAD_LOGIT
+        return liger_fused_linear_cross_entropy(hidden.reshape(-1, hidden.shape[-1]).to(dtype), padded,
+                                                targets.reshape(-1), bias=bias, ignore_index=ignore_index,
+                                                reduction="sum")
     return chunked_summed_nats(hidden, weight, targets, ignore_index)

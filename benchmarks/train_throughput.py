@@ -122,10 +122,10 @@ def plain_tokens_per_sec(bins: Path, p: dict, steps: int, warmup: int, head_loss
 
 def print_profile(profiler: torch.profiler.profile, elapsed: float, rows: int = 14) -> None:
     """The device's busy share of the wall time (low: the step waits on Python or launches) and its top kernels."""
-    events = profiler.key_averages()
-    busy = sum(e.self_device_time_total for e in events) / 1e6
+    kernels = [e for e in profiler.key_averages() if e.device_type == torch.autograd.DeviceType.CUDA]
+    busy = sum(e.self_device_time_total for e in kernels) / 1e6  # kernels only: an op's time is its kernels' too
     print(f"    device busy {busy:.3f} s of {elapsed:.3f} s wall ({100 * busy / elapsed:.0f} %); top kernels:")
-    top = sorted((e for e in events if e.self_device_time_total > 0), key=lambda e: -e.self_device_time_total)
+    top = sorted((e for e in kernels if e.self_device_time_total > 0), key=lambda e: -e.self_device_time_total)
     for e in top[:rows]:
         print(f"    {100 * e.self_device_time_total / 1e6 / busy:5.1f} %  {e.count:5d}×  {e.key[:100]}")
 
@@ -225,9 +225,12 @@ def main() -> None:
             for vocab in args.vocab or [2049, 65537]:
                 bins = write_uniform_bins(Path(tmp) / f"bins-{vocab}", vocab,
                                           (args.steps + 2) * p["batch"] * p["seq_len"])
-                print(f"vocab {vocab}, default path, profiled:")
-                rate = plain_tokens_per_sec(bins, p, args.steps, args.warmup, profile=True)
-                print(f"    {rate:.0f} tokens/s under the profiler")
+                rate = plain_tokens_per_sec(bins, p, args.steps, args.warmup)
+                peak = bf16_peak(device_name())
+                mfu = metrics.model_flops_utilization(flops_per_token(p, vocab), rate, peak) if peak else None
+                print(f"vocab {vocab}, default path: {rate:.0f} tokens/s"
+                      + (f", MFU {100 * mfu:.1f} %" if mfu is not None else "") + "; profiled:")
+                plain_tokens_per_sec(bins, p, args.steps, args.warmup, profile=True)
         elif torch.cuda.is_available():
             args.vocab = args.vocab or list(SEED_VOCABS.values())
             gpu_figures(p, args, Path(tmp))

@@ -122,13 +122,28 @@ def test_the_dispatcher_picks_the_chunked_path_on_cpu_and_refuses_fused_there():
         resolve_backend("fused", torch.device("cpu"))
 
 
+def test_the_weight_is_padded_to_aligned_rows_and_the_pad_columns_carry_no_probability():
+    """A padded head (zero rows up to a multiple of 64) must not change a number: with the pad columns left in the
+    softmax, each token would pay log((vocab + pad·e^0) / vocab)-ish extra; they are masked."""
+    hidden, weight, targets = _case(vocab=65)  # pads to 128: 63 zero rows, as many zero logits
+    assert chunked_loss.padded_weight(weight).shape == (128, 16)
+    assert chunked_loss.padded_weight(weight[:64]).data_ptr() == weight.data_ptr()  # already aligned: no copy
+    full = _full_nats(hidden, weight, targets)
+    torch.testing.assert_close(chunked_token_nats(hidden, weight, targets), full, rtol=1e-6, atol=1e-6)
+    summed = chunked_summed_nats(hidden, weight, targets)
+    summed.backward()
+    assert weight.grad.shape == weight.shape
+    torch.testing.assert_close(summed, full.sum(), rtol=1e-6, atol=1e-6)
+
+
 @pytest.mark.skipif(not chunked_loss.fused_available(torch.device("cuda")),
                     reason="the fused path needs a CUDA GPU and Liger Kernel (`pip install audiobits[fused]`)")
-def test_fused_kernel_equals_the_chunked_path_on_cuda():
+@pytest.mark.parametrize("vocab", [5000, 5001])  # 5001: odd, as the seed vocabularies are; padded with a −1e4 bias
+def test_fused_kernel_equals_the_chunked_path_on_cuda(vocab):
     torch.manual_seed(0)
     hidden = torch.randn(512, 64, device="cuda", requires_grad=True)
-    weight = (0.3 * torch.randn(5000, 64, device="cuda")).requires_grad_()
-    targets = torch.randint(0, 5000, (512,), device="cuda")
+    weight = (0.3 * torch.randn(vocab, 64, device="cuda")).requires_grad_()
+    targets = torch.randint(0, vocab, (512,), device="cuda")
     targets[:7] = IGNORE_INDEX
     grads = []
     for backend in ("chunked", "fused"):
@@ -139,3 +154,7 @@ def test_fused_kernel_equals_the_chunked_path_on_cuda():
         grads.append((loss.detach(), hidden.grad.clone(), weight.grad.clone()))
     for chunked, fused in zip(*grads):
         torch.testing.assert_close(fused, chunked, rtol=2e-2, atol=2e-2)
+    with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16):  # and both equal the unpadded softmax
+        reference = F.cross_entropy(F.linear(hidden, weight).float(), targets, ignore_index=IGNORE_INDEX,
+                                    reduction="sum")
+    torch.testing.assert_close(grads[1][0], reference, rtol=1e-3, atol=1e-3)
