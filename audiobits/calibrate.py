@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-from jsonargparse import ArgumentParser
 
 from audiobits import metrics
+from audiobits.arguments import argument_parser
 from audiobits.bins import BinMeta, BinWriter, Codebook, TokenBins
 from audiobits.errors import AudiobitsError
 from audiobits.hmm import HiddenMarkovSource, random_source, sample_states, sample_symbols, stream_bits
@@ -137,7 +137,7 @@ def calibration_slack(run_dir: str | Path) -> float | None:
 
 def main(argv: list[str] | None = None) -> None:
     """`audiobits calibrate --like RUN_DIR [--out DIR] [--states 256] [--emissions 8] [--stay 0.9]`."""
-    parser = ArgumentParser(prog="audiobits calibrate", description=__doc__.splitlines()[0])
+    parser = argument_parser("audiobits calibrate", __doc__.splitlines()[0])
     parser.add_argument("--like", type=str, required=True, help="the finished run to match (its log dir)")
     parser.add_argument("--out", type=str | None, default=None,
                         help="bins, run and calibration.json (default calibration/<run's representation>)")

@@ -20,8 +20,10 @@ from typing import Any
 
 import torch
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
+from jsonargparse import ArgumentError
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
+from audiobits.arguments import PARSER_KWARGS, argument_error_line
 from audiobits.bins import is_complete
 from audiobits.data import TokenBinDataModule
 from audiobits.errors import AudiobitsError
@@ -37,6 +39,9 @@ TOOLS = {"report": "audiobits.report", "sanity": "audiobits.sanity", "demo": "au
          "synthetic": "audiobits.synthetic", "compress": "audiobits.compress", "decompress": "audiobits.decompress",
          "sweep": "audiobits.sweep", "scaling": "audiobits.scaling", "calibrate": "audiobits.calibrate",
          "quality": "audiobits.quality"}
+
+
+SUBCOMMANDS = ("fit", "validate", "test", "prepare", *TOOLS)
 
 
 class AudiobitsCLI(LightningCLI):
@@ -119,9 +124,11 @@ def lightning_cli(args: list[str] | None = None, run: bool = True, prog: str = "
         "callbacks": [InformationRate(), ChannelUtilization(), CumulativeFLOPs(), ResultsWriter(),
                       LearningRateMonitor(logging_interval="step")],
     }
+    parser_kwargs = {"prog": prog, "description": DESCRIPTION, **PARSER_KWARGS,
+                     **{name: dict(PARSER_KWARGS) for name in cli_class.subcommands()}}
     return cli_class(TinyGPTModule, TokenBinDataModule, subclass_mode_data=True, seed_everything_default=0,
                         trainer_defaults=trainer_defaults, save_config_kwargs={"overwrite": True}, args=args,
-                        run=run, parser_kwargs={"prog": prog, "description": DESCRIPTION})
+                        run=run, parser_kwargs=parser_kwargs)
 
 
 def prepare(args: list[str]) -> None:
@@ -137,11 +144,17 @@ def main(argv: list[str] | None = None) -> None:
     if args and args[0] == "prepare" and "--quality" in args:  # prepare, then decode and score: `quality` does both
         args = ["quality", *(a for a in args[1:] if a != "--quality")]
     try:
+        if args and not args[0].startswith("-") and args[0] not in SUBCOMMANDS:
+            raise AudiobitsError(f"no subcommand {args[0]!r}: choose from {', '.join(SUBCOMMANDS)} "
+                                 "(`audiobits --help` says what each does)")
         if args and args[0] == "prepare":
             return prepare(args[1:])
         if args and args[0] in TOOLS:
             return importlib.import_module(TOOLS[args[0]]).main(args[1:])
         lightning_cli(argv)
+    except ArgumentError as error:  # a bad argument or config file, from any subcommand's parser
+        prog = f"audiobits {args[0]}" if args and args[0] in SUBCOMMANDS else "audiobits"
+        raise SystemExit(f"audiobits: error: {argument_error_line(error, prog, args)}") from error
     except Exception as error:  # the user's input or environment: the message names the file and the fix
         cause = user_error(error)
         if cause is None:

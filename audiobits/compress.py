@@ -24,9 +24,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from jsonargparse import ArgumentParser
 
 from audiobits import metrics
+from audiobits.arguments import argument_parser
 from audiobits.bins import SplitBins, TokenBins
 from audiobits.compressed_file import COMPRESS_FILE, CompressedFile, CompressedFileError, Entry, ids_checksum
 from audiobits.model import GPTConfig, TinyGPT
@@ -329,7 +329,7 @@ def decompress(path: str | Path, run_dir: str | Path, out: str | Path | None = N
 
 def main(argv: list[str] | None = None) -> None:
     """`audiobits compress RUN_DIR [--split val] [--out FILE] [--lanes 16] [--threads 1] [--verify true]`."""
-    parser = ArgumentParser(prog="audiobits compress", description=__doc__.splitlines()[0])
+    parser = argument_parser("audiobits compress", __doc__.splitlines()[0])
     parser.add_argument("run", help="a finished run directory (results.json, config.yaml, checkpoints/last.ckpt)")
     parser.add_argument("--split", default="val", help="which split of the run's bins to code")
     parser.add_argument("--out", type=str | None, default=None, help="the file to write (RUN_DIR/<split>.abz)")

@@ -13,9 +13,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-import yaml
 
 from audiobits.errors import AudiobitsError
+from audiobits.files import read_yaml
 from callbacks.fraction_checkpoints import fraction_checkpoint_name
 
 
@@ -35,7 +35,7 @@ def checkpoint_step(checkpoint: str | Path) -> int:
 
 def config_decay_fraction(config: Path) -> float:
     """A fit config's ``model.decay_fraction``, the TinyGPTModule default when not set."""
-    model = (yaml.safe_load(config.read_text()) or {}).get("model") or {}
+    model = (read_yaml(config, dict) or {}).get("model") or {}
     return float((model.get("init_args", model) or {}).get("decay_fraction", 0.10))
 
 

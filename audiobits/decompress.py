@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from jsonargparse import ArgumentParser
 
+from audiobits.arguments import argument_parser
 from audiobits.bins import TokenBins
 from audiobits.compress import decompress
 from audiobits.compressed_file import CompressedFile
@@ -51,7 +51,7 @@ def write_audio(restored: dict[int, np.ndarray], bins: TokenBins, split: str, ou
 
 def main(argv: list[str] | None = None) -> None:
     """`audiobits decompress FILE RUN_DIR [--out IDS.npz] [--audio DIR] [--only [0,3]] [--check_bins true]`."""
-    parser = ArgumentParser(prog="audiobits decompress", description=__doc__.splitlines()[0])
+    parser = argument_parser("audiobits decompress", __doc__.splitlines()[0])
     parser.add_argument("file", help="the compressed file")
     parser.add_argument("run", help="the run directory that compressed it (its checkpoints/last.ckpt)")
     parser.add_argument("--out", type=str | None, default=None,

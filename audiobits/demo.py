@@ -38,8 +38,8 @@ from pathlib import Path
 
 import soundfile as sf
 import yaml
-from jsonargparse import ArgumentParser
 
+from audiobits.arguments import argument_parser
 from audiobits.bins import TokenBins
 from audiobits.compress import compress_run
 from audiobits.corpora import AudioFolder
@@ -242,7 +242,7 @@ def run_demo(out: str | Path = "audiobits-demo", corpus: str | Path | None = Non
 
 def main(argv: list[str] | None = None) -> None:
     """`audiobits demo [--out DIR] [--corpus FOLDER] [--size tiny|small] [--voice en-us]`."""
-    parser = ArgumentParser(prog="audiobits demo", description=__doc__.splitlines()[0])
+    parser = argument_parser("audiobits demo", __doc__.splitlines()[0])
     parser.add_argument("--out", type=str, default="audiobits-demo", help="folder for the corpus, bins, runs and "
                                                                           "report")
     parser.add_argument("--corpus", type=str | None, default=None,

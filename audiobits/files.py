@@ -10,9 +10,11 @@ import errno
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
-from audiobits.errors import AudiobitsError
+import yaml
+
+from audiobits.errors import AudiobitsError, ConfigValueError, MissingFileError
 
 ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EFBIG}
 
@@ -46,3 +48,23 @@ def write_atomic(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     """`write_atomic` of UTF-8 text."""
     write_atomic(path, lambda f: f.write(text.encode("utf-8")))
+
+
+def read_yaml(path: str | os.PathLike, expected: type = object) -> Any:
+    """A YAML file's content (None when empty); a missing file, a directory, text that is not YAML or a document
+    that is not an ``expected`` (dict: a mapping, list: a list) is a user error naming the file."""
+    path = Path(path)
+    try:
+        content = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as e:
+        raise MissingFileError(f"{path}: no such file. Check the path (relative paths start from the current "
+                               "directory).") from e
+    except IsADirectoryError as e:
+        raise ConfigValueError(f"{path}: is a directory; a YAML file is expected here.") from e
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise ConfigValueError(f"{path}: not valid YAML ({' '.join(str(e).split())}). Fix the file, or write it "
+                               "anew from one in configs/.") from e
+    if content is not None and not isinstance(content, expected):
+        kind = {dict: "a mapping (key: value lines)", list: "a list (- item lines)"}.get(expected, expected.__name__)
+        raise ConfigValueError(f"{path}: holds a YAML {type(content).__name__}, not {kind}. Is it the right file?")
+    return content

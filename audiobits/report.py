@@ -19,8 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jsonargparse import ArgumentParser
 
+from audiobits.arguments import argument_parser
 from audiobits.calibrate import calibration_slack
 from audiobits.compressed_file import COMPRESS_FILE
 from audiobits.plots import significant, write_figures
@@ -220,7 +220,7 @@ def write_report(table: Table, out: Path) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> None:
     """`audiobits report RUN_DIR... [--out DIR] [--format table|markdown|csv|json] [--sanity false]`."""
-    parser = ArgumentParser(prog="audiobits report", description=__doc__.splitlines()[0])
+    parser = argument_parser("audiobits report", __doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", help="run directories (Lightning log dirs holding results.json) or "
                                                 "folders above them")
     parser.add_argument("--out", type=str | None, default=None,

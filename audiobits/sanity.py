@@ -27,9 +27,9 @@ import sys
 from dataclasses import dataclass
 
 import numpy as np
-from jsonargparse import ArgumentParser
 
 from audiobits import metrics
+from audiobits.arguments import argument_parser
 from audiobits.bins import TokenBins
 from audiobits.results import token_stats
 from audiobits.runs import Run, load_runs
@@ -179,7 +179,7 @@ def summary(checks: list[Check]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     """`audiobits sanity RUN_DIR... [--strict true]`: print every check of each run with its numbers."""
-    parser = ArgumentParser(prog="audiobits sanity", description=__doc__.splitlines()[0])
+    parser = argument_parser("audiobits sanity", __doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", help="run directories (Lightning log dirs holding results.json) or "
                                                 "folders above them")
     parser.add_argument("--strict", type=bool, default=False, help="exit with status 1 when any check fails")

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from jsonargparse import ArgumentParser
 
 from audiobits import metrics
+from audiobits.arguments import argument_parser
 from audiobits.errors import AudiobitsError
 from audiobits.results import UTTERANCES_FILE
 from audiobits.runs import Run, load_runs
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> None:
     """`audiobits scaling SWEEP_DIR... [--out DIR] [--resamples N]`."""
     from audiobits.plots import headline, scaling_curves
 
-    parser = ArgumentParser(prog="audiobits scaling", description=__doc__.splitlines()[0])
+    parser = argument_parser("audiobits scaling", __doc__.splitlines()[0])
     parser.add_argument("sweeps", nargs="+", help="sweep folders (`audiobits sweep --out`) or run dirs")
     parser.add_argument("--out", type=str | None, default=None, help="where scaling.json and figures go (default: "
                                                                      "the first sweep folder)")

@@ -29,11 +29,12 @@ from pathlib import Path
 
 import torch
 import yaml
-from jsonargparse import ArgumentParser
 
 from audiobits import metrics
+from audiobits.arguments import argument_parser
 from audiobits.cooldown import config_decay_fraction, cooldown_args, cooldown_dir, cooldown_steps
 from audiobits.errors import AudiobitsError
+from audiobits.files import read_yaml
 from audiobits.model import GPTConfig, TinyGPT
 from audiobits.results import RESULTS_FILE
 from callbacks.fraction_checkpoints import DEFAULT_FRACTIONS, fraction_step
@@ -66,7 +67,7 @@ def load_ladder(path: str | Path | None) -> list[LadderSize]:
     if path is None:
         return list(DEFAULT_LADDER)
     try:
-        rows = yaml.safe_load(Path(path).read_text())
+        rows = read_yaml(path, list)
         ladder = [LadderSize(**row) for row in rows]
     except (TypeError, AttributeError) as error:
         raise AudiobitsError(f"{path}: a ladder is a YAML list of {{name, n_layer, n_embd, n_head, lr, min_lr}} "
@@ -163,7 +164,7 @@ def write_sweep(config: Path, ladder: list[LadderSize], out: Path, fractions: li
                 command: list[str]) -> dict[str, Path]:
     """Write ``<out>/configs/<size>.yaml`` per size, ``sweep.json`` (with the reference size: the one shaped as
     the given config, else the largest) and ``slurm.sh``; returns the configs."""
-    base = yaml.safe_load(config.read_text()) or {}
+    base = read_yaml(config, dict) or {}
     (out / "configs").mkdir(parents=True, exist_ok=True)
     paths = {}
     for size in ladder:
@@ -256,7 +257,7 @@ def print_plan(plan: Plan, throughput: list[float] | None) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """`audiobits sweep --config X.yaml [--out DIR] [--ladder L.yaml] [--parallel N] [--only SIZE]`."""
-    parser = ArgumentParser(prog="audiobits sweep", description=__doc__.splitlines()[0])
+    parser = argument_parser("audiobits sweep", __doc__.splitlines()[0])
     parser.add_argument("--config", type=str, required=True, help="the representation's `audiobits fit` config")
     parser.add_argument("--out", type=str | None, default=None, help="sweep folder (default sweeps/<config name>)")
     parser.add_argument("--ladder", type=str | None, default=None,

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from jsonargparse import auto_cli
 
+from audiobits.arguments import PARSER_KWARGS
 from audiobits.bins import BinMeta, BinWriter, Codebook
 from audiobits.metrics import markov_entropy_rate
 
@@ -155,4 +156,4 @@ def main(argv: list[str] | None = None) -> None:
         source = write_markov_bins(out, vocab, utterance_len, train_utterances, val_utterances, concentration, seed)
         print(f"wrote {out}: true entropy rate {source.entropy_rate:.4f} bits/token")
 
-    auto_cli(synthetic, args=argv, prog="audiobits synthetic")
+    auto_cli(synthetic, args=argv, prog="audiobits synthetic", **PARSER_KWARGS)
