@@ -26,6 +26,7 @@ from audiobits.bins import is_complete
 from audiobits.data import TokenBinDataModule
 from audiobits.errors import AudiobitsError
 from audiobits.module import TinyGPTModule
+from audiobits.trainer_options import EPOCHS, check_fit_options, study_precision
 from callbacks import ChannelUtilization, CumulativeFLOPs, InformationRate, ResultsWriter
 
 DESCRIPTION = ("Train one small GPT per token stream and report the bits per second each carries. Subcommands: "
@@ -40,7 +41,8 @@ TOOLS = {"report": "audiobits.report", "sanity": "audiobits.sanity", "demo": "au
 
 
 class AudiobitsCLI(LightningCLI):
-    """Links the data's vocab and context into the model, adds a checkpoint section and resolves ``last``."""
+    """Links the data's vocab and context into the model, adds a checkpoint section, refuses a fit with trainer
+    options the study fixes (`audiobits.trainer_options`) and resolves ``last``."""
 
     @staticmethod
     def subcommands() -> dict[str, set[str]]:
@@ -58,6 +60,8 @@ class AudiobitsCLI(LightningCLI):
         if config.trainer.enable_progress_bar is not False:
             # The bar reads train/loss from the device when it refreshes, so not on every step.
             self.trainer_defaults["callbacks"].append(TQDMProgressBar(refresh_rate=10))
+        if self.subcommand == "fit":
+            check_fit_options(config.trainer)  # before any class exists: a refusal leaves no run directory
         if self.subcommand == "fit" and config.ckpt_path == "last":
             resolve_last_checkpoint(config)
 
@@ -113,9 +117,9 @@ def lightning_cli(args: list[str] | None = None, run: bool = True, prog: str = "
     """Build the CLI (``cli_class``: a tool's subclass adding its own arguments) with fresh callback instances (so
     repeated calls in one process share no state)."""
     trainer_defaults = {
-        "max_epochs": 1,  # iso-data: exactly one pass over the training windows
+        "max_epochs": EPOCHS,  # iso-data: exactly one pass over the training windows
         "use_distributed_sampler": False,  # the datamodule shards windows over ranks itself, without repeats
-        "precision": "bf16-mixed" if torch.cuda.is_available() else "32-true",
+        "precision": study_precision("cuda" if torch.cuda.is_available() else "cpu"),
         "callbacks": [InformationRate(), ChannelUtilization(), CumulativeFLOPs(), ResultsWriter(),
                       LearningRateMonitor(logging_interval="step")],
     }
