@@ -42,7 +42,8 @@ TOOLS = {"report": "audiobits.report", "sanity": "audiobits.sanity", "demo": "au
 
 class AudiobitsCLI(LightningCLI):
     """Links the data's vocab and context into the model, adds a checkpoint section, refuses a fit with trainer
-    options the study fixes (`audiobits.trainer_options`) and resolves ``last``."""
+    options the study fixes (`audiobits.trainer_options`), sets the study's precision for the accelerator when none
+    is given and resolves ``last``."""
 
     @staticmethod
     def subcommands() -> dict[str, set[str]]:
@@ -62,6 +63,8 @@ class AudiobitsCLI(LightningCLI):
             self.trainer_defaults["callbacks"].append(TQDMProgressBar(refresh_rate=10))
         if self.subcommand == "fit":
             check_fit_options(config.trainer)  # before any class exists: a refusal leaves no run directory
+        if config.trainer.precision is None:
+            config.trainer.precision = study_precision(device_type(config.trainer.accelerator))
         if self.subcommand == "fit" and config.ckpt_path == "last":
             resolve_last_checkpoint(config)
 
@@ -84,6 +87,14 @@ class AudiobitsCLI(LightningCLI):
         if not self.trainer.is_global_zero or log_dir is None or Path(log_dir).exists():
             return None
         return Path(log_dir)
+
+
+def device_type(accelerator: Any) -> str:
+    """The device type a ``trainer.accelerator`` setting trains on: ``auto``, ``gpu`` (or an accelerator object) is
+    CUDA where there is one, else the CPU; a named one is itself."""
+    if isinstance(accelerator, str) and accelerator not in ("auto", "gpu"):
+        return accelerator
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def check_resume(ckpt_path: Path, datamodule: Any, world_size: int) -> None:
@@ -119,7 +130,6 @@ def lightning_cli(args: list[str] | None = None, run: bool = True, prog: str = "
     trainer_defaults = {
         "max_epochs": EPOCHS,  # iso-data: exactly one pass over the training windows
         "use_distributed_sampler": False,  # the datamodule shards windows over ranks itself, without repeats
-        "precision": study_precision("cuda" if torch.cuda.is_available() else "cpu"),
         "callbacks": [InformationRate(), ChannelUtilization(), CumulativeFLOPs(), ResultsWriter(),
                       LearningRateMonitor(logging_interval="step")],
     }

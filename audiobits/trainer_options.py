@@ -55,12 +55,13 @@ OPTIONS = (
     StudyOption("max_steps", (-1,), "flag", "ends the run before the epoch does"),
     StudyOption("limit_train_batches", (1.0,), "flag", "trains on part of the epoch"),
     StudyOption("accumulate_grad_batches", (1,), "flag", "multiplies the global batch and divides the steps"),
-    StudyOption("gradient_clip_val", (None,), "flag", "clips the gradients the study leaves unclipped"),
+    StudyOption("gradient_clip_val", (None, 0, 0.0), "flag", "clips the gradients the study leaves unclipped"),
 )
 
 
 def study_precision(device: str) -> str:
-    """The study's precision on a device type: bf16 autocast on CUDA, fp32 elsewhere (the CLI's default)."""
+    """The study's precision on a device type: bf16 autocast on CUDA, fp32 elsewhere (the CLI's default for the
+    accelerator it trains on)."""
     return "bf16-mixed" if device == "cuda" else "32-true"
 
 

@@ -4,6 +4,7 @@ anything is written, and records and flags the ones it honours (`audiobits.train
 from pathlib import Path
 
 import pytest
+import torch
 from test_failures import error_line, snapshot
 
 from audiobits.cli import lightning_cli, main
@@ -94,3 +95,12 @@ def test_a_run_as_the_study_fixes_it_records_its_options_and_is_not_flagged(tmp_
                                   "limit_val_batches": 1.0, "val_check_interval": 0.5}
     row = report_row(Path(cli.trainer.log_dir))
     assert row["flags"] == [] and row["trainer check"].status == "pass"
+
+
+@pytest.mark.parametrize("cuda", [False, True])
+def test_the_default_precision_is_the_studys_for_the_device_that_trains(small, monkeypatch, cuda):
+    """A CPU run on a machine with a GPU trains in fp32, as on one without (the default once followed the machine)."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    cli = lightning_cli(["--config", TINY, "--data.init_args.bins_dir", str(small), "--trainer.accelerator", "cpu",
+                         "--trainer.logger", "false"], run=False)
+    assert cli.trainer.precision == "32-true"
