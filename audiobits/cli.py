@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
@@ -26,7 +27,8 @@ from audiobits.bins import is_complete
 from audiobits.data import TokenBinDataModule
 from audiobits.errors import AudiobitsError
 from audiobits.module import TinyGPTModule
-from audiobits.trainer_options import EPOCHS, check_fit_options, study_precision
+from audiobits.trainer_options import (CHECKPOINT_KEY, EPOCHS, TrainerRecord, check_fit_options, check_resume_options,
+                                       study_precision)
 from callbacks import ChannelUtilization, CumulativeFLOPs, InformationRate, ResultsWriter
 
 DESCRIPTION = ("Train one small GPT per token stream and report the bits per second each carries. Subcommands: "
@@ -72,7 +74,7 @@ class AudiobitsCLI(LightningCLI):
         """``trainer.fit``, but a resume onto other data is refused before anything is written, and a new run that
         fails on the user's input (e.g. bins too short) leaves no run directory behind."""
         if kwargs.get("ckpt_path"):
-            check_resume(Path(kwargs["ckpt_path"]), self.datamodule, self.trainer.world_size)
+            check_resume(Path(kwargs["ckpt_path"]), self.trainer, self.datamodule)
         new_run_dir = self._new_run_dir()
         try:
             self.trainer.fit(**kwargs)
@@ -97,15 +99,17 @@ def device_type(accelerator: Any) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def check_resume(ckpt_path: Path, datamodule: Any, world_size: int) -> None:
-    """Refuse a checkpoint whose epoch ran over other bins, seed or global batch before anything is written
-    (`TokenBinDataModule.check_resume`); bins still to be prepared are checked when Lightning restores it."""
-    if not (ckpt_path.is_file() and isinstance(datamodule, TokenBinDataModule) and is_complete(datamodule.bins_dir)):
+def check_resume(ckpt_path: Path, trainer: Trainer, datamodule: Any) -> None:
+    """Refuse a checkpoint trained with other trainer options (`check_resume_options`), or whose epoch ran over other
+    bins, seed or global batch (`TokenBinDataModule.check_resume`), before anything is written; bins still to be
+    prepared are checked when Lightning restores it."""
+    if not ckpt_path.is_file():
         return
-    state = torch.load(ckpt_path, map_location="cpu", weights_only=False, mmap=True).get(
-        type(datamodule).__qualname__)
-    if state:
-        datamodule.check_resume(state, world_size)
+    checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=False, mmap=True)
+    check_resume_options(checkpoint.get(CHECKPOINT_KEY), TrainerRecord.of(trainer))
+    state = checkpoint.get(type(datamodule).__qualname__)
+    if state and isinstance(datamodule, TokenBinDataModule) and is_complete(datamodule.bins_dir):
+        datamodule.check_resume(state, trainer.world_size)
 
 
 def resolve_last_checkpoint(config) -> None:

@@ -13,6 +13,7 @@ schedule sized from ``trainer.estimated_stepping_batches``, then scores the whol
 - Recorded only: ``limit_val_batches`` (a partial final validation is flagged by ``val_scored_fraction``) and
   ``val_check_interval`` (the final evaluation runs after the last step whatever the interval). ``limit_test_batches``
   only shapes `audiobits test`, whose loss reaches no results.json.
+- A resume may not change how steps are taken (``RESUME_FIXED``): the checkpoint keeps its `TrainerRecord`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from typing import Any, Literal
 from audiobits.errors import ConfigValueError
 
 EPOCHS = 1  # iso-data: exactly one pass over the training windows
+CHECKPOINT_KEY = "audiobits_trainer_options"  # the TrainerRecord a checkpoint was trained with
+RESUME_FIXED = ("accumulate_grad_batches", "gradient_clip_val", "precision")  # a resume may not change them
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,20 @@ class TrainerRecord:
         if self.precision != study:
             found.append(f"trainer.precision={self.precision} (study: {study} on {self.device})")
         return found
+
+
+def check_resume_options(recorded: dict | None, current: TrainerRecord) -> None:
+    """Refuse (`ConfigValueError`) resuming a checkpoint whose steps were taken with another accumulation, clipping or
+    precision: results.json records one set of options for the whole run. Where it ends (``max_steps``,
+    ``limit_train_batches``) may change: that is how a WSD cool-down resumes (`audiobits.cooldown`)."""
+    if recorded is None:  # saved before audiobits recorded them: not checked
+        return
+    changed = [f"{name} {recorded[name]!r}, now {getattr(current, name)!r}" for name in RESUME_FIXED
+               if recorded.get(name) != getattr(current, name)]
+    if changed:
+        raise ConfigValueError(f"cannot resume from this checkpoint with other trainer options: it trained with "
+                               f"{'; '.join(changed)}. Resume with its options, or start a new run without "
+                               "--ckpt_path.")
 
 
 def recorded_deviations(results: dict) -> list[str] | None:

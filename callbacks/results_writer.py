@@ -13,7 +13,7 @@ from audiobits.data import SLIDING
 from audiobits.evaluation import final_passes
 from audiobits.results import (RESULTS_FILE, ValidationSums, compute_results, read_results, scored_fraction,
                                write_results, write_val_utterances)
-from audiobits.trainer_options import TrainerRecord
+from audiobits.trainer_options import CHECKPOINT_KEY, TrainerRecord
 from callbacks.cumulative_flops import trained_tokens
 
 
@@ -50,6 +50,10 @@ class ResultsWriter(L.Callback):
         if last and trainer.limit_val_batches:
             trainer.should_stop = True
             self._final_pending = True
+
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
+        """Keep the trainer options in the checkpoint, so that a resume with others is refused (`audiobits.cli`)."""
+        checkpoint[CHECKPOINT_KEY] = TrainerRecord.of(trainer).as_dict()
 
     def on_load_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
         self._checkpoint_step = int(checkpoint.get("global_step", 0))

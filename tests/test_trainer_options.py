@@ -104,3 +104,19 @@ def test_the_default_precision_is_the_studys_for_the_device_that_trains(small, m
     cli = lightning_cli(["--config", TINY, "--data.init_args.bins_dir", str(small), "--trainer.accelerator", "cpu",
                          "--trainer.logger", "false"], run=False)
     assert cli.trainer.precision == "32-true"
+
+
+def test_a_resume_with_another_accumulation_or_precision_is_refused_and_the_run_dir_stays_as_it_was(tmp_path, small):
+    cpu = ["--trainer.accelerator", "cpu", "--checkpoint.every_n_train_steps", "2"]
+    with pytest.raises(RuntimeError, match="simulated crash at step 3"):
+        main(fit_args(tmp_path, small, *cpu, "--trainer.callbacks+=recorders.CrashAt", "--trainer.callbacks.step=3"))
+    [run] = (tmp_path / "runs" / "tiny").glob("version_*")
+    before = snapshot(tmp_path)
+    for option, value, said in (("accumulate_grad_batches", "2", "accumulate_grad_batches 1, now 2"),
+                                ("precision", "bf16-mixed", "precision '32-true', now 'bf16-mixed'")):
+        with pytest.raises(SystemExit) as exit_info:
+            main(fit_args(tmp_path, small, *cpu, "--ckpt_path", "last", f"--trainer.{option}", value))
+        assert f"other trainer options: it trained with {said}. Resume with its options" in error_line(exit_info)
+        assert snapshot(tmp_path) == before
+    main(fit_args(tmp_path, small, *cpu, "--ckpt_path", "last"))
+    assert read_results(run)["finished"]
