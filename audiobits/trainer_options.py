@@ -32,7 +32,7 @@ RESUME_FIXED = ("accumulate_grad_batches", "gradient_clip_val", "precision")  # 
 class StudyOption:
     """A trainer option that can change what a run measures: the values that keep the study's meaning (the first is
     the study's own), what `audiobits fit` does with any other (``refuse`` it, or honour it and ``flag`` the run),
-    and why."""
+    and ``why``: the refusal's reason, or what the flagged value changes (the flag's words)."""
 
     name: str
     study: tuple
@@ -55,10 +55,10 @@ OPTIONS = (
                 "the learning rate has decayed; use --trainer.max_steps, which the schedule is sized for"),
     StudyOption("check_val_every_n_epoch", (1, None), "refuse", "the run has one epoch, so any other value skips its "
                 "final evaluation and no results.json is written"),
-    StudyOption("max_steps", (-1,), "flag", "ends the run before the epoch does"),
-    StudyOption("limit_train_batches", (1.0,), "flag", "trains on part of the epoch"),
-    StudyOption("accumulate_grad_batches", (1,), "flag", "multiplies the global batch and divides the steps"),
-    StudyOption("gradient_clip_val", (None, 0, 0.0), "flag", "clips the gradients the study leaves unclipped"),
+    StudyOption("max_steps", (-1,), "flag", "a step limit, not the epoch's end"),
+    StudyOption("limit_train_batches", (1.0,), "flag", "part of the epoch"),
+    StudyOption("accumulate_grad_batches", (1,), "flag", "a larger global batch, fewer steps"),
+    StudyOption("gradient_clip_val", (None, 0, 0.0), "flag", "the study does not clip"),
 )
 
 
@@ -101,13 +101,13 @@ class TrainerRecord:
         return asdict(self)
 
     def deviations(self) -> list[str]:
-        """Each honoured option this run set apart from the study (``trainer.max_steps=5 (study: -1)``); [] when it
-        ran as the study fixes them."""
-        found = [f"trainer.{o.name}={getattr(self, o.name)!r} (study: {o.study[0]!r})" for o in OPTIONS
+        """Each honoured option this run set apart from the study, and what that means (``trainer.max_steps=5 (a
+        step limit, not the epoch's end)``); [] when it ran as the study fixes them."""
+        found = [f"trainer.{o.name}={getattr(self, o.name)!r} ({o.why})" for o in OPTIONS
                  if o.action == "flag" and not o.keeps(getattr(self, o.name))]
         study = study_precision(self.device)
         if self.precision != study:
-            found.append(f"trainer.precision={self.precision} (study: {study} on {self.device})")
+            found.append(f"trainer.precision={self.precision} (the study's is {study} on {self.device})")
         return found
 
 

@@ -65,14 +65,14 @@ def test_a_partial_epoch_decays_by_its_end_is_recorded_and_flagged(tmp_path, sma
     assert results["trainer"].items() >= recorded.items() and not results["finished"]
     row = report_row(run)
     name, value = next(iter(recorded.items()))
-    assert f"trainer.{name}={value!r} (study: " in "; ".join(row["flags"])
+    assert f"trainer.{name}={value!r} (" in "; ".join(row["flags"])
     assert row["trainer check"].status == "warn" and f"trainer.{name}={value!r}" in row["trainer check"].detail
 
 
 @pytest.mark.parametrize("extra, recorded, flag", [
     (["--trainer.accumulate_grad_batches", "3"], {"accumulate_grad_batches": 3}, "trainer.accumulate_grad_batches=3"),
     (["--trainer.precision", "bf16-mixed"], {"precision": "bf16-mixed", "device": "cpu"},
-     "trainer.precision=bf16-mixed (study: 32-true on cpu)"),
+     "trainer.precision=bf16-mixed (the study's is 32-true on cpu)"),
 ])
 def test_a_whole_epoch_with_another_batch_or_precision_is_finished_but_flagged(tmp_path, small, extra, recorded,
                                                                                flag):
