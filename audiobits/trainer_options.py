@@ -117,7 +117,7 @@ def check_resume_options(recorded: dict | None, current: TrainerRecord) -> None:
     ``limit_train_batches``) may change: that is how a WSD cool-down resumes (`audiobits.cooldown`)."""
     if recorded is None:  # saved before audiobits recorded them: not checked
         return
-    changed = [f"{name} {recorded[name]!r}, now {getattr(current, name)!r}" for name in RESUME_FIXED
+    changed = [f"{name} {recorded.get(name)!r}, now {getattr(current, name)!r}" for name in RESUME_FIXED
                if recorded.get(name) != getattr(current, name)]
     if changed:
         raise ConfigValueError(f"cannot resume from this checkpoint with other trainer options: it trained with "
