@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
 from jsonargparse import ArgumentError
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
@@ -28,6 +29,8 @@ from audiobits.bins import is_complete
 from audiobits.data import TokenBinDataModule
 from audiobits.errors import AudiobitsError
 from audiobits.module import TinyGPTModule
+from audiobits.trainer_options import (CHECKPOINT_KEY, EPOCHS, TrainerRecord, check_fit_options, check_resume_options,
+                                       study_precision)
 from callbacks import ChannelUtilization, CumulativeFLOPs, InformationRate, ResultsWriter
 
 DESCRIPTION = ("Train one small GPT per token stream and report the bits per second each carries. Subcommands: "
@@ -45,7 +48,9 @@ SUBCOMMANDS = ("fit", "validate", "test", "prepare", *TOOLS)
 
 
 class AudiobitsCLI(LightningCLI):
-    """Links the data's vocab and context into the model, adds a checkpoint section and resolves ``last``."""
+    """Links the data's vocab and context into the model, adds a checkpoint section, refuses a fit with trainer
+    options the study fixes (`audiobits.trainer_options`), sets the study's precision for the accelerator when none
+    is given and resolves ``last``."""
 
     @staticmethod
     def subcommands() -> dict[str, set[str]]:
@@ -63,6 +68,10 @@ class AudiobitsCLI(LightningCLI):
         if config.trainer.enable_progress_bar is not False:
             # The bar reads train/loss from the device when it refreshes, so not on every step.
             self.trainer_defaults["callbacks"].append(TQDMProgressBar(refresh_rate=10))
+        if self.subcommand == "fit":
+            check_fit_options(config.trainer)  # before any class exists: a refusal leaves no run directory
+        if config.trainer.precision is None:
+            config.trainer.precision = study_precision(device_type(config.trainer.accelerator))
         if self.subcommand == "fit" and config.ckpt_path == "last":
             resolve_last_checkpoint(config)
 
@@ -70,7 +79,7 @@ class AudiobitsCLI(LightningCLI):
         """``trainer.fit``, but a resume onto other data is refused before anything is written, and a new run that
         fails on the user's input (e.g. bins too short) leaves no run directory behind."""
         if kwargs.get("ckpt_path"):
-            check_resume(Path(kwargs["ckpt_path"]), self.datamodule, self.trainer.world_size)
+            check_resume(Path(kwargs["ckpt_path"]), self.trainer, self.datamodule)
         new_run_dir = self._new_run_dir()
         try:
             self.trainer.fit(**kwargs)
@@ -87,15 +96,25 @@ class AudiobitsCLI(LightningCLI):
         return Path(log_dir)
 
 
-def check_resume(ckpt_path: Path, datamodule: Any, world_size: int) -> None:
-    """Refuse a checkpoint whose epoch ran over other bins, seed or global batch before anything is written
-    (`TokenBinDataModule.check_resume`); bins still to be prepared are checked when Lightning restores it."""
-    if not (ckpt_path.is_file() and isinstance(datamodule, TokenBinDataModule) and is_complete(datamodule.bins_dir)):
+def device_type(accelerator: Any) -> str:
+    """The device type a ``trainer.accelerator`` setting trains on: ``auto``, ``gpu`` (or an accelerator object) is
+    CUDA where there is one, else the CPU; a named one is itself."""
+    if isinstance(accelerator, str) and accelerator not in ("auto", "gpu"):
+        return accelerator
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def check_resume(ckpt_path: Path, trainer: Trainer, datamodule: Any) -> None:
+    """Refuse a checkpoint trained with other trainer options (`check_resume_options`), or whose epoch ran over other
+    bins, seed or global batch (`TokenBinDataModule.check_resume`), before anything is written; bins still to be
+    prepared are checked when Lightning restores it."""
+    if not ckpt_path.is_file():
         return
-    state = torch.load(ckpt_path, map_location="cpu", weights_only=False, mmap=True).get(
-        type(datamodule).__qualname__)
-    if state:
-        datamodule.check_resume(state, world_size)
+    checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=False, mmap=True)
+    check_resume_options(checkpoint.get(CHECKPOINT_KEY), TrainerRecord.of(trainer))
+    state = checkpoint.get(type(datamodule).__qualname__)
+    if state and isinstance(datamodule, TokenBinDataModule) and is_complete(datamodule.bins_dir):
+        datamodule.check_resume(state, trainer.world_size)
 
 
 def resolve_last_checkpoint(config) -> None:
@@ -118,9 +137,8 @@ def lightning_cli(args: list[str] | None = None, run: bool = True, prog: str = "
     """Build the CLI (``cli_class``: a tool's subclass adding its own arguments) with fresh callback instances (so
     repeated calls in one process share no state)."""
     trainer_defaults = {
-        "max_epochs": 1,  # iso-data: exactly one pass over the training windows
+        "max_epochs": EPOCHS,  # iso-data: exactly one pass over the training windows
         "use_distributed_sampler": False,  # the datamodule shards windows over ranks itself, without repeats
-        "precision": "bf16-mixed" if torch.cuda.is_available() else "32-true",
         "callbacks": [InformationRate(), ChannelUtilization(), CumulativeFLOPs(), ResultsWriter(),
                       LearningRateMonitor(logging_interval="step")],
     }

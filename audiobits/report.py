@@ -3,8 +3,9 @@
 Every number is read from the run's results.json, which :func:`audiobits.results.compute_results` fills with the
 docs/metrics.md definitions; the report only changes units (FLOPs → PFLOPs). Runs that cannot be compared with the
 rest — another corpus or validation utterance set than the reference (the most common pair), random codec
-weights, an unfinished run or a partial validation pass — are flagged in the ``flags`` column, never mixed in
-silently. The sanity checks of :mod:`audiobits.sanity` run on every row.
+weights, an unfinished run, a partial validation pass or trainer options apart from the study's
+(`audiobits.trainer_options`) — are flagged in the ``flags`` column, never mixed in silently. The sanity checks
+of :mod:`audiobits.sanity` run on every row.
 
 Notebook API: ``runs = load_runs(paths)``, ``table = build_table(runs)``, ``table.markdown()``, ``table.rows``.
 """

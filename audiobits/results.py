@@ -18,6 +18,7 @@ import numpy as np
 
 from audiobits import metrics
 from audiobits.bins import BinMeta, SplitBins
+from audiobits.trainer_options import TrainerRecord
 
 RESULTS_FILE = "results.json"
 UTTERANCES_FILE = "val_utterances.npz"
@@ -155,10 +156,12 @@ def context_curve(sums: ValidationSums, tokens_per_sec: float) -> list[dict]:
 
 def compute_results(meta: BinMeta, val: SplitBins, sums: ValidationSums, model: ModelShape, train_tokens: int,
                     finished: bool, bootstrap_resamples: int = 10_000, seed: int = 0,
-                    passes: dict[str, ValidationSums] | None = None, eval_stride: int | None = None) -> dict:
+                    passes: dict[str, ValidationSums] | None = None, eval_stride: int | None = None,
+                    trainer: TrainerRecord | None = None) -> dict:
     """All docs/metrics.md metrics for one run. ``sums`` is the non-overlapping pass; ``passes`` the final evaluation's
     other passes (``sliding`` at ``eval_stride``, ``utterance_reset``). The headline (top-level keys) is the sliding
-    pass when there is one, else the non-overlapping pass (``eval_stride`` = ``seq_len`` then says so)."""
+    pass when there is one, else the non-overlapping pass (``eval_stride`` = ``seq_len`` then says so). ``trainer``:
+    the options the run trained with (`audiobits.trainer_options`), ``null`` when not known."""
     passes = passes or {}
     headline = passes.get("sliding", sums)
     rate = rates(meta, val, headline)
@@ -184,6 +187,7 @@ def compute_results(meta: BinMeta, val: SplitBins, sums: ValidationSums, model: 
         "tokens_per_frame": meta.tokens_per_frame,
         "val_utterance_set": utterance_set_digest(val),
         "finished": finished,
+        "trainer": None if trainer is None else trainer.as_dict(),
         "val_scored_fraction": scored_fraction(val, headline),
         "eval_stride": int(eval_stride) if "sliding" in passes else int(model.seq_len),
         "context_tokens": int(model.seq_len),

@@ -19,6 +19,7 @@ import yaml
 
 from audiobits.errors import AudiobitsError
 from audiobits.results import RESULTS_FILE, read_results
+from audiobits.trainer_options import recorded_deviations
 
 CONFIG_FILE = "config.yaml"
 
@@ -159,4 +160,4 @@ def flags(results: dict, reference: dict) -> list[str]:
         found.append("unfinished")
     if results.get("val_scored_fraction", 1.0) < 1.0:
         found.append(f"partial validation ({results['val_scored_fraction']:.1%} scored)")
-    return found
+    return found + (recorded_deviations(results) or [])

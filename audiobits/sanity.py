@@ -16,6 +16,9 @@ Each check gives pass / warn / fail (or skip, with the reason) and the numbers b
 - **transcript overlap**: val utterances whose exact transcript also occurs in train (LibriTTS books recur across
   readers), from the transcript bins — the run's own for a transcript stream, else the corpus's ``text`` bins
   beside the run's. Pass when none, warn otherwise (a fact to state: such utterances are partly memorizable).
+- **trainer options**: results.json's ``trainer`` block against the options the study fixes
+  (`audiobits.trainer_options`): warn on each one set apart (a partial epoch, another global batch or precision:
+  not comparable with the study's runs); skip when not recorded.
 
 Token statistics come from the run's bins (found through its config.yaml) unless results.json carries
 ``val_token_stats`` (:func:`audiobits.results.token_stats`).
@@ -33,6 +36,7 @@ from audiobits.arguments import argument_parser
 from audiobits.bins import TokenBins
 from audiobits.results import token_stats
 from audiobits.runs import Run, load_runs
+from audiobits.trainer_options import recorded_deviations
 
 PASS, WARN, FAIL, SKIP = "pass", "warn", "fail", "skip"
 FRAME_RATE_TOLERANCE = (0.03, 0.10)  # pass, warn (relative deviation)
@@ -147,6 +151,17 @@ def check_transcript_overlap(run: Run) -> Check:
                  f"occurs in train ({transcript})")
 
 
+def check_trainer_options(results: dict) -> Check:
+    """The honoured trainer options the run set apart from the study's, from results.json's ``trainer`` block."""
+    found = recorded_deviations(results)
+    if found is None:
+        return Check("trainer options", SKIP, "results.json records none (written before they were, or by "
+                                              "`audiobits validate` without the fit's results.json)")
+    if not found:
+        return Check("trainer options", PASS, "as the study fixes them: one whole epoch, its batch and precision")
+    return Check("trainer options", WARN, f"{', '.join(found)}: not comparable with the study's runs")
+
+
 def run_stats(run: Run) -> dict | None:
     """The val split's :func:`token_stats`: from results.json when recorded, else from the run's bins."""
     if "val_token_stats" in run.results:
@@ -168,7 +183,7 @@ def check_run(run: Run) -> list[Check]:
         checks += [Check("unigram entropy", SKIP, reason), Check("vocab use", SKIP, reason)]
     else:
         checks += [check_unigram(run.results, stats), check_vocab_use(run.results, stats)]
-    return checks + [check_transcript_overlap(run)]
+    return checks + [check_transcript_overlap(run), check_trainer_options(run.results)]
 
 
 def summary(checks: list[Check]) -> str:

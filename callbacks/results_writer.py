@@ -13,6 +13,7 @@ from audiobits.data import SLIDING
 from audiobits.evaluation import final_passes
 from audiobits.results import (RESULTS_FILE, ValidationSums, compute_results, read_results, scored_fraction,
                                write_results, write_val_utterances)
+from audiobits.trainer_options import CHECKPOINT_KEY, TrainerRecord
 from callbacks.cumulative_flops import trained_tokens
 
 
@@ -31,7 +32,8 @@ class ResultsWriter(L.Callback):
     need not include the last one, so on the last batch this asks for one more pass (setting ``should_stop``
     is Lightning's way to make the epoch loop validate now). That last pass, and every ``audiobits validate``, is
     the final evaluation: the non-overlapping pass plus the datamodule's sliding (and utterance-reset) passes. A
-    run stopped early is written with ``finished: false`` and flagged by the report.
+    run stopped early is written with ``finished: false`` and flagged by the report; the trainer options it ran with
+    are recorded (`TrainerRecord`), and those apart from the study's flagged too.
     """
 
     def __init__(self, bootstrap_resamples: int = 10_000, seed: int = 0) -> None:
@@ -48,6 +50,10 @@ class ResultsWriter(L.Callback):
         if last and trainer.limit_val_batches:
             trainer.should_stop = True
             self._final_pending = True
+
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
+        """Keep the trainer options in the checkpoint, so that a resume with others is refused (`audiobits.cli`)."""
+        checkpoint[CHECKPOINT_KEY] = TrainerRecord.of(trainer).as_dict()
 
     def on_load_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
         self._checkpoint_step = int(checkpoint.get("global_step", 0))
@@ -67,12 +73,12 @@ class ResultsWriter(L.Callback):
         self._passes = final_passes(trainer, pl_module)
 
     def _write(self, trainer: L.Trainer, pl_module: L.LightningModule, directory: Path, train_tokens: int,
-               finished: bool, step: int) -> None:
+               finished: bool, step: int, options: TrainerRecord | None) -> None:
         datamodule = trainer.datamodule
         val = datamodule.split("val")
         results = compute_results(datamodule.meta, val, self._sums, pl_module.shape, train_tokens, finished,
                                   self.bootstrap_resamples, self.seed, passes=self._passes,
-                                  eval_stride=datamodule.eval_stride)
+                                  eval_stride=datamodule.eval_stride, trainer=options)
         results["global_step"] = step
         path = write_results(results, directory)
         write_val_utterances(val, self._passes.get(SLIDING, self._sums), directory)
@@ -95,11 +101,13 @@ class ResultsWriter(L.Callback):
         # Finished = the whole epoch was trained (max_steps / limit_train_batches can end it early) and validated.
         finished = (self._step == trainer.global_step and train_tokens == datamodule.train_target_tokens
                     and not trainer.interrupted)
-        self._write(trainer, pl_module, Path(log_dir), train_tokens, finished, trainer.global_step)
+        self._write(trainer, pl_module, Path(log_dir), train_tokens, finished, trainer.global_step,
+                    TrainerRecord.of(trainer))
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """``audiobits validate``: write results.json into the checkpoint's run directory (updating the evaluation,
-        keeping what fit recorded about training), or into this run's log directory."""
+        keeping what fit recorded about training, its trainer options included), or into this run's log directory
+        (trainer options then unknown: this Trainer only validated)."""
         if trainer.state.fn != TrainerFn.VALIDATING or trainer.sanity_checking:
             return
         log_dir = trainer.log_dir  # a broadcast: every rank must ask
@@ -109,8 +117,9 @@ class ResultsWriter(L.Callback):
         if (directory / RESULTS_FILE).is_file():
             fitted = read_results(directory)
             train_tokens, finished, step = fitted["train_tokens"], fitted["finished"], fitted.get("global_step", 0)
+            options = TrainerRecord(**fitted["trainer"]) if fitted.get("trainer") else None
         else:
-            step = self._checkpoint_step
+            step, options = self._checkpoint_step, None
             train_tokens = trained_tokens(trainer, trainer.datamodule, step)
             finished = train_tokens == trainer.datamodule.train_target_tokens
-        self._write(trainer, pl_module, directory, train_tokens, finished, step)
+        self._write(trainer, pl_module, directory, train_tokens, finished, step, options)

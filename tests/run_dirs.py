@@ -16,8 +16,11 @@ from torch.utils.tensorboard import SummaryWriter
 
 from audiobits.bins import BinMeta, BinWriter, Codebook, TokenBins
 from audiobits.results import ModelShape, ValidationSums, compute_results, write_results
+from audiobits.trainer_options import TrainerRecord
 
 MIMI_SEM = [Codebook(2048, 12.5)]
+STUDY_TRAINER = TrainerRecord(max_steps=-1, limit_train_batches=1.0, accumulate_grad_batches=1, gradient_clip_val=None,
+                              precision="bf16-mixed", device="cuda", limit_val_batches=1.0, val_check_interval=0.1)
 TEXT = [Codebook(50257, None)]
 
 
@@ -55,7 +58,7 @@ def make_run(root: Path, name: str, *, codebooks: list[Codebook] = MIMI_SEM, voc
                           offset_tokens)
     model = ModelShape(non_embedding_params=10_000, vocab_size=vocab_size, n_layer=2, n_embd=32, seq_len=64)
     results = compute_results(meta, val, sums, model, train_tokens=4 * utterances * (tokens_per_utt + 1),
-                              finished=True, bootstrap_resamples=200)
+                              finished=True, bootstrap_resamples=200, trainer=STUDY_TRAINER)
     results["global_step"] = 40  # as ResultsWriter adds it
     results.update(results_overrides or {})
     run_dir = root / "runs" / name / "version_0"
