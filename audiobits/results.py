@@ -18,6 +18,7 @@ import numpy as np
 
 from audiobits import metrics
 from audiobits.bins import BinMeta, SplitBins
+from audiobits.errors import MissingFileError
 
 RESULTS_FILE = "results.json"
 UTTERANCES_FILE = "val_utterances.npz"
@@ -236,7 +237,7 @@ def read_results(path: str | os.PathLike) -> dict:
     if path.is_dir():
         path = path / RESULTS_FILE
     if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: the run did not finish fit (results.json is written at the end "
+        raise MissingFileError(f"{path} not found: the run did not finish fit (results.json is written at the end "
                                 "of `audiobits fit`). Finish or resume it with `--ckpt_path last`.")
     return json.loads(path.read_text())
 
