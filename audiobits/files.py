@@ -13,9 +13,12 @@ import errno
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from audiobits.errors import AudiobitsError
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EFBIG}
 
@@ -49,6 +52,13 @@ def write_atomic(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     """`write_atomic` of UTF-8 text."""
     write_atomic(path, lambda f: f.write(text.encode("utf-8")))
+
+
+def write_figure(fig: Figure, path: str | os.PathLike, dpi: int = 150) -> None:
+    """`write_atomic` of a matplotlib figure in the format its suffix names (``.png``, ``.svg``): a save cut off
+    half-way never replaces a good figure."""
+    path = Path(path)
+    write_atomic(path, lambda f: fig.savefig(f, format=path.suffix.lstrip("."), dpi=dpi))
 
 
 def check_output_file(path: str | os.PathLike, option: str) -> None:
