@@ -76,7 +76,7 @@ def check_output_file(path: str | os.PathLike, option: str) -> None:
 def check_output_dir(path: str | os.PathLike, option: str) -> None:
     """Refuse an output folder (given as ``option``) that cannot be created or written, before the work that fills
     it: its nearest existing ancestor must be a writable folder. Nothing is created here."""
-    path = Path(path).absolute()
+    path = Path(path)
     existing = next(p for p in (path, *path.parents) if p.exists())
     if not existing.is_dir():
         raise AudiobitsError(f"{option} {path}: {existing} is a file, not a folder. Name another folder.")
