@@ -169,26 +169,32 @@ def test_compress_on_a_run_that_crashed_before_its_last_checkpoint_names_it_and_
     assert snapshot(tmp_path) == before  # no val.abz, no compress.json, no temporary file
 
 
-@pytest.mark.parametrize("folder", ["missing", "read-only"])
-def test_decompress_into_a_missing_or_read_only_folder_is_refused_before_decoding(markov_run, tmp_path, folder,
+OUTPUTS = {  # option, its value under tmp_path ({t}), the error line after "audiobits: error: "
+    "--out in a missing folder": ("--out", "out/ids.npz", "--out {t}/out/ids.npz: the folder {t}/out does not exist. "
+                                  "Create it first (mkdir -p {t}/out) or name a file in an existing folder."),
+    "--out in a read-only folder": ("--out", "read-only/ids.npz", "--out {t}/read-only/ids.npz: cannot write into "
+                                    "{t}/read-only (read-only or not yours). Name a location you can write to, or "
+                                    "make it writable (chmod u+w {t}/read-only)."),
+    "--audio under a file": ("--audio", "a_file/wav", "--audio {t}/a_file/wav: {t}/a_file is a file, not a folder. "
+                             "Name another folder."),
+}
+
+
+@pytest.mark.parametrize("case", OUTPUTS)
+def test_decompress_into_a_missing_or_read_only_folder_is_refused_before_decoding(markov_run, tmp_path, case,
                                                                                   monkeypatch):
     run, path, _ = markov_run
-    target = tmp_path / "out"
-    if folder == "read-only":
-        if os.geteuid() == 0:
-            pytest.skip("root writes into read-only folders: needs an unprivileged user")
-        target.mkdir(mode=0o555)
+    option, value, expected = OUTPUTS[case]
+    if "read-only" in case and os.geteuid() == 0:
+        pytest.skip("root writes into read-only folders: needs an unprivileged user")
+    (tmp_path / "read-only").mkdir(mode=0o555)
+    (tmp_path / "a_file").write_text("not a folder")
     monkeypatch.setattr(compress_module, "decompress_file", lambda *a, **k: pytest.fail("decoded before the check"))
-    before = snapshot(tmp_path)
+    before, beside_the_file = snapshot(tmp_path), snapshot(path.parent)
     with pytest.raises(SystemExit) as exit_info:
-        main(["decompress", str(path), str(run), "--out", str(target / "ids.npz")])
-    message = error_line(exit_info)
-    if folder == "missing":
-        assert message == (f"audiobits: error: --out {target / 'ids.npz'}: the folder {target} does not exist. Create "
-                           f"it first (mkdir -p {target}) or name a file in an existing folder.")
-    else:
-        assert f"--out {target / 'ids.npz'}: cannot write into {target} (read-only or not yours)" in message
-    assert snapshot(tmp_path) == before
+        main(["decompress", str(path), str(run), option, str(tmp_path / value)])
+    assert error_line(exit_info) == "audiobits: error: " + expected.format(t=tmp_path)
+    assert snapshot(tmp_path) == before and snapshot(path.parent) == beside_the_file
 
 
 def test_decompress_writes_its_ids_whole_or_not_at_all(markov_run, tmp_path, monkeypatch):
