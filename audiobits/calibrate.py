@@ -22,6 +22,7 @@ from audiobits import metrics
 from audiobits.arguments import argument_parser
 from audiobits.bins import BinMeta, BinWriter, Codebook, TokenBins
 from audiobits.errors import AudiobitsError
+from audiobits.files import check_output_dir, check_output_file, write_text_atomic
 from audiobits.hmm import HiddenMarkovSource, random_source, sample_states, sample_symbols, stream_bits
 from audiobits.results import read_results
 from audiobits.runs import load_run
@@ -91,6 +92,8 @@ def calibrate(run_dir: str | Path, out: str | Path, states: int = 256, emissions
         raise AudiobitsError(f"{run.path}: calibration needs the run's config.yaml and its bins (data.init_args in "
                              "config.yaml must point at a prepared bin directory, relative to this directory).")
     out = Path(out).resolve()
+    check_output_dir(out, "--out")
+    check_output_file(run.path / CALIBRATION_FILE, "--like")
     timings: dict[str, float] = {}
     started = time.perf_counter()
     lengths = run_lengths(TokenBins(bins_dir))
@@ -103,7 +106,7 @@ def calibrate(run_dir: str | Path, out: str | Path, states: int = 256, emissions
     print(f"[calibrate] source: {states} states × {vocab} symbols, {truth['train_tokens']:,} training tokens; true "
           f"val rate {truth['true_bits_per_token']:.4f} bits/token ({timings['source_seconds']:.1f} s)", flush=True)
     config = calibration_config(run.config, out / "bins", out / "runs")
-    (out / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    write_text_atomic(out / "config.yaml", yaml.safe_dump(config, sort_keys=False))
     fit_in_process(["fit", "--config", str(out / "config.yaml")])
     timings["fit_seconds"] = time.perf_counter() - started - timings["source_seconds"]
     model = read_results(out / "runs" / "calibration" / "run")
@@ -119,9 +122,7 @@ def calibrate(run_dir: str | Path, out: str | Path, states: int = 256, emissions
     }
     text = json.dumps(record, indent=2) + "\n"
     for path in (out / CALIBRATION_FILE, run.path / CALIBRATION_FILE):
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text)
-        tmp.replace(path)
+        write_text_atomic(path, text)
     print(f"[calibrate] model {model['bits_per_token']:.4f} vs true {truth['true_bits_per_token']:.4f} bits/token: "
           f"slack {slack:+.4f} bits/token ({100 * record['slack_relative']:+.1f} %) — a diagnostic of the recipe at "
           f"this vocab and data size, not a correction. Source {timings['source_seconds']:.1f} s, fit "

@@ -15,17 +15,19 @@ from __future__ import annotations
 import importlib
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 from lightning.pytorch import Trainer
-from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
 from jsonargparse import ArgumentError
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from audiobits.arguments import PARSER_KWARGS, argument_error_line
 from audiobits.bins import is_complete
+from audiobits.checkpoint import read_checkpoint
 from audiobits.data import TokenBinDataModule
 from audiobits.errors import AudiobitsError
 from audiobits.module import TinyGPTModule
@@ -42,6 +44,9 @@ TOOLS = {"report": "audiobits.report", "sanity": "audiobits.sanity", "demo": "au
          "synthetic": "audiobits.synthetic", "compress": "audiobits.compress", "decompress": "audiobits.decompress",
          "sweep": "audiobits.sweep", "scaling": "audiobits.scaling", "calibrate": "audiobits.calibrate",
          "quality": "audiobits.quality"}
+LIGHTNING_CKPT_NAMES = ("best", "last", "hpc")  # --ckpt_path values Lightning resolves itself, not files
+CKPT_FIX = ("Pass --ckpt_path a complete checkpoint file (a finished run's checkpoints/last.ckpt, or another "
+            "checkpoints/*.ckpt of the run); fit without --ckpt_path starts anew.")
 
 
 SUBCOMMANDS = ("fit", "validate", "test", "prepare", *TOOLS)
@@ -50,7 +55,7 @@ SUBCOMMANDS = ("fit", "validate", "test", "prepare", *TOOLS)
 class AudiobitsCLI(LightningCLI):
     """Links the data's vocab and context into the model, adds a checkpoint section, refuses a fit with trainer
     options the study fixes (`audiobits.trainer_options`), sets the study's precision for the accelerator when none
-    is given and resolves ``last``."""
+    is given, resolves ``last`` and checks ``--ckpt_path`` before fit, validate or test creates anything."""
 
     @staticmethod
     def subcommands() -> dict[str, set[str]]:
@@ -63,6 +68,13 @@ class AudiobitsCLI(LightningCLI):
         parser.set_defaults({"checkpoint.save_last": True, "checkpoint.save_top_k": 0,
                              "checkpoint.every_n_train_steps": 500})
 
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        """Parse, then load and check ``--ckpt_path`` (`read_checkpoint`) before Lightning reads hyperparameters from
+        it or anything is created."""
+        super().parse_arguments(parser, args)
+        subcommand = self.config.get("subcommand")
+        self.checkpoint = self._checked_checkpoint(self.config[subcommand].ckpt_path if subcommand else None)
+
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
         if config.trainer.enable_progress_bar is not False:
@@ -74,22 +86,44 @@ class AudiobitsCLI(LightningCLI):
             config.trainer.precision = study_precision(device_type(config.trainer.accelerator))
         if self.subcommand == "fit" and config.ckpt_path == "last":
             resolve_last_checkpoint(config)
+            self.checkpoint = self._checked_checkpoint(config.ckpt_path)
 
     def fit(self, **kwargs: Any) -> None:
-        """``trainer.fit``, but a resume onto other data is refused before anything is written, and a new run that
-        fails on the user's input (e.g. bins too short) leaves no run directory behind."""
-        if kwargs.get("ckpt_path"):
-            check_resume(Path(kwargs["ckpt_path"]), self.trainer, self.datamodule)
+        """``trainer.fit``, but a resume onto other data or trainer options is refused before anything is written."""
+        if self.checkpoint is not None:
+            check_resume(self.checkpoint, self.trainer, self.datamodule)
+        self._run(self.trainer.fit, **kwargs)
+
+    def validate(self, **kwargs: Any) -> None:
+        """``trainer.validate``, leaving no new run directory when it fails on the user's input."""
+        self._run(self.trainer.validate, **kwargs)
+
+    def test(self, **kwargs: Any) -> None:
+        """``trainer.test``, leaving no new run directory when it fails on the user's input."""
+        self._run(self.trainer.test, **kwargs)
+
+    @staticmethod
+    def _checked_checkpoint(ckpt_path: str | None) -> dict[str, Any] | None:
+        """The ``--ckpt_path`` checkpoint, loaded (`read_checkpoint`); None without one or for the names Lightning
+        resolves itself (``best``, ``last``, ``hpc``)."""
+        if not ckpt_path or ckpt_path in LIGHTNING_CKPT_NAMES:
+            return None
+        return read_checkpoint(ckpt_path, CKPT_FIX)
+
+    def _run(self, method: Callable[..., Any], **kwargs: Any) -> None:
+        """Run a Trainer entry point; one that fails on the user's input (e.g. bins too short) leaves no new run
+        directory behind (one that saved a checkpoint is kept: it can be resumed)."""
+        self.checkpoint = None  # unmap the checked file: Lightning loads it itself, and a fit may overwrite it
         new_run_dir = self._new_run_dir()
         try:
-            self.trainer.fit(**kwargs)
+            method(**kwargs)
         except AudiobitsError:
             if new_run_dir is not None and not any(new_run_dir.glob("checkpoints/*.ckpt")):
                 shutil.rmtree(new_run_dir, ignore_errors=True)
             raise
 
     def _new_run_dir(self) -> Path | None:
-        """The log dir this fit will create (rank 0, a logger with ``log_dir``); None when it exists already."""
+        """The log dir this run will create (rank 0, a logger with ``log_dir``); None when it exists already."""
         log_dir = getattr(self.trainer.logger, "log_dir", None)
         if not self.trainer.is_global_zero or log_dir is None or Path(log_dir).exists():
             return None
@@ -104,13 +138,10 @@ def device_type(accelerator: Any) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def check_resume(ckpt_path: Path, trainer: Trainer, datamodule: Any) -> None:
+def check_resume(checkpoint: dict[str, Any], trainer: Trainer, datamodule: Any) -> None:
     """Refuse a checkpoint trained with other trainer options (`check_resume_options`), or whose epoch ran over other
     bins, seed or global batch (`TokenBinDataModule.check_resume`), before anything is written; bins still to be
     prepared are checked when Lightning restores it."""
-    if not ckpt_path.is_file():
-        return
-    checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=False, mmap=True)
     check_resume_options(checkpoint.get(CHECKPOINT_KEY), TrainerRecord.of(trainer))
     state = checkpoint.get(type(datamodule).__qualname__)
     if state and isinstance(datamodule, TokenBinDataModule) and is_complete(datamodule.bins_dir):

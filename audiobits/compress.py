@@ -28,7 +28,9 @@ import torch
 from audiobits import metrics
 from audiobits.arguments import argument_parser
 from audiobits.bins import SplitBins, TokenBins
+from audiobits.checkpoint import read_checkpoint
 from audiobits.compressed_file import COMPRESS_FILE, CompressedFile, CompressedFileError, Entry, ids_checksum
+from audiobits.files import check_output_file, write_atomic, write_text_atomic
 from audiobits.model import GPTConfig, TinyGPT
 from audiobits.range_coder import (CODER, PRECISION_BITS, STEPS_PER_BIT, WEIGHT_BITS, CachedPredictor,
                                    decode_lanes, encode_lanes)
@@ -37,16 +39,16 @@ from audiobits.runs import load_run
 ZSTD_LEVEL = 19
 SUSPICIOUS_GAP = 0.25  # payload this much above the run's reported bits/sec: say the score is not achievable
 CHECKPOINT = Path("checkpoints") / "last.ckpt"
+FINAL_WEIGHTS_FIX = ("The run {run} has no complete final weights (it crashed, is still running or was copied in "
+                     "part): finish it (`audiobits fit --config <its config.yaml> --ckpt_path <its newest complete "
+                     "checkpoint>`) or pass a finished run directory.")
 
 
 def load_model(run_dir: Path) -> TinyGPT:
     """The run's final weights (``checkpoints/last.ckpt``: Lightning's hyper_parameters and ``model.*`` state) as a
-    float32 TinyGPT on the CPU, in eval mode; no Trainer or LightningModule involved."""
-    path = run_dir / CHECKPOINT
-    if not path.is_file():
-        raise CompressedFileError(f"{path} not found: compress needs the run's final weights. Finish the run "
-                                  "(`audiobits fit ... --ckpt_path last` resumes it) or pass another run directory.")
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    float32 TinyGPT on the CPU, in eval mode; no Trainer or LightningModule involved. A run without a complete
+    last.ckpt (crashed, still running, cut short) is refused naming it (`read_checkpoint`)."""
+    checkpoint = read_checkpoint(run_dir / CHECKPOINT, FINAL_WEIGHTS_FIX.format(run=run_dir))
     hp = checkpoint.get("hyper_parameters", {})
     defaults = GPTConfig(vocab_size=0)
     config = GPTConfig(vocab_size=hp["vocab_size"], **{k: hp.get(k, getattr(defaults, k))
@@ -211,8 +213,13 @@ def baselines(split: SplitBins, meta, seconds: float) -> dict:
 
 def compress_run(run_dir: str | Path, split_name: str = "val", out: str | Path | None = None, lanes: int = 16,
                  threads: int = 1, verify: bool = True, log=print) -> dict:
-    """Compress one split of a finished run; writes the file and RUN_DIR/compress.json, returns the latter."""
+    """Compress one split of a finished run; writes the file and RUN_DIR/compress.json, returns the latter. The
+    run's final weights and both outputs' folders are checked before anything is coded or written."""
     run_dir = Path(run_dir)
+    out = Path(out) if out else run_dir / f"{split_name}.abz"
+    check_output_file(out, "--out")
+    check_output_file(run_dir / COMPRESS_FILE, "RUN_DIR")
+    model = load_model(run_dir)
     run = load_run(run_dir)
     bins_dir = run.bins_dir()
     if bins_dir is None:
@@ -226,7 +233,6 @@ def compress_run(run_dir: str | Path, split_name: str = "val", out: str | Path |
                                   f"({run_dir / 'results.json'}): bins of another corpus. Point the config at the "
                                   "run's own bins.")
     split = bins.split(split_name)
-    model = load_model(run_dir)
     if model.config.vocab_size != meta.vocab_size:
         raise CompressedFileError(f"{run_dir / CHECKPOINT}: vocab_size {model.config.vocab_size}, {bins_dir} "
                                   f"{meta.vocab_size}: the weights were not trained on these bins.")
@@ -238,7 +244,6 @@ def compress_run(run_dir: str | Path, split_name: str = "val", out: str | Path |
               "lanes": lanes, "quantization": {"steps_per_bit": STEPS_PER_BIT, "weight_bits": WEIGHT_BITS,
                                                "coder": CODER, "precision_bits": PRECISION_BITS},
               "environment": environment(threads)}
-    out = Path(out) if out else run_dir / f"{split_name}.abz"
     with torch_threads(threads):
         file, nats, encode_seconds = compress_split(model, split, meta.eos_id, lanes, keep, header, log)
         size = file.write(out)
@@ -256,7 +261,7 @@ def compress_run(run_dir: str | Path, split_name: str = "val", out: str | Path |
     if split_name == "val":
         summary["reported_bits_per_sec"] = run.results["bits_per_sec"]
         summary["above_reported"] = summary["compressed_bits_per_sec"] / run.results["bits_per_sec"] - 1.0
-    (run_dir / COMPRESS_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+    write_text_atomic(run_dir / COMPRESS_FILE, json.dumps(summary, indent=2) + "\n")
     return summary
 
 
@@ -290,8 +295,11 @@ def _describe(failed: dict[int, str]) -> str:
 def decompress(path: str | Path, run_dir: str | Path, out: str | Path | None = None, only: list[int] | None = None,
                check_bins_: bool = True, log=print) -> dict[int, np.ndarray]:
     """Restore the ids of a compressed file with the run that wrote it; writes ``out`` (npz: ``ids`` concatenated,
-    ``offsets``, ``index``) and raises CompressedFileError naming every utterance that could not be restored."""
+    ``offsets``, ``index``) and raises CompressedFileError naming every utterance that could not be restored.
+    ``out``'s folder must exist and be writable: checked before decoding; the file is written whole or not at all."""
     path, run_dir = Path(path), Path(run_dir)
+    out = Path(out) if out else path.with_suffix(".ids.npz")
+    check_output_file(out, "--out")
     file = CompressedFile.read(path)
     model = load_model(run_dir)
     check_run(file, model, run_dir, path)
@@ -311,12 +319,9 @@ def decompress(path: str | Path, run_dir: str | Path, out: str | Path | None = N
     with torch_threads(env["threads"]):
         restored, failed = decompress_file(file, model, only, log)
     order = sorted(restored)
-    out = Path(out) if out else path.with_suffix(".ids.npz")
     ids = np.concatenate([restored[i] for i in order]) if order else np.zeros(0, dtype=np.int64)
-    with open(out.with_name(out.name + ".tmp"), "wb") as f:
-        np.savez(f, ids=ids.astype(file.header["dtype"]), index=np.asarray(order, dtype=np.int64),
-                 offsets=np.cumsum([0] + [len(restored[i]) for i in order]))
-    out.with_name(out.name + ".tmp").rename(out)
+    write_atomic(out, lambda f: np.savez(f, ids=ids.astype(file.header["dtype"]), index=np.asarray(order, np.int64),
+                                         offsets=np.cumsum([0] + [len(restored[i]) for i in order])))
     if only is None and not failed:
         same = hashlib.sha256(ids.astype(file.header["dtype"]).tobytes()).hexdigest() == file.header["bins_sha256"]
         log(f"[decompress] {len(order)} utterances restored to {out}; sha256 of the ids "

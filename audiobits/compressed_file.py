@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from audiobits.errors import AudiobitsError
+from audiobits.files import write_atomic
 
 COMPRESS_FILE = "compress.json"  # RUN_DIR/compress.json: what `audiobits compress` measured (docs/compress.md)
 MAGIC = b"AUDIOBZ\n"
@@ -66,16 +67,14 @@ class CompressedFile:
         return zlib.crc32(self.payloads[i]) == self.entries[i].payload_crc
 
     def write(self, path: str | os.PathLike) -> int:
-        """Write atomically (temporary name, then rename); returns the file's size in bytes."""
+        """Write atomically (`write_atomic`); returns the file's size in bytes."""
         path = Path(path)
         header = json.dumps({**self.header, "format_version": FORMAT_VERSION}, sort_keys=True).encode()
         index = b"".join(_ENTRY.pack(e.payload_bytes, e.tokens, e.lane, e.payload_crc, e.ids_crc)
                          for e in self.entries)
         blob = b"".join([MAGIC, _U32.pack(len(header)), header, _U32.pack(zlib.crc32(header)), index,
                          _U32.pack(zlib.crc32(index)), *self.payloads])
-        tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-        tmp.write_bytes(blob)
-        tmp.rename(path)
+        write_atomic(path, lambda f: f.write(blob))
         return len(blob)
 
     @classmethod

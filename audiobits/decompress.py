@@ -15,7 +15,7 @@ from audiobits.bins import TokenBins
 from audiobits.compress import decompress
 from audiobits.compressed_file import CompressedFile
 from audiobits.errors import AudiobitsError
-from audiobits.files import write_atomic
+from audiobits.files import check_output_dir, write_atomic
 from audiobits.representations import can_decode, from_meta
 from audiobits.runs import load_run
 
@@ -55,18 +55,27 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("file", help="the compressed file")
     parser.add_argument("run", help="the run directory that compressed it (its checkpoints/last.ckpt)")
     parser.add_argument("--out", type=str | None, default=None,
-                        help="npz to write: ids (concatenated), offsets, index (default: FILE with .ids.npz)")
+                        help="npz to write: ids (concatenated), offsets, index (default: FILE with .ids.npz); its "
+                             "folder must exist")
     parser.add_argument("--audio", type=str | None, default=None,
-                        help="also decode the restored ids to <utterance id>.wav files in this folder (codecs and "
-                             "mu-law; written only when every asked-for utterance was restored)")
+                        help="also decode the restored ids to <utterance id>.wav files in this folder, created if "
+                             "missing (codecs and mu-law; written only when every asked-for utterance was restored)")
     parser.add_argument("--only", type=list[int] | None, default=None, help="decode only these utterance indices")
     parser.add_argument("--check_bins", type=bool, default=True,
                         help="refuse a run whose bins differ from the coded ones")
     args = parser.parse_args(argv)
+    bins = audio_bins(args.run, args.audio) if args.audio is not None else None
     restored = decompress(args.file, args.run, args.out, args.only, args.check_bins)
-    if args.audio is not None:
-        bins_dir = load_run(args.run).bins_dir()
-        if bins_dir is None:
-            raise AudiobitsError(f"--audio: the run {args.run} names no bins directory, whose meta.json says which "
-                                 "codec decodes the ids")
-        write_audio(restored, TokenBins(bins_dir), CompressedFile.read(Path(args.file)).header["split"], args.audio)
+    if bins is not None:
+        write_audio(restored, bins, CompressedFile.read(Path(args.file)).header["split"], args.audio)
+
+
+def audio_bins(run: str, audio: str) -> TokenBins:
+    """The run's bins (their meta.json says which codec decodes the ids), with ``--audio``'s folder checked: both
+    before anything is decoded or written."""
+    check_output_dir(audio, "--audio")
+    bins_dir = load_run(run).bins_dir()
+    if bins_dir is None:
+        raise AudiobitsError(f"--audio: the run {run} names no bins directory, whose meta.json says which codec "
+                             "decodes the ids")
+    return TokenBins(bins_dir)

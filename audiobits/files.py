@@ -1,7 +1,10 @@
 """Files written whole or not at all: a temporary name beside the target, then a rename.
 
 A disk that is full, over quota, read-only or not ours is the user's environment, not a bug: it becomes an
-`AudiobitsError` naming the file, and the partial temporary file is removed so the disk is not left fuller.
+`AudiobitsError` naming the file, and the partial temporary file is removed so the disk is not left fuller. Tools
+check where they will write (`check_output_file`, `check_output_dir`) before any long work, creating nothing: a
+file the user names goes into a folder that exists; a folder the user names is created, with its parents, when the
+first output is written. `read_yaml` reads a YAML file the user names, with the same kind of error.
 """
 
 from __future__ import annotations
@@ -10,11 +13,14 @@ import errno
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import yaml
 
 from audiobits.errors import AudiobitsError, ConfigValueError, MissingFileError
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EFBIG}
 
@@ -68,3 +74,39 @@ def read_yaml(path: str | os.PathLike, expected: type = object) -> Any:
         kind = {dict: "a mapping (key: value lines)", list: "a list (- item lines)"}.get(expected, expected.__name__)
         raise ConfigValueError(f"{path}: holds a YAML {type(content).__name__}, not {kind}. Is it the right file?")
     return content
+
+
+def write_figure(fig: Figure, path: str | os.PathLike, dpi: int = 150) -> None:
+    """`write_atomic` of a matplotlib figure in the format its suffix names (``.png``, ``.svg``): a save cut off
+    half-way never replaces a good figure."""
+    path = Path(path)
+    write_atomic(path, lambda f: fig.savefig(f, format=path.suffix.lstrip("."), dpi=dpi))
+
+
+def check_output_file(path: str | os.PathLike, option: str) -> None:
+    """Refuse an output file (given as ``option``) whose folder is missing or not writable, or that is a folder,
+    before the work that produces it: nothing is created here."""
+    path = Path(path)
+    if path.is_dir():
+        raise AudiobitsError(f"{option} {path} is a folder: name a file to write, e.g. {path / 'out'}.")
+    if not path.parent.is_dir():
+        raise AudiobitsError(f"{option} {path}: the folder {path.parent} does not exist. Create it first (mkdir -p "
+                             f"{path.parent}) or name a file in an existing folder.")
+    _check_writable(path.parent, option, path)
+
+
+def check_output_dir(path: str | os.PathLike, option: str) -> None:
+    """Refuse an output folder (given as ``option``) that cannot be created or written, before the work that fills
+    it: its nearest existing ancestor must be a writable folder. Nothing is created here."""
+    path = Path(path)
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir():
+        raise AudiobitsError(f"{option} {path}: {existing} is a file, not a folder. Name another folder.")
+    _check_writable(existing, option, path)
+
+
+def _check_writable(folder: Path, option: str, path: Path) -> None:
+    """Refuse ``path`` when this user cannot create files in ``folder``."""
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise AudiobitsError(f"{option} {path}: cannot write into {folder} (read-only or not yours). Name a "
+                             f"location you can write to, or make it writable (chmod u+w {folder}).")

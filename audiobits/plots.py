@@ -16,6 +16,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
+from audiobits.files import write_figure
 from audiobits.runs import Run, flags, reference_group
 from audiobits.sanity import content_tokens_per_sec
 
@@ -369,6 +370,6 @@ def write_figures(runs: list[Run], out: str | Path) -> list[Path]:
             continue
         for suffix in ("png", "svg"):
             path = out / f"{name}.{suffix}"
-            fig.savefig(path, dpi=150)
+            write_figure(fig, path)
             written.append(path)
     return written

@@ -24,6 +24,7 @@ from pathlib import Path
 from audiobits.arguments import argument_parser
 from audiobits.calibrate import calibration_slack
 from audiobits.compressed_file import COMPRESS_FILE
+from audiobits.files import check_output_dir, write_text_atomic
 from audiobits.plots import significant, write_figures
 from audiobits.runs import Run, flags, load_runs, reference_group
 from audiobits.quality import read_quality
@@ -210,11 +211,11 @@ def build_table(runs: list[Run], sanity: bool = True) -> Table:
 
 
 def write_report(table: Table, out: Path) -> list[Path]:
-    """report.md, report.csv and report.json in ``out``."""
+    """report.md, report.csv and report.json in ``out`` (each written whole or not at all)."""
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for name, fmt in (("report.md", "markdown"), ("report.csv", "csv"), ("report.json", "json")):
-        (out / name).write_text(table.render(fmt))
+        write_text_atomic(out / name, table.render(fmt))
         written.append(out / name)
     return written
 
@@ -229,6 +230,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--format", default="table", choices=FORMATS, help="what to print")
     parser.add_argument("--sanity", type=bool, default=True, help="run the sanity checks (reads the val bins)")
     args = parser.parse_args(argv)
+    if args.out:
+        check_output_dir(args.out, "--out")
     runs = load_runs(args.runs, on_skip=lambda note: print(f"audiobits report: {note}", file=sys.stderr))
     table = build_table(runs, sanity=args.sanity)
     print(table.render(args.format), end="")

@@ -18,6 +18,8 @@ import numpy as np
 
 from audiobits import metrics
 from audiobits.bins import BinMeta, SplitBins
+from audiobits.errors import MissingFileError
+from audiobits.files import write_atomic, write_text_atomic
 from audiobits.trainer_options import TrainerRecord
 
 RESULTS_FILE = "results.json"
@@ -216,11 +218,11 @@ def write_val_utterances(val: SplitBins, sums: ValidationSums, directory: str | 
     path = Path(directory) / UTTERANCES_FILE
     share = scored_share(val, sums)
     speakers = val.speakers if val.speakers is not None else np.full(len(val.ids), "")
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, ids=np.asarray(val.ids, dtype=str), nats=sums.nats_per_utterance.astype(np.float64),
-             tokens=sums.tokens_per_utterance.astype(np.int64), seconds=val.seconds * share,
-             text_bytes=val.text_bytes * share, speakers=np.asarray(speakers, dtype=str))
-    tmp.replace(path)
+    write_atomic(path, lambda f: np.savez(f, ids=np.asarray(val.ids, dtype=str),
+                                          nats=sums.nats_per_utterance.astype(np.float64),
+                                          tokens=sums.tokens_per_utterance.astype(np.int64),
+                                          seconds=val.seconds * share, text_bytes=val.text_bytes * share,
+                                          speakers=np.asarray(speakers, dtype=str)))
     return path
 
 
@@ -228,9 +230,7 @@ def write_results(results: dict, directory: str | os.PathLike) -> Path:
     """Write ``results.json`` atomically into ``directory``."""
     path = Path(directory) / RESULTS_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(results, indent=2, default=_json_default) + "\n")
-    tmp.replace(path)
+    write_text_atomic(path, json.dumps(results, indent=2, default=_json_default) + "\n")
     return path
 
 
@@ -240,7 +240,7 @@ def read_results(path: str | os.PathLike) -> dict:
     if path.is_dir():
         path = path / RESULTS_FILE
     if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: the run did not finish fit (results.json is written at the end "
+        raise MissingFileError(f"{path} not found: the run did not finish fit (results.json is written at the end "
                                 "of `audiobits fit`). Finish or resume it with `--ckpt_path last`.")
     return json.loads(path.read_text())
 

@@ -19,6 +19,7 @@ import numpy as np
 from audiobits import metrics
 from audiobits.arguments import argument_parser
 from audiobits.errors import AudiobitsError
+from audiobits.files import check_output_dir, write_figure, write_text_atomic
 from audiobits.results import UTTERANCES_FILE
 from audiobits.runs import Run, load_runs
 from audiobits.scaling_law import (MIN_POINTS, LawFit, bootstrap_floor, fit_law, leave_one_out,
@@ -150,6 +151,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--resamples", type=int, default=200, help="bootstrap refits for the interval on E")
     args = parser.parse_args(argv)
     out = Path(args.out or args.sweeps[0])
+    check_output_dir(out, "--out")
     try:
         runs = load_runs(args.sweeps)
     except FileNotFoundError as error:
@@ -169,13 +171,11 @@ def main(argv: list[str] | None = None) -> None:
         _save(scaling_curves(points.params, points.tokens, points.loss, fit, name), out / f"scaling_{name}")
     _save(headline(measured, floors), out / "headline_floor")
     path = out / SCALING_FILE
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(records, indent=2) + "\n")
-    tmp.replace(path)
+    write_text_atomic(path, json.dumps(records, indent=2) + "\n")
     print(f"wrote {path}, scaling_<representation>.png and headline_floor.png in {out}. The floor extrapolates the "
           "fitted law to infinite model and data: an estimate of the stream's information rate, not a measurement.")
 
 
 def _save(fig, stem: Path) -> None:
     for suffix in ("png", "svg"):
-        fig.savefig(stem.with_suffix(f".{suffix}"), dpi=150)
+        write_figure(fig, stem.with_suffix(f".{suffix}"))

@@ -34,7 +34,7 @@ from audiobits import metrics
 from audiobits.arguments import argument_parser
 from audiobits.cooldown import config_decay_fraction, cooldown_args, cooldown_dir, cooldown_steps
 from audiobits.errors import AudiobitsError
-from audiobits.files import read_yaml
+from audiobits.files import read_yaml, write_text_atomic
 from audiobits.model import GPTConfig, TinyGPT
 from audiobits.results import RESULTS_FILE
 from callbacks.fraction_checkpoints import DEFAULT_FRACTIONS, fraction_step
@@ -169,21 +169,15 @@ def write_sweep(config: Path, ladder: list[LadderSize], out: Path, fractions: li
     paths = {}
     for size in ladder:
         path = out / "configs" / f"{size.name}.yaml"
-        _write_text(path, yaml.safe_dump(size_config(base, size, out, fractions), sort_keys=False))
+        write_text_atomic(path, yaml.safe_dump(size_config(base, size, out, fractions), sort_keys=False))
         paths[size.name] = path
     model = base.get("model") or {}
     same = [s.name for s in ladder if (s.n_layer, s.n_embd) == (model.get("n_layer", 6), model.get("n_embd", 512))]
     record = {"config": str(config), "ladder": [asdict(s) for s in ladder], "fractions": list(fractions),
               "reference": (same or [ladder[-1].name])[0]}  # the size whose main run is "the measured point"
-    _write_text(out / SWEEP_FILE, json.dumps(record, indent=2) + "\n")
-    _write_text(out / "slurm.sh", slurm_script(out, command, [s.name for s in ladder]))
+    write_text_atomic(out / SWEEP_FILE, json.dumps(record, indent=2) + "\n")
+    write_text_atomic(out / "slurm.sh", slurm_script(out, command, [s.name for s in ladder]))
     return paths
-
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
 
 
 def fit_in_process(args: list[str]) -> None:

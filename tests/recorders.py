@@ -1,4 +1,5 @@
-"""Test-only callbacks: record which training windows each rank consumed, and crash a run at a given step."""
+"""Test-only callbacks: record which training windows each rank consumed, crash a run at a given step, and refuse the
+user's input once evaluation starts."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ from pathlib import Path
 
 import lightning as L
 import numpy as np
+
+from audiobits.errors import AudiobitsError
 
 
 class WindowRecorder(L.Callback):
@@ -32,6 +35,16 @@ class CrashAt(L.Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if trainer.global_step == self.step:
             raise RuntimeError(f"simulated crash at step {self.step}")
+
+
+class RefuseAtEvaluation(L.Callback):
+    """Raises the user-error type when validation or testing starts: after the logger made the run directory, as a
+    refusal of the user's data found only then would."""
+
+    def on_validation_start(self, trainer, pl_module) -> None:
+        raise AudiobitsError("refused the user's input at evaluation start")
+
+    on_test_start = on_validation_start
 
 
 def read_windows(out: str | Path) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import soundfile as sf
 import torch
 import torch.nn.functional as F
 
+from audiobits import compress as compress_module
 from audiobits import model as model_lib
 from audiobits.bins import TokenBins
 from audiobits.cli import main
@@ -20,6 +22,7 @@ from audiobits.compress import COMPRESS_FILE, compress_run, decompress
 from audiobits.compressed_file import CompressedFile, CompressedFileError
 from audiobits.results import read_results
 from audiobits.synthetic import write_markov_bins
+from test_failures import error_line, snapshot
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = str(REPO / "configs" / "tiny.yaml")
@@ -138,6 +141,75 @@ def test_a_wrong_checkpoint_is_named(markov_run, tmp_path):
     with pytest.raises(SystemExit, match=r"audiobits: error: .*coded with weights sha256 \w+… .* but "
                                          r".*other_run/checkpoints/last.ckpt has \w+…"):
         main(["decompress", str(path), str(other)])
+
+
+CRASHES = {"no last.ckpt": ("last.ckpt", r"checkpoints/last\.ckpt: no such checkpoint\. The run .*crashed has no "
+                                          r"complete final weights"),
+           "truncated last.ckpt": ("cut", r"checkpoints/last\.ckpt \([\d,]+ bytes\) does not load as a checkpoint: it "
+                                          r"is truncated .* The run .*crashed has no complete final weights"),
+           "no results.json": ("results.json", r"crashed/results\.json not found: the run did not finish fit")}
+
+
+@pytest.mark.parametrize("crash", CRASHES)
+def test_compress_on_a_run_that_crashed_before_its_last_checkpoint_names_it_and_writes_nothing(markov_run, tmp_path,
+                                                                                                crash):
+    run, _, _ = markov_run
+    crashed = tmp_path / "crashed"
+    shutil.copytree(run, crashed, ignore=shutil.ignore_patterns(COMPRESS_FILE, "*.abz"))
+    cut, expected = CRASHES[crash]
+    ckpt = crashed / "checkpoints" / "last.ckpt"
+    if cut == "cut":
+        ckpt.write_bytes(ckpt.read_bytes()[:ckpt.stat().st_size // 3])  # killed while saving
+    else:
+        next(crashed.rglob(cut)).unlink()
+    before = snapshot(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["compress", str(crashed)])
+    assert re.search(expected, error_line(exit_info)), error_line(exit_info)
+    assert snapshot(tmp_path) == before  # no val.abz, no compress.json, no temporary file
+
+
+OUTPUTS = {  # option, its value under tmp_path ({t}), the error line after "audiobits: error: "
+    "--out in a missing folder": ("--out", "out/ids.npz", "--out {t}/out/ids.npz: the folder {t}/out does not exist. "
+                                  "Create it first (mkdir -p {t}/out) or name a file in an existing folder."),
+    "--out in a read-only folder": ("--out", "read-only/ids.npz", "--out {t}/read-only/ids.npz: cannot write into "
+                                    "{t}/read-only (read-only or not yours). Name a location you can write to, or "
+                                    "make it writable (chmod u+w {t}/read-only)."),
+    "--audio under a file": ("--audio", "a_file/wav", "--audio {t}/a_file/wav: {t}/a_file is a file, not a folder. "
+                             "Name another folder."),
+}
+
+
+@pytest.mark.parametrize("case", OUTPUTS)
+def test_decompress_into_a_missing_or_read_only_folder_is_refused_before_decoding(markov_run, tmp_path, case,
+                                                                                  monkeypatch):
+    run, path, _ = markov_run
+    option, value, expected = OUTPUTS[case]
+    if "read-only" in case and os.geteuid() == 0:
+        pytest.skip("root writes into read-only folders: needs an unprivileged user")
+    (tmp_path / "read-only").mkdir(mode=0o555)
+    (tmp_path / "a_file").write_text("not a folder")
+    monkeypatch.setattr(compress_module, "decompress_file", lambda *a, **k: pytest.fail("decoded before the check"))
+    before, beside_the_file = snapshot(tmp_path), snapshot(path.parent)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["decompress", str(path), str(run), option, str(tmp_path / value)])
+    assert error_line(exit_info) == "audiobits: error: " + expected.format(t=tmp_path)
+    assert snapshot(tmp_path) == before and snapshot(path.parent) == beside_the_file
+
+
+def test_decompress_writes_its_ids_whole_or_not_at_all(markov_run, tmp_path, monkeypatch):
+    run, path, _ = markov_run
+    out = tmp_path / "ids.npz"
+    out.write_bytes(b"an earlier decode")
+
+    def interrupted(file, **arrays):
+        file.write(b"half an npz")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(np, "savez", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        decompress(path, run, out=out, log=lambda *a: None)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ids.npz"] and out.read_bytes() == b"an earlier decode"
 
 
 def test_bins_of_another_corpus_are_named(markov_run, tmp_path):

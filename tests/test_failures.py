@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import yaml
 from corpus_builders import encoded, speech_rows, tone, write_audio_folder
 
@@ -197,11 +198,12 @@ def test_a_broken_metadata_csv_is_one_error_line_before_anything_is_encoded(tmp_
 TINY = str(Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml")
 
 
-def fit(tmp_path: Path, bins_dir: Path, *extra: str) -> None:
-    """`audiobits fit` of the tiny config on ``bins_dir``, logging under tmp_path/runs/tiny/version_N."""
-    main(["fit", "--config", TINY, "--data.init_args.bins_dir", str(bins_dir), "--trainer.logger.init_args.save_dir",
-          str(tmp_path / "runs"), "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
-          "--checkpoint.every_n_train_steps", "2", *extra])
+def fit(tmp_path: Path, bins_dir: Path, *extra: str, subcommand: str = "fit") -> None:
+    """`audiobits fit` (or ``subcommand``) of the tiny config on ``bins_dir``, logging under
+    tmp_path/runs/tiny/version_N."""
+    main([subcommand, "--config", TINY, "--data.init_args.bins_dir", str(bins_dir),
+          "--trainer.logger.init_args.save_dir", str(tmp_path / "runs"), "--trainer.enable_progress_bar", "false",
+          "--trainer.enable_model_summary", "false", "--checkpoint.every_n_train_steps", "2", *extra])
 
 
 def test_a_resume_onto_rewritten_bins_or_another_global_batch_is_refused_and_the_run_dir_stays_as_it_was(tmp_path):
@@ -253,6 +255,40 @@ def test_a_fit_that_fails_on_bins_too_short_leaves_no_run_directory(tmp_path):
         fit(tmp_path, bins)
     assert "train.bin holds fewer than seq_len+1 = 65 tokens: lower data.seq_len" in error_line(exit_info)
     assert not list((tmp_path / "runs").rglob("version_*"))
+
+
+@pytest.mark.parametrize("subcommand", ["fit", "validate", "test"])
+def test_a_missing_truncated_or_foreign_checkpoint_is_one_line_and_creates_no_run_directory(tmp_path, subcommand):
+    bins = tmp_path / "bins"
+    write_markov_bins(bins, vocab=16, utterance_len=50, train_utterances=40, val_utterances=4)
+    whole = tmp_path / "whole.ckpt"
+    torch.save({"state_dict": {"model.w": torch.zeros(1000)}, "pytorch-lightning_version": "2"}, whole)
+    (tmp_path / "cut.ckpt").write_bytes(whole.read_bytes()[:whole.stat().st_size // 2])  # a copy cut short
+    torch.save({"w": torch.zeros(3)}, tmp_path / "weights.pt")  # loads, but Lightning did not save it
+    (tmp_path / "empty.ckpt").touch()
+    before = snapshot(tmp_path)
+    for name, problem in (("missing.ckpt", r": no such checkpoint\."),
+                          ("bins", r" is not a regular file \(a folder\?\)"),
+                          ("cut.ckpt", r" \(2,\d\d\d bytes\) does not load as a checkpoint: it is truncated"),
+                          ("empty.ckpt", r" \(0 bytes\) does not load as a checkpoint"),
+                          ("weights.pt", " loads, but is not a checkpoint Lightning saved")):
+        with pytest.raises(SystemExit) as exit_info:
+            fit(tmp_path, bins, "--ckpt_path", str(tmp_path / name), subcommand=subcommand)
+        message = error_line(exit_info)
+        assert re.search(re.escape(str(tmp_path / name)) + problem, message), message
+        assert message.endswith("Pass --ckpt_path a complete checkpoint file (a finished run's checkpoints/last.ckpt, "
+                                "or another checkpoints/*.ckpt of the run); fit without --ckpt_path starts anew.")
+        assert snapshot(tmp_path) == before  # no runs/tiny/version_N, nothing else written
+
+
+@pytest.mark.parametrize("subcommand", ["validate", "test"])
+def test_validate_or_test_that_fails_on_the_users_input_leaves_no_new_run_directory(tmp_path, subcommand):
+    bins = tmp_path / "bins"
+    write_markov_bins(bins, vocab=16, utterance_len=50, train_utterances=40, val_utterances=4)
+    with pytest.raises(SystemExit) as exit_info:
+        fit(tmp_path, bins, "--trainer.callbacks+=recorders.RefuseAtEvaluation", subcommand=subcommand)
+    assert error_line(exit_info) == "audiobits: error: refused the user's input at evaluation start"
+    assert (tmp_path / "runs" / "tiny").is_dir() and not list(tmp_path.rglob("version_*"))  # made, then removed
 
 
 def test_a_resume_onto_stale_bins_is_refused_before_fit_would_rewrite_them(tmp_path):

@@ -1,11 +1,12 @@
-"""Atomic writes: the target is whole or untouched; a full disk is the user's environment, anything else a bug."""
+"""Atomic writes: the target is whole or untouched; a full disk is the user's environment, anything else a bug.
+Output locations are checked before the work, creating nothing."""
 
 import os
 
 import pytest
 
 from audiobits.errors import AudiobitsError
-from audiobits.files import write_atomic, write_text_atomic
+from audiobits.files import check_output_dir, check_output_file, write_atomic, write_figure, write_text_atomic
 
 
 def test_a_write_replaces_the_file_whole(tmp_path):
@@ -37,3 +38,37 @@ def test_a_bug_keeps_its_own_exception_and_leaves_nothing_behind(tmp_path):
     assert os.listdir(tmp_path) == []
     with pytest.raises(FileNotFoundError):  # a missing folder is a caller's bug here, not a full disk
         write_text_atomic(tmp_path / "no" / "such" / "dir.json", "x")
+
+
+def test_a_figure_is_written_in_its_suffixs_format_and_a_failed_save_keeps_the_old_one(tmp_path):
+    from matplotlib.figure import Figure
+
+    fig = Figure()
+    fig.add_subplot().plot([0, 1], [1, 0])
+    write_figure(fig, tmp_path / "curve.png")
+    write_figure(fig, tmp_path / "curve.svg")
+    assert (tmp_path / "curve.png").read_bytes()[:4] == b"\x89PNG" and b"<svg" in (tmp_path / "curve.svg").read_bytes()
+    before = (tmp_path / "curve.png").read_bytes()
+
+    def interrupted(f, **kwargs):
+        f.write(b"half a png")
+        raise KeyboardInterrupt
+
+    fig.savefig = interrupted
+    with pytest.raises(KeyboardInterrupt):
+        write_figure(fig, tmp_path / "curve.png")
+    assert (tmp_path / "curve.png").read_bytes() == before and sorted(os.listdir(tmp_path)) == ["curve.png",
+                                                                                                "curve.svg"]
+
+
+def test_output_locations_are_checked_without_creating_anything(tmp_path):
+    (tmp_path / "a_file").write_text("x")
+    check_output_dir(tmp_path / "new" / "deeper", "--out")  # created later, by the first write
+    check_output_file(tmp_path / "ids.npz", "--out")
+    with pytest.raises(AudiobitsError, match=r"--out .*a_file/sub: .*a_file is a file, not a folder"):
+        check_output_dir(tmp_path / "a_file" / "sub", "--out")
+    with pytest.raises(AudiobitsError, match=r"--out .*new/ids.npz: the folder .*new does not exist. Create it first"):
+        check_output_file(tmp_path / "new" / "ids.npz", "--out")
+    with pytest.raises(AudiobitsError, match=r"--out .* is a folder: name a file to write"):
+        check_output_file(tmp_path, "--out")
+    assert os.listdir(tmp_path) == ["a_file"]

@@ -84,6 +84,14 @@ def test_cli_prints_and_writes_every_format(tmp_path, capsys):
     assert (out / "headline.png").stat().st_size > 0 and (out / "headline.svg").stat().st_size > 0
 
 
+def test_an_out_under_a_file_is_refused_before_anything_is_written(tmp_path, capsys):
+    make_run(tmp_path, "mimi_sem", curve=False)
+    (tmp_path / "taken").write_text("not a folder")
+    with pytest.raises(AudiobitsError, match=r"--out .*taken/report: .*taken is a file, not a folder"):
+        main([str(tmp_path / "runs"), "--out", str(tmp_path / "taken" / "report")])
+    assert capsys.readouterr().out == ""  # refused before the table, not after it
+
+
 def test_a_directory_without_results_is_an_error_naming_it(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(AudiobitsError, match="no results.json in it or below it"):
