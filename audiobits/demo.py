@@ -47,6 +47,7 @@ from audiobits.data import num_windows
 from audiobits.encode import EncodeOptions
 from audiobits.prepare import prepare_bins, refresh_bins
 from audiobits.errors import AudiobitsError
+from audiobits.files import check_output_dir
 from audiobits.quality import score_bins
 from audiobits.report import build_table, write_report
 from audiobits.representations import Representation, build, can_decode
@@ -257,4 +258,5 @@ def main(argv: list[str] | None = None) -> None:
                              "is off by default: the demo's few hundred transcript tokens are too few for its "
                              "50257-id vocabulary (see README)")
     args = parser.parse_args(argv)
+    check_output_dir(args.out, "--out")
     run_demo(args.out, args.corpus, args.size, args.voice, args.representations)
