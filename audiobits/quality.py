@@ -40,7 +40,7 @@ from audiobits.cli import AudiobitsCLI, lightning_cli
 from audiobits.corpora import Corpus, Loaded, Unreadable
 from audiobits.encode import EncodeOptions
 from audiobits.errors import AudiobitsError
-from audiobits.files import write_text_atomic
+from audiobits.files import read_json, write_text_atomic
 from audiobits.listeners import HeardOriginals, Listeners
 from audiobits.representations import Representation, can_decode
 
@@ -239,10 +239,9 @@ class QualityJob:
     def existing(self) -> dict | None:
         """quality.json when it already scores exactly these utterances of these bins with these listeners, or with
         a requested listener that did not load now (its earlier scores are kept, not lost); delete it to rescore."""
-        path = self.bins_dir / QUALITY_FILE
-        if not path.is_file():
+        result = read_quality_file(self.bins_dir)
+        if result is None:
             return None
-        result = json.loads(path.read_text(encoding="utf-8"))
         same = (result.get("representation"), result.get("split"), result.get("encoder")) == (
             self.representation.name, self.split, self.bins.meta.encoder)
         ids = [r["id"] for r in result.get("per_utterance", [])] == self.ids
@@ -396,9 +395,11 @@ def other_listeners(heard_by: dict[str, dict | None], metric: str) -> dict[str, 
 
 
 def read_quality_file(bins_dir: str | os.PathLike | None) -> dict | None:
-    """``<bins_dir>/quality.json`` as written, or None when there is none."""
+    """``<bins_dir>/quality.json`` as written, or None when there is none (a damaged one raises `ConfigValueError`)."""
     path = Path(bins_dir) / QUALITY_FILE if bins_dir is not None else None
-    return json.loads(path.read_text(encoding="utf-8")) if path is not None and path.is_file() else None
+    if path is None or not path.is_file():
+        return None
+    return read_json(path, fix="Delete it and run `audiobits quality` again to rescore.")
 
 
 def quality_means(result: dict | None) -> dict[str, float | None]:

@@ -106,7 +106,7 @@ def test_report_over_a_glob_skips_crashed_running_and_empty_run_dirs_with_one_li
     assert len(notes) == 3 and all(n.startswith("audiobits report: skipped ") for n in notes), err
     assert f"{crashed}: no results.json in it or below it: the run crashed, is still running" in notes[0]
     assert f"{empty}: no results.json" in notes[1]
-    assert f"{cut_off}: results.json or config.yaml is not readable" in notes[2]
+    assert f"{cut_off / 'results.json'}: not valid JSON (truncated?)" in notes[2]
     main(["sanity", *map(str, sorted(finished.parent.glob("version_*")))])  # the same glob, the same notes
     out, err = capsys.readouterr()
     assert out.startswith("mimi_sem (") and [n.split(":")[0] for n in err.splitlines()] == ["audiobits sanity"] * 3
@@ -114,6 +114,50 @@ def test_report_over_a_glob_skips_crashed_running_and_empty_run_dirs_with_one_li
     with pytest.raises(SystemExit) as exit_info:
         main(["report", str(crashed), str(empty)])
     assert f"no finished run among ['{crashed}', '{empty}']" in error_line(exit_info)
+
+
+def damage_runs(tmp_path: Path) -> tuple[Path, dict[str, Path]]:
+    """A good run beside runs whose results.json is truncated or random bytes, whose config.yaml is random bytes,
+    and whose compress.json is truncated (the report reads it): the good run's dir and the damaged files by kind."""
+    good = make_run(tmp_path, "good", curve=False)
+    damaged = {kind: make_run(tmp_path, kind, curve=False, seed=i) for i, kind in
+               enumerate(("truncated", "random", "config", "compress"), start=1)}
+    random_bytes = np.random.default_rng(0).bytes(300)
+    results = (damaged["truncated"] / "results.json")
+    results.write_text(results.read_text()[:200])
+    (damaged["random"] / "results.json").write_bytes(b"\x93" + random_bytes)
+    (damaged["config"] / "config.yaml").write_bytes(b"\xff" + random_bytes)
+    (damaged["compress"] / "compress.json").write_text('{"compressed_bits_per_sec": 1')
+    return good, {"truncated": results, "random": damaged["random"] / "results.json",
+                  "config": damaged["config"] / "config.yaml", "compress": damaged["compress"] / "compress.json"}
+
+
+def test_report_and_sanity_over_a_folder_skip_each_damaged_run_with_one_line_and_report_the_rest(tmp_path, capsys):
+    good, files = damage_runs(tmp_path)
+    before = snapshot(tmp_path)
+    main(["report", str(tmp_path / "runs"), "--sanity", "false", "--format", "csv"])
+    out, err = capsys.readouterr()
+    assert [line.split(",")[0] for line in out.splitlines()[1:]] == ["good"]
+    notes = sorted(err.splitlines())
+    assert len(notes) == 4, err
+    expected = {"compress": "not valid JSON (truncated?): Expecting ',' delimiter at line 1 column 30. Run "
+                            "`audiobits compress` on the run again",
+                "config": "not readable YAML (",
+                "random": "not UTF-8 text (byte 0x93 at offset 0: overwritten with other data?). It was cut off or "
+                          "overwritten after fit wrote it: rewrite it with `audiobits validate",
+                "truncated": "not valid JSON (truncated?): "}
+    for note, kind in zip(notes, sorted(expected)):
+        assert note.startswith(f"audiobits report: skipped {files[kind]}: {expected[kind]}"), note
+    main(["sanity", str(tmp_path / "runs")])  # sanity reads the runs the same way (it reads no compress.json)
+    out, err = capsys.readouterr()
+    assert sorted(line.split(" (")[0] for line in out.splitlines() if not line.startswith(" ")) == ["compress", "good"]
+    assert [n.split(" skipped ")[1].split(":")[0] for n in sorted(err.splitlines())] == [
+        str(files[k]) for k in ("config", "random", "truncated")]
+    assert snapshot(tmp_path) == before
+    shutil.rmtree(good)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["report", *(str(f.parent) for k, f in files.items() if k != "compress")])
+    assert error_line(exit_info).startswith("audiobits: error: no finished run among [")
 
 
 # --- AudioFolder input -----------------------------------------------------------------------------------------
