@@ -299,6 +299,20 @@ def test_a_fit_that_fails_on_bins_too_short_leaves_no_run_directory(tmp_path):
     assert not list((tmp_path / "runs").rglob("version_*"))
 
 
+@pytest.mark.parametrize("field, value, low", [("batch_size", "0", 1), ("batch_size", "-4", 1), ("seq_len", "0", 1),
+                                               ("num_workers", "-1", 0)])
+def test_a_batch_size_seq_len_or_num_workers_out_of_range_is_one_line_naming_the_field(tmp_path, field, value, low):
+    bins = tmp_path / "bins"
+    write_markov_bins(bins, vocab=16, utterance_len=50, train_utterances=20, val_utterances=2)
+    before = snapshot(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        fit(tmp_path, bins, f"--data.init_args.{field}", value)
+    message = error_line(exit_info)
+    assert message.startswith(f"audiobits: error: data.{field} is {value}, but it counts ")
+    assert f"must be at least {low}: set data.init_args.{field} in the config" in message
+    assert snapshot(tmp_path) == before  # no run directory, the bins untouched
+
+
 def test_a_resume_onto_stale_bins_is_refused_before_fit_would_rewrite_them(tmp_path):
     """Stale: another representation dropped an utterance the bins hold, so fit's prepare_data would rewrite them."""
     nan_wav = encoded(np.append(tone(0.3, 16000), np.nan).astype(np.float32), 16000, subtype="FLOAT")
