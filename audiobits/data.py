@@ -94,7 +94,7 @@ class TokenWindows(Dataset):
             if not 0 <= index < self.length:
                 raise IndexError(f"window {index} out of range [0, {self.length})")
             start, targets, first = self._bounds(index)
-            chunk = self.split.tokens[start: start + targets + 1]
+            chunk = self.split.read(start, start + targets + 1)
             window[: len(chunk)] = chunk
         offset = np.arange(s)
         valid = (window[1:] >= 0) & (offset >= first)

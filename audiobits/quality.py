@@ -216,7 +216,7 @@ class QualityJob:
         rows, originals, decoded = [], [], []
         for item in todo:
             i = self.position[item.id]
-            tokens = np.asarray(self.part.tokens[self.part.offsets[i]:self.part.offsets[i + 1] - 1], np.int64)
+            tokens = self.part.read(self.part.offsets[i], self.part.offsets[i + 1] - 1).astype(np.int64)
             audio = self.representation.decode(tokens)
             original, dec = to_16k(item.audio, item.sample_rate), to_16k(audio, rate)
             originals.append(original)  # the listeners hear the whole recording: the same for every codec

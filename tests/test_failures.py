@@ -313,6 +313,26 @@ def test_a_batch_size_seq_len_or_num_workers_out_of_range_is_one_line_naming_the
     assert snapshot(tmp_path) == before  # no run directory, the bins untouched
 
 
+@pytest.mark.parametrize("workers", ["0", "2"], ids=["in-process", "in-dataloader-workers"])
+def test_an_id_at_or_above_vocab_size_in_foreign_bins_is_one_line_naming_file_utterance_and_id(tmp_path, workers):
+    """Bins another tool wrote (meta.json as ours) with one id past the vocab: the window holding it is refused before
+    the embedding sees it, also when a DataLoader worker read it (torch re-raises it with the worker's traceback)."""
+    bins = tmp_path / "bins"
+    write_markov_bins(bins, vocab=16, utterance_len=50, train_utterances=20, val_utterances=2)
+    tokens = np.memmap(bins / "train.bin", dtype=np.uint16, mode="r+")
+    tokens[3 * 51 + 7] = 40  # utterance 3 of 51 tokens each (50 + EOS), 8th token
+    tokens.flush()
+    del tokens
+    before = snapshot(bins)
+    with pytest.raises(SystemExit) as exit_info:
+        fit(tmp_path, bins, "--data.init_args.num_workers", workers, "--trainer.num_sanity_val_steps", "0")
+    assert error_line(exit_info) == (
+        f"audiobits: error: {bins / 'train.bin'}: utterance 'train-000003' holds token id 40 (position 160), but "
+        "meta.json's vocab_size is 17: the bins were written by another tool or with another vocabulary. Fix the "
+        "tool's ids or vocab_size in meta.json, or prepare the bins again with `audiobits prepare`.")
+    assert snapshot(bins) == before and not list((tmp_path / "runs").rglob("version_*"))  # no run directory left
+
+
 def test_a_resume_onto_stale_bins_is_refused_before_fit_would_rewrite_them(tmp_path):
     """Stale: another representation dropped an utterance the bins hold, so fit's prepare_data would rewrite them."""
     nan_wav = encoded(np.append(tone(0.3, 16000), np.nan).astype(np.float32), 16000, subtype="FLOAT")
