@@ -34,6 +34,7 @@ from jsonargparse import ArgumentParser
 from audiobits import metrics
 from audiobits.cooldown import config_decay_fraction, cooldown_args, cooldown_dir, cooldown_steps
 from audiobits.errors import AudiobitsError
+from audiobits.files import read_json
 from audiobits.model import GPTConfig, TinyGPT
 from audiobits.results import RESULTS_FILE
 from callbacks.fraction_checkpoints import DEFAULT_FRACTIONS, fraction_step
@@ -99,6 +100,37 @@ def size_config(base: dict, size: LadderSize, out: Path, fractions: list[float])
 
 def main_run_dir(out: Path, name: str) -> Path:
     return out / "runs" / name / "main"
+
+
+@dataclass(frozen=True)
+class Point:
+    """One run a sweep plans: its ladder size, its cool-down fraction (None: the main run) and its log dir."""
+
+    size: str
+    fraction: float | None
+    path: Path
+
+
+def read_sweep_record(out: Path) -> dict | None:
+    """``<out>/sweep.json`` as `write_sweep` wrote it (None without one; a damaged one raises `ConfigValueError`)."""
+    path = out / SWEEP_FILE
+    if not path.is_file():
+        return None
+    return read_json(path, fix=f"Rewrite it with `audiobits sweep --config <config> --out {out} --plan_only true` "
+                               "(trained points are kept).")
+
+
+def planned_points(out: Path) -> list[Point]:
+    """Every run ``<out>/sweep.json`` plans: per size its main run, then its cool-downs ([] without sweep.json)."""
+    record = read_sweep_record(out)
+    if record is None:
+        return []
+    points = []
+    for size in record["ladder"]:
+        run = main_run_dir(out, size["name"])
+        points += [Point(size["name"], None, run),
+                   *(Point(size["name"], fraction, cooldown_dir(run, fraction)) for fraction in record["fractions"])]
+    return points
 
 
 @dataclass
