@@ -265,6 +265,31 @@ class QualityJob:
         kept = self.kept_unloaded(recorded)
         return recorded.keys() == now.keys() and all(recorded[k] == now[k] or k in kept for k in now)
 
+    def unreadable(self, ids: list[str]) -> dict[str, str]:
+        """Why the corpus cannot serve each of ``ids`` it lists (audio file deleted or broken), by id, in corpus
+        order. Reads the split's headers only (no audio decoded), on the failure path."""
+        wanted, found, size = set(ids), {}, self.corpus.size(self.split)
+        for start in range(0, size, self.chunk_rows):
+            for item in self.corpus.load(self.split, start, min(start + self.chunk_rows, size), audio=False):
+                if isinstance(item, Unreadable) and item.id in wanted:
+                    found[item.id] = item.reason
+        return found
+
+    def _unscored_error(self, missing: list[str]) -> AudiobitsError:
+        """Why ``missing`` utterances of the bins were not scored: the corpus lists them but cannot read their audio
+        (named, first few and the count, with the fix), or it does not hold them (bins of another corpus)."""
+        unreadable = self.unreadable(missing)
+        if not unreadable:
+            return AudiobitsError(f"{len(missing)} {self.split} utterance(s) of {self.bins_dir} (e.g. {missing[0]}) "
+                                  f"are not in corpus {self.corpus.name!r}: the bins come from another corpus")
+        shown = "; ".join(list(unreadable.values())[:3]) + ("; ..." if len(unreadable) > 3 else "")
+        others = len(missing) - len(unreadable)
+        return AudiobitsError(
+            f"{len(unreadable)} {self.split} utterance(s) of {self.bins_dir} cannot be read from corpus "
+            f"{self.corpus.name!r}: {shown}" + (f" ({others} more are not in the corpus)" if others else "") +
+            f". Restore the file(s) and run `audiobits quality` again (scored utterances are kept), or re-prepare "
+            f"without them: delete {self.bins_dir.parent} and prepare every representation again, so all drop them.")
+
     def finish(self) -> dict:
         """Write quality.json from the partial files (atomically) and remove them; returns what was written."""
         done = _read_partial(self.bins_dir, self.scored_with)
@@ -275,8 +300,7 @@ class QualityJob:
                                  f"listeners than this rank's {self.scored_with} (a model loaded on one rank but not "
                                  "another?): make the same models loadable on every node and run again")
         if missing:
-            raise AudiobitsError(f"{len(missing)} {self.split} utterance(s) of {self.bins_dir} (e.g. {missing[0]}) "
-                                 f"are not in corpus {self.corpus.name!r}: the bins come from another corpus")
+            raise self._unscored_error(missing)
         rows = [done[uid] for uid in self.ids]
         result = {"representation": self.representation.name, "split": self.split, "sample_rate": RATE,
                   "decoded_sample_rate": self.representation.decoded_sample_rate, "encoder": self.bins.meta.encoder,

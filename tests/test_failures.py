@@ -201,6 +201,35 @@ def test_a_missing_audio_file_is_dropped_as_missing_and_a_rerun_says_it_stays_dr
     assert "late.wav" in TokenBins(corpus_dir / "mulaw").split("train").ids
 
 
+def test_quality_names_deleted_val_audio_files_instead_of_blaming_another_corpus(tmp_path):
+    pytest.importorskip("pesq", reason="quality scores PESQ (audiobits[quality])")
+    pytest.importorskip("pystoi", reason="quality scores STOI (audiobits[quality])")
+    val = speech_rows(5, prefix="v")
+    recordings = write_audio_folder(tmp_path / "mine", {"train": speech_rows(3), "val": val})
+    args = prepare_args(tmp_path, recordings)
+    main(args)
+    gone = [recordings / "val" / name for name in ("v001.wav", "v003.wav")]
+    for path in gone:
+        path.unlink()
+    before = snapshot(tmp_path)
+    quality = ["quality", "--config", args[-1], "--listeners.asr_model", "null", "--listeners.speaker_model", "null"]
+    with pytest.raises(SystemExit) as exit_info:
+        main(quality)
+    bins = tmp_path / "data" / "mine" / "mulaw"
+    assert error_line(exit_info) == (
+        f"audiobits: error: 2 val utterance(s) of {bins} cannot be read from corpus 'mine': "
+        + "; ".join(f"audio file {p} (named in metadata.csv) does not exist" for p in gone) + ". Restore the "
+        f"file(s) and run `audiobits quality` again (scored utterances are kept), or re-prepare without them: delete "
+        f"{bins.parent} and prepare every representation again, so all drop them.")
+    after = snapshot(tmp_path)  # every file as it was; only the resumable scores of the other 3 were added
+    assert {k: v for k, v in after.items() if "quality.partial" not in k} == before
+    assert [k for k in after if k not in before] == ["data/mine/mulaw/quality.partial.rank0.jsonl"]
+    for path, (name, _, data) in zip(gone, (val[1], val[3])):  # following the fix: restored, the run completes
+        path.write_bytes(data)
+    main(quality)
+    assert json.loads((bins / "quality.json").read_text())["utterances"] == 5
+
+
 def test_a_metadata_csv_with_a_byte_order_mark_simply_works(tmp_path):
     recordings = write_audio_folder(tmp_path / "mine", {"train": speech_rows(2), "val": speech_rows(1, prefix="v")})
     metadata = recordings / "train" / "metadata.csv"
