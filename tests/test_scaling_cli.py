@@ -93,12 +93,15 @@ def listing(root: Path) -> dict[str, str]:
             for p in sorted(root.rglob("*"))}
 
 
-def test_scaling_names_each_missing_crashed_or_unfinished_sweep_point_and_fits_the_rest(tmp_path, capsys):
+def test_scaling_names_each_missing_crashed_unfinished_or_damaged_sweep_point_and_fits_the_rest(tmp_path, capsys):
     out = sweep_with_gaps(tmp_path)
+    damaged = out / "runs" / "a" / "cooldown_0.25" / "results.json"  # cut off by another tool: skipped, noted once
+    damaged.write_text(damaged.read_text()[:150])
     before = listing(out)
     main(["scaling", str(out), "--out", str(tmp_path / "fit"), "--resamples", "0"])
     captured = capsys.readouterr()
     notes = captured.err.splitlines()
+    assert notes.pop(0).startswith(f"audiobits scaling: skipped {damaged}: not valid JSON (truncated?)")
     prefix = "audiobits scaling: sweep point "
     assert notes == [
         f"{prefix}{out}/runs/b/main left out of the fit: its results.json records finished: false (stopped before "
@@ -108,7 +111,7 @@ def test_scaling_names_each_missing_crashed_or_unfinished_sweep_point_and_fits_t
         *(f"{prefix}{out}/runs/d/{name} left out of the fit: not run (no directory): run the sweep again to train it "
           "(finished points are kept)" for name in ("main", "cooldown_0.25", "cooldown_0.5"))], captured.err
     [record] = json.loads((tmp_path / "fit" / "scaling.json").read_text())
-    assert record["points"] == 7 and record["measured"]["run"] == str(out / "runs" / "c" / "main")
+    assert record["points"] == 6 and record["measured"]["run"] == str(out / "runs" / "c" / "main")
     assert listing(out) == before  # the sweep folder as it was
     shutil.rmtree(out / "runs" / "a")  # 4 points left: too few for five parameters
     before = listing(out)
@@ -118,4 +121,4 @@ def test_scaling_names_each_missing_crashed_or_unfinished_sweep_point_and_fits_t
                                          "parameters to fit: finish the points named above (run the sweep again), "
                                          "or add sizes to the ladder.")
     assert listing(out) == before and not (tmp_path / "fit2").exists()
-    assert len(capsys.readouterr().err.splitlines()) == 8  # a's three points are named now too
+    assert len(capsys.readouterr().err.splitlines()) == 8  # a's three points are named now, each once
