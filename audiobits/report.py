@@ -216,12 +216,12 @@ def build_table(runs: list[Run], sanity: bool = True, on_skip: Callable[[str], N
         raise ValueError("build_table needs at least one run")
     reference = reference_group(runs)
     skipped: list[str] = []
-    built = {r.label: b for r in runs for b in skipping(lambda: _row_and_checks(r, reference, sanity), r.path,
-                                                         skipped, on_skip)}
+    built = {run.label: entry for run in runs
+             for entry in skipping(lambda: _row_and_checks(run, reference, sanity), run.path, skipped, on_skip)}
     if not built:
         raise AudiobitsError(f"no run left to report among {skipped}")
-    checks = {label: c for label, (_, c) in built.items()} if sanity else {}
-    return Table([r for r, _ in built.values()], reference, checks)
+    checks = {label: run_checks for label, (_, run_checks) in built.items()} if sanity else {}
+    return Table([cells for cells, _ in built.values()], reference, checks)
 
 
 def write_report(table: Table, out: Path) -> list[Path]:
@@ -250,5 +250,6 @@ def main(argv: list[str] | None = None) -> None:
     print(table.render(args.format), end="")
     if args.out:
         out = Path(args.out)
-        files = write_report(table, out) + write_figures(runs, out)
+        shown = {cells["run"] for cells in table.rows}  # the figures leave out the runs the table skipped
+        files = write_report(table, out) + write_figures([run for run in runs if run.label in shown], out)
         print(f"wrote {len(files)} files to {out}: " + ", ".join(p.name for p in files), file=sys.stderr)

@@ -104,9 +104,8 @@ def main_run_dir(out: Path, name: str) -> Path:
 
 @dataclass(frozen=True)
 class Point:
-    """One run a sweep plans: its ladder size, its cool-down fraction (None: the main run) and its log dir."""
+    """One run a sweep plans: its cool-down fraction (None: the main run) and its log dir."""
 
-    size: str
     fraction: float | None
     path: Path
 
@@ -128,8 +127,7 @@ def planned_points(out: Path) -> list[Point]:
     points = []
     for size in record["ladder"]:
         run = main_run_dir(out, size["name"])
-        points += [Point(size["name"], None, run),
-                   *(Point(size["name"], fraction, cooldown_dir(run, fraction)) for fraction in record["fractions"])]
+        points += [Point(None, run), *(Point(f, cooldown_dir(run, f)) for f in record["fractions"])]
     return points
 
 

@@ -135,10 +135,11 @@ def damage_runs(tmp_path: Path) -> tuple[Path, dict[str, Path]]:
 def test_report_and_sanity_over_a_folder_skip_each_damaged_run_with_one_line_and_report_the_rest(tmp_path, capsys):
     good, files = damage_runs(tmp_path)
     before = snapshot(tmp_path)
-    main(["report", str(tmp_path / "runs"), "--sanity", "false", "--format", "csv"])
+    main(["report", str(tmp_path / "runs"), "--sanity", "false", "--format", "csv", "--out", str(tmp_path / "rep")])
     out, err = capsys.readouterr()
     assert [line.split(",")[0] for line in out.splitlines()[1:]] == ["good"]
-    notes = sorted(err.splitlines())
+    assert [row["run"] for row in json.loads((tmp_path / "rep" / "report.json").read_text())["rows"]] == ["good"]
+    notes = sorted(line for line in err.splitlines() if not line.startswith("wrote "))
     assert len(notes) == 4, err
     expected = {"compress": "not valid JSON (truncated?): Expecting ',' delimiter at line 1 column 30. Run "
                             "`audiobits compress` on the run again",
@@ -153,7 +154,7 @@ def test_report_and_sanity_over_a_folder_skip_each_damaged_run_with_one_line_and
     assert sorted(line.split(" (")[0] for line in out.splitlines() if not line.startswith(" ")) == ["compress", "good"]
     assert [n.split(" skipped ")[1].split(":")[0] for n in sorted(err.splitlines())] == [
         str(files[k]) for k in ("config", "random", "truncated")]
-    assert snapshot(tmp_path) == before
+    assert {k: v for k, v in snapshot(tmp_path).items() if not k.startswith("rep")} == before
     shutil.rmtree(good)
     with pytest.raises(SystemExit) as exit_info:
         main(["report", *(str(f.parent) for k, f in files.items() if k != "compress")])
