@@ -252,6 +252,7 @@ class SplitBins:
 
     path: Path
     dtype: np.dtype
+    vocab_size: int  # meta.json's: every id read is checked below it (`read`)
     offsets: np.ndarray  # int64, utterances + 1 entries; offsets[-1] == tokens
     ids: np.ndarray
     seconds: np.ndarray
@@ -277,13 +278,28 @@ class SplitBins:
         """Index of the utterance holding each absolute token position."""
         return np.searchsorted(self.offsets, positions, side="right") - 1
 
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """Tokens ``[start, stop)``, every id checked below ``vocab_size``: bins another tool wrote may hold any id,
+        which would index past the model's embedding. One max over tokens already in memory, so opening stays a
+        metadata read and every reader (windows, decoding, compression) gets the check."""
+        chunk = np.asarray(self.tokens[start:stop])
+        if chunk.size and int(chunk.max()) >= self.vocab_size:
+            where = int(np.argmax(chunk >= self.vocab_size))
+            utterance = str(self.ids[int(self.utterance_of(start + where))])
+            raise BinFormatError(f"{self.path}: utterance {utterance!r} holds token id {int(chunk[where])} (position "
+                                 f"{start + where}), but meta.json's vocab_size is {self.vocab_size}: the bins were "
+                                 "written by another tool or with another vocabulary. Fix the tool's ids or vocab_size "
+                                 "in meta.json, or prepare the bins again with `audiobits prepare`.")
+        return chunk
+
 
 class TokenBins:
     """A validated, read-only view of a bin directory.
 
     Opening checks that meta.json exists and is complete, that each ``.bin`` has exactly ``tokens`` ids of
     ``dtype``, that the index agrees with meta.json and that sampled utterance ends hold the EOS: it reads the
-    metadata and a few pages, not the tokens (the writer checked every id once and recorded ``ids_checked``).
+    metadata and a few pages, not the tokens (the writer checked every id once and recorded ``ids_checked``; bins
+    another tool wrote are checked where they are read, :meth:`SplitBins.read`).
     ``verify_checksum=True`` also scans every id against ``vocab_size``, every EOS, and re-hashes the bins.
     """
 
@@ -326,8 +342,8 @@ class TokenBins:
                 f"({split_meta.tokens * dtype.itemsize} bytes). The file is truncated or was written with another "
                 f"dtype; delete {self.directory} and prepare it again.")
         with np.load(idx_path) as idx:
-            split = SplitBins(path, dtype, idx["offsets"], idx["ids"], idx["seconds"], idx["text_bytes"],
-                              idx["speakers"] if "speakers" in idx.files else None)
+            split = SplitBins(path, dtype, self.meta.vocab_size, idx["offsets"], idx["ids"], idx["seconds"],
+                              idx["text_bytes"], idx["speakers"] if "speakers" in idx.files else None)
         if split.speakers is not None and len(split.speakers) != len(split.ids):
             raise BinFormatError(f"{idx_path}: {len(split.speakers)} speakers for {len(split.ids)} utterances. "
                                  f"Prepare {self.directory} again.")
@@ -363,15 +379,8 @@ class TokenBins:
 
     def _check_ids(self, split: SplitBins, chunk: int = 1 << 26) -> None:
         """The full scan: every id below ``vocab_size`` and every utterance ending with the EOS."""
-        tokens = split.tokens
-        for start in range(0, len(tokens), chunk):
-            block = tokens[start:start + chunk]
-            top = int(block.max())
-            if top >= self.meta.vocab_size:
-                where = start + int(np.argmax(block >= self.meta.vocab_size))
-                raise BinFormatError(f"{split.path}: token id {top} at position {where} is >= vocab_size "
-                                     f"{self.meta.vocab_size} in {self.directory / META_FILE}. The bins and "
-                                     "meta.json disagree; prepare the directory again.")
+        for start in range(0, split.num_tokens, chunk):
+            split.read(start, start + chunk)
         self._check_eos(split, np.arange(len(split.ids)))
 
     def split(self, name: str) -> SplitBins:

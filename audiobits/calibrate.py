@@ -22,7 +22,7 @@ from audiobits import metrics
 from audiobits.arguments import argument_parser
 from audiobits.bins import BinMeta, BinWriter, Codebook, TokenBins
 from audiobits.errors import AudiobitsError
-from audiobits.files import check_output_dir, check_output_file, write_text_atomic
+from audiobits.files import check_output_dir, check_output_file, read_json, write_text_atomic
 from audiobits.hmm import HiddenMarkovSource, random_source, sample_states, sample_symbols, stream_bits
 from audiobits.results import read_results
 from audiobits.runs import load_run
@@ -133,7 +133,10 @@ def calibrate(run_dir: str | Path, out: str | Path, states: int = 256, emissions
 def calibration_slack(run_dir: str | Path) -> float | None:
     """The slack `audiobits calibrate` recorded beside a run's results.json (None when it was not calibrated)."""
     path = Path(run_dir) / CALIBRATION_FILE
-    return json.loads(path.read_text())["slack_bits_per_token"] if path.is_file() else None
+    if not path.is_file():
+        return None
+    return read_json(path, fix=f"Run `audiobits calibrate --like {Path(run_dir)}` again, or delete it.")[
+        "slack_bits_per_token"]
 
 
 def main(argv: list[str] | None = None) -> None:

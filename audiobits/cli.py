@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> None:
         cause = user_error(error)
         if cause is None:
             raise  # a genuine bug: keep the traceback
-        raise SystemExit(f"audiobits: error: {cause}") from error
+        raise SystemExit(f"audiobits: error: {one_line(cause)}") from error
 
 
 def user_error(error: BaseException | None) -> AudiobitsError | None:
@@ -217,6 +217,16 @@ def user_error(error: BaseException | None) -> AudiobitsError | None:
     while error is not None and not isinstance(error, AudiobitsError):
         error = error.__cause__
     return error
+
+
+def one_line(error: AudiobitsError) -> str:
+    """The error's message. One a DataLoader worker raised comes back from torch as the same type with the worker's
+    traceback as its message ("Caught X in DataLoader worker process N. Original Traceback ..."): its last line ends
+    with the original message."""
+    text = str(error)
+    if not text.startswith(f"Caught {type(error).__name__} in DataLoader worker"):
+        return text
+    return text.rstrip().splitlines()[-1].partition(": ")[2]
 
 
 if __name__ == "__main__":

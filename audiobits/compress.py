@@ -98,7 +98,7 @@ def _progress(log, tool: str, k: int, passes: int):
 
 
 def _utterance(split: SplitBins, i: int) -> np.ndarray:
-    return np.asarray(split.tokens[split.offsets[i]:split.offsets[i + 1]], dtype=np.int64)
+    return split.read(split.offsets[i], split.offsets[i + 1]).astype(np.int64)
 
 
 def compress_split(model: TinyGPT, split: SplitBins, eos_id: int, lanes: int, keep: int, header: dict,

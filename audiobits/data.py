@@ -18,7 +18,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from audiobits.bins import BinFormatError, BinMeta, Codebook, SplitBins, TokenBins, is_complete
-from audiobits.errors import AudiobitsError
+from audiobits.errors import AudiobitsError, ConfigValueError
 
 IGNORE_INDEX = -100
 EMPTY_WINDOW = -1  # sampler index of a padding window: all targets masked
@@ -94,7 +94,7 @@ class TokenWindows(Dataset):
             if not 0 <= index < self.length:
                 raise IndexError(f"window {index} out of range [0, {self.length})")
             start, targets, first = self._bounds(index)
-            chunk = self.split.tokens[start: start + targets + 1]
+            chunk = self.split.read(start, start + targets + 1)
             window[: len(chunk)] = chunk
         offset = np.arange(s)
         valid = (window[1:] >= 0) & (offset >= first)
@@ -153,6 +153,14 @@ class ShardBatchSampler(Sampler[list[int]]):
             yield list(self.indices[k * self.batch_size:(k + 1) * self.batch_size]) or [EMPTY_WINDOW]
 
 
+def check_at_least(field: str, value: int, low: int, meaning: str) -> None:
+    """Refuse ``data.<field>`` below ``low`` when the datamodule is built, before a sampler divides by it or a loader
+    is asked for negative workers far from the config."""
+    if value < low:
+        raise ConfigValueError(f"data.{field} is {value}, but it counts {meaning} and must be at least {low}: set "
+                               f"data.init_args.{field} in the config (or --data.init_args.{field}).")
+
+
 class TokenBinDataModule(L.LightningDataModule):
     """Train/val/test loaders over one prepared bin directory (``<root>/<corpus>/<representation>``).
 
@@ -177,6 +185,9 @@ class TokenBinDataModule(L.LightningDataModule):
             utterance_reset: also score the final evaluation with context cut at every utterance start.
         """
         super().__init__()
+        check_at_least("seq_len", seq_len, 1, "tokens of context per window (e.g. 1024)")
+        check_at_least("batch_size", batch_size, 1, "windows per step per device (e.g. 64)")
+        check_at_least("num_workers", num_workers, 0, "dataloader worker processes (0: load in the main process)")
         self.bins_dir = Path(bins_dir)
         self.seq_len, self.batch_size, self.num_workers, self.seed = seq_len, batch_size, num_workers, seed
         self.verify_checksum = verify_checksum

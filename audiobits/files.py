@@ -1,15 +1,18 @@
-"""Files written whole or not at all: a temporary name beside the target, then a rename.
+"""Files written whole or not at all: a temporary name beside the target, then a rename; and read back whole or
+refused in one line.
 
 A disk that is full, over quota, read-only or not ours is the user's environment, not a bug: it becomes an
 `AudiobitsError` naming the file, and the partial temporary file is removed so the disk is not left fuller. Tools
 check where they will write (`check_output_file`, `check_output_dir`) before any long work, creating nothing: a
 file the user names goes into a folder that exists; a folder the user names is created, with its parents, when the
-first output is written. `read_yaml` reads a YAML file the user names, with the same kind of error.
+first output is written. `read_yaml` reads a YAML file the user names, with the same kind of error. A JSON
+record cut off mid-write by another tool, or overwritten with other bytes, is a `ConfigValueError` naming the file.
 """
 
 from __future__ import annotations
 
 import errno
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -110,3 +113,15 @@ def _check_writable(folder: Path, option: str, path: Path) -> None:
     if not os.access(folder, os.W_OK | os.X_OK):
         raise AudiobitsError(f"{option} {path}: cannot write into {folder} (read-only or not yours). Name a "
                              f"location you can write to, or make it writable (chmod u+w {folder}).")
+
+
+def read_json(path: str | os.PathLike, fix: str) -> Any:
+    """The JSON value in ``path``; a file that is not UTF-8 or not JSON (truncated, overwritten) raises
+    `ConfigValueError` naming it, why, and ``fix`` (what the user can do about that file)."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        why = f"not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start}: overwritten with other data?)"
+    except json.JSONDecodeError as e:
+        why = f"not valid JSON (truncated?): {e.msg} at line {e.lineno} column {e.colno}"
+    raise ConfigValueError(f"{path}: {why}. {fix}")

@@ -40,7 +40,7 @@ from audiobits.cli import AudiobitsCLI, lightning_cli
 from audiobits.corpora import Corpus, Loaded, Unreadable
 from audiobits.encode import EncodeOptions
 from audiobits.errors import AudiobitsError
-from audiobits.files import write_text_atomic
+from audiobits.files import read_json, write_text_atomic
 from audiobits.listeners import HeardOriginals, Listeners
 from audiobits.representations import Representation, can_decode
 
@@ -216,7 +216,7 @@ class QualityJob:
         rows, originals, decoded = [], [], []
         for item in todo:
             i = self.position[item.id]
-            tokens = np.asarray(self.part.tokens[self.part.offsets[i]:self.part.offsets[i + 1] - 1], np.int64)
+            tokens = self.part.read(self.part.offsets[i], self.part.offsets[i + 1] - 1).astype(np.int64)
             audio = self.representation.decode(tokens)
             original, dec = to_16k(item.audio, item.sample_rate), to_16k(audio, rate)
             originals.append(original)  # the listeners hear the whole recording: the same for every codec
@@ -239,10 +239,9 @@ class QualityJob:
     def existing(self) -> dict | None:
         """quality.json when it already scores exactly these utterances of these bins with these listeners, or with
         a requested listener that did not load now (its earlier scores are kept, not lost); delete it to rescore."""
-        path = self.bins_dir / QUALITY_FILE
-        if not path.is_file():
+        result = read_quality_file(self.bins_dir)
+        if result is None:
             return None
-        result = json.loads(path.read_text(encoding="utf-8"))
         same = (result.get("representation"), result.get("split"), result.get("encoder")) == (
             self.representation.name, self.split, self.bins.meta.encoder)
         ids = [r["id"] for r in result.get("per_utterance", [])] == self.ids
@@ -266,6 +265,31 @@ class QualityJob:
         kept = self.kept_unloaded(recorded)
         return recorded.keys() == now.keys() and all(recorded[k] == now[k] or k in kept for k in now)
 
+    def unreadable(self, ids: list[str]) -> dict[str, str]:
+        """Why the corpus cannot serve each of ``ids`` it lists (audio file deleted or broken), by id, in corpus
+        order. Reads the split's headers only (no audio decoded), on the failure path."""
+        wanted, found, size = set(ids), {}, self.corpus.size(self.split)
+        for start in range(0, size, self.chunk_rows):
+            for item in self.corpus.load(self.split, start, min(start + self.chunk_rows, size), audio=False):
+                if isinstance(item, Unreadable) and item.id in wanted:
+                    found[item.id] = item.reason
+        return found
+
+    def _unscored_error(self, missing: list[str]) -> AudiobitsError:
+        """Why ``missing`` utterances of the bins were not scored: the corpus lists them but cannot read their audio
+        (named, first few and the count, with the fix), or it does not hold them (bins of another corpus)."""
+        unreadable = self.unreadable(missing)
+        if not unreadable:
+            return AudiobitsError(f"{len(missing)} {self.split} utterance(s) of {self.bins_dir} (e.g. {missing[0]}) "
+                                  f"are not in corpus {self.corpus.name!r}: the bins come from another corpus")
+        shown = "; ".join(list(unreadable.values())[:3]) + ("; ..." if len(unreadable) > 3 else "")
+        others = len(missing) - len(unreadable)
+        return AudiobitsError(
+            f"{len(unreadable)} {self.split} utterance(s) of {self.bins_dir} cannot be read from corpus "
+            f"{self.corpus.name!r}: {shown}" + (f" ({others} more are not in the corpus)" if others else "") +
+            f". Restore the file(s) and run `audiobits quality` again (scored utterances are kept), or re-prepare "
+            f"without them: delete {self.bins_dir.parent} and prepare every representation again, so all drop them.")
+
     def finish(self) -> dict:
         """Write quality.json from the partial files (atomically) and remove them; returns what was written."""
         done = _read_partial(self.bins_dir, self.scored_with)
@@ -276,8 +300,7 @@ class QualityJob:
                                  f"listeners than this rank's {self.scored_with} (a model loaded on one rank but not "
                                  "another?): make the same models loadable on every node and run again")
         if missing:
-            raise AudiobitsError(f"{len(missing)} {self.split} utterance(s) of {self.bins_dir} (e.g. {missing[0]}) "
-                                 f"are not in corpus {self.corpus.name!r}: the bins come from another corpus")
+            raise self._unscored_error(missing)
         rows = [done[uid] for uid in self.ids]
         result = {"representation": self.representation.name, "split": self.split, "sample_rate": RATE,
                   "decoded_sample_rate": self.representation.decoded_sample_rate, "encoder": self.bins.meta.encoder,
@@ -396,9 +419,11 @@ def other_listeners(heard_by: dict[str, dict | None], metric: str) -> dict[str, 
 
 
 def read_quality_file(bins_dir: str | os.PathLike | None) -> dict | None:
-    """``<bins_dir>/quality.json`` as written, or None when there is none."""
+    """``<bins_dir>/quality.json`` as written, or None when there is none (a damaged one raises `ConfigValueError`)."""
     path = Path(bins_dir) / QUALITY_FILE if bins_dir is not None else None
-    return json.loads(path.read_text(encoding="utf-8")) if path is not None and path.is_file() else None
+    if path is None or not path.is_file():
+        return None
+    return read_json(path, fix="Delete it and run `audiobits quality` again to rescore.")
 
 
 def quality_means(result: dict | None) -> dict[str, float | None]:

@@ -24,15 +24,17 @@ from pathlib import Path
 from audiobits.arguments import argument_parser
 from audiobits.calibrate import calibration_slack
 from audiobits.compressed_file import COMPRESS_FILE
-from audiobits.files import check_output_dir, write_text_atomic
 from audiobits.plots import significant, write_figures
-from audiobits.runs import Run, flags, load_runs, reference_group
+from audiobits.errors import AudiobitsError
+from audiobits.files import check_output_dir, read_json, write_text_atomic
+from audiobits.runs import Run, flags, load_runs, note_printer, reference_group, skipping
 from audiobits.quality import read_quality
 from audiobits.sanity import Check, check_run, summary
 
 FORMATS = ("table", "markdown", "csv", "json")
 PETA = 1e15
 CI_MARKS = {"speakers": " spk", "utterances": " utt"}  # which units the bootstrap resampled
+COMPRESS_FIX = "Run `audiobits compress` on the run again to rewrite it, or delete it."
 
 
 def _sci(x: float | None) -> str:
@@ -165,7 +167,7 @@ def compression(run: Run) -> dict:
     """The row's compression columns from RUN_DIR/compress.json (``audiobits compress``); None where not run:
     the whole file's bits/sec, its excess over the cross-entropy of the coded tokens, and the baselines."""
     path = run.path / COMPRESS_FILE
-    found = json.loads(path.read_text()) if path.is_file() else {}
+    found = read_json(path, fix=COMPRESS_FIX) if path.is_file() else {}
     baselines = found.get("baselines", {})
     return {"compressed_bits_per_sec": found.get("compressed_bits_per_sec"),
             "compression_overhead": found.get("overhead"),
@@ -201,13 +203,26 @@ def row(run: Run, reference: dict, checks: list[Check]) -> dict:
     }
 
 
-def build_table(runs: list[Run], sanity: bool = True) -> Table:
-    """The report table of ``runs`` in the given order; ``sanity=False`` skips the checks (no bins read)."""
+def _row_and_checks(run: Run, reference: dict, sanity: bool) -> list[tuple[dict, list[Check]]]:
+    """[(the run's row, its checks)]: reads the files beside the run and its bins, which may be damaged."""
+    checks = check_run(run) if sanity else []
+    return [(row(run, reference, checks), checks)]
+
+
+def build_table(runs: list[Run], sanity: bool = True, on_skip: Callable[[str], None] | None = None) -> Table:
+    """The report table of ``runs`` in the given order; ``sanity=False`` skips the checks (no bins read). A run
+    whose extra files (compress.json, calibration, quality.json, bins) are damaged raises `AudiobitsError`; with
+    ``on_skip`` it is left out with a one-line note, as :func:`load_runs` does, and none left is an error."""
     if not runs:
         raise ValueError("build_table needs at least one run")
     reference = reference_group(runs)
-    checks = {r.label: check_run(r) if sanity else [] for r in runs}
-    return Table([row(r, reference, checks[r.label]) for r in runs], reference, checks if sanity else {})
+    skipped: list[str] = []
+    built = {run.label: entry for run in runs
+             for entry in skipping(lambda: _row_and_checks(run, reference, sanity), run.path, skipped, on_skip)}
+    if not built:
+        raise AudiobitsError(f"no run left to report among {skipped}")
+    checks = {label: run_checks for label, (_, run_checks) in built.items()} if sanity else {}
+    return Table([cells for cells, _ in built.values()], reference, checks)
 
 
 def write_report(table: Table, out: Path) -> list[Path]:
@@ -232,10 +247,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.out:
         check_output_dir(args.out, "--out")
-    runs = load_runs(args.runs, on_skip=lambda note: print(f"audiobits report: {note}", file=sys.stderr))
-    table = build_table(runs, sanity=args.sanity)
+    note = note_printer("audiobits report")
+    runs = load_runs(args.runs, on_skip=note)
+    table = build_table(runs, sanity=args.sanity, on_skip=note)
     print(table.render(args.format), end="")
     if args.out:
         out = Path(args.out)
-        files = write_report(table, out) + write_figures(runs, out)
+        shown = {cells["run"] for cells in table.rows}  # the figures leave out the runs the table skipped
+        files = write_report(table, out) + write_figures([run for run in runs if run.label in shown], out)
         print(f"wrote {len(files)} files to {out}: " + ", ".join(p.name for p in files), file=sys.stderr)

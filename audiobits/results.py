@@ -18,8 +18,8 @@ import numpy as np
 
 from audiobits import metrics
 from audiobits.bins import BinMeta, SplitBins
-from audiobits.errors import MissingFileError
-from audiobits.files import write_atomic, write_text_atomic
+from audiobits.errors import ConfigValueError, MissingFileError
+from audiobits.files import read_json, write_atomic, write_text_atomic
 from audiobits.trainer_options import TrainerRecord
 
 RESULTS_FILE = "results.json"
@@ -235,14 +235,20 @@ def write_results(results: dict, directory: str | os.PathLike) -> Path:
 
 
 def read_results(path: str | os.PathLike) -> dict:
-    """Read a run's results; ``path`` is the file or the run directory holding it."""
+    """Read a run's results; ``path`` is the file or the run directory holding it. A missing, damaged (truncated,
+    overwritten) or foreign file raises an `AudiobitsError` naming it, so a caller can skip that run and go on."""
     path = Path(path)
     if path.is_dir():
         path = path / RESULTS_FILE
     if not path.is_file():
         raise MissingFileError(f"{path} not found: the run did not finish fit (results.json is written at the end "
-                                "of `audiobits fit`). Finish or resume it with `--ckpt_path last`.")
-    return json.loads(path.read_text())
+                               "of `audiobits fit`). Finish or resume it with `--ckpt_path last`.")
+    results = read_json(path, fix="It was cut off or overwritten after fit wrote it: rewrite it with `audiobits "
+                                  "validate --ckpt_path <the run's checkpoint>`, or leave the run out.")
+    if not isinstance(results, dict):
+        raise ConfigValueError(f"{path}: holds a JSON {type(results).__name__}, not the object audiobits writes; "
+                               "rewrite it with `audiobits validate`, or leave the run out.")
+    return results
 
 
 def _json_default(value):

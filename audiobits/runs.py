@@ -7,8 +7,8 @@ fit, see :mod:`audiobits.results`), ``config.yaml`` (the resolved LightningCLI c
 
 from __future__ import annotations
 
-import json
 import os
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from audiobits.errors import AudiobitsError
+from audiobits.errors import AudiobitsError, ConfigValueError
 from audiobits.results import RESULTS_FILE, read_results
 from audiobits.trainer_options import recorded_deviations
 
@@ -86,44 +86,66 @@ def find_run_dirs(path: str | os.PathLike) -> list[Path]:
     return found
 
 
-def load_run(path: str | os.PathLike) -> Run:
-    """Read one run directory (results.json required, config.yaml optional)."""
-    path = Path(path)
+def read_config(path: Path) -> dict:
+    """A run's config.yaml as a dict ({} when there is none); a damaged one raises `ConfigValueError` naming it."""
+    if not path.is_file():
+        return {}
     try:
-        results = read_results(path)
-        config_path = path / CONFIG_FILE
-        config = yaml.safe_load(config_path.read_text()) if config_path.is_file() else {}
-    except (json.JSONDecodeError, yaml.YAMLError) as e:
-        raise AudiobitsError(f"{path}: {RESULTS_FILE} or {CONFIG_FILE} is not readable ({e}); the run was cut off "
-                             "while writing it. Resume it with --ckpt_path last, or leave it out.") from e
+        config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, yaml.YAMLError) as e:
+        raise ConfigValueError(f"{path}: not readable YAML ({str(e).splitlines()[0]}); it was cut off or overwritten "
+                               "after fit wrote it. Restore it, or leave the run out.") from e
+    return config if isinstance(config, dict) else {}
+
+
+def load_run(path: str | os.PathLike) -> Run:
+    """Read one run directory (results.json required, config.yaml optional); a missing, damaged or foreign file
+    raises `AudiobitsError` naming it."""
+    path = Path(path)
+    results = read_results(path)
     missing = [k for k in ("representation", "corpus", "bits_per_sec", "bits_per_sec_ci95") if k not in results]
     if missing:
         raise AudiobitsError(f"{path / RESULTS_FILE}: lacks {missing}; it was not written by audiobits' "
                              "ResultsWriter. Re-run `audiobits validate` for this run to rewrite it.")
-    return Run(path=path, results=results, config=config or {})
+    return Run(path=path, results=results, config=read_config(path / CONFIG_FILE))
 
 
 def load_runs(paths: Iterable[str | os.PathLike], on_skip: Callable[[str], None] | None = None) -> list[Run]:
     """All runs under ``paths`` (run dirs or folders above them), each with a short unique ``label``.
 
-    A path without a readable results.json (a crashed, running or empty run) raises `AudiobitsError`; with
-    ``on_skip`` it is left out and ``on_skip`` gets a one-line note saying why (``runs/*/version_*`` globs meet those).
+    A path without results.json (a crashed, running or empty run) or a run whose files are damaged raises
+    `AudiobitsError`; with ``on_skip`` that path or run is left out, the other runs under the same folder kept, and
+    ``on_skip`` gets a one-line note saying why (``runs/*/version_*`` globs meet those). None left is an error.
     """
     runs, skipped = [], []
-    for p in paths:
-        try:
-            runs += [load_run(d) for d in find_run_dirs(p)]
-        except AudiobitsError as e:
-            if on_skip is None:
-                raise
-            skipped.append(str(p))
-            on_skip(f"skipped {e}")
+    for path in paths:
+        for run_dir in skipping(lambda: find_run_dirs(path), path, skipped, on_skip):
+            runs += skipping(lambda: [load_run(run_dir)], run_dir, skipped, on_skip)
     if not runs:
         raise AudiobitsError(f"no finished run among {skipped}" if skipped else "no run directories given")
     unique = {r.path.resolve(): r for r in runs}  # a dir named twice (or under two given folders) counts once
     runs = list(unique.values())
     _label(runs)
     return runs
+
+
+def note_printer(tool: str) -> Callable[[str], None]:
+    """An ``on_skip`` for a tool: each note as one ``<tool>: <note>`` line on stderr."""
+    return lambda note: print(f"{tool}: {note}", file=sys.stderr)
+
+
+def skipping(read: Callable[[], list], where: str | os.PathLike, skipped: list[str],
+              on_skip: Callable[[str], None] | None) -> list:
+    """``read()``, or — when it raises `AudiobitsError` and ``on_skip`` is given — nothing, ``where`` added to
+    ``skipped`` and the note passed to ``on_skip``."""
+    try:
+        return read()
+    except AudiobitsError as e:
+        if on_skip is None:
+            raise
+        skipped.append(str(where))
+        on_skip(f"skipped {e}")
+        return []
 
 
 def _label(runs: list[Run]) -> None:

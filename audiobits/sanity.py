@@ -26,7 +26,6 @@ Token statistics come from the run's bins (found through its config.yaml) unless
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,7 +34,7 @@ from audiobits import metrics
 from audiobits.arguments import argument_parser
 from audiobits.bins import TokenBins
 from audiobits.results import token_stats
-from audiobits.runs import Run, load_runs
+from audiobits.runs import Run, load_runs, note_printer, skipping
 from audiobits.trainer_options import recorded_deviations
 
 PASS, WARN, FAIL, SKIP = "pass", "warn", "fail", "skip"
@@ -199,12 +198,12 @@ def main(argv: list[str] | None = None) -> None:
                                                 "folders above them")
     parser.add_argument("--strict", type=bool, default=False, help="exit with status 1 when any check fails")
     args = parser.parse_args(argv)
-    failed = False
-    for run in load_runs(args.runs, on_skip=lambda note: print(f"audiobits sanity: {note}", file=sys.stderr)):
-        checks = check_run(run)
-        failed |= any(c.status == FAIL for c in checks)
-        print(f"{run.label} ({run.representation}, {run.path}): {summary(checks)}")
-        for check in checks:
-            print(f"  {check}")
+    failed, note = False, note_printer("audiobits sanity")
+    for run in load_runs(args.runs, on_skip=note):
+        for checks in skipping(lambda: [check_run(run)], run.path, [], note):  # damaged bins: skip this run only
+            failed |= any(c.status == FAIL for c in checks)
+            print(f"{run.label} ({run.representation}, {run.path}): {summary(checks)}")
+            for check in checks:
+                print(f"  {check}")
     if args.strict and failed:
         raise SystemExit(1)

@@ -11,6 +11,7 @@ headline figure with the floors.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,10 +21,11 @@ from audiobits import metrics
 from audiobits.arguments import argument_parser
 from audiobits.errors import AudiobitsError
 from audiobits.files import check_output_dir, write_figure, write_text_atomic
-from audiobits.results import UTTERANCES_FILE
-from audiobits.runs import Run, load_runs
-from audiobits.scaling_law import (MIN_POINTS, LawFit, bootstrap_floor, fit_law, leave_one_out,
+from audiobits.results import RESULTS_FILE, UTTERANCES_FILE
+from audiobits.runs import Run, load_runs, note_printer
+from audiobits.scaling_law import (LAW_PARAMETERS, MIN_POINTS, LawFit, bootstrap_floor, fit_law, leave_one_out,
                                    leave_one_out_reason)
+from audiobits.sweep import Point, planned_points, read_sweep_record
 
 SCALING_FILE = "scaling.json"
 
@@ -66,13 +68,43 @@ def collect_points(runs: list[Run]) -> Points:
     return Points(runs, params, tokens, loss, nats, scored, groups, kind)
 
 
+def gap(point: Point, run: Run | None) -> str | None:
+    """Why a point the sweep planned is not fitted (None: it is): never started, crashed or still running, or a
+    main run stopped before its epoch ended (a cool-down ends at its max_steps by design, so records finished:
+    false). A results.json that is there but damaged was already noted by `load_runs`."""
+    if run is not None:
+        return (None if point.fraction is not None or run.results.get("finished", False) else
+                "its results.json records finished: false (stopped before the end of its epoch); move the run "
+                "aside and run the sweep again to train it anew")
+    if not point.path.is_dir():
+        return "not run (no directory): run the sweep again to train it (finished points are kept)"
+    if not (point.path / RESULTS_FILE).is_file():
+        return (f"no {RESULTS_FILE}: it crashed or is still running; once it is not running, run the sweep again to "
+                "resume it (finished points are kept)")
+    return None
+
+
+def without_gaps(sweeps: list[str], runs: list[Run], note: Callable[[str], None]) -> list[Run]:
+    """``runs`` less the unfinished main runs of the sweep folders given, with one note per point their sweep.json
+    plans that will not be fitted: a size that crashed must not vanish from the fit without a word."""
+    loaded = {run.path.resolve(): run for run in runs}
+    left_out = set()
+    for folder in sweeps:
+        for point in planned_points(Path(folder)):
+            why = gap(point, loaded.get(point.path.resolve()))
+            if why is not None:
+                note(f"sweep point {point.path} left out of the fit: {why}")
+                left_out.add(point.path.resolve())
+    return [run for run in runs if run.path.resolve() not in left_out]
+
+
 def measured_run(points: Points) -> Run:
     """The point a study reports: the sweep's reference size (sweep.json) at its full epoch, else the largest
     model's main run, else the point with the most N·D."""
     mains = [r for r in points.runs if r.path.name == "main"]
     for run in mains:
-        record = run.path.parent.parent.parent / "sweep.json"  # <sweep>/runs/<size>/main
-        if record.is_file() and json.loads(record.read_text()).get("reference") == run.path.parent.name:
+        record = read_sweep_record(run.path.parent.parent.parent) or {}  # <sweep>/runs/<size>/main
+        if record.get("reference") == run.path.parent.name:
             return run
     candidates = mains or points.runs
     return max(candidates, key=lambda r: (r.results["model"]["non_embedding_params"], r.results["train_tokens"]))
@@ -152,13 +184,16 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     out = Path(args.out or args.sweeps[0])
     check_output_dir(out, "--out")
-    try:
-        runs = load_runs(args.sweeps)
-    except FileNotFoundError as error:
-        raise AudiobitsError(str(error)) from error
+    note = note_printer("audiobits scaling")
+    runs = without_gaps(args.sweeps, load_runs(args.sweeps, on_skip=note), note)
     by_rep: dict[str, list[Run]] = {}
     for run in runs:
         by_rep.setdefault(run.representation, []).append(run)
+    for name, rep_runs in sorted(by_rep.items()):
+        if len(rep_runs) < LAW_PARAMETERS:
+            raise AudiobitsError(f"{name}: {len(rep_runs)} finished point(s) left, but L(N, D) has {LAW_PARAMETERS} "
+                                 "parameters to fit: finish the points named above (run the sweep again), or add "
+                                 "sizes to the ladder.")
     records, floors, measured = [], {}, []
     out.mkdir(parents=True, exist_ok=True)
     for name, rep_runs in sorted(by_rep.items()):

@@ -22,6 +22,7 @@ EXPONENT_BOUNDS = (0.0, 3.0)  # α, β searched here
 PLAUSIBLE_EXPONENTS = (0.05, 1.5)  # language models: α ≈ 0.34, β ≈ 0.28 (Chinchilla); HuBERT units ≈ 0.31, 0.24
 E_LOWEST = 1e-4  # E is searched in [E_LOWEST · min L, min L]: the floor lies below every measured loss
 AT_BOUND = 0.01  # log E within 1 % of a bound → "E at a bound"
+LAW_PARAMETERS = 5  # E, A, B, alpha, beta: fewer points cannot determine them
 MIN_POINTS, MIN_MODEL_SIZES, MIN_DATA_SIZES = 8, 3, 3  # five parameters need more points than that on both axes
 GRID_EXPONENTS = np.linspace(0.05, 1.5, 15)  # (α, β) grid of the linear initialisations
 STARTS = 4  # L-BFGS runs, from the best grid points

@@ -90,7 +90,8 @@ def test_id_at_or_above_vocab_is_named_by_the_verifying_open_and_the_plain_open_
     tokens[2] = 100
     tokens.tofile(d / "val.bin")
     TokenBins(d)  # sizes, index and sampled EOS only: a changed id inside an utterance is not read
-    with pytest.raises(BinFormatError, match=r"val.bin: token id 100 at position 2 is >= vocab_size 100"):
+    with pytest.raises(BinFormatError, match=r"val.bin: utterance 'val0' holds token id 100 \(position 2\), but "
+                                             r"meta.json's vocab_size is 100"):
         TokenBins(d, verify_checksum=True)
 
 

@@ -1,10 +1,12 @@
 """Windows and samplers: one epoch uses every training window exactly once on any number of ranks."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
-from audiobits.bins import BinMeta, BinWriter, Codebook, TokenBins
+from audiobits.bins import BinMeta, BinWriter, Codebook, SplitBins, TokenBins
 import pickle
 
 from audiobits.data import (EMPTY_WINDOW, IGNORE_INDEX, SLIDING, UTTERANCE_RESET, EpochBatchSampler,
@@ -61,7 +63,8 @@ def test_sliding_windows_score_every_target_once_with_at_least_seq_len_minus_str
                                                                                               stride):
     plan = window_plan(np.array([[0, tokens]]), seq_len, stride)
     stream = np.arange(tokens)
-    split = type("S", (), {"tokens": stream, "num_tokens": tokens})()
+    split = SplitBins(Path("stream.bin"), stream.dtype, tokens, np.array([0, tokens]), np.array(["u"]),
+                      np.array([1.0]), np.array([0]), _tokens=stream)  # one utterance, ids 0..tokens-1
     ds = TokenWindows(split, seq_len, partial=True, plan=plan)
     rows = _scored(ds)
     assert sorted(rows[:, 2]) == list(range(1, tokens))  # every target exactly once

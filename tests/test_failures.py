@@ -107,7 +107,7 @@ def test_report_over_a_glob_skips_crashed_running_and_empty_run_dirs_with_one_li
     assert len(notes) == 3 and all(n.startswith("audiobits report: skipped ") for n in notes), err
     assert f"{crashed}: no results.json in it or below it: the run crashed, is still running" in notes[0]
     assert f"{empty}: no results.json" in notes[1]
-    assert f"{cut_off}: results.json or config.yaml is not readable" in notes[2]
+    assert f"{cut_off / 'results.json'}: not valid JSON (truncated?)" in notes[2]
     main(["sanity", *map(str, sorted(finished.parent.glob("version_*")))])  # the same glob, the same notes
     out, err = capsys.readouterr()
     assert out.startswith("mimi_sem (") and [n.split(":")[0] for n in err.splitlines()] == ["audiobits sanity"] * 3
@@ -115,6 +115,51 @@ def test_report_over_a_glob_skips_crashed_running_and_empty_run_dirs_with_one_li
     with pytest.raises(SystemExit) as exit_info:
         main(["report", str(crashed), str(empty)])
     assert f"no finished run among ['{crashed}', '{empty}']" in error_line(exit_info)
+
+
+def damage_runs(tmp_path: Path) -> tuple[Path, dict[str, Path]]:
+    """A good run beside runs whose results.json is truncated or random bytes, whose config.yaml is random bytes,
+    and whose compress.json is truncated (the report reads it): the good run's dir and the damaged files by kind."""
+    good = make_run(tmp_path, "good", curve=False)
+    damaged = {kind: make_run(tmp_path, kind, curve=False, seed=i) for i, kind in
+               enumerate(("truncated", "random", "config", "compress"), start=1)}
+    random_bytes = np.random.default_rng(0).bytes(300)
+    results = (damaged["truncated"] / "results.json")
+    results.write_text(results.read_text()[:200])
+    (damaged["random"] / "results.json").write_bytes(b"\x93" + random_bytes)
+    (damaged["config"] / "config.yaml").write_bytes(b"\xff" + random_bytes)
+    (damaged["compress"] / "compress.json").write_text('{"compressed_bits_per_sec": 1')
+    return good, {"truncated": results, "random": damaged["random"] / "results.json",
+                  "config": damaged["config"] / "config.yaml", "compress": damaged["compress"] / "compress.json"}
+
+
+def test_report_and_sanity_over_a_folder_skip_each_damaged_run_with_one_line_and_report_the_rest(tmp_path, capsys):
+    good, files = damage_runs(tmp_path)
+    before = snapshot(tmp_path)
+    main(["report", str(tmp_path / "runs"), "--sanity", "false", "--format", "csv", "--out", str(tmp_path / "rep")])
+    out, err = capsys.readouterr()
+    assert [line.split(",")[0] for line in out.splitlines()[1:]] == ["good"]
+    assert [row["run"] for row in json.loads((tmp_path / "rep" / "report.json").read_text())["rows"]] == ["good"]
+    notes = sorted(line for line in err.splitlines() if not line.startswith("wrote "))
+    assert len(notes) == 4, err
+    expected = {"compress": "not valid JSON (truncated?): Expecting ',' delimiter at line 1 column 30. Run "
+                            "`audiobits compress` on the run again",
+                "config": "not readable YAML (",
+                "random": "not UTF-8 text (byte 0x93 at offset 0: overwritten with other data?). It was cut off or "
+                          "overwritten after fit wrote it: rewrite it with `audiobits validate",
+                "truncated": "not valid JSON (truncated?): "}
+    for note, kind in zip(notes, sorted(expected)):
+        assert note.startswith(f"audiobits report: skipped {files[kind]}: {expected[kind]}"), note
+    main(["sanity", str(tmp_path / "runs")])  # sanity reads the runs the same way (it reads no compress.json)
+    out, err = capsys.readouterr()
+    assert sorted(line.split(" (")[0] for line in out.splitlines() if not line.startswith(" ")) == ["compress", "good"]
+    assert [n.split(" skipped ")[1].split(":")[0] for n in sorted(err.splitlines())] == [
+        str(files[k]) for k in ("config", "random", "truncated")]
+    assert {k: v for k, v in snapshot(tmp_path).items() if not k.startswith("rep")} == before
+    shutil.rmtree(good)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["report", *(str(f.parent) for k, f in files.items() if k != "compress")])
+    assert error_line(exit_info).startswith("audiobits: error: no finished run among [")
 
 
 # --- AudioFolder input -----------------------------------------------------------------------------------------
@@ -156,6 +201,35 @@ def test_a_missing_audio_file_is_dropped_as_missing_and_a_rerun_says_it_stays_dr
     shutil.rmtree(corpus_dir)  # following that advice brings the utterance back
     main(prepare_args(tmp_path, recordings))
     assert "late.wav" in TokenBins(corpus_dir / "mulaw").split("train").ids
+
+
+def test_quality_names_deleted_val_audio_files_instead_of_blaming_another_corpus(tmp_path):
+    pytest.importorskip("pesq", reason="quality scores PESQ (audiobits[quality])")
+    pytest.importorskip("pystoi", reason="quality scores STOI (audiobits[quality])")
+    val = speech_rows(5, prefix="v")
+    recordings = write_audio_folder(tmp_path / "mine", {"train": speech_rows(3), "val": val})
+    args = prepare_args(tmp_path, recordings)
+    main(args)
+    gone = [recordings / "val" / name for name in ("v001.wav", "v003.wav")]
+    for path in gone:
+        path.unlink()
+    before = snapshot(tmp_path)
+    quality = ["quality", "--config", args[-1], "--listeners.asr_model", "null", "--listeners.speaker_model", "null"]
+    with pytest.raises(SystemExit) as exit_info:
+        main(quality)
+    bins = tmp_path / "data" / "mine" / "mulaw"
+    assert error_line(exit_info) == (
+        f"audiobits: error: 2 val utterance(s) of {bins} cannot be read from corpus 'mine': "
+        + "; ".join(f"audio file {p} (named in metadata.csv) does not exist" for p in gone) + ". Restore the "
+        f"file(s) and run `audiobits quality` again (scored utterances are kept), or re-prepare without them: delete "
+        f"{bins.parent} and prepare every representation again, so all drop them.")
+    after = snapshot(tmp_path)  # every file as it was; only the resumable scores of the other 3 were added
+    assert {k: v for k, v in after.items() if "quality.partial" not in k} == before
+    assert [k for k in after if k not in before] == ["data/mine/mulaw/quality.partial.rank0.jsonl"]
+    for path, (name, _, data) in zip(gone, (val[1], val[3])):  # following the fix: restored, the run completes
+        path.write_bytes(data)
+    main(quality)
+    assert json.loads((bins / "quality.json").read_text())["utterances"] == 5
 
 
 def test_a_metadata_csv_with_a_byte_order_mark_simply_works(tmp_path):
@@ -289,6 +363,40 @@ def test_validate_or_test_that_fails_on_the_users_input_leaves_no_new_run_direct
         fit(tmp_path, bins, "--trainer.callbacks+=recorders.RefuseAtEvaluation", subcommand=subcommand)
     assert error_line(exit_info) == "audiobits: error: refused the user's input at evaluation start"
     assert (tmp_path / "runs" / "tiny").is_dir() and not list(tmp_path.rglob("version_*"))  # made, then removed
+
+
+@pytest.mark.parametrize("field, value, low", [("batch_size", "0", 1), ("batch_size", "-4", 1), ("seq_len", "0", 1),
+                                               ("num_workers", "-1", 0)])
+def test_a_batch_size_seq_len_or_num_workers_out_of_range_is_one_line_naming_the_field(tmp_path, field, value, low):
+    bins = tmp_path / "bins"
+    write_markov_bins(bins, vocab=16, utterance_len=50, train_utterances=20, val_utterances=2)
+    before = snapshot(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        fit(tmp_path, bins, f"--data.init_args.{field}", value)
+    message = error_line(exit_info)
+    assert message.startswith(f"audiobits: error: data.{field} is {value}, but it counts ")
+    assert f"must be at least {low}: set data.init_args.{field} in the config" in message
+    assert snapshot(tmp_path) == before  # no run directory, the bins untouched
+
+
+@pytest.mark.parametrize("workers", ["0", "2"], ids=["in-process", "in-dataloader-workers"])
+def test_an_id_at_or_above_vocab_size_in_foreign_bins_is_one_line_naming_file_utterance_and_id(tmp_path, workers):
+    """Bins another tool wrote (meta.json as ours) with one id past the vocab: the window holding it is refused before
+    the embedding sees it, also when a DataLoader worker read it (torch re-raises it with the worker's traceback)."""
+    bins = tmp_path / "bins"
+    write_markov_bins(bins, vocab=16, utterance_len=50, train_utterances=20, val_utterances=2)
+    tokens = np.memmap(bins / "train.bin", dtype=np.uint16, mode="r+")
+    tokens[3 * 51 + 7] = 40  # utterance 3 of 51 tokens each (50 + EOS), 8th token
+    tokens.flush()
+    del tokens
+    before = snapshot(bins)
+    with pytest.raises(SystemExit) as exit_info:
+        fit(tmp_path, bins, "--data.init_args.num_workers", workers, "--trainer.num_sanity_val_steps", "0")
+    assert error_line(exit_info) == (
+        f"audiobits: error: {bins / 'train.bin'}: utterance 'train-000003' holds token id 40 (position 160), but "
+        "meta.json's vocab_size is 17: the bins were written by another tool or with another vocabulary. Fix the "
+        "tool's ids or vocab_size in meta.json, or prepare the bins again with `audiobits prepare`.")
+    assert snapshot(bins) == before and not list((tmp_path / "runs").rglob("version_*"))  # no run directory left
 
 
 def test_a_resume_onto_stale_bins_is_refused_before_fit_would_rewrite_them(tmp_path):

@@ -1,7 +1,10 @@
 """`audiobits scaling` over run directories of a known law: the floor lands in its interval, figures are written."""
 
+import hashlib
 import json
 import math
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +13,7 @@ from audiobits.bins import TokenBins
 from audiobits.cli import main
 from audiobits.results import UTTERANCES_FILE
 from audiobits.scaling_law import LawFit
+from audiobits.sweep import LadderSize, main_run_dir, write_sweep
 from run_dirs import make_run
 
 SIZES = (2e4, 8e4, 3.2e5, 1.28e6)
@@ -56,3 +60,65 @@ def test_scaling_recovers_a_known_floor_from_run_directories(tmp_path, capsys):
     assert (tmp_path / "out" / "scaling_mimi_sem.png").is_file()
     assert (tmp_path / "out" / "headline_floor.svg").is_file()
     assert "checks passed" in capsys.readouterr().out
+
+
+LADDER = [LadderSize(name, 1, width, 1, 1e-3, 1e-4) for name, width in (("a", 16), ("b", 32), ("c", 64), ("d", 128))]
+
+
+def sweep_with_gaps(tmp_path: Path) -> Path:
+    """A sweep folder planning 4 sizes × (main + cool-downs at 0.25 and 0.5): size d never ran, c's cool-down at 0.5
+    crashed (a checkpoint, no results.json), b's main run stopped early (finished: false); the 7 others finished."""
+    out = tmp_path / "sweep"
+    (tmp_path / "fit.yaml").write_text("model: {}\n")
+    write_sweep(tmp_path / "fit.yaml", LADDER, out, [0.25, 0.5], ["audiobits", "sweep"])
+    for i, size in enumerate(LADDER[:3]):
+        for fraction, tokens in ((None, 4e6), (0.25, 1e6), (0.5, 2e6)):
+            run = main_run_dir(out, size.name).parent / (f"cooldown_{fraction:g}" if fraction else "main")
+            if (size.name, fraction) == ("c", 0.5):
+                (run / "checkpoints").mkdir(parents=True)
+                (run / "checkpoints" / "last.ckpt").write_bytes(b"weights")
+                continue
+            finished = (size.name, fraction) != ("b", None)
+            made = make_run(tmp_path / "made", f"{size.name}{fraction}", representation="mimi_sem", curve=False,
+                            bits_per_token=2.0 + 10 / (i + 1) + 1e6 / tokens,
+                            results_overrides={"train_tokens": int(tokens), "finished": finished,
+                                               "model": {"non_embedding_params": 10 ** (4 + i)}})
+            run.parent.mkdir(parents=True, exist_ok=True)
+            made.rename(run)
+    return out
+
+
+def listing(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
+            for p in sorted(root.rglob("*"))}
+
+
+def test_scaling_names_each_missing_crashed_unfinished_or_damaged_sweep_point_and_fits_the_rest(tmp_path, capsys):
+    out = sweep_with_gaps(tmp_path)
+    damaged = out / "runs" / "a" / "cooldown_0.25" / "results.json"  # cut off by another tool: skipped, noted once
+    damaged.write_text(damaged.read_text()[:150])
+    before = listing(out)
+    main(["scaling", str(out), "--out", str(tmp_path / "fit"), "--resamples", "0"])
+    captured = capsys.readouterr()
+    notes = captured.err.splitlines()
+    assert notes.pop(0).startswith(f"audiobits scaling: skipped {damaged}: not valid JSON (truncated?)")
+    prefix = "audiobits scaling: sweep point "
+    assert notes == [
+        f"{prefix}{out}/runs/b/main left out of the fit: its results.json records finished: false (stopped before "
+        "the end of its epoch); move the run aside and run the sweep again to train it anew",
+        f"{prefix}{out}/runs/c/cooldown_0.5 left out of the fit: no results.json: it crashed or is still running; once "
+        "it is not running, run the sweep again to resume it (finished points are kept)",
+        *(f"{prefix}{out}/runs/d/{name} left out of the fit: not run (no directory): run the sweep again to train it "
+          "(finished points are kept)" for name in ("main", "cooldown_0.25", "cooldown_0.5"))], captured.err
+    [record] = json.loads((tmp_path / "fit" / "scaling.json").read_text())
+    assert record["points"] == 6 and record["measured"]["run"] == str(out / "runs" / "c" / "main")
+    assert listing(out) == before  # the sweep folder as it was
+    shutil.rmtree(out / "runs" / "a")  # 4 points left: too few for five parameters
+    before = listing(out)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["scaling", str(out), "--out", str(tmp_path / "fit2"), "--resamples", "0"])
+    assert str(exit_info.value.code) == ("audiobits: error: mimi_sem: 4 finished point(s) left, but L(N, D) has 5 "
+                                         "parameters to fit: finish the points named above (run the sweep again), "
+                                         "or add sizes to the ladder.")
+    assert listing(out) == before and not (tmp_path / "fit2").exists()
+    assert len(capsys.readouterr().err.splitlines()) == 8  # a's three points are named now, each once
