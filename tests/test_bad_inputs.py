@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from test_failures import error_line, snapshot
+from disk_checks import error_line, snapshot
 
 from audiobits.cli import main
 from run_dirs import make_run

@@ -22,7 +22,7 @@ from audiobits.compress import COMPRESS_FILE, compress_run, decompress
 from audiobits.compressed_file import CompressedFile, CompressedFileError
 from audiobits.results import read_results
 from audiobits.synthetic import write_markov_bins
-from test_failures import error_line, snapshot
+from disk_checks import error_line, snapshot
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = str(REPO / "configs" / "tiny.yaml")

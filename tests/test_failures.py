@@ -6,7 +6,6 @@ after: a refusal must not have written, moved or deleted anything.
 """
 
 import builtins
-import hashlib
 import json
 import logging
 import os
@@ -30,20 +29,8 @@ from audiobits.encode import EncodeOptions
 from audiobits.iso_data import read_dropped
 from audiobits.errors import AudiobitsError
 from audiobits.synthetic import write_markov_bins
+from disk_checks import error_line, snapshot
 from run_dirs import make_run
-
-
-def snapshot(root: Path) -> dict[str, str]:
-    """Every path under ``root`` with each file's sha256: equal snapshots mean nothing was written there."""
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
-            for p in sorted(Path(root).rglob("*"))}
-
-
-def error_line(exit_info: pytest.ExceptionInfo) -> str:
-    """The message `audiobits.cli.main` exits with: one line, prefixed as the CLI prints it."""
-    message = str(exit_info.value.code)
-    assert message.startswith("audiobits: error: ") and "\n" not in message, message
-    return message
 
 
 # --- token bins ----------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_failures import error_line, snapshot
+from disk_checks import error_line, snapshot
 
 from audiobits.cli import lightning_cli, main
 from audiobits.report import build_table
