@@ -10,7 +10,9 @@ The seed vocabularies are odd (2^k + 1: the codes and an EOS), and a [rows, voca
 stride sends cuBLAS to alignment-1 kernels that ran the head at a fraction of an H200's speed (benchmarks/RESULTS.md).
 Both paths therefore multiply by the weight with zero rows appended up to a multiple of `PAD_MULTIPLE` and keep the
 pad columns out of the softmax (−inf before the log-sum-exp; a −1e4 bias in the fused kernel): every number is
-the unpadded vocabulary's, only the memory layout changes.
+the unpadded vocabulary's within rounding (the GEMM kernel may change, so the last bits may), and the layout alone
+differs. Ids are not range-checked here: a target ≥ vocab would read a pad column (−inf: infinite nats, not an
+error); `SplitBins.read` refuses such ids where tokens are read.
 """
 
 from __future__ import annotations
@@ -146,13 +148,21 @@ def summed_nats(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tenso
                 ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
     """Σ cross-entropy (nats) over the valid targets of logits ``hidden @ weight.T``: the training loss's numerator."""
     if resolve_backend(backend, hidden.device) == "fused":
-        from liger_kernel.transformers.functional import liger_fused_linear_cross_entropy
-
-        dtype = _compute_dtype(hidden, weight)
-        padded = padded_weight(weight.to(dtype))
-        bias = torch.zeros(padded.shape[0], dtype=dtype, device=weight.device)
-        bias[weight.shape[0]:] = PAD_LOGIT
-        return liger_fused_linear_cross_entropy(hidden.reshape(-1, hidden.shape[-1]).to(dtype), padded,
-                                                targets.reshape(-1), bias=bias, ignore_index=ignore_index,
-                                                reduction="sum")
+        return fused_summed_nats(hidden, weight, targets, ignore_index)
     return chunked_summed_nats(hidden, weight, targets, ignore_index)
+
+
+def fused_summed_nats(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor,
+                      ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
+    """`chunked_summed_nats` through Liger Kernel's fused Triton kernel (CUDA; the CPU only under Triton's
+    interpreter, ``TRITON_INTERPRET=1``, which the tests use): the padded weight's pad columns get a `PAD_LOGIT`
+    bias, so they carry no probability."""
+    from liger_kernel.transformers.functional import liger_fused_linear_cross_entropy
+
+    dtype = _compute_dtype(hidden, weight)
+    padded = padded_weight(weight.to(dtype))
+    bias = torch.zeros(padded.shape[0], dtype=dtype, device=weight.device)
+    bias[weight.shape[0]:] = PAD_LOGIT
+    return liger_fused_linear_cross_entropy(hidden.reshape(-1, hidden.shape[-1]).to(dtype), padded,
+                                            targets.reshape(-1), bias=bias, ignore_index=ignore_index,
+                                            reduction="sum")

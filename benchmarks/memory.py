@@ -67,7 +67,8 @@ def main() -> None:
             result = {"peak": None, "kind": "max_memory_allocated"}
         print(json.dumps(result))
         return
-    losses = ["full", "chunked"] + (["fused"] if fused_available(torch.device("cuda")) else [])
+    fused = torch.cuda.is_available() and fused_available(torch.device("cuda"))
+    losses = ["full", "chunked"] + (["fused"] if fused else [])
     print(f"device: {device_name()}; TinyGPT {args.n_layer} layers × 512, batch {args.batch} × {args.seq_len}")
     print(f"{'vocab':>7} " + " ".join(f"{name:>14}" for name in losses) + "   full ÷ chunked")
     for vocab in args.vocab:

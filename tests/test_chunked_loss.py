@@ -1,5 +1,9 @@
 """The chunked head + cross-entropy gives the full computation's loss and gradients, without the full logits."""
 
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -136,7 +140,42 @@ def test_the_weight_is_padded_to_aligned_rows_and_the_pad_columns_carry_no_proba
     torch.testing.assert_close(summed, full.sum(), rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.skipif(not chunked_loss.fused_available(torch.device("cuda")),
+FUSED_ON_CPU = """
+import torch, torch.nn.functional as F
+from audiobits import chunked_loss
+torch.manual_seed(0)
+for vocab in (65, 5001):  # odd, as the seed vocabularies are: 63 and 55 pad rows
+    hidden = torch.randn(64, 16, dtype=torch.float64, requires_grad=True)
+    weight = (0.3 * torch.randn(vocab, 16, dtype=torch.float64)).requires_grad_()
+    targets = torch.randint(0, vocab, (64,))
+    targets[:3] = -100
+    reference = F.cross_entropy(F.linear(hidden, weight), targets, reduction="sum")
+    reference.backward()
+    expected = reference.item(), hidden.grad.clone(), weight.grad.clone()
+    hidden.grad = weight.grad = None
+    loss = chunked_loss.fused_summed_nats(hidden.float(), weight.float(), targets)
+    loss.backward()
+    torch.testing.assert_close(loss.item(), expected[0], rtol=1e-5, atol=0)
+    torch.testing.assert_close(hidden.grad, expected[1], rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(weight.grad, expected[2], rtol=1e-4, atol=1e-6)
+    chunked_loss.PAD_LOGIT = 0.0  # the negative control: pad columns left in the softmax
+    assert chunked_loss.fused_summed_nats(hidden.float(), weight.float(), targets).item() > expected[0] + 0.1
+    chunked_loss.PAD_LOGIT = -1e4
+print("ok")
+"""
+
+
+@pytest.mark.needs("liger_kernel")
+def test_the_fused_kernel_with_its_pad_bias_equals_float64_cross_entropy_under_tritons_interpreter():
+    """Liger's kernel on the CPU (``TRITON_INTERPRET=1``, in a fresh process: Triton reads it at import): loss and
+    gradients of the padded head equal the unpadded float64 computation, and leaving the pad columns unmasked would
+    show (+0.1 nats at least)."""
+    env = {**os.environ, "TRITON_INTERPRET": "1"}
+    done = subprocess.run([sys.executable, "-c", FUSED_ON_CPU], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-3000:]
+
+
+@pytest.mark.skipif(not (torch.cuda.is_available() and chunked_loss.fused_available(torch.device("cuda"))),
                     reason="the fused path needs a CUDA GPU and Liger Kernel (`pip install audiobits[fused]`)")
 @pytest.mark.parametrize("vocab", [5000, 5001])  # 5001: odd, as the seed vocabularies are; padded with a −1e4 bias
 def test_fused_kernel_equals_the_chunked_path_on_cuda(vocab):
