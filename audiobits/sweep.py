@@ -34,7 +34,7 @@ from audiobits import metrics
 from audiobits.arguments import argument_parser
 from audiobits.cooldown import config_decay_fraction, cooldown_args, cooldown_dir, cooldown_steps
 from audiobits.errors import AudiobitsError
-from audiobits.files import read_json, read_yaml, write_text_atomic
+from audiobits.files import check_output_dir, read_json, read_yaml, write_text_atomic
 from audiobits.model import GPTConfig, TinyGPT
 from audiobits.results import RESULTS_FILE
 from callbacks.fraction_checkpoints import DEFAULT_FRACTIONS, fraction_step
@@ -300,6 +300,7 @@ def main(argv: list[str] | None = None) -> None:
     if not config.is_file():
         raise AudiobitsError(f"{config}: no such config; pass an `audiobits fit` config (e.g. configs/text.yaml).")
     out = Path(args.out or Path("sweeps") / config.stem).resolve()
+    check_output_dir(out, "--out" if args.out else "the sweep folder (--out)")
     ladder = load_ladder(args.ladder)
     command = [sys.executable, "-m", "audiobits", "sweep", "--config", str(config.resolve()), "--out", str(out),
                "--fractions", json.dumps(args.fractions)]

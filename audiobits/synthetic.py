@@ -19,6 +19,7 @@ from jsonargparse import auto_cli
 
 from audiobits.arguments import PARSER_KWARGS
 from audiobits.bins import BinMeta, BinWriter, Codebook
+from audiobits.files import check_output_dir
 from audiobits.metrics import markov_entropy_rate
 
 FRAME_RATE = 50.0  # pretend tokens are frames of a 50 Hz codec, so bits/sec is defined
@@ -153,6 +154,7 @@ def main(argv: list[str] | None = None) -> None:
             concentration: Dirichlet concentration of the transition rows.
             seed: random seed.
         """
+        check_output_dir(out, "--out")
         source = write_markov_bins(out, vocab, utterance_len, train_utterances, val_utterances, concentration, seed)
         print(f"wrote {out}: true entropy rate {source.entropy_rate:.4f} bits/token")
 

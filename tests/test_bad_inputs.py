@@ -39,7 +39,7 @@ CASES = [  # subcommand arguments, with {name} for the paths above; {run}: a fin
     ["compress", "{run}", "--out", "{under_file}"],
     ["synthetic", "--out", "{under_file}", "--train_utterances", "2", "--val_utterances", "1"],
     ["calibrate", "--like", "{run}", "--out", "{under_file}"],
-    ["sweep", "--config", "{missing}", "--out", "{under_file}"],
+    ["sweep", "--config", "{run}/config.yaml", "--out", "{under_file}"],
     ["demo", "--out", "{under_file}", "--size", "tiny"],
     ["nosuch"],
     ["report", "--format", "xml", "{run}"],
@@ -79,3 +79,6 @@ def test_a_bad_input_is_one_error_line_and_writes_nothing(case, inputs, tmp_path
     line = error_line(exit_info)  # one line, "audiobits: error: ..."
     assert "Traceback" not in capsys.readouterr().err
     assert snapshot(tmp_path) == before, f"{args} wrote files: {line}"
+    named = [inputs[key] for key in INPUTS if "{%s}" % key in case] or [case[0] if len(case) == 1 else case[2]]
+    assert all(what in line for what in named), f"{line!r} does not name {named}"  # the bad input, or the value
+    assert "--out" in case or not line.startswith("audiobits: error: --out"), f"{line!r}: --out was not given"
