@@ -107,14 +107,16 @@ class TrainerRecord:
         return cls(**named, device=trainer.strategy.root_device.type)
 
     @classmethod
-    def from_dict(cls, record: Any, path: str | os.PathLike) -> TrainerRecord:
-        """The record in results.json ``path``'s ``trainer`` block; one that is not an object with exactly these
-        fields (cut down or edited by hand) raises `ConfigValueError` naming the file, so that run alone is skipped."""
+    def from_dict(cls, record: Any, path: str | os.PathLike,
+                  fix: str = "Restore it, or leave the run out.") -> TrainerRecord:
+        """The record kept in ``path`` (results.json's ``trainer`` block, or a checkpoint's); one that is not an
+        object with exactly these fields (cut down or edited by hand) raises `ConfigValueError` naming the file and
+        ``fix``, so a report skips that run alone."""
         names = [f.name for f in fields(cls)]
         if not isinstance(record, dict) or sorted(record) != sorted(names):
             found = sorted(record) if isinstance(record, dict) else type(record).__name__
             raise ConfigValueError(f"{path}: its trainer block is {found}, not the fields {names} audiobits writes; "
-                                   "it was edited after fit wrote it. Restore it, or leave the run out.")
+                                   f"it was edited after fit wrote it. {fix}")
         return cls(**record)
 
     def as_dict(self) -> dict:
@@ -146,7 +148,14 @@ def check_resume_options(recorded: dict | None, current: TrainerRecord) -> None:
 
 
 def recorded_deviations(results: dict, path: str | os.PathLike = "results.json") -> list[str] | None:
-    """:meth:`TrainerRecord.deviations` of a results.json (read from ``path``, named by a damaged block's error); None
-    when it records no trainer options (written before they were recorded)."""
+    """:meth:`TrainerRecord.deviations` of a results.json (read from ``path``, named by a damaged block's error), and
+    an evaluation in another precision than training's (``eval_precision``, `audiobits validate`'s own); None when it
+    records no trainer options (written before they were recorded)."""
     record = results.get("trainer")
-    return None if record is None else TrainerRecord.from_dict(record, path).deviations()
+    if record is None:
+        return None
+    trained = TrainerRecord.from_dict(record, path)
+    evaluated = results.get("eval_precision", trained.precision)  # `audiobits validate` may use another
+    other = [] if evaluated == trained.precision else [
+        f"eval_precision={evaluated} (trained in {trained.precision}: precision changes the evaluation)"]
+    return trained.deviations() + other
