@@ -19,7 +19,7 @@ import numpy as np
 from audiobits.errors import AudiobitsError
 from audiobits.files import read_yaml
 from audiobits.results import RESULTS_FILE, read_results
-from audiobits.trainer_options import recorded_deviations
+from audiobits.trainer_options import TrainerRecord, recorded_deviations
 
 CONFIG_FILE = "config.yaml"
 
@@ -101,7 +101,8 @@ def load_run(path: str | os.PathLike) -> Run:
     if missing:
         raise AudiobitsError(f"{path / RESULTS_FILE}: lacks {missing}; it was not written by audiobits' "
                              "ResultsWriter. Re-run `audiobits validate` for this run to rewrite it.")
-    recorded_deviations(results, path / RESULTS_FILE)  # a damaged trainer block: this run is skipped, not the report
+    if results.get("trainer") is not None:  # a damaged trainer block: this run is skipped, not the whole report
+        TrainerRecord.from_dict(results["trainer"], path / RESULTS_FILE)
     return Run(path=path, results=results, config=read_config(path / CONFIG_FILE))
 
 

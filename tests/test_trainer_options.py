@@ -122,8 +122,9 @@ def test_a_resume_with_another_accumulation_or_precision_is_refused_and_the_run_
             main(fit_args(tmp_path, small, *cpu, "--ckpt_path", "last", f"--trainer.{option}", value))
         assert f"other trainer options: it trained with {said}. Resume with its options" in error_line(exit_info)
         assert snapshot(tmp_path) == before
-    main(fit_args(tmp_path, small, *cpu, "--ckpt_path", "last"))
+    main(fit_args(tmp_path, small, *cpu, "--ckpt_path", "last", "--trainer.gradient_clip_val", "0"))  # 0: no clip
     assert read_results(run)["finished"]
+    assert not [f for f in report_row(run)["flags"] if "gradient_clip_val" in f]
 
 
 @pytest.mark.parametrize("unclipped", [0, 0.0])
