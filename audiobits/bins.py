@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from audiobits.errors import AudiobitsError
+from audiobits.files import read_json
 
 FORMAT_VERSION = 1
 META_FILE = "meta.json"
@@ -88,6 +89,9 @@ class BinMeta:
 
     @classmethod
     def from_json(cls, data: dict, path: Path) -> BinMeta:
+        if not isinstance(data, dict):
+            raise BinFormatError(f"{path}: holds a JSON {type(data).__name__}, not the object audiobits writes. Delete "
+                                 f"{path.parent} and prepare it again.")
         missing = [k for k in _REQUIRED_META if k not in data]
         if missing:
             raise BinFormatError(f"{path}: meta.json lacks field(s) {missing}; the directory was written by an "
@@ -313,11 +317,7 @@ class TokenBins:
             raise BinFormatError(f"{meta_path} not found: {self.directory} is not a finished token-bin directory."
                                  f" Run `audiobits prepare --config <config>` (or point data.bins_dir at a "
                                  f"prepared directory).{hint}")
-        try:
-            data = json.loads(meta_path.read_text())
-        except json.JSONDecodeError as e:
-            raise BinFormatError(f"{meta_path} is not valid JSON ({e}). Delete {self.directory} and prepare it "
-                                 "again.") from e
+        data = read_json(meta_path, fix=f"Delete {self.directory} and prepare it again.")
         self.meta = BinMeta.from_json(data, meta_path)
         expected = dtype_for_vocab(self.meta.vocab_size)
         if np.dtype(self.meta.dtype) != expected:

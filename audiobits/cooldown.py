@@ -16,6 +16,7 @@ import torch
 
 from audiobits.errors import AudiobitsError
 from audiobits.files import read_yaml
+from audiobits.sweep_records import cooldown_dir
 from callbacks.fraction_checkpoints import fraction_checkpoint_name
 
 
@@ -37,11 +38,6 @@ def config_decay_fraction(config: Path) -> float:
     """A fit config's ``model.decay_fraction``, the TinyGPTModule default when not set."""
     model = (read_yaml(config, dict) or {}).get("model") or {}
     return float((model.get("init_args", model) or {}).get("decay_fraction", 0.10))
-
-
-def cooldown_dir(run_dir: Path, fraction: float) -> Path:
-    """``<run_dir>/../cooldown_<f>``: beside the main run's log dir, never inside it."""
-    return run_dir.parent / f"cooldown_{fraction:g}"
 
 
 def cooldown_args(run_dir: str | Path, fraction: float, decay_fraction: float | None = None) -> list[str]:

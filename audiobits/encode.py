@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from audiobits.bins import SPLITS, dtype_for_vocab
 from audiobits.corpora import Corpus, Loaded, Unreadable, upgrade_description
-from audiobits.files import write_text_atomic
+from audiobits.files import read_json, write_text_atomic
 from audiobits.representations.base import Representation, Utterance, UtteranceError
 from audiobits.shards import Shard, ShardRecord
 from audiobits.errors import ConfigValueError
@@ -117,8 +117,10 @@ class EncodeJob:
         """Write plan.json, or keep the shards of an interrupted run when it had the same plan (else discard them)."""
         plan, path = self._plan(), self.shard_dir / PLAN
         if path.is_file():
-            recorded = json.loads(path.read_text(encoding="utf-8"))
-            if {**recorded, "corpus": upgrade_description(recorded.get("corpus", {}))} == plan:
+            recorded = read_json(path, fix=f"Delete {self.shard_dir} (an interrupted encode's shards) and run the "
+                                           "same command again: the shards are encoded anew.")
+            if isinstance(recorded, dict) and {**recorded,
+                                               "corpus": upgrade_description(recorded.get("corpus", {}))} == plan:
                 return
             log.warning("%s: shards were made with another plan (corpus, encoder or shard size); starting over",
                         self.shard_dir)

@@ -19,7 +19,7 @@ import numpy as np
 
 from audiobits.bins import SPLITS
 from audiobits.corpora import Corpus, upgrade_description
-from audiobits.files import write_text_atomic
+from audiobits.files import read_json, write_text_atomic
 from audiobits.errors import ConfigValueError
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,12 @@ def check_corpus_record(corpus_dir: Path, corpus: Corpus) -> None:
     description = json.loads(json.dumps(corpus.describe()))
     path = corpus_dir / CORPUS_RECORD
     if path.is_file():
-        recorded = upgrade_description(json.loads(path.read_text(encoding="utf-8")))
+        recorded = read_json(path, fix=f"Restore it, or delete {corpus_dir} to rebuild every representation.")
+        if not isinstance(recorded, dict):
+            raise ConfigValueError(f"{path}: holds a JSON {type(recorded).__name__}, not the corpus description "
+                                   f"audiobits records. Restore it, or delete {corpus_dir} to rebuild every "
+                                   "representation.")
+        recorded = upgrade_description(recorded)
         if recorded != description:
             raise ConfigValueError(f"{path} records corpus {recorded}, but this config describes "
                                    f"{description}. Bins of "

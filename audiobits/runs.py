@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import yaml
 
-from audiobits.errors import AudiobitsError, ConfigValueError
+from audiobits.errors import AudiobitsError
+from audiobits.files import read_yaml
 from audiobits.results import RESULTS_FILE, read_results
-from audiobits.trainer_options import recorded_deviations
+from audiobits.trainer_options import TrainerRecord, recorded_deviations
 
 CONFIG_FILE = "config.yaml"
 
@@ -87,15 +87,9 @@ def find_run_dirs(path: str | os.PathLike) -> list[Path]:
 
 
 def read_config(path: Path) -> dict:
-    """A run's config.yaml as a dict ({} when there is none); a damaged one raises `ConfigValueError` naming it."""
-    if not path.is_file():
-        return {}
-    try:
-        config = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, yaml.YAMLError) as e:
-        raise ConfigValueError(f"{path}: not readable YAML ({str(e).splitlines()[0]}); it was cut off or overwritten "
-                               "after fit wrote it. Restore it, or leave the run out.") from e
-    return config if isinstance(config, dict) else {}
+    """A run's config.yaml as a dict ({} when there is none or it is empty); a damaged one raises `ConfigValueError`
+    naming it (`read_yaml`)."""
+    return (read_yaml(path, dict) or {}) if path.is_file() else {}
 
 
 def load_run(path: str | os.PathLike) -> Run:
@@ -107,17 +101,21 @@ def load_run(path: str | os.PathLike) -> Run:
     if missing:
         raise AudiobitsError(f"{path / RESULTS_FILE}: lacks {missing}; it was not written by audiobits' "
                              "ResultsWriter. Re-run `audiobits validate` for this run to rewrite it.")
+    if results.get("trainer") is not None:  # a damaged trainer block: this run is skipped, not the whole report
+        TrainerRecord.from_dict(results["trainer"], path / RESULTS_FILE)
     return Run(path=path, results=results, config=read_config(path / CONFIG_FILE))
 
 
-def load_runs(paths: Iterable[str | os.PathLike], on_skip: Callable[[str], None] | None = None) -> list[Run]:
+def load_runs(paths: Iterable[str | os.PathLike], on_skip: Callable[[str], None] | None = None,
+              skipped: list[str] | None = None) -> list[Run]:
     """All runs under ``paths`` (run dirs or folders above them), each with a short unique ``label``.
 
     A path without results.json (a crashed, running or empty run) or a run whose files are damaged raises
     `AudiobitsError`; with ``on_skip`` that path or run is left out, the other runs under the same folder kept, and
-    ``on_skip`` gets a one-line note saying why (``runs/*/version_*`` globs meet those). None left is an error.
+    ``on_skip`` gets a one-line note saying why (``runs/*/version_*`` globs meet those); each one left out is added
+    to ``skipped`` when given (`audiobits sanity --strict` fails on any). None left is an error.
     """
-    runs, skipped = [], []
+    runs, skipped = [], (skipped if skipped is not None else [])
     for path in paths:
         for run_dir in skipping(lambda: find_run_dirs(path), path, skipped, on_skip):
             runs += skipping(lambda: [load_run(run_dir)], run_dir, skipped, on_skip)

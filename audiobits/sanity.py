@@ -196,14 +196,15 @@ def main(argv: list[str] | None = None) -> None:
     parser = argument_parser("audiobits sanity", __doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", help="run directories (Lightning log dirs holding results.json) or "
                                                 "folders above them")
-    parser.add_argument("--strict", type=bool, default=False, help="exit with status 1 when any check fails")
+    parser.add_argument("--strict", type=bool, default=False, help="exit with status 1 when any check fails or any "
+                                                                   "run was skipped as damaged")
     args = parser.parse_args(argv)
-    failed, note = False, note_printer("audiobits sanity")
-    for run in load_runs(args.runs, on_skip=note):
-        for checks in skipping(lambda: [check_run(run)], run.path, [], note):  # damaged bins: skip this run only
+    failed, skipped, note = False, [], note_printer("audiobits sanity")
+    for run in load_runs(args.runs, on_skip=note, skipped=skipped):
+        for checks in skipping(lambda: [check_run(run)], run.path, skipped, note):  # damaged bins: skip this run only
             failed |= any(c.status == FAIL for c in checks)
             print(f"{run.label} ({run.representation}, {run.path}): {summary(checks)}")
             for check in checks:
                 print(f"  {check}")
-    if args.strict and failed:
+    if args.strict and (failed or skipped):  # a run left unchecked must not turn a CI check green
         raise SystemExit(1)

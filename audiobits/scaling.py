@@ -25,7 +25,7 @@ from audiobits.results import RESULTS_FILE, UTTERANCES_FILE
 from audiobits.runs import Run, load_runs, note_printer
 from audiobits.scaling_law import (LAW_PARAMETERS, MIN_POINTS, LawFit, bootstrap_floor, fit_law, leave_one_out,
                                    leave_one_out_reason)
-from audiobits.sweep import Point, planned_points, read_sweep_record
+from audiobits.sweep_records import Point, planned_points, read_sweep_record
 
 SCALING_FILE = "scaling.json"
 

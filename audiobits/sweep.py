@@ -32,15 +32,13 @@ import yaml
 
 from audiobits import metrics
 from audiobits.arguments import argument_parser
-from audiobits.cooldown import config_decay_fraction, cooldown_args, cooldown_dir, cooldown_steps
+from audiobits.cooldown import config_decay_fraction, cooldown_args, cooldown_steps
 from audiobits.errors import AudiobitsError
-from audiobits.files import check_output_dir, read_json, read_yaml, write_text_atomic
+from audiobits.files import check_output_dir, read_yaml, write_text_atomic
 from audiobits.model import GPTConfig, TinyGPT
 from audiobits.results import RESULTS_FILE
+from audiobits.sweep_records import SWEEP_FILE, cooldown_dir, main_run_dir
 from callbacks.fraction_checkpoints import DEFAULT_FRACTIONS, fraction_step
-
-SWEEP_FILE = "sweep.json"
-
 
 @dataclass(frozen=True)
 class LadderSize:
@@ -96,39 +94,6 @@ def size_config(base: dict, size: LadderSize, out: Path, fractions: list[float])
     trainer["callbacks"] = [*callbacks, {"class_path": "callbacks.DataFractionCheckpoints",
                                          "init_args": {"fractions": list(fractions)}}]
     return config
-
-
-def main_run_dir(out: Path, name: str) -> Path:
-    return out / "runs" / name / "main"
-
-
-@dataclass(frozen=True)
-class Point:
-    """One run a sweep plans: its cool-down fraction (None: the main run) and its log dir."""
-
-    fraction: float | None
-    path: Path
-
-
-def read_sweep_record(out: Path) -> dict | None:
-    """``<out>/sweep.json`` as `write_sweep` wrote it (None without one; a damaged one raises `ConfigValueError`)."""
-    path = out / SWEEP_FILE
-    if not path.is_file():
-        return None
-    return read_json(path, fix=f"Rewrite it with `audiobits sweep --config <config> --out {out} --plan_only true` "
-                               "(trained points are kept).")
-
-
-def planned_points(out: Path) -> list[Point]:
-    """Every run ``<out>/sweep.json`` plans: per size its main run, then its cool-downs ([] without sweep.json)."""
-    record = read_sweep_record(out)
-    if record is None:
-        return []
-    points = []
-    for size in record["ladder"]:
-        run = main_run_dir(out, size["name"])
-        points += [Point(None, run), *(Point(f, cooldown_dir(run, f)) for f in record["fractions"])]
-    return points
 
 
 @dataclass

@@ -18,6 +18,7 @@ schedule sized from ``trainer.estimated_stepping_batches``, then scores the whol
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
@@ -40,8 +41,16 @@ class StudyOption:
     why: str
 
     def keeps(self, value: Any) -> bool:
-        """``value`` is one of the study's, type included (``limit_train_batches`` 1 is one batch, 1.0 all)."""
+        """``value`` is one of the study's, type included (``limit_train_batches`` 1 is one batch, 1.0 all), after
+        `acting` (a clip value of 0 is no clipping)."""
+        value = acting(self.name, value)
         return any(value == ok and type(value) is type(ok) for ok in self.study)
+
+
+def acting(name: str, value: Any) -> Any:
+    """Trainer option ``name``'s ``value`` as it acts: a ``gradient_clip_val`` of None, 0 or 0.0 is no clipping
+    (Lightning clips only above 0), so all three become None; every other value is kept as it is."""
+    return None if name == "gradient_clip_val" and value in (None, 0) else value
 
 
 OPTIONS = (
@@ -58,7 +67,7 @@ OPTIONS = (
     StudyOption("max_steps", (-1,), "flag", "a step limit, not the epoch's end"),
     StudyOption("limit_train_batches", (1.0,), "flag", "part of the epoch"),
     StudyOption("accumulate_grad_batches", (1,), "flag", "a larger global batch, fewer steps"),
-    StudyOption("gradient_clip_val", (None, 0, 0.0), "flag", "the study does not clip"),
+    StudyOption("gradient_clip_val", (None,), "flag", "the study does not clip"),
 )
 
 
@@ -97,6 +106,19 @@ class TrainerRecord:
         named = {f.name: getattr(trainer, f.name) for f in fields(cls) if f.name != "device"}
         return cls(**named, device=trainer.strategy.root_device.type)
 
+    @classmethod
+    def from_dict(cls, record: Any, path: str | os.PathLike,
+                  fix: str = "Restore it, or leave the run out.") -> TrainerRecord:
+        """The record kept in ``path`` (results.json's ``trainer`` block, or a checkpoint's); one that is not an
+        object with exactly these fields (cut down or edited by hand) raises `ConfigValueError` naming the file and
+        ``fix``, so a report skips that run alone."""
+        names = [f.name for f in fields(cls)]
+        if not isinstance(record, dict) or sorted(record) != sorted(names):
+            found = sorted(record) if isinstance(record, dict) else type(record).__name__
+            raise ConfigValueError(f"{path}: its trainer block is {found}, not the fields {names} audiobits writes; "
+                                   f"it was edited after fit wrote it. {fix}")
+        return cls(**record)
+
     def as_dict(self) -> dict:
         return asdict(self)
 
@@ -118,15 +140,22 @@ def check_resume_options(recorded: dict | None, current: TrainerRecord) -> None:
     if recorded is None:  # saved before audiobits recorded them: not checked
         return
     changed = [f"{name} {recorded.get(name)!r}, now {getattr(current, name)!r}" for name in RESUME_FIXED
-               if recorded.get(name) != getattr(current, name)]
+               if acting(name, recorded.get(name)) != acting(name, getattr(current, name))]
     if changed:
         raise ConfigValueError(f"cannot resume from this checkpoint with other trainer options: it trained with "
                                f"{'; '.join(changed)}. Resume with its options, or start a new run without "
                                "--ckpt_path.")
 
 
-def recorded_deviations(results: dict) -> list[str] | None:
-    """:meth:`TrainerRecord.deviations` of a results.json; None when it records no trainer options (written before
-    they were recorded, or by `audiobits validate` of a checkpoint without its fit's results.json)."""
+def recorded_deviations(results: dict, path: str | os.PathLike = "results.json") -> list[str] | None:
+    """:meth:`TrainerRecord.deviations` of a results.json (read from ``path``, named by a damaged block's error), and
+    an evaluation in another precision than training's (``eval_precision``, `audiobits validate`'s own); None when it
+    records no trainer options (written before they were recorded)."""
     record = results.get("trainer")
-    return None if record is None else TrainerRecord(**record).deviations()
+    if record is None:
+        return None
+    trained = TrainerRecord.from_dict(record, path)
+    evaluated = results.get("eval_precision", trained.precision)  # `audiobits validate` may use another
+    other = [] if evaluated == trained.precision else [
+        f"eval_precision={evaluated} (trained in {trained.precision}: precision changes the evaluation)"]
+    return trained.deviations() + other

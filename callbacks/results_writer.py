@@ -4,15 +4,18 @@ the end of fit, and in ``audiobits validate`` into the checkpoint's run director
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 import lightning as L
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from audiobits.data import SLIDING
+from audiobits.errors import ConfigValueError
 from audiobits.evaluation import final_passes
-from audiobits.results import (RESULTS_FILE, ValidationSums, compute_results, read_results, scored_fraction,
-                               write_results, write_val_utterances)
+from audiobits.files import read_json
+from audiobits.results import (RESULTS_FILE, ValidationSums, compute_results, scored_fraction, write_results,
+                               write_val_utterances)
 from audiobits.trainer_options import CHECKPOINT_KEY, TrainerRecord
 from callbacks.cumulative_flops import trained_tokens
 
@@ -23,6 +26,30 @@ def checkpoint_run_dir(ckpt_path: str | None) -> Path | None:
         return None
     path = Path(ckpt_path)
     return path.parent.parent if path.parent.name == "checkpoints" else None
+
+
+class Trained(NamedTuple):
+    """What a results.json says about training, kept when `audiobits validate` rewrites the evaluation."""
+
+    train_tokens: int
+    finished: bool
+    step: int
+    options: TrainerRecord | None
+
+
+def fitted_training(path: Path) -> Trained:
+    """What fit recorded in results.json ``path``; a damaged one (cut off, overwritten, keys missing) raises
+    `ConfigValueError` naming it, with the fix that works from `audiobits validate`: move it aside, so the validation
+    writes it anew from the checkpoint."""
+    fix = (f"Move it aside (mv {path} {path}.damaged) and run the same `audiobits validate` again: it writes "
+           f"{RESULTS_FILE} anew from the checkpoint.")
+    fitted = read_json(path, fix)
+    missing = [k for k in ("train_tokens", "finished") if not isinstance(fitted, dict) or k not in fitted]
+    if missing:
+        raise ConfigValueError(f"{path}: lacks {missing}, which fit records. {fix}")
+    record = fitted.get("trainer")
+    options = None if record is None else TrainerRecord.from_dict(record, path, fix)
+    return Trained(fitted["train_tokens"], fitted["finished"], fitted.get("global_step", 0), options)
 
 
 class ResultsWriter(L.Callback):
@@ -43,6 +70,8 @@ class ResultsWriter(L.Callback):
         self._step = -1
         self._final_pending = False
         self._checkpoint_step = 0
+        self._checkpoint_options: TrainerRecord | None = None
+        self._fitted: Trained | None = None
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch,
                            batch_idx: int) -> None:
@@ -56,7 +85,19 @@ class ResultsWriter(L.Callback):
         checkpoint[CHECKPOINT_KEY] = TrainerRecord.of(trainer).as_dict()
 
     def on_load_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
+        """Keep the checkpoint's step and trainer options: `audiobits validate` records them when the run has no
+        results.json to take them from."""
         self._checkpoint_step = int(checkpoint.get("global_step", 0))
+        record = checkpoint.get(CHECKPOINT_KEY)
+        self._checkpoint_options = None if record is None else TrainerRecord.from_dict(record, trainer.ckpt_path)
+
+    def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """`audiobits validate` into a run directory: read what fit recorded there once the checkpoint is loaded and
+        before the first batch, so a damaged results.json is refused at once, not after the whole evaluation."""
+        validating = trainer.state.fn == TrainerFn.VALIDATING
+        directory = checkpoint_run_dir(trainer.ckpt_path) if validating else None
+        path = None if directory is None else directory / RESULTS_FILE
+        self._fitted = fitted_training(path) if path is not None and path.is_file() else None
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking:
@@ -72,14 +113,14 @@ class ResultsWriter(L.Callback):
             return
         self._passes = final_passes(trainer, pl_module)
 
-    def _write(self, trainer: L.Trainer, pl_module: L.LightningModule, directory: Path, train_tokens: int,
-               finished: bool, step: int, options: TrainerRecord | None) -> None:
+    def _write(self, trainer: L.Trainer, pl_module: L.LightningModule, directory: Path, trained: Trained) -> None:
         datamodule = trainer.datamodule
         val = datamodule.split("val")
-        results = compute_results(datamodule.meta, val, self._sums, pl_module.shape, train_tokens, finished,
-                                  self.bootstrap_resamples, self.seed, passes=self._passes,
-                                  eval_stride=datamodule.eval_stride, trainer=options)
-        results["global_step"] = step
+        results = compute_results(datamodule.meta, val, self._sums, pl_module.shape, trained.train_tokens,
+                                  trained.finished, self.bootstrap_resamples, self.seed, passes=self._passes,
+                                  eval_stride=datamodule.eval_stride, trainer=trained.options)
+        results["global_step"] = trained.step
+        results["eval_precision"] = trainer.precision  # `audiobits validate` may evaluate in another than training's
         path = write_results(results, directory)
         write_val_utterances(val, self._passes.get(SLIDING, self._sums), directory)
         low, high = results["bits_per_sec_ci95"]
@@ -101,25 +142,23 @@ class ResultsWriter(L.Callback):
         # Finished = the whole epoch was trained (max_steps / limit_train_batches can end it early) and validated.
         finished = (self._step == trainer.global_step and train_tokens == datamodule.train_target_tokens
                     and not trainer.interrupted)
-        self._write(trainer, pl_module, Path(log_dir), train_tokens, finished, trainer.global_step,
-                    TrainerRecord.of(trainer))
+        self._write(trainer, pl_module, Path(log_dir),
+                    Trained(train_tokens, finished, trainer.global_step, TrainerRecord.of(trainer)))
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """``audiobits validate``: write results.json into the checkpoint's run directory (updating the evaluation,
         keeping what fit recorded about training, its trainer options included), or into this run's log directory
-        (trainer options then unknown: this Trainer only validated)."""
+        (training then as the checkpoint tells it: its step, and its trainer options when it kept them)."""
         if trainer.state.fn != TrainerFn.VALIDATING or trainer.sanity_checking:
             return
         log_dir = trainer.log_dir  # a broadcast: every rank must ask
         if not trainer.is_global_zero or self._sums is None or self._sums.tokens == 0:
             return
         directory = checkpoint_run_dir(trainer.ckpt_path) or Path(log_dir)
-        if (directory / RESULTS_FILE).is_file():
-            fitted = read_results(directory)
-            train_tokens, finished, step = fitted["train_tokens"], fitted["finished"], fitted.get("global_step", 0)
-            options = TrainerRecord(**fitted["trainer"]) if fitted.get("trainer") else None
-        else:
-            step, options = self._checkpoint_step, None
-            train_tokens = trained_tokens(trainer, trainer.datamodule, step)
-            finished = train_tokens == trainer.datamodule.train_target_tokens
-        self._write(trainer, pl_module, directory, train_tokens, finished, step, options)
+        self._write(trainer, pl_module, directory, self._fitted or self._from_checkpoint(trainer))
+
+    def _from_checkpoint(self, trainer: L.Trainer) -> Trained:
+        """Training as the loaded checkpoint tells it (no results.json to take it from)."""
+        train_tokens = trained_tokens(trainer, trainer.datamodule, self._checkpoint_step)
+        return Trained(train_tokens, train_tokens == trainer.datamodule.train_target_tokens, self._checkpoint_step,
+                       self._checkpoint_options)

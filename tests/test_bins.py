@@ -6,6 +6,8 @@ import warnings
 import numpy as np
 import pytest
 
+from audiobits.errors import AudiobitsError
+
 from audiobits.bins import BinFormatError, BinMeta, BinWriter, Codebook, TokenBins, dtype_for_vocab, is_complete
 
 
@@ -73,6 +75,19 @@ def test_missing_meta_says_how_to_fix(tmp_path):
     (d / "meta.json").unlink()
     with pytest.raises(BinFormatError, match=r"meta.json not found.*audiobits prepare"):
         TokenBins(d)
+
+
+@pytest.mark.parametrize("damage, why", [
+    (lambda text: b"\xff" + text, "not UTF-8 text (byte 0xff at offset 0: overwritten with other data?)"),
+    (lambda text: text[:40], "not valid JSON (truncated?): "),
+    (lambda text: b"[]", "holds a JSON list, not the object audiobits writes"),
+])
+def test_a_damaged_meta_json_is_one_user_error_naming_it(tmp_path, damage, why):
+    d = _write(tmp_path / "m")
+    (d / "meta.json").write_bytes(damage((d / "meta.json").read_bytes()))
+    with pytest.raises(AudiobitsError) as error:
+        TokenBins(d)
+    assert str(error.value).startswith(f"{d / 'meta.json'}: {why}") and "prepare it again." in str(error.value)
 
 
 def test_truncated_bin_is_named(tmp_path):

@@ -131,7 +131,7 @@ def test_report_and_sanity_over_a_folder_skip_each_damaged_run_with_one_line_and
     assert len(notes) == 4, err
     expected = {"compress": "not valid JSON (truncated?): Expecting ',' delimiter at line 1 column 30. Run "
                             "`audiobits compress` on the run again",
-                "config": "not readable YAML (",
+                "config": "not valid YAML (",
                 "random": "not UTF-8 text (byte 0x93 at offset 0: overwritten with other data?). It was cut off or "
                           "overwritten after fit wrote it: rewrite it with `audiobits validate",
                 "truncated": "not valid JSON (truncated?): "}

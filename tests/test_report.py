@@ -7,7 +7,9 @@ import json
 import pytest
 
 from audiobits.errors import AudiobitsError
+from audiobits.cli import main as cli_main
 from audiobits.report import build_table, main
+from disk_checks import snapshot
 from audiobits.runs import load_runs
 from run_dirs import TEXT, make_run
 
@@ -102,3 +104,21 @@ def test_runs_without_compress_json_show_dashes_in_the_compression_columns(tmp_p
     [row] = build_table(load_runs([make_run(tmp_path, "mimi_sem")]), sanity=False).rows
     assert row["compressed_bits_per_sec"] is None and row["zstd_bits_per_sec"] is None
     assert "| – | – | – | – |" in build_table(load_runs([tmp_path / "runs"]), sanity=False).markdown()
+
+
+@pytest.mark.parametrize("block", [{}, {"max_steps": -1}, []])
+def test_a_damaged_trainer_block_skips_that_run_alone_with_one_note_naming_its_file(tmp_path, capsys, block):
+    make_run(tmp_path, "good", distinct=1000)
+    damaged = make_run(tmp_path, "edited", results_overrides={"trainer": block})
+    before = snapshot(tmp_path)
+    for tool in ("report", "sanity"):
+        cli_main([tool, str(tmp_path / "runs")])
+        out, err = capsys.readouterr()
+        assert [line.split()[0] for line in out.splitlines() if line.startswith(("good", "edited"))] == ["good"]
+        assert err.splitlines() == [f"audiobits {tool}: skipped {damaged / 'results.json'}: its trainer block is "
+                                    f"{sorted(block) if isinstance(block, dict) else 'list'}, not the fields "
+                                    "['max_steps', 'limit_train_batches', 'accumulate_grad_batches', "
+                                    "'gradient_clip_val', 'precision', 'device', 'limit_val_batches', "
+                                    "'val_check_interval'] audiobits writes; it was edited after fit wrote it. "
+                                    "Restore it, or leave the run out."]
+    assert snapshot(tmp_path) == before

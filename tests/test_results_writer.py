@@ -3,12 +3,15 @@
 from pathlib import Path
 
 import pytest
+from disk_checks import error_line, snapshot
 
 from audiobits.bins import TokenBins
 from audiobits.cli import main
 from audiobits.data import num_windows
 from audiobits.results import read_results
+from audiobits.runs import flags, load_run
 from audiobits.synthetic import write_markov_bins
+from callbacks.results_writer import ResultsWriter
 
 TINY = str(Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml")
 
@@ -42,3 +45,38 @@ def test_a_full_epoch_with_accumulation_is_finished_with_every_window(tmp_path, 
     results = fit_results(tmp_path, small, "--trainer.accumulate_grad_batches", "3")
     assert results["finished"] and results["global_step"] == 7  # ceil(20 batches / 3)
     assert results["train_tokens"] == windows * 64
+
+
+def validate(tmp_path, bins_dir, run, *extra) -> None:
+    main(["validate", "--config", TINY, "--data.init_args.bins_dir", str(bins_dir), "--ckpt_path",
+          str(run / "checkpoints" / "last.ckpt"), "--trainer.logger.init_args.save_dir", str(tmp_path / "eval"),
+          "--trainer.enable_progress_bar", "false", "--trainer.accelerator", "cpu", *extra])
+
+
+def test_validate_refuses_a_cut_off_results_json_before_validating_and_its_fix_keeps_the_checkpoints_options(
+        tmp_path, small, monkeypatch):
+    fit_results(tmp_path, small, "--trainer.accelerator", "cpu", "--trainer.max_steps", "4",
+                "--trainer.gradient_clip_val", "0.5")
+    [run] = (tmp_path / "runs" / "tiny").glob("version_*")
+    results = run / "results.json"
+    results.write_text(results.read_text()[:120])
+    before = snapshot(run)
+    passes = []
+    monkeypatch.setattr(ResultsWriter, "on_validation_batch_end", lambda *args: passes.append(1), raising=False)
+    with pytest.raises(SystemExit) as exit_info:
+        validate(tmp_path, small, run)
+    assert error_line(exit_info).startswith(f"audiobits: error: {results}: not valid JSON (truncated?): ")
+    assert error_line(exit_info).endswith(f"Move it aside (mv {results} {results}.damaged) and run the same "
+                                          "`audiobits validate` again: it writes results.json anew from the "
+                                          "checkpoint.")
+    assert passes == [] and snapshot(run) == before  # refused before the first batch, nothing rewritten
+    results.rename(f"{results}.damaged")
+    validate(tmp_path, small, run, "--trainer.precision", "bf16-mixed")
+    rewritten = read_results(run)
+    assert passes  # the counter sees batches when the validation runs
+    assert rewritten["trainer"]["gradient_clip_val"] == 0.5 and rewritten["global_step"] == 4  # the checkpoint's
+    assert rewritten["eval_precision"] == "bf16-mixed" and rewritten["trainer"]["precision"] == "32-true"
+    flagged = flags(load_run(run).results, {"corpus": rewritten["corpus"],
+                                            "val_utterance_set": rewritten.get("val_utterance_set")})
+    assert "trainer.gradient_clip_val=0.5 (the study does not clip)" in flagged
+    assert "eval_precision=bf16-mixed (trained in 32-true: precision changes the evaluation)" in flagged

@@ -7,6 +7,7 @@ import pytest
 from audiobits.bins import Codebook
 from audiobits.runs import load_run
 from audiobits.sanity import check_run, main, summary
+from disk_checks import snapshot
 from run_dirs import TEXT, make_run
 
 
@@ -99,3 +100,17 @@ def test_transcript_overlap_counts_val_utterances_whose_transcript_occurs_in_tra
         w.add("val", "v1", np.array([2, 3]), 1.0, 6)  # a prefix is not the same transcript
     check = next(c for c in check_run(load_run(codec)) if c.name == "transcript overlap")
     assert check.status == "warn" and check.detail.startswith("1 of 2 val utterances (75.0% of val seconds)")
+
+
+def test_strict_fails_when_a_damaged_run_was_skipped_though_every_checked_run_passed(tmp_path, capsys):
+    good = make_run(tmp_path, "good", distinct=1000)
+    damaged = make_run(tmp_path, "damaged", distinct=1000)
+    (damaged / "results.json").write_text((damaged / "results.json").read_text()[:100])
+    main([str(tmp_path / "runs")])  # without --strict the skip is a note and the check passes
+    out, err = capsys.readouterr()
+    assert out.startswith(f"good (good, {good}): ok") and err.startswith(f"audiobits sanity: skipped {damaged}")
+    before = snapshot(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(tmp_path / "runs"), "--strict", "true"])
+    assert exit_info.value.code == 1 and len(capsys.readouterr().err.splitlines()) == 1
+    assert snapshot(tmp_path) == before

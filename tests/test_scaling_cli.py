@@ -9,11 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from disk_checks import error_line
+
 from audiobits.bins import TokenBins
 from audiobits.cli import main
 from audiobits.results import UTTERANCES_FILE
 from audiobits.scaling_law import LawFit
-from audiobits.sweep import LadderSize, main_run_dir, write_sweep
+from audiobits.sweep import LadderSize, write_sweep
+from audiobits.sweep_records import main_run_dir
 from run_dirs import make_run
 
 SIZES = (2e4, 8e4, 3.2e5, 1.28e6)
@@ -122,3 +125,17 @@ def test_scaling_names_each_missing_crashed_unfinished_or_damaged_sweep_point_an
                                          "or add sizes to the ladder.")
     assert listing(out) == before and not (tmp_path / "fit2").exists()
     assert len(capsys.readouterr().err.splitlines()) == 8  # a's three points are named now, each once
+
+
+def test_a_sweep_json_without_its_ladder_is_one_error_line_naming_it(tmp_path):
+    out = sweep_with_gaps(tmp_path)
+    record = out / "sweep.json"
+    record.write_text(json.dumps({k: v for k, v in json.loads(record.read_text()).items() if k != "ladder"}))
+    before = listing(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["scaling", str(out), "--out", str(tmp_path / "fit"), "--resamples", "0"])
+    assert error_line(exit_info) == (
+        f"audiobits: error: {record}: not the record `audiobits sweep` writes (a \"ladder\" of sizes each with a "
+        "\"name\", and a list of \"fractions\"); it was edited or overwritten. Rewrite it with `audiobits sweep "
+        f"--config <config> --out {out} --plan_only true` (trained points are kept).")
+    assert listing(tmp_path) == before

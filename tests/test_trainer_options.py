@@ -8,10 +8,13 @@ import torch
 from disk_checks import error_line, snapshot
 
 from audiobits.cli import lightning_cli, main
+from audiobits.errors import ConfigValueError
 from audiobits.report import build_table
 from audiobits.results import read_results
 from audiobits.runs import load_run
 from audiobits.synthetic import write_markov_bins
+from audiobits.trainer_options import TrainerRecord, check_resume_options
+from run_dirs import STUDY_TRAINER
 
 TINY = str(Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml")
 MIN_LR = 0.0003  # configs/tiny.yaml's model.min_lr: where the WSD schedule ends
@@ -73,6 +76,7 @@ def test_a_partial_epoch_decays_by_its_end_is_recorded_and_flagged(tmp_path, sma
     (["--trainer.accumulate_grad_batches", "3"], {"accumulate_grad_batches": 3}, "trainer.accumulate_grad_batches=3"),
     (["--trainer.precision", "bf16-mixed"], {"precision": "bf16-mixed", "device": "cpu"},
      "trainer.precision=bf16-mixed (the study's is 32-true on cpu)"),
+    (["--trainer.gradient_clip_val", "0.5"], {"gradient_clip_val": 0.5}, "trainer.gradient_clip_val=0.5 (the study"),
 ])
 def test_a_whole_epoch_with_another_batch_or_precision_is_finished_but_flagged(tmp_path, small, extra, recorded,
                                                                                flag):
@@ -118,5 +122,19 @@ def test_a_resume_with_another_accumulation_or_precision_is_refused_and_the_run_
             main(fit_args(tmp_path, small, *cpu, "--ckpt_path", "last", f"--trainer.{option}", value))
         assert f"other trainer options: it trained with {said}. Resume with its options" in error_line(exit_info)
         assert snapshot(tmp_path) == before
-    main(fit_args(tmp_path, small, *cpu, "--ckpt_path", "last"))
+    main(fit_args(tmp_path, small, *cpu, "--ckpt_path", "last", "--trainer.gradient_clip_val", "0"))  # 0: no clip
     assert read_results(run)["finished"]
+    assert not [f for f in report_row(run)["flags"] if "gradient_clip_val" in f]
+
+
+@pytest.mark.parametrize("unclipped", [0, 0.0])
+def test_a_clip_value_of_zero_resumes_a_run_trained_without_clipping_and_is_not_flagged(unclipped):
+    """0 and None both mean no clipping (Lightning clips only above 0): neither a resume nor the report tells them
+    apart, while a real clip value is still refused on resume."""
+    recorded = STUDY_TRAINER.as_dict()
+    zero = TrainerRecord(**{**recorded, "gradient_clip_val": unclipped})
+    check_resume_options(recorded, zero)
+    check_resume_options(zero.as_dict(), STUDY_TRAINER)
+    assert zero.deviations() == []
+    with pytest.raises(ConfigValueError, match=r"gradient_clip_val None, now 0.5\. Resume with its options"):
+        check_resume_options(recorded, TrainerRecord(**{**recorded, "gradient_clip_val": 0.5}))
