@@ -183,9 +183,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--resamples", type=int, default=200, help="bootstrap refits for the interval on E")
     args = parser.parse_args(argv)
     out = Path(args.out or args.sweeps[0])
-    check_output_dir(out, "--out")
+    if args.out:  # the default, the first sweep folder, is checked once the runs in it have been read
+        check_output_dir(out, "--out")
     note = note_printer("audiobits scaling")
     runs = without_gaps(args.sweeps, load_runs(args.sweeps, on_skip=note), note)
+    if not args.out:
+        check_output_dir(out, "the output folder (the first sweep; --out names another)")
     by_rep: dict[str, list[Run]] = {}
     for run in runs:
         by_rep.setdefault(run.representation, []).append(run)
