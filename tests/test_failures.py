@@ -451,7 +451,7 @@ def test_ckpt_path_best_or_hpc_is_one_line_saying_what_to_pass_instead(tmp_path,
     assert snapshot(tmp_path) == before
 
 
-def test_validate_last_without_a_run_is_refused_instead_of_scoring_an_untrained_model(tmp_path):
+def test_validate_or_test_last_without_a_run_to_find_is_refused_instead_of_scoring_an_untrained_model(tmp_path):
     bins = tmp_path / "bins"
     write_markov_bins(bins, vocab=16, utterance_len=50, train_utterances=40, val_utterances=4)
     before = snapshot(tmp_path)
@@ -461,6 +461,11 @@ def test_validate_last_without_a_run_is_refused_instead_of_scoring_an_untrained_
         f"audiobits: error: --ckpt_path last: no {tmp_path / 'runs' / 'tiny'}/version_*/checkpoints/last.ckpt to "
         "validate: no run of this config (its trainer.logger save_dir and name) has saved one. Fit it first, or pass "
         "--ckpt_path a checkpoint file.")
+    with pytest.raises(SystemExit) as exit_info:  # no logger section: no runs to look in, rather than Lightning's guess
+        fit(tmp_path, bins, "--ckpt_path", "last", "--trainer.logger", "false", subcommand="test")
+    assert error_line(exit_info) == (
+        "audiobits: error: --ckpt_path last: test finds this config's runs through its TensorBoard logger "
+        "(trainer.logger save_dir and name), and the config has none. Pass --ckpt_path a checkpoint file.")
     assert snapshot(tmp_path) == before
 
 
