@@ -169,10 +169,9 @@ def resolve_last_checkpoint(config, subcommand: str) -> None:
     For ``fit`` that resumes the run in place. For ``validate`` and ``test`` it evaluates that run's final weights
     and logs into it too (keeping its config.yaml, see `AudiobitsCLI.before_instantiate_classes`): results.json is
     written beside the checkpoint either way (`ResultsWriter`), and a new ``version_N`` holding only a config and
-    events would be a run without results that ``report`` skips. Left to
-    Lightning, ``last`` would find no checkpoint in a fresh Trainer and evaluate an untrained model, so without
-    such a file (or a TensorBoard logger to find the runs by) validate and test are refused; fit without a logger
-    section leaves ``last`` to Lightning, which starts anew.
+    events would be a run without results that ``report`` skips. Left to Lightning, ``last`` would find no
+    checkpoint in a fresh Trainer and evaluate an untrained model, so without such a file (or a TensorBoard logger
+    to find the runs by) validate and test are refused; fit without a logger section leaves ``last`` to Lightning.
     """
     init = getattr(config.trainer.logger, "init_args", None)
     if init is None or not hasattr(init, "save_dir"):
