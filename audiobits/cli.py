@@ -44,7 +44,17 @@ TOOLS = {"report": "audiobits.report", "sanity": "audiobits.sanity", "demo": "au
          "synthetic": "audiobits.synthetic", "compress": "audiobits.compress", "decompress": "audiobits.decompress",
          "sweep": "audiobits.sweep", "scaling": "audiobits.scaling", "calibrate": "audiobits.calibrate",
          "quality": "audiobits.quality"}
-LIGHTNING_CKPT_NAMES = ("best", "last", "hpc")  # --ckpt_path values Lightning resolves itself, not files
+UNSAVED_CKPT_NAMES = {  # --ckpt_path names Lightning resolves to checkpoints audiobits' runs do not hold, and why
+    "best": "audiobits keeps no best checkpoint (its ModelCheckpoint has save_top_k 0: it ranks none and keeps "
+            "last.ckpt)",
+    "hpc": "that names the hpc_ckpt_*.ckpt Lightning saves when SLURM requeues a job, which a requeued fit resumes "
+           "from without --ckpt_path",
+}
+NAMED_CKPT_FIX = ("Pass --ckpt_path a checkpoint file (e.g. runs/<name>/version_N/checkpoints/last.ckpt), or last "
+                  "(the newest last.ckpt of this config's runs).")
+RESUME_MISSING_FIX = "resume from. Start the run without --ckpt_path, or pass the checkpoint file itself."
+EVALUATE_MISSING_FIX = ("{}: no run of this config (its trainer.logger save_dir and name) has saved one. Fit it "
+                        "first, or pass --ckpt_path a checkpoint file.")
 CKPT_FIX = ("Pass --ckpt_path a complete checkpoint file (a finished run's checkpoints/last.ckpt, or another "
             "checkpoints/*.ckpt of the run); fit without --ckpt_path starts anew.")
 
@@ -84,8 +94,10 @@ class AudiobitsCLI(LightningCLI):
             check_fit_options(config.trainer)  # before any class exists: a refusal leaves no run directory
         if config.trainer.precision is None:
             config.trainer.precision = study_precision(device_type(config.trainer.accelerator))
-        if self.subcommand == "fit" and config.ckpt_path == "last":
-            resolve_last_checkpoint(config)
+        if config.ckpt_path == "last":
+            resolve_last_checkpoint(config, self.subcommand)
+            if self.subcommand != "fit":  # evaluating in the run: its config.yaml stays the one `fit --config` reads
+                self.save_config_callback = None
             self.checkpoint = self._checked_checkpoint(config.ckpt_path)
 
     def fit(self, **kwargs: Any) -> None:
@@ -104,9 +116,12 @@ class AudiobitsCLI(LightningCLI):
 
     @staticmethod
     def _checked_checkpoint(ckpt_path: str | None) -> dict[str, Any] | None:
-        """The ``--ckpt_path`` checkpoint, loaded (`read_checkpoint`); None without one or for the names Lightning
-        resolves itself (``best``, ``last``, ``hpc``)."""
-        if not ckpt_path or ckpt_path in LIGHTNING_CKPT_NAMES:
+        """The ``--ckpt_path`` checkpoint, loaded (`read_checkpoint`); None without one or for ``last`` (resolved to
+        a file in `before_instantiate_classes`). ``best`` and ``hpc`` are refused: Lightning would fail on them with a
+        traceback, there being no such checkpoint."""
+        if ckpt_path in UNSAVED_CKPT_NAMES:
+            raise AudiobitsError(f"--ckpt_path {ckpt_path}: {UNSAVED_CKPT_NAMES[ckpt_path]}. {NAMED_CKPT_FIX}")
+        if not ckpt_path or ckpt_path == "last":
             return None
         return read_checkpoint(ckpt_path, CKPT_FIX)
 
@@ -148,17 +163,28 @@ def check_resume(checkpoint: dict[str, Any], trainer: Trainer, datamodule: Any) 
         datamodule.check_resume(state, trainer.world_size)
 
 
-def resolve_last_checkpoint(config) -> None:
-    """Point ``ckpt_path: last`` at the newest ``last.ckpt`` of this config's runs and log into that same run."""
-    logger = config.trainer.logger
-    init = getattr(logger, "init_args", None)
+def resolve_last_checkpoint(config, subcommand: str) -> None:
+    """Point ``ckpt_path: last`` at the newest ``last.ckpt`` of this config's runs and log into that same run.
+
+    For ``fit`` that resumes the run in place. For ``validate`` and ``test`` it evaluates that run's final weights
+    and logs into it too (keeping its config.yaml, see `AudiobitsCLI.before_instantiate_classes`): results.json is
+    written beside the checkpoint either way (`ResultsWriter`), and a new ``version_N`` holding only a config and
+    events would be a run without results that ``report`` skips. Left to Lightning, ``last`` would find no
+    checkpoint in a fresh Trainer and evaluate an untrained model, so without such a file (or a TensorBoard logger
+    to find the runs by) validate and test are refused; fit without a logger section leaves ``last`` to Lightning.
+    """
+    init = getattr(config.trainer.logger, "init_args", None)
     if init is None or not hasattr(init, "save_dir"):
-        return  # no TensorBoard logger section: leave "last" to Lightning
+        if subcommand == "fit":
+            return
+        raise AudiobitsError(f"--ckpt_path last: {subcommand} finds this config's runs through its TensorBoard logger "
+                             "(trainer.logger save_dir and name), and the config has none. Pass --ckpt_path a "
+                             "checkpoint file.")
     root = Path(init.save_dir) / (init.name or "")
     found = sorted(root.glob("version_*/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
     if not found:
-        raise AudiobitsError(f"--ckpt_path last: no {root}/version_*/checkpoints/last.ckpt to resume from. Start the "
-                             "run without --ckpt_path, or pass the checkpoint file itself.")
+        raise AudiobitsError(f"--ckpt_path last: no {root}/version_*/checkpoints/last.ckpt to "
+                             + (RESUME_MISSING_FIX if subcommand == "fit" else EVALUATE_MISSING_FIX.format(subcommand)))
     config.ckpt_path = str(found[-1])
     init.version = found[-1].parent.parent.name
 

@@ -30,6 +30,7 @@ from audiobits.arguments import argument_parser
 from audiobits.bins import SplitBins, TokenBins
 from audiobits.checkpoint import read_checkpoint
 from audiobits.compressed_file import COMPRESS_FILE, CompressedFile, CompressedFileError, Entry, ids_checksum
+from audiobits.errors import MissingFileError
 from audiobits.files import check_output_file, write_atomic, write_text_atomic
 from audiobits.model import GPTConfig, TinyGPT
 from audiobits.range_coder import (CODER, PRECISION_BITS, STEPS_PER_BIT, WEIGHT_BITS, CachedPredictor,
@@ -39,9 +40,28 @@ from audiobits.runs import load_run
 ZSTD_LEVEL = 19
 SUSPICIOUS_GAP = 0.25  # payload this much above the run's reported bits/sec: say the score is not achievable
 CHECKPOINT = Path("checkpoints") / "last.ckpt"
+RUN_DIR_FIX = ("Pass a finished run directory (Lightning's log dir runs/<name>/version_N, holding results.json, "
+               "config.yaml and checkpoints/last.ckpt).")
 FINAL_WEIGHTS_FIX = ("The run {run} has no complete final weights (it crashed, is still running or was copied in "
                      "part): finish it (`audiobits fit --config <its config.yaml> --ckpt_path <its newest complete "
                      "checkpoint>`) or pass a finished run directory.")
+
+
+def check_run_dir(run_dir: Path) -> None:
+    """Refuse a RUN_DIR that is no folder, or a folder holding no run (neither checkpoints/ nor results.json), as
+    the input it is: checked first, so a mistyped one is not reported as a missing output folder or checkpoint."""
+    if not run_dir.is_dir():
+        problem = "is a file, not a run directory" if run_dir.exists() else "no such folder"
+        raise MissingFileError(f"RUN_DIR {run_dir}: {problem}. {RUN_DIR_FIX}")
+    if not (run_dir / CHECKPOINT.parent).is_dir() and not (run_dir / "results.json").is_file():
+        raise MissingFileError(f"RUN_DIR {run_dir} holds no run (no checkpoints/ folder, no results.json). "
+                               f"{RUN_DIR_FIX}")
+
+
+def output_file(out: str | Path | None, default: Path) -> tuple[Path, str]:
+    """The output file and how messages name it: ``--out`` when the user gave one, else the default location
+    (checked by `check_output_file` under that name, so a refusal never blames an option the user did not pass)."""
+    return (Path(out), "--out") if out else (default, "the default output (--out names another)")
 
 
 def load_model(run_dir: Path) -> TinyGPT:
@@ -214,13 +234,15 @@ def baselines(split: SplitBins, meta, seconds: float) -> dict:
 def compress_run(run_dir: str | Path, split_name: str = "val", out: str | Path | None = None, lanes: int = 16,
                  threads: int = 1, verify: bool = True, log=print) -> dict:
     """Compress one split of a finished run; writes the file and RUN_DIR/compress.json, returns the latter. The
-    run's final weights and both outputs' folders are checked before anything is coded or written."""
+    run (the input: its folder, final weights and results) and then both outputs' folders are checked before
+    anything is coded or written."""
     run_dir = Path(run_dir)
-    out = Path(out) if out else run_dir / f"{split_name}.abz"
-    check_output_file(out, "--out")
-    check_output_file(run_dir / COMPRESS_FILE, "RUN_DIR")
+    check_run_dir(run_dir)
     model = load_model(run_dir)
     run = load_run(run_dir)
+    out, out_name = output_file(out, run_dir / f"{split_name}.abz")
+    check_output_file(out, out_name)
+    check_output_file(run_dir / COMPRESS_FILE, "RUN_DIR")
     bins_dir = run.bins_dir()
     if bins_dir is None:
         raise CompressedFileError(f"{run_dir / 'config.yaml'}: its data section names no prepared bin directory; "
@@ -296,12 +318,14 @@ def decompress(path: str | Path, run_dir: str | Path, out: str | Path | None = N
                check_bins_: bool = True, log=print) -> dict[int, np.ndarray]:
     """Restore the ids of a compressed file with the run that wrote it; writes ``out`` (npz: ``ids`` concatenated,
     ``offsets``, ``index``) and raises CompressedFileError naming every utterance that could not be restored.
-    ``out``'s folder must exist and be writable: checked before decoding; the file is written whole or not at all."""
+    The inputs (``path``, then the run) are checked first, then ``out``'s folder (it must exist and be writable),
+    all before decoding; the file is written whole or not at all."""
     path, run_dir = Path(path), Path(run_dir)
-    out = Path(out) if out else path.with_suffix(".ids.npz")
-    check_output_file(out, "--out")
     file = CompressedFile.read(path)
+    check_run_dir(run_dir)
     model = load_model(run_dir)
+    out, out_name = output_file(out, path.with_suffix(".ids.npz"))
+    check_output_file(out, out_name)
     check_run(file, model, run_dir, path)
     bins_dir = load_run(run_dir).bins_dir() if (run_dir / "results.json").is_file() else None
     if check_bins_ and bins_dir is not None:

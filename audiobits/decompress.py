@@ -12,7 +12,7 @@ import soundfile as sf
 
 from audiobits.arguments import argument_parser
 from audiobits.bins import TokenBins
-from audiobits.compress import decompress
+from audiobits.compress import check_run_dir, decompress
 from audiobits.compressed_file import CompressedFile
 from audiobits.errors import AudiobitsError
 from audiobits.files import check_output_dir, write_atomic
@@ -64,18 +64,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--check_bins", type=bool, default=True,
                         help="refuse a run whose bins differ from the coded ones")
     args = parser.parse_args(argv)
-    bins = audio_bins(args.run, args.audio) if args.audio is not None else None
+    if args.audio is not None:  # FILE (the input) first, then the run and --audio, before anything is decoded
+        split = CompressedFile.read(Path(args.file)).header["split"]
+        bins = audio_bins(args.run, args.audio)
     restored = decompress(args.file, args.run, args.out, args.only, args.check_bins)
-    if bins is not None:
-        write_audio(restored, bins, CompressedFile.read(Path(args.file)).header["split"], args.audio)
+    if args.audio is not None:
+        write_audio(restored, bins, split, args.audio)
 
 
 def audio_bins(run: str, audio: str) -> TokenBins:
-    """The run's bins (their meta.json says which codec decodes the ids), with ``--audio``'s folder checked: both
-    before anything is decoded or written."""
-    check_output_dir(audio, "--audio")
+    """The run's bins (their meta.json says which codec decodes the ids), then ``--audio``'s folder checked: the
+    input before the output, both before anything is decoded or written."""
+    check_run_dir(Path(run))
     bins_dir = load_run(run).bins_dir()
     if bins_dir is None:
         raise AudiobitsError(f"--audio: the run {run} names no bins directory, whose meta.json says which codec "
                              "decodes the ids")
-    return TokenBins(bins_dir)
+    bins = TokenBins(bins_dir)
+    check_output_dir(audio, "--audio")
+    return bins

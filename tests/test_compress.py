@@ -197,6 +197,54 @@ def test_decompress_into_a_missing_or_read_only_folder_is_refused_before_decodin
     assert snapshot(tmp_path) == before and snapshot(path.parent) == beside_the_file
 
 
+RUN_DIR_FIX = ("Pass a finished run directory (Lightning's log dir runs/<name>/version_N, holding results.json, "
+               "config.yaml and checkpoints/last.ckpt).")
+MISTYPED_INPUTS = {  # the arguments (FILE, RUN_DIR: {file}, {run}; under tmp_path: {t}), the error line's message
+    "compress: RUN_DIR missing": (["compress", "{t}/nosuch_run"], "RUN_DIR {t}/nosuch_run: no such folder. "),
+    "compress: RUN_DIR a file": (["compress", "{file}"], "RUN_DIR {file}: is a file, not a run directory. "),
+    "compress: the folder above the run": (["compress", "{t}"], "RUN_DIR {t} holds no run (no checkpoints/ folder, no "
+                                                                "results.json). "),
+    "decompress: FILE missing": (["decompress", "{t}/nodir/x.abz", "{run}"],
+                                 "{t}/nodir/x.abz: no such file. Pass a file written by `audiobits compress`."),
+    "decompress --audio: FILE missing": (["decompress", "{t}/nodir/x.abz", "{run}", "--audio", "{t}/a_file/wav"],
+                                         "{t}/nodir/x.abz: no such file. Pass a file written by `audiobits compress`."),
+    "decompress: RUN_DIR missing": (["decompress", "{file}", "{t}/nosuch_run"], "RUN_DIR {t}/nosuch_run: no such "
+                                                                                "folder. "),
+}
+
+
+@pytest.mark.parametrize("case", MISTYPED_INPUTS)
+def test_a_mistyped_input_path_is_named_as_the_input_not_as_a_missing_out_folder(markov_run, tmp_path, case):
+    run, path, _ = markov_run
+    (tmp_path / "a_file").write_text("not a folder")  # an --audio that would be refused too: the input comes first
+    args, expected = MISTYPED_INPUTS[case]
+    fill = {"t": tmp_path, "file": path, "run": run}
+    before, beside_the_run = snapshot(tmp_path), snapshot(run.parent)
+    with pytest.raises(SystemExit) as exit_info:
+        main([arg.format(**fill) for arg in args])
+    message = error_line(exit_info)
+    assert message.startswith("audiobits: error: " + expected.format(**fill)), message
+    assert "--out" not in message and message.endswith(RUN_DIR_FIX if "RUN_DIR" in expected else "compress`.")
+    assert snapshot(tmp_path) == before and snapshot(run.parent) == beside_the_run
+
+
+def test_a_default_output_in_the_way_is_named_as_the_default_not_as_out(markov_run, tmp_path):
+    run, path, _ = markov_run
+    copied = tmp_path / "run"
+    shutil.copytree(run, copied, ignore=shutil.ignore_patterns(COMPRESS_FILE, "*.abz"))
+    shutil.copy(path, tmp_path / "val.abz")
+    for blocked in (copied / "val.abz", tmp_path / "val.ids.npz"):
+        blocked.mkdir()
+    before = snapshot(tmp_path)
+    for args, blocked in ((["compress", str(copied)], copied / "val.abz"),
+                          (["decompress", str(tmp_path / "val.abz"), str(copied)], tmp_path / "val.ids.npz")):
+        with pytest.raises(SystemExit) as exit_info:
+            main(args)
+        assert error_line(exit_info) == (f"audiobits: error: the default output (--out names another) {blocked} is a "
+                                         f"folder: name a file to write, e.g. {blocked / 'out'}.")
+    assert snapshot(tmp_path) == before
+
+
 def test_decompress_writes_its_ids_whole_or_not_at_all(markov_run, tmp_path, monkeypatch):
     run, path, _ = markov_run
     out = tmp_path / "ids.npz"

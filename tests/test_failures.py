@@ -429,3 +429,58 @@ def test_a_bad_representation_setting_is_a_user_error_not_a_traceback():
     with pytest.raises(AudiobitsError, match="unknown representation 'mimi_99'") as raised:
         build("mimi_99")
     assert isinstance(raised.value, ValueError)
+
+
+UNSAVED = {"best": "audiobits keeps no best checkpoint (its ModelCheckpoint has save_top_k 0: it ranks none",
+           "hpc": "that names the hpc_ckpt_*.ckpt Lightning saves when SLURM requeues a job"}
+
+
+@pytest.mark.parametrize("subcommand", ["validate", "test"])
+@pytest.mark.parametrize("name", UNSAVED)
+def test_ckpt_path_best_or_hpc_is_one_line_saying_what_to_pass_instead(tmp_path, subcommand, name):
+    """Lightning would raise a ValueError on them: audiobits' runs keep no best checkpoint and no hpc one."""
+    bins = tmp_path / "bins"
+    write_markov_bins(bins, vocab=16, utterance_len=50, train_utterances=40, val_utterances=4)
+    before = snapshot(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        fit(tmp_path, bins, "--ckpt_path", name, subcommand=subcommand)
+    message = error_line(exit_info)
+    assert message.startswith(f"audiobits: error: --ckpt_path {name}: {UNSAVED[name]}"), message
+    assert message.endswith("Pass --ckpt_path a checkpoint file (e.g. runs/<name>/version_N/checkpoints/last.ckpt), "
+                            "or last (the newest last.ckpt of this config's runs).")
+    assert snapshot(tmp_path) == before
+
+
+def test_validate_or_test_last_without_a_run_to_find_is_refused_instead_of_scoring_an_untrained_model(tmp_path):
+    bins = tmp_path / "bins"
+    write_markov_bins(bins, vocab=16, utterance_len=50, train_utterances=40, val_utterances=4)
+    before = snapshot(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        fit(tmp_path, bins, "--ckpt_path", "last", subcommand="validate")
+    assert error_line(exit_info) == (
+        f"audiobits: error: --ckpt_path last: no {tmp_path / 'runs' / 'tiny'}/version_*/checkpoints/last.ckpt to "
+        "validate: no run of this config (its trainer.logger save_dir and name) has saved one. Fit it first, or pass "
+        "--ckpt_path a checkpoint file.")
+    with pytest.raises(SystemExit) as exit_info:  # no logger section: no runs to look in, rather than Lightning's guess
+        fit(tmp_path, bins, "--ckpt_path", "last", "--trainer.logger", "false", subcommand="test")
+    assert error_line(exit_info) == (
+        "audiobits: error: --ckpt_path last: test finds this config's runs through its TensorBoard logger "
+        "(trainer.logger save_dir and name), and the config has none. Pass --ckpt_path a checkpoint file.")
+    assert snapshot(tmp_path) == before
+
+
+def test_validate_last_evaluates_the_newest_run_of_the_config_and_writes_its_results_there(tmp_path):
+    bins = tmp_path / "bins"
+    write_markov_bins(bins, vocab=16, utterance_len=50, train_utterances=40, val_utterances=4)
+    fit(tmp_path, bins)
+    [run] = (tmp_path / "runs" / "tiny").glob("version_*")
+    fitted = json.loads((run / "results.json").read_text())
+    (run / "results.json").unlink()  # validate then records what it evaluated, not what fit wrote
+    fit_config = (run / "config.yaml").read_text()
+    fit(tmp_path, bins, "--ckpt_path", "last", subcommand="validate")
+    assert [p.name for p in (tmp_path / "runs" / "tiny").iterdir()] == [run.name]  # logged into that run
+    assert (run / "config.yaml").read_text() == fit_config  # still the config `audiobits fit --config` resumes with
+    validated = json.loads((run / "results.json").read_text())
+    assert validated["global_step"] == fitted["global_step"] > 0
+    assert validated["train_tokens"] == fitted["train_tokens"] > 0
+    assert validated["bits_per_sec"] == pytest.approx(fitted["bits_per_sec"], rel=1e-6)  # the same weights
