@@ -12,6 +12,7 @@ scaling, calibrate (each has its own --help).
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import shutil
 import sys
@@ -94,7 +95,7 @@ class AudiobitsCLI(LightningCLI):
             check_fit_options(config.trainer)  # before any class exists: a refusal leaves no run directory
         if config.trainer.precision is None:
             config.trainer.precision = study_precision(device_type(config.trainer.accelerator))
-        if config.ckpt_path == "last":
+        if self.subcommand and config.ckpt_path == "last":  # prepare and quality (run=False) have no ckpt_path
             resolve_last_checkpoint(config, self.subcommand)
             if self.subcommand != "fit":  # evaluating in the run: its config.yaml stays the one `fit --config` reads
                 self.save_config_callback = None
@@ -129,20 +130,25 @@ class AudiobitsCLI(LightningCLI):
         """Run a Trainer entry point; one that fails on the user's input (e.g. bins too short) leaves no new run
         directory behind (one that saved a checkpoint is kept: it can be resumed)."""
         self.checkpoint = None  # unmap the checked file: Lightning loads it itself, and a fit may overwrite it
-        new_run_dir = self._new_run_dir()
+        new_dirs = self._new_run_dirs()
         try:
             method(**kwargs)
         except AudiobitsError:
-            if new_run_dir is not None and not any(new_run_dir.glob("checkpoints/*.ckpt")):
-                shutil.rmtree(new_run_dir, ignore_errors=True)
+            if new_dirs and not any(new_dirs[0].glob("checkpoints/*.ckpt")):
+                shutil.rmtree(new_dirs[0], ignore_errors=True)
+                for parent in new_dirs[1:]:  # only while empty: a parallel run may be writing beside this one
+                    with contextlib.suppress(OSError):
+                        parent.rmdir()
             raise
 
-    def _new_run_dir(self) -> Path | None:
-        """The log dir this run will create (rank 0, a logger with ``log_dir``); None when it exists already."""
+    def _new_run_dirs(self) -> list[Path]:
+        """The folders this run's log dir will create, innermost first (rank 0, a logger with ``log_dir``): the log
+        dir and its parents that do not exist yet (``runs/<name>/`` on a config's first run); none when the log dir
+        exists already."""
         log_dir = getattr(self.trainer.logger, "log_dir", None)
-        if not self.trainer.is_global_zero or log_dir is None or Path(log_dir).exists():
-            return None
-        return Path(log_dir)
+        if not self.trainer.is_global_zero or log_dir is None:
+            return []
+        return [folder for folder in (Path(log_dir), *Path(log_dir).parents) if not folder.exists()]
 
 
 def device_type(accelerator: Any) -> str:

@@ -349,7 +349,7 @@ def test_validate_or_test_that_fails_on_the_users_input_leaves_no_new_run_direct
     with pytest.raises(SystemExit) as exit_info:
         fit(tmp_path, bins, "--trainer.callbacks+=recorders.RefuseAtEvaluation", subcommand=subcommand)
     assert error_line(exit_info) == "audiobits: error: refused the user's input at evaluation start"
-    assert (tmp_path / "runs" / "tiny").is_dir() and not list(tmp_path.rglob("version_*"))  # made, then removed
+    assert not (tmp_path / "runs").exists()  # runs/tiny/version_0 was made by the logger, then removed whole
 
 
 @pytest.mark.parametrize("field, value, low", [("batch_size", "0", 1), ("batch_size", "-4", 1), ("seq_len", "0", 1),
