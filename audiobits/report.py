@@ -1,4 +1,4 @@
-"""The results table: one row per run, ``audiobits report RUN_DIR... [--out DIR] [--format table|markdown|csv|json]``.
+"""The results table: one row per run, ``audiobits report RUN_DIR... [--view VIEW] [--out DIR] [--format FMT]``.
 
 Every number is read from the run's results.json, which :func:`audiobits.results.compute_results` fills with the
 docs/metrics.md definitions; the report only changes units (FLOPs → PFLOPs). Runs that cannot be compared with the
@@ -24,82 +24,23 @@ from pathlib import Path
 from audiobits.arguments import argument_parser
 from audiobits.calibrate import calibration_slack
 from audiobits.compressed_file import COMPRESS_FILE
-from audiobits.plots import significant, write_figures
+from audiobits import report_formats
+from audiobits.plots import write_figures
+from audiobits.provenance import Provenance
+from audiobits.report_columns import DEFAULT_VIEW, VIEWS, view_columns
 from audiobits.errors import AudiobitsError
 from audiobits.files import check_output_dir, read_json, write_text_atomic
 from audiobits.runs import Run, flags, load_runs, note_printer, reference_group, skipping
 from audiobits.quality import read_quality
 from audiobits.sanity import Check, check_run, summary
 
-FORMATS = ("table", "markdown", "csv", "json")
+FORMATS = ("table", "markdown", "csv", "json", "latex")
 PETA = 1e15
-CI_MARKS = {"speakers": " spk", "utterances": " utt"}  # which units the bootstrap resampled
 COMPRESS_FIX = "Run `audiobits compress` on the run again to rewrite it, or delete it."
-
-
-def _sci(x: float | None) -> str:
-    return "–" if x is None else f"{x:.3g}"
-
-
-def _pct(x: float | None) -> str:
-    return "–" if x is None else f"{x:.1%}"
-
-
-@dataclass(frozen=True)
-class Column:
-    """One table column: the row key, its header, and how the terminal/Markdown views print it."""
-
-    key: str
-    header: str
-    show: Callable[[dict], str]
-
-
-COLUMNS = (
-    Column("run", "run", lambda r: r["run"]),
-    Column("representation", "representation", lambda r: r["representation"]),
-    Column("corpus", "corpus", lambda r: r["corpus"]),
-    Column("bits_per_token", "bits/token", lambda r: significant(r["bits_per_token"])),
-    Column("tokens_per_sec", "tokens/s", lambda r: significant(r["tokens_per_sec"])),
-    Column("bits_per_sec", "bits/s [95% CI]", lambda r: f"{significant(r['bits_per_sec'])} "
-                                                        f"[{significant(r['bits_per_sec_ci95_low'])}, "
-                                                        f"{significant(r['bits_per_sec_ci95_high'])}]"
-                                                        f"{CI_MARKS.get(r['ci_kind'], '')}"),
-    Column("context_seconds", "context", lambda r: f"{significant(r['context_seconds'], 3)} s / "
-                                                   f"{r['context_tokens']} tok, stride {r['eval_stride']}"
-                                                   if r["context_seconds"] else "–"),
-    Column("bits_per_sec_non_overlapping", "non-overlap b/s", lambda r: significant(r["bits_per_sec_non_overlapping"])),
-    Column("bits_per_sec_utterance_reset", "utt-reset b/s", lambda r: significant(r["bits_per_sec_utterance_reset"])),
-    Column("seed_convention_bits_per_sec", "seed-conv b/s", lambda r: significant(r["seed_convention_bits_per_sec"])),
-    Column("bits_per_byte", "bits/byte", lambda r: significant(r["bits_per_byte"])),
-    Column("nominal_bitrate", "nominal b/s", lambda r: significant(r["nominal_bitrate"])),
-    Column("utilization_nominal", "of nominal", lambda r: _pct(r["utilization_nominal"])),
-    Column("flat_capacity", "flat capacity b/s", lambda r: significant(r["flat_capacity"])),
-    Column("utilization_flat", "of flat", lambda r: _pct(r["utilization_flat"])),
-    Column("info_per_storage", "info/storage", lambda r: f"{_pct(r['info_per_storage'])} of {r['storage_bits']}b"),
-    Column("train_tokens", "train tokens", lambda r: f"{r['train_tokens']:,}"),
-    Column("train_pflops_trunk", "train PFLOPs 6NT", lambda r: _sci(r["train_pflops_trunk"])),
-    Column("train_pflops_full", "train PFLOPs full", lambda r: _sci(r["train_pflops_full"])),
-    Column("inference_flops_per_bit_trunk", "FLOPs/bit 2N", lambda r: _sci(r["inference_flops_per_bit_trunk"])),
-    Column("inference_flops_per_bit_full", "FLOPs/bit full", lambda r: _sci(r["inference_flops_per_bit_full"])),
-    Column("compressed_bits_per_sec", "coded b/s [vs CE]",
-           lambda r: "–" if r["compressed_bits_per_sec"] is None else
-           f"{significant(r['compressed_bits_per_sec'])} [{r['compression_overhead']:+.1%}]"),
-    Column("zstd_bits_per_sec", "zstd b/s", lambda r: significant(r["zstd_bits_per_sec"])),
-    Column("xz_bits_per_sec", "xz b/s", lambda r: significant(r["xz_bits_per_sec"])),
-    Column("flac_bits_per_sec", "FLAC b/s", lambda r: significant(r["flac_bits_per_sec"])),
-    Column("stoi", "STOI", lambda r: significant(r["stoi"], 3)),
-    Column("pesq_wb", "PESQ-wb", lambda r: significant(r["pesq_wb"], 3)),
-    Column("si_sdr", "SI-SDR dB", lambda r: significant(r["si_sdr"], 3)),
-    Column("log_mel_distance", "log-mel dist", lambda r: significant(r["log_mel_distance"], 3)),
-    Column("wer", "WER", lambda r: _pct(r["wer"])),
-    Column("wer_original", "WER orig", lambda r: _pct(r["wer_original"])),
-    Column("speaker_similarity", "spk sim", lambda r: significant(r["speaker_similarity"], 3)),
-    Column("weights", "weights", lambda r: r["weights"]),
-    Column("sanity", "sanity", lambda r: r["sanity"]),
-    Column("flags", "flags", lambda r: "; ".join(r["flags"]) or "–"),
-    Column("calibration_slack", "slack b/tok (diagnostic)",
-           lambda r: "–" if r["calibration_slack"] is None else f"{r['calibration_slack']:+.3f}"),
-)
+LEGEND = ("HEADLINE bits/s = Σ bits ÷ true audio seconds of the validation utterances, from the final sliding-window "
+          "evaluation: each target conditions on at least context − stride tokens of history, which runs on across "
+          "utterances (same corpus, same utterances, one epoch of the same model per row). 95% CI: bootstrap over "
+          "speakers (spk) when the corpus knows them, else utterances (utt).")
 
 
 @dataclass
@@ -110,43 +51,37 @@ class Table:
     reference: dict
     checks: dict[str, list[Check]] = field(default_factory=dict)
 
-    def _cells(self) -> list[list[str]]:
-        return [[c.show(r) for c in COLUMNS] for r in self.rows]
-
-    def _notes(self) -> list[str]:
+    def notes(self) -> list[str]:
+        """The lines under the table: the legend, the comparison reference, each flagged run's flags, the
+        provenance and the sanity checks that warned or failed."""
         ref = self.reference
-        notes = [f"Reference for comparison: corpus {ref['corpus']!r}, validation utterance set "
+        notes = [LEGEND,
+                 f"Reference for comparison: corpus {ref['corpus']!r}, validation utterance set "
                  f"{ref['val_utterance_set']} ({ref['runs']} of {len(self.rows)} runs). Utilization: bits/s ÷ "
                  "nominal bitrate (Σ log2(codebook size) × frame rate) and ÷ flat capacity (log2(content vocab) × "
-                 "content frame-token rate).",
-                 "bits/s: the final sliding-window evaluation (each target sees at least context − stride tokens, "
-                 "history runs on across utterances); non-overlap b/s: non-overlapping windows (the seed's way); "
-                 "utt-reset b/s: context cut at every utterance start; seed-conv b/s: content bits/token × nominal "
-                 "token rate. CI: bootstrap over speakers (spk) when the corpus knows them, else utterances (utt)."]
+                 "content frame-token rate)."]
+        notes += [f"Not comparable — {r['run']}: {'; '.join(r['flags'])}" for r in self.rows if r["flags"]]
+        notes += provenance_notes(self.rows)
         for label, checks in self.checks.items():
             notes += [f"{label}: {c}" for c in checks if c.status in ("warn", "fail")]
         return notes
 
-    def text(self) -> str:
-        """Aligned plain-text table for a terminal, then the notes."""
-        cells = [[c.header for c in COLUMNS], *self._cells()]
-        widths = [max(len(row[i]) for row in cells) for i in range(len(COLUMNS))]
-        lines = ["  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in cells]
-        lines.insert(1, "  ".join("-" * w for w in widths))
-        return "\n".join(lines + [""] + self._notes()) + "\n"
+    def text(self, view: str = DEFAULT_VIEW) -> str:
+        """Aligned plain-text table of ``view`` for a terminal (wide cells wrap), then the notes."""
+        return report_formats.text(view_columns(view), self.rows, self.notes())
 
-    def markdown(self) -> str:
-        """GitHub Markdown table, then the notes as a list."""
-        header = "| " + " | ".join(c.header for c in COLUMNS) + " |"
-        rule = "|" + "|".join("---" for _ in COLUMNS) + "|"
-        body = ["| " + " | ".join(v.replace("|", "\\|") for v in row) + " |" for row in self._cells()]
-        return "\n".join([header, rule, *body, "", *(f"- {n}" for n in self._notes())]) + "\n"
+    def markdown(self, view: str = DEFAULT_VIEW) -> str:
+        """GitHub Markdown table of ``view``, then the notes as a list."""
+        return report_formats.markdown(view_columns(view), self.rows, self.notes())
+
+    def latex(self, view: str = DEFAULT_VIEW) -> str:
+        """A booktabs LaTeX table of ``view``, the legend as its caption."""
+        return report_formats.latex(view_columns(view), self.rows, LEGEND)
 
     def csv(self) -> str:
-        """One line per run, raw numbers (full precision); flags and failed checks joined by ';'."""
+        """One line per run, every row key (full precision, one value per cell); flags joined by '; '."""
         buffer = io.StringIO()
-        keys = list(self.rows[0])
-        writer = csv.DictWriter(buffer, fieldnames=keys, lineterminator="\n")
+        writer = csv.DictWriter(buffer, fieldnames=list(self.rows[0]), lineterminator="\n")
         writer.writeheader()
         for row in self.rows:
             writer.writerow({k: "; ".join(v) if isinstance(v, list) else v for k, v in row.items()})
@@ -157,10 +92,33 @@ class Table:
         checks = {label: [vars(c) for c in cs] for label, cs in self.checks.items()}
         return json.dumps({"reference": self.reference, "rows": self.rows, "sanity": checks}, indent=2) + "\n"
 
-    def render(self, fmt: str) -> str:
+    def render(self, fmt: str, view: str = DEFAULT_VIEW) -> str:
+        """``fmt`` of FORMATS; ``view`` applies to the table, Markdown and LaTeX (the exports keep every column)."""
         if fmt not in FORMATS:
             raise ValueError(f"unknown format {fmt!r}; choose one of {FORMATS}")
-        return {"table": self.text, "markdown": self.markdown, "csv": self.csv, "json": self.json}[fmt]()
+        if fmt in ("csv", "json"):
+            return getattr(self, fmt)()
+        return {"table": self.text, "markdown": self.markdown, "latex": self.latex}[fmt](view)
+
+
+def provenance_notes(rows: list[dict]) -> list[str]:
+    """One line per distinct code/package/device setup naming its runs, then each run's seed, codec package and
+    config hash; runs written before provenance was recorded are named as such."""
+    setups: dict[str, list[str]] = {}
+    for r in rows:
+        if r["audiobits_version"] is None:
+            setups.setdefault("not recorded (results.json written before provenance was)", []).append(r["run"])
+            continue
+        setup = (f"audiobits {r['audiobits_version']} (git {r['git_commit'] or 'unknown'}), "
+                 f"torch {r['torch_version']}, lightning {r['lightning_version']}, device {r['device']}")
+        setups.setdefault(setup, []).append(r["run"])
+    lines = [f"Provenance: {setup} — {', '.join(runs)}" for setup, runs in setups.items()]
+    recorded = [r for r in rows if r["audiobits_version"] is not None]
+    if recorded:
+        lines.append("Seed, codec package, config sha256: " + "; ".join(
+            f"{r['run']} seed {r['seed']}, {r['codec_package'] or 'no codec package'}, "
+            f"{(r['config_sha256'] or 'no config')[:12]}" for r in recorded))
+    return lines
 
 
 def compression(run: Run) -> dict:
@@ -178,28 +136,31 @@ def row(run: Run, reference: dict, checks: list[Check]) -> dict:
     """A run's table row: results.json values, FLOPs in PFLOPs, the CI split in two, flags and sanity."""
     r = run.results
     low, high = r["bits_per_sec_ci95"]
+    quality = read_quality(run.bins_dir())  # decoded quality (audiobits quality), None where not scored
+    quality["si_sdr_db"] = quality.pop("si_sdr")
+    provenance = Provenance.from_dict(r.get("provenance"))
     return {
         "run": run.label, "representation": r["representation"], "corpus": r["corpus"],
+        "sanity": summary(checks), "flags": flags(r, reference),
         "bits_per_token": r["bits_per_token"], "tokens_per_sec": r["tokens_per_sec"],
-        "bits_per_sec": r["bits_per_sec"], "bits_per_sec_ci95_low": low, "bits_per_sec_ci95_high": high,
+        "bits_per_sec": r["bits_per_sec"], "bits_per_sec_lo": low, "bits_per_sec_hi": high,
         "bits_per_byte": r["bits_per_byte"], "ci_kind": r.get("ci_kind", "utterances"),
         "context_tokens": r.get("context_tokens"), "context_seconds": r.get("context_seconds"),
         "eval_stride": r.get("eval_stride"),
         "bits_per_sec_non_overlapping": r.get("non_overlapping", {}).get("bits_per_sec"),
         "bits_per_sec_utterance_reset": r.get("utterance_reset", {}).get("bits_per_sec"),
         "seed_convention_bits_per_sec": r.get("seed_convention_bits_per_sec"),
-        "nominal_bitrate": r["nominal_bitrate"], "utilization_nominal": r["utilization_nominal"],
-        "flat_capacity": r["flat_capacity"], "utilization_flat": r["utilization_flat"],
+        "nominal_bits_per_sec": r["nominal_bitrate"], "utilization_nominal": r["utilization_nominal"],
+        "flat_capacity_bits_per_sec": r["flat_capacity"], "utilization_flat": r["utilization_flat"],
         "info_per_storage": r["info_per_storage"], "storage_bits": r["storage_bits"],
-        "train_tokens": r["train_tokens"],
+        "train_tokens": r["train_tokens"], "non_embedding_params": r["model"]["non_embedding_params"],
         "train_pflops_trunk": r["train_flops_trunk"] / PETA, "train_pflops_full": r["train_flops_full"] / PETA,
         "inference_flops_per_bit_trunk": r["inference_flops_per_bit_trunk"],
         "inference_flops_per_bit_full": r["inference_flops_per_bit_full"], **compression(run),
         "weights": r["weights"], "val_seconds": r["val_seconds"], "val_utterances": r["val_utterances"],
-        "val_utterance_set": r.get("val_utterance_set"), "finished": r.get("finished"),
-        "sanity": summary(checks), "flags": flags(r, reference), "path": str(run.path),
-        "calibration_slack": calibration_slack(run.path),
-        **read_quality(run.bins_dir()),  # decoded quality (audiobits quality), None where not scored
+        "val_utterance_set": r.get("val_utterance_set"), "finished": r.get("finished"), "path": str(run.path),
+        "calibration_slack": calibration_slack(run.path), **quality,
+        **(provenance or Provenance.from_dict({})).as_dict(),
     }
 
 
@@ -236,13 +197,17 @@ def write_report(table: Table, out: Path) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """`audiobits report RUN_DIR... [--out DIR] [--format table|markdown|csv|json] [--sanity false]`."""
+    """`audiobits report RUN_DIR... [--view VIEW] [--out DIR] [--format table|markdown|csv|json|latex]
+    [--sanity false]`."""
     parser = argument_parser("audiobits report", __doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", help="run directories (Lightning log dirs holding results.json) or "
                                                 "folders above them")
     parser.add_argument("--out", type=str | None, default=None,
                         help="also write report.md/.csv/.json and every figure (PNG + SVG) into this folder")
-    parser.add_argument("--format", default="table", choices=FORMATS, help="what to print")
+    parser.add_argument("--format", default="table", choices=FORMATS,
+                        help="what to print: the view as a table, Markdown or booktabs LaTeX; csv/json: every column")
+    parser.add_argument("--view", default=DEFAULT_VIEW, choices=VIEWS,
+                        help="which columns: default (the answer at a glance), one group, or all")
     parser.add_argument("--sanity", type=bool, default=True, help="run the sanity checks (reads the val bins)")
     args = parser.parse_args(argv)
     if args.out:
@@ -250,7 +215,7 @@ def main(argv: list[str] | None = None) -> None:
     note = note_printer("audiobits report")
     runs = load_runs(args.runs, on_skip=note)
     table = build_table(runs, sanity=args.sanity, on_skip=note)
-    print(table.render(args.format), end="")
+    print(table.render(args.format, args.view), end="")
     if args.out:
         out = Path(args.out)
         shown = {cells["run"] for cells in table.rows}  # the figures leave out the runs the table skipped

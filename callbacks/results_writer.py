@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import lightning as L
+import torch
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
@@ -14,8 +15,10 @@ from audiobits.data import SLIDING
 from audiobits.errors import ConfigValueError
 from audiobits.evaluation import final_passes
 from audiobits.files import read_json
+from audiobits.provenance import collect, device_name
 from audiobits.results import (RESULTS_FILE, ValidationSums, compute_results, scored_fraction, write_results,
                                write_val_utterances)
+from audiobits.runs import CONFIG_FILE, read_config
 from audiobits.trainer_options import CHECKPOINT_KEY, TrainerRecord
 from callbacks.cumulative_flops import trained_tokens
 
@@ -121,6 +124,10 @@ class ResultsWriter(L.Callback):
                                   eval_stride=datamodule.eval_stride, trainer=trained.options)
         results["global_step"] = trained.step
         results["eval_precision"] = trainer.precision  # `audiobits validate` may evaluate in another than training's
+        device = pl_module.device
+        gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else None
+        results["provenance"] = collect(datamodule.meta.encoder, device_name(device.type, gpu),
+                                        read_config(directory / CONFIG_FILE)).as_dict()
         path = write_results(results, directory)
         write_val_utterances(val, self._passes.get(SLIDING, self._sums), directory)
         low, high = results["bits_per_sec_ci95"]

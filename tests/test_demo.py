@@ -55,12 +55,12 @@ def test_demo_runs_end_to_end(out):
     # stream 80 steps)
     assert len({r["val_utterance_set"] for r in rows}) == 1 and len({r["val_seconds"] for r in rows}) == 1
     mulaw = next(r for r in rows if r["representation"] == "mulaw")
-    assert mulaw["tokens_per_sec"] == pytest.approx(8000, rel=1e-3) and mulaw["nominal_bitrate"] == 64000
+    assert mulaw["tokens_per_sec"] == pytest.approx(8000, rel=1e-3) and mulaw["nominal_bits_per_sec"] == 64000
     assert 0 < mulaw["bits_per_sec"] < 64000
     assert mulaw["stoi"] > 0.95 and rows[0]["stoi"] is None  # decoded quality: audio rows only
     codec2 = next(r for r in rows if r["representation"] == "codec2_700c")
     assert codec2["stoi"] < next(r for r in rows if r["representation"] == "codec2_3200")["stoi"]
-    assert codec2["tokens_per_sec"] == pytest.approx(100, rel=0.05) and codec2["nominal_bitrate"] == 700
+    assert codec2["tokens_per_sec"] == pytest.approx(100, rel=0.05) and codec2["nominal_bits_per_sec"] == 700
     assert codec2["bits_per_sec"] > 0
     for r in rows:  # the final sliding pass is the headline; the non-overlapping one stands beside it
         assert r["eval_stride"] == r["context_tokens"] // 4 and r["bits_per_sec_non_overlapping"] > 0

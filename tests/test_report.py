@@ -24,8 +24,8 @@ def test_known_values_are_reproduced(tmp_path):
         "tokens_per_sec": tokens / seconds,
         "bits_per_sec": 2.0 * tokens / seconds,
         "bits_per_byte": 2.0 * tokens / (40 * 30),
-        "nominal_bitrate": 11 * 12.5,  # log2(2048) bits at 12.5 Hz
-        "flat_capacity": 11 * 12.5,  # log2(2048 content ids) × 12.5 frame tokens/s
+        "nominal_bits_per_sec": 11 * 12.5,  # log2(2048) bits at 12.5 Hz
+        "flat_capacity_bits_per_sec": 11 * 12.5,  # log2(2048 content ids) × 12.5 frame tokens/s
         "bits_per_sec_non_overlapping": 2.0 * tokens / seconds,  # make_run records one pass: no sliding one
         "context_seconds": 64 / (tokens / seconds),
         "utilization_nominal": 2.0 * tokens / seconds / 137.5,
@@ -35,19 +35,21 @@ def test_known_values_are_reproduced(tmp_path):
     }
     for key, value in expected.items():
         assert row[key] == pytest.approx(value, rel=1e-12), key
-    low, high = row["bits_per_sec_ci95_low"], row["bits_per_sec_ci95_high"]
+    low, high = row["bits_per_sec_lo"], row["bits_per_sec_hi"]
     assert low <= row["bits_per_sec"] <= high
     assert row["flags"] == [] and row["representation"] == "mimi_sem" and row["run"] == "mimi_sem"
 
     as_json = json.loads(table.render("json"))
     assert as_json["rows"][0]["bits_per_sec"] == row["bits_per_sec"]
     [as_csv] = list(csv.DictReader(io.StringIO(table.render("csv"))))
-    assert float(as_csv["flat_capacity"]) == row["flat_capacity"]
+    assert float(as_csv["flat_capacity_bits_per_sec"]) == row["flat_capacity_bits_per_sec"]
     markdown = table.render("markdown")
-    assert "| mimi_sem | mimi_sem | demo | 2.000 | 12.99 | 25.98 [" in markdown and "| 137.5 |" in markdown
-    assert "bits/s [95% CI]" in table.render("table")
-    assert "] utt |" in markdown and "4.93 s / 64 tok, stride 64" in markdown  # the interval kind and the context
-    assert row["bits_per_sec_utterance_reset"] is None and "| – |" in markdown
+    assert "| mimi_sem | mimi_sem | 1 warn | 2.000 | 12.99 | 25.98 [" in markdown and "| 137.5 |" in markdown
+    assert "bits/s [95% CI] HEADLINE" in table.render("table")
+    assert "] utt |" in markdown and "| 4.93 |" in markdown  # the interval kind and the context in seconds
+    rates = table.render("markdown", "rates")
+    assert "| 64 | 64 |" in rates  # context and stride in tokens, each its own column
+    assert row["bits_per_sec_utterance_reset"] is None and "| – |" in rates
 
 
 def test_incomparable_runs_are_flagged(tmp_path):
@@ -103,7 +105,8 @@ def test_a_directory_without_results_is_an_error_naming_it(tmp_path):
 def test_runs_without_compress_json_show_dashes_in_the_compression_columns(tmp_path):
     [row] = build_table(load_runs([make_run(tmp_path, "mimi_sem")]), sanity=False).rows
     assert row["compressed_bits_per_sec"] is None and row["zstd_bits_per_sec"] is None
-    assert "| – | – | – | – |" in build_table(load_runs([tmp_path / "runs"]), sanity=False).markdown()
+    table = build_table(load_runs([tmp_path / "runs"]), sanity=False)
+    assert "| – | – | – | – | – |" in table.markdown("compression")
 
 
 @pytest.mark.parametrize("block", [{}, {"max_steps": -1}, []])

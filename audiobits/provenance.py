@@ -1,0 +1,83 @@
+"""Provenance of a run's numbers: which audiobits (version and git commit), torch, lightning and codec package
+versions, which device, which seed and which resolved config produced them (``results.json``'s ``provenance``)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+from dataclasses import asdict, dataclass, fields
+from importlib import metadata
+from pathlib import Path
+
+import audiobits
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """What produced a results.json: code, packages, device, seed and a hash of the resolved config."""
+
+    audiobits_version: str
+    git_commit: str | None  # of the audiobits source tree; None when not run from a git checkout; "+dirty" appended
+    torch_version: str | None
+    lightning_version: str | None
+    codec_package: str | None  # the encoder's package and version from the bins' meta.json, e.g. "moshi 0.2.13"
+    device: str  # e.g. "cuda: NVIDIA H100 80GB HBM3" or "cpu"
+    seed: int | None  # the seed Lightning's seed_everything set (PL_GLOBAL_SEED)
+    config_sha256: str | None  # sha256 of the resolved config (config.yaml), keys sorted; None when there is none
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, record: dict | None) -> Provenance | None:
+        """The record of a results.json (None for files written before provenance was recorded)."""
+        if not isinstance(record, dict):
+            return None
+        return cls(**{f.name: record.get(f.name) for f in fields(cls)})
+
+
+def package_version(name: str) -> str | None:
+    """The installed version of distribution ``name`` (None when it is not installed)."""
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def git_commit(directory: Path = Path(audiobits.__file__).parent) -> str | None:
+    """HEAD of the git checkout holding ``directory`` (the audiobits source), with ``+dirty`` when tracked files were
+    changed; None outside a checkout or without git."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=directory, capture_output=True, text=True, timeout=10,
+                              check=True).stdout.strip()
+    try:
+        commit = git("rev-parse", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".")
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit + ("+dirty" if dirty else "")
+
+
+def config_hash(config: dict | None) -> str | None:
+    """sha256 of a resolved config, keys sorted (so the YAML's layout does not matter); None for no config."""
+    if not config:
+        return None
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def device_name(device: str, cuda_name: str | None = None) -> str:
+    """``cuda: <GPU name>`` for a CUDA device, else the device type."""
+    return f"{device}: {cuda_name}" if cuda_name else device
+
+
+def collect(encoder: dict, device: str, config: dict | None) -> Provenance:
+    """The provenance of a run evaluated now on ``device`` (e.g. ``device_name("cuda", "NVIDIA H100")``), for bins
+    encoded by ``encoder`` (meta.json's record) and trained from ``config``."""
+    codec = f"{encoder.get('package')} {encoder.get('version')}" if encoder.get("package") else None
+    seed = os.environ.get("PL_GLOBAL_SEED")
+    return Provenance(audiobits_version=package_version("audiobits") or "unknown", git_commit=git_commit(),
+                      torch_version=package_version("torch"), lightning_version=package_version("lightning"),
+                      codec_package=codec, device=device, seed=int(seed) if seed is not None else None,
+                      config_sha256=config_hash(config))
