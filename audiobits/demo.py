@@ -189,8 +189,6 @@ def run_demo(out: str | Path = "audiobits-demo", corpus: str | Path | None = Non
     """Synthesize (or read) the corpus, write the bins, fit one model per representation, report; returns the
     report folder."""
     from audiobits.cli import main as cli_main
-    from audiobits.plots import write_figures
-
     if size not in SIZES:
         raise AudiobitsError(f"unknown demo size {size!r}; choose one of {sorted(SIZES)}")
     spec, out = SIZES[size], Path(out).resolve()
@@ -231,11 +229,11 @@ def run_demo(out: str | Path = "audiobits-demo", corpus: str | Path | None = Non
     runs = load_runs([out / "runs" / name for name in bins])
     table = build_table(runs)
     report = out / "report"
-    written = write_report(table, report) + write_figures(runs, report)
+    written = write_report(table, runs, report)
     lap("report")
     print("\n" + table.render("table"))
-    print(f"Wrote {len(written)} files to {report} (headline figure: {report / 'headline.png'}; bits by context: "
-          f"{report / 'context.png'}).")
+    print(f"Wrote {len(written)} files to {report} (open {report / 'report.html'} in a browser; headline figure: "
+          f"{report / 'headline.png'}).")
     seconds = sum(split.seconds for split in TokenBins(next(iter(bins.values()))).meta.splits.values())
     print(f"Demo took {sum(timings.values()):.0f} s. {closing_line(seconds, synthetic=corpus is None)}")
     return report

@@ -43,6 +43,7 @@ from audiobits.errors import AudiobitsError
 from audiobits.files import read_json, write_text_atomic
 from audiobits.listeners import HeardOriginals, Listeners
 from audiobits.representations import Representation, can_decode
+from audiobits.samples import SAMPLE_UTTERANCES, write_sample
 
 RATE = 16000  # every score is computed at 16 kHz (PESQ wideband's rate)
 QUALITY_FILE = "quality.json"
@@ -219,6 +220,8 @@ class QualityJob:
             tokens = self.part.read(self.part.offsets[i], self.part.offsets[i + 1] - 1).astype(np.int64)
             audio = self.representation.decode(tokens)
             original, dec = to_16k(item.audio, item.sample_rate), to_16k(audio, rate)
+            if i < SAMPLE_UTTERANCES:  # the report's page plays these beside each other
+                write_sample(self.bins_dir, i, original.numpy(), dec.numpy())
             originals.append(original)  # the listeners hear the whole recording: the same for every codec
             decoded.append(dec)
             rows.append({"id": item.id, "seconds": len(audio) / rate, "listeners": self.scored_with,

@@ -25,9 +25,11 @@ from audiobits.arguments import argument_parser
 from audiobits.calibrate import calibration_slack
 from audiobits.compressed_file import COMPRESS_FILE
 from audiobits import report_formats
+from audiobits.per_speaker import per_utterance_csv
 from audiobits.plots import write_figures
 from audiobits.provenance import Provenance
 from audiobits.report_columns import DEFAULT_VIEW, VIEWS, view_columns
+from audiobits.report_page import PAGE_FILE, page
 from audiobits.errors import AudiobitsError
 from audiobits.files import check_output_dir, read_json, write_text_atomic
 from audiobits.runs import Run, flags, load_runs, note_printer, reference_group, skipping
@@ -73,6 +75,11 @@ class Table:
     def markdown(self, view: str = DEFAULT_VIEW) -> str:
         """GitHub Markdown table of ``view``, then the notes as a list."""
         return report_formats.markdown(view_columns(view), self.rows, self.notes())
+
+    def markdown_views(self) -> str:
+        """Every view as a Markdown section, then the notes once (report.md)."""
+        sections = [f"## {view}\n\n" + report_formats.markdown(view_columns(view), self.rows, []) for view in VIEWS]
+        return "\n".join(sections) + "\n" + "".join(f"- {n}\n" for n in self.notes())
 
     def latex(self, view: str = DEFAULT_VIEW) -> str:
         """A booktabs LaTeX table of ``view``, the legend as its caption."""
@@ -186,14 +193,19 @@ def build_table(runs: list[Run], sanity: bool = True, on_skip: Callable[[str], N
     return Table([cells for cells, _ in built.values()], reference, checks)
 
 
-def write_report(table: Table, out: Path) -> list[Path]:
-    """report.md, report.csv and report.json in ``out`` (each written whole or not at all)."""
+def write_report(table: Table, runs: list[Run], out: Path) -> list[Path]:
+    """Into ``out``: report.md (every view), report.csv, report.json, per_utterance.csv, every figure (PNG + SVG) of
+    the runs the table kept, and report.html holding them all (each file written whole or not at all)."""
     out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, fmt in (("report.md", "markdown"), ("report.csv", "csv"), ("report.json", "json")):
-        write_text_atomic(out / name, table.render(fmt))
-        written.append(out / name)
-    return written
+    shown = [run for run in runs if run.label in {r["run"] for r in table.rows}]
+    texts = {"report.md": table.markdown_views(),
+             "report.csv": table.csv(), "report.json": table.json(),
+             "per_utterance.csv": per_utterance_csv({run.label: run.path for run in shown})}
+    for name, text in texts.items():
+        write_text_atomic(out / name, text)
+    figures = write_figures(shown, out)
+    write_text_atomic(out / PAGE_FILE, page(table.rows, table.notes(), shown, figures))
+    return [out / name for name in texts] + figures + [out / PAGE_FILE]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -203,7 +215,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("runs", nargs="+", help="run directories (Lightning log dirs holding results.json) or "
                                                 "folders above them")
     parser.add_argument("--out", type=str | None, default=None,
-                        help="also write report.md/.csv/.json and every figure (PNG + SVG) into this folder")
+                        help="also write report.md/.csv/.json, per_utterance.csv, every figure (PNG + SVG) and the "
+                             "self-contained report.html into this folder")
     parser.add_argument("--format", default="table", choices=FORMATS,
                         help="what to print: the view as a table, Markdown or booktabs LaTeX; csv/json: every column")
     parser.add_argument("--view", default=DEFAULT_VIEW, choices=VIEWS,
@@ -218,6 +231,5 @@ def main(argv: list[str] | None = None) -> None:
     print(table.render(args.format, args.view), end="")
     if args.out:
         out = Path(args.out)
-        shown = {cells["run"] for cells in table.rows}  # the figures leave out the runs the table skipped
-        files = write_report(table, out) + write_figures([run for run in runs if run.label in shown], out)
+        files = write_report(table, runs, out)
         print(f"wrote {len(files)} files to {out}: " + ", ".join(p.name for p in files), file=sys.stderr)

@@ -84,7 +84,7 @@ def test_cli_prints_and_writes_every_format(tmp_path, capsys):
     assert {c["name"] for c in printed["sanity"]["text"]} == {"frame rate", "bits/sec", "unigram entropy",
                                                               "vocab use", "transcript overlap", "trainer options"}
     assert json.loads((out / "report.json").read_text()) == printed
-    assert (out / "report.md").read_text().startswith("| run |")
+    assert (out / "report.md").read_text().startswith("## default\n\n| run |")
     assert (out / "headline.png").stat().st_size > 0 and (out / "headline.svg").stat().st_size > 0
 
 
