@@ -63,31 +63,31 @@ class Column:
 
 COLUMNS: tuple[Column, ...] = (
     Column("run", "run", (EVERY_VIEW,), lambda r: r["run"], "the run's label (its folder name, made unique)"),
-    Column("representation", "representation", (EVERY_VIEW,), lambda r: r["representation"],
-           "the token stream the model was trained on"),
+    Column("representation", "representation", (DEFAULT_VIEW,), lambda r: r["representation"],
+           "the token stream the model was trained on (the other views name the run only)"),
     Column("sanity", "checks", (EVERY_VIEW,), comparability,
            "sanity checks (ok, or how many warn/fail) and comparability flags: a flagged row may not be compared "
            "with the others; the flags are listed under the table"),
     Column("bits_per_token", "bits/token", (DEFAULT_VIEW, "rates", "scaling"), number("bits_per_token"),
            "validation cross-entropy in bits per target token (EOS included), headline pass"),
-    Column("tokens_per_sec", "tokens/s", (DEFAULT_VIEW, "rates"), number("tokens_per_sec"),
+    Column("tokens_per_sec", "tok/s", (DEFAULT_VIEW, "rates"), number("tokens_per_sec"),
            "scored target tokens per second of true audio"),
-    Column(HEADLINE_KEY, "bits/s [95% CI] HEADLINE", (DEFAULT_VIEW, "rates", "capacity", "compression", "quality"),
+    Column(HEADLINE_KEY, "bits/s [95% CI] HEADLINE", (DEFAULT_VIEW, "rates", "context", "capacity", "compression", "quality"),
            headline, "the headline: Σ bits ÷ true audio seconds of the validation utterances, final sliding-window "
                      "evaluation; 95 % bootstrap interval over speakers (spk) or utterances (utt)"),
     Column("nominal_bits_per_sec", "nominal b/s", (DEFAULT_VIEW, "capacity"), number("nominal_bits_per_sec"),
            "nominal bitrate: Σ log2(codebook size) × frame rate"),
     Column("utilization_nominal", "of nominal", (DEFAULT_VIEW, "capacity"), lambda r: pct(r["utilization_nominal"]),
            "headline bits/s ÷ nominal bitrate"),
-    Column("context_seconds", "context s", (DEFAULT_VIEW, "rates"), number("context_seconds", 3),
+    Column("context_seconds", "context s", (DEFAULT_VIEW, "context"), number("context_seconds", 3),
            "seconds of audio in one evaluation window (context tokens ÷ tokens/s)"),
-    Column("context_tokens", "context tok", ("rates",), lambda r: str(r["context_tokens"] or "–"),
+    Column("context_tokens", "context tok", ("context",), lambda r: str(r["context_tokens"] or "–"),
            "tokens in one evaluation window (seq_len)"),
-    Column("eval_stride", "stride tok", ("rates",), lambda r: str(r["eval_stride"] or "–"),
+    Column("eval_stride", "stride tok", ("context",), lambda r: str(r["eval_stride"] or "–"),
            "tokens scored per sliding window: each target sees at least context − stride tokens of history"),
-    Column("bits_per_sec_non_overlapping", "non-overlap b/s", ("rates",), number("bits_per_sec_non_overlapping"),
+    Column("bits_per_sec_non_overlapping", "non-overlap b/s", ("context",), number("bits_per_sec_non_overlapping"),
            "bits/s of the non-overlapping pass (the seed's way: 512 tokens of history on average)"),
-    Column("bits_per_sec_utterance_reset", "utt-reset b/s", ("rates",), number("bits_per_sec_utterance_reset"),
+    Column("bits_per_sec_utterance_reset", "utt-reset b/s", ("context",), number("bits_per_sec_utterance_reset"),
            "bits/s with the context cut at every utterance start (an entropy coder on one utterance alone)"),
     Column("seed_convention_bits_per_sec", "seed-conv b/s", ("rates",), number("seed_convention_bits_per_sec"),
            "content bits/token × nominal token rate (the seed study's convention)"),
@@ -144,12 +144,14 @@ COLUMNS: tuple[Column, ...] = (
     Column("corpus", "corpus", (ALL_VIEW,), lambda r: r["corpus"], "the corpus of the bins"),
 )
 
+GROUPS = ("rates", "context", "capacity", "compute", "compression", "quality", "scaling")  # --view order
 VIEWS: tuple[str, ...] = tuple(dict.fromkeys(
-    [DEFAULT_VIEW, *(v for c in COLUMNS for v in c.views if v not in (EVERY_VIEW, DEFAULT_VIEW, ALL_VIEW)), ALL_VIEW]))
+    [DEFAULT_VIEW, *GROUPS, *(v for c in COLUMNS for v in c.views if v not in (EVERY_VIEW, DEFAULT_VIEW, ALL_VIEW)),
+     ALL_VIEW]))
 
 
 def view_columns(view: str) -> list[Column]:
-    """The columns of ``view`` in registry order: identity and comparability first, then the view's own."""
+    """The columns of ``view`` in registry order: the run and its comparability first, then the view's own."""
     if view not in VIEWS:
         raise ValueError(f"unknown view {view!r}; choose one of {list(VIEWS)}")
     return [c for c in COLUMNS if view == ALL_VIEW or EVERY_VIEW in c.views or view in c.views]

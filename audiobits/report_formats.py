@@ -17,19 +17,22 @@ def cells(columns: list[Column], rows: list[dict]) -> list[list[str]]:
     return [[c.show(r) for c in columns] for r in rows]
 
 
-def _wrapped(row: list[str]) -> list[list[str]]:
-    """One table row as one or more printed lines: a cell wider than ``MAX_CELL`` continues on the next lines."""
-    parts = [textwrap.wrap(v, MAX_CELL) or [""] for v in row]
+def _wrapped(row: list[str], widths: list[int]) -> list[list[str]]:
+    """One table row as one or more printed lines: a cell wider than its column continues on the next lines."""
+    parts = [textwrap.wrap(v, w) or [""] for v, w in zip(row, widths)]
     return [[p[i] if i < len(p) else "" for p in parts] for i in range(max(map(len, parts)))]
 
 
 def text(columns: list[Column], rows: list[dict], notes: list[str], width: int = 120) -> str:
-    """Aligned plain-text table, then the notes wrapped at ``width``."""
-    lines = [line for row in [[c.header for c in columns], *cells(columns, rows)] for line in _wrapped(row)]
-    header_lines = len(_wrapped([c.header for c in columns]))
-    widths = [max(len(line[i]) for line in lines) for i in range(len(columns))]
+    """Aligned plain-text table, then the notes wrapped at ``width``. A column is as wide as its widest cell (at
+    most ``MAX_CELL``) or the longest word of its header; longer cells and headers wrap onto more lines."""
+    shown = cells(columns, rows)
+    widths = [max([min(len(row[i]), MAX_CELL) for row in shown] + [len(w) for w in c.header.split()])
+              for i, c in enumerate(columns)]
+    header = _wrapped([c.header for c in columns], widths)
+    lines = header + [line for row in shown for line in _wrapped(row, widths)]
     printed = ["  ".join(v.ljust(w) for v, w in zip(line, widths)).rstrip() for line in lines]
-    printed.insert(header_lines, "  ".join("-" * w for w in widths))
+    printed.insert(len(header), "  ".join("-" * w for w in widths))
     wrapped_notes = [textwrap.fill(n, width, subsequent_indent="  ") for n in notes]
     return "\n".join(printed + [""] + wrapped_notes) + "\n"
 

@@ -15,7 +15,7 @@ import yaml
 from torch.utils.tensorboard import SummaryWriter
 
 from audiobits.bins import BinMeta, BinWriter, Codebook, TokenBins
-from audiobits.results import ModelShape, ValidationSums, compute_results, write_results
+from audiobits.results import ModelShape, ValidationSums, compute_results, write_results, write_val_utterances
 from audiobits.trainer_options import TrainerRecord
 
 MIMI_SEM = [Codebook(2048, 12.5)]
@@ -28,9 +28,10 @@ def make_run(root: Path, name: str, *, codebooks: list[Codebook] = MIMI_SEM, voc
              bits_per_token: float = 2.0, utterances: int = 40, seconds: float = 2.0, tokens_per_utt: int = 25,
              tokens_per_frame: int = 1, distinct: int | None = None, corpus: str = "demo", weights: str = "pretrained",
              representation: str | None = None, results_overrides: dict | None = None, curve: bool = True,
-             seed: int = 0) -> Path:
+             seed: int = 0, speakers: int = 0) -> Path:
     """A run dir ``root/runs/<name>/version_0`` whose val split has ``utterances`` × ``tokens_per_utt`` content
-    tokens (+1 EOS each), ids drawn uniformly from ``distinct`` ids, and a model at exactly ``bits_per_token``."""
+    tokens (+1 EOS each), ids drawn uniformly from ``distinct`` ids, and a model at exactly ``bits_per_token``;
+    ``speakers`` > 0: utterance i is spoken by ``speaker<i mod speakers>``."""
     vocab_size = vocab_size or sum(c.size for c in codebooks) + 1
     eos = vocab_size - 1
     distinct = distinct or min(eos, 64)
@@ -44,7 +45,7 @@ def make_run(root: Path, name: str, *, codebooks: list[Codebook] = MIMI_SEM, voc
         for split, count in (("train", utterances * 4), ("val", utterances)):
             for i in range(count):
                 writer.add(split, f"{split}-{i}", rng.integers(0, distinct, tokens_per_utt), seconds,
-                           text_bytes=30)
+                           text_bytes=30, speaker=f"speaker{i % speakers}" if speakers else None)
     val = TokenBins(bins).split("val")
     per_utt = np.full(utterances, tokens_per_utt + 1, dtype=np.int64)
     per_utt[0] -= 1  # the split's first token is never a target
@@ -63,6 +64,7 @@ def make_run(root: Path, name: str, *, codebooks: list[Codebook] = MIMI_SEM, voc
     results.update(results_overrides or {})
     run_dir = root / "runs" / name / "version_0"
     write_results(results, run_dir)
+    write_val_utterances(val, sums, run_dir)
     config = {"seed_everything": 0, "model": {"n_layer": 2},
               "data": {"class_path": "audiobits.data.TokenBinDataModule", "init_args": {"bins_dir": str(bins)}}}
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config))

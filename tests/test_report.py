@@ -47,7 +47,7 @@ def test_known_values_are_reproduced(tmp_path):
     assert "| mimi_sem | mimi_sem | 1 warn | 2.000 | 12.99 | 25.98 [" in markdown and "| 137.5 |" in markdown
     assert "bits/s [95% CI] HEADLINE" in table.render("table")
     assert "] utt |" in markdown and "| 4.93 |" in markdown  # the interval kind and the context in seconds
-    rates = table.render("markdown", "rates")
+    rates = table.render("markdown", "context")
     assert "| 64 | 64 |" in rates  # context and stride in tokens, each its own column
     assert row["bits_per_sec_utterance_reset"] is None and "| – |" in rates
 
