@@ -72,9 +72,10 @@ COLUMNS: tuple[Column, ...] = (
            "validation cross-entropy in bits per target token (EOS included), headline pass"),
     Column("tokens_per_sec", "tok/s", (DEFAULT_VIEW, "rates"), number("tokens_per_sec"),
            "scored target tokens per second of true audio"),
-    Column(HEADLINE_KEY, "bits/s [95% CI] HEADLINE", (DEFAULT_VIEW, "rates", "context", "capacity", "compression", "quality"),
-           headline, "the headline: Σ bits ÷ true audio seconds of the validation utterances, final sliding-window "
-                     "evaluation; 95 % bootstrap interval over speakers (spk) or utterances (utt)"),
+    Column(HEADLINE_KEY, "bits/s [95% CI] HEADLINE",
+           (DEFAULT_VIEW, "rates", "context", "capacity", "compression", "quality"), headline,
+           "the headline: Σ bits ÷ true audio seconds of the validation utterances, final sliding-window "
+           "evaluation; 95 % bootstrap interval over speakers (spk) or utterances (utt)"),
     Column("nominal_bits_per_sec", "nominal b/s", (DEFAULT_VIEW, "capacity"), number("nominal_bits_per_sec"),
            "nominal bitrate: Σ log2(codebook size) × frame rate"),
     Column("utilization_nominal", "of nominal", (DEFAULT_VIEW, "capacity"), lambda r: pct(r["utilization_nominal"]),
