@@ -31,7 +31,8 @@ th[data-dir=asc]::after { content: " \\25B2"; } th[data-dir=desc]::after { conte
 th.headline, td.headline { background: #fff6d6; font-weight: 600; }
 nav button { font: inherit; padding: 4px 12px; margin-right: 4px; border: 1px solid #bbb; background: #fafafa; }
 nav button.active { background: #333; color: #fff; }
-.view-table { overflow-x: auto; } figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
+.view-table { overflow-x: auto; } figure { margin: 1em 0; }
+figure img { max-width: min(100%, 1000px); border: 1px solid #eee; }
 figcaption { color: #555; } dt { font-weight: 600; } dd { margin: 0 0 0.4em 1.5em; }
 pre { background: #f7f7f7; padding: 0.6em; overflow-x: auto; } .notes li { margin-bottom: 0.3em; }
 """
