@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, fields
 from importlib import metadata
 from pathlib import Path
 
+import torch
+
 import audiobits
 
 
@@ -20,7 +22,7 @@ class Provenance:
 
     audiobits_version: str
     git_commit: str | None  # of the audiobits source tree; None when not run from a git checkout; "+dirty" appended
-    torch_version: str | None
+    torch_version: str | None  # torch.__version__: with the build's CUDA version, e.g. 2.9.1+cu128
     lightning_version: str | None
     codec_package: str | None  # the encoder's package and version from the bins' meta.json, e.g. "moshi 0.2.13"
     device: str  # e.g. "cuda: NVIDIA H100 80GB HBM3" or "cpu"
@@ -78,6 +80,6 @@ def collect(encoder: dict, device: str, config: dict | None) -> Provenance:
     codec = f"{encoder.get('package')} {encoder.get('version')}" if encoder.get("package") else None
     seed = os.environ.get("PL_GLOBAL_SEED")
     return Provenance(audiobits_version=package_version("audiobits") or "unknown", git_commit=git_commit(),
-                      torch_version=package_version("torch"), lightning_version=package_version("lightning"),
+                      torch_version=torch.__version__, lightning_version=package_version("lightning"),
                       codec_package=codec, device=device, seed=int(seed) if seed is not None else None,
                       config_sha256=config_hash(config))

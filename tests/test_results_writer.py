@@ -1,15 +1,19 @@
 """ResultsWriter through the real `audiobits fit`: `finished` and `train_tokens` say what was actually trained."""
 
+from importlib import metadata
 from pathlib import Path
 
 import pytest
+import torch
 from disk_checks import error_line, snapshot
 
 from audiobits.bins import TokenBins
 from audiobits.cli import main
 from audiobits.data import num_windows
+from audiobits.provenance import config_hash, git_commit
+from audiobits.report import build_table
 from audiobits.results import read_results
-from audiobits.runs import flags, load_run
+from audiobits.runs import CONFIG_FILE, flags, load_run, load_runs, read_config
 from audiobits.synthetic import write_markov_bins
 from callbacks.results_writer import ResultsWriter
 
@@ -40,11 +44,22 @@ def test_a_run_cut_short_is_unfinished_and_counts_only_what_it_trained(tmp_path,
     assert results["train_tokens"] == windows_trained * 64
 
 
-def test_a_full_epoch_with_accumulation_is_finished_with_every_window(tmp_path, small):
+def test_a_full_epoch_with_accumulation_is_finished_with_every_window_and_its_provenance(tmp_path, small):
     windows = num_windows(TokenBins(small).split("train").num_tokens, 64, partial=False)
-    results = fit_results(tmp_path, small, "--trainer.accumulate_grad_batches", "3")
+    results = fit_results(tmp_path, small, "--trainer.accumulate_grad_batches", "3", "--seed_everything", "7")
     assert results["finished"] and results["global_step"] == 7  # ceil(20 batches / 3)
     assert results["train_tokens"] == windows * 64
+    record = results["provenance"]
+    run = next((tmp_path / "runs" / "tiny").glob("version_*"))
+    assert record["seed"] == 7 and record["device"] == "cpu" and record["git_commit"] == git_commit()
+    assert record["config_sha256"] == config_hash(read_config(run / CONFIG_FILE))
+    assert record["audiobits_version"] == metadata.version("audiobits")
+    assert record["torch_version"] == torch.__version__
+    notes = build_table(load_runs([run]), sanity=False).notes()
+    assert (f"Provenance: audiobits {record['audiobits_version']} (git {record['git_commit']}), torch "
+            f"{record['torch_version']}, lightning {record['lightning_version']}, device cpu — tiny") in notes
+    codec = f"{results['encoder']['package']} {results['encoder']['version']}"
+    assert notes[-1] == f"Seed, codec package, config sha256: tiny seed 7, {codec}, {record['config_sha256'][:12]}"
 
 
 def validate(tmp_path, bins_dir, run, *extra) -> None:
