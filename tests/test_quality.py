@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 
 from audiobits import metrics
 from audiobits.bins import TokenBins
@@ -18,6 +19,7 @@ pytest.importorskip("espeakng_loader", reason="the demo's speech needs espeakng-
 from audiobits.cli import main  # noqa: E402
 from audiobits.quality import PARTIAL_GLOB, QUALITY_FILE, score  # noqa: E402
 from audiobits.representations import Utterance, build  # noqa: E402
+from audiobits.samples import SAMPLE_UTTERANCES, read_samples  # noqa: E402
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -91,6 +93,12 @@ def test_quality_command_writes_quality_json_and_resumes(tmp_path, speech):
     stoi = first["metrics"]["stoi"]
     assert 0.2 < stoi["mean"] < 0.8 and stoi["ci95"][0] <= stoi["mean"] <= stoi["ci95"][1] and stoi["higher_is_better"]
     assert [r["id"] for r in first["per_utterance"]] == [str(i) for i in TokenBins(bins).split("val").ids]
+    samples = read_samples(bins, [r["id"] for r in first["per_utterance"]])  # the report page plays these
+    assert len(samples) == min(SAMPLE_UTTERANCES, first["utterances"]) >= 1
+    for sample, row in zip(samples, first["per_utterance"]):
+        decoded, original = sf.info(sample.decoded), sf.info(sample.original)
+        assert decoded.samplerate == original.samplerate == 16000 and sample.utterance == row["id"]
+        assert decoded.frames == round(row["seconds"] * 16000) and original.frames >= decoded.frames
 
     mtime = (bins / QUALITY_FILE).stat().st_mtime_ns
     main(["quality", *overrides])  # the same utterances are already scored: nothing to do
