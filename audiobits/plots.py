@@ -41,14 +41,23 @@ def _figure(width: float, height: float, ncols: int = 1) -> tuple[Figure, list]:
     return fig, list(np.atleast_1d(fig.subplots(1, ncols)))
 
 
+def compact(value: float) -> str:
+    """A tick label short enough not to collide with its neighbours: 500, 2k, 10k, 3M, 0.05."""
+    for scale, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if value >= scale:
+            return f"{value / scale:g}{suffix}"
+    return f"{value:g}"
+
+
 def _log(ax, which: str) -> None:
-    """Make ``ax``'s ``which`` ("x" or "y") axis logarithmic with plain-number labels: at 1, 2, 5 × 10^k when the
-    data span under three decades, else at decades. Call it after plotting."""
+    """Make ``ax``'s ``which`` ("x" or "y") axis logarithmic with compact plain-number labels: at 1, 2, 5 × 10^k when
+    the data span under a decade and a half, else at decades (unlabelled ticks at 2 and 5). Call it after plotting."""
     getattr(ax, f"set_{which}scale")("log")
     axis = ax.xaxis if which == "x" else ax.yaxis
     low, high = ax.get_xlim() if which == "x" else ax.get_ylim()
-    axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0) if high / low < 1e3 else (1.0,)))
-    axis.set_major_formatter(FuncFormatter(lambda v, _: significant(v, 1) if v >= 1 else f"{v:g}"))
+    axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0) if high / low < 30 else (1.0,)))
+    axis.set_minor_locator(LogLocator(subs=(2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: compact(v)))
     axis.set_minor_formatter(NullFormatter())
 
 
@@ -179,14 +188,16 @@ def bits_per_byte(runs: list[Run]) -> Figure | None:
     colors, flagged = _colors(runs), _flagged(runs)
     fig, [ax] = _figure(7, 1.2 + 0.45 * len(runs))
     values = [r.results["bits_per_byte"] for r in runs]
-    ax.barh(range(len(runs)), values, color=[colors[r.representation] for r in runs],
-            hatch=["//" if flagged[r.label] else "" for r in runs])
+    for y, (run, v) in enumerate(zip(runs, values)):  # points, not bars: a bar on a log axis has no true base
+        ax.plot(v, y, "o", color=colors[run.representation], mfc="white" if flagged[run.label] else None)
     for y, v in enumerate(values):
         ax.annotate(significant(v, 3), (v, y), textcoords="offset points", xytext=(3, -3), fontsize=8)
     ax.set_yticks(range(len(runs)), [_name(r, flagged) for r in runs])
     _log(ax, "x")
     ax.set_title("Bits per transcript byte")
-    _xlabel(ax, "bits per byte of transcript (validation)", runs, flagged)
+    ax.set_ylim(-0.7, len(runs) - 0.3)
+    ax.grid(axis="x", which="major", alpha=0.3)
+    _xlabel(ax, "bits per byte of transcript (bits/byte, validation)", runs, flagged)
     return fig
 
 
@@ -197,8 +208,10 @@ def flops_per_bit(runs: list[Run]) -> Figure:
     y = np.arange(len(runs))
     trunk = [r.results["inference_flops_per_bit_trunk"] for r in runs]
     full = [r.results["inference_flops_per_bit_full"] for r in runs]
-    ax.barh(y - 0.2, trunk, height=0.4, color="tab:blue", label="trunk: 2N / bits per token")
-    ax.barh(y + 0.2, full, height=0.4, color="tab:orange", label="full: (2N + 2Vd + 4Ld·ctx) / bits per token")
+    # points joined by a line, not bars: a bar on a log axis starts at an arbitrary limit, its length means nothing
+    ax.hlines(y, trunk, full, color="0.7", lw=1)
+    ax.plot(trunk, y - 0.2, "o", color="tab:blue", label="trunk: 2N / bits per token")
+    ax.plot(full, y + 0.2, "s", color="tab:orange", label="full: (2N + 2Vd + 4Ld·ctx) / bits per token")
     for offset, values in ((-0.2, trunk), (0.2, full)):
         for row, v in zip(y, values):
             ax.annotate(significant(v, 3), (v, row + offset), textcoords="offset points", xytext=(3, -3), fontsize=7)
@@ -206,7 +219,9 @@ def flops_per_bit(runs: list[Run]) -> Figure:
     _log(ax, "x")
     ax.set_title("Compute per bit of information")
     ax.legend(fontsize=7)
-    _xlabel(ax, "inference FLOPs per bit", runs, flagged)
+    ax.set_ylim(-0.7, len(runs) - 0.3)
+    ax.grid(axis="x", which="major", alpha=0.3)
+    _xlabel(ax, "inference FLOPs per bit (FLOPs/bit)", runs, flagged)
     return fig
 
 
@@ -244,7 +259,8 @@ def _position_labels(run: Run, positions: int) -> list[str]:
     if positions == len(ORPHEUS_POSITIONS) and "orpheus" in f"{r['representation']} {r.get('flattening', '')}":
         return list(ORPHEUS_POSITIONS)
     if positions == len(r.get("codebooks", [])):
-        return [f"cb{k}" for k in range(positions)]
+        unit = "field" if "field" in r.get("flattening", "") else "cb"  # Codec 2's 8-bit fields are no codebooks
+        return [f"{unit}{k}" for k in range(positions)]
     return [f"pos {k}" for k in range(positions)]
 
 
@@ -274,8 +290,11 @@ def codebook_decomposition(runs: list[Run]) -> Figure | None:
             ax.bar([0], [0], color=cmap[level], label=f"{level}: {carried:.4g} bits/s")
         ax.set_xticks(range(len(bits)), labels)
         ax.set_ylabel("bits/token")
+        ax.set_xlabel("position in the frame (hatched: end of utterance)")
         ax.set_title(f"{run.label}: bits per frame position", fontsize=10)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=min(len(levels), 4),
+                  title="bits/s carried", title_fontsize=7)  # below the axes: it hides no bar
+    fig.suptitle("Information per position inside a frame")
     return fig
 
 
@@ -302,6 +321,7 @@ def context(runs: list[Run]) -> Figure | None:
         ax.grid(True, which="major", alpha=0.3)
     _log(per_sec, "y")  # streams differ by decades in bits/sec (phonemes ~10², μ-law ~10⁴), as on the headline
     per_token.legend(fontsize=8)
+    fig.suptitle("Bits against the context a target sees (final evaluation, non-overlapping windows)")
     return fig
 
 
@@ -341,12 +361,15 @@ def frontier(runs: list[Run]) -> Figure | None:
         for run, value in points:
             r, color = run.results, colors[run.representation]
             ax.plot([r["bits_per_sec"], r["nominal_bitrate"]], [value, value], "-", color=color, lw=0.8, alpha=0.5)
-            ax.plot(r["bits_per_sec"], value, "o", color=color, mfc="white" if apart[run.label] else color,
-                    label=_name(run, apart))
+            ci = ((results[run.label] or {}).get("metrics", {}).get(metric) or {}).get("ci95")
+            yerr = [[max(value - ci[0], 0.0)], [max(ci[1] - value, 0.0)]] if ci else None  # the bootstrap interval
+            ax.errorbar(r["bits_per_sec"], value, yerr=yerr, fmt="o", color=color, capsize=3,
+                        mfc="white" if apart[run.label] else color, label=_name(run, apart))
             ax.plot(r["nominal_bitrate"], value, "|", color=color, ms=12, mew=2)
         _log(ax, "x")
         ax.set_ylabel(label)
-        _xlabel(ax, "bits/s: ● learned (validation), | nominal bitrate", [run for run, _ in points], apart)
+        _xlabel(ax, "bits/s: ● learned (validation, bars: 95 % interval of the score), | nominal bitrate",
+                [run for run, _ in points], apart)
         ax.grid(which="both", alpha=0.3)
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, fontsize=7, loc="outside lower center", ncol=min(len(labels), 5))

@@ -109,20 +109,21 @@ def test_capacity_points_sit_at_nominal_and_flat_capacity(tmp_path):
     assert points == expected
 
 
-def test_bits_per_byte_bars_are_the_runs_values(tmp_path):
+def test_bits_per_byte_points_are_the_runs_values(tmp_path):
     runs = three_runs(tmp_path)
     ax = plots.bits_per_byte(runs).axes[0]
-    assert sorted(bar.get_width() for bar in ax.patches) == sorted(r.results["bits_per_byte"] for r in runs)
+    points = [tuple(line.get_xydata()[0]) for line in ax.get_lines() if line.get_marker() == "o"]
+    assert points == [(r.results["bits_per_byte"], y) for y, r in enumerate(runs)]
     assert [t.get_text() for t in ax.get_yticklabels()] == [r.label + (" *" if r.results["weights"] == "random"
                                                                        else "") for r in runs]
 
 
-def test_flops_per_bit_bars_are_trunk_and_full_per_run(tmp_path):
+def test_flops_per_bit_points_are_trunk_and_full_per_run(tmp_path):
     runs = three_runs(tmp_path)
     ax = plots.flops_per_bit(runs).axes[0]
-    trunk, full = ax.containers
-    assert [bar.get_width() for bar in trunk] == [r.results["inference_flops_per_bit_trunk"] for r in runs]
-    assert [bar.get_width() for bar in full] == [r.results["inference_flops_per_bit_full"] for r in runs]
+    trunk, full = (line for line in ax.get_lines() if line.get_marker() in ("o", "s"))
+    assert list(trunk.get_xdata()) == [r.results["inference_flops_per_bit_trunk"] for r in runs]
+    assert list(full.get_xdata()) == [r.results["inference_flops_per_bit_full"] for r in runs]
 
 
 def test_frontier_marks_the_pareto_front_and_both_bitrates(tmp_path):
@@ -162,8 +163,8 @@ def test_a_wer_from_another_whisper_is_off_the_front_in_the_wer_panel_only(tmp_p
     stoi_ax, wer_ax = fig.axes
 
     def hollow(ax):
-        return sorted(line.get_label() for line in ax.get_lines() if line.get_marker() == "o"
-                      and line.get_markerfacecolor() == "white")
+        return sorted(points.get_label() for points in ax.containers
+                      if points.lines[0].get_markerfacecolor() == "white")
 
     assert hollow(stoi_ax) == [] and hollow(wer_ax) == ["mimi_all *"]
     assert "mimi_all: scored by whisper-b (en)" in wer_ax.get_xlabel() and "*" not in stoi_ax.get_xlabel()
@@ -181,3 +182,68 @@ def test_context_figure_draws_each_runs_bits_by_context_against_seconds(tmp_path
     assert per_token.get_xscale() == "log"
     _, y_sec = per_sec.get_lines()[0].get_data()
     assert np.allclose(y_sec, np.array(y) * run.results["tokens_per_sec"]) and per_sec.get_yscale() == "log"
+
+
+def test_frontier_points_carry_the_bootstrap_interval_of_their_score(tmp_path):
+    import json
+
+    make_run(tmp_path, "mimi_sem")
+    (tmp_path / "bins" / "demo" / "mimi_sem" / "quality.json").write_text(json.dumps(
+        {"metrics": {"stoi": {"mean": 0.8, "ci95": [0.7, 0.85], "n": 8}}, "listeners": None}))
+    [run] = load_runs([tmp_path / "runs"])
+    [points] = plots.frontier([run]).axes[0].containers
+    [bars] = points.lines[2]
+    x = run.results["bits_per_sec"]
+    assert np.allclose(bars.get_segments()[0], [[x, 0.7], [x, 0.85]])
+
+
+def overlapping(boxes, gap: float = 3.0) -> bool:
+    """Whether any two of ``boxes`` (display pixels) come closer than ``gap``: labels that touch read as one."""
+    padded = [box.padded(gap / 2) for box in boxes]
+    return any(a.overlaps(b) for i, a in enumerate(padded) for b in padded[i + 1:])
+
+
+def test_every_figure_stands_alone(tmp_path):
+    """A title, labelled axes, no bar on a log axis (its base would be arbitrary), no colliding tick labels."""
+    from matplotlib.container import BarContainer
+
+    three_runs(tmp_path)
+    # the demo's audio streams: 500 to 64,000 bits/s (learned to nominal), where 10,000 and 20,000 once collided
+    make_run(tmp_path, "codec2_3200", codebooks=[Codebook(256, 50.0)] * 8, tokens_per_utt=8 * 100, tokens_per_frame=8,
+             bits_per_token=4.0)
+    make_run(tmp_path, "mulaw", codebooks=[Codebook(256, 8000.0)], tokens_per_utt=4000, seconds=0.5, bits_per_token=5.0)
+    make_run(tmp_path, "codec2_700c", codebooks=[Codebook(256, 25.0)] * 4, tokens_per_utt=4 * 50, tokens_per_frame=4,
+             bits_per_token=5.0)
+    for name, stoi in (("codec2_700c", 0.6), ("codec2_3200", 0.7), ("mulaw", 0.99)):
+        write_quality(tmp_path / "bins" / "demo" / name, stoi=stoi, pesq_wb=2.0 + stoi)
+    runs = load_runs([tmp_path / "runs"])
+    for name, draw in plots.FIGURES.items():
+        fig = draw(runs)
+        if fig is None:
+            continue
+        renderer = fig.canvas.get_renderer()
+        fig.draw(renderer)
+        assert (fig._suptitle is not None and fig._suptitle.get_text()) or all(ax.get_title() for ax in fig.axes), name
+        for ax in fig.axes:
+            assert ax.get_xlabel(), name
+            categorical = any(t.get_text() and not t.get_text()[0].isdigit() for t in ax.get_yticklabels())
+            assert ax.get_ylabel() or categorical, name
+            if "log" in (ax.get_xscale(), ax.get_yscale()):
+                assert not any(isinstance(c, BarContainer) for c in ax.containers), name
+            for ticks in (ax.get_xticklabels(), ax.get_yticklabels()):
+                shown = [t.get_window_extent(renderer) for t in ticks if t.get_visible() and t.get_text()]
+                assert not overlapping(shown), (name, [t.get_text() for t in ticks])
+
+
+def test_the_codebook_legend_hides_no_bar_and_codec2_has_fields(tmp_path):
+    make_run(tmp_path, "codec2_3200", codebooks=[Codebook(256, 50.0)] * 8, tokens_per_utt=8 * 25, tokens_per_frame=8)
+    [run] = load_runs([tmp_path / "runs"])
+    run.results["flattening"] = "frame_major_field_offsets"  # as the Codec 2 representation writes it
+    fig = plots.codebook_decomposition([run])
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == [f"field{k}" for k in range(8)] + ["EOS"]
+    renderer = fig.canvas.get_renderer()
+    fig.draw(renderer)
+    legend = ax.get_legend().get_window_extent(renderer)
+    bars = [bar.get_window_extent(renderer) for bar in ax.patches if bar.get_height() > 0]
+    assert len(bars) == 9 and not any(legend.overlaps(bar) for bar in bars)
