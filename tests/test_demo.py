@@ -10,6 +10,7 @@ from audiobits.bins import TokenBins
 from audiobits.demo import (DEFAULT_REPRESENTATIONS, SIZES, DemoSize, closing_line, main, representations, schedule,
                             utterance_texts)
 from audiobits.errors import AudiobitsError
+from audiobits.report import build_table
 from audiobits.runs import load_runs
 
 
@@ -66,6 +67,19 @@ def test_demo_runs_end_to_end(out):
         assert r["eval_stride"] == r["context_tokens"] // 4 and r["bits_per_sec_non_overlapping"] > 0
         assert r["context_seconds"] == pytest.approx(r["context_tokens"] / r["tokens_per_sec"])
     assert "non-overlap b/s" in (report / "report.md").read_text()
+
+
+@pytest.mark.slow
+def test_the_demos_default_view_fits_120_columns_with_the_headline_first(out):
+    table = build_table(load_runs([out / "runs"]))
+    printed = table.render("table")
+    assert max(map(len, printed.splitlines())) <= 120, printed
+    lines = printed.splitlines()
+    flat = " ".join(lines[:next(i for i, line in enumerate(lines) if line.startswith("---"))])  # the header lines
+    assert flat.index("HEADLINE") < flat.index("nominal")  # the headline before any other bits/s column
+    page = (out / "report" / "report.html").read_text()
+    assert page.count("<audio ") == 2 * 3 * 3  # 3 samples, original and decoded, per audio representation
+    assert all(f'id="figure-{name}"' in page for name in ("headline", "context", "frontier"))
 
 
 @pytest.mark.slow
