@@ -54,4 +54,4 @@ def test_the_report_shows_a_recorded_slack_beside_the_row(tmp_path):
     (calibrated / CALIBRATION_FILE).write_text(json.dumps({"slack_bits_per_token": 0.1234}))
     table = build_table(load_runs([calibrated, plain]), sanity=False)
     assert {r["run"]: r["calibration_slack"] for r in table.rows} == {"mimi_sem": 0.1234, "text": None}
-    assert "slack b/tok (diagnostic)" in table.markdown() and "+0.123" in table.markdown()
+    assert "slack b/tok" in table.markdown("scaling") and "+0.123" in table.markdown("scaling")

@@ -319,8 +319,8 @@ def test_the_report_shows_the_coded_rate_and_the_baselines(markov_run):
     assert row["compressed_bits_per_sec"] == summary["compressed_bits_per_sec"]
     assert row["compression_overhead"] == summary["overhead"] > 0
     assert row["xz_bits_per_sec"] == summary["baselines"]["xz"]["bits_per_sec"] and row["flac_bits_per_sec"] is None
-    markdown = table.markdown()
-    assert "coded b/s [vs CE]" in markdown and f"[{summary['overhead']:+.1%}]" in markdown
+    markdown = table.markdown("compression")
+    assert "| coded b/s | coded vs CE |" in markdown and f"| {summary['overhead']:+.1%} |" in markdown
 
 
 @pytest.mark.slow
