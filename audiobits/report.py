@@ -81,12 +81,23 @@ COLUMNS = (
     Column("train_pflops_full", "train PFLOPs full", lambda r: _sci(r["train_pflops_full"])),
     Column("inference_flops_per_bit_trunk", "FLOPs/bit 2N", lambda r: _sci(r["inference_flops_per_bit_trunk"])),
     Column("inference_flops_per_bit_full", "FLOPs/bit full", lambda r: _sci(r["inference_flops_per_bit_full"])),
-    Column("compressed_bits_per_sec", "coded b/s [vs CE]",
+    Column("coded_utterance_reset_bits_per_sec", "utt-reset CE b/s (coded)",
+           lambda r: significant(r["coded_utterance_reset_bits_per_sec"])),
+    Column("compressed_bits_per_sec", "coded b/s [vs utt-reset CE]",
            lambda r: "–" if r["compressed_bits_per_sec"] is None else
            f"{significant(r['compressed_bits_per_sec'])} [{r['compression_overhead']:+.1%}]"),
     Column("zstd_bits_per_sec", "zstd b/s", lambda r: significant(r["zstd_bits_per_sec"])),
     Column("xz_bits_per_sec", "xz b/s", lambda r: significant(r["xz_bits_per_sec"])),
     Column("flac_bits_per_sec", "FLAC b/s", lambda r: significant(r["flac_bits_per_sec"])),
+    Column("kgram_bits_per_sec", "best k-gram b/s", lambda r: "–" if r["kgram_bits_per_sec"] is None else
+           f"{significant(r['kgram_bits_per_sec'])} (k={r['kgram_order']})"),
+    Column("kgram_gain_bits_per_sec", "gain over k-gram b/s",
+           lambda r: "–" if r["kgram_gain_bits_per_sec"] is None else
+           f"{r['kgram_gain_bits_per_sec']:+.3g}{'' if r['kgram_beaten'] else ' NOT BEYOND k-GRAM'}"),
+    Column("tail_drop_relative", "drop, last 10%", lambda r: "–" if r["tail_drop_relative"] is None else
+           f"{r['tail_drop_relative']:.2%}{' STILL LEARNING' if r['still_learning'] else ''}"),
+    Column("truth_ratio", "× truth", lambda r: "–" if r["truth_ratio"] is None else
+           f"{r['truth_ratio']:.3f}{' BELOW TRUTH (leak)' if r['below_truth'] else ''}"),
     Column("stoi", "STOI", lambda r: significant(r["stoi"], 3)),
     Column("pesq_wb", "PESQ-wb", lambda r: significant(r["pesq_wb"], 3)),
     Column("si_sdr", "SI-SDR dB", lambda r: significant(r["si_sdr"], 3)),
@@ -122,7 +133,13 @@ class Table:
                  "bits/s: the final sliding-window evaluation (each target sees at least context − stride tokens, "
                  "history runs on across utterances); non-overlap b/s: non-overlapping windows (the seed's way); "
                  "utt-reset b/s: context cut at every utterance start; seed-conv b/s: content bits/token × nominal "
-                 "token rate. CI: bootstrap over speakers (spk) when the corpus knows them, else utterances (utt)."]
+                 "token rate. CI: bootstrap over speakers (spk) when the corpus knows them, else utterances (utt).",
+                 "utt-reset CE b/s (coded): the model's cross-entropy of exactly the coded utterances, each alone "
+                 "(compress.json); coded b/s: the file's rate and its excess over that. best k-gram b/s: the best "
+                 "interpolated Kneser-Ney order fitted on train, on the headline's targets; gain over k-gram: best "
+                 "k-gram − bits/s (paired; NOT BEYOND k-GRAM when its 95 % interval does not lie above 0). drop, "
+                 "last 10%: val bits/token fall over the last tenth of training (STILL LEARNING above 1 %). × truth: "
+                 "bits/token ÷ the true score of the same targets, on sources of known entropy."]
         for label, checks in self.checks.items():
             notes += [f"{label}: {c}" for c in checks if c.status in ("warn", "fail")]
         return notes
@@ -165,13 +182,26 @@ class Table:
 
 def compression(run: Run) -> dict:
     """The row's compression columns from RUN_DIR/compress.json (``audiobits compress``); None where not run:
-    the whole file's bits/sec, its excess over the cross-entropy of the coded tokens, and the baselines."""
+    the cross-entropy of the coded tokens (each utterance alone: utterance-reset), the file's bits/sec and its excess
+    over that cross-entropy, and the general-purpose compressors."""
     path = run.path / COMPRESS_FILE
     found = read_json(path, fix=COMPRESS_FIX) if path.is_file() else {}
     baselines = found.get("baselines", {})
-    return {"compressed_bits_per_sec": found.get("compressed_bits_per_sec"),
+    return {"coded_utterance_reset_bits_per_sec": found.get("utterance_reset_bits_per_sec"),
+            "compressed_bits_per_sec": found.get("compressed_bits_per_sec"),
             "compression_overhead": found.get("overhead"),
             **{f"{name}_bits_per_sec": baselines.get(name, {}).get("bits_per_sec") for name in ("zstd", "xz", "flac")}}
+
+
+def distance_cells(results: dict) -> dict:
+    """The row's k-gram, still-learning and truth cells from results.json's blocks (None where not recorded)."""
+    kgram = results.get("kgram") or {}
+    learning = results.get("still_learning") or {}
+    truth = results.get("truth") or {}
+    return {"kgram_bits_per_sec": kgram.get("best_bits_per_sec"), "kgram_order": kgram.get("best_order"),
+            "kgram_gain_bits_per_sec": kgram.get("gain_bits_per_sec"), "kgram_beaten": kgram.get("beats_best"),
+            "tail_drop_relative": learning.get("drop_relative"), "still_learning": learning.get("still_learning"),
+            "truth_ratio": truth.get("ratio"), "below_truth": truth.get("below_truth")}
 
 
 def row(run: Run, reference: dict, checks: list[Check]) -> dict:
@@ -194,7 +224,7 @@ def row(run: Run, reference: dict, checks: list[Check]) -> dict:
         "train_tokens": r["train_tokens"],
         "train_pflops_trunk": r["train_flops_trunk"] / PETA, "train_pflops_full": r["train_flops_full"] / PETA,
         "inference_flops_per_bit_trunk": r["inference_flops_per_bit_trunk"],
-        "inference_flops_per_bit_full": r["inference_flops_per_bit_full"], **compression(run),
+        "inference_flops_per_bit_full": r["inference_flops_per_bit_full"], **compression(run), **distance_cells(r),
         "weights": r["weights"], "val_seconds": r["val_seconds"], "val_utterances": r["val_utterances"],
         "val_utterance_set": r.get("val_utterance_set"), "finished": r.get("finished"),
         "sanity": summary(checks), "flags": flags(r, reference), "path": str(run.path),

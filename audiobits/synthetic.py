@@ -20,6 +20,7 @@ from jsonargparse import auto_cli
 from audiobits.arguments import PARSER_KWARGS
 from audiobits.bins import BinMeta, BinWriter, Codebook
 from audiobits.files import check_output_dir
+from audiobits.known_truth import ENTROPY_RATE_KEY, TRUE_VAL_KEY
 from audiobits.metrics import markov_entropy_rate
 
 FRAME_RATE = 50.0  # pretend tokens are frames of a 50 Hz codec, so bits/sec is defined
@@ -111,10 +112,11 @@ def write_copy_bins(out: str | Path, vocab: int = 16, distance: int = 32, copy: 
                    vocab_size=vocab + 1, eos_id=vocab, codebooks=[Codebook(vocab, FRAME_RATE)], flattening="none")
     with BinWriter(out, meta) as writer:
         for split, count in (("train", train_utterances), ("val", val_utterances)):
-            utterances = source.stream(count, rng).reshape(count, utterance_len + 1)
-            for i, tokens in enumerate(utterances):
+            stream = source.stream(count, rng)
+            for i, tokens in enumerate(stream.reshape(count, utterance_len + 1)):
                 writer.add(split, f"{split}-{i:06d}", tokens[:-1], seconds=(utterance_len + 1) / FRAME_RATE,
                            text_bytes=utterance_len)
+        meta.encoder[TRUE_VAL_KEY] = source.oracle_bits(stream)  # meta.json is written when the block closes
     return source
 
 
@@ -125,16 +127,19 @@ def write_markov_bins(out: str | Path, vocab: int = 32, utterance_len: int = 100
     rng = np.random.default_rng(seed + 1)
     meta = BinMeta(representation="markov", corpus="synthetic",
                    encoder={"name": "markov", "package": "audiobits", "version": "0", "weights": "synthetic",
-                            "entropy_rate_bits_per_token": source.entropy_rate},
+                            ENTROPY_RATE_KEY: source.entropy_rate},
                    vocab_size=vocab + 1, eos_id=vocab, codebooks=[Codebook(vocab, FRAME_RATE)], flattening="none")
     state = 0
     with BinWriter(out, meta) as writer:
         for split, count in (("train", train_utterances), ("val", val_utterances)):
+            stream = []
             for i in range(count):
                 symbols = sample_chain(source, utterance_len, rng, state)
                 state = int(symbols[-1])
                 writer.add(split, f"{split}-{i:06d}", symbols, seconds=(utterance_len + 1) / FRAME_RATE,
                            text_bytes=utterance_len)
+                stream += [symbols, [vocab]]
+        meta.encoder[TRUE_VAL_KEY] = source.oracle_bits(np.concatenate(stream))  # written when the block closes
     return source
 
 
