@@ -102,3 +102,26 @@ def test_synthetic_and_calibration_bins_record_the_true_score_of_their_val_targe
     hmm = random_hmm(16, 12, np.bincount([20, 30, 40]), emissions=4)
     truth = write_source_bins(tmp_path / "hmm", hmm, {"train": 10, "val": 8}, seed=1)
     assert TokenBins(tmp_path / "hmm").meta.encoder[TRUE_VAL_KEY] == pytest.approx(truth["true_bits_per_token"])
+
+
+def test_an_order_two_chain_records_its_truth_and_only_the_trigram_reaches_it(tmp_path):
+    source = write_markov_bins(tmp_path / "m2", vocab=8, utterance_len=200, train_utterances=300, val_utterances=60,
+                               order=2)
+    bins = TokenBins(tmp_path / "m2")
+    assert source.order == 2 and bins.meta.encoder["order"] == 2
+    train = np.asarray(bins.split("train").tokens, dtype=np.int64)
+    val = np.asarray(bins.split("val").tokens, dtype=np.int64)
+    truth = bins.meta.encoder[TRUE_VAL_KEY]
+    assert truth == pytest.approx(source.oracle_bits(val, before=train[-2:-1]))  # the chain runs on from train
+    assert abs(truth - source.entropy_rate) < 0.05
+    record = kgram_record(bins.split("train"), bins.split("val"), 9, headline(np.ones(1), np.ones(1, int)), 10)
+    by_order = {o["order"]: o["bits_per_token"] for o in record["orders"]}
+    assert by_order[2] > truth + 0.2 and truth <= by_order[3] < truth + 0.1 and record["best_order"] >= 3
+
+
+def test_the_history_chain_of_a_first_order_source_is_its_transition_matrix():
+    from audiobits.metrics import markov_entropy_rate
+    from audiobits.synthetic import random_source
+    source = random_source(vocab=5, utterance_len=10, concentration=0.5, seed=3)
+    np.testing.assert_allclose(source.history_chain(), source.transition)
+    assert source.entropy_rate == pytest.approx(markov_entropy_rate(source.transition) * 10 / 11)
