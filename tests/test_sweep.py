@@ -108,6 +108,19 @@ def test_sweep_and_scaling_on_the_demo_corpus(demo_output, tmp_path, capsys):
     assert "floor WITHHELD: too few points" in printed and "bits/sec [" not in printed
 
 
+def sweep_and_fit(tmp_path: Path, fractions: str, resamples: int) -> dict:
+    """`audiobits sweep` of configs/tiny.yaml on ``tmp_path/bins`` over the tiny ladder, then `audiobits scaling`."""
+    config = yaml.safe_load((REPO / "configs" / "tiny.yaml").read_text())
+    config["data"]["init_args"]["bins_dir"] = str(tmp_path / "bins")
+    (tmp_path / "fit.yaml").write_text(yaml.safe_dump(config))
+    (tmp_path / "ladder.yaml").write_text(yaml.safe_dump(TINY_LADDER))
+    main(["sweep", "--config", str(tmp_path / "fit.yaml"), "--ladder", str(tmp_path / "ladder.yaml"),
+          "--out", str(tmp_path / "sweep"), "--fractions", fractions, "--estimate_steps", "0"])
+    main(["scaling", str(tmp_path / "sweep"), "--out", str(tmp_path / "scaling"), "--resamples", str(resamples)])
+    [record] = json.loads((tmp_path / "scaling" / "scaling.json").read_text())
+    return record
+
+
 @pytest.mark.slow
 def test_the_floor_of_real_runs_on_a_known_source_lands_near_its_entropy(tmp_path, capsys):
     """Calibration of the whole path on real runs: an order-1 Markov source (32 ids, true rate 3.537 bits/token),
@@ -117,14 +130,7 @@ def test_the_floor_of_real_runs_on_a_known_source_lands_near_its_entropy(tmp_pat
     floor is good to a few per cent here by luck of the ladder, not to its interval."""
     source = write_markov_bins(tmp_path / "bins", vocab=32, utterance_len=100, train_utterances=1500,
                                val_utterances=200)
-    config = yaml.safe_load((REPO / "configs" / "tiny.yaml").read_text())
-    config["data"]["init_args"]["bins_dir"] = str(tmp_path / "bins")
-    (tmp_path / "fit.yaml").write_text(yaml.safe_dump(config))
-    (tmp_path / "ladder.yaml").write_text(yaml.safe_dump(TINY_LADDER))
-    main(["sweep", "--config", str(tmp_path / "fit.yaml"), "--ladder", str(tmp_path / "ladder.yaml"),
-          "--out", str(tmp_path / "sweep"), "--fractions", "[0.25, 0.5]", "--estimate_steps", "1"])
-    main(["scaling", str(tmp_path / "sweep"), "--out", str(tmp_path / "scaling"), "--resamples", "200"])
-    [record] = json.loads((tmp_path / "scaling" / "scaling.json").read_text())
+    record = sweep_and_fit(tmp_path, "[0.25, 0.5]", resamples=200)
     truth = source.entropy_rate
     assert len(record["model_sizes"]) == 3
     low, high = record["E_leave_one_out"]
@@ -159,14 +165,7 @@ def test_a_floor_from_a_tiny_sweep_of_a_known_source_holds_the_truth_or_is_withh
         write_markov_bins(tmp_path / "bins", vocab=16, utterance_len=100, train_utterances=150, val_utterances=30,
                           order=2)
         truth = TokenBins(tmp_path / "bins").meta.encoder[TRUE_VAL_KEY]
-    config = yaml.safe_load((REPO / "configs" / "tiny.yaml").read_text())
-    config["data"]["init_args"]["bins_dir"] = str(tmp_path / "bins")
-    (tmp_path / "fit.yaml").write_text(yaml.safe_dump(config))
-    (tmp_path / "ladder.yaml").write_text(yaml.safe_dump(TINY_LADDER))
-    main(["sweep", "--config", str(tmp_path / "fit.yaml"), "--ladder", str(tmp_path / "ladder.yaml"),
-          "--out", str(tmp_path / "sweep"), "--fractions", "[0.5]", "--estimate_steps", "0"])
-    main(["scaling", str(tmp_path / "sweep"), "--out", str(tmp_path / "scaling"), "--resamples", "50"])
-    [record] = json.loads((tmp_path / "scaling" / "scaling.json").read_text())
+    record = sweep_and_fit(tmp_path, "[0.5]", resamples=50)
     printed = capsys.readouterr().out
     assert truth < record["measured"]["bits_per_token"]
     if record["withheld"]:
