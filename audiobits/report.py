@@ -30,6 +30,7 @@ from audiobits.files import check_output_dir, read_json, write_text_atomic
 from audiobits.runs import Run, flags, load_runs, note_printer, reference_group, skipping
 from audiobits.quality import read_quality
 from audiobits.sanity import Check, check_run, summary
+from audiobits.seeds import SeedSpread, seed_spreads
 
 FORMATS = ("table", "markdown", "csv", "json")
 PETA = 1e15
@@ -64,6 +65,10 @@ COLUMNS = (
                                                         f"[{significant(r['bits_per_sec_ci95_low'])}, "
                                                         f"{significant(r['bits_per_sec_ci95_high'])}]"
                                                         f"{CI_MARKS.get(r['ci_kind'], '')}"),
+    Column("seed_mean_bits_per_sec", "seeds: mean ± std b/s (n)",
+           lambda r: "–" if r["seed_mean_bits_per_sec"] is None else
+           f"{significant(r['seed_mean_bits_per_sec'])} ± {significant(r['seed_std_bits_per_sec'], 2)} "
+           f"({r['seed_runs']}; larger: {r['seed_spread_larger']})"),
     Column("context_seconds", "context", lambda r: f"{significant(r['context_seconds'], 3)} s / "
                                                    f"{r['context_tokens']} tok, stride {r['eval_stride']}"
                                                    if r["context_seconds"] else "–"),
@@ -139,7 +144,9 @@ class Table:
                  "interpolated Kneser-Ney order fitted on train, on the headline's targets; gain over k-gram: best "
                  "k-gram − bits/s (paired; NOT BEYOND k-GRAM when its 95 % interval does not lie above 0). drop, "
                  "last 10%: val bits/token fall over the last tenth of training (STILL LEARNING above 1 %). × truth: "
-                 "bits/token ÷ the true score of the same targets, on sources of known entropy."]
+                 "bits/token ÷ the true score of the same targets, on sources of known entropy. seeds: runs that "
+                 "differ only in seed (`fit --seeds`), their mean bits/s ± standard deviation, and whether it or the "
+                 "bootstrap's standard error (95 % half-width ÷ 1.96) is larger."]
         for label, checks in self.checks.items():
             notes += [f"{label}: {c}" for c in checks if c.status in ("warn", "fail")]
         return notes
@@ -252,7 +259,16 @@ def build_table(runs: list[Run], sanity: bool = True, on_skip: Callable[[str], N
     if not built:
         raise AudiobitsError(f"no run left to report among {skipped}")
     checks = {label: run_checks for label, (_, run_checks) in built.items()} if sanity else {}
-    return Table([cells for cells, _ in built.values()], reference, checks)
+    spreads = seed_spreads([run for run in runs if run.label in built])
+    rows = [{**cells, **seed_cells(spreads.get(label))} for label, (cells, _) in built.items()]
+    return Table(rows, reference, checks)
+
+
+def seed_cells(spread: SeedSpread | None) -> dict:
+    """The row's seed-spread cells (None where the run has no other seed beside it)."""
+    return {"seed_runs": spread and spread.runs, "seed_mean_bits_per_sec": spread and spread.mean,
+            "seed_std_bits_per_sec": spread and spread.std, "seed_bootstrap_se": spread and spread.bootstrap_se,
+            "seed_spread_larger": spread and spread.larger}
 
 
 def write_report(table: Table, out: Path) -> list[Path]:
