@@ -17,6 +17,7 @@ from audiobits.bins import TokenBins
 from audiobits.calibrate import write_source_bins
 from audiobits.hmm import random_source as random_hmm
 from audiobits.known_truth import TRUE_VAL_KEY
+from audiobits.sweep_records import planned_points
 from audiobits.synthetic import write_markov_bins
 
 REPO = Path(__file__).resolve().parents[1]
@@ -70,6 +71,28 @@ def test_sweep_writes_fit_configs_and_a_slurm_array(tmp_path, capsys):
     assert json.loads((out / "sweep.json").read_text())["reference"] == "c"  # no size is the config's 2 × 64
     slurm = (out / "slurm.sh").read_text()
     assert "#SBATCH --array=0-2" in slurm and 'SIZES=(a b c)' in slurm and "--only" in slurm
+
+
+def test_sweep_with_seeds_repeats_each_main_run_with_each_further_seed(tmp_path):
+    bins = tmp_path / "bins"
+    write_markov_bins(bins, vocab=16, utterance_len=50, train_utterances=40, val_utterances=4)
+    config = yaml.safe_load((REPO / "configs" / "tiny.yaml").read_text())
+    config["data"]["init_args"]["bins_dir"] = str(bins)
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(config))
+    (tmp_path / "ladder.yaml").write_text(yaml.safe_dump(TINY_LADDER[:1]))
+    out = tmp_path / "sweep"
+    main(["sweep", "--config", str(tmp_path / "tiny.yaml"), "--ladder", str(tmp_path / "ladder.yaml"), "--out",
+          str(out), "--estimate_steps", "0", "--plan_only", "true", "--seeds", "[3, 5]"])
+    first, second = (yaml.safe_load((out / "configs" / f"{n}.yaml").read_text()) for n in ("a", "a_seed5"))
+    assert (first["seed_everything"], first["data"]["init_args"]["seed"]) == (3, 3)
+    assert (second["seed_everything"], second["data"]["init_args"]["seed"]) == (5, 5)
+    assert first["trainer"]["logger"]["init_args"]["version"] == "main"
+    assert second["trainer"]["logger"]["init_args"]["version"] == "main_seed5"
+    assert second["model"] == first["model"]  # the same size, only the seed differs
+    assert [p.path.name for p in planned_points(out)] == ["main", "cooldown_0.0625", "cooldown_0.125",
+                                                          "cooldown_0.25", "cooldown_0.5", "main_seed5"]
+    with pytest.raises(SystemExit, match="--seeds \\[1, 1\\]: give distinct integer seeds"):
+        main(["sweep", "--config", str(tmp_path / "tiny.yaml"), "--out", str(out), "--seeds", "[1, 1]"])
 
 
 @pytest.mark.slow
