@@ -31,6 +31,8 @@ def orders_for(vocab_size: int, highest: int = MAX_ORDER) -> list[int]:
 def gram_keys(stream: np.ndarray, n: int, vocab_size: int) -> np.ndarray:
     """Key of every n-gram of ``stream`` (one per start position 0 … len − n), oldest token most significant."""
     stream = np.asarray(stream, dtype=np.int64)
+    if len(stream) < n:
+        return np.zeros(0, dtype=np.int64)
     keys = np.zeros(len(stream) - n + 1, dtype=np.int64)
     for i in range(n):
         keys = keys * vocab_size + stream[i:len(stream) - n + 1 + i]

@@ -2,7 +2,8 @@
 standard deviation of bits/sec beside the bootstrap interval of each run.
 
 A seed sets both ``seed_everything`` (the weights' initialisation) and ``data.init_args.seed`` (the order of the
-training windows); each repeat logs into the next version directory of the config's logger. Runs are one seed group
+training windows); each repeat logs into the next version directory of the config's logger (``<version>_seed<k>``
+when the config fixes the version). Runs are one seed group
 when they share representation, corpus, validation utterance set, model shape, training tokens and evaluation
 stride, and differ in seed (config.yaml). The comparison: the seed standard deviation (n − 1 in the denominator)
 against the bootstrap's standard error, its 95 % half-width ÷ 1.96 — both say how far one run's bits/sec would move,
@@ -15,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from jsonargparse import Namespace
 
 from audiobits.errors import ConfigValueError
 from audiobits.runs import Run
@@ -40,12 +42,22 @@ def split_seeds(args: list[str]) -> tuple[list[int] | None, list[str]]:
     return seeds, rest
 
 
-def fit_seeds(seeds: list[int], args: list[str], fit: Callable[[list[str]], object]) -> None:
-    """The fit ``args`` once per seed (``fit``: the LightningCLI entry), each with that seed for the weights and the
-    data order."""
+def pinned_version(config: Namespace) -> str | None:
+    """The logger version a parsed fit config fixes (None: the logger numbers its runs itself)."""
+    init = getattr(config.get("trainer.logger"), "init_args", None)
+    version = getattr(init, "version", None) if init is not None else None
+    return None if version is None else str(version)
+
+
+def fit_seeds(seeds: list[int], args: list[str], build: Callable[..., object]) -> None:
+    """The fit ``args`` once per seed (``build``: `audiobits.cli.lightning_cli`), each with that seed for the weights
+    and the data order. A config that fixes its logger's version gets ``<version>_seed<k>`` per seed, so no seed
+    overwrites another's run."""
+    version = pinned_version(build(args[1:], run=False).config)
     for seed in seeds:
         print(f"[seeds] fit with seed {seed} ({seeds.index(seed) + 1} of {len(seeds)})", flush=True)
-        fit([*args, "--seed_everything", str(seed), "--data.init_args.seed", str(seed)])
+        own = ["--trainer.logger.init_args.version", f"{version}_seed{seed}"] if version is not None else []
+        build([*args, "--seed_everything", str(seed), "--data.init_args.seed", str(seed), *own])
 
 
 def run_seed(run: Run) -> tuple:

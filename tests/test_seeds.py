@@ -2,6 +2,7 @@
 beside the bootstrap interval and says which is larger."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +13,10 @@ from audiobits.errors import ConfigValueError
 from audiobits.report import build_table
 from audiobits.runs import load_runs
 from audiobits.seeds import Z95, split_seeds
+from audiobits.synthetic import write_markov_bins
 from run_dirs import make_run
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_seeds_are_taken_out_of_a_fits_arguments():
@@ -48,6 +52,19 @@ def test_the_report_sets_the_seed_spread_beside_the_bootstrap_and_names_the_larg
         assert row["seed_spread_larger"] == ("seeds" if row["seed_std_bits_per_sec"] > half / Z95 else "utterances")
     assert [row["seed_runs"] for row in table.rows if row["run"] == "alone"] == [None]
     assert "seeds: mean ± std b/s (n)" in table.text()
+
+
+def test_seeds_of_a_config_that_fixes_its_log_version_each_keep_their_own_run(tmp_path):
+    write_markov_bins(tmp_path / "bins", vocab=16, utterance_len=50, train_utterances=40, val_utterances=4)
+    config = yaml.safe_load((REPO / "configs" / "tiny.yaml").read_text())
+    config["data"]["init_args"]["bins_dir"] = str(tmp_path / "bins")
+    config["trainer"]["logger"]["init_args"].update(save_dir=str(tmp_path / "runs"), version="main")
+    (tmp_path / "fit.yaml").write_text(yaml.safe_dump(config))
+    main(["fit", "--config", str(tmp_path / "fit.yaml"), "--seeds", "1,2", "--trainer.max_steps", "2",
+          "--trainer.enable_progress_bar", "false"])
+    runs = {r.path.name: r for r in load_runs([tmp_path / "runs"])}
+    assert sorted(runs) == ["main_seed1", "main_seed2"]
+    assert [runs[f"main_seed{s}"].config["seed_everything"] for s in (1, 2)] == [1, 2]
 
 
 @pytest.mark.slow
