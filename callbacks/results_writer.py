@@ -68,7 +68,9 @@ class ResultsWriter(L.Callback):
     is Lightning's way to make the epoch loop validate now). That last pass, and every ``audiobits validate``, is
     the final evaluation: the non-overlapping pass plus the datamodule's sliding (and utterance-reset) passes. A
     run stopped early is written with ``finished: false`` and flagged by the report; the trainer options it ran with
-    are recorded (`TrainerRecord`), and those apart from the study's flagged too.
+    are recorded (`TrainerRecord`), and those apart from the study's flagged too. Beside the evaluation it records
+    the k-gram baselines of the same targets, the validation curve of fit and its still-learning drop, and the gap
+    to the truth on bins of a known source (docs/baselines.md).
     """
 
     def __init__(self, bootstrap_resamples: int = 10_000, seed: int = 0) -> None:
