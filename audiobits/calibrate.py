@@ -24,6 +24,7 @@ from audiobits.bins import BinMeta, BinWriter, Codebook, TokenBins
 from audiobits.errors import AudiobitsError
 from audiobits.files import check_output_dir, check_output_file, read_json, write_text_atomic
 from audiobits.hmm import HiddenMarkovSource, random_source, sample_states, sample_symbols, stream_bits
+from audiobits.known_truth import TRUE_VAL_KEY
 from audiobits.results import read_results
 from audiobits.runs import load_run
 
@@ -59,8 +60,9 @@ def write_source_bins(out: Path, source: HiddenMarkovSource, utterances: dict[st
                 writer.add(split, f"{split}-{i:06d}", symbols[stop - n:stop], seconds=(n + 1) / FRAME_RATE,
                            text_bytes=0)
             truth[split] = (lengths, symbols)
-    lengths, symbols = truth["val"]
-    bits = stream_bits(source, lengths, symbols)[1:]  # the split's first token is never a target
+        lengths, symbols = truth["val"]
+        bits = stream_bits(source, lengths, symbols)[1:]  # the split's first token is never a target
+        meta.encoder[TRUE_VAL_KEY] = float(bits.mean())  # meta.json is written when the block closes
     return {"true_bits_per_token": float(bits.mean()), "val_scored_tokens": int(bits.size),
             "train_tokens": int(truth["train"][0].sum() + len(truth["train"][0]))}
 

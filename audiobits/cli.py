@@ -32,15 +32,16 @@ from audiobits.checkpoint import read_checkpoint
 from audiobits.data import TokenBinDataModule
 from audiobits.errors import AudiobitsError
 from audiobits.module import TinyGPTModule
+from audiobits.seeds import fit_seeds, split_seeds
 from audiobits.trainer_options import (CHECKPOINT_KEY, EPOCHS, TrainerRecord, check_fit_options, check_resume_options,
                                        study_precision)
 from callbacks import ChannelUtilization, CumulativeFLOPs, InformationRate, ResultsWriter
 
 DESCRIPTION = ("Train one small GPT per token stream and report the bits per second each carries. Subcommands: "
-               "fit, validate, test (LightningCLI); prepare (write a config's token bins only; --quality also scores "
-               "their decoded audio); quality (decode a config's val utterances, score them against the originals); "
-               "report, sanity, demo, synthetic, compress, decompress, sweep, scaling, calibrate (each has its own "
-               "--help).")
+               "fit, validate, test (LightningCLI; `fit --seeds 0,1,2` repeats a fit per seed); prepare (write a "
+               "config's token bins only; --quality also scores their decoded audio); quality (decode a config's val "
+               "utterances, score them against the originals); report, sanity, demo, synthetic, compress, "
+               "decompress, sweep, scaling, calibrate (each has its own --help).")
 TOOLS = {"report": "audiobits.report", "sanity": "audiobits.sanity", "demo": "audiobits.demo",
          "synthetic": "audiobits.synthetic", "compress": "audiobits.compress", "decompress": "audiobits.decompress",
          "sweep": "audiobits.sweep", "scaling": "audiobits.scaling", "calibrate": "audiobits.calibrate",
@@ -232,6 +233,9 @@ def main(argv: list[str] | None = None) -> None:
             return prepare(args[1:])
         if args and args[0] in TOOLS:
             return importlib.import_module(TOOLS[args[0]]).main(args[1:])
+        seeds, rest = split_seeds(args)
+        if seeds is not None and args[0] == "fit":
+            return fit_seeds(seeds, rest, lightning_cli)
         lightning_cli(argv)
     except ArgumentError as error:  # a bad argument or config file, from any subcommand's parser
         prog = f"audiobits {args[0]}" if args and args[0] in SUBCOMMANDS else "audiobits"

@@ -35,6 +35,7 @@ from audiobits.files import check_output_dir, read_json, write_text_atomic
 from audiobits.runs import Run, flags, load_runs, note_printer, reference_group, skipping
 from audiobits.quality import read_quality
 from audiobits.sanity import Check, check_run, summary
+from audiobits.seeds import SeedSpread, seed_spreads
 
 FORMATS = ("table", "markdown", "csv", "json", "latex")
 PETA = 1e15
@@ -130,13 +131,26 @@ def provenance_notes(rows: list[dict]) -> list[str]:
 
 def compression(run: Run) -> dict:
     """The row's compression columns from RUN_DIR/compress.json (``audiobits compress``); None where not run:
-    the whole file's bits/sec, its excess over the cross-entropy of the coded tokens, and the baselines."""
+    the cross-entropy of the coded tokens (each utterance alone: utterance-reset), the file's bits/sec and its excess
+    over that cross-entropy, and the general-purpose compressors."""
     path = run.path / COMPRESS_FILE
     found = read_json(path, fix=COMPRESS_FIX) if path.is_file() else {}
     baselines = found.get("baselines", {})
-    return {"compressed_bits_per_sec": found.get("compressed_bits_per_sec"),
+    return {"coded_utterance_reset_bits_per_sec": found.get("utterance_reset_bits_per_sec"),
+            "compressed_bits_per_sec": found.get("compressed_bits_per_sec"),
             "compression_overhead": found.get("overhead"),
             **{f"{name}_bits_per_sec": baselines.get(name, {}).get("bits_per_sec") for name in ("zstd", "xz", "flac")}}
+
+
+def distance_cells(results: dict) -> dict:
+    """The row's k-gram, still-learning and truth cells from results.json's blocks (None where not recorded)."""
+    kgram = results.get("kgram") or {}
+    learning = results.get("still_learning") or {}
+    truth = results.get("truth") or {}
+    return {"kgram_bits_per_sec": kgram.get("best_bits_per_sec"), "kgram_order": kgram.get("best_order"),
+            "kgram_gain_bits_per_sec": kgram.get("gain_bits_per_sec"), "kgram_beaten": kgram.get("beats_best"),
+            "tail_drop_relative": learning.get("drop_relative"), "still_learning": learning.get("still_learning"),
+            "truth_ratio": truth.get("ratio"), "below_truth": truth.get("below_truth")}
 
 
 def row(run: Run, reference: dict, checks: list[Check]) -> dict:
@@ -163,7 +177,7 @@ def row(run: Run, reference: dict, checks: list[Check]) -> dict:
         "train_tokens": r["train_tokens"], "non_embedding_params": r["model"]["non_embedding_params"],
         "train_pflops_trunk": r["train_flops_trunk"] / PETA, "train_pflops_full": r["train_flops_full"] / PETA,
         "inference_flops_per_bit_trunk": r["inference_flops_per_bit_trunk"],
-        "inference_flops_per_bit_full": r["inference_flops_per_bit_full"], **compression(run),
+        "inference_flops_per_bit_full": r["inference_flops_per_bit_full"], **compression(run), **distance_cells(r),
         "weights": r["weights"], "val_seconds": r["val_seconds"], "val_utterances": r["val_utterances"],
         "val_utterance_set": r.get("val_utterance_set"), "finished": r.get("finished"), "path": str(run.path),
         "calibration_slack": calibration_slack(run.path), **quality,
@@ -190,7 +204,16 @@ def build_table(runs: list[Run], sanity: bool = True, on_skip: Callable[[str], N
     if not built:
         raise AudiobitsError(f"no run left to report among {skipped}")
     checks = {label: run_checks for label, (_, run_checks) in built.items()} if sanity else {}
-    return Table([cells for cells, _ in built.values()], reference, checks)
+    spreads = seed_spreads([run for run in runs if run.label in built])
+    rows = [{**cells, **seed_cells(spreads.get(label))} for label, (cells, _) in built.items()]
+    return Table(rows, reference, checks)
+
+
+def seed_cells(spread: SeedSpread | None) -> dict:
+    """The row's seed-spread cells (None where the run has no other seed beside it)."""
+    return {"seed_runs": spread and spread.runs, "seed_mean_bits_per_sec": spread and spread.mean,
+            "seed_std_bits_per_sec": spread and spread.std, "seed_bootstrap_se": spread and spread.bootstrap_se,
+            "seed_spread_larger": spread and spread.larger}
 
 
 def write_report(table: Table, runs: list[Run], out: Path) -> list[Path]:

@@ -116,6 +116,10 @@ COLUMNS: tuple[Column, ...] = (
     Column("inference_flops_per_bit_full", "FLOPs/bit full", ("compute",),
            lambda r: sci(r["inference_flops_per_bit_full"]),
            "inference FLOPs per bit with the output head and attention"),
+    Column("coded_utterance_reset_bits_per_sec", "utt-reset CE b/s", ("compression",),
+           number("coded_utterance_reset_bits_per_sec"),
+           "the model's cross-entropy of exactly the coded utterances, each alone (utterance-reset): what the coded "
+           "file is measured against"),
     Column("compressed_bits_per_sec", "coded b/s", ("compression",), number("compressed_bits_per_sec"),
            "bits/s of the range-coded validation file (`audiobits compress`)"),
     Column("compression_overhead", "coded vs CE", ("compression",),
@@ -137,6 +141,29 @@ COLUMNS: tuple[Column, ...] = (
            "Whisper word error rate of the original audio"),
     Column("speaker_similarity", "spk sim", ("quality",), number("speaker_similarity", 3),
            "WavLM speaker-embedding cosine, original vs decoded"),
+    Column("kgram_bits_per_sec", "k-gram b/s", ("baselines",), number("kgram_bits_per_sec"),
+           "the best interpolated Kneser-Ney k-gram model fitted on the train split, on the headline's targets"),
+    Column("kgram_order", "k", ("baselines",), lambda r: str(r["kgram_order"] or "–"),
+           "the order k of that best k-gram model"),
+    Column("kgram_gain_bits_per_sec", "gain over k-gram b/s", ("baselines",),
+           lambda r: "–" if r["kgram_gain_bits_per_sec"] is None else
+           f"{r['kgram_gain_bits_per_sec']:+.3g}{'' if r['kgram_beaten'] else ' NOT BEYOND'}",
+           "best k-gram bits/s − headline bits/s (paired); NOT BEYOND when its 95 % interval does not lie above 0"),
+    Column("tail_drop_relative", "drop last 10%", ("baselines",),
+           lambda r: "–" if r["tail_drop_relative"] is None else
+           f"{r['tail_drop_relative']:.2%}{' STILL LEARNING' if r['still_learning'] else ''}",
+           "relative fall of validation bits/token over the last tenth of training (STILL LEARNING above 1 %)"),
+    Column("truth_ratio", "× truth", ("baselines",),
+           lambda r: "–" if r["truth_ratio"] is None else
+           f"{r['truth_ratio']:.3f}{' BELOW TRUTH' if r['below_truth'] else ''}",
+           "bits/token ÷ the true score of the same targets, on sources of known entropy (below 1: a leak)"),
+    Column("seed_mean_bits_per_sec", "seeds b/s mean ± std (n)", ("baselines",),
+           lambda r: "–" if r["seed_mean_bits_per_sec"] is None else
+           f"{significant(r['seed_mean_bits_per_sec'])} ± {significant(r['seed_std_bits_per_sec'], 2)} "
+           f"({r['seed_runs']})",
+           "runs that differ only in seed (`fit --seeds`): mean headline bits/s ± standard deviation"),
+    Column("seed_spread_larger", "larger spread", ("baselines",), lambda r: r["seed_spread_larger"] or "–",
+           "which is larger: the seed standard deviation or the bootstrap's standard error (95 % half-width ÷ 1.96)"),
     Column("calibration_slack", "slack b/tok", ("scaling",),
            lambda r: "–" if r["calibration_slack"] is None else f"{r['calibration_slack']:+.3f}",
            "diagnostic: the recipe's excess over the true entropy of a matched synthetic source (`audiobits "
@@ -145,7 +172,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("corpus", "corpus", (ALL_VIEW,), lambda r: r["corpus"], "the corpus of the bins"),
 )
 
-GROUPS = ("rates", "context", "capacity", "compute", "compression", "quality", "scaling")  # --view order
+GROUPS = ("rates", "context", "capacity", "compute", "compression", "quality", "baselines", "scaling")  # --view order
 VIEWS: tuple[str, ...] = tuple(dict.fromkeys(
     [DEFAULT_VIEW, *GROUPS, *(v for c in COLUMNS for v in c.views if v not in (EVERY_VIEW, DEFAULT_VIEW, ALL_VIEW)),
      ALL_VIEW]))

@@ -16,6 +16,13 @@ Each check gives pass / warn / fail (or skip, with the reason) and the numbers b
 - **transcript overlap**: val utterances whose exact transcript also occurs in train (LibriTTS books recur across
   readers), from the transcript bins — the run's own for a transcript stream, else the corpus's ``text`` bins
   beside the run's. Pass when none, warn otherwise (a fact to state: such utterances are partly memorizable).
+- **k-gram baselines**: the model against the best interpolated Kneser–Ney k-gram of the same val targets
+  (:mod:`audiobits.baselines`): pass when its paired gain's 95 % interval lies above zero, else warn "has not learned
+  beyond k-gram statistics"; skip when results.json has no ``kgram`` block or the headline pass was partial.
+- **still learning**: the validation curve's drop over the last 10 % of training (:mod:`audiobits.learning_curve`):
+  warn above 1 % of the final bits/token (the figure would still fall with more data or steps).
+- **truth**: on bins of a source of known entropy (:mod:`audiobits.known_truth`) the ratio to the true score of the
+  same targets; fail when the run lies below the truth by more than its noise (a leak of the future).
 - **trainer options**: results.json's ``trainer`` block against the options the study fixes
   (`audiobits.trainer_options`): warn on each one set apart (a partial epoch, another global batch or precision:
   not comparable with the study's runs); skip when not recorded.
@@ -161,6 +168,51 @@ def check_trainer_options(results: dict) -> Check:
     return Check("trainer options", WARN, f"{', '.join(found)}: not comparable with the study's runs")
 
 
+def check_kgram(results: dict) -> Check:
+    """The model beats its best k-gram baseline beyond noise (paired bootstrap of the gain in bits/sec)."""
+    record = results.get("kgram")
+    if record is None:
+        return Check("k-gram baselines", SKIP, "results.json has none (written before audiobits recorded them; "
+                                               "`audiobits validate` rewrites it)")
+    best = (f"best k-gram: order {record['best_order']}, {record['best_bits_per_token']:.3f} bits/token = "
+            f"{record['best_bits_per_sec']:,.2f} bits/s")
+    if record["beats_best"] is None:
+        return Check("k-gram baselines", SKIP, f"{best}; the headline pass was partial, so no paired comparison")
+    low, high = record["gain_bits_per_sec_ci95"]
+    gain = (f"model gains {record['gain_bits_per_sec']:+,.2f} bits/s [{low:+,.2f}, {high:+,.2f}] over it (95 %, "
+            f"{record['gain_ci_kind']})")
+    if record["beats_best"]:
+        return Check("k-gram baselines", PASS, f"{gain}; {best}")
+    return Check("k-gram baselines", WARN, f"has not learned beyond k-gram statistics: {gain}; {best}")
+
+
+def check_still_learning(results: dict) -> Check:
+    """The validation curve's drop over the last tenth of training stays under its threshold."""
+    record = results.get("still_learning")
+    if record is None or record["still_learning"] is None:
+        why = "results.json records no validation curve" if record is None else record["why_unknown"]
+        return Check("still learning", SKIP, why)
+    detail = (f"bits/token fell {record['drop_bits_per_token']:+.4f} ({record['drop_relative']:.2%}) over the last "
+              f"{record['tail']:.0%} of training (flagged above {record['threshold_relative']:.0%})")
+    if record["still_learning"]:
+        return Check("still learning", WARN, f"{detail}: more data or steps would lower it further")
+    return Check("still learning", PASS, detail)
+
+
+def check_truth(results: dict) -> Check:
+    """On a source of known entropy, the run lies at or above the truth up to noise (below it: a leak)."""
+    record = results.get("truth")
+    if record is None:
+        return Check("truth", SKIP, "the bins record no true entropy (not a synthetic or calibration source)")
+    if record["ratio"] is None:
+        return Check("truth", SKIP, "the headline pass was partial: not the targets the truth was computed on")
+    detail = (f"{results['bits_per_token']:.4f} bits/token = {record['ratio']:.3f} × the true "
+              f"{record['true_bits_per_token']:.4f} of the same targets (noise {record['noise_bits_per_token']:.4f})")
+    if record["below_truth"]:
+        return Check("truth", FAIL, f"{detail}: below the truth, so the model sees the future (a leak)")
+    return Check("truth", PASS, detail)
+
+
 def run_stats(run: Run) -> dict | None:
     """The val split's :func:`token_stats`: from results.json when recorded, else from the run's bins."""
     if "val_token_stats" in run.results:
@@ -182,7 +234,8 @@ def check_run(run: Run) -> list[Check]:
         checks += [Check("unigram entropy", SKIP, reason), Check("vocab use", SKIP, reason)]
     else:
         checks += [check_unigram(run.results, stats), check_vocab_use(run.results, stats)]
-    return checks + [check_transcript_overlap(run), check_trainer_options(run.results)]
+    return checks + [check_transcript_overlap(run), check_trainer_options(run.results), check_kgram(run.results),
+                     check_still_learning(run.results), check_truth(run.results)]
 
 
 def summary(checks: list[Check]) -> str:

@@ -21,6 +21,7 @@ from audiobits import metrics
 from audiobits.arguments import argument_parser
 from audiobits.errors import AudiobitsError
 from audiobits.files import check_output_dir, write_figure, write_text_atomic
+from audiobits.floor import floor_interval, kgram_reason, law_form_floors, next_steps, runs_bootstrap
 from audiobits.results import RESULTS_FILE, UTTERANCES_FILE
 from audiobits.runs import Run, load_runs, note_printer
 from audiobits.scaling_law import (LAW_PARAMETERS, MIN_POINTS, LawFit, bootstrap_floor, fit_law, leave_one_out,
@@ -127,25 +128,37 @@ def summarize(points: Points, resamples: int, seed: int = 0) -> tuple[dict, LawF
     measured = reported.results
     tps = measured["tokens_per_sec"]
     floor = metrics.rate_floor_bits_per_second(fit.E, tps)
+    envelope = floor_interval(fit, interval, loo, runs_bootstrap(points.params, points.tokens, points.loss, fit,
+                                                                  resamples, seed),
+                              law_form_floors(points.params, points.tokens, points.loss))
+    withheld = fit.reasons + [r for r in [kgram_reason(measured)] if r]
+    shown = not withheld
     record = {
         "representation": measured["representation"],
         "points": len(points.runs),
         "model_sizes": sorted({int(n) for n in points.params}),
-        "E_bits_per_token": fit.E,
+        "E_bits_per_token": fit.E,  # the fit's parameter; a floor only when nothing is withheld
         "E_ci95": list(interval) if interval else None,
         "E_leave_one_out": [float(loo.min()), float(loo.max())] if loo is not None else None,
+        "E_interval": [envelope.low, envelope.high],
+        "E_interval_parts": envelope.parts,
         "interval_kind": points.interval_kind if interval else "none",
         "bootstrap_resamples": resamples if interval else 0,
-        "floor_bits_per_sec": floor,
-        "floor_bits_per_sec_ci95": [metrics.rate_floor_bits_per_second(x, tps) for x in interval] if interval else None,
+        "withheld": withheld,
+        "next": next_steps(withheld, sorted({int(n) for n in points.params})) if withheld else [],
+        "floor_bits_per_sec": floor if shown else None,
+        "floor_bits_per_sec_ci95": ([metrics.rate_floor_bits_per_second(x, tps) for x in interval]
+                                    if interval and shown else None),
+        "floor_interval_bits_per_sec": ([metrics.rate_floor_bits_per_second(x, tps) for x in
+                                         (envelope.low, envelope.high)] if shown else None),
         "tokens_per_sec": tps,
         "A": fit.A, "alpha": fit.alpha, "B": fit.B, "beta": fit.beta,
         "measured": {"run": str(reported.path), "bits_per_token": measured["bits_per_token"],
                      "bits_per_sec": measured["bits_per_sec"], "non_embedding_params": measured["model"][
                          "non_embedding_params"], "train_tokens": measured["train_tokens"]},
-        "distance_bits_per_token": measured["bits_per_token"] - fit.E,
-        "distance_bits_per_sec": measured["bits_per_sec"] - floor,
-        "distance_relative": (measured["bits_per_token"] - fit.E) / fit.E,
+        "distance_bits_per_token": measured["bits_per_token"] - fit.E if shown else None,
+        "distance_bits_per_sec": measured["bits_per_sec"] - floor if shown else None,
+        "distance_relative": (measured["bits_per_token"] - fit.E) / fit.E if shown else None,
         "unreliable": fit.unreliable,
         "reasons": fit.reasons,
     }
@@ -153,23 +166,28 @@ def summarize(points: Points, resamples: int, seed: int = 0) -> tuple[dict, LawF
 
 
 def render(record: dict) -> str:
-    """A few plain lines per representation."""
-    ci = record["E_ci95"]
-    band = f" [{ci[0]:.4f}, {ci[1]:.4f}] (95 %, {record['interval_kind']})" if ci else " (no interval)"
-    fci = record["floor_bits_per_sec_ci95"]
-    fband = f" [{fci[0]:.2f}, {fci[1]:.2f}]" if fci else ""
+    """A few plain lines per representation: the floor with its interval, or, withheld, why and what to run next."""
     m = record["measured"]
-    lines = [f"{record['representation']}: {record['points']} points, {len(record['model_sizes'])} model sizes",
-             f"  floor E = {record['E_bits_per_token']:.4f} bits/token{band}",
-             f"  floor   = {record['floor_bits_per_sec']:.2f} bits/sec{fband} "
-             f"(E × {record['tokens_per_sec']:.2f} tok/s)",
-             (f"  measured {m['bits_per_token']:.4f} bits/token = {m['bits_per_sec']:.2f} bits/sec "
-              f"(N {m['non_embedding_params'] / 1e6:.2f} M, D {m['train_tokens']:,}): "
-              f"{record['distance_bits_per_token']:+.4f} bits/token ({100 * record['distance_relative']:+.1f} %), "
-              f"{record['distance_bits_per_sec']:+.2f} bits/sec above the floor"),
-             f"  L = E + {record['A']:.3g}/N^{record['alpha']:.3f} + {record['B']:.3g}/D^{record['beta']:.3f}"]
-    lines.append("  UNRELIABLE: " + "; ".join(record["reasons"]) if record["unreliable"] else "  checks passed")
-    return "\n".join(lines)
+    head = (f"{record['representation']}: {record['points']} points, {len(record['model_sizes'])} model sizes; "
+            f"measured {m['bits_per_token']:.4f} bits/token = {m['bits_per_sec']:.2f} bits/sec "
+            f"(N {m['non_embedding_params'] / 1e6:.2f} M, D {m['train_tokens']:,})")
+    if record["withheld"]:
+        return "\n".join([head, "  floor WITHHELD: " + "; ".join(record["withheld"]),
+                          *(f"  next: {step}" for step in record["next"])])
+    low, high = record["E_interval"]
+    flow, fhigh = record["floor_interval_bits_per_sec"]
+    ci = record["E_ci95"]
+    noise = f"; validation noise alone [{ci[0]:.4f}, {ci[1]:.4f}] ({record['interval_kind']})" if ci else ""
+    return "\n".join([
+        head,
+        f"  floor E = {record['E_bits_per_token']:.4f} bits/token, interval [{low:.4f}, {high:.4f}] (law form, "
+        f"choice of points and validation noise{noise})",
+        f"  floor   = {record['floor_bits_per_sec']:.2f} bits/sec [{flow:.2f}, {fhigh:.2f}] "
+        f"(E × {record['tokens_per_sec']:.2f} tok/s)",
+        f"  measured is {record['distance_bits_per_token']:+.4f} bits/token ({100 * record['distance_relative']:+.1f} "
+        f"%), {record['distance_bits_per_sec']:+.2f} bits/sec above the floor",
+        f"  L = E + {record['A']:.3g}/N^{record['alpha']:.3f} + {record['B']:.3g}/D^{record['beta']:.3f}; "
+        "checks passed"])
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -204,7 +222,8 @@ def main(argv: list[str] | None = None) -> None:
         record, fit = summarize(points, args.resamples)
         records.append(record)
         print(render(record), flush=True)
-        floors[name] = (record["floor_bits_per_sec"], record["floor_bits_per_sec_ci95"], record["unreliable"])
+        if not record["withheld"]:  # a withheld floor is not drawn either
+            floors[name] = (record["floor_bits_per_sec"], record["floor_interval_bits_per_sec"], False)
         measured.append(measured_run(points))
         _save(scaling_curves(points.params, points.tokens, points.loss, fit, name), out / f"scaling_{name}")
     _save(headline(measured, floors), out / "headline_floor")

@@ -37,7 +37,7 @@ from audiobits.errors import AudiobitsError
 from audiobits.files import check_output_dir, read_yaml, write_text_atomic
 from audiobits.model import GPTConfig, TinyGPT
 from audiobits.results import RESULTS_FILE
-from audiobits.sweep_records import SWEEP_FILE, cooldown_dir, main_run_dir
+from audiobits.sweep_records import SWEEP_FILE, cooldown_dir, main_run_dir, seed_run_dir
 from callbacks.fraction_checkpoints import DEFAULT_FRACTIONS, fraction_step
 
 @dataclass(frozen=True)
@@ -80,6 +80,15 @@ def non_embedding_params(size: LadderSize, vocab_size: int, seq_len: int) -> int
     with torch.device("meta"):
         model = TinyGPT(GPTConfig(vocab_size, seq_len, size.n_layer, size.n_embd, size.n_head))
     return model.num_params(non_embedding=True)
+
+
+def seeded(config: dict, seed: int, version: str) -> dict:
+    """``config`` with ``seed`` for the weights and the data order, logging into version ``version``."""
+    config = json.loads(json.dumps(config))  # a deep copy
+    config["seed_everything"] = seed
+    config.setdefault("data", {}).setdefault("init_args", {})["seed"] = seed
+    config["trainer"]["logger"]["init_args"]["version"] = version
+    return config
 
 
 def size_config(base: dict, size: LadderSize, out: Path, fractions: list[float]) -> dict:
@@ -155,20 +164,27 @@ def slurm_script(out: Path, command: list[str], sizes: list[str]) -> str:
 
 
 def write_sweep(config: Path, ladder: list[LadderSize], out: Path, fractions: list[float],
-                command: list[str]) -> dict[str, Path]:
-    """Write ``<out>/configs/<size>.yaml`` per size, ``sweep.json`` (with the reference size: the one shaped as
-    the given config, else the largest) and ``slurm.sh``; returns the configs."""
+                command: list[str], seeds: list[int] | None = None) -> dict[str, Path]:
+    """Write ``<out>/configs/<size>.yaml`` per size (with ``seeds``: the first seed's, and
+    ``<size>_seed<k>.yaml`` for each further one), ``sweep.json`` (with the reference size: the one shaped as the
+    given config, else the largest) and ``slurm.sh``; returns the configs by name."""
     base = read_yaml(config, dict) or {}
     (out / "configs").mkdir(parents=True, exist_ok=True)
     paths = {}
     for size in ladder:
-        path = out / "configs" / f"{size.name}.yaml"
-        write_text_atomic(path, yaml.safe_dump(size_config(base, size, out, fractions), sort_keys=False))
-        paths[size.name] = path
+        sized = size_config(base, size, out, fractions)
+        versions = {size.name: seeded(sized, seeds[0], "main") if seeds else sized}
+        versions.update({f"{size.name}_seed{k}": seeded(sized, k, seed_run_dir(out, size.name, k).name)
+                         for k in (seeds or [])[1:]})
+        for name, written in versions.items():
+            path = out / "configs" / f"{name}.yaml"
+            write_text_atomic(path, yaml.safe_dump(written, sort_keys=False))
+            paths[name] = path
     model = base.get("model") or {}
     same = [s.name for s in ladder if (s.n_layer, s.n_embd) == (model.get("n_layer", 6), model.get("n_embd", 512))]
     record = {"config": str(config), "ladder": [asdict(s) for s in ladder], "fractions": list(fractions),
-              "reference": (same or [ladder[-1].name])[0]}  # the size whose main run is "the measured point"
+              "reference": (same or [ladder[-1].name])[0],  # the size whose main run is "the measured point"
+              "seeds": list(seeds or [])}
     write_text_atomic(out / SWEEP_FILE, json.dumps(record, indent=2) + "\n")
     write_text_atomic(out / "slurm.sh", slurm_script(out, command, [s.name for s in ladder]))
     return paths
@@ -183,18 +199,28 @@ def fit_in_process(args: list[str]) -> None:
         cli_main(args)
 
 
-def run_size(out: Path, name: str, config: Path, fractions: list[float], decay_fraction: float | None) -> None:
-    """The main run of one size (resumed from its last.ckpt when a previous attempt stopped), then each cool-down;
-    points that already have results.json are skipped."""
+def fit_once(run: Path, config: Path, what: str) -> None:
+    """One fit of ``config`` logging into ``run``, resumed from its last.ckpt when a previous attempt stopped;
+    skipped when ``run`` has results.json."""
+    if (run / RESULTS_FILE).is_file():
+        return
+    last = run / "checkpoints" / "last.ckpt"
+    print(f"[sweep] {what}{' (resumed)' if last.is_file() else ''}", flush=True)
+    fit_in_process(["fit", "--config", str(config), *(["--ckpt_path", str(last)] if last.is_file() else [])])
+
+
+def run_size(out: Path, name: str, configs: dict[str, Path], fractions: list[float], decay_fraction: float | None,
+             seeds: list[int] | None = None) -> None:
+    """The main run of one size, then each cool-down, then the main run with each further seed; points that
+    already have results.json are skipped."""
     run = main_run_dir(out, name)
-    if not (run / RESULTS_FILE).is_file():
-        last = run / "checkpoints" / "last.ckpt"
-        print(f"[sweep] {name}: main run{' (resumed)' if last.is_file() else ''}", flush=True)
-        fit_in_process(["fit", "--config", str(config), *(["--ckpt_path", str(last)] if last.is_file() else [])])
+    fit_once(run, configs[name], f"{name}: main run")
     for fraction in fractions:
         if not (cooldown_dir(run, fraction) / RESULTS_FILE).is_file():
             print(f"[sweep] {name}: cool-down from {fraction:g} of the steps", flush=True)
             fit_in_process(cooldown_args(run, fraction, decay_fraction))
+    for seed in (seeds or [])[1:]:
+        fit_once(seed_run_dir(out, name, seed), configs[f"{name}_seed{seed}"], f"{name}: main run, seed {seed}")
 
 
 def run_parallel(command: list[str], names: list[str], jobs: int) -> None:
@@ -260,6 +286,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--estimate_steps", type=int, default=2,
                         help="timed steps per size for the time estimate (0: skip the estimate)")
     parser.add_argument("--plan_only", type=bool, default=False, help="write the configs and print the plan only")
+    parser.add_argument("--seeds", type=list[int] | None, default=None,
+                        help="repeat each size's main run with each seed, e.g. [0,1,2] (the first: the main run)")
     args = parser.parse_args(argv)
     config = Path(args.config)
     if not config.is_file():
@@ -267,11 +295,14 @@ def main(argv: list[str] | None = None) -> None:
     out = Path(args.out or Path("sweeps") / config.stem).resolve()
     check_output_dir(out, "--out" if args.out else "the sweep folder (--out)")
     ladder = load_ladder(args.ladder)
+    if args.seeds is not None and (not args.seeds or len(set(args.seeds)) != len(args.seeds)):
+        raise AudiobitsError(f"--seeds {args.seeds}: give distinct integer seeds, e.g. --seeds [0,1,2]")
     command = [sys.executable, "-m", "audiobits", "sweep", "--config", str(config.resolve()), "--out", str(out),
                "--fractions", json.dumps(args.fractions)]
     command += ["--ladder", str(Path(args.ladder).resolve())] if args.ladder else []
     command += ["--decay_fraction", str(args.decay_fraction)] if args.decay_fraction is not None else []
-    configs = write_sweep(config, ladder, out, args.fractions, command)
+    command += ["--seeds", json.dumps(args.seeds)] if args.seeds else []
+    configs = write_sweep(config, ladder, out, args.fractions, command, args.seeds)
     names = [s.name for s in ladder]
     if args.only is not None and args.only not in names:
         raise AudiobitsError(f"--only {args.only}: not a size of the ladder ({', '.join(names)}).")
@@ -290,6 +321,6 @@ def main(argv: list[str] | None = None) -> None:
         run_parallel(command, names, args.parallel)
     else:
         for size in selected:
-            run_size(out, size.name, configs[size.name], args.fractions, args.decay_fraction)
+            run_size(out, size.name, configs, args.fractions, args.decay_fraction, args.seeds)
     print(f"[sweep] done: {out}. Fit the law with `audiobits scaling {out}`.", flush=True)
 

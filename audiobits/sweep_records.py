@@ -3,7 +3,8 @@ logs. `audiobits sweep` writes them and `audiobits scaling` reads them; the anal
 training tool (torch, the model, the cool-down resume).
 
 Layout: the main run of size ``<s>`` logs into ``<out>/runs/<s>/main``, its cool-down at fraction ``f`` of its steps
-into ``<out>/runs/<s>/cooldown_<f>``, beside it.
+into ``<out>/runs/<s>/cooldown_<f>``, beside it, and with ``--seeds`` its repeat with each further seed ``k`` into
+``<out>/runs/<s>/main_seed<k>``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,11 @@ SWEEP_FILE = "sweep.json"
 def main_run_dir(out: Path, name: str) -> Path:
     """The log dir of size ``name``'s main run in sweep folder ``out``."""
     return out / "runs" / name / "main"
+
+
+def seed_run_dir(out: Path, name: str, seed: int) -> Path:
+    """The log dir of size ``name``'s main run repeated with another ``seed`` (`audiobits sweep --seeds`)."""
+    return out / "runs" / name / f"main_seed{seed}"
 
 
 def cooldown_dir(run_dir: Path, fraction: float) -> Path:
@@ -57,12 +63,14 @@ def _well_formed(record: object) -> bool:
 
 
 def planned_points(out: Path) -> list[Point]:
-    """Every run ``<out>/sweep.json`` plans: per size its main run, then its cool-downs ([] without sweep.json)."""
+    """Every run ``<out>/sweep.json`` plans: per size its main run, its cool-downs, then its main run repeated with
+    each further seed ([] without sweep.json)."""
     record = read_sweep_record(out)
     if record is None:
         return []
     points = []
     for size in record["ladder"]:
         run = main_run_dir(out, size["name"])
-        points += [Point(None, run), *(Point(f, cooldown_dir(run, f)) for f in record["fractions"])]
+        points += [Point(None, run), *(Point(f, cooldown_dir(run, f)) for f in record["fractions"]),
+                   *(Point(None, seed_run_dir(out, size["name"], s)) for s in record.get("seeds", [])[1:])]
     return points

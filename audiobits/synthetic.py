@@ -1,10 +1,11 @@
 """A synthetic token corpus of exactly known entropy rate, for checking the whole measuring path end to end.
 
-A random first-order Markov chain over ``vocab`` symbols runs continuously; after every ``utterance_len`` symbols
-one end-of-utterance token is written (it is predictable from position, so it adds no information). The stream's
-entropy rate is therefore ``H_chain · L / (L + 1)`` bits per token. A model that reports less is leaking the future.
-`CopySource` is its long-range counterpart (a symbol repeats the one ``distance`` back): it shows what a longer
-evaluation context buys.
+A random Markov chain of order k (default 1: each symbol depends on the one before; ``--order 2``: on the two
+before) over ``vocab`` symbols runs continuously; after every ``utterance_len`` symbols one end-of-utterance token is
+written (it is predictable from position, so it adds no information). The stream's entropy rate is therefore
+``H_chain · L / (L + 1)`` bits per token; meta.json also records the true score of the val targets themselves. A
+model that reports less is leaking the future. `CopySource` is its long-range counterpart (a symbol repeats the one
+``distance`` back): it shows what a longer evaluation context buys.
 
     audiobits synthetic --out data/synthetic/markov
 """
@@ -20,6 +21,8 @@ from jsonargparse import auto_cli
 from audiobits.arguments import PARSER_KWARGS
 from audiobits.bins import BinMeta, BinWriter, Codebook
 from audiobits.files import check_output_dir
+from audiobits.kgram import gram_keys
+from audiobits.known_truth import ENTROPY_RATE_KEY, TRUE_VAL_KEY
 from audiobits.metrics import markov_entropy_rate
 
 FRAME_RATE = 50.0  # pretend tokens are frames of a 50 Hz codec, so bits/sec is defined
@@ -27,38 +30,68 @@ FRAME_RATE = 50.0  # pretend tokens are frames of a 50 Hz codec, so bits/sec is 
 
 @dataclass
 class MarkovSource:
-    transition: np.ndarray  # [vocab, vocab], rows sum to 1
+    """A Markov chain of order k over ``vocab`` symbols: row ``h`` of ``transition`` [vocab^k, vocab] is the next
+    symbol's law after the k symbols whose :func:`gram_keys` key is ``h`` (oldest most significant)."""
+
+    transition: np.ndarray  # [vocab ** order, vocab], rows sum to 1
     utterance_len: int
+
+    @property
+    def vocab(self) -> int:
+        return self.transition.shape[1]
+
+    @property
+    def order(self) -> int:
+        return int(round(np.log(len(self.transition)) / np.log(self.vocab)))
+
+    def history_state(self, symbols: np.ndarray) -> int:
+        """The row of the chain after ``symbols`` (at least ``order`` of them)."""
+        return int(gram_keys(np.asarray(symbols)[-self.order:], self.order, self.vocab)[0])
+
+    def history_chain(self) -> np.ndarray:
+        """The first-order chain on histories [vocab^k, vocab^k]: history h moves to (h · vocab + x) mod vocab^k."""
+        rows = len(self.transition)
+        chain = np.zeros((rows, rows))
+        following = (np.arange(rows)[:, None] * self.vocab + np.arange(self.vocab)) % rows
+        np.add.at(chain, (np.repeat(np.arange(rows), self.vocab), following.ravel()), self.transition.ravel())
+        return chain
 
     @property
     def entropy_rate(self) -> float:
         """Bits per token of the stream with its end-of-utterance tokens."""
         length = self.utterance_len
-        return markov_entropy_rate(self.transition) * length / (length + 1)
+        return markov_entropy_rate(self.history_chain()) * length / (length + 1)
 
-    def oracle_bits(self, stream: np.ndarray) -> float:
-        """Bits/token the true source assigns to ``stream`` (symbols and EOS tokens, first token not scored)."""
-        eos = len(self.transition)
-        symbols = stream[stream != eos]
-        log_p = np.log2(self.transition[symbols[:-1], symbols[1:]])
-        return float(-log_p.sum() / (len(stream) - 1))
+    def oracle_bits(self, stream: np.ndarray, before: np.ndarray | None = None) -> float:
+        """Bits/token the true source assigns to ``stream`` (symbols and EOS tokens, first token not scored; EOS
+        tokens are free). ``before``: the order − 1 symbols before the stream (the chain runs on from the train
+        split), without which a higher-order chain leaves its first symbols unscored."""
+        before = np.zeros(0, np.int64) if before is None else np.asarray(before, np.int64)
+        k = self.order
+        symbols = np.concatenate([before, np.asarray(stream, np.int64)[stream != self.vocab]])
+        histories = gram_keys(symbols[:-1], k, self.vocab)
+        log_p = np.log2(self.transition[histories, symbols[k:]])
+        target = np.arange(k, len(symbols)) >= len(before) + 1  # every symbol of the stream but its first
+        return float(-log_p[target].sum() / (len(stream) - 1))
 
 
-def random_source(vocab: int, utterance_len: int, concentration: float, seed: int) -> MarkovSource:
+def random_source(vocab: int, utterance_len: int, concentration: float, seed: int, order: int = 1) -> MarkovSource:
     """Rows drawn from a symmetric Dirichlet: small ``concentration`` → peaked rows → low entropy."""
     rng = np.random.default_rng(seed)
-    return MarkovSource(rng.dirichlet(np.full(vocab, concentration), size=vocab), utterance_len)
+    return MarkovSource(rng.dirichlet(np.full(vocab, concentration), size=vocab ** order), utterance_len)
 
 
 def sample_chain(source: MarkovSource, length: int, rng: np.random.Generator, start: int = 0) -> np.ndarray:
-    """``length`` consecutive symbols of the chain, starting after symbol ``start``."""
+    """``length`` consecutive symbols of the chain, starting from history row ``start`` (for order 1: after
+    symbol ``start``)."""
     cumulative = np.cumsum(source.transition, axis=1)
     uniforms = rng.random(length)
     out = np.empty(length, dtype=np.int64)
-    state = start
+    state, rows = start, len(cumulative)
     for i in range(length):
-        state = min(int(np.searchsorted(cumulative[state], uniforms[i], side="right")), len(cumulative) - 1)
-        out[i] = state
+        symbol = min(int(np.searchsorted(cumulative[state], uniforms[i], side="right")), source.vocab - 1)
+        out[i] = symbol
+        state = (state * source.vocab + symbol) % rows
     return out
 
 
@@ -111,30 +144,37 @@ def write_copy_bins(out: str | Path, vocab: int = 16, distance: int = 32, copy: 
                    vocab_size=vocab + 1, eos_id=vocab, codebooks=[Codebook(vocab, FRAME_RATE)], flattening="none")
     with BinWriter(out, meta) as writer:
         for split, count in (("train", train_utterances), ("val", val_utterances)):
-            utterances = source.stream(count, rng).reshape(count, utterance_len + 1)
-            for i, tokens in enumerate(utterances):
+            stream = source.stream(count, rng)
+            for i, tokens in enumerate(stream.reshape(count, utterance_len + 1)):
                 writer.add(split, f"{split}-{i:06d}", tokens[:-1], seconds=(utterance_len + 1) / FRAME_RATE,
                            text_bytes=utterance_len)
+        meta.encoder[TRUE_VAL_KEY] = source.oracle_bits(stream)  # meta.json is written when the block closes
     return source
 
 
 def write_markov_bins(out: str | Path, vocab: int = 32, utterance_len: int = 100, train_utterances: int = 400,
-                      val_utterances: int = 100, concentration: float = 0.3, seed: int = 0) -> MarkovSource:
+                      val_utterances: int = 100, concentration: float = 0.3, seed: int = 0,
+                      order: int = 1) -> MarkovSource:
     """Write a complete bin directory of the synthetic source and return the source (with its entropy rate)."""
-    source = random_source(vocab, utterance_len, concentration, seed)
+    if utterance_len < order:
+        raise ValueError(f"utterance_len {utterance_len} must be at least the order {order}")
+    source = random_source(vocab, utterance_len, concentration, seed, order)
     rng = np.random.default_rng(seed + 1)
     meta = BinMeta(representation="markov", corpus="synthetic",
                    encoder={"name": "markov", "package": "audiobits", "version": "0", "weights": "synthetic",
-                            "entropy_rate_bits_per_token": source.entropy_rate},
+                            "order": order, ENTROPY_RATE_KEY: source.entropy_rate},
                    vocab_size=vocab + 1, eos_id=vocab, codebooks=[Codebook(vocab, FRAME_RATE)], flattening="none")
-    state = 0
+    state, symbols = 0, np.zeros(order, np.int64)
     with BinWriter(out, meta) as writer:
         for split, count in (("train", train_utterances), ("val", val_utterances)):
+            before, stream = symbols[len(symbols) - order + 1:], []  # the chain runs on from the split before
             for i in range(count):
                 symbols = sample_chain(source, utterance_len, rng, state)
-                state = int(symbols[-1])
+                state = source.history_state(symbols)
                 writer.add(split, f"{split}-{i:06d}", symbols, seconds=(utterance_len + 1) / FRAME_RATE,
                            text_bytes=utterance_len)
+                stream += [symbols, [vocab]]
+        meta.encoder[TRUE_VAL_KEY] = source.oracle_bits(np.concatenate(stream), before)  # written on closing
     return source
 
 
@@ -142,7 +182,7 @@ def main(argv: list[str] | None = None) -> None:
     """`audiobits synthetic --out DIR`: write the synthetic Markov corpus and print its entropy rate."""
     def synthetic(out: str = "data/synthetic/markov", vocab: int = 32, utterance_len: int = 100,
                   train_utterances: int = 400, val_utterances: int = 100, concentration: float = 0.3,
-                  seed: int = 0) -> None:
+                  seed: int = 0, order: int = 1) -> None:
         """Write token bins of a random Markov chain with known entropy rate.
 
         Args:
@@ -153,9 +193,11 @@ def main(argv: list[str] | None = None) -> None:
             val_utterances: utterances in val.bin.
             concentration: Dirichlet concentration of the transition rows.
             seed: random seed.
+            order: symbols of history the next one depends on (1: a first-order chain).
         """
         check_output_dir(out, "--out")
-        source = write_markov_bins(out, vocab, utterance_len, train_utterances, val_utterances, concentration, seed)
+        source = write_markov_bins(out, vocab, utterance_len, train_utterances, val_utterances, concentration, seed,
+                                   order)
         print(f"wrote {out}: true entropy rate {source.entropy_rate:.4f} bits/token")
 
     auto_cli(synthetic, args=argv, prog="audiobits synthetic", **PARSER_KWARGS)

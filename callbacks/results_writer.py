@@ -11,16 +11,22 @@ import torch
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
+from audiobits import metrics
+from audiobits.baselines import kgram_record
 from audiobits.data import SLIDING
 from audiobits.errors import ConfigValueError
 from audiobits.evaluation import final_passes
 from audiobits.files import read_json
 from audiobits.provenance import collect, device_name
+from audiobits.known_truth import truth_record
+from audiobits.learning_curve import still_learning_record
 from audiobits.results import (RESULTS_FILE, ValidationSums, compute_results, scored_fraction, write_results,
                                write_val_utterances)
 from audiobits.runs import CONFIG_FILE, read_config
 from audiobits.trainer_options import CHECKPOINT_KEY, TrainerRecord
 from callbacks.cumulative_flops import trained_tokens
+
+CURVE_KEY = "audiobits_val_curve"  # the checkpoint's validation curve so far, so a resumed run keeps its start
 
 
 def checkpoint_run_dir(ckpt_path: str | None) -> Path | None:
@@ -38,6 +44,7 @@ class Trained(NamedTuple):
     finished: bool
     step: int
     options: TrainerRecord | None
+    curve: list[tuple[int, float]]  # (training tokens, non-overlapping val bits/token) of each validation in fit
 
 
 def fitted_training(path: Path) -> Trained:
@@ -52,7 +59,8 @@ def fitted_training(path: Path) -> Trained:
         raise ConfigValueError(f"{path}: lacks {missing}, which fit records. {fix}")
     record = fitted.get("trainer")
     options = None if record is None else TrainerRecord.from_dict(record, path, fix)
-    return Trained(fitted["train_tokens"], fitted["finished"], fitted.get("global_step", 0), options)
+    curve = [(p["train_tokens"], p["bits_per_token"]) for p in fitted.get("val_curve", [])]
+    return Trained(fitted["train_tokens"], fitted["finished"], fitted.get("global_step", 0), options, curve)
 
 
 class ResultsWriter(L.Callback):
@@ -63,7 +71,9 @@ class ResultsWriter(L.Callback):
     is Lightning's way to make the epoch loop validate now). That last pass, and every ``audiobits validate``, is
     the final evaluation: the non-overlapping pass plus the datamodule's sliding (and utterance-reset) passes. A
     run stopped early is written with ``finished: false`` and flagged by the report; the trainer options it ran with
-    are recorded (`TrainerRecord`), and those apart from the study's flagged too.
+    are recorded (`TrainerRecord`), and those apart from the study's flagged too. Beside the evaluation it records
+    the k-gram baselines of the same targets, the validation curve of fit and its still-learning drop, and the gap
+    to the truth on bins of a known source (docs/baselines.md).
     """
 
     def __init__(self, bootstrap_resamples: int = 10_000, seed: int = 0) -> None:
@@ -75,6 +85,7 @@ class ResultsWriter(L.Callback):
         self._checkpoint_step = 0
         self._checkpoint_options: TrainerRecord | None = None
         self._fitted: Trained | None = None
+        self._curve: list[tuple[int, float]] = []
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch,
                            batch_idx: int) -> None:
@@ -86,6 +97,7 @@ class ResultsWriter(L.Callback):
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
         """Keep the trainer options in the checkpoint, so that a resume with others is refused (`audiobits.cli`)."""
         checkpoint[CHECKPOINT_KEY] = TrainerRecord.of(trainer).as_dict()
+        checkpoint[CURVE_KEY] = list(self._curve)
 
     def on_load_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
         """Keep the checkpoint's step and trainer options: `audiobits validate` records them when the run has no
@@ -93,6 +105,7 @@ class ResultsWriter(L.Callback):
         self._checkpoint_step = int(checkpoint.get("global_step", 0))
         record = checkpoint.get(CHECKPOINT_KEY)
         self._checkpoint_options = None if record is None else TrainerRecord.from_dict(record, trainer.ckpt_path)
+        self._curve = [tuple(point) for point in checkpoint.get(CURVE_KEY, [])]
 
     def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """`audiobits validate` into a run directory: read what fit recorded there once the checkpoint is loaded and
@@ -106,6 +119,10 @@ class ResultsWriter(L.Callback):
         if trainer.sanity_checking:
             return
         self._sums, self._step, self._passes = pl_module.val_sums.compute(), trainer.global_step, {}
+        if trainer.state.fn == TrainerFn.FITTING and self._sums.tokens:
+            bits = metrics.bits_per_token(self._sums.nats, self._sums.tokens)
+            point = (trained_tokens(trainer, trainer.datamodule), bits)
+            self._curve = [p for p in self._curve if p[0] < point[0]] + [point]  # a resume re-validates its step
         if not (self._final_pending or trainer.state.fn == TrainerFn.VALIDATING) or self._sums.tokens == 0:
             return
         self._final_pending = False
@@ -128,6 +145,11 @@ class ResultsWriter(L.Callback):
         gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else None
         results["provenance"] = collect(datamodule.meta.encoder, device_name(device.type, gpu),
                                         read_config(directory / CONFIG_FILE)).as_dict()
+        results["kgram"] = kgram_record(datamodule.split("train"), val, datamodule.meta.vocab_size,
+                                        self._passes.get(SLIDING, self._sums), self.bootstrap_resamples, self.seed)
+        results["val_curve"] = [{"train_tokens": t, "bits_per_token": b} for t, b in trained.curve]
+        results["still_learning"] = still_learning_record(trained.curve)
+        results["truth"] = truth_record(datamodule.meta.encoder, results)
         path = write_results(results, directory)
         write_val_utterances(val, self._passes.get(SLIDING, self._sums), directory)
         low, high = results["bits_per_sec_ci95"]
@@ -150,7 +172,7 @@ class ResultsWriter(L.Callback):
         finished = (self._step == trainer.global_step and train_tokens == datamodule.train_target_tokens
                     and not trainer.interrupted)
         self._write(trainer, pl_module, Path(log_dir),
-                    Trained(train_tokens, finished, trainer.global_step, TrainerRecord.of(trainer)))
+                    Trained(train_tokens, finished, trainer.global_step, TrainerRecord.of(trainer), self._curve))
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """``audiobits validate``: write results.json into the checkpoint's run directory (updating the evaluation,
@@ -168,4 +190,4 @@ class ResultsWriter(L.Callback):
         """Training as the loaded checkpoint tells it (no results.json to take it from)."""
         train_tokens = trained_tokens(trainer, trainer.datamodule, self._checkpoint_step)
         return Trained(train_tokens, train_tokens == trainer.datamodule.train_target_tokens, self._checkpoint_step,
-                       self._checkpoint_options)
+                       self._checkpoint_options, self._curve)

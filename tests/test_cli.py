@@ -17,6 +17,7 @@ from audiobits.cli import TOOLS, lightning_cli, main
 from audiobits.data import num_windows
 from audiobits.results import read_results
 from audiobits.runs import load_run
+from audiobits.sanity import check_run
 from audiobits.synthetic import write_markov_bins
 from recorders import read_windows
 
@@ -59,6 +60,16 @@ def test_bits_per_token_lands_at_or_slightly_above_the_true_entropy_rate(tmp_pat
     # ... and bits/token is flat in the context length (one previous token is all the chain needs).
     curve = [b["bits_per_token"] for b in results["bits_by_context"] if b["tokens"] >= 1000]
     assert len(curve) >= 4 and max(curve) - min(curve) < 0.08
+    # The bigram baseline (Kneser-Ney on train) already reaches the chain: the model has nothing left to beat it by.
+    kgram = results["kgram"]
+    assert kgram["best_order"] >= 2 and kgram["best_bits_per_token"] <= source.entropy_rate + 0.05
+    assert kgram["beats_best"] is False and kgram["gain_bits_per_sec_ci95"][0] <= 0
+    check = next(c for c in check_run(load_run(run)) if c.name == "k-gram baselines")
+    assert check.status == "warn" and "has not learned beyond k-gram statistics" in check.detail
+    # The bins know the truth of their val targets: the run sits at or above it, and says by how much.
+    truth = results["truth"]
+    assert truth["true_bits_per_token"] == pytest.approx(oracle)
+    assert truth["ratio"] == pytest.approx(results["bits_per_token"] / oracle) and not truth["below_truth"]
 
 
 @pytest.mark.slow
@@ -68,8 +79,12 @@ def test_a_model_that_sees_the_future_is_caught(tmp_path, markov, monkeypatch):
         return F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)).transpose(1, 2)
     monkeypatch.setattr(model_lib, "causal_attention", leaky)
     bins_dir, source = markov
-    results = read_results(fit(tmp_path, bins_dir)[-1])
+    run = fit(tmp_path, bins_dir)[-1]
+    results = read_results(run)
     assert results["bits_per_token"] < source.entropy_rate - 0.5
+    assert results["truth"]["below_truth"] and results["truth"]["ratio"] < 0.9
+    check = next(c for c in check_run(load_run(run)) if c.name == "truth")
+    assert check.status == "fail" and "a leak" in check.detail
 
 
 @pytest.fixture

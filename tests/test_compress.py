@@ -318,9 +318,11 @@ def test_the_report_shows_the_coded_rate_and_the_baselines(markov_run):
     [row] = table.rows
     assert row["compressed_bits_per_sec"] == summary["compressed_bits_per_sec"]
     assert row["compression_overhead"] == summary["overhead"] > 0
+    assert row["coded_utterance_reset_bits_per_sec"] == summary["utterance_reset_bits_per_sec"]  # what it is against
     assert row["xz_bits_per_sec"] == summary["baselines"]["xz"]["bits_per_sec"] and row["flac_bits_per_sec"] is None
     markdown = table.markdown("compression")
     assert "| coded b/s | coded vs CE |" in markdown and f"| {summary['overhead']:+.1%} |" in markdown
+    assert "| utt-reset CE b/s | coded b/s |" in markdown
 
 
 @pytest.mark.slow

@@ -67,6 +67,12 @@ def test_demo_runs_end_to_end(out):
         assert r["eval_stride"] == r["context_tokens"] // 4 and r["bits_per_sec_non_overlapping"] > 0
         assert r["context_seconds"] == pytest.approx(r["context_tokens"] / r["tokens_per_sec"])
     assert "non-overlap b/s" in (report / "report.md").read_text()
+    for r in rows:  # each demo run beside its k-gram baselines and with the end of its validation curve
+        assert r["kgram_bits_per_sec"] > 0 and r["kgram_order"] in (1, 2, 3, 4)
+        assert r["kgram_gain_bits_per_sec"] == pytest.approx(r["kgram_bits_per_sec"] - r["bits_per_sec"], rel=1e-6)
+        assert r["tail_drop_relative"] is not None and isinstance(r["still_learning"], bool)
+        assert r["truth_ratio"] is None  # speech: no known truth
+    assert "best k-gram b/s" in (report / "report.md").read_text()
 
 
 @pytest.mark.slow

@@ -82,7 +82,8 @@ def test_cli_prints_and_writes_every_format(tmp_path, capsys):
     printed = json.loads(capsys.readouterr().out)
     assert [r["run"] for r in printed["rows"]] == ["mimi_sem", "text"]
     assert {c["name"] for c in printed["sanity"]["text"]} == {"frame rate", "bits/sec", "unigram entropy",
-                                                              "vocab use", "transcript overlap", "trainer options"}
+                                                              "vocab use", "transcript overlap", "trainer options",
+                                                              "k-gram baselines", "still learning", "truth"}
     assert json.loads((out / "report.json").read_text()) == printed
     assert (out / "report.md").read_text().startswith("## default\n\n| run |")
     assert (out / "headline.png").stat().st_size > 0 and (out / "headline.svg").stat().st_size > 0

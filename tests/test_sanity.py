@@ -19,7 +19,8 @@ def test_a_plausible_codec_run_passes_everything(tmp_path):
     run = make_run(tmp_path, "mimi_sem", bits_per_token=4.0, distinct=1000, utterances=80)
     assert statuses(run) == {"frame rate": "pass", "bits/sec": "pass", "unigram entropy": "pass",
                              "vocab use": "pass", "transcript overlap": "skip",  # no text bins of the corpus
-                             "trainer options": "pass"}
+                             "trainer options": "pass",  # results.json without the fit callback's blocks:
+                             "k-gram baselines": "skip", "still learning": "skip", "truth": "skip"}
 
 
 def test_frame_rate_fails_when_tokens_per_second_exceed_the_codec_rate(tmp_path):

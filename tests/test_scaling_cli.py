@@ -55,6 +55,8 @@ def test_scaling_recovers_a_known_floor_from_run_directories(tmp_path, capsys):
     low, high = record["E_ci95"]
     assert low <= rate <= high and low <= record["E_bits_per_token"] <= high, record
     assert not record["unreliable"] and record["interval_kind"] == "utterances"
+    assert record["withheld"] == [] and record["E_interval"][0] <= rate <= record["E_interval"][1]
+    assert record["E_interval"][0] <= low and high <= record["E_interval"][1]  # wider than validation noise alone
     assert record["points"] == 20 and record["model_sizes"] == [int(n) for n in SIZES]
     assert record["measured"]["run"].endswith("n3d4/version_0")  # no sweep.json: the largest N at the most data
     assert record["floor_bits_per_sec"] == pytest.approx(record["E_bits_per_token"] * record["tokens_per_sec"])
