@@ -14,6 +14,7 @@ from audiobits.data import SLIDING
 from audiobits.errors import ConfigValueError
 from audiobits.evaluation import final_passes
 from audiobits.files import read_json
+from audiobits.paired import PairedDataModule
 from audiobits.results import (RESULTS_FILE, ValidationSums, compute_results, scored_fraction, write_results,
                                write_val_utterances)
 from audiobits.trainer_options import CHECKPOINT_KEY, TrainerRecord
@@ -121,6 +122,8 @@ class ResultsWriter(L.Callback):
                                   eval_stride=datamodule.eval_stride, trainer=trained.options)
         results["global_step"] = trained.step
         results["eval_precision"] = trainer.precision  # `audiobits validate` may evaluate in another than training's
+        if isinstance(datamodule, PairedDataModule) and self._passes:  # a paired run: H(A), H(A|T), I(A;T), ...
+            results["conditional"] = datamodule.conditional_block(self._passes, self.bootstrap_resamples, self.seed)
         path = write_results(results, directory)
         write_val_utterances(val, self._passes.get(SLIDING, self._sums), directory)
         low, high = results["bits_per_sec_ci95"]
