@@ -89,7 +89,7 @@ class PairedSource:
 
 def write_paired_bins(out: str | Path, source: PairedSource = PairedSource(), train_utterances: int = 4000,
                       val_utterances: int = 400, seed: int = 0) -> PairedSource:
-    """Write ``<out>/audio`` and ``<out>/transcript`` bin directories of the same utterances (ids, speakers, seconds)."""
+    """Write ``<out>/audio`` and ``<out>/transcript``: bin directories of the same utterances (ids, speakers)."""
     out, rng = Path(out), np.random.default_rng(seed)
     common = {"corpus": "synthetic_paired", "flattening": "none"}
     encoder = {"package": "audiobits", "version": "0", "weights": "synthetic"}

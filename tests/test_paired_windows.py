@@ -24,7 +24,7 @@ def write(out, name, utterances, vocab, speakers=None):
 
 @pytest.fixture
 def pair(tmp_path):
-    """Audio (vocab 10, EOS 9) of 3 utterances, one long, and its transcript (vocab 5, EOS 4) stored in another order."""
+    """Audio (vocab 10, EOS 9) of 3 utterances, one long, and its transcript (vocab 5, EOS 4) in another order."""
     audio = write(tmp_path, "audio", {"a": [1, 2, 3], "b": list(range(9)) * 3, "c": [5, 6]}, 10, ["x", "y", "x"])
     text = write(tmp_path, "text", {"c": [3], "a": [0, 1], "b": [2, 2, 2]}, 5)
     return audio, text
@@ -68,7 +68,8 @@ def test_every_target_is_scored_once_in_every_mode_and_a_long_utterance_keeps_it
 def test_a_condition_that_does_not_fit_half_the_context_is_refused_naming_the_utterance(pair):
     audio, text = pair
     split = PairedSplit(audio, PairedVocab(10, 5), text)
-    with pytest.raises(AudiobitsError, match=r"utterance 'b' needs 5 tokens for its condition .*seq_len to at least 10"):
+    with pytest.raises(AudiobitsError, match=r"utterance 'b' needs 5 tokens for its condition .*seq_len to at least 10"
+                       ):
         paired_plan(split, (PAIRED,), 8)
     paired_plan(split, (), 8)  # without the condition it fits
 
