@@ -154,7 +154,8 @@ def check_condition_fits(split: PairedSplit, mode: tuple[str, ...], seq_len: int
                              f"{int(needed[worst])} tokens for its condition ({mode_name(mode)}) and SEP, but "
                              f"data.seq_len {seq_len} keeps at most half ({seq_len // 2}) for the condition, which "
                              f"every window repeats ({int(too_long.sum())} utterance(s) too long). Raise "
-                             f"data.init_args.seq_len to at least {2 * int(needed[worst])}, lower data.init_args.speaker_prompt_seconds, or "
+                             f"data.init_args.seq_len to at least {2 * int(needed[worst])}, lower "
+                             "data.init_args.speaker_prompt_seconds, or "
                              "leave such long utterances out of the corpus.")
     return seq_len - needed
 
