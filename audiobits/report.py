@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
+from audiobits import conditional_report
 from audiobits.arguments import argument_parser
 from audiobits.calibrate import calibration_slack
 from audiobits.compressed_file import COMPRESS_FILE
@@ -244,11 +245,16 @@ def main(argv: list[str] | None = None) -> None:
                         help="also write report.md/.csv/.json and every figure (PNG + SVG) into this folder")
     parser.add_argument("--format", default="table", choices=FORMATS, help="what to print")
     parser.add_argument("--sanity", type=bool, default=True, help="run the sanity checks (reads the val bins)")
+    parser.add_argument("--view", default="main", choices=("main", "conditional"),
+                        help="conditional: paired runs' H(A), H(A|T), I(A;T), ... and the words/speaker/rest "
+                             "decomposition (Markdown; with --out also conditional.md and its figure)")
     args = parser.parse_args(argv)
     if args.out:
         check_output_dir(args.out, "--out")
     note = note_printer("audiobits report")
     runs = load_runs(args.runs, on_skip=note)
+    if args.view == "conditional":
+        return conditional_report.main(runs, Path(args.out) if args.out else None)
     table = build_table(runs, sanity=args.sanity, on_skip=note)
     print(table.render(args.format), end="")
     if args.out:
