@@ -57,12 +57,14 @@ def mode_estimate(meta: BinMeta, val: SplitBins, sums: ValidationSums, resamples
 
 
 def decomposition(modes: dict[str, dict], terms: dict[str, Information]) -> dict | None:
-    """H(A) in bits/sec split into words I(A;T), speaker I(A;S|T) and rest H(A|T,S) (sums to H(A) exactly); None
-    unless the run scored both conditions."""
-    if "speaker_given_paired" not in terms:
+    """H(A) in bits/sec split into words I(A;T), speaker I(A;S|T) and rest H(A|T,S), which sum to H(A) exactly (without
+    a speaker condition: words and rest H(A|T), speaker None); None unless the run has a paired stream."""
+    if "paired" not in terms:
         return None
+    speaker = terms.get("speaker_given_paired")
+    rest = modes["paired+speaker" if speaker else "paired"]["bits_per_sec"]
     return {"total": modes["none"]["bits_per_sec"], "words": terms["paired"].bits_per_sec,
-            "speaker": terms["speaker_given_paired"].bits_per_sec, "rest": modes["paired+speaker"]["bits_per_sec"]}
+            "speaker": speaker.bits_per_sec if speaker else None, "rest": rest}
 
 
 def conditional_results(meta: BinMeta, val: SplitBins, by_mode: dict[tuple[str, ...], ValidationSums],

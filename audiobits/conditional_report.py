@@ -38,7 +38,7 @@ class DecompositionRow:
     target: str
     total: float
     words: float
-    speaker: float
+    speaker: float | None  # None: the run had no speaker condition (rest is then H(A|T))
     rest: float
     seed_words: float | None
     seed_rest: float | None
@@ -76,7 +76,7 @@ def single_stream_rates(runs: list[Run]) -> dict[tuple[str, str], float]:
 
 
 def decomposition_rows(runs: list[Run]) -> list[DecompositionRow]:
-    """Each paired run with both conditions as words / speaker / rest, beside the seed-style subtraction."""
+    """Each paired run as words / speaker / rest, beside the seed-style subtraction."""
     single = single_stream_rates(runs)
     out = []
     for row in conditional_rows(runs):
@@ -124,9 +124,9 @@ def markdown(runs: list[Run]) -> str:
         lines += [f"| {a} | {t} | {x:.2f} | {y:.2f} |" for a, t, x, y in checks]
     decomposition = decomposition_rows(runs)
     if decomposition:
-        lines += ["", _header("target", "H(A) b/s", "words I(A;T)", "speaker I(A;S|T)", "rest H(A|T,S)",
+        lines += ["", _header("target", "H(A) b/s", "words I(A;T)", "speaker I(A;S|T)", "rest H(A|T,S) or H(A|T)",
                               "seed: words (paired stream alone)", "seed: rest (target alone − words)")]
-        lines += [f"| {d.target} | {d.total:.2f} | {d.words:.2f} | {d.speaker:.2f} | {d.rest:.2f} | "
+        lines += [f"| {d.target} | {d.total:.2f} | {d.words:.2f} | {_num(d.speaker)} | {d.rest:.2f} | "
                   f"{_num(d.seed_words)} | {_num(d.seed_rest)} |" for d in decomposition]
     return "\n".join(lines) + "\n"
 
@@ -141,7 +141,7 @@ def write_figure(runs: list[Run], out: Path) -> list[Path]:
     ax = fig.subplots()
     names = [d.target for d in rows]
     left = [0.0] * len(rows)
-    for label, values in (("rest H(A|T,S)", [d.rest for d in rows]), ("speaker I(A;S|T)", [d.speaker for d in rows]),
+    for label, values in (("rest", [d.rest for d in rows]), ("speaker I(A;S|T)", [d.speaker or 0.0 for d in rows]),
                           ("words I(A;T)", [d.words for d in rows])):
         ax.barh(names, values, left=left, label=label)
         left = [a + b for a, b in zip(left, values)]
@@ -154,12 +154,16 @@ def write_figure(runs: list[Run], out: Path) -> list[Path]:
     return paths
 
 
+def write(runs: list[Run], out: Path) -> list[Path]:
+    """conditional.md and the figure in ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out / "conditional.md", markdown(runs))
+    return [out / "conditional.md", *write_figure(runs, out)]
+
+
 def main(runs: list[Run], out: Path | None) -> None:
     """Print the view; with ``out`` also write conditional.md and the figure there."""
-    text = markdown(runs)
-    print(text, end="")
+    print(markdown(runs), end="")
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(out / "conditional.md", text)
-        files = [out / "conditional.md", *write_figure(runs, out)]
+        files = write(runs, out)
         print(f"wrote {len(files)} files to {out}: " + ", ".join(p.name for p in files), file=sys.stderr)
