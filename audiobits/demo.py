@@ -15,7 +15,10 @@
    against the originals (:mod:`audiobits.quality`), for the report's quality columns and frontier figure.
 5. Compression: each run's validation split range-coded with its final weights, decoded and checked
    (``audiobits compress``; the report's coded bits/sec and zstd / xz / FLAC baselines).
-5. Report: the table, sanity checks and figures in ``<out>/report/``. Each fit ends with the final evaluation
+6. Conditional: Codec 2 700C given the phonemes (`audiobits.demo_conditional`; a speaker prompt too on recordings with
+   speakers) — H(A), H(A|T), I(A;T) and the words / rest decomposition beside the seed's subtraction
+   (docs/conditional.md), in ``<out>/report/conditional.md``.
+7. Report: the table, sanity checks and figures in ``<out>/report/``. Each fit ends with the final evaluation
    (sliding windows at stride ``seq_len // 4``; its time is in the log); the table gives each run's context in
    seconds and the non-overlapping figure beside it, ``context.png`` bits against seconds of context.
 
@@ -39,11 +42,13 @@ from pathlib import Path
 import soundfile as sf
 import yaml
 
+from audiobits import conditional_report
 from audiobits.arguments import argument_parser
 from audiobits.bins import TokenBins
 from audiobits.compress import compress_run
 from audiobits.corpora import AudioFolder
 from audiobits.data import num_windows
+from audiobits.demo_conditional import PAIR, conditional_config
 from audiobits.encode import EncodeOptions
 from audiobits.prepare import prepare_bins, refresh_bins
 from audiobits.errors import AudiobitsError
@@ -215,14 +220,22 @@ def run_demo(out: str | Path = "audiobits-demo", corpus: str | Path | None = Non
             score_bins(source, rep, bins[rep.name], max_utterances=QUALITY_UTTERANCES)
     lap("quality")
     (out / "configs").mkdir(parents=True, exist_ok=True)
-    for name, bins_dir in bins.items():
+    def fit(name: str, config: dict) -> None:
         shutil.rmtree(out / "runs" / name, ignore_errors=True)  # this demo's runs only, one version each
-        config = out / "configs" / f"{name}.yaml"
-        config.write_text(yaml.safe_dump(fit_config(bins_dir, out / "runs", name, spec), sort_keys=False))
+        path = out / "configs" / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
         with warnings.catch_warnings():  # `audiobits demo` itself is on sys.argv; fit reads only these args
             warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
-            cli_main(["fit", "--config", str(config)])
+            cli_main(["fit", "--config", str(path)])
         lap(f"fit {name}")
+
+    for name, bins_dir in bins.items():
+        fit(name, fit_config(bins_dir, out / "runs", name, spec))
+    paired = [] if not set(PAIR) <= set(bins) else [f"{PAIR[1]}_given_{PAIR[0]}"]  # the conditional row
+    for name in paired:
+        single = fit_config(bins[PAIR[1]], out / "runs", name, spec)
+        fit(name, conditional_config(bins[PAIR[1]], bins[PAIR[0]], out / "runs", name, single["model"],
+                                     single["data"]["init_args"]["seq_len"], spec.batch_size))
     for name in bins:  # proof by compression: each val split coded with its run's weights, decoded and checked
         compress_run(next((out / "runs" / name).glob("version_*")), log=lambda *args: None)
     lap("compress")
@@ -230,8 +243,12 @@ def run_demo(out: str | Path = "audiobits-demo", corpus: str | Path | None = Non
     table = build_table(runs)
     report = out / "report"
     written = write_report(table, runs, report)
+    conditional = runs + load_runs([out / "runs" / name for name in paired])
+    written += conditional_report.write(conditional, report) if paired else []
     lap("report")
     print("\n" + table.render("table"))
+    if paired:
+        print("\n" + conditional_report.markdown(conditional))
     print(f"Wrote {len(written)} files to {report} (open {report / 'report.html'} in a browser; headline figure: "
           f"{report / 'headline.png'}).")
     seconds = sum(split.seconds for split in TokenBins(next(iter(bins.values()))).meta.splits.values())

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
+from audiobits import conditional_report
 from audiobits.arguments import argument_parser
 from audiobits.calibrate import calibration_slack
 from audiobits.compressed_file import COMPRESS_FILE
@@ -39,6 +40,7 @@ from audiobits.seeds import SeedSpread, seed_spreads
 
 FORMATS = ("table", "markdown", "csv", "json", "latex")
 PETA = 1e15
+CONDITIONAL_VIEW = "conditional"  # paired runs: a table of its own (audiobits.conditional_report)
 COMPRESS_FIX = "Run `audiobits compress` on the run again to rewrite it, or delete it."
 LEGEND = ("HEADLINE bits/s = Σ bits ÷ true audio seconds of the validation utterances, from the final sliding-window "
           "evaluation: each target conditions on at least context − stride tokens of history, which runs on across "
@@ -242,14 +244,18 @@ def main(argv: list[str] | None = None) -> None:
                              "self-contained report.html into this folder")
     parser.add_argument("--format", default="table", choices=FORMATS,
                         help="what to print: the view as a table, Markdown or booktabs LaTeX; csv/json: every column")
-    parser.add_argument("--view", default=DEFAULT_VIEW, choices=VIEWS,
-                        help="which columns: default (the answer at a glance), one group, or all")
+    parser.add_argument("--view", default=DEFAULT_VIEW, choices=(*VIEWS, CONDITIONAL_VIEW),
+                        help="which columns: default (the answer at a glance), one group, or all; conditional: paired "
+                             "runs' H(A), H(A|T), I(A;T), ... and the words/speaker/rest decomposition (Markdown; "
+                             "with --out also conditional.md and its figure)")
     parser.add_argument("--sanity", type=bool, default=True, help="run the sanity checks (reads the val bins)")
     args = parser.parse_args(argv)
     if args.out:
         check_output_dir(args.out, "--out")
     note = note_printer("audiobits report")
     runs = load_runs(args.runs, on_skip=note)
+    if args.view == CONDITIONAL_VIEW:
+        return conditional_report.main(runs, Path(args.out) if args.out else None)
     table = build_table(runs, sanity=args.sanity, on_skip=note)
     print(table.render(args.format, args.view), end="")
     if args.out:

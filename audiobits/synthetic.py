@@ -24,6 +24,8 @@ from audiobits.files import check_output_dir
 from audiobits.kgram import gram_keys
 from audiobits.known_truth import ENTROPY_RATE_KEY, TRUE_VAL_KEY
 from audiobits.metrics import markov_entropy_rate
+from audiobits.paired_windows import CONDITIONS, condition_modes
+from audiobits.synthetic_paired import PairedSource, write_paired_bins
 
 FRAME_RATE = 50.0  # pretend tokens are frames of a 50 Hz codec, so bits/sec is defined
 
@@ -179,25 +181,34 @@ def write_markov_bins(out: str | Path, vocab: int = 32, utterance_len: int = 100
 
 
 def main(argv: list[str] | None = None) -> None:
-    """`audiobits synthetic --out DIR`: write the synthetic Markov corpus and print its entropy rate."""
+    """`audiobits synthetic --out DIR`: write the synthetic Markov corpus and print its entropy rate (``--paired
+    true``: the paired corpus of `audiobits.synthetic_paired` and its exact conditional entropies)."""
     def synthetic(out: str = "data/synthetic/markov", vocab: int = 32, utterance_len: int = 100,
-                  train_utterances: int = 400, val_utterances: int = 100, concentration: float = 0.3,
-                  seed: int = 0, order: int = 1) -> None:
+                  train_utterances: int | None = None, val_utterances: int | None = None, concentration: float = 0.3,
+                  seed: int = 0, order: int = 1, paired: bool = False) -> None:
         """Write token bins of a random Markov chain with known entropy rate.
 
         Args:
-            out: bin directory to write.
+            out: bin directory to write (with --paired: the folder of its audio/ and transcript/ bins).
             vocab: chain symbols (the EOS id is ``vocab``).
             utterance_len: symbols per utterance.
-            train_utterances: utterances in train.bin.
-            val_utterances: utterances in val.bin.
+            train_utterances: utterances in train.bin (default 400; paired 12000).
+            val_utterances: utterances in val.bin (default 100; paired 400).
             concentration: Dirichlet concentration of the transition rows.
             seed: random seed.
             order: symbols of history the next one depends on (1: a first-order chain).
+            paired: write the paired audio/transcript corpus of exact conditional entropies instead (vocab,
+                utterance_len and concentration do not apply).
         """
         check_output_dir(out, "--out")
-        source = write_markov_bins(out, vocab, utterance_len, train_utterances, val_utterances, concentration, seed,
-                                   order)
+        if paired:
+            source = write_paired_bins(out, PairedSource(), train_utterances or 12_000, val_utterances or 400, seed)
+            print(f"wrote {out}/audio and {out}/transcript: exact bits/token (bits/sec) "
+                  + ", ".join(f"H(A{'|' + ','.join(m) if m else ''}) {source.bits_per_token(m):.4f} "
+                              f"({source.bits_per_sec(m):.2f})" for m in condition_modes(CONDITIONS)))
+            return
+        source = write_markov_bins(out, vocab, utterance_len, train_utterances or 400, val_utterances or 100,
+                                   concentration, seed, order)
         print(f"wrote {out}: true entropy rate {source.entropy_rate:.4f} bits/token")
 
     auto_cli(synthetic, args=argv, prog="audiobits synthetic", **PARSER_KWARGS)

@@ -20,6 +20,7 @@ from audiobits.files import read_json
 from audiobits.provenance import collect, device_name
 from audiobits.known_truth import truth_record
 from audiobits.learning_curve import still_learning_record
+from audiobits.paired import PairedDataModule
 from audiobits.results import (RESULTS_FILE, ValidationSums, compute_results, scored_fraction, write_results,
                                write_val_utterances)
 from audiobits.runs import CONFIG_FILE, read_config
@@ -145,11 +146,14 @@ class ResultsWriter(L.Callback):
         gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else None
         results["provenance"] = collect(datamodule.meta.encoder, device_name(device.type, gpu),
                                         read_config(directory / CONFIG_FILE)).as_dict()
-        results["kgram"] = kgram_record(datamodule.split("train"), val, datamodule.meta.vocab_size,
-                                        self._passes.get(SLIDING, self._sums), self.bootstrap_resamples, self.seed)
+        if isinstance(datamodule, PairedDataModule) and self._passes:  # a paired run: H(A), H(A|T), I(A;T), ...
+            results["conditional"] = datamodule.conditional_block(self._passes, self.bootstrap_resamples, self.seed)
+        else:  # k-gram baselines and the truth are single-stream figures
+            results["kgram"] = kgram_record(datamodule.split("train"), val, datamodule.meta.vocab_size,
+                                            self._passes.get(SLIDING, self._sums), self.bootstrap_resamples, self.seed)
+            results["truth"] = truth_record(datamodule.meta.encoder, results)
         results["val_curve"] = [{"train_tokens": t, "bits_per_token": b} for t, b in trained.curve]
         results["still_learning"] = still_learning_record(trained.curve)
-        results["truth"] = truth_record(datamodule.meta.encoder, results)
         path = write_results(results, directory)
         write_val_utterances(val, self._passes.get(SLIDING, self._sums), directory)
         low, high = results["bits_per_sec_ci95"]

@@ -18,9 +18,12 @@ class WindowRecorder(L.Callback):
         self.out = Path(out)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        seq_len = batch["input"].shape[1]
-        first = batch["position"][:, 0].cpu().numpy()
-        windows = [(int(p) - 1) // seq_len for p in first if p >= 0]  # masked padding windows have -1
+        if "window" in batch:  # paired windows name themselves
+            windows = [int(w) for w in batch["window"].cpu().numpy() if w >= 0]
+        else:
+            seq_len = batch["input"].shape[1]
+            first = batch["position"][:, 0].cpu().numpy()
+            windows = [(int(p) - 1) // seq_len for p in first if p >= 0]  # masked padding windows have -1
         self.out.mkdir(parents=True, exist_ok=True)
         with open(self.out / f"windows-rank{trainer.global_rank}.txt", "a") as f:
             f.writelines(f"{trainer.global_step} {w}\n" for w in windows)
