@@ -273,7 +273,7 @@ def codebook_decomposition(runs: list[Run]) -> Figure | None:
     runs = [r for r in runs if r.results.get("tokens_per_frame", 1) > 1 and r.results.get("bits_per_position")]
     if not runs:
         return None
-    fig, axes = _figure(4.5 * len(runs), 4, ncols=len(runs))
+    fig, axes = _figure(6.5 * len(runs), 4.2, ncols=len(runs))
     for ax, run in zip(axes, runs):
         r = run.results
         bits = r["bits_per_position"]
@@ -292,8 +292,10 @@ def codebook_decomposition(runs: list[Run]) -> Figure | None:
         ax.set_ylabel("bits/token")
         ax.set_xlabel("position in the frame (hatched: end of utterance)")
         ax.set_title(f"{run.label}: bits per frame position", fontsize=10)
-        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=min(len(levels), 4),
-                  title="bits/s carried", title_fontsize=7)  # below the axes: it hides no bar
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), title="bits/s carried",
+                  title_fontsize=7)  # beside the axes: it hides no bar
+        if len(labels) > 5:
+            ax.tick_params(axis="x", labelrotation=45)
     fig.suptitle("Information per position inside a frame")
     return fig
 
@@ -368,12 +370,12 @@ def frontier(runs: list[Run]) -> Figure | None:
             ax.plot(r["nominal_bitrate"], value, "|", color=color, ms=12, mew=2)
         _log(ax, "x")
         ax.set_ylabel(label)
-        _xlabel(ax, "bits/s: ● learned (validation, bars: 95 % interval of the score), | nominal bitrate",
-                [run for run, _ in points], apart)
+        _xlabel(ax, "bits/s: ● learned, | nominal", [run for run, _ in points], apart)
         ax.grid(which="both", alpha=0.3)
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, fontsize=7, loc="outside lower center", ncol=min(len(labels), 5))
-    fig.suptitle("Bits per second against decoded quality" + (" (* not comparable: hollow)" if hollow else ""))
+    fig.suptitle("Bits per second (validation) against decoded quality, with the score's 95 % bootstrap interval"
+                 + (" (* not comparable: hollow)" if hollow else ""))
     return fig
 
 

@@ -4,10 +4,11 @@ Every number is read from the run's results.json, which :func:`audiobits.results
 docs/metrics.md definitions; the report only changes units (FLOPs → PFLOPs). Runs that cannot be compared with the
 rest — another corpus or validation utterance set than the reference (the most common pair), random codec
 weights, an unfinished run, a partial validation pass or trainer options apart from the study's
-(`audiobits.trainer_options`) — are flagged in the ``flags`` column, never mixed in silently. The sanity checks
-of :mod:`audiobits.sanity` run on every row.
+(`audiobits.trainer_options`) — are flagged (counted in the ``checks`` column, listed under the table, a list in
+each row's ``flags``), never mixed in silently. The sanity checks of :mod:`audiobits.sanity` run on every row. The
+columns and views are declared in :mod:`audiobits.report_columns`; docs/report.md says how to read and extend them.
 
-Notebook API: ``runs = load_runs(paths)``, ``table = build_table(runs)``, ``table.markdown()``, ``table.rows``.
+Notebook API: ``runs = load_runs(paths)``, ``table = build_table(runs)``, ``table.markdown(view)``, ``table.rows``.
 """
 
 from __future__ import annotations

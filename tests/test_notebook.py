@@ -24,4 +24,4 @@ def test_notebook_executes_on_demo_output(demo_output, tmp_path, monkeypatch):
     assert len(images) == len(plots.FIGURES)
     text = "".join(o.get("text", "") for o in outputs) + "".join(
         o.get("data", {}).get("text/markdown", "") for o in outputs)
-    assert "| mulaw | mulaw | alice-tiny |" in text and "nothing to draw" not in text
+    assert "| mulaw | mulaw | " in text and "nothing to draw" not in text
