@@ -137,7 +137,7 @@ def write_figure(runs: list[Run], out: Path) -> list[Path]:
     rows = decomposition_rows(runs)
     if not rows:
         return []
-    fig = Figure(figsize=(6, 1 + 0.6 * len(rows)))
+    fig = Figure(figsize=(6, 1.6 + 0.6 * len(rows)))
     ax = fig.subplots()
     names = [d.target for d in rows]
     left = [0.0] * len(rows)
@@ -146,7 +146,7 @@ def write_figure(runs: list[Run], out: Path) -> list[Path]:
         ax.barh(names, values, left=left, label=label)
         left = [a + b for a, b in zip(left, values)]
     ax.set_xlabel("bits per second of speech (sums to H(A))")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.35), ncol=3, fontsize=8)
     fig.tight_layout()
     paths = [out / "conditional.png", out / "conditional.svg"]
     for path in paths:

@@ -176,3 +176,18 @@ def test_report_view_checks_identity_and_lays_the_decomposition_beside_the_seed_
     assert (row.words, row.speaker, row.rest, row.seed_words, row.seed_rest) == (30.0, 40.0, 530.0, 34.0, 576.0)
     text = markdown(runs)
     assert "H(A\\|T) b/s" in text and "| mimi | 600.00 | 30.00 | 40.00 | 530.00 | 34.00 | 576.00 |" in text
+
+
+@pytest.mark.slow
+def test_demo_adds_the_conditional_row_and_its_decomposition(demo_output):
+    run = next((demo_output / "runs" / "codec2_700c_given_phonemes").glob("version_*"))
+    block = read_results(run)["conditional"]
+    assert set(block["modes"]) == {"none", "paired"} and (block["target"], block["paired"]) == ("codec2_700c",
+                                                                                                 "phonemes")
+    targets = TokenBins(demo_output / "bins" / "alice-tiny" / "codec2_700c").split("val").num_tokens - 1
+    assert all(m["val_tokens"] == targets for m in block["modes"].values())  # the same tokens in every mode
+    d = block["decomposition"]
+    assert d["speaker"] is None and d["words"] + d["rest"] == pytest.approx(d["total"])  # one voice: no speaker
+    table = (demo_output / "report" / "conditional.md").read_text()
+    assert f"| codec2_700c | {d['total']:.2f} | {d['words']:.2f} | — | {d['rest']:.2f} |" in table
+    assert (demo_output / "report" / "conditional.png").is_file()

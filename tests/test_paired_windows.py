@@ -101,3 +101,18 @@ def test_dropout_draws_depend_on_seed_and_window_only(pair):
     assert draws == [PairedWindows(split, plan, 16, dropout=0.5, seed=1).window_mode(i) for i in range(200)]
     assert 60 < sum(m == () for m in draws) < 140  # about half the windows lose the transcript
     assert draws != [PairedWindows(split, plan, 16, dropout=0.5, seed=2).window_mode(i) for i in range(200)]
+
+
+def test_paired_datamodule_names_its_run_joins_the_vocabularies_and_refuses_no_condition(tmp_path, pair):
+    from audiobits.data import TokenBinDataModule
+    from audiobits.paired import PairedDataModule
+
+    audio, text = (TokenBinDataModule(str(tmp_path / name)) for name in ("audio", "text"))
+    module = PairedDataModule(audio, text, seq_len=16)
+    assert module.vocab_size == 10 + 5 + 3 and module.meta.representation == "audio_given_text"
+    assert module.meta.vocab_size == 10  # rates and capacities stay the target's
+    assert module.final_passes() == ["sliding", "given_none"]
+    with pytest.raises(AudiobitsError, match="no condition given"):
+        PairedDataModule(audio)
+    with pytest.raises(AudiobitsError, match=r"condition_dropout is 1.0.*\[0, 1\)"):
+        PairedDataModule(audio, text, condition_dropout=1.0)
