@@ -352,7 +352,8 @@ class AudioFolder(Corpus):
     """Your own recordings: ``<root>/train/`` and ``<root>/val/``, each with a ``metadata.csv`` (UTF-8, with or
     without the BOM spreadsheet programs write; header ``file_name,text``; the layout of `datasets`' audiofolder)
     naming audio files relative to that folder. An optional ``speaker`` column names each utterance's speaker
-    (intervals then resample speakers).
+    (intervals then resample speakers), an optional ``language`` column its language (a code such as ``en`` or
+    ``pt-br``: phonemes, Whisper and the per-language report use it).
 
     Any format soundfile reads (wav, flac, ogg, mp3); multi-channel audio is averaged to mono. Utterances keep
     the row order of metadata.csv; an utterance's id is its ``file_name``.
@@ -370,7 +371,7 @@ class AudioFolder(Corpus):
         self.root = Path(root).expanduser().resolve()
         self.name = name or self.root.name
         self._rows: dict[str, list[tuple[str, str]]] = {}
-        self._speakers: dict[str, dict[str, str | None]] = {}
+        self._columns: dict[tuple[str, str], dict[str, str | None]] = {}
 
     def describe(self) -> dict[str, Any]:
         return {**self.identity(), "root": str(self.root)}
@@ -415,20 +416,27 @@ class AudioFolder(Corpus):
     def size(self, split: str) -> int:
         return len(self._metadata(split))
 
-    def speaker_of(self, split: str, utterance_id: str) -> str | None:
-        if split not in self._speakers:
+    def _column(self, split: str, column: str) -> dict[str, str | None]:
+        """file_name -> the value of an optional column of ``split``'s metadata.csv (None where absent or empty)."""
+        if (split, column) not in self._columns:
             with open(self.root / split / self.METADATA, encoding="utf-8-sig", newline="") as f:
-                self._speakers[split] = {r["file_name"]: r.get("speaker") or None for r in csv.DictReader(f)}
-        return self._speakers[split].get(utterance_id)
+                self._columns[split, column] = {r["file_name"]: r.get(column) or None for r in csv.DictReader(f)}
+        return self._columns[split, column]
+
+    def speaker_of(self, split: str, utterance_id: str) -> str | None:
+        return self._column(split, "speaker").get(utterance_id)
 
     def load(self, split: str, start: int, stop: int, audio: bool = True) -> Loaded:
         out: Loaded = []
-        for file_name, text in self._metadata(split)[start:stop]:
+        rows = self._metadata(split)
+        languages = self._column(split, "language")
+        for file_name, text in rows[start:stop]:
             path = self.root / split / file_name
             try:
                 samples, rate, seconds = read_audio(file_name, path, f"{path} (named in {self.METADATA})", audio)
             except UtteranceError as e:
                 out.append(Unreadable(file_name, e.reason))
                 continue
-            out.append(Utterance(file_name, text, audio=samples, sample_rate=rate, seconds=seconds))
+            out.append(Utterance(file_name, text, audio=samples, sample_rate=rate, seconds=seconds,
+                                 language=languages.get(file_name)))
         return out

@@ -10,6 +10,7 @@ API (stable; the corpora / sharded-encoding / DataModule code relies on it)::
         sample_rate: int | None = None       # rate of ``audio``; any rate, codecs resample
         codes: np.ndarray | None = None      # precomputed codec codes, 1-D int (Emilia-YODAS NeuCodec)
         seconds: float | None = None         # true duration when audio is None
+        language: str | None = None          # language code of the speech (``en``, ``fr``, ``pt-br``) where known
         duration -> float                    # property: len(audio) / sample_rate, else seconds
         text_bytes -> int                    # property: UTF-8 bytes of text
 
@@ -81,6 +82,7 @@ class Utterance:
     sample_rate: int | None = None
     codes: np.ndarray | None = None
     seconds: float | None = None
+    language: str | None = None
 
     @property
     def duration(self) -> float:
