@@ -112,6 +112,10 @@ class Corpus(ABC):
         """The speaker of an utterance when the corpus knows it (None otherwise): intervals then resample speakers."""
         return None
 
+    def language_of(self, split: str, utterance_id: str) -> str | None:
+        """The language code of an utterance when the corpus knows it (None otherwise), for per-language results."""
+        return None
+
     @staticmethod
     def _check_split(split: str) -> None:
         if split not in SPLITS:
@@ -426,11 +430,12 @@ class AudioFolder(Corpus):
     def speaker_of(self, split: str, utterance_id: str) -> str | None:
         return self._column(split, "speaker").get(utterance_id)
 
+    def language_of(self, split: str, utterance_id: str) -> str | None:
+        return self._column(split, "language").get(utterance_id)
+
     def load(self, split: str, start: int, stop: int, audio: bool = True) -> Loaded:
         out: Loaded = []
-        rows = self._metadata(split)
-        languages = self._column(split, "language")
-        for file_name, text in rows[start:stop]:
+        for file_name, text in self._metadata(split)[start:stop]:
             path = self.root / split / file_name
             try:
                 samples, rate, seconds = read_audio(file_name, path, f"{path} (named in {self.METADATA})", audio)
@@ -438,5 +443,5 @@ class AudioFolder(Corpus):
                 out.append(Unreadable(file_name, e.reason))
                 continue
             out.append(Utterance(file_name, text, audio=samples, sample_rate=rate, seconds=seconds,
-                                 language=languages.get(file_name)))
+                                 language=self.language_of(split, file_name)))
         return out
