@@ -10,6 +10,8 @@ Corpora are small classes meant for YAML (``corpus: {class_path: audiobits.corpo
   audio); a fixed hash of the recording part of each key holds out the val split (no val speaker is trained on).
 - `AudioFolder`: your own recordings, ``<root>/<split>/metadata.csv`` (columns ``file_name,text``) + the audio
   files it names.
+- Multilingual hub corpora, one language per config (:mod:`audiobits.multilingual`): Multilingual LibriSpeech
+  and FLEURS.
 
 An utterance that cannot be read comes back as `Unreadable` (its id and a reason naming the file) in its place in
 the list, so the encoder drops it (from every representation of the corpus) and goes on with the rest.
@@ -159,7 +161,8 @@ class HFCorpus(Corpus):
                  splits: dict[str, list[str]] | None = None, val_fraction: float = 0.0,
                  data_files: str | list[str] | dict[str, Any] | None = None, revision: str | None = None,
                  text_column: str = "text", id_column: str = "id", audio_column: str | None = "audio",
-                 codes_column: str | None = None, codes_frame_rate: float | None = None) -> None:
+                 codes_column: str | None = None, codes_frame_rate: float | None = None,
+                 language: str | None = None) -> None:
         """
         Args:
             path: hub dataset name (``org/name``) or a local folder in the same layout.
@@ -174,6 +177,7 @@ class HFCorpus(Corpus):
             audio_column: audio column (read undecoded, decoded with soundfile); None when there is no audio.
             codes_column: column of precomputed codec codes (1-D ints), for corpora without audio.
             codes_frame_rate: frames per second of those codes, giving each utterance's duration.
+            language: the language code of every utterance (``fr``), for per-language results; None: unknown.
         """
         splits = splits or {"train": ["train"]}
         unknown = set(splits) - set(SPLITS)
@@ -196,6 +200,7 @@ class HFCorpus(Corpus):
         self.text_column, self.id_column = text_column, id_column
         self.audio_column, self.codes_column, self.codes_frame_rate = audio_column, codes_column, codes_frame_rate
         self.has_audio = audio_column is not None
+        self.language = language
         self._cache: dict[str, tuple[Any, np.ndarray | None]] = {}
 
     def describe(self) -> dict[str, Any]:
@@ -203,7 +208,7 @@ class HFCorpus(Corpus):
                 "config": self.config, "splits": self.splits, "val_fraction": self.val_fraction,
                 "data_files": self.data_files, "revision": self.revision, "text_column": self.text_column,
                 "id_column": self.id_column, "audio_column": self.audio_column, "codes_column": self.codes_column,
-                "codes_frame_rate": self.codes_frame_rate}
+                "codes_frame_rate": self.codes_frame_rate, **({"language": self.language} if self.language else {})}
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_cache": {}}  # datasets reopen their memory-mapped cache in each process
@@ -240,6 +245,9 @@ class HFCorpus(Corpus):
             self._cache[split] = (ds, rows)
         return self._cache[split]
 
+    def language_of(self, split: str, utterance_id: str) -> str | None:
+        return self.language
+
     def holdout_key(self, utterance_id: str) -> str:
         """What the val hash sees: the whole id here; a corpus with speakers hashes the speaker or recording part so
         that no val speaker is also trained on."""
@@ -260,7 +268,8 @@ class HFCorpus(Corpus):
             return Unreadable(uid, f"{self.text_column!r} is {text!r}, not a transcript string")
         if self.codes_column:
             codes = np.asarray(row[self.codes_column], dtype=np.int64).reshape(-1)
-            return Utterance(uid, text, codes=codes, seconds=len(codes) / self.codes_frame_rate)
+            return Utterance(uid, text, codes=codes, seconds=len(codes) / self.codes_frame_rate,
+                             language=self.language)
         stored = row[self.audio_column] or {}
         label = f"{stored.get('path') or uid!r} of {self.path}"
         source = stored.get("bytes") or stored.get("path")
@@ -270,7 +279,7 @@ class HFCorpus(Corpus):
             samples, rate, seconds = read_audio(uid, source, label, decode)
         except UtteranceError as e:
             return Unreadable(uid, e.reason)
-        return Utterance(uid, text, audio=samples, sample_rate=rate, seconds=seconds)
+        return Utterance(uid, text, audio=samples, sample_rate=rate, seconds=seconds, language=self.language)
 
 
 class LibriTTSR(HFCorpus):

@@ -14,12 +14,6 @@ import numpy as np
 
 from audiobits import metrics
 
-# Coupé, Oh, Dediu & Pellegrino (2019), Science Advances 5(9): information rate of 17 languages read aloud,
-# 39.15 bits/s on average with a standard deviation of 5.10 across languages.
-COUPE_BITS_PER_SEC = 39.15
-COUPE_SD = 5.10
-
-
 @dataclass(frozen=True)
 class LanguageScore:
     """One language's share of a validation pass: how much was scored and the rates it gives."""

@@ -1,4 +1,5 @@
-"""The results table: one row per run, ``audiobits report RUN_DIR... [--out DIR] [--format table|markdown|csv|json]``.
+"""The results table: one row per run, ``audiobits report RUN_DIR... [--out DIR] [--format table|markdown|csv|json]``
+(``--by language``: one row per run and language, :mod:`audiobits.language_report`).
 
 Every number is read from the run's results.json, which :func:`audiobits.results.compute_results` fills with the
 docs/metrics.md definitions; the report only changes units (FLOPs → PFLOPs). Runs that cannot be compared with the
@@ -27,6 +28,7 @@ from audiobits.compressed_file import COMPRESS_FILE
 from audiobits.plots import significant, write_figures
 from audiobits.errors import AudiobitsError
 from audiobits.files import check_output_dir, read_json, write_text_atomic
+from audiobits.language_report import report_by_language
 from audiobits.runs import Run, flags, load_runs, note_printer, reference_group, skipping
 from audiobits.quality import read_quality
 from audiobits.sanity import Check, check_run, summary
@@ -244,11 +246,16 @@ def main(argv: list[str] | None = None) -> None:
                         help="also write report.md/.csv/.json and every figure (PNG + SVG) into this folder")
     parser.add_argument("--format", default="table", choices=FORMATS, help="what to print")
     parser.add_argument("--sanity", type=bool, default=True, help="run the sanity checks (reads the val bins)")
+    parser.add_argument("--by", default="run", choices=("run", "language"),
+                        help="language: one row per run and validation language (docs/languages.md)")
     args = parser.parse_args(argv)
     if args.out:
         check_output_dir(args.out, "--out")
     note = note_printer("audiobits report")
     runs = load_runs(args.runs, on_skip=note)
+    if args.by == "language":
+        report_by_language(runs, args.format, Path(args.out) if args.out else None)
+        return
     table = build_table(runs, sanity=args.sanity, on_skip=note)
     print(table.render(args.format), end="")
     if args.out:
