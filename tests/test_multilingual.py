@@ -1,7 +1,10 @@
 """Multilingual hub corpora (MLS, FLEURS) read offline from local copies in the hub's parquet layout; each
 utterance carries its language into the bins."""
 
+from pathlib import Path
+
 import numpy as np
+import pytest
 from corpus_builders import encoded, tone, write_hub_dataset
 
 from audiobits.bins import TokenBins
@@ -25,11 +28,19 @@ def mls_columns(ids: list[str], texts: list[str]) -> dict[str, list]:
             "chapter_id": [i.split("_")[1] for i in ids], "file": [f"{i}.opus" for i in ids], "id": ids}
 
 
-def test_mls_reads_one_language_with_speakers_and_writes_its_language_into_the_bins(tmp_path):
+TRAIN_IDS, DEV_IDS = ["10087_10388_000000", "10087_10388_000001", "1840_1889_000000"], ["2223_1745_000003"]
+
+
+@pytest.fixture
+def mls_french(tmp_path):
     root = tmp_path / "mls"
-    train_ids, dev_ids = ["10087_10388_000000", "10087_10388_000001", "1840_1889_000000"], ["2223_1745_000003"]
-    write_hub_dataset(root, "french", {"train": mls_columns(train_ids, ["bonjour à tous", "ça va", "merci"]),
-                                       "dev": mls_columns(dev_ids, ["au revoir"])}, sampling_rate=RATE)
+    write_hub_dataset(root, "french", {"train": mls_columns(TRAIN_IDS, ["bonjour à tous", "ça va", "merci"]),
+                                       "dev": mls_columns(DEV_IDS, ["au revoir"])}, sampling_rate=RATE)
+    return root
+
+
+def test_mls_reads_one_language_with_speakers_and_writes_its_language_into_the_bins(tmp_path, mls_french):
+    train_ids, dev_ids, root = TRAIN_IDS, DEV_IDS, mls_french
     corpus = MultilingualLibriSpeech("french", path=str(root))
     assert (corpus.name, corpus.size("train"), corpus.size("val")) == ("mls_french", 3, 1)
     train = corpus.load("train", 0, 3)
@@ -64,3 +75,16 @@ def test_fleurs_ids_are_paths_and_the_language_comes_from_the_config(tmp_path):
     assert {u.language for u in train} == {"cmn"} and corpus.name == "fleurs_cmn_hans_cn"
     assert corpus.speaker_of("train", paths[0]) is None
     assert corpus.describe()["language"] == "cmn"
+
+
+def test_the_shipped_mls_phoneme_config_prepares_the_local_copy(tmp_path, mls_french):
+    """configs/phonemes_mls.yaml with only the corpus path and the bins root overridden: French phonemes."""
+    from audiobits.cli import main
+
+    config = Path(__file__).resolve().parents[1] / "configs" / "phonemes_mls.yaml"
+    main(["prepare", "--config", str(config), "--data.init_args.corpus.init_args.path", str(mls_french),
+          "--data.init_args.root", str(tmp_path / "data"), "--data.init_args.encode.accelerator", "cpu",
+          "--data.init_args.encode.num_workers", "0"])
+    bins = TokenBins(tmp_path / "data" / "mls_french" / "phonemes")
+    assert bins.meta.encoder["weights"] == "espeak-ng rules (fr: fr)" and bins.meta.splits["val"].utterances == 1
+    assert list(bins.split("val").languages) == ["fr"]
