@@ -52,8 +52,9 @@ API (stable; the corpora / sharded-encoding / DataModule code relies on it)::
         names: text, mimi_sem, mimi_all (MimiRepresentation(num_codebooks=1|8)), snac_orpheus,
         snac_orpheus_pos (SnacRepresentation(offsets="level"|"position")), neucodec
         (NeuCodecRepresentation(weights="precomputed") takes Utterance.codes, loads no model), phonemes, mulaw, utf8,
-        mimi_2 ... mimi_32, codec2_<mode> (codec2.py), encodec_<kbps>kbps, dac_<khz>khz_<n>q, xcodec_<kbps>kbps
-        (hf_codecs.py); any other subclass through datamodules.RepresentationDataModule (class_path)
+        tekken (multilingual BPE), mimi_2 ... mimi_32, codec2_<mode> (codec2.py), encodec_<kbps>kbps,
+        dac_<khz>khz_<n>q, xcodec_<kbps>kbps (hf_codecs.py); any other subclass through
+        datamodules.RepresentationDataModule (class_path)
 
 ``encode(batch)[i] == encode([batch[i]])[0]`` for any mix of lengths and rates.
 """
