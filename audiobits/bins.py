@@ -3,7 +3,7 @@
 One directory per (corpus, representation) holds, per split, ``<split>.bin`` (raw little-endian ids,
 utterances concatenated, each followed by one end-of-utterance token), ``<split>.idx.npz`` (int64 start
 offsets plus each utterance's id, true audio seconds and transcript UTF-8 bytes; optionally its speaker, for
-intervals that resample speakers) and, written last,
+intervals that resample speakers, and its language, for per-language results) and, written last,
 ``meta.json``. Its presence means the directory is complete.
 """
 
@@ -144,10 +144,10 @@ class _SplitWriter:
         self._ids: list[str] = []
         self._seconds: list[float] = []
         self._text_bytes: list[int] = []
-        self._speakers: list[str | None] = []
+        self._labels: dict[str, list[str | None]] = {"speakers": [], "languages": []}
 
     def add(self, utterance_id: str, tokens: np.ndarray, seconds: float, text_bytes: int,
-            speaker: str | None = None) -> None:
+            speaker: str | None = None, language: str | None = None) -> None:
         """Append one utterance's tokens (without EOS; it is added here)."""
         tokens = np.asarray(tokens)
         if tokens.ndim != 1:
@@ -160,16 +160,18 @@ class _SplitWriter:
         self._ids.append(str(utterance_id))
         self._seconds.append(float(seconds))
         self._text_bytes.append(int(text_bytes))
-        self._speakers.append(None if speaker is None else str(speaker))
+        for key, label in (("speakers", speaker), ("languages", language)):
+            self._labels[key].append(None if label is None else str(label))
 
     def close(self) -> SplitMeta:
         self._file.close()
-        # Speakers are recorded only when every utterance has one (a partial list would mis-cluster the rest).
-        speakers = ({"speakers": np.asarray(self._speakers, dtype=str)} if self._speakers and
-                    all(s is not None for s in self._speakers) else {})
+        # Speakers (languages) are recorded only when every utterance has one (a partial list would mis-cluster the
+        # rest).
+        labels = {key: np.asarray(values, dtype=str) for key, values in self._labels.items()
+                  if values and all(v is not None for v in values)}
         np.savez(self.path.with_suffix(".idx.npz"), offsets=np.asarray(self._offsets, np.int64),
                  ids=np.asarray(self._ids, dtype=str), seconds=np.asarray(self._seconds, np.float64),
-                 text_bytes=np.asarray(self._text_bytes, np.int64), **speakers)
+                 text_bytes=np.asarray(self._text_bytes, np.int64), **labels)
         # `add` checked every id against the vocab and wrote each EOS itself: the full scan, done once, here.
         return SplitMeta(tokens=self._offsets[-1], utterances=len(self._ids), seconds=float(sum(self._seconds)),
                          text_bytes=int(sum(self._text_bytes)), sha256=_sha256(self.path), ids_checked=True)
@@ -202,12 +204,12 @@ class BinWriter:
         return self
 
     def add(self, split: str, utterance_id: str, tokens: np.ndarray, seconds: float, text_bytes: int,
-            speaker: str | None = None) -> None:
+            speaker: str | None = None, language: str | None = None) -> None:
         try:
             if split not in self._writers:
                 self._writers[split] = _SplitWriter(self._tmp, split, np.dtype(self.meta.dtype),
                                                     self.meta.vocab_size, self.meta.eos_id)
-            self._writers[split].add(utterance_id, tokens, seconds, text_bytes, speaker)
+            self._writers[split].add(utterance_id, tokens, seconds, text_bytes, speaker, language)
         except OSError as e:  # a full disk, a quota, a vanished mount: the user's environment
             raise self._write_error(e, self._tmp / f"{split}.bin") from e
 
@@ -262,6 +264,7 @@ class SplitBins:
     seconds: np.ndarray
     text_bytes: np.ndarray
     speakers: np.ndarray | None = None  # per-utterance speaker ids when the corpus knows them
+    languages: np.ndarray | None = None  # per-utterance language codes when the corpus knows them
     _tokens: np.memmap | None = field(default=None, repr=False)
 
     @property
@@ -343,10 +346,12 @@ class TokenBins:
                 f"dtype; delete {self.directory} and prepare it again.")
         with np.load(idx_path) as idx:
             split = SplitBins(path, dtype, self.meta.vocab_size, idx["offsets"], idx["ids"], idx["seconds"],
-                              idx["text_bytes"], idx["speakers"] if "speakers" in idx.files else None)
-        if split.speakers is not None and len(split.speakers) != len(split.ids):
-            raise BinFormatError(f"{idx_path}: {len(split.speakers)} speakers for {len(split.ids)} utterances. "
-                                 f"Prepare {self.directory} again.")
+                              idx["text_bytes"],
+                              *(idx[key] if key in idx.files else None for key in ("speakers", "languages")))
+        for key, labels in (("speakers", split.speakers), ("languages", split.languages)):
+            if labels is not None and len(labels) != len(split.ids):
+                raise BinFormatError(f"{idx_path}: {len(labels)} {key} for {len(split.ids)} utterances. "
+                                     f"Prepare {self.directory} again.")
         if split.num_tokens != split_meta.tokens or len(split.ids) != split_meta.utterances:
             raise BinFormatError(f"{idx_path}: index holds {len(split.ids)} utterances / {split.num_tokens} tokens, "
                                  f"meta.json {split_meta.utterances} / {split_meta.tokens}. Prepare "

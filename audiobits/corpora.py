@@ -10,6 +10,8 @@ Corpora are small classes meant for YAML (``corpus: {class_path: audiobits.corpo
   audio); a fixed hash of the recording part of each key holds out the val split (no val speaker is trained on).
 - `AudioFolder`: your own recordings, ``<root>/<split>/metadata.csv`` (columns ``file_name,text``) + the audio
   files it names.
+- Multilingual hub corpora, one language per config (:mod:`audiobits.multilingual`): Multilingual LibriSpeech
+  and FLEURS.
 
 An utterance that cannot be read comes back as `Unreadable` (its id and a reason naming the file) in its place in
 the list, so the encoder drops it (from every representation of the corpus) and goes on with the rest.
@@ -112,6 +114,10 @@ class Corpus(ABC):
         """The speaker of an utterance when the corpus knows it (None otherwise): intervals then resample speakers."""
         return None
 
+    def language_of(self, split: str, utterance_id: str) -> str | None:
+        """The language code of an utterance when the corpus knows it (None otherwise), for per-language results."""
+        return None
+
     @staticmethod
     def _check_split(split: str) -> None:
         if split not in SPLITS:
@@ -155,7 +161,8 @@ class HFCorpus(Corpus):
                  splits: dict[str, list[str]] | None = None, val_fraction: float = 0.0,
                  data_files: str | list[str] | dict[str, Any] | None = None, revision: str | None = None,
                  text_column: str = "text", id_column: str = "id", audio_column: str | None = "audio",
-                 codes_column: str | None = None, codes_frame_rate: float | None = None) -> None:
+                 codes_column: str | None = None, codes_frame_rate: float | None = None,
+                 language: str | None = None) -> None:
         """
         Args:
             path: hub dataset name (``org/name``) or a local folder in the same layout.
@@ -170,6 +177,7 @@ class HFCorpus(Corpus):
             audio_column: audio column (read undecoded, decoded with soundfile); None when there is no audio.
             codes_column: column of precomputed codec codes (1-D ints), for corpora without audio.
             codes_frame_rate: frames per second of those codes, giving each utterance's duration.
+            language: the language code of every utterance (``fr``), for per-language results; None: unknown.
         """
         splits = splits or {"train": ["train"]}
         unknown = set(splits) - set(SPLITS)
@@ -192,6 +200,7 @@ class HFCorpus(Corpus):
         self.text_column, self.id_column = text_column, id_column
         self.audio_column, self.codes_column, self.codes_frame_rate = audio_column, codes_column, codes_frame_rate
         self.has_audio = audio_column is not None
+        self.language = language
         self._cache: dict[str, tuple[Any, np.ndarray | None]] = {}
 
     def describe(self) -> dict[str, Any]:
@@ -199,7 +208,7 @@ class HFCorpus(Corpus):
                 "config": self.config, "splits": self.splits, "val_fraction": self.val_fraction,
                 "data_files": self.data_files, "revision": self.revision, "text_column": self.text_column,
                 "id_column": self.id_column, "audio_column": self.audio_column, "codes_column": self.codes_column,
-                "codes_frame_rate": self.codes_frame_rate}
+                "codes_frame_rate": self.codes_frame_rate, **({"language": self.language} if self.language else {})}
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_cache": {}}  # datasets reopen their memory-mapped cache in each process
@@ -236,6 +245,9 @@ class HFCorpus(Corpus):
             self._cache[split] = (ds, rows)
         return self._cache[split]
 
+    def language_of(self, split: str, utterance_id: str) -> str | None:
+        return self.language
+
     def holdout_key(self, utterance_id: str) -> str:
         """What the val hash sees: the whole id here; a corpus with speakers hashes the speaker or recording part so
         that no val speaker is also trained on."""
@@ -256,7 +268,8 @@ class HFCorpus(Corpus):
             return Unreadable(uid, f"{self.text_column!r} is {text!r}, not a transcript string")
         if self.codes_column:
             codes = np.asarray(row[self.codes_column], dtype=np.int64).reshape(-1)
-            return Utterance(uid, text, codes=codes, seconds=len(codes) / self.codes_frame_rate)
+            return Utterance(uid, text, codes=codes, seconds=len(codes) / self.codes_frame_rate,
+                             language=self.language)
         stored = row[self.audio_column] or {}
         label = f"{stored.get('path') or uid!r} of {self.path}"
         source = stored.get("bytes") or stored.get("path")
@@ -266,7 +279,7 @@ class HFCorpus(Corpus):
             samples, rate, seconds = read_audio(uid, source, label, decode)
         except UtteranceError as e:
             return Unreadable(uid, e.reason)
-        return Utterance(uid, text, audio=samples, sample_rate=rate, seconds=seconds)
+        return Utterance(uid, text, audio=samples, sample_rate=rate, seconds=seconds, language=self.language)
 
 
 class LibriTTSR(HFCorpus):
@@ -352,7 +365,8 @@ class AudioFolder(Corpus):
     """Your own recordings: ``<root>/train/`` and ``<root>/val/``, each with a ``metadata.csv`` (UTF-8, with or
     without the BOM spreadsheet programs write; header ``file_name,text``; the layout of `datasets`' audiofolder)
     naming audio files relative to that folder. An optional ``speaker`` column names each utterance's speaker
-    (intervals then resample speakers).
+    (intervals then resample speakers), an optional ``language`` column its language (a code such as ``en`` or
+    ``pt-br``: phonemes, Whisper and the per-language report use it).
 
     Any format soundfile reads (wav, flac, ogg, mp3); multi-channel audio is averaged to mono. Utterances keep
     the row order of metadata.csv; an utterance's id is its ``file_name``.
@@ -370,7 +384,7 @@ class AudioFolder(Corpus):
         self.root = Path(root).expanduser().resolve()
         self.name = name or self.root.name
         self._rows: dict[str, list[tuple[str, str]]] = {}
-        self._speakers: dict[str, dict[str, str | None]] = {}
+        self._columns: dict[tuple[str, str], dict[str, str | None]] = {}
 
     def describe(self) -> dict[str, Any]:
         return {**self.identity(), "root": str(self.root)}
@@ -415,11 +429,18 @@ class AudioFolder(Corpus):
     def size(self, split: str) -> int:
         return len(self._metadata(split))
 
-    def speaker_of(self, split: str, utterance_id: str) -> str | None:
-        if split not in self._speakers:
+    def _column(self, split: str, column: str) -> dict[str, str | None]:
+        """file_name -> the value of an optional column of ``split``'s metadata.csv (None where absent or empty)."""
+        if (split, column) not in self._columns:
             with open(self.root / split / self.METADATA, encoding="utf-8-sig", newline="") as f:
-                self._speakers[split] = {r["file_name"]: r.get("speaker") or None for r in csv.DictReader(f)}
-        return self._speakers[split].get(utterance_id)
+                self._columns[split, column] = {r["file_name"]: r.get(column) or None for r in csv.DictReader(f)}
+        return self._columns[split, column]
+
+    def speaker_of(self, split: str, utterance_id: str) -> str | None:
+        return self._column(split, "speaker").get(utterance_id)
+
+    def language_of(self, split: str, utterance_id: str) -> str | None:
+        return self._column(split, "language").get(utterance_id)
 
     def load(self, split: str, start: int, stop: int, audio: bool = True) -> Loaded:
         out: Loaded = []
@@ -430,5 +451,6 @@ class AudioFolder(Corpus):
             except UtteranceError as e:
                 out.append(Unreadable(file_name, e.reason))
                 continue
-            out.append(Utterance(file_name, text, audio=samples, sample_rate=rate, seconds=seconds))
+            out.append(Utterance(file_name, text, audio=samples, sample_rate=rate, seconds=seconds,
+                                 language=self.language_of(split, file_name)))
         return out

@@ -272,6 +272,16 @@ def main(argv: list[str] | None = None) -> None:
                         help=f"which of {list(WEIGHT_FREE)} to fit, e.g. '[text,phonemes,mulaw]'; text (GPT-2 BPE) "
                              "is off by default: the demo's few hundred transcript tokens are too few for its "
                              "50257-id vocabulary (see README)")
+    parser.add_argument("--languages", type=bool, default=False,
+                        help="instead: real recorded prompts in five languages (Debian's asterisk-core-sounds-*-wav), "
+                             "phonemes/utf8/mulaw/codec2 scored per language (docs/languages.md)")
+    parser.add_argument("--prompts", type=int | None, default=None,
+                        help="with --languages: prompts per language (default 12 tiny, 60 small; 0: all, ~25 min each)")
     args = parser.parse_args(argv)
     check_output_dir(args.out, "--out")
+    if args.languages:
+        from audiobits.language_demo import run_language_demo
+
+        run_language_demo(args.out, args.size, SIZES[args.size], fit_config, args.prompts)
+        return
     run_demo(args.out, args.corpus, args.size, args.voice, args.representations)

@@ -28,6 +28,27 @@ class EspeakError(RuntimeError):
     """espeak-ng could not be loaded or refused a request; the message says what to install or change."""
 
 
+# A language code's espeak-ng voice where the code itself names none or another variety than speech corpora
+# mostly hold ("en" is British English in espeak-ng; corpora tagged "en" are mostly American).
+PREFERRED_VOICES = {"en": "en-us", "zh": "cmn", "pt": "pt-br", "es-mx": "es-419"}
+
+
+def voice_for(language: str) -> str:
+    """The espeak-ng voice that reads ``language`` (a code such as ``fr``, ``pt-BR``, ``es_MX``): the code's
+    :data:`PREFERRED_VOICES` entry or the code itself, then its base language or that one's entry; an
+    `EspeakError` naming the language when espeak-ng has none."""
+    code = language.strip().lower().replace("_", "-")
+    base = code.split("-")[0]
+    tried = list(dict.fromkeys([PREFERRED_VOICES.get(code, code), code, base, PREFERRED_VOICES.get(base, base)]))
+    lib, _, data = _library()
+    with _LOCK:
+        for voice in tried:
+            if lib.espeak_SetVoiceByName(voice.encode()) == 0:
+                return voice
+    raise EspeakError(f"espeak-ng has no voice for language {language!r} (tried {tried}); its languages are the "
+                      f"voice files under {data / 'lang'}: leave the language's utterances out or map it to one")
+
+
 class _Voice(ctypes.Structure):
     _fields_ = [("name", ctypes.c_char_p), ("languages", ctypes.c_char_p), ("identifier", ctypes.c_char_p),
                 ("gender", ctypes.c_ubyte), ("age", ctypes.c_ubyte), ("variant", ctypes.c_ubyte),
@@ -128,7 +149,8 @@ class Espeak:
             with _LOCK:
                 self._select()
                 identifier = self._lib.espeak_GetCurrentVoice().contents.identifier.decode()
-            self._inventory = [WORD_BOUNDARY, *_table_names(self._data, _phoneme_table(self._data, identifier))]
+            tables = _phontab(self._data)
+            self._inventory = [WORD_BOUNDARY, *_table_names(tables, _phoneme_table(self._data, identifier, tables))]
         return list(self._inventory)
 
 
@@ -145,20 +167,25 @@ def _cut(name: str, names: set[str], longest: int) -> list[str]:
     return pieces
 
 
-def _phoneme_table(data: Path, identifier: str) -> str:
-    """The phoneme table a voice file selects (its ``phonemes`` line, else its first language)."""
+def _phoneme_table(data: Path, identifier: str, tables: list[tuple[str, int, list[str]]]) -> str:
+    """The phoneme table a voice file selects: its ``phonemes`` line, else the first of its ``language`` names (then
+    their base language, ``pt-br`` -> ``pt``) that ``phontab`` holds (``en`` declares ``en-gb`` first, whose table
+    is ``en``)."""
     path = data / "lang" / identifier
     lines = [line.split() for line in path.read_text(encoding="utf-8", errors="replace").splitlines()]
-    for keyword in ("phonemes", "language"):
-        for fields in lines:
-            if len(fields) > 1 and fields[0] == keyword:
-                return fields[1]
-    raise EspeakError(f"{path}: no 'phonemes' or 'language' line; the espeak-ng data is damaged, reinstall "
-                      "espeakng-loader")
+    named = [fields[1] for keyword in ("phonemes", "language") for fields in lines
+             if len(fields) > 1 and fields[0] == keyword]
+    known = {name for name, _, _ in tables}
+    found = next((name for name in [*named, *(n.split("-")[0] for n in named)] if name in known), None)
+    if found is None:
+        raise EspeakError(f"{path}: none of its phoneme tables {named} is in phontab; the espeak-ng data is damaged, "
+                          "reinstall espeakng-loader")
+    return found
 
 
-def _table_names(data: Path, table: str) -> list[str]:
-    """Phoneme names of ``table`` and the tables it includes, parsed from espeak's compiled ``phontab``.
+def _phontab(data: Path) -> list[tuple[str, int, list[str]]]:
+    """espeak's compiled ``phontab``: per table its name, the 1-based index of the table it includes (0: none) and
+    its phoneme names.
 
     Layout (espeak-ng ``LoadPhonemeTable``): a count byte and 3 pad bytes; per table a phoneme count, the 1-based
     index of the included table, 2 pad bytes, a 32-byte name, then 16 bytes per phoneme whose first 4 are the
@@ -175,9 +202,14 @@ def _table_names(data: Path, table: str) -> list[str]:
                  for i in range(count)]
         pos += 16 * count
         tables.append((name, includes, names))
+    return tables
+
+
+def _table_names(tables: list[tuple[str, int, list[str]]], table: str) -> list[str]:
+    """Phoneme names of ``table`` and the tables it includes (:func:`_phontab`), sorted."""
     index = {name: i for i, (name, _, _) in enumerate(tables)}
     if table not in index:
-        raise EspeakError(f"{data / 'phontab'}: no phoneme table {table!r}; reinstall espeakng-loader")
+        raise EspeakError(f"phontab: no phoneme table {table!r}; reinstall espeakng-loader")
     found: list[str] = []
     i = index[table]
     while True:

@@ -21,6 +21,22 @@ WAVLM_SV = "microsoft/wavlm-base-plus-sv"  # WavLM base+ with an x-vector head, 
 RATE = 16000  # both listeners take 16 kHz audio
 WHISPER_SECONDS = 30.0  # Whisper hears one 30 s window: longer utterances get no transcript (WER undefined)
 ASR_BATCH = 16  # Whisper pads every input to 30 s, so a batch costs the same per item whatever the lengths
+UNSPACED = {"zh", "cmn", "yue", "ja", "th", "lo", "km", "my", "bo"}  # written without spaces between words: CER
+
+
+WHISPER_CODES = {"cmn": "zh"}  # ISO 639-3 codes some corpora use (FLEURS cmn_hans_cn) -> Whisper's code
+
+
+def base_language(language: str) -> str:
+    """The base language of a code (``pt-BR``, ``es_MX``, ``cmn_hans_cn`` -> ``pt``, ``es``, ``zh``), the form
+    Whisper's language takes."""
+    base = language.strip().lower().replace("_", "-").split("-")[0]
+    return WHISPER_CODES.get(base, base)
+
+
+def error_unit(language: str) -> str:
+    """What ``wer`` counts for ``language``: "characters" for languages written without spaces, else "words"."""
+    return "characters" if base_language(language) in UNSPACED else "words"
 
 
 class Listeners:
@@ -29,8 +45,9 @@ class Listeners:
     Args:
         asr_model: Whisper checkpoint (hub id or local folder) whose transcripts give WER; null leaves WER out.
         speaker_model: WavLMForXVector checkpoint (hub id or local folder) for speaker similarity; null leaves it out.
-        language: Whisper's language code (multilingual checkpoints); "en" also selects Whisper's English text
-            normalizer for WER, other languages its basic one.
+        language: Whisper's language code (multilingual checkpoints) for utterances whose corpus records none; an
+            utterance's own language (`Utterance.language`) comes first. English selects Whisper's English text
+            normalizer for WER, other languages its basic one; languages without spaces score characters (CER).
     """
 
     def __init__(self, asr_model: str | None = WHISPER, speaker_model: str | None = WAVLM_SV,
@@ -98,32 +115,30 @@ class Listeners:
         return self
 
     def listen(self, originals: list[torch.Tensor], decoded: list[torch.Tensor], transcripts: list[str],
-               heard_before: list[str | None] | None = None) -> list[dict]:
+               heard_before: list[str | None] | None = None,
+               languages: list[str | None] | None = None) -> list[dict]:
         """Per utterance (16 kHz original recordings, whole; their decoded audio; corpus transcripts; Whisper's
-        transcripts of the originals where already known, e.g. from another representation's run):
-        ``wer`` and ``wer_original`` (word error rates of Whisper's transcript of the decoded and of the original
-        audio against the corpus transcript, both normalized), ``wer_words`` (reference words, the weight that makes
-        the mean a corpus WER), both ``transcript``s, and ``speaker_similarity`` (cosine of the WavLM x-vectors of
-        original and decoded). Missing listeners leave their keys out; undefined values are NaN."""
+        transcripts of the originals where already known, e.g. from another representation's run; each utterance's
+        language, None for the listener's): ``wer`` and ``wer_original`` (word error rates of Whisper's transcript
+        of the decoded and of the original audio against the corpus transcript, both normalized; character error
+        rates for a language without spaces, ``wer_unit`` says which), ``wer_words`` (reference words or
+        characters, the weight that makes the mean a corpus WER), both ``transcript``s, and ``speaker_similarity``
+        (cosine of the WavLM x-vectors of original and decoded). Missing listeners leave their keys out; undefined
+        values are NaN."""
         self.load()
         rows: list[dict] = [{} for _ in originals]
         if self._asr is not None:
             known = list(heard_before) if heard_before is not None else [None] * len(originals)
             if not len(originals) == len(decoded) == len(transcripts) == len(known):
                 raise ValueError("listen needs one original, decoded clip, transcript (and earlier transcript) each")
+            spoken = [language or self.language for language in (languages or [None] * len(originals))]
             unknown = [i for i, text in enumerate(known) if text is None]
-            heard = self.transcribe([*(originals[i] for i in unknown), *decoded])
+            heard = self.transcribe([*(originals[i] for i in unknown), *decoded],
+                                    [*(spoken[i] for i in unknown), *spoken])
             for i, text in zip(unknown, heard):
                 known[i] = text
-            for row, text, original, hyp in zip(rows, transcripts, known, heard[len(unknown):]):
-                reference = self.normalize(text)
-                row["transcript_original"], row["transcript"] = original, hyp
-                words = len(reference.split())
-                row["wer_words"] = words
-                for key, said in (("wer_original", original), ("wer", hyp)):
-                    errors = metrics.word_errors(reference, self.normalize(said)) if words and said is not None \
-                        else None
-                    row[key] = errors / words if errors is not None else float("nan")
+            for row, text, original, hyp, language in zip(rows, transcripts, known, heard[len(unknown):], spoken):
+                row.update(self.error_rates(text, original, hyp, language))
         if self._speaker is not None:
             for row, ref, dec in zip(rows, originals, decoded):
                 row["speaker_similarity"] = (metrics.cosine_similarity(self.speaker_embedding(ref),
@@ -131,10 +146,24 @@ class Listeners:
                                              if len(ref) >= self.shortest_for_speaker() else float("nan"))
         return rows
 
-    def normalize(self, text: str) -> str:
-        """Whisper's text normalizer: the English one (spellings, numbers, punctuation) or the basic one."""
+    def error_rates(self, text: str, original: str | None, hyp: str | None, language: str) -> dict:
+        """One utterance's ``wer`` (decoded), ``wer_original``, ``wer_words`` (reference units) and ``wer_unit``,
+        counted in :func:`error_unit` of ``language``, against the corpus transcript ``text``."""
+        unit = error_unit(language)
+        reference = self.normalize(text, language)
+        count = len(reference.split()) if unit == "words" else len("".join(reference.split()))
+        errors = metrics.word_errors if unit == "words" else metrics.character_errors
+        row = {"transcript_original": original, "transcript": hyp, "wer_words": count, "wer_unit": unit}
+        for key, said in (("wer_original", original), ("wer", hyp)):
+            row[key] = (errors(reference, self.normalize(said, language)) / count if count and said is not None
+                        else float("nan"))
+        return row
+
+    def normalize(self, text: str, language: str | None = None) -> str:
+        """Whisper's text normalizer for ``language`` (default: the listener's): the English one (spellings,
+        numbers, punctuation) or the basic one."""
         tokenizer = self._asr[0].tokenizer
-        english = self.language.lower() in ("en", "english")
+        english = base_language(language or self.language) in ("en", "english")
         return tokenizer.normalize(text) if english else tokenizer.basic_normalize(text)
 
     def shortest_for_speaker(self) -> int:
@@ -148,15 +177,17 @@ class Listeners:
         return samples
 
     @torch.inference_mode()
-    def transcribe(self, audio: list[torch.Tensor]) -> list[str | None]:
-        """Whisper's greedy transcript of each 16 kHz clip (None for clips over 30 s, which it cannot hear whole)."""
+    def transcribe(self, audio: list[torch.Tensor], languages: list[str] | None = None) -> list[str | None]:
+        """Whisper's greedy transcript of each 16 kHz clip in its language (default: the listener's; None for clips
+        over 30 s, which it cannot hear whole)."""
         processor, model = self._asr
         fits = [i for i, a in enumerate(audio) if len(a) <= WHISPER_SECONDS * RATE]
         heard: list[str | None] = [None] * len(audio)
         multilingual = getattr(model.generation_config, "is_multilingual", False)
-        task = {"language": self.language, "task": "transcribe"} if multilingual else {}
+        languages = [base_language(language) for language in (languages or [self.language] * len(audio))]
         for start in range(0, len(fits), ASR_BATCH):
             picks = fits[start:start + ASR_BATCH]
+            task = {"language": [languages[i] for i in picks], "task": "transcribe"} if multilingual else {}
             inputs = processor.feature_extractor([audio[i].numpy() for i in picks], sampling_rate=RATE,
                                                  return_attention_mask=True, return_tensors="pt")
             ids = model.generate(inputs.input_features.to(self.device, model.dtype),

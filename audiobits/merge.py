@@ -73,7 +73,8 @@ def write_bins(bins_dir: Path, meta: BinMeta, corpus: Corpus, dropped: dict[tupl
                                            f"{split!r}; ids must "
                                      "be unique within a split (check the corpus's id column)")
                 seen.add(uid)
-                writer.add(split, uid, tokens, seconds, text_bytes, speaker=corpus.speaker_of(split, uid))
+                writer.add(split, uid, tokens, seconds, text_bytes, speaker=corpus.speaker_of(split, uid),
+                           language=corpus.language_of(split, uid))
             if not seen:
                 drops = meta.extra["dropped_utterances"][split]
                 raise AudiobitsError(f"{corpus.name}: split {split!r} has no utterances left (after {drops} drops, "

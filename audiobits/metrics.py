@@ -243,6 +243,17 @@ def word_errors(reference: str, hypothesis: str) -> int:
     return int(wer.errors)
 
 
+def character_errors(reference: str, hypothesis: str) -> int:
+    """Character-level edit distance between two normalized transcripts, whitespace left out (torchmetrics' CER):
+    the error count of languages written without spaces between words; the CER is this over the reference's
+    characters (without whitespace)."""
+    from torchmetrics.text import CharErrorRate
+
+    cer = CharErrorRate()
+    cer.update(["".join(hypothesis.split())], ["".join(reference.split())])
+    return int(cer.errors)
+
+
 def log_mel_distance(reference_mel: np.ndarray, decoded_mel: np.ndarray, floor: float = 1e-5) -> float:
     """Mean |log10(max(mel_ref, floor)) − log10(max(mel_dec, floor))| over bands and frames (equal shapes; 0 when the
     decoded mel spectrogram equals the reference; 1 is a tenfold power error on average)."""

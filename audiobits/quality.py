@@ -229,7 +229,8 @@ class QualityJob:
         if self.listeners is not None and rows:
             heard = self._heard_originals()
             before = [heard.lookup(item.id, original) if heard else None for item, original in zip(todo, originals)]
-            scores = self.listeners.listen(originals, decoded, [item.text for item in todo], before)
+            scores = self.listeners.listen(originals, decoded, [item.text for item in todo], before,
+                                           [item.language for item in todo])
             for row, row_scores in zip(rows, scores):
                 row.update(row_scores)
             if heard is not None:

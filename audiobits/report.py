@@ -1,4 +1,5 @@
-"""The results table: one row per run, ``audiobits report RUN_DIR... [--view VIEW] [--out DIR] [--format FMT]``.
+"""The results table: one row per run, ``audiobits report RUN_DIR... [--view VIEW] [--out DIR] [--format FMT]``
+(``--by language``: one row per run and language, :mod:`audiobits.language_report`).
 
 Every number is read from the run's results.json, which :func:`audiobits.results.compute_results` fills with the
 docs/metrics.md definitions; the report only changes units (FLOPs → PFLOPs). Runs that cannot be compared with the
@@ -34,6 +35,7 @@ from audiobits.report_columns import DEFAULT_VIEW, VIEWS, view_columns
 from audiobits.report_page import PAGE_FILE, page
 from audiobits.errors import AudiobitsError
 from audiobits.files import check_output_dir, read_json, write_text_atomic
+from audiobits.language_report import report_by_language
 from audiobits.runs import Run, flags, load_runs, note_printer, reference_group, skipping
 from audiobits.quality import read_quality
 from audiobits.sanity import Check, check_run, summary
@@ -250,6 +252,8 @@ def main(argv: list[str] | None = None) -> None:
                              "runs' H(A), H(A|T), I(A;T), ... and the words/speaker/rest decomposition (Markdown; "
                              "with --out also conditional.md and its figure)")
     parser.add_argument("--sanity", type=bool, default=True, help="run the sanity checks (reads the val bins)")
+    parser.add_argument("--by", default="run", choices=("run", "language"),
+                        help="language: one row per run and validation language (docs/languages.md)")
     args = parser.parse_args(argv)
     if args.out:
         check_output_dir(args.out, "--out")
@@ -257,6 +261,9 @@ def main(argv: list[str] | None = None) -> None:
     runs = load_runs(args.runs, on_skip=note)
     if args.view == CONDITIONAL_VIEW:
         return conditional_report.main(runs, Path(args.out) if args.out else None)
+    if args.by == "language":
+        report_by_language(runs, args.format, Path(args.out) if args.out else None)
+        return
     table = build_table(runs, sanity=args.sanity, on_skip=note)
     print(table.render(args.format, args.view), end="")
     if args.out:

@@ -20,6 +20,7 @@ from audiobits import metrics
 from audiobits.bins import BinMeta, SplitBins
 from audiobits.errors import ConfigValueError, MissingFileError
 from audiobits.files import read_json, write_atomic, write_text_atomic
+from audiobits.languages import languages_block, score_languages
 from audiobits.trainer_options import TrainerRecord
 
 RESULTS_FILE = "results.json"
@@ -146,6 +147,15 @@ def intervals(val: SplitBins, sums: ValidationSums, resamples: int = 10_000, see
             "val_speakers": None if val.speakers is None else int(len(np.unique(val.speakers[scored])))}
 
 
+def per_language(val: SplitBins, sums: ValidationSums, resamples: int = 10_000, seed: int = 0) -> dict[str, dict]:
+    """results.json ``languages``: the pass's rates per utterance language (:mod:`audiobits.languages`); empty when
+    the corpus records no language for every val utterance."""
+    if val.languages is None:
+        return {}
+    return languages_block(score_languages(val.languages, sums.nats_per_utterance, sums.tokens_per_utterance,
+                                           val.seconds * scored_share(val, sums), val.speakers, resamples, seed))
+
+
 def context_curve(sums: ValidationSums, tokens_per_sec: float) -> list[dict]:
     """:func:`metrics.bits_by_context` with each bucket's mean context also in seconds of audio."""
     if sums.nats_per_offset is None:
@@ -197,6 +207,7 @@ def compute_results(meta: BinMeta, val: SplitBins, sums: ValidationSums, model: 
         **rate,
         **intervals(val, headline, bootstrap_resamples, seed),
         **blocks,
+        "languages": per_language(val, headline, bootstrap_resamples, seed),
         "bits_by_context": context_curve(sums, rate["tokens_per_sec"]),
         "storage_bits": meta.storage_bits,
         "info_per_storage": metrics.info_per_storage(b, meta.storage_bits),
@@ -213,16 +224,18 @@ def compute_results(meta: BinMeta, val: SplitBins, sums: ValidationSums, model: 
 
 def write_val_utterances(val: SplitBins, sums: ValidationSums, directory: str | os.PathLike) -> Path:
     """``val_utterances.npz`` beside results.json: per utterance of the headline pass its id, nats, scored tokens,
-    scored seconds and text bytes, and speaker ("" for every utterance when the corpus records none), for
+    scored seconds and text bytes, speaker and language ("" for every utterance when the corpus records none), for
     bootstrap refits and per-utterance comparisons."""
     path = Path(directory) / UTTERANCES_FILE
     share = scored_share(val, sums)
-    speakers = val.speakers if val.speakers is not None else np.full(len(val.ids), "")
+    speakers, languages = (labels if labels is not None else np.full(len(val.ids), "")
+                           for labels in (val.speakers, val.languages))
     write_atomic(path, lambda f: np.savez(f, ids=np.asarray(val.ids, dtype=str),
                                           nats=sums.nats_per_utterance.astype(np.float64),
                                           tokens=sums.tokens_per_utterance.astype(np.int64),
                                           seconds=val.seconds * share, text_bytes=val.text_bytes * share,
-                                          speakers=np.asarray(speakers, dtype=str)))
+                                          speakers=np.asarray(speakers, dtype=str),
+                                          languages=np.asarray(languages, dtype=str)))
     return path
 
 

@@ -43,3 +43,17 @@ def test_cut_splits_glued_marks_and_keeps_unknown_rest():
 def test_unknown_voice_is_an_error_naming_it():
     with pytest.raises(EspeakError, match="no voice 'xx-nonexistent'"):
         Espeak("xx-nonexistent")
+
+
+def test_a_language_code_picks_its_voice_preferred_then_exact_then_base():
+    from audiobits.espeak import voice_for
+
+    assert [voice_for(code) for code in ("en", "en-GB", "es_MX", "fr-CA", "ru", "zh")] == \
+        ["en-us", "en", "es-419", "fr", "ru", "cmn"]  # espeak-ng's "en" voice is British English
+    with pytest.raises(EspeakError, match="no voice for language 'tlh'"):
+        voice_for("tlh")
+
+
+def test_voices_whose_first_language_names_no_table_still_find_theirs():
+    """lang/gmw/en declares ``en-gb`` first (phontab's table is ``en``), lang/roa/fr ``fr-fr`` (table ``fr``)."""
+    assert {"T", "D"} <= set(Espeak("en").inventory()) and "y" in Espeak("fr").inventory()

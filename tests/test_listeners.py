@@ -126,7 +126,7 @@ def test_wer_normalizes_both_sides_and_handles_empty_transcripts(tiny_listeners_
     listeners = Listeners(speaker_model=None)
     listeners.load()
     heard = ["it is three o'clock", "", "anything", "IT'S THREE O'CLOCK!", "the", "a b c"]
-    monkeypatch.setattr(listeners, "transcribe", lambda audio: heard)
+    monkeypatch.setattr(listeners, "transcribe", lambda audio, languages=None: heard)
     clips = [noise(1.0, i) for i in range(3)]
     rows = listeners.listen(clips, clips, ["It's three o'clock.", "Two words", ""])
     (same, empty, no_reference) = rows
@@ -136,11 +136,36 @@ def test_wer_normalizes_both_sides_and_handles_empty_transcripts(tiny_listeners_
     assert no_reference["wer_words"] == 0 and np.isnan(no_reference["wer"]) and np.isnan(no_reference["wer_original"])
 
 
+def test_character_errors_ignore_spaces():
+    assert metrics.character_errors("再见你好", "再见您好") == 1
+    assert metrics.character_errors("再见 你好", "再见你好") == 0  # where words are not spaced, spaces are no errors
+    assert metrics.character_errors("abc", "") == 3
+
+
+def test_each_utterance_is_heard_and_scored_in_its_own_language(tiny_listeners_in_hub_cache, monkeypatch):
+    """Whisper hears each clip in its utterance's language (the listener's for one without); a language written
+    without spaces is scored in characters."""
+    from audiobits.listeners import error_unit
+
+    listeners = Listeners(speaker_model=None)
+    listeners.load()
+    asked = []
+    heard = ["au revoir", "goodbye", "再见你好", "au revoir", "good buy", "再见您好"]
+    monkeypatch.setattr(listeners, "transcribe", lambda audio, languages=None: asked.extend(languages) or heard)
+    clips = [noise(1.0, i) for i in range(3)]
+    fr, en, zh = listeners.listen(clips, clips, ["Au revoir.", "Goodbye", "再见你好"], languages=["fr", None, "zh-CN"])
+    assert asked == ["fr", "en", "zh-CN"] * 2  # originals, then decoded
+    assert (fr["wer_unit"], fr["wer"], en["wer_unit"], en["wer"]) == ("words", 0.0, "words", 2.0)  # 1 sub, 1 ins
+    assert (zh["wer_unit"], zh["wer_words"], zh["wer_original"], zh["wer"]) == ("characters", 4, 0.0, 0.25)
+    assert [error_unit(code) for code in ("ja", "th", "ru", "pt_BR")] == ["characters", "characters", "words", "words"]
+
+
 def test_known_transcripts_of_originals_are_not_heard_again(tiny_listeners_in_hub_cache, monkeypatch):
     listeners = Listeners(speaker_model=None)
     listeners.load()
     heard = []
-    monkeypatch.setattr(listeners, "transcribe", lambda audio: heard.extend(audio) or ["x"] * len(audio))
+    monkeypatch.setattr(listeners, "transcribe",
+                        lambda audio, languages=None: heard.extend(audio) or ["x"] * len(audio))
     originals, decoded = [noise(1.0, 0), noise(1.0, 1)], [noise(1.0, 2), noise(1.0, 3)]
     rows = listeners.listen(originals, decoded, ["a", "b"], ["known before", None])
     assert [id(a) for a in heard] == [id(originals[1]), id(decoded[0]), id(decoded[1])]  # the new original only

@@ -24,6 +24,8 @@ REGISTRY: dict[str, tuple[str, str, dict[str, Any]]] = {
     "snac_orpheus_pos": ("snac", "SnacRepresentation", {"offsets": "position"}),
     "neucodec": ("neucodec", "NeuCodecRepresentation", {}),
     "phonemes": ("phonemes", "PhonemeRepresentation", {}),
+    "utf8": ("utf8", "Utf8Representation", {}),
+    "tekken": ("tekken", "TekkenRepresentation", {}),
     "mulaw": ("mulaw", "MuLawRepresentation", {}),
     # any number of Mimi levels: mimi_2 ... mimi_32 (mimi_sem and mimi_all are 1 and 8)
     **{f"mimi_{k}": ("mimi", "MimiRepresentation", {"num_codebooks": k}) for k in range(2, 33) if k != 8},

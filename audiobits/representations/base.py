@@ -10,6 +10,7 @@ API (stable; the corpora / sharded-encoding / DataModule code relies on it)::
         sample_rate: int | None = None       # rate of ``audio``; any rate, codecs resample
         codes: np.ndarray | None = None      # precomputed codec codes, 1-D int (Emilia-YODAS NeuCodec)
         seconds: float | None = None         # true duration when audio is None
+        language: str | None = None          # language code of the speech (``en``, ``fr``, ``pt-br``) where known
         duration -> float                    # property: len(audio) / sample_rate, else seconds
         text_bytes -> int                    # property: UTF-8 bytes of text
 
@@ -50,9 +51,10 @@ API (stable; the corpora / sharded-encoding / DataModule code relies on it)::
     audiobits.representations.build(name, **kwargs) -> Representation
         names: text, mimi_sem, mimi_all (MimiRepresentation(num_codebooks=1|8)), snac_orpheus,
         snac_orpheus_pos (SnacRepresentation(offsets="level"|"position")), neucodec
-        (NeuCodecRepresentation(weights="precomputed") takes Utterance.codes, loads no model), phonemes, mulaw,
-        mimi_2 ... mimi_32, codec2_<mode> (codec2.py), encodec_<kbps>kbps, dac_<khz>khz_<n>q, xcodec_<kbps>kbps
-        (hf_codecs.py); any other subclass through datamodules.RepresentationDataModule (class_path)
+        (NeuCodecRepresentation(weights="precomputed") takes Utterance.codes, loads no model), phonemes, mulaw, utf8,
+        tekken (multilingual BPE), mimi_2 ... mimi_32, codec2_<mode> (codec2.py), encodec_<kbps>kbps,
+        dac_<khz>khz_<n>q, xcodec_<kbps>kbps (hf_codecs.py); any other subclass through
+        datamodules.RepresentationDataModule (class_path)
 
 ``encode(batch)[i] == encode([batch[i]])[0]`` for any mix of lengths and rates.
 """
@@ -81,6 +83,7 @@ class Utterance:
     sample_rate: int | None = None
     codes: np.ndarray | None = None
     seconds: float | None = None
+    language: str | None = None
 
     @property
     def duration(self) -> float:
