@@ -199,3 +199,22 @@ def test_layout_refuses_levels_at_different_rates_and_wrong_shapes():
     with pytest.raises(ConfigValueError, match="utterance 'k': .* not whole frames of 2"):
         layout.flat_ids([1, 2, 3], "k")
     assert TokenLayout(codebooks=[{"size": 300, "frame_rate": None}]).flattening == "none"
+
+
+def test_token_corpus_durations_from_frames_and_metadata_csv(tmp_path):
+    """An npy folder with split subfolders and a metadata.csv is a corpus on its own: seconds = frames ÷ frame rate,
+    transcripts and speakers from the csv."""
+    from audiobits.importing import NpyFolderTokens, TokenColumns, TokenCorpus
+
+    for split, key, frames in (("train", "a/one", 50), ("train", "two", 25), ("val", "three", 10)):
+        (tmp_path / split / key).parent.mkdir(parents=True, exist_ok=True)
+        np.savez(tmp_path / split / f"{key}.npz", tokens=np.zeros(frames, np.int32))
+    (tmp_path / "metadata.csv").write_text("name,text,who\na/one,hello,ann\nthree,bye,bob\n", encoding="utf-8")
+    source = NpyFolderTokens(str(tmp_path), TokenColumns(key="name", codes="tokens", text="text", speaker="who"),
+                             splits={"train": ["train"], "val": ["val"]})
+    corpus = TokenCorpus(source, "mine", TokenLayout(codebooks=[{"size": 8, "frame_rate": 25.0}]))
+    train = corpus.load("train", 0, corpus.size("train"))
+    assert [(u.id, u.duration, u.text) for u in train] == [("a/one", 2.0, "hello"), ("two", 1.0, "")]
+    assert corpus.speaker_of("val", "three") == "bob" and corpus.size("val") == 1
+    with pytest.raises(ConfigValueError, match="durations need source.columns.seconds"):
+        TokenCorpus(source, "mine", TokenLayout(codebooks=[{"size": 8, "frame_rate": None}]))
