@@ -41,12 +41,12 @@ DESCRIPTION = ("Train one small GPT per token stream and report the bits per sec
                "fit, validate, test (LightningCLI); prepare (write a config's token bins only; --quality also scores "
                "their decoded audio); import (bin precomputed tokens, docs/import.md); quality (decode a config's "
                "val utterances, score them against the originals); "
-               "report, sanity, demo, synthetic, compress, decompress, sweep, scaling, calibrate (each has its own "
-               "--help).")
+               "report, compare, sanity, demo, synthetic, compress, decompress, sweep, scaling, calibrate (each has "
+               "its own --help).")
 TOOLS = {"report": "audiobits.report", "sanity": "audiobits.sanity", "demo": "audiobits.demo",
          "synthetic": "audiobits.synthetic", "compress": "audiobits.compress", "decompress": "audiobits.decompress",
          "sweep": "audiobits.sweep", "scaling": "audiobits.scaling", "calibrate": "audiobits.calibrate",
-         "quality": "audiobits.quality"}
+         "quality": "audiobits.quality", "compare": "audiobits.compare"}
 UNSAVED_CKPT_NAMES = {  # --ckpt_path names Lightning resolves to checkpoints audiobits' runs do not hold, and why
     "best": "audiobits keeps no best checkpoint (its ModelCheckpoint has save_top_k 0: it ranks none and keeps "
             "last.ckpt)",
