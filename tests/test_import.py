@@ -218,3 +218,20 @@ def test_token_corpus_durations_from_frames_and_metadata_csv(tmp_path):
     assert corpus.speaker_of("val", "three") == "bob" and corpus.size("val") == 1
     with pytest.raises(ConfigValueError, match="durations need source.columns.seconds"):
         TokenCorpus(source, "mine", TokenLayout(codebooks=[{"size": 8, "frame_rate": None}]))
+
+
+def test_codes_that_do_not_fit_the_duration_or_a_missing_key_are_utterance_errors(tmp_path):
+    """What drops an utterance (with its reason) rather than stopping the import: no tokens under its key, or a frame
+    count far from duration × frame rate (tokens of another utterance); within max_frame_mismatch they are binned."""
+    from audiobits.importing import ImportedTokens, NpyFolderTokens
+    from audiobits.representations import Utterance, UtteranceError
+
+    np.save(tmp_path / "a.npy", np.arange(24) % 8)
+    tokens = ImportedTokens("mine", NpyFolderTokens(str(tmp_path)), TokenLayout(codebooks=[{"size": 8,
+                                                                                            "frame_rate": 25.0}]))
+    assert tokens.encode([Utterance("a", "", seconds=1.0)])[0].tolist() == (np.arange(24) % 8).tolist()
+    with pytest.raises(UtteranceError, match="24 frames of imported tokens for 2.000 s, expected ~50 at 25"):
+        tokens.check(Utterance("a", "", seconds=2.0))
+    with pytest.raises(UtteranceError, match="no imported tokens for this key"):
+        tokens.check(Utterance("b", "", seconds=1.0))
+    assert (tokens.vocab_size, tokens.eos_id, tokens.encoder_info()["weights"]) == (9, 8, "precomputed")
