@@ -93,6 +93,10 @@ def test_npy_folder_import_is_byte_identical_to_prepare(prepared, tmp_path):
         theirs.vocab_size, theirs.eos_id, theirs.codebooks, theirs.tokens_per_frame)
     assert {s: m.sha256 for s, m in ours.splits.items()} == {s: m.sha256 for s, m in theirs.splits.items()}
     assert ours.encoder["weights"] == "precomputed" and ours.encoder["source"]["root"] == str(npy)
+    other = write_npy_folder(tmp_path / "other_tokens", prepared["rows"])
+    with pytest.raises(SystemExit, match="was imported from .*other_tokens.*Give the import another name"):
+        run_import(tmp_path, {"class_path": "audiobits.importing.NpyFolderTokens",
+                              "init_args": {"root": str(other)}}, audio_corpus(prepared), tmp_path / "data")
 
 
 def test_hub_layout_dataset_is_its_own_corpus(prepared, tmp_path):
