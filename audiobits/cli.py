@@ -1,8 +1,8 @@
 """audiobits: train one small GPT per token stream and report the bits per second each carries.
 
 Subcommands: fit, validate, test (LightningCLI); prepare (only write a config's bins; --quality also scores them);
-quality (decode and score a config's val utterances); report, sanity, demo, synthetic, compress, decompress, sweep,
-scaling, calibrate (each has its own --help).
+import (bin precomputed tokens); quality (decode and score a config's val utterances); report, sanity, demo,
+synthetic, compress, decompress, sweep, scaling, calibrate (each has its own --help).
 
     audiobits fit --config configs/mimi_all.yaml            # prepare bins if missing, train one epoch
     audiobits fit --config configs/mimi_all.yaml --ckpt_path last   # resume the latest run of that config
@@ -31,6 +31,7 @@ from audiobits.bins import is_complete
 from audiobits.checkpoint import read_checkpoint
 from audiobits.data import TokenBinDataModule
 from audiobits.errors import AudiobitsError
+from audiobits.importing import ImportDataModule
 from audiobits.module import TinyGPTModule
 from audiobits.seeds import fit_seeds, split_seeds
 from audiobits.trainer_options import (CHECKPOINT_KEY, EPOCHS, TrainerRecord, check_fit_options, check_resume_options,
@@ -39,13 +40,14 @@ from callbacks import ChannelUtilization, CumulativeFLOPs, InformationRate, Resu
 
 DESCRIPTION = ("Train one small GPT per token stream and report the bits per second each carries. Subcommands: "
                "fit, validate, test (LightningCLI; `fit --seeds 0,1,2` repeats a fit per seed); prepare (write a "
-               "config's token bins only; --quality also scores their decoded audio); quality (decode a config's val "
-               "utterances, score them against the originals); report, sanity, demo, synthetic, compress, "
-               "decompress, sweep, scaling, calibrate (each has its own --help).")
+               "config's token bins only; --quality also scores their decoded audio); import (bin precomputed tokens, "
+               "docs/import.md); quality (decode a config's val utterances, score them against the originals); "
+               "report, compare, sanity, demo, synthetic, compress, decompress, sweep, scaling, calibrate (each has "
+               "its own --help).")
 TOOLS = {"report": "audiobits.report", "sanity": "audiobits.sanity", "demo": "audiobits.demo",
          "synthetic": "audiobits.synthetic", "compress": "audiobits.compress", "decompress": "audiobits.decompress",
          "sweep": "audiobits.sweep", "scaling": "audiobits.scaling", "calibrate": "audiobits.calibrate",
-         "quality": "audiobits.quality"}
+         "quality": "audiobits.quality", "compare": "audiobits.compare"}
 UNSAVED_CKPT_NAMES = {  # --ckpt_path names Lightning resolves to checkpoints audiobits' runs do not hold, and why
     "best": "audiobits keeps no best checkpoint (its ModelCheckpoint has save_top_k 0: it ranks none and keeps "
             "last.ckpt)",
@@ -61,7 +63,7 @@ CKPT_FIX = ("Pass --ckpt_path a complete checkpoint file (a finished run's check
             "checkpoints/*.ckpt of the run); fit without --ckpt_path starts anew.")
 
 
-SUBCOMMANDS = ("fit", "validate", "test", "prepare", *TOOLS)
+SUBCOMMANDS = ("fit", "validate", "test", "prepare", "import", *TOOLS)
 
 
 class AudiobitsCLI(LightningCLI):
@@ -213,10 +215,14 @@ def lightning_cli(args: list[str] | None = None, run: bool = True, prog: str = "
                         run=run, parser_kwargs=parser_kwargs)
 
 
-def prepare(args: list[str]) -> None:
+def prepare(args: list[str], subcommand: str = "prepare") -> None:
     """`audiobits prepare --config X.yaml`: download, encode and write the config's bins, nothing else (with
-    ``--quality``, `main` runs `audiobits quality`, which prepares the bins first, then scores them)."""
-    cli = lightning_cli(args, run=False, prog="audiobits prepare")
+    ``--quality``, `main` runs `audiobits quality`, which prepares the bins first, then scores them).
+    `audiobits import --config X.yaml` does the same for a config whose data imports precomputed tokens."""
+    cli = lightning_cli(args, run=False, prog=f"audiobits {subcommand}")
+    if subcommand == "import" and not isinstance(cli.datamodule, ImportDataModule):
+        raise AudiobitsError(f"audiobits import: the config's data is {type(cli.datamodule).__name__}, not "
+                             "audiobits.importing.ImportDataModule (docs/import.md); `audiobits prepare` encodes it")
     cli.datamodule.prepare_data()
 
 
@@ -229,8 +235,8 @@ def main(argv: list[str] | None = None) -> None:
         if args and not args[0].startswith("-") and args[0] not in SUBCOMMANDS:
             raise AudiobitsError(f"no subcommand {args[0]!r}: choose from {', '.join(SUBCOMMANDS)} "
                                  "(`audiobits --help` says what each does)")
-        if args and args[0] == "prepare":
-            return prepare(args[1:])
+        if args and args[0] in ("prepare", "import"):
+            return prepare(args[1:], args[0])
         if args and args[0] in TOOLS:
             return importlib.import_module(TOOLS[args[0]]).main(args[1:])
         seeds, rest = split_seeds(args)

@@ -7,7 +7,7 @@ Sums, not means, are the inputs: ``nats`` is the summed cross-entropy of every s
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -130,22 +130,46 @@ def bootstrap_bits_per_second(nats_per_utterance: np.ndarray, seconds_per_uttera
     """Percentile bootstrap of Σ bits / Σ seconds: a ``confidence`` interval over validation utterances, or over
     ``clusters`` (e.g. each utterance's speaker) when given — whole clusters are resampled, so utterances of one
     speaker, which are not independent, widen the interval as they should."""
-    nats = np.asarray(nats_per_utterance, dtype=np.float64)
-    seconds = np.asarray(seconds_per_utterance, dtype=np.float64)
-    if nats.shape != seconds.shape or nats.ndim != 1 or nats.size == 0:
-        raise ValueError("need two equal-length, non-empty 1-D arrays of per-utterance nats and seconds")
+    estimates = _bootstrap([nats_per_utterance, seconds_per_utterance], lambda n, s: n / LN2 / s, resamples, seed,
+                           clusters)
+    return _percentiles(estimates, confidence)
+
+
+def bootstrap_bits_per_second_difference(nats_a: np.ndarray, seconds_a: np.ndarray, nats_b: np.ndarray,
+                                         seconds_b: np.ndarray, resamples: int = 10_000, confidence: float = 0.95,
+                                         seed: int = 0, clusters: np.ndarray | None = None) -> tuple[float, float]:
+    """Paired percentile bootstrap of bits/sec(a) − bits/sec(b) over the same validation utterances (row i of every
+    array is one utterance): each resample draws the same utterances (or ``clusters``) for both, so what the two
+    streams share (hard utterances, a fast speaker) cancels and the interval is that of the difference itself."""
+    estimates = _bootstrap([nats_a, seconds_a, nats_b, seconds_b],
+                           lambda na, sa, nb, sb: na / LN2 / sa - nb / LN2 / sb, resamples, seed, clusters)
+    return _percentiles(estimates, confidence)
+
+
+def _bootstrap(columns: list[np.ndarray], statistic: Callable[..., np.ndarray], resamples: int, seed: int,
+               clusters: np.ndarray | None) -> np.ndarray:
+    """``statistic`` of the column sums over ``resamples`` draws (with replacement) of rows, or of whole clusters."""
+    columns = [np.asarray(c, dtype=np.float64) for c in columns]
+    if any(c.shape != columns[0].shape for c in columns) or columns[0].ndim != 1 or columns[0].size == 0:
+        raise ValueError("need equal-length, non-empty 1-D arrays of per-utterance nats and seconds")
     if clusters is not None:
-        if len(clusters) != nats.size:
-            raise ValueError(f"need one cluster label per utterance, got {len(clusters)} for {nats.size}")
+        if len(clusters) != columns[0].size:
+            raise ValueError(f"need one cluster label per utterance, got {len(clusters)} for {columns[0].size}")
         _, member = np.unique(np.asarray(clusters), return_inverse=True)
-        nats, seconds = np.bincount(member, nats), np.bincount(member, seconds)
+        columns = [np.bincount(member, c) for c in columns]
+    units = columns[0].size
     rng = np.random.default_rng(seed)
     estimates = np.empty(resamples)
     # Blocks of resamples bound memory (~64 MB of indices) however many units; the draws equal one big call.
-    block = max(1, (1 << 23) // nats.size)
+    block = max(1, (1 << 23) // units)
     for start in range(0, resamples, block):
-        picks = rng.integers(0, nats.size, size=(min(block, resamples - start), nats.size))
-        estimates[start:start + len(picks)] = nats[picks].sum(axis=1) / LN2 / seconds[picks].sum(axis=1)
+        picks = rng.integers(0, units, size=(min(block, resamples - start), units))
+        estimates[start:start + len(picks)] = statistic(*(c[picks].sum(axis=1) for c in columns))
+    return estimates
+
+
+def _percentiles(estimates: np.ndarray, confidence: float) -> tuple[float, float]:
+    """The central ``confidence`` percentile interval of bootstrap estimates."""
     tail = (1.0 - confidence) / 2.0 * 100.0
     low, high = np.percentile(estimates, [tail, 100.0 - tail])
     return float(low), float(high)

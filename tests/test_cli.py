@@ -228,7 +228,7 @@ def test_print_config_applies_every_value_of_each_shipped_config(config, capsys)
     assert printed["trainer"]["logger"]["init_args"]["name"] == config.stem  # not the default, so it was read
 
 
-SUBCOMMANDS = ("fit", "validate", "test", "prepare", *TOOLS)
+SUBCOMMANDS = ("fit", "validate", "test", "prepare", "import", *TOOLS)
 
 
 def test_help_lists_the_subcommands(capsys):

@@ -13,6 +13,7 @@ from typing import Any
 from audiobits.bins import BinMeta
 from audiobits.representations.base import Representation, Utterance, UtteranceError
 from audiobits.representations.codec2 import NAMES as CODEC2_NAMES
+from audiobits.representations.packets import LC3_BITRATES, OPUS_BITRATES
 from audiobits.errors import ConfigValueError
 
 # registry name -> (module, class, default constructor arguments)
@@ -42,6 +43,9 @@ REGISTRY: dict[str, tuple[str, str, dict[str, Any]]] = {
     **{f"speechtokenizer_{n}q": ("speech_tokenizer", "SpeechTokenizerRepresentation", {"n_q": n}) for n in range(1, 9)},
     # BigCodec (PyPI bigcodec, the authors' checkpoint Alethia/BigCodec): one codebook of 8192 at 80 Hz
     "bigcodec": ("bigcodec", "BigCodecRepresentation", {}),
+    # classical codecs whose constant-size packets are the tokens (packets.py): Opus in speech mode, LC3
+    **{f"opus_{rate // 1000}kbps": ("packets", "OpusRepresentation", {"bitrate": rate}) for rate in OPUS_BITRATES},
+    **{f"lc3_{rate // 1000}kbps": ("packets", "LC3Representation", {"bitrate": rate}) for rate in LC3_BITRATES},
 }
 
 
