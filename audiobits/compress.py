@@ -33,8 +33,7 @@ from audiobits.compressed_file import COMPRESS_FILE, CompressedFile, CompressedF
 from audiobits.errors import MissingFileError
 from audiobits.files import check_output_file, write_atomic, write_text_atomic
 from audiobits.model import GPTConfig, TinyGPT
-from audiobits.range_coder import (CODER, PRECISION_BITS, STEPS_PER_BIT, WEIGHT_BITS, CachedPredictor,
-                                   decode_lanes, encode_lanes)
+from audiobits.range_coder import FORMATS, WRITTEN, CachedPredictor, decode_lanes, encode_lanes
 from audiobits.runs import load_run
 
 ZSTD_LEVEL = 19
@@ -135,7 +134,7 @@ def compress_split(model: TinyGPT, split: SplitBins, eos_id: int, lanes: int, ke
     plan = lane_plan(counts, lanes)
     for k, members in enumerate(plan):
         ids = [None if i is None else _utterance(split, i) for i in members]
-        coded, lane_nats = encode_lanes(predictor, ids, eos_id, _progress(log, "compress", k, len(plan)))
+        coded, lane_nats = encode_lanes(predictor, ids, eos_id, _progress(log, "compress", k, len(plan)), WRITTEN)
         for lane, (i, payload) in enumerate(zip(members, coded)):
             if i is not None:
                 payloads[i], nats[i] = payload, lane_nats[lane]
@@ -169,7 +168,8 @@ def decompress_file(file: CompressedFile, model: TinyGPT, only: list[int] | None
         members = [by_lane[lane][k] if k < len(by_lane[lane]) else None for lane in range(header["lanes"])]
         payloads = [None if i is None else file.payloads[i] for i in members]
         counts = [0 if i is None else entries[i].tokens for i in members]
-        decoded = decode_lanes(predictor, payloads, counts, header["eos_id"], _progress(log, "decompress", k, passes))
+        decoded = decode_lanes(predictor, payloads, counts, header["eos_id"], _progress(log, "decompress", k, passes),
+                               FORMATS[header["format_version"]])
         for i, ids in zip(members, decoded):
             if i is None:
                 continue
@@ -263,8 +263,7 @@ def compress_run(run_dir: str | Path, split_name: str = "val", out: str | Path |
               "bins_sha256": meta.splits[split_name].sha256, "dtype": meta.dtype, "vocab_size": meta.vocab_size,
               "eos_id": meta.eos_id, "utterances": len(split.offsets) - 1, "run": str(run_dir),
               "weights_sha256": weights_sha256(model), "seq_len": model.config.seq_len, "context_keep": keep,
-              "lanes": lanes, "quantization": {"steps_per_bit": STEPS_PER_BIT, "weight_bits": WEIGHT_BITS,
-                                               "coder": CODER, "precision_bits": PRECISION_BITS},
+              "lanes": lanes, "format_version": WRITTEN.version, "quantization": WRITTEN.quantization,
               "environment": environment(threads)}
     with torch_threads(threads):
         file, nats, encode_seconds = compress_split(model, split, meta.eos_id, lanes, keep, header, log)
@@ -331,8 +330,9 @@ def decompress(path: str | Path, run_dir: str | Path, out: str | Path | None = N
     if check_bins_ and bins_dir is not None:
         check_bins(file, TokenBins(bins_dir), path)
     env, here = file.header["environment"], environment(file.header["environment"]["threads"])
-    if file.header["quantization"]["coder"] != CODER:
-        print(f"[decompress] note: coded with {file.header['quantization']['coder']}, decoding with {CODER}; if "
+    coder = FORMATS[file.header["format_version"]].quantization["coder"]
+    if file.header["quantization"]["coder"] != coder:
+        print(f"[decompress] note: coded with {file.header['quantization']['coder']}, decoding with {coder}; if "
               "its quantization changed, utterances fail their checksums", file=sys.stderr)
     if env != here:
         print(f"[decompress] note: coded on {env}, decoding on {here}; where the logits differ by an ULP an "
