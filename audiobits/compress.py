@@ -37,6 +37,7 @@ from audiobits.range_coder import FORMATS, WRITTEN, CachedPredictor, decode_lane
 from audiobits.runs import load_run
 
 ZSTD_LEVEL = 19
+DEFAULT_MEMORY_GIB = 2.0  # compress's lanes by default: as many utterances as fit this (`default_lanes`)
 SUSPICIOUS_GAP = 0.25  # payload this much above the run's reported bits/sec: say the score is not achievable
 CHECKPOINT = Path("checkpoints") / "last.ckpt"
 RUN_DIR_FIX = ("Pass a finished run directory (Lightning's log dir runs/<name>/version_N, holding results.json, "
@@ -102,6 +103,19 @@ def torch_threads(threads: int):
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def lane_bytes(config: GPTConfig, steps: int) -> int:
+    """Memory one lane takes while coding: its key/value cache (fp32), about a dozen bytes of coder temporaries
+    per vocabulary id (logits, counts, their running sum, the softmax), and its ids (``steps``, int64, twice)."""
+    return 2 * config.n_layer * config.seq_len * config.n_embd * 4 + 48 * config.vocab_size + 16 * steps
+
+
+def default_lanes(config: GPTConfig, counts: list[int], memory_gib: float) -> int:
+    """As many lanes as fit ``memory_gib`` at the longest utterance's length, at most one per utterance: each
+    coding step pays its Python and per-call costs once for all lanes, so few passes are fastest."""
+    fit = int(memory_gib * 2**30) // lane_bytes(config, max(counts, default=1))
+    return max(1, min(fit, len(counts)))
 
 
 def lane_plan(counts: list[int], lanes: int) -> list[list[int | None]]:
@@ -231,11 +245,12 @@ def baselines(split: SplitBins, meta, seconds: float) -> dict:
             for name, (size, how) in sizes.items()}
 
 
-def compress_run(run_dir: str | Path, split_name: str = "val", out: str | Path | None = None, lanes: int = 16,
-                 threads: int = 1, verify: bool = True, log=print) -> dict:
+def compress_run(run_dir: str | Path, split_name: str = "val", out: str | Path | None = None,
+                 lanes: int | None = None, threads: int = 1, verify: bool = True, log=print,
+                 memory_gib: float = DEFAULT_MEMORY_GIB) -> dict:
     """Compress one split of a finished run; writes the file and RUN_DIR/compress.json, returns the latter. The
     run (the input: its folder, final weights and results) and then both outputs' folders are checked before
-    anything is coded or written."""
+    anything is coded or written. ``lanes`` None: `default_lanes` within ``memory_gib``."""
     run_dir = Path(run_dir)
     check_run_dir(run_dir)
     model = load_model(run_dir)
@@ -259,6 +274,8 @@ def compress_run(run_dir: str | Path, split_name: str = "val", out: str | Path |
         raise CompressedFileError(f"{run_dir / CHECKPOINT}: vocab_size {model.config.vocab_size}, {bins_dir} "
                                   f"{meta.vocab_size}: the weights were not trained on these bins.")
     keep = model.config.seq_len - max(model.config.seq_len // 4, 1)
+    if lanes is None:
+        lanes = default_lanes(model.config, np.diff(split.offsets).tolist(), memory_gib)
     header = {"representation": meta.representation, "corpus": meta.corpus, "split": split_name,
               "bins_sha256": meta.splits[split_name].sha256, "dtype": meta.dtype, "vocab_size": meta.vocab_size,
               "eos_id": meta.eos_id, "utterances": len(split.offsets) - 1, "run": str(run_dir),
@@ -357,16 +374,22 @@ def decompress(path: str | Path, run_dir: str | Path, out: str | Path | None = N
 
 
 def main(argv: list[str] | None = None) -> None:
-    """`audiobits compress RUN_DIR [--split val] [--out FILE] [--lanes 16] [--threads 1] [--verify true]`."""
+    """`audiobits compress RUN_DIR [--split val] [--out FILE] [--lanes N] [--memory_gib 2] [--threads 1]
+    [--verify true]`."""
     parser = argument_parser("audiobits compress", __doc__.splitlines()[0])
     parser.add_argument("run", help="a finished run directory (results.json, config.yaml, checkpoints/last.ckpt)")
     parser.add_argument("--split", default="val", help="which split of the run's bins to code")
     parser.add_argument("--out", type=str | None, default=None, help="the file to write (RUN_DIR/<split>.abz)")
-    parser.add_argument("--lanes", type=int, default=16, help="utterances coded side by side (fixed in the file)")
+    parser.add_argument("--lanes", type=int | None, default=None,
+                        help="utterances coded side by side (fixed in the file; decompress runs as many). Default: "
+                             "as many as fit --memory_gib, at most one per utterance")
+    parser.add_argument("--memory_gib", type=float, default=DEFAULT_MEMORY_GIB,
+                        help="memory the default lanes may take (key/value caches and coder buffers)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads while coding (fixed in the file)")
     parser.add_argument("--verify", type=bool, default=True, help="decode the file again and check every id")
     args = parser.parse_args(argv)
-    summary = compress_run(args.run, args.split, args.out, args.lanes, args.threads, args.verify)
+    summary = compress_run(args.run, args.split, args.out, args.lanes, args.threads, args.verify,
+                           memory_gib=args.memory_gib)
     print(f"{summary['file']}: coded {summary['compressed_bits_per_sec']:,.1f} bits/s, {summary['overhead']:+.2%} "
           f"over the cross-entropy {summary['utterance_reset_bits_per_sec']:,.1f} bits/s (whole file with header and "
           f"index: {summary['file_bytes']:,} bytes, {summary['file_bits_per_sec']:,.1f} bits/s); "
