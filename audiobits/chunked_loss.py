@@ -156,7 +156,8 @@ def fused_summed_nats(hidden: torch.Tensor, weight: torch.Tensor, targets: torch
                       ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
     """`chunked_summed_nats` through Liger Kernel's fused Triton kernel (CUDA; the CPU only under Triton's
     interpreter, ``TRITON_INTERPRET=1``, which the tests use): the padded weight's pad columns get a `PAD_LOGIT`
-    bias, so they carry no probability."""
+    bias, so they carry no probability; the weight's gradient is summed over the row chunks in fp32
+    (``accum_dtype``: in bf16 its error against float64 nearly doubles, tests/test_chunked_loss.py)."""
     from liger_kernel.transformers.functional import liger_fused_linear_cross_entropy
 
     dtype = _compute_dtype(hidden, weight)
@@ -165,4 +166,4 @@ def fused_summed_nats(hidden: torch.Tensor, weight: torch.Tensor, targets: torch
     bias[weight.shape[0]:] = PAD_LOGIT
     return liger_fused_linear_cross_entropy(hidden.reshape(-1, hidden.shape[-1]).to(dtype), padded,
                                             targets.reshape(-1), bias=bias, ignore_index=ignore_index,
-                                            reduction="sum")
+                                            reduction="sum", accum_dtype=torch.float32)

@@ -19,9 +19,10 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from bench_utils import SEED_VOCABS, bf16_peak, device_name, write_uniform_bins
+from bench_utils import SEED_VOCABS, device_name, write_uniform_bins
 
 from audiobits import metrics
+from audiobits.accelerators import bf16_peak
 from audiobits import model as model_lib
 from audiobits.cli import lightning_cli
 from audiobits.data import TokenBinDataModule

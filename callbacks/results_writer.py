@@ -18,6 +18,7 @@ from audiobits.results import (RESULTS_FILE, ValidationSums, compute_results, sc
                                write_val_utterances)
 from audiobits.trainer_options import CHECKPOINT_KEY, TrainerRecord
 from callbacks.cumulative_flops import trained_tokens
+from callbacks.throughput import Throughput, TrainingThroughput
 
 
 def checkpoint_run_dir(ckpt_path: str | None) -> Path | None:
@@ -35,6 +36,7 @@ class Trained(NamedTuple):
     finished: bool
     step: int
     options: TrainerRecord | None
+    throughput: dict | None = None  # `Throughput`'s keys, as fit measured them (None: not measured)
 
 
 def fitted_training(path: Path) -> Trained:
@@ -49,7 +51,8 @@ def fitted_training(path: Path) -> Trained:
         raise ConfigValueError(f"{path}: lacks {missing}, which fit records. {fix}")
     record = fitted.get("trainer")
     options = None if record is None else TrainerRecord.from_dict(record, path, fix)
-    return Trained(fitted["train_tokens"], fitted["finished"], fitted.get("global_step", 0), options)
+    speed = {k: fitted[k] for k in Throughput.__dataclass_fields__ if k in fitted}
+    return Trained(fitted["train_tokens"], fitted["finished"], fitted.get("global_step", 0), options, speed or None)
 
 
 class ResultsWriter(L.Callback):
@@ -121,6 +124,7 @@ class ResultsWriter(L.Callback):
                                   eval_stride=datamodule.eval_stride, trainer=trained.options)
         results["global_step"] = trained.step
         results["eval_precision"] = trainer.precision  # `audiobits validate` may evaluate in another than training's
+        results.update(trained.throughput or {})
         path = write_results(results, directory)
         write_val_utterances(val, self._passes.get(SLIDING, self._sums), directory)
         low, high = results["bits_per_sec_ci95"]
@@ -142,8 +146,10 @@ class ResultsWriter(L.Callback):
         # Finished = the whole epoch was trained (max_steps / limit_train_batches can end it early) and validated.
         finished = (self._step == trainer.global_step and train_tokens == datamodule.train_target_tokens
                     and not trainer.interrupted)
+        speed = next((c.summary(trainer, pl_module).as_dict() for c in trainer.callbacks
+                      if isinstance(c, TrainingThroughput)), None)
         self._write(trainer, pl_module, Path(log_dir),
-                    Trained(train_tokens, finished, trainer.global_step, TrainerRecord.of(trainer)))
+                    Trained(train_tokens, finished, trainer.global_step, TrainerRecord.of(trainer), speed))
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """``audiobits validate``: write results.json into the checkpoint's run directory (updating the evaluation,
