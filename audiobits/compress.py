@@ -29,7 +29,8 @@ from audiobits import metrics
 from audiobits.arguments import argument_parser
 from audiobits.bins import SplitBins, TokenBins
 from audiobits.checkpoint import read_checkpoint
-from audiobits.compressed_file import COMPRESS_FILE, CompressedFile, CompressedFileError, Entry, ids_checksum
+from audiobits.compressed_file import (COMPRESS_FILE, MAX_LANES, CompressedFile, CompressedFileError, Entry,
+                                       ids_checksum)
 from audiobits.errors import MissingFileError
 from audiobits.files import check_output_file, write_atomic, write_text_atomic
 from audiobits.model import GPTConfig, TinyGPT
@@ -115,7 +116,7 @@ def default_lanes(config: GPTConfig, counts: list[int], memory_gib: float) -> in
     """As many lanes as fit ``memory_gib`` at the longest utterance's length, at most one per utterance: each
     coding step pays its Python and per-call costs once for all lanes, so few passes are fastest."""
     fit = int(memory_gib * 2**30) // lane_bytes(config, max(counts, default=1))
-    return max(1, min(fit, len(counts)))
+    return max(1, min(fit, len(counts), MAX_LANES))
 
 
 def lane_plan(counts: list[int], lanes: int) -> list[list[int | None]]:

@@ -32,6 +32,7 @@ MAGIC = b"AUDIOBZ\n"
 FORMAT_VERSIONS = (1, 2)  # the versions this audiobits reads (range_coder.FORMATS); the header names its own
 _U32 = struct.Struct("<I")
 _ENTRY = struct.Struct("<IIHII")
+MAX_LANES = 2**16 - 1  # the index stores each utterance's lane as u16
 
 
 class CompressedFileError(AudiobitsError):

@@ -420,3 +420,18 @@ def test_default_lanes_fill_the_memory_budget_but_never_exceed_the_utterances():
     assert default_lanes(seed, [2000] * 1000, 2.0) == 2 * 2**30 // per_lane == 82
     assert default_lanes(seed, [2000] * 10, 2.0) == 10  # no empty lanes beyond the utterances
     assert default_lanes(seed, [2000] * 10, 0.001) == 1  # a budget below one lane still codes
+
+
+def test_a_version_1_file_written_by_its_own_coder_still_decodes(markov_run, tmp_path, monkeypatch):
+    """Files from before the lane coder (format 1: constriction, lane by lane) are read by today's decompress."""
+    from audiobits.range_coder import FORMATS
+
+    run, v2_path, _ = markov_run
+    with monkeypatch.context() as patch:
+        patch.setattr(compress_module, "WRITTEN", FORMATS[1])
+        compress_run(run, lanes=4, out=tmp_path / "v1.abz", verify=False, log=lambda *a: None)
+    old, new = CompressedFile.read(tmp_path / "v1.abz"), CompressedFile.read(v2_path)
+    assert old.header["format_version"] == 1 and old.header["quantization"]["coder"].startswith("constriction")
+    assert new.header["format_version"] == 2 and old.payloads != new.payloads
+    restored = decompress(tmp_path / "v1.abz", run, out=tmp_path / "ids.npz", log=lambda *a: None)
+    assert all(np.array_equal(restored[i], want) for i, want in enumerate(val_utterances(run)))
