@@ -52,6 +52,15 @@ def _block_logits(hidden: torch.Tensor, weight: torch.Tensor, vocab: int, rows: 
         yield block, logits
 
 
+def _accumulate_product(total: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> None:
+    """total (fp32) += a @ b: in place (one GEMM, no temporary) when a and b are fp32; half-precision products go
+    through a temporary and its fp32 copy (torch 2.9's CPU kernels have no mixed-dtype GEMM)."""
+    if a.dtype == total.dtype:
+        total.addmm_(a, b)
+    else:
+        total += (a @ b).float()
+
+
 class _ChunkedLinearCrossEntropySum(torch.autograd.Function):
     """Σ nats of ``hidden @ weight.T`` (rows × d, vocab × d) over valid targets; logits in the inputs' dtype,
     softmax in fp32. The loss is the graph's last node, so its gradient (softmax − one-hot) is known in the forward
@@ -78,7 +87,7 @@ class _ChunkedLinearCrossEntropySum(torch.autograd.Function):
                     if want_hidden:
                         grad_hidden[block] = grad_logits @ weight
                     if want_weight:
-                        grad_weight += (grad_logits.T @ hidden[block]).float()
+                        _accumulate_product(grad_weight, grad_logits.T, hidden[block])
         ctx.save_for_backward(grad_hidden, None if grad_weight is None else grad_weight[:vocab].to(weight.dtype))
         return total
 

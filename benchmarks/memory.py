@@ -1,10 +1,10 @@
 """Peak memory of one training step with the full-logits loss against the chunked head (and Liger's fused one).
 
-Each (vocab, loss) case is one forward, backward and AdamW step of TinyGPT on random ids, bf16 autocast on CUDA
-(as ``bf16-mixed`` trains) and fp32 on the CPU. CUDA: ``torch.cuda.max_memory_allocated`` since the case began
-(everything: weights, optimizer state, activations), all cases in this process. CPU: each case in a fresh process,
-the growth of its peak resident set over the step (``ru_maxrss``), i.e. the step's own activations, logits and
-gradients.
+Each (vocab, loss) case is one forward, backward and AdamW step of TinyGPT on random ids, bf16 autocast and compiled
+blocks on CUDA (as ``bf16-mixed`` fit trains) and fp32 on the CPU. CUDA: ``torch.cuda.max_memory_allocated`` since
+the case began (everything: weights, optimizer state, activations), all cases in this process. CPU: each case in a
+fresh process, the growth of its peak resident set over the step (``ru_maxrss``), i.e. the step's own activations,
+logits and gradients.
 
     python benchmarks/memory.py                                   # CPU: 2 layers × 512, batch 4 × 1024
     python benchmarks/memory.py --n-layer 6 --batch 64            # the seed's model at 64 × 1024 (GPU)
@@ -35,6 +35,8 @@ def one_step(vocab: int, head_loss: str, n_layer: int, batch: int, seq_len: int)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     torch.manual_seed(0)
     module = TinyGPTModule(vocab, seq_len=seq_len, n_layer=n_layer, head_loss=head_loss).to(device)
+    if device.type == "cuda":
+        module.compile_blocks()  # the path fit trains on CUDA
     optimizer = torch.optim.AdamW(module.parameters(), lr=1e-4, fused=device.type == "cuda")
     data = {"input": torch.randint(0, vocab, (batch, seq_len), device=device),
             "target": torch.randint(0, vocab, (batch, seq_len), device=device)}
