@@ -126,3 +126,18 @@ def test_the_floor_of_real_runs_on_a_known_source_lands_near_its_entropy(tmp_pat
     assert record["unreliable"] and record["reasons"] == [next(r for r in record["reasons"] if "left out" in r)]
     assert abs(record["E_bits_per_token"] - truth) / truth < 0.05
     assert truth < record["measured"]["bits_per_token"]  # no trained run beats the source on held-out data
+
+
+def test_the_time_estimate_times_the_training_loss_fit_uses(monkeypatch):
+    """`measure_throughput` steps `TinyGPTModule`'s own training loss (the chunked head on the CPU, compiled blocks
+    and the fused head on CUDA), not a separate full-logits loop."""
+    from audiobits import sweep
+    from audiobits.module import TinyGPTModule
+
+    calls = []
+    loss = TinyGPTModule._summed_train_nats
+    monkeypatch.setattr(TinyGPTModule, "_summed_train_nats",
+                        lambda self, batch: calls.append(batch["target"].shape) or loss(self, batch))
+    rate = sweep.measure_throughput(LadderSize("a", 1, 16, 2, 3e-3, 3e-4), vocab_size=33, seq_len=16, batch=2,
+                                    steps=2)
+    assert rate > 0 and calls == [(2, 16)] * 3  # one untimed step, two timed
