@@ -180,3 +180,24 @@ def test_sealing_follows_constriction_when_its_held_back_words_carry():
         np.frombuffer(payload + b"\0" * (-len(payload) % 4), dtype=">u4").astype(np.uint32))
     assert [int(decoder.decode(family, weights(cum, count))[0]) for cum, count in steps] == [1, 1, 1, 1]
 
+
+
+def test_the_predictor_sees_the_most_recent_tokens_and_reuses_its_cache(predictor):
+    """After every step the cache holds the stream's last `cache.length` tokens (rebuilt from the last `keep` when
+    full), so its logits equal a plain forward pass over them; a second pass of the same width allocates nothing."""
+    stream = np.random.default_rng(3).integers(0, EOS, (2, 80))
+    for start in range(2):
+        predictor.start(2)
+        if start == 0:
+            buffers = [layer.k.data_ptr() for layer in predictor.cache.layers] + [predictor.window.data_ptr()]
+        lengths = []
+        for t in range(stream.shape[1]):
+            logits = predictor.step(stream[:, t])
+            length = predictor.cache.length
+            lengths.append(length)
+            if t % 7 == 0 or length == predictor.keep:
+                with torch.inference_mode():
+                    expected = predictor.model(torch.as_tensor(stream[:, t + 1 - length:t + 1]))[:, -1]
+                np.testing.assert_allclose(logits, expected.numpy(), rtol=1e-4, atol=1e-5)
+        assert max(lengths) == 32 and lengths.count(predictor.keep) == 7  # once growing, 6 rebuilds
+    assert buffers == [layer.k.data_ptr() for layer in predictor.cache.layers] + [predictor.window.data_ptr()]
