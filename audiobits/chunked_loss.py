@@ -52,6 +52,15 @@ def _block_logits(hidden: torch.Tensor, weight: torch.Tensor, vocab: int, rows: 
         yield block, logits
 
 
+def _accumulate_product(total: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> None:
+    """total (fp32) += a @ b: in place (one GEMM, no temporary) when a and b are fp32; half-precision products go
+    through a temporary and its fp32 copy (torch 2.9's CPU kernels have no mixed-dtype GEMM)."""
+    if a.dtype == total.dtype:
+        total.addmm_(a, b)
+    else:
+        total += (a @ b).float()
+
+
 class _ChunkedLinearCrossEntropySum(torch.autograd.Function):
     """Σ nats of ``hidden @ weight.T`` (rows × d, vocab × d) over valid targets; logits in the inputs' dtype,
     softmax in fp32. The loss is the graph's last node, so its gradient (softmax − one-hot) is known in the forward
@@ -78,7 +87,7 @@ class _ChunkedLinearCrossEntropySum(torch.autograd.Function):
                     if want_hidden:
                         grad_hidden[block] = grad_logits @ weight
                     if want_weight:
-                        grad_weight += (grad_logits.T @ hidden[block]).float()
+                        _accumulate_product(grad_weight, grad_logits.T, hidden[block])
         ctx.save_for_backward(grad_hidden, None if grad_weight is None else grad_weight[:vocab].to(weight.dtype))
         return total
 
@@ -156,7 +165,8 @@ def fused_summed_nats(hidden: torch.Tensor, weight: torch.Tensor, targets: torch
                       ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
     """`chunked_summed_nats` through Liger Kernel's fused Triton kernel (CUDA; the CPU only under Triton's
     interpreter, ``TRITON_INTERPRET=1``, which the tests use): the padded weight's pad columns get a `PAD_LOGIT`
-    bias, so they carry no probability."""
+    bias, so they carry no probability; the weight's gradient is summed over the row chunks in fp32
+    (``accum_dtype``: in bf16 its error against float64 nearly doubles, tests/test_chunked_loss.py)."""
     from liger_kernel.transformers.functional import liger_fused_linear_cross_entropy
 
     dtype = _compute_dtype(hidden, weight)
@@ -165,4 +175,4 @@ def fused_summed_nats(hidden: torch.Tensor, weight: torch.Tensor, targets: torch
     bias[weight.shape[0]:] = PAD_LOGIT
     return liger_fused_linear_cross_entropy(hidden.reshape(-1, hidden.shape[-1]).to(dtype), padded,
                                             targets.reshape(-1), bias=bias, ignore_index=ignore_index,
-                                            reduction="sum")
+                                            reduction="sum", accum_dtype=torch.float32)

@@ -36,7 +36,7 @@ from audiobits.module import TinyGPTModule
 from audiobits.seeds import fit_seeds, split_seeds
 from audiobits.trainer_options import (CHECKPOINT_KEY, EPOCHS, TrainerRecord, check_fit_options, check_resume_options,
                                        study_precision)
-from callbacks import ChannelUtilization, CumulativeFLOPs, InformationRate, ResultsWriter
+from callbacks import ChannelUtilization, CumulativeFLOPs, InformationRate, ResultsWriter, TrainingThroughput
 
 DESCRIPTION = ("Train one small GPT per token stream and report the bits per second each carries. Subcommands: "
                "fit, validate, test (LightningCLI; `fit --seeds 0,1,2` repeats a fit per seed); prepare (write a "
@@ -81,6 +81,7 @@ class AudiobitsCLI(LightningCLI):
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.set_defaults({"checkpoint.save_last": True, "checkpoint.save_top_k": 0,
                              "checkpoint.every_n_train_steps": 500})
+        parser.add_lightning_class_args(TrainingThroughput, "throughput")  # throughput.peak_flops_per_sec for MFU
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
         """Parse, then load and check ``--ckpt_path`` (`read_checkpoint`) before Lightning reads hyperparameters from

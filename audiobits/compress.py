@@ -29,15 +29,16 @@ from audiobits import metrics
 from audiobits.arguments import argument_parser
 from audiobits.bins import SplitBins, TokenBins
 from audiobits.checkpoint import read_checkpoint
-from audiobits.compressed_file import COMPRESS_FILE, CompressedFile, CompressedFileError, Entry, ids_checksum
+from audiobits.compressed_file import (COMPRESS_FILE, MAX_LANES, CompressedFile, CompressedFileError, Entry,
+                                       ids_checksum)
 from audiobits.errors import MissingFileError
 from audiobits.files import check_output_file, write_atomic, write_text_atomic
 from audiobits.model import GPTConfig, TinyGPT
-from audiobits.range_coder import (CODER, PRECISION_BITS, STEPS_PER_BIT, WEIGHT_BITS, CachedPredictor,
-                                   decode_lanes, encode_lanes)
+from audiobits.range_coder import FORMATS, WRITTEN, CachedPredictor, decode_lanes, encode_lanes
 from audiobits.runs import load_run
 
 ZSTD_LEVEL = 19
+DEFAULT_MEMORY_GIB = 2.0  # compress's lanes by default: as many utterances as fit this (`default_lanes`)
 SUSPICIOUS_GAP = 0.25  # payload this much above the run's reported bits/sec: say the score is not achievable
 CHECKPOINT = Path("checkpoints") / "last.ckpt"
 RUN_DIR_FIX = ("Pass a finished run directory (Lightning's log dir runs/<name>/version_N, holding results.json, "
@@ -105,6 +106,19 @@ def torch_threads(threads: int):
         torch.set_num_threads(before)
 
 
+def lane_bytes(config: GPTConfig, steps: int) -> int:
+    """Memory one lane takes while coding: its key/value cache (fp32), about a dozen bytes of coder temporaries
+    per vocabulary id (logits, counts, their running sum, the softmax), and its ids (``steps``, int64, twice)."""
+    return 2 * config.n_layer * config.seq_len * config.n_embd * 4 + 48 * config.vocab_size + 16 * steps
+
+
+def default_lanes(config: GPTConfig, counts: list[int], memory_gib: float) -> int:
+    """As many lanes as fit ``memory_gib`` at the longest utterance's length, at most one per utterance: each
+    coding step pays its Python and per-call costs once for all lanes, so few passes are fastest."""
+    fit = int(memory_gib * 2**30) // lane_bytes(config, max(counts, default=1))
+    return max(1, min(fit, len(counts), MAX_LANES))
+
+
 def lane_plan(counts: list[int], lanes: int) -> list[list[int | None]]:
     """Passes of ``lanes`` utterance indices: longest first (lanes of a pass end close together), utterance k of
     that order in lane ``k % lanes``; the last pass is padded with None."""
@@ -135,7 +149,7 @@ def compress_split(model: TinyGPT, split: SplitBins, eos_id: int, lanes: int, ke
     plan = lane_plan(counts, lanes)
     for k, members in enumerate(plan):
         ids = [None if i is None else _utterance(split, i) for i in members]
-        coded, lane_nats = encode_lanes(predictor, ids, eos_id, _progress(log, "compress", k, len(plan)))
+        coded, lane_nats = encode_lanes(predictor, ids, eos_id, _progress(log, "compress", k, len(plan)), WRITTEN)
         for lane, (i, payload) in enumerate(zip(members, coded)):
             if i is not None:
                 payloads[i], nats[i] = payload, lane_nats[lane]
@@ -169,7 +183,8 @@ def decompress_file(file: CompressedFile, model: TinyGPT, only: list[int] | None
         members = [by_lane[lane][k] if k < len(by_lane[lane]) else None for lane in range(header["lanes"])]
         payloads = [None if i is None else file.payloads[i] for i in members]
         counts = [0 if i is None else entries[i].tokens for i in members]
-        decoded = decode_lanes(predictor, payloads, counts, header["eos_id"], _progress(log, "decompress", k, passes))
+        decoded = decode_lanes(predictor, payloads, counts, header["eos_id"], _progress(log, "decompress", k, passes),
+                               FORMATS[header["format_version"]])
         for i, ids in zip(members, decoded):
             if i is None:
                 continue
@@ -231,11 +246,12 @@ def baselines(split: SplitBins, meta, seconds: float) -> dict:
             for name, (size, how) in sizes.items()}
 
 
-def compress_run(run_dir: str | Path, split_name: str = "val", out: str | Path | None = None, lanes: int = 16,
-                 threads: int = 1, verify: bool = True, log=print) -> dict:
+def compress_run(run_dir: str | Path, split_name: str = "val", out: str | Path | None = None,
+                 lanes: int | None = None, threads: int = 1, verify: bool = True, log=print,
+                 memory_gib: float = DEFAULT_MEMORY_GIB) -> dict:
     """Compress one split of a finished run; writes the file and RUN_DIR/compress.json, returns the latter. The
     run (the input: its folder, final weights and results) and then both outputs' folders are checked before
-    anything is coded or written."""
+    anything is coded or written. ``lanes`` None: `default_lanes` within ``memory_gib``."""
     run_dir = Path(run_dir)
     check_run_dir(run_dir)
     model = load_model(run_dir)
@@ -259,12 +275,13 @@ def compress_run(run_dir: str | Path, split_name: str = "val", out: str | Path |
         raise CompressedFileError(f"{run_dir / CHECKPOINT}: vocab_size {model.config.vocab_size}, {bins_dir} "
                                   f"{meta.vocab_size}: the weights were not trained on these bins.")
     keep = model.config.seq_len - max(model.config.seq_len // 4, 1)
+    if lanes is None:
+        lanes = default_lanes(model.config, np.diff(split.offsets).tolist(), memory_gib)
     header = {"representation": meta.representation, "corpus": meta.corpus, "split": split_name,
               "bins_sha256": meta.splits[split_name].sha256, "dtype": meta.dtype, "vocab_size": meta.vocab_size,
               "eos_id": meta.eos_id, "utterances": len(split.offsets) - 1, "run": str(run_dir),
               "weights_sha256": weights_sha256(model), "seq_len": model.config.seq_len, "context_keep": keep,
-              "lanes": lanes, "quantization": {"steps_per_bit": STEPS_PER_BIT, "weight_bits": WEIGHT_BITS,
-                                               "coder": CODER, "precision_bits": PRECISION_BITS},
+              "lanes": lanes, "format_version": WRITTEN.version, "quantization": WRITTEN.quantization,
               "environment": environment(threads)}
     with torch_threads(threads):
         file, nats, encode_seconds = compress_split(model, split, meta.eos_id, lanes, keep, header, log)
@@ -331,8 +348,9 @@ def decompress(path: str | Path, run_dir: str | Path, out: str | Path | None = N
     if check_bins_ and bins_dir is not None:
         check_bins(file, TokenBins(bins_dir), path)
     env, here = file.header["environment"], environment(file.header["environment"]["threads"])
-    if file.header["quantization"]["coder"] != CODER:
-        print(f"[decompress] note: coded with {file.header['quantization']['coder']}, decoding with {CODER}; if "
+    coder = FORMATS[file.header["format_version"]].quantization["coder"]
+    if file.header["quantization"]["coder"] != coder:
+        print(f"[decompress] note: coded with {file.header['quantization']['coder']}, decoding with {coder}; if "
               "its quantization changed, utterances fail their checksums", file=sys.stderr)
     if env != here:
         print(f"[decompress] note: coded on {env}, decoding on {here}; where the logits differ by an ULP an "
@@ -357,16 +375,22 @@ def decompress(path: str | Path, run_dir: str | Path, out: str | Path | None = N
 
 
 def main(argv: list[str] | None = None) -> None:
-    """`audiobits compress RUN_DIR [--split val] [--out FILE] [--lanes 16] [--threads 1] [--verify true]`."""
+    """`audiobits compress RUN_DIR [--split val] [--out FILE] [--lanes N] [--memory_gib 2] [--threads 1]
+    [--verify true]`."""
     parser = argument_parser("audiobits compress", __doc__.splitlines()[0])
     parser.add_argument("run", help="a finished run directory (results.json, config.yaml, checkpoints/last.ckpt)")
     parser.add_argument("--split", default="val", help="which split of the run's bins to code")
     parser.add_argument("--out", type=str | None, default=None, help="the file to write (RUN_DIR/<split>.abz)")
-    parser.add_argument("--lanes", type=int, default=16, help="utterances coded side by side (fixed in the file)")
+    parser.add_argument("--lanes", type=int | None, default=None,
+                        help="utterances coded side by side (fixed in the file; decompress runs as many). Default: "
+                             "as many as fit --memory_gib, at most one per utterance")
+    parser.add_argument("--memory_gib", type=float, default=DEFAULT_MEMORY_GIB,
+                        help="memory the default lanes may take (key/value caches and coder buffers)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads while coding (fixed in the file)")
     parser.add_argument("--verify", type=bool, default=True, help="decode the file again and check every id")
     args = parser.parse_args(argv)
-    summary = compress_run(args.run, args.split, args.out, args.lanes, args.threads, args.verify)
+    summary = compress_run(args.run, args.split, args.out, args.lanes, args.threads, args.verify,
+                           memory_gib=args.memory_gib)
     print(f"{summary['file']}: coded {summary['compressed_bits_per_sec']:,.1f} bits/s, {summary['overhead']:+.2%} "
           f"over the cross-entropy {summary['utterance_reset_bits_per_sec']:,.1f} bits/s (whole file with header and "
           f"index: {summary['file_bytes']:,} bytes, {summary['file_bits_per_sec']:,.1f} bits/s); "

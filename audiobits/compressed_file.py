@@ -7,8 +7,8 @@ Layout (little-endian)::
     index: one entry per utterance       u32 payload bytes, u32 tokens (EOS included), u16 lane,
                                          u32 crc32 of the payload, u32 crc32 of the ids (as u32)
     u32 crc32 of the index
-    payloads, concatenated in index order (each the range coder's 32-bit words, big-endian, the last one cut to
-    its meaningful bytes: the decoder pads with zeros; range_coder.sealed)
+    payloads, concatenated in index order (each the range coder's bytes, cut after the last meaningful one: the
+    decoder pads with zeros; version 1: constriction's 32-bit words, big-endian, range_coder_v1.sealed)
 
 docs/compress.md describes every header field.
 """
@@ -29,9 +29,10 @@ from audiobits.files import write_atomic
 
 COMPRESS_FILE = "compress.json"  # RUN_DIR/compress.json: what `audiobits compress` measured (docs/compress.md)
 MAGIC = b"AUDIOBZ\n"
-FORMAT_VERSION = 1
+FORMAT_VERSIONS = (1, 2)  # the versions this audiobits reads (range_coder.FORMATS); the header names its own
 _U32 = struct.Struct("<I")
 _ENTRY = struct.Struct("<IIHII")
+MAX_LANES = 2**16 - 1  # the index stores each utterance's lane as u16
 
 
 class CompressedFileError(AudiobitsError):
@@ -69,7 +70,7 @@ class CompressedFile:
     def write(self, path: str | os.PathLike) -> int:
         """Write atomically (`write_atomic`); returns the file's size in bytes."""
         path = Path(path)
-        header = json.dumps({**self.header, "format_version": FORMAT_VERSION}, sort_keys=True).encode()
+        header = json.dumps(self.header, sort_keys=True).encode()
         index = b"".join(_ENTRY.pack(e.payload_bytes, e.tokens, e.lane, e.payload_crc, e.ids_crc)
                          for e in self.entries)
         blob = b"".join([MAGIC, _U32.pack(len(header)), header, _U32.pack(zlib.crc32(header)), index,
@@ -96,9 +97,10 @@ class CompressedFile:
             raise CompressedFileError(f"{path}: the header's checksum does not match; the file is corrupted. "
                                       "Compress the run again.")
         header = json.loads(header_bytes)
-        if header.get("format_version") != FORMAT_VERSION:
+        if header.get("format_version") not in FORMAT_VERSIONS:
             raise CompressedFileError(f"{path}: format_version {header.get('format_version')}, this audiobits "
-                                      f"reads {FORMAT_VERSION}. Decode it with the audiobits that wrote it.")
+                                      f"reads {', '.join(map(str, FORMAT_VERSIONS))}. Decode it with the audiobits "
+                                      "that wrote it.")
         at += 8 + length
         count = header["utterances"]
         index = data[at:at + count * _ENTRY.size]

@@ -60,8 +60,13 @@ class TinyGPTModule(L.LightningModule):
         wanted = self.hparams.compile
         on_cuda = self._trainer is not None and self._trainer.strategy.root_device.type == "cuda"
         if wanted or (wanted is None and on_cuda):  # auto: compile for a CUDA Trainer, not load_from_checkpoint
-            for block in self.model.blocks:  # in place: checkpoints keep the same keys with or without compile
-                block.compile()
+            self.compile_blocks()
+
+    def compile_blocks(self) -> None:
+        """``torch.compile`` each transformer block in place (checkpoints keep the same keys): what fit trains with
+        on CUDA, and what `sweep`'s time estimate and benchmarks/memory.py measure there."""
+        for block in self.model.blocks:
+            block.compile()
 
     def setup(self, stage: str) -> None:
         datamodule = self.trainer.datamodule

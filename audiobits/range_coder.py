@@ -1,72 +1,56 @@
-"""Range coding of token streams with a model's next-token probabilities (constriction's range coder).
+"""Range coding of token streams with a model's next-token probabilities, many utterances side by side in lanes.
 
 Encoder and decoder must derive bit-identical integer probabilities. Two rules make sure they do:
 
-1. Logits → probabilities is exact integer arithmetic: a logit's distance below the row's maximum is rounded to
-   1/``STEPS_PER_BIT`` bit and mapped through a fixed integer table of 2^(-k/STEPS_PER_BIT), so no ``exp`` of any
-   math library (which may differ by an ULP between machines) enters; constriction then quantizes these integer
-   weights to 24-bit counts (every id at least one count, so any id can be coded) in IEEE double arithmetic.
+1. Logits → counts is exact: IEEE-exact float steps and integer tables, no ``exp`` of any math library
+   (:mod:`audiobits.lane_coder` for format version 2, :mod:`audiobits.range_coder_v1` for version 1).
 2. The logits come from the same computation on both sides: utterances advance in lockstep through
    :class:`CachedPredictor` (a KV cache, one token per lane per step, refilled at fixed steps) in a fixed number
    of lanes, each utterance in the lane it was encoded in. Nothing in TinyGPT mixes rows, so the operations
    applied to an utterance's row are the same whatever the other lanes hold; on one software and hardware stack
    its logits are bit-identical however the utterances are batched (docs/compress.md, "Determinism").
+
+Each step runs one batched model step and one vectorized coder step over every lane: no Python loop over lanes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from decimal import Decimal, localcontext
-from importlib import metadata
+from dataclasses import dataclass
 
-import constriction
 import numpy as np
 import torch
 
+from audiobits import lane_coder, range_coder_v1
 from audiobits.model import TinyGPT
 
-STEPS_PER_BIT = 64  # log2-probabilities rounded to 1/64 bit: ≤ 1e-4 bit/token lost, see docs/compress.md
-WEIGHT_BITS = 36  # the most likely id weighs 2^36; ids more than 36 bits below it get constriction's minimum
-LOG2_E = 1.4426950408889634  # log2(e), written out: not computed by the machine's libm
-PRECISION_BITS = 24  # constriction's Categorical: counts out of 2^24
 PROGRESS_EVERY = 5000  # steps between progress reports of a long pass
-CODER = f"constriction {metadata.version('constriction')} queue.RangeEncoder, Categorical(perfect=False), " \
-        f"{PRECISION_BITS}-bit"
 
 
-def _exp2_table() -> np.ndarray:
-    """round(2^WEIGHT_BITS · 2^(-r/STEPS_PER_BIT)) for r < STEPS_PER_BIT, in software decimal arithmetic (the
-    same integers on every machine)."""
-    with localcontext() as ctx:
-        ctx.prec = 40
-        return np.array([int((Decimal(2) ** (WEIGHT_BITS - Decimal(r) / STEPS_PER_BIT)).to_integral_value())
-                         for r in range(STEPS_PER_BIT)], dtype=np.int64)
+@dataclass(frozen=True)
+class CodingFormat:
+    """One file format version's coder: its writer and reader (built per pass) and the header's record of it."""
+
+    version: int
+    encoder: Callable[[int], lane_coder.LaneEncoder | range_coder_v1.ConstrictionEncoder]
+    decoder: Callable[[list[bytes]], lane_coder.LaneDecoder | range_coder_v1.ConstrictionDecoder]
+    quantization: dict
 
 
-EXP2_TABLE = _exp2_table()
-_FAMILY = constriction.stream.model.Categorical(perfect=False)
-
-
-def coding_weights(logits: np.ndarray) -> np.ndarray:
-    """Integer weights (as float64, exact) ∝ 2^(round(log2 p · STEPS_PER_BIT) / STEPS_PER_BIT) for logits [N, V].
-
-    Only IEEE-exact operations (subtract, multiply by a constant, round half to even) and integer shifts: given
-    the same float32 logits, every machine gets the same weights.
-    """
-    logits = np.asarray(logits, dtype=np.float64)
-    if not np.isfinite(logits).all():
-        raise ValueError("the model produced non-finite logits; the weights or the input ids are broken")
-    below = -np.rint((logits - logits.max(axis=-1, keepdims=True)) * (STEPS_PER_BIT * LOG2_E)).astype(np.int64)
-    shift = np.minimum(below // STEPS_PER_BIT, 63)
-    return (EXP2_TABLE[below % STEPS_PER_BIT] >> shift).astype(np.float64)
+FORMATS = {1: CodingFormat(1, range_coder_v1.ConstrictionEncoder, range_coder_v1.ConstrictionDecoder,
+                           range_coder_v1.QUANTIZATION),
+           2: CodingFormat(2, lane_coder.LaneEncoder, lane_coder.LaneDecoder,
+                           {"steps_per_bit": lane_coder.STEPS_PER_BIT, "count_bits": lane_coder.COUNT_BITS,
+                            "coder": lane_coder.CODER})}
+WRITTEN = FORMATS[2]  # what `audiobits compress` writes; every version in FORMATS decodes
 
 
 def token_nats(logits: np.ndarray, tokens: np.ndarray) -> np.ndarray:
-    """Cross-entropy (nats) of ``tokens`` [N] under the unquantized softmax of ``logits`` [N, V], in float64."""
-    logits = np.asarray(logits, dtype=np.float64)
-    top = logits.max(axis=-1)
-    log_z = top + np.log(np.exp(logits - top[:, None]).sum(axis=-1))
-    return log_z - logits[np.arange(len(tokens)), tokens]
+    """Cross-entropy (nats, float64) of ``tokens`` [N] under the unquantized softmax of ``logits`` [N, V], computed
+    in the logits' own precision."""
+    logits = torch.from_numpy(np.asarray(logits))
+    picked = logits[torch.arange(len(tokens)), torch.from_numpy(np.asarray(tokens, dtype=np.int64))]
+    return (logits.logsumexp(-1) - picked).double().numpy()
 
 
 class CachedPredictor:
@@ -74,102 +58,89 @@ class CachedPredictor:
 
     Each stream's context is its own tokens since its start. When the cache is full (``seq_len`` tokens) it is
     rebuilt from the last ``keep`` tokens, so every prediction sees between ``keep`` and ``seq_len`` tokens of
-    history once the stream is that long — at the same step for every stream, encoder and decoder alike.
+    history once the stream is that long — at the same step for every stream, encoder and decoder alike. The
+    cache and the token window are allocated once per batch size and reused by every pass.
     """
 
     def __init__(self, model: TinyGPT, keep: int) -> None:
         if not 0 < keep < model.config.seq_len:
             raise ValueError(f"keep must lie in [1, seq_len={model.config.seq_len}), got {keep}")
         self.model, self.keep = model, keep
+        self.cache = None
 
     def start(self, batch: int) -> None:
-        self.cache = self.model.new_cache(batch)
-        self.recent = torch.zeros(batch, 0, dtype=torch.long)
+        if self.cache is None or self.window.shape[0] != batch:
+            self.cache = self.model.new_cache(batch)
+            self.window = torch.zeros(batch, self.model.config.seq_len, dtype=torch.long)  # the cached tokens
+        self.cache.clear()
 
     @torch.inference_mode()
     def step(self, tokens: np.ndarray) -> np.ndarray:
         """Feed one token per stream [B]; logits [B, V] (float32) of each stream's next token."""
-        new = torch.as_tensor(np.asarray(tokens, dtype=np.int64))[:, None]
-        self.recent = torch.cat([self.recent, new], dim=1)[:, -self.keep:]
-        if self.cache.length == self.cache.capacity:
+        new = torch.as_tensor(np.asarray(tokens, dtype=np.int64))
+        length = self.cache.length
+        if length == self.cache.capacity:
+            self.window[:, :self.keep - 1] = self.window[:, length - self.keep + 1:].clone()
+            self.window[:, self.keep - 1] = new
             self.cache.clear()
-            logits = self.model.forward_cached(self.recent, self.cache)
+            logits = self.model.forward_cached(self.window[:, :self.keep], self.cache)
         else:
-            logits = self.model.forward_cached(new, self.cache)
+            self.window[:, length] = new
+            logits = self.model.forward_cached(new[:, None], self.cache)
         return logits[:, -1].float().numpy()
 
 
 def encode_lanes(predictor: CachedPredictor, lanes: list[np.ndarray | None], eos_id: int,
-                 progress: Callable[[int, int], None] | None = None) -> tuple[list[bytes | None], np.ndarray]:
+                 progress: Callable[[int, int], None] | None = None, coding: CodingFormat = WRITTEN
+                 ) -> tuple[list[bytes | None], np.ndarray]:
     """Range-code the utterance in each lane (its ids, EOS included) on its own context, starting after one EOS
     token, all lanes in lockstep; an empty lane (None) is fed EOS. Returns each lane's payload (None when empty)
     and cross-entropy in nats under the unquantized softmax of the same logits. ``progress(step, steps)`` is
     called every PROGRESS_EVERY steps."""
-    utterances = [np.zeros(0, dtype=np.int64) if u is None else np.asarray(u, dtype=np.int64) for u in lanes]
-    encoders = [constriction.stream.queue.RangeEncoder() for _ in lanes]
+    lengths = np.array([0 if u is None else len(u) for u in lanes], dtype=np.int64)
+    steps = int(lengths.max(initial=0))
+    ids = np.full((len(lanes), steps), eos_id, dtype=np.int64)  # each lane's ids, EOS after its end
+    for lane, utterance in enumerate(lanes):
+        ids[lane, :lengths[lane]] = np.zeros(0) if utterance is None else utterance
+    encoder = coding.encoder(len(lanes))
     nats = np.zeros(len(lanes))
     feed = np.full(len(lanes), eos_id, dtype=np.int64)
     predictor.start(len(lanes))
-    steps = max(len(u) for u in utterances)
     for t in range(steps):
         if progress is not None and t % PROGRESS_EVERY == 0:
             progress(t, steps)
         logits = predictor.step(feed)
-        active = np.array([i for i, u in enumerate(utterances) if t < len(u)])
-        symbols = np.array([utterances[i][t] for i in active], dtype=np.int32)
-        weights = coding_weights(logits[active])
-        for row, lane in enumerate(active):
-            encoders[lane].encode(symbols[row:row + 1], _FAMILY, weights[row:row + 1])
-        nats[active] += token_nats(logits[active], symbols)
-        feed = np.array([u[t] if t < len(u) else eos_id for u in utterances], dtype=np.int64)
-    return [None if u is None else sealed(e) for u, e in zip(lanes, encoders)], nats
-
-
-def sealed(encoder: constriction.stream.queue.RangeEncoder) -> bytes:
-    """The encoder's finished 32-bit words (big-endian), then the shortest byte string whose value, padded with the
-    zeros the decoder reads past the end, lies in the final interval [lower, lower + range) of the 64-bit state:
-    about 3 bits above the information in all, where constriction's own sealing ends on a whole word (≈ 17 bits,
-    which short utterances feel)."""
-    position, (lower, width) = encoder.pos()
-    bulk = encoder.get_compressed()[:position].astype(">u4").tobytes()
-    if lower + (1 << 32) - 1 >= 1 << 64:  # constriction wrote its held-back words carried (its seal point passed
-        return bulk  # 2^64): the zeros after them stand for 2^64, which lies in the interval (range >= 2^32)
-    for zero_bytes in range(8, -1, -1):  # the point in the interval with the most trailing zero bytes
-        unit = 1 << (8 * zero_bytes)
-        point = -(-lower // unit) * unit
-        if point < min(lower + width, 1 << 64):
-            return bulk + point.to_bytes(8, "big").rstrip(b"\0")
-    raise AssertionError("unreachable: the point lower itself lies in the interval")
+        active = np.flatnonzero(lengths > t)
+        rows = logits if len(active) == len(lanes) else logits[active]
+        encoder.encode(active, rows, ids[active, t])
+        nats[active] += token_nats(rows, ids[active, t])
+        feed = ids[:, t]
+    return [None if u is None else encoder.payload(lane) for lane, u in enumerate(lanes)], nats
 
 
 def decode_lanes(predictor: CachedPredictor, payloads: list[bytes | None], counts: list[int], eos_id: int,
-                 progress: Callable[[int, int], None] | None = None) -> list[np.ndarray | None]:
+                 progress: Callable[[int, int], None] | None = None, coding: CodingFormat = WRITTEN
+                 ) -> list[np.ndarray | None]:
     """Inverse of :func:`encode_lanes`: ``counts[i]`` ids from lane i's payload, which must sit in the lane it was
     encoded in, among as many lanes; what the other lanes hold does not matter. An empty lane (None: unused, or
     known to be corrupt) is fed EOS; a lane whose payload makes the decoder fail comes back as None.
     """
-    lanes = len(payloads)
-    decoders = [None if p is None else constriction.stream.queue.RangeDecoder(
-        np.frombuffer(p + b"\0" * (-len(p) % 4), dtype=">u4").astype(np.uint32)) for p in payloads]
-    out = [np.zeros(n, dtype=np.int64) if p is not None else None for p, n in zip(payloads, counts)]
-    feed = np.full(lanes, eos_id, dtype=np.int64)
-    predictor.start(lanes)
-    steps = max(counts, default=0)
+    decoder = coding.decoder([b"" if p is None else p for p in payloads])
+    counts_ = np.asarray(counts, dtype=np.int64)
+    alive = np.array([p is not None for p in payloads], dtype=bool)
+    steps = int(counts_.max(initial=0))
+    out = np.zeros((len(payloads), steps), dtype=np.int64)
+    predictor.start(len(payloads))
+    feed = np.full(len(payloads), eos_id, dtype=np.int64)
     for t in range(steps):
         if progress is not None and t % PROGRESS_EVERY == 0:
             progress(t, steps)
         logits = predictor.step(feed)
-        feed = np.full(lanes, eos_id, dtype=np.int64)
-        active = [i for i in range(lanes) if out[i] is not None and t < counts[i]]
-        if not active:
+        feed = np.full(len(payloads), eos_id, dtype=np.int64)
+        active = np.flatnonzero(alive & (counts_ > t))
+        if not len(active):
             continue
-        weights = coding_weights(logits[active])
-        for row, lane in enumerate(active):
-            try:
-                symbol = int(decoders[lane].decode(_FAMILY, weights[row:row + 1])[0])
-            except (ValueError, RuntimeError, AssertionError):
-                out[lane] = None
-                continue
-            out[lane][t] = feed[lane] = symbol
-    return out
-
+        symbols, ok = decoder.decode(active, logits if len(active) == len(payloads) else logits[active])
+        alive[active[~ok]] = False
+        out[active[ok], t] = feed[active[ok]] = symbols[ok]
+    return [out[lane, :n] if alive[lane] else None for lane, n in enumerate(counts_)]

@@ -36,6 +36,7 @@ from audiobits.cooldown import config_decay_fraction, cooldown_args, cooldown_st
 from audiobits.errors import AudiobitsError
 from audiobits.files import check_output_dir, read_yaml, write_text_atomic
 from audiobits.model import GPTConfig, TinyGPT
+from audiobits.module import TinyGPTModule
 from audiobits.results import RESULTS_FILE
 from audiobits.sweep_records import SWEEP_FILE, cooldown_dir, main_run_dir, seed_run_dir
 from callbacks.fraction_checkpoints import DEFAULT_FRACTIONS, fraction_step
@@ -131,18 +132,21 @@ def plan_sweep(ladder: list[LadderSize], vocab_size: int, seq_len: int, train_wi
 
 
 def measure_throughput(size: LadderSize, vocab_size: int, seq_len: int, batch: int, steps: int = 2) -> float:
-    """Training tokens/sec of ``size`` here (CUDA with bf16 autocast when present, else CPU): one untimed step,
-    then ``steps`` timed forward + backward + AdamW steps on random tokens."""
+    """Training tokens/sec of ``size`` here through the path fit trains (`TinyGPTModule`'s training loss with its
+    default head, blocks compiled and bf16 autocast on CUDA, fused AdamW there; else the CPU): one untimed step
+    (compilation), then ``steps`` timed forward + backward + AdamW steps on random tokens."""
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    model = TinyGPT(GPTConfig(vocab_size, seq_len, size.n_layer, size.n_embd, size.n_head)).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=size.lr)
+    module = TinyGPTModule(vocab_size, seq_len, size.n_layer, size.n_embd, size.n_head, lr=size.lr).to(device)
+    if device == "cuda":
+        module.compile_blocks()
+    optimizer = torch.optim.AdamW(module.parameters(), lr=size.lr, fused=device == "cuda")
     tokens = torch.randint(0, vocab_size, (batch, seq_len + 1), device=device)
+    data = {"input": tokens[:, :-1], "target": tokens[:, 1:]}
     elapsed = 0.0
     for step in range(steps + 1):
         started = time.perf_counter()
         with torch.autocast(device, dtype=torch.bfloat16, enabled=device == "cuda"):
-            logits = model(tokens[:, :-1])
-        loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1).float(), tokens[:, 1:].flatten())
+            loss = module._summed_train_nats(data) / data["target"].numel()
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)

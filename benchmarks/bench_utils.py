@@ -1,4 +1,4 @@
-"""Helpers the benchmark scripts share: synthetic bins of any vocabulary and the accelerator's bf16 peak."""
+"""Helpers the benchmark scripts share: synthetic bins of any vocabulary and the device's name."""
 
 from __future__ import annotations
 
@@ -9,9 +9,6 @@ import torch
 
 from audiobits.bins import BinMeta, BinWriter, Codebook
 
-# Dense (no sparsity) bf16 tensor-core peaks from the vendors' data sheets; most specific name first.
-BF16_PEAK = [("H200", 989e12), ("H100 PCIe", 756e12), ("H100 NVL", 835e12), ("H100", 989e12), ("A100", 312e12),
-             ("L40S", 362e12)]
 SEED_VOCABS = {"mimi_sem": 2049, "snac_orpheus": 12289, "mimi_all": 16385, "text": 50257, "neucodec": 65537}
 
 
@@ -34,8 +31,3 @@ def device_name() -> str:
     if torch.cuda.is_available():
         return torch.cuda.get_device_name()
     return f"CPU ({torch.get_num_threads()} torch threads)"
-
-
-def bf16_peak(name: str) -> float | None:
-    """The card's dense bf16 peak in FLOP/s, or None when it is not in the table."""
-    return next((peak for key, peak in BF16_PEAK if key in name), None)

@@ -1,11 +1,13 @@
 """Range-coding throughput of `audiobits compress`: tokens per second to encode and to decode, beside the limit.
 
     .venv/bin/python benchmarks/compress_throughput.py [--lanes 1 16] [--tokens 2000] [--threads 1] [--devices cpu cuda]
+        [--formats 1 2]
 
-For each model shape (random weights: speed does not depend on their values) it codes ``lanes`` utterances of
-``tokens`` ids side by side exactly as `audiobits compress` does (KV cache, integer quantization, constriction),
-decodes them, checks the ids, and prints tokens/sec for both beside two baselines in the same run: the plain
-batched KV-cached forward loop of the same model and lanes (one cached step per token, nothing else: the limit a
+For each model shape (random weights: speed does not depend on their values) and file format version (2: the
+vectorized lane coder `compress` writes; 1: constriction per lane, the coder before it) it codes ``lanes``
+utterances of ``tokens`` ids side by side exactly as `audiobits compress` does (KV cache, integer quantization,
+range coder), decodes them, checks the ids, and prints tokens/sec for both beside two baselines in the same run: the
+plain batched KV-cached forward loop of the same model and lanes (one cached step per token, nothing else: the limit a
 coder can reach) and one full forward pass per window (what validation does, no coding). `compress` codes on the
 CPU in fp32 (the file records it), so on ``cuda`` only the baselines are measured: what coding on the card would
 be bound by.
@@ -22,7 +24,7 @@ import numpy as np
 import torch
 
 from audiobits.model import GPTConfig, TinyGPT
-from audiobits.range_coder import CachedPredictor, decode_lanes, encode_lanes
+from audiobits.range_coder import FORMATS, CachedPredictor, CodingFormat, decode_lanes, encode_lanes
 
 SHAPES = {  # name: (vocab incl. EOS, layers, width, heads, context)
     "demo mulaw 2x64": (257, 2, 64, 4, 128),
@@ -57,8 +59,8 @@ def full_forward_windows(model: TinyGPT, ids: torch.Tensor) -> None:
         model(ids[:, left:left + context])
 
 
-def measure(shape: tuple[int, int, int, int, int], lanes: int, tokens: int,
-            device: torch.device) -> dict[str, float | None]:
+def measure(shape: tuple[int, int, int, int, int], lanes: int, tokens: int, device: torch.device,
+            coding: CodingFormat) -> dict[str, float | None]:
     """Tokens/sec of encode, decode (CPU only), the cached forward loop and full-window scoring."""
     vocab, layers, width, heads, context = shape
     torch.manual_seed(0)
@@ -71,10 +73,10 @@ def measure(shape: tuple[int, int, int, int, int], lanes: int, tokens: int,
     if device.type == "cpu":
         predictor = CachedPredictor(model, keep=keep)
         start = time.perf_counter()
-        payloads, _ = encode_lanes(predictor, utterances, vocab - 1)
+        payloads, _ = encode_lanes(predictor, utterances, vocab - 1, coding=coding)
         rates["encode"] = total / (time.perf_counter() - start)
         start = time.perf_counter()
-        decoded = decode_lanes(predictor, payloads, [tokens] * lanes, vocab - 1)
+        decoded = decode_lanes(predictor, payloads, [tokens] * lanes, vocab - 1, coding=coding)
         rates["decode"] = total / (time.perf_counter() - start)
         assert all(np.array_equal(a, b) for a, b in zip(decoded, utterances)), "round trip failed"
     model.to(device)
@@ -99,6 +101,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--shapes", nargs="+", default=list(SHAPES), choices=list(SHAPES))
     parser.add_argument("--devices", nargs="+", default=["cpu"] + (["cuda"] if torch.cuda.is_available() else []),
                         help="cpu: coding and both baselines; cuda: the baselines (compress codes on the CPU)")
+    parser.add_argument("--formats", type=int, nargs="+", default=[2], choices=list(FORMATS),
+                        help="file format versions whose coder to time (1: constriction per lane, before version 2)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     print(f"# {platform.machine()} {platform.processor() or ''}, {os.cpu_count()} CPUs, load average "
@@ -107,15 +111,18 @@ def main(argv: list[str] | None = None) -> None:
           + (f", {torch.cuda.get_device_name()}" if "cuda" in args.devices else "")
           + f"; {args.tokens} ids per utterance, fp32")
     columns = ("encode", "decode", "cached forward", "full forward")
-    print(f"{'device':<6} {'model':<20} {'lanes':>5} " + " ".join(f"{c + ' tok/s':>20}" for c in columns)
-          + "   encode ÷ cached")
+    print(f"{'device':<6} {'model':<20} {'format':>6} {'lanes':>5} "
+          + " ".join(f"{c + ' tok/s':>20}" for c in columns) + "   encode ÷ cached   decode ÷ cached")
     for device in map(torch.device, args.devices):
         for name in args.shapes:
             for lanes in args.lanes:
-                rates = measure(SHAPES[name], lanes, args.tokens, device)
-                cells = " ".join(f"{'–' if rates[c] is None else f'{rates[c]:,.0f}':>20}" for c in columns)
-                share = f"{rates['encode'] / rates['cached forward']:7.2f}" if rates["encode"] else "      –"
-                print(f"{device.type:<6} {name:<20} {lanes:>5} {cells}   {share}", flush=True)
+                for version in args.formats if device.type == "cpu" else args.formats[:1]:
+                    rates = measure(SHAPES[name], lanes, args.tokens, device, FORMATS[version])
+                    cells = " ".join(f"{'–' if rates[c] is None else f'{rates[c]:,.0f}':>20}" for c in columns)
+                    shares = "".join(f"{rates[c] / rates['cached forward']:15.2f}   " if rates[c] else
+                                     f"{'–':>15}   " for c in ("encode", "decode"))
+                    print(f"{device.type:<6} {name:<20} {version if rates['encode'] else '–':>6} {lanes:>5} {cells}"
+                          f" {shares}", flush=True)
 
 
 if __name__ == "__main__":

@@ -18,9 +18,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_utils import BF16_PEAK, SEED_VOCABS, device_name, write_uniform_bins
+from bench_utils import SEED_VOCABS, device_name, write_uniform_bins
 from train_throughput import PRESETS, flops_per_token, plain_tokens_per_sec
 
+from audiobits.accelerators import BF16_PEAK
 from audiobits.data import TokenBinDataModule
 
 

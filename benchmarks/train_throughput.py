@@ -19,10 +19,12 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from bench_utils import SEED_VOCABS, bf16_peak, device_name, write_uniform_bins
+from bench_utils import SEED_VOCABS, device_name, write_uniform_bins
 
 from audiobits import metrics
+from audiobits.accelerators import bf16_peak
 from audiobits import model as model_lib
+from audiobits.chunked_loss import fused_available
 from audiobits.cli import lightning_cli
 from audiobits.data import TokenBinDataModule
 from audiobits.module import TinyGPTModule
@@ -163,21 +165,27 @@ def gpu_figures(p: dict, args, tmp: Path) -> None:
     name = device_name()
     peak = bf16_peak(name)
 
-    def report(label: str, vocab: int, rate: float | None) -> None:
-        if rate is None:
-            print(f"  {label:34s}: out of memory")
+    def report(label: str, vocab: int, rate: float | str) -> None:
+        if isinstance(rate, str):
+            print(f"  {label:34s}: {rate}")
             return
         mfu = metrics.model_flops_utilization(flops_per_token(p, vocab), rate, peak) if peak else None
         print(f"  {label:34s}: {rate:12.0f} tokens/s" + (f"   MFU {100 * mfu:5.1f} %" if mfu is not None else ""))
 
-    def attempt(fn, *a, **kw) -> float | None:
+    def attempt(fn, *a, **kw) -> float | str:
+        """The row's rate, or why there is none: a failing row is reported and the next one runs."""
         try:
             return fn(*a, **kw)
         except torch.OutOfMemoryError:
             torch.cuda.empty_cache()
-            return None
+            return "out of memory"
+        except Exception as error:  # any failure of one row (a kernel, a compile) must not end the check
+            torch.cuda.empty_cache()
+            return f"failed: {type(error).__name__}: {str(error).splitlines()[0][:200] if str(error) else ''}"
 
     print(f"bf16 dense peak of {name}: " + (f"{peak / 1e12:.0f} TFLOP/s" if peak else "unknown (no MFU)"))
+    print("  head: Liger's fused kernel (head_loss auto)" if fused_available(torch.device("cuda")) else
+          "  head: chunked (head_loss auto): liger-kernel is not installed, so no figure below is the fused head's")
     bins = {}
     for rep, vocab in SEED_VOCABS.items():
         if vocab not in args.vocab:
@@ -202,7 +210,8 @@ def gpu_figures(p: dict, args, tmp: Path) -> None:
         finally:
             model_lib.flash_attn_func = flash
     else:
-        print("  flash-attn is not installed: every figure above used SDPA")
+        print("  flash-attn is not installed (it builds from source: `pip install 'flash-attn>=2.7' "
+              "--no-build-isolation` with nvcc): every figure above used SDPA")
     report(f"vocab {vocab}, audiobits fit", vocab, attempt(lightning_tokens_per_sec, bins[vocab], p, args.steps,
                                                            args.warmup, tmp))
 

@@ -26,6 +26,7 @@ from audiobits.results import (RESULTS_FILE, ValidationSums, compute_results, sc
 from audiobits.runs import CONFIG_FILE, read_config
 from audiobits.trainer_options import CHECKPOINT_KEY, TrainerRecord
 from callbacks.cumulative_flops import trained_tokens
+from callbacks.throughput import Throughput, TrainingThroughput
 
 CURVE_KEY = "audiobits_val_curve"  # the checkpoint's validation curve so far, so a resumed run keeps its start
 
@@ -46,6 +47,7 @@ class Trained(NamedTuple):
     step: int
     options: TrainerRecord | None
     curve: list[tuple[int, float]]  # (training tokens, non-overlapping val bits/token) of each validation in fit
+    throughput: dict | None = None  # `Throughput`'s keys, as fit measured them (None: not measured)
 
 
 def fitted_training(path: Path) -> Trained:
@@ -61,7 +63,9 @@ def fitted_training(path: Path) -> Trained:
     record = fitted.get("trainer")
     options = None if record is None else TrainerRecord.from_dict(record, path, fix)
     curve = [(p["train_tokens"], p["bits_per_token"]) for p in fitted.get("val_curve", [])]
-    return Trained(fitted["train_tokens"], fitted["finished"], fitted.get("global_step", 0), options, curve)
+    speed = {k: fitted[k] for k in Throughput.__dataclass_fields__ if k in fitted}
+    return Trained(fitted["train_tokens"], fitted["finished"], fitted.get("global_step", 0), options, curve,
+                   speed or None)
 
 
 class ResultsWriter(L.Callback):
@@ -154,6 +158,7 @@ class ResultsWriter(L.Callback):
             results["truth"] = truth_record(datamodule.meta.encoder, results)
         results["val_curve"] = [{"train_tokens": t, "bits_per_token": b} for t, b in trained.curve]
         results["still_learning"] = still_learning_record(trained.curve)
+        results.update(trained.throughput or {})
         path = write_results(results, directory)
         write_val_utterances(val, self._passes.get(SLIDING, self._sums), directory)
         low, high = results["bits_per_sec_ci95"]
@@ -175,8 +180,11 @@ class ResultsWriter(L.Callback):
         # Finished = the whole epoch was trained (max_steps / limit_train_batches can end it early) and validated.
         finished = (self._step == trainer.global_step and train_tokens == datamodule.train_target_tokens
                     and not trainer.interrupted)
+        speed = next((c.summary(trainer, pl_module).as_dict() for c in trainer.callbacks
+                      if isinstance(c, TrainingThroughput)), None)
         self._write(trainer, pl_module, Path(log_dir),
-                    Trained(train_tokens, finished, trainer.global_step, TrainerRecord.of(trainer), self._curve))
+                    Trained(train_tokens, finished, trainer.global_step, TrainerRecord.of(trainer), self._curve,
+                            speed))
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """``audiobits validate``: write results.json into the checkpoint's run directory (updating the evaluation,

@@ -411,3 +411,29 @@ def test_audio_names_that_clash_once_made_safe_are_kept_apart(tmp_path):
     for i, path in enumerate(paths):
         audio, rate = sf.read(path, dtype="float32")
         assert rate == 8000 and np.array_equal(audio, mulaw.decode(restored[i][:-1]))
+
+
+def test_default_lanes_fill_the_memory_budget_but_never_exceed_the_utterances():
+    from audiobits.compress import default_lanes, lane_bytes
+
+    seed = model_lib.GPTConfig(vocab_size=16385, seq_len=1024, n_layer=6, n_embd=512, n_head=8)
+    per_lane = lane_bytes(seed, 2000)
+    assert per_lane == 2 * 6 * 1024 * 512 * 4 + 48 * 16385 + 16 * 2000  # its KV cache dominates: ~25 MB
+    assert default_lanes(seed, [2000] * 1000, 2.0) == 2 * 2**30 // per_lane == 82
+    assert default_lanes(seed, [2000] * 10, 2.0) == 10  # no empty lanes beyond the utterances
+    assert default_lanes(seed, [2000] * 10, 0.001) == 1  # a budget below one lane still codes
+
+
+def test_a_version_1_file_written_by_its_own_coder_still_decodes(markov_run, tmp_path, monkeypatch):
+    """Files from before the lane coder (format 1: constriction, lane by lane) are read by today's decompress."""
+    from audiobits.range_coder import FORMATS
+
+    run, v2_path, _ = markov_run
+    with monkeypatch.context() as patch:
+        patch.setattr(compress_module, "WRITTEN", FORMATS[1])
+        compress_run(run, lanes=4, out=tmp_path / "v1.abz", verify=False, log=lambda *a: None)
+    old, new = CompressedFile.read(tmp_path / "v1.abz"), CompressedFile.read(v2_path)
+    assert old.header["format_version"] == 1 and old.header["quantization"]["coder"].startswith("constriction")
+    assert new.header["format_version"] == 2 and old.payloads != new.payloads
+    restored = decompress(tmp_path / "v1.abz", run, out=tmp_path / "ids.npz", log=lambda *a: None)
+    assert all(np.array_equal(restored[i], want) for i, want in enumerate(val_utterances(run)))

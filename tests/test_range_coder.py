@@ -1,12 +1,13 @@
-"""Range coding with TinyGPT's probabilities: exact integer quantization, lossless round trips, lane independence."""
+"""Range coding with TinyGPT's probabilities: exact integer quantization, lossless round trips, lane independence,
+in both file format versions (2: the vectorized lane coder; 1: constriction, still read)."""
 
 import numpy as np
 import pytest
 import torch
 
 from audiobits.model import GPTConfig, TinyGPT
-from audiobits.range_coder import (EXP2_TABLE, STEPS_PER_BIT, WEIGHT_BITS, CachedPredictor, coding_weights,
-                                   decode_lanes, encode_lanes, token_nats)
+from audiobits.range_coder import FORMATS, CachedPredictor, decode_lanes, encode_lanes, token_nats
+from audiobits.range_coder_v1 import EXP2_TABLE, STEPS_PER_BIT, WEIGHT_BITS, coding_weights
 
 EOS = 64
 
@@ -43,12 +44,16 @@ def test_weights_are_integers_per_row_and_close_to_the_softmax():
     assert kl_bits.max() < 1e-3  # rounding log2 p to 1/64 bit costs far under 1 % of any real rate
 
 
-def test_round_trip_is_bit_exact_and_as_long_as_the_cross_entropy(predictor):
+CODINGS = pytest.mark.parametrize("coding", list(FORMATS.values()), ids=lambda c: f"v{c.version}")
+
+
+@CODINGS
+def test_round_trip_is_bit_exact_and_as_long_as_the_cross_entropy(predictor, coding):
     lanes = _utterances([0, 150, 40, 3])  # 150 > seq_len: the cache is rebuilt along the way
     lanes.insert(2, None)  # an unused lane
-    payloads, nats = encode_lanes(predictor, lanes, EOS)
+    payloads, nats = encode_lanes(predictor, lanes, EOS, coding=coding)
     assert payloads[2] is None and nats[2] == 0
-    decoded = decode_lanes(predictor, payloads, [0 if u is None else len(u) for u in lanes], EOS)
+    decoded = decode_lanes(predictor, payloads, [0 if u is None else len(u) for u in lanes], EOS, coding=coding)
     for got, want in zip(decoded, lanes):
         assert (got is None and want is None) or np.array_equal(got, want)
     for payload, n in zip(payloads, nats):
@@ -57,15 +62,17 @@ def test_round_trip_is_bit_exact_and_as_long_as_the_cross_entropy(predictor):
             assert n / np.log(2) - 8 <= len(payload) * 8 <= n / np.log(2) * 1.01 + 16
 
 
-def test_an_utterance_decodes_alone_in_its_lane_whatever_the_other_lanes_hold(predictor):
+@CODINGS
+def test_an_utterance_decodes_alone_in_its_lane_whatever_the_other_lanes_hold(predictor, coding):
     lanes = _utterances([20, 60, 33, 5], seed=1)
-    payloads, _ = encode_lanes(predictor, lanes, EOS)
+    payloads, _ = encode_lanes(predictor, lanes, EOS, coding=coding)
     alone = [None, payloads[1], None, None]
-    decoded = decode_lanes(predictor, alone, [0, len(lanes[1]), 0, 0], EOS)
+    decoded = decode_lanes(predictor, alone, [0, len(lanes[1]), 0, 0], EOS, coding=coding)
     assert np.array_equal(decoded[1], lanes[1]) and decoded[0] is None
 
 
-def test_extremely_unlikely_ids_can_still_be_coded():
+@pytest.mark.parametrize("coding, floor_bits", [(FORMATS[1], 24), (FORMATS[2], 31)], ids=["v1", "v2"])
+def test_extremely_unlikely_ids_can_still_be_coded(coding, floor_bits):
     class Confident:
         def start(self, batch):
             self.batch = batch
@@ -75,12 +82,14 @@ def test_extremely_unlikely_ids_can_still_be_coded():
             logits[:, 0] = 0.0
             return logits
     lanes = [np.array([5, 0, 63, EOS])]
-    payloads, nats = encode_lanes(Confident(), lanes, EOS)
-    assert np.array_equal(decode_lanes(Confident(), payloads, [4], EOS)[0], lanes[0])
-    assert len(payloads[0]) * 8 <= 3 * 24 + 32  # 5, 63 and EOS cost ~24 bits each (the minimum count of 2^24)
+    payloads, nats = encode_lanes(Confident(), lanes, EOS, coding=coding)
+    assert np.array_equal(decode_lanes(Confident(), payloads, [4], EOS, coding=coding)[0], lanes[0])
+    # 5, 63 and EOS cost about floor_bits each: the minimum count of 2^24 (v1) or 1 of 2^30 + 65 (v2)
+    assert 3 * (floor_bits - 1) - 8 <= len(payloads[0]) * 8 <= 3 * floor_bits + 32
 
 
-def test_an_encoder_that_peeks_at_the_next_token_cannot_be_decoded(predictor):
+@CODINGS
+def test_an_encoder_that_peeks_at_the_next_token_cannot_be_decoded(predictor, coding):
     """The coder's own negative control: probabilities that depend on the token being coded do not decode."""
     class Peeking:
         def __init__(self, inner, upcoming):
@@ -96,10 +105,10 @@ def test_an_encoder_that_peeks_at_the_next_token_cannot_be_decoded(predictor):
             self.t += 1
             return logits
     lanes = _utterances([60], seed=2)
-    payloads, nats = encode_lanes(Peeking(predictor, lanes[0]), lanes, EOS)
-    honest_nats = encode_lanes(predictor, lanes, EOS)[1]
+    payloads, nats = encode_lanes(Peeking(predictor, lanes[0]), lanes, EOS, coding=coding)
+    honest_nats = encode_lanes(predictor, lanes, EOS, coding=coding)[1]
     assert nats[0] < honest_nats[0] - 50  # the peeking model "beats" the honest one on paper ...
-    decoded = decode_lanes(predictor, payloads, [len(lanes[0])], EOS)[0]
+    decoded = decode_lanes(predictor, payloads, [len(lanes[0])], EOS, coding=coding)[0]
     assert decoded is None or not np.array_equal(decoded, lanes[0])  # ... but its file does not decode
 
 
@@ -115,7 +124,7 @@ def test_byte_sealing_decodes_and_costs_a_few_bits_where_a_word_cost_seventeen()
     above the information on average; constriction's own whole-word sealing costs ~17."""
     import constriction
 
-    from audiobits.range_coder import sealed
+    from audiobits.range_coder_v1 import sealed
 
     rng = np.random.default_rng(0)
     family = constriction.stream.model.Categorical(perfect=False)
@@ -141,7 +150,7 @@ def test_sealing_follows_constriction_when_its_held_back_words_carry():
     utterances): constriction writes its held-back words already carried, and the sealed payload must agree."""
     import constriction
 
-    from audiobits.range_coder import sealed
+    from audiobits.range_coder_v1 import sealed
 
     total, family = 1 << 24, constriction.stream.model.Categorical(perfect=False)
 
@@ -171,3 +180,24 @@ def test_sealing_follows_constriction_when_its_held_back_words_carry():
         np.frombuffer(payload + b"\0" * (-len(payload) % 4), dtype=">u4").astype(np.uint32))
     assert [int(decoder.decode(family, weights(cum, count))[0]) for cum, count in steps] == [1, 1, 1, 1]
 
+
+
+def test_the_predictor_sees_the_most_recent_tokens_and_reuses_its_cache(predictor):
+    """After every step the cache holds the stream's last `cache.length` tokens (rebuilt from the last `keep` when
+    full), so its logits equal a plain forward pass over them; a second pass of the same width allocates nothing."""
+    stream = np.random.default_rng(3).integers(0, EOS, (2, 80))
+    for start in range(2):
+        predictor.start(2)
+        if start == 0:
+            buffers = [layer.k.data_ptr() for layer in predictor.cache.layers] + [predictor.window.data_ptr()]
+        lengths = []
+        for t in range(stream.shape[1]):
+            logits = predictor.step(stream[:, t])
+            length = predictor.cache.length
+            lengths.append(length)
+            if t % 7 == 0 or length == predictor.keep:
+                with torch.inference_mode():
+                    expected = predictor.model(torch.as_tensor(stream[:, t + 1 - length:t + 1]))[:, -1]
+                np.testing.assert_allclose(logits, expected.numpy(), rtol=1e-4, atol=1e-5)
+        assert max(lengths) == 32 and lengths.count(predictor.keep) == 7  # once growing, 6 rebuilds
+    assert buffers == [layer.k.data_ptr() for layer in predictor.cache.layers] + [predictor.window.data_ptr()]

@@ -95,3 +95,17 @@ def test_validate_refuses_a_cut_off_results_json_before_validating_and_its_fix_k
                                             "val_utterance_set": rewritten.get("val_utterance_set")})
     assert "trainer.gradient_clip_val=0.5 (the study does not clip)" in flagged
     assert "eval_precision=bf16-mixed (trained in 32-true: precision changes the evaluation)" in flagged
+
+
+def test_fit_on_cpu_logs_its_throughput_to_tensorboard_and_results_json_without_mfu(tmp_path, small):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    results = fit_results(tmp_path, small)  # 20 steps, logging every 5: the clock starts at step 5
+    assert results["train_tokens_per_sec"] > 0
+    assert results["train_samples_per_sec"] == pytest.approx(results["train_tokens_per_sec"] / 64)
+    assert results["mfu"] is None and "no MFU on cpu" in results["mfu_note"]
+    assert results["peak_device_memory_gib"] is None
+    events = EventAccumulator(str(next((tmp_path / "runs" / "tiny").glob("version_*")))).Reload()
+    rates = [e.value for e in events.Scalars("train/tokens_per_sec")]
+    assert len(rates) >= 3 and min(rates) > 0  # steps 10, 15, 20 (and the last batch)
+    assert "train/mfu" not in events.Tags()["scalars"]

@@ -195,3 +195,18 @@ def test_a_floor_from_a_tiny_sweep_of_a_known_source_holds_the_truth_or_is_withh
         assert record["floor_bits_per_sec"] is None and "floor WITHHELD" in printed and record["next"]
     else:
         assert record["E_interval"][0] <= truth <= record["E_interval"][1]
+
+
+def test_the_time_estimate_times_the_training_loss_fit_uses(monkeypatch):
+    """`measure_throughput` steps `TinyGPTModule`'s own training loss (the chunked head on the CPU, compiled blocks
+    and the fused head on CUDA), not a separate full-logits loop."""
+    from audiobits import sweep
+    from audiobits.module import TinyGPTModule
+
+    calls = []
+    loss = TinyGPTModule._summed_train_nats
+    monkeypatch.setattr(TinyGPTModule, "_summed_train_nats",
+                        lambda self, batch: calls.append(batch["target"].shape) or loss(self, batch))
+    rate = sweep.measure_throughput(LadderSize("a", 1, 16, 2, 3e-3, 3e-4), vocab_size=33, seq_len=16, batch=2,
+                                    steps=2)
+    assert rate > 0 and calls == [(2, 16)] * 3  # one untimed step, two timed
