@@ -10,9 +10,9 @@ The interval is the envelope (lowest low, highest high) of four sources of doubt
   data (:func:`axis_floor`), which do not assume the two excesses add.
 
 Checked through real tiny sweeps on sources of known entropy (order-1 and order-2 Markov, a hidden Markov model;
-tests/test_sweep.py): the truth lies inside the envelope, or the floor is withheld. The floor is withheld — no
-number printed — when the fit is unreliable (:func:`scaling_law.check_fit`, leave-one-out spread) or when the measured
-run has not learned beyond k-gram statistics (then the law extrapolates k-gram-level learning).
+tests/test_sweep.py, docs/scaling.md): the truth lies inside the envelope, or the floor is withheld. The floor is
+withheld — no number printed — when the fit is unreliable (:func:`scaling_law.check_fit`, leave-one-out spread) or
+when the measured run has not learned beyond k-gram statistics (then the law extrapolates k-gram-level learning).
 """
 
 from __future__ import annotations
