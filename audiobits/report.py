@@ -28,7 +28,7 @@ from audiobits.plots import significant, write_figures
 from audiobits.errors import AudiobitsError
 from audiobits.files import check_output_dir, read_json, write_text_atomic
 from audiobits.runs import Run, flags, load_runs, note_printer, reference_group, skipping
-from audiobits.quality import read_quality
+from audiobits.quality_file import read_quality
 from audiobits.sanity import Check, check_run, summary
 
 FORMATS = ("table", "markdown", "csv", "json")

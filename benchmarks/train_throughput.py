@@ -23,7 +23,7 @@ from bench_utils import SEED_VOCABS, bf16_peak, device_name, write_uniform_bins
 
 from audiobits import metrics
 from audiobits import model as model_lib
-from audiobits.cli import lightning_cli
+from audiobits.trainer_cli import lightning_cli
 from audiobits.data import TokenBinDataModule
 from audiobits.module import TinyGPTModule
 from audiobits.schedule import wsd_lr
