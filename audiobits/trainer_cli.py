@@ -24,6 +24,8 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from audiobits.arguments import PARSER_KWARGS, subcommand_parser, with_closest_names
 from audiobits.bins import is_complete
 from audiobits.checkpoint import read_checkpoint
+from audiobits.console import (InterruptNotice, ParameterSummary, earlier_runs_notice, finished_notice, quiet_lightning,
+                               resumes_a_finished_run)
 from audiobits.data import TokenBinDataModule
 from audiobits.errors import AudiobitsError
 from audiobits.module import TinyGPTModule
@@ -80,8 +82,11 @@ class AudiobitsCLI(LightningCLI):
         if config.trainer.enable_progress_bar is not False:
             # The bar reads train/loss from the device when it refreshes, so not on every step.
             self.trainer_defaults["callbacks"].append(TQDMProgressBar(refresh_rate=10))
+        if config.trainer.enable_model_summary is not False:
+            self.trainer_defaults["callbacks"].append(ParameterSummary())
         if self.subcommand == "fit":
             check_fit_options(config.trainer)  # before any class exists: a refusal leaves no run directory
+            self.trainer_defaults["callbacks"].append(InterruptNotice(fit_command(config)))
         if config.trainer.precision is None:
             config.trainer.precision = study_precision(device_type(config.trainer.accelerator))
         if self.subcommand and config.ckpt_path == "last":  # prepare and quality (run=False) have no ckpt_path
@@ -91,9 +96,18 @@ class AudiobitsCLI(LightningCLI):
             self.checkpoint = self._checked_checkpoint(config.ckpt_path)
 
     def fit(self, **kwargs: Any) -> None:
-        """``trainer.fit``, but a resume onto other data or trainer options is refused before anything is written."""
+        """``trainer.fit``, but a resume onto other data or trainer options is refused before anything is written, a
+        resume of a finished run says so and trains nothing, and a new run says which finished runs it adds to."""
+        ckpt_path = self.config[self.subcommand].ckpt_path
+        if self.checkpoint is not None and resumes_a_finished_run(ckpt_path, self.checkpoint):
+            print(finished_notice(ckpt_path))
+            return
         if self.checkpoint is not None:
             check_resume(self.checkpoint, self.trainer, self.datamodule)
+        elif self.trainer.is_global_zero and getattr(self.trainer.logger, "root_dir", None):
+            notice = earlier_runs_notice(Path(self.trainer.logger.root_dir), Path(self.trainer.logger.log_dir))
+            if notice:
+                print(notice)
         self._run(self.trainer.fit, **kwargs)
 
     def validate(self, **kwargs: Any) -> None:
@@ -138,6 +152,11 @@ class AudiobitsCLI(LightningCLI):
         if not self.trainer.is_global_zero or log_dir is None:
             return []
         return [folder for folder in (Path(log_dir), *Path(log_dir).parents) if not folder.exists()]
+
+
+def fit_command(config: Any) -> str:
+    """The ``audiobits fit`` command line of this config's files (to print how to resume it)."""
+    return " ".join(["audiobits fit", *(f"--config {path}" for path in config.get("config") or [])])
 
 
 def device_type(accelerator: Any) -> str:
@@ -188,6 +207,7 @@ def lightning_cli(args: list[str] | None = None, run: bool = True, prog: str = "
                   cli_class: type[AudiobitsCLI] = AudiobitsCLI) -> AudiobitsCLI:
     """Build the CLI (``cli_class``: a tool's subclass adding its own arguments) with fresh callback instances (so
     repeated calls in one process share no state)."""
+    quiet_lightning()
     trainer_defaults = {
         "max_epochs": EPOCHS,  # iso-data: exactly one pass over the training windows
         "use_distributed_sampler": False,  # the datamodule shards windows over ranks itself, without repeats
