@@ -29,7 +29,7 @@ STEPS_PER_BIT = 64  # log2-probabilities rounded to 1/64 bit: ≤ 1e-4 bit/token
 WEIGHT_BITS = 36  # the most likely id weighs 2^36; ids more than 36 bits below it get constriction's minimum
 LOG2_E = 1.4426950408889634  # log2(e), written out: not computed by the machine's libm
 PRECISION_BITS = 24  # constriction's Categorical: counts out of 2^24
-PROGRESS_EVERY = 5000  # steps between progress reports of a long pass
+PROGRESS_EVERY = 500  # steps between progress reports of a long pass (a bar's update, microseconds)
 CODER = f"constriction {metadata.version('constriction')} queue.RangeEncoder, Categorical(perfect=False), " \
         f"{PRECISION_BITS}-bit"
 

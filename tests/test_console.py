@@ -1,6 +1,7 @@
 """What the CLI says besides its numbers: a fast --help, one line naming the closest valid names for a typo, no
 third-party tips, how to resume after Ctrl-C, finished runs named before a resume or a new fit."""
 
+import re
 import signal
 import subprocess
 import sys
@@ -102,6 +103,8 @@ def test_ctrl_c_resume_and_a_finished_run_say_what_to_do(tmp_path, small, capfd,
     assert f"{run} is finished" in out and "no results.json was written" not in out + err
     assert (run / "results.json").read_bytes() == results
 
-    runs = fit(tmp_path, small)
-    out, _ = capfd.readouterr()
+    runs = fit(tmp_path, small, "--trainer.enable_progress_bar", "true")
+    out, err = capfd.readouterr()
     assert f"already has 1 finished run(s) ({run}); this fit starts {runs[-1]}" in out and len(runs) == 2
+    bar = r"final evaluation, sliding pass: 100%.*\[\d\d:\d\d<00:00, *[\d.]+(batch/s|s/batch)\]"  # rate, ETA
+    assert re.search(bar, err), err[-2000:]
