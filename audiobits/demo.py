@@ -65,7 +65,7 @@ MIN_SEQ_LEN = 32  # ... but never a context shorter than this
 VALIDATIONS = 4  # validation passes per run (loss curves), the last one on the final step
 WEIGHT_FREE = ("text", "phonemes", "mulaw", "codec2_3200", "codec2_700c")  # no downloaded weights needed
 # GPT-2 BPE (`text`) is left out by default: a few minutes of speech hold a few hundred of its 50257 ids, too few
-# for any model to beat the split's own unigram entropy, and the sanity check rightly fails it (README, demo).
+# for any model to beat the split's own unigram entropy, and the sanity check rightly fails it (docs/demo.md).
 DEFAULT_REPRESENTATIONS = ("phonemes", "mulaw", "codec2_3200", "codec2_700c")
 QUALITY_UTTERANCES = 8  # validation utterances decoded and scored per audio representation (the frontier figure)
 # The default demo (3 minutes of speech, four representations) took 119 s on an unloaded 2-core CPU (2026-12-04):
@@ -271,7 +271,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--representations", type=list[str], default=list(DEFAULT_REPRESENTATIONS),
                         help=f"which of {list(WEIGHT_FREE)} to fit, e.g. '[text,phonemes,mulaw]'; text (GPT-2 BPE) "
                              "is off by default: the demo's few hundred transcript tokens are too few for its "
-                             "50257-id vocabulary (see README)")
+                             "50257-id vocabulary (see docs/demo.md)")
     args = parser.parse_args(argv)
     check_output_dir(args.out, "--out")
     run_demo(args.out, args.corpus, args.size, args.voice, args.representations)

@@ -53,7 +53,7 @@ def test_demo_runs_end_to_end(out):
     assert all(r["flags"] == [] and r["finished"] for r in rows)  # comparable: same utterances, final weights
     checks = json.loads((report / "report.json").read_text())["sanity"]
     assert set(checks) == {r["representation"] for r in rows}  # every row checked (the tiny size's 30 s are too
-    # few to pass them all: the default size's rows pass, README's table shows it; schedule() gives its phonemes
+    # few to pass them all: the default size's rows pass, docs/demo.md's table shows it; schedule() gives its phonemes
     # stream 80 steps)
     assert len({r["val_utterance_set"] for r in rows}) == 1 and len({r["val_seconds"] for r in rows}) == 1
     mulaw = next(r for r in rows if r["representation"] == "mulaw")
