@@ -14,7 +14,8 @@ import torch.nn.functional as F
 
 from audiobits import model as model_lib
 from audiobits.bins import TokenBins
-from audiobits.cli import lightning_cli, main
+from audiobits.cli import main
+from audiobits.trainer_cli import lightning_cli
 from audiobits.conditional import information
 from audiobits.conditional_report import decomposition_rows, identity_check, conditional_rows, markdown
 from audiobits.paired_windows import CONDITIONS, condition_modes, mode_name
