@@ -15,7 +15,7 @@ import yaml
 from torch.utils.tensorboard import SummaryWriter
 
 from audiobits.bins import BinMeta, BinWriter, Codebook, TokenBins
-from audiobits.results import ModelShape, ValidationSums, compute_results, write_results
+from audiobits.results import ModelShape, ValidationSums, compute_results, write_results, write_val_utterances
 from audiobits.trainer_options import TrainerRecord
 
 MIMI_SEM = [Codebook(2048, 12.5)]
@@ -28,7 +28,7 @@ def make_run(root: Path, name: str, *, codebooks: list[Codebook] = MIMI_SEM, voc
              bits_per_token: float = 2.0, utterances: int = 40, seconds: float = 2.0, tokens_per_utt: int = 25,
              tokens_per_frame: int = 1, distinct: int | None = None, corpus: str = "demo", weights: str = "pretrained",
              representation: str | None = None, results_overrides: dict | None = None, curve: bool = True,
-             seed: int = 0) -> Path:
+             seed: int = 0, utterances_file: bool = False) -> Path:
     """A run dir ``root/runs/<name>/version_0`` whose val split has ``utterances`` × ``tokens_per_utt`` content
     tokens (+1 EOS each), ids drawn uniformly from ``distinct`` ids, and a model at exactly ``bits_per_token``."""
     vocab_size = vocab_size or sum(c.size for c in codebooks) + 1
@@ -63,6 +63,8 @@ def make_run(root: Path, name: str, *, codebooks: list[Codebook] = MIMI_SEM, voc
     results.update(results_overrides or {})
     run_dir = root / "runs" / name / "version_0"
     write_results(results, run_dir)
+    if utterances_file:  # val_utterances.npz, as ResultsWriter writes it beside results.json
+        write_val_utterances(val, sums, run_dir)
     config = {"seed_everything": 0, "model": {"n_layer": 2},
               "data": {"class_path": "audiobits.data.TokenBinDataModule", "init_args": {"bins_dir": str(bins)}}}
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config))
