@@ -10,7 +10,8 @@ from audiobits import asterisk
 from audiobits.corpora import AudioFolder
 from audiobits.demo import SIZES, fit_config
 from audiobits.language_demo import parallel_files, run_language_demo
-from audiobits.quality import read_quality, score_bins
+from audiobits.quality import score_bins
+from audiobits.quality_file import read_quality
 from audiobits.report import main as report_main
 from audiobits.representations import build
 from real_speech import missing_packages
