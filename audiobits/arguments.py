@@ -1,19 +1,80 @@
 """The argument parser of every `audiobits` subcommand: a bad argument raises instead of printing usage and exiting.
 
 `audiobits.cli.main` turns the raised `ArgumentError` into the one ``audiobits: error: ...`` line that every other
-user error gets, so a missing config file or a typo in an option reads like any other refusal.
+user error gets, so a missing config file or a typo in an option reads like any other refusal; a mistyped option
+or config key also names the closest valid ones (`with_closest_names`).
 """
 
 from __future__ import annotations
 
+import difflib
+import importlib
+import inspect
+import re
+from collections.abc import Iterable
+from typing import Any
+
 from jsonargparse import ArgumentError, ArgumentParser
 
 PARSER_KWARGS = {"exit_on_error": False}  # jsonargparse: raise ArgumentError rather than print usage and exit 2
+UNKNOWN_OPTION = re.compile(r"unrecognized arguments: (--?[\w.\-]+)|does not accept option '([\w.\-]+)'")
+UNKNOWN_INIT_ARG = re.compile(r"Parser key \"([\w.]+)\".*?class_path '([\w.]+)': Option '(\w+)' is not accepted")
+
+
+class ToolParser(ArgumentParser):
+    """A tool's parser: errors raise `ArgumentError`, naming the closest valid option to a mistyped one."""
+
+    def parse_args(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().parse_args(*args, **kwargs)
+        except ArgumentError as error:
+            raise with_closest_names(error, self) from error
 
 
 def argument_parser(prog: str, description: str) -> ArgumentParser:
     """A tool's parser (``prog`` e.g. "audiobits report") whose errors raise `ArgumentError`."""
-    return ArgumentParser(prog=prog, description=description, **PARSER_KWARGS)
+    return ToolParser(prog=prog, description=description, **PARSER_KWARGS)
+
+
+def closest(name: str, candidates: Iterable[str]) -> str:
+    """`` (did you mean a, b?)`` with the valid names nearest a mistyped one (difflib), or "" when none is near. A
+    dotted name (``trainer.max_stepz``) is matched by its last part among the names of its own section."""
+    section, _, leaf = name.rpartition(".")
+    siblings = {other.rpartition(".")[2]: other for other in candidates if other.rpartition(".")[0] == section}
+    matches = [siblings[match] for match in difflib.get_close_matches(leaf, list(siblings), n=3, cutoff=0.6)]
+    return f" (did you mean {', '.join(matches)}?)" if matches else ""
+
+
+def option_names(parser: ArgumentParser) -> list[str]:
+    """Every long option of ``parser`` (``--trainer.max_steps``, ...), the nested config keys included."""
+    return [name for action in parser._actions for name in action.option_strings if name.startswith("--")]
+
+
+def with_closest_names(error: ArgumentError, parser: ArgumentParser) -> ArgumentError:
+    """``error`` with the closest valid names added when it names an unknown option or config key (a class's init
+    argument in a config: that class's parameters); the error itself otherwise."""
+    message = " ".join(str(error).split())
+    nested = UNKNOWN_INIT_ARG.search(message)
+    if nested:
+        section, class_path, key = nested.groups()
+        module, _, name = class_path.rpartition(".")
+        parameters = inspect.signature(getattr(importlib.import_module(module), name)).parameters
+        return ArgumentError(None, f"{section}: {name} has no option {key!r}{closest(key, parameters)}")
+    unknown = UNKNOWN_OPTION.search(message)
+    if unknown is None:
+        return error
+    flag, key = unknown.groups()
+    names = option_names(parser)
+    hint = closest(flag, names) if flag else closest(key, [name[2:] for name in names])
+    return ArgumentError(None, message + hint) if hint else error
+
+
+def subcommand_parser(parser: ArgumentParser, args: list[str] | None) -> ArgumentParser:
+    """The parser of the subcommand ``args`` starts with (LightningCLI's ``fit`` ...), else ``parser`` itself."""
+    action = getattr(parser, "_subcommands_action", None)
+    if action is None or not args:
+        return parser
+    return action._name_parser_map.get(args[0], parser)
 
 
 def argument_error_line(error: ArgumentError, prog: str, args: list[str]) -> str:

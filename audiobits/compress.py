@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from audiobits import metrics
 from audiobits.arguments import argument_parser
@@ -34,6 +35,7 @@ from audiobits.compressed_file import (COMPRESS_FILE, MAX_LANES, CompressedFile,
 from audiobits.errors import MissingFileError
 from audiobits.files import check_output_file, write_atomic, write_text_atomic
 from audiobits.model import GPTConfig, TinyGPT
+from audiobits.progress import progress_bar, step_reporter
 from audiobits.range_coder import FORMATS, WRITTEN, CachedPredictor, decode_lanes, encode_lanes
 from audiobits.runs import load_run
 
@@ -127,8 +129,14 @@ def lane_plan(counts: list[int], lanes: int) -> list[list[int | None]]:
     return [order[k:k + lanes] for k in range(0, len(order), lanes)]
 
 
-def _progress(log, tool: str, k: int, passes: int):
-    return lambda t, steps: log(f"[{tool}] pass {k + 1}/{passes}: step {t:,}/{steps:,}") if t else None
+def pass_steps(counts: list[list[int]]) -> list[int]:
+    """Model steps of each coding pass: its lanes run in lockstep, so as many as its longest utterance."""
+    return [max(lane_counts, default=0) for lane_counts in counts]
+
+
+def coding_bar(tool: str, steps: list[int]) -> tqdm:
+    """The progress bar of a whole `compress` or `decompress`: model steps over all passes, rate and ETA."""
+    return progress_bar(sum(steps), f"[{tool}] range coding", "step")
 
 
 def _utterance(split: SplitBins, i: int) -> np.ndarray:
@@ -147,15 +155,19 @@ def compress_split(model: TinyGPT, split: SplitBins, eos_id: int, lanes: int, ke
     predictor = CachedPredictor(model, keep)
     started = time.perf_counter()
     plan = lane_plan(counts, lanes)
-    for k, members in enumerate(plan):
-        ids = [None if i is None else _utterance(split, i) for i in members]
-        coded, lane_nats = encode_lanes(predictor, ids, eos_id, _progress(log, "compress", k, len(plan)), WRITTEN)
-        for lane, (i, payload) in enumerate(zip(members, coded)):
-            if i is not None:
-                payloads[i], nats[i] = payload, lane_nats[lane]
-                entries[i] = Entry(len(payload), counts[i], lane, zlib.crc32(payload), ids_checksum(ids[lane]))
-        log(f"[compress] pass {k + 1}/{len(plan)}: {sum(len(x) for x in ids if x is not None):,} tokens, "
-            f"{time.perf_counter() - started:.1f} s")
+    steps = pass_steps([[counts[i] for i in members if i is not None] for members in plan])
+    with coding_bar("compress", steps) as bar:
+        for k, members in enumerate(plan):
+            ids = [None if i is None else _utterance(split, i) for i in members]
+            report = step_reporter(bar)
+            coded, lane_nats = encode_lanes(predictor, ids, eos_id, report, WRITTEN)
+            report(steps[k], steps[k])
+            for lane, (i, payload) in enumerate(zip(members, coded)):
+                if i is not None:
+                    payloads[i], nats[i] = payload, lane_nats[lane]
+                    entries[i] = Entry(len(payload), counts[i], lane, zlib.crc32(payload), ids_checksum(ids[lane]))
+            log(f"[compress] pass {k + 1}/{len(plan)}: {sum(len(x) for x in ids if x is not None):,} tokens, "
+                f"{time.perf_counter() - started:.1f} s")
     return CompressedFile(header, entries, payloads), nats, time.perf_counter() - started
 
 
@@ -179,22 +191,27 @@ def decompress_file(file: CompressedFile, model: TinyGPT, only: list[int] | None
     predictor = CachedPredictor(model, header["context_keep"])
     restored: dict[int, np.ndarray] = {}
     passes = max((len(v) for v in by_lane.values()), default=0)
-    for k in range(passes):
-        members = [by_lane[lane][k] if k < len(by_lane[lane]) else None for lane in range(header["lanes"])]
-        payloads = [None if i is None else file.payloads[i] for i in members]
-        counts = [0 if i is None else entries[i].tokens for i in members]
-        decoded = decode_lanes(predictor, payloads, counts, header["eos_id"], _progress(log, "decompress", k, passes),
-                               FORMATS[header["format_version"]])
-        for i, ids in zip(members, decoded):
-            if i is None:
-                continue
-            if ids is None or ids_checksum(ids) != entries[i].ids_crc:
-                failed[i] = ("decoded ids differ from the checksum written with them: this machine computes "
-                             "other logits than the one that compressed the file (docs/compress.md, Determinism), "
-                             "or the model is not causal")
-            else:
-                restored[i] = ids
-        log(f"[decompress] pass {k + 1}/{passes}")
+    plan = [[by_lane[lane][k] if k < len(by_lane[lane]) else None for lane in range(header["lanes"])]
+            for k in range(passes)]
+    steps = pass_steps([[entries[i].tokens for i in members if i is not None] for members in plan])
+    with coding_bar("decompress", steps) as bar:
+        for k, members in enumerate(plan):
+            payloads = [None if i is None else file.payloads[i] for i in members]
+            counts = [0 if i is None else entries[i].tokens for i in members]
+            report = step_reporter(bar)
+            decoded = decode_lanes(predictor, payloads, counts, header["eos_id"], report,
+                                   FORMATS[header["format_version"]])
+            report(steps[k], steps[k])
+            for i, ids in zip(members, decoded):
+                if i is None:
+                    continue
+                if ids is None or ids_checksum(ids) != entries[i].ids_crc:
+                    failed[i] = ("decoded ids differ from the checksum written with them: this machine computes "
+                                 "other logits than the one that compressed the file (docs/compress.md, "
+                                 "Determinism), or the model is not causal")
+                else:
+                    restored[i] = ids
+            log(f"[decompress] pass {k + 1}/{passes}")
     return restored, failed
 
 

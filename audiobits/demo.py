@@ -33,7 +33,6 @@ import math
 import re
 import shutil
 import time
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -56,6 +55,7 @@ from audiobits.files import check_output_dir
 from audiobits.quality import score_bins
 from audiobits.report import build_table, write_report
 from audiobits.representations import Representation, build, can_decode
+from audiobits.representations.base import Utterance
 from audiobits.runs import load_runs
 
 # Chapters I and II of Lewis Carroll, *Alice's Adventures in Wonderland* (1865), public domain: the body text of
@@ -70,9 +70,12 @@ MIN_SEQ_LEN = 32  # ... but never a context shorter than this
 VALIDATIONS = 4  # validation passes per run (loss curves), the last one on the final step
 WEIGHT_FREE = ("text", "phonemes", "mulaw", "codec2_3200", "codec2_700c")  # no downloaded weights needed
 # GPT-2 BPE (`text`) is left out by default: a few minutes of speech hold a few hundred of its 50257 ids, too few
-# for any model to beat the split's own unigram entropy, and the sanity check rightly fails it (README, demo).
+# for any model to beat the split's own unigram entropy, and the sanity check rightly fails it (docs/demo.md).
 DEFAULT_REPRESENTATIONS = ("phonemes", "mulaw", "codec2_3200", "codec2_700c")
 QUALITY_UTTERANCES = 8  # validation utterances decoded and scored per audio representation (the frontier figure)
+# The default demo (3 minutes of speech, four representations) took 119 s on an unloaded 2-core CPU (2026-12-04):
+# most of its work grows with the minutes of speech, so `--corpus` estimates its time from this rate.
+SECONDS_PER_SPEECH_MINUTE = 119 / 3
 
 
 @dataclass(frozen=True)
@@ -147,6 +150,19 @@ def representations(names: Sequence[str] = DEFAULT_REPRESENTATIONS, voice: str =
     return [build(name, **({"voice": voice} if name == "phonemes" else {})) for name in names]
 
 
+def corpus_line(corpus: AudioFolder) -> str:
+    """What ``--corpus`` found (utterances and minutes per split, from the files' headers) and roughly how long the
+    demo will take on it."""
+    found = {split: [u for u in corpus.load(split, 0, corpus.size(split), audio=False) if isinstance(u, Utterance)]
+             for split in ("train", "val")}
+    minutes = sum(u.duration for utterances in found.values() for u in utterances) / 60
+    splits = ", ".join(f"{len(us)} {split} utterances ({sum(u.duration for u in us) / 60:.1f} min)"
+                       for split, us in found.items())
+    estimate = minutes * SECONDS_PER_SPEECH_MINUTE / 60
+    return (f"[demo] {corpus.root}: {splits}; roughly {max(estimate, 1):.0f} min on an unloaded 2-core CPU "
+            f"(the default demo's {SECONDS_PER_SPEECH_MINUTE:.0f} s per minute of speech), less on more cores.")
+
+
 def closing_line(seconds: float, synthetic: bool) -> str:
     """What the numbers are: synthetic speech, or ``seconds`` of the user's own recordings, and a tiny model."""
     speech = "Synthetic speech" if synthetic else f"{seconds / 60:.1f} minutes of your recordings"
@@ -208,6 +224,7 @@ def run_demo(out: str | Path = "audiobits-demo", corpus: str | Path | None = Non
         source = synthesize_corpus(out / "corpus" / f"alice-{size}", spec.seconds, voice)
     else:
         source = AudioFolder(str(corpus))
+        print(corpus_line(source), flush=True)
     lap("corpus")
     reps = representations(names, voice)
     options = EncodeOptions(batch_size=16, num_workers=0, accelerator="cpu", devices=1)
@@ -224,9 +241,7 @@ def run_demo(out: str | Path = "audiobits-demo", corpus: str | Path | None = Non
         shutil.rmtree(out / "runs" / name, ignore_errors=True)  # this demo's runs only, one version each
         path = out / "configs" / f"{name}.yaml"
         path.write_text(yaml.safe_dump(config, sort_keys=False))
-        with warnings.catch_warnings():  # `audiobits demo` itself is on sys.argv; fit reads only these args
-            warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
-            cli_main(["fit", "--config", str(path)])
+        cli_main(["fit", "--config", str(path)])
         lap(f"fit {name}")
 
     for name, bins_dir in bins.items():
@@ -271,7 +286,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--representations", type=list[str], default=list(DEFAULT_REPRESENTATIONS),
                         help=f"which of {list(WEIGHT_FREE)} to fit, e.g. '[text,phonemes,mulaw]'; text (GPT-2 BPE) "
                              "is off by default: the demo's few hundred transcript tokens are too few for its "
-                             "50257-id vocabulary (see README)")
+                             "50257-id vocabulary (see docs/demo.md)")
     parser.add_argument("--languages", type=bool, default=False,
                         help="instead: real recorded prompts in five languages (Debian's asterisk-core-sounds-*-wav), "
                              "phonemes/utf8/mulaw/codec2 scored per language (docs/languages.md)")

@@ -14,6 +14,7 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info
 
 from audiobits.loss_sums import LossSums
+from audiobits.progress import with_progress
 from audiobits.results import ValidationSums
 
 
@@ -33,8 +34,10 @@ def final_passes(trainer: L.Trainer, pl_module: L.LightningModule, split: str = 
         start = time.perf_counter()
         loader = datamodule.eval_dataloader(split, kind)
         sums = new_sums(datamodule, split).to(pl_module.device)
+        batches = with_progress(loader, len(loader), f"final evaluation, {kind} pass", "batch",
+                                enabled=trainer.is_global_zero and trainer.progress_bar_callback is not None)
         with trainer.precision_plugin.val_step_context():
-            out[kind] = pl_module.score(loader, sums)
+            out[kind] = pl_module.score(batches, sums)
         rank_zero_info(f"final evaluation, {kind} pass (seq_len {datamodule.seq_len}, stride "
                        f"{datamodule.eval_stride}): {len(loader.dataset)} windows in "
                        f"{time.perf_counter() - start:.1f} s")

@@ -336,7 +336,7 @@ def frontier(runs: list[Run]) -> Figure | None:
     """bits/sec (log x) against each decoded-quality score, one point per run; the nominal bitrate as a second
     marker on the same row (joined by a thin line); the Pareto front of comparable runs marked."""
     from audiobits.metrics import pareto_front
-    from audiobits.quality import HIGHER_IS_BETTER, other_listeners, quality_means, read_quality_file
+    from audiobits.quality_file import HIGHER_IS_BETTER, other_listeners, quality_means, read_quality_file
 
     results = {run.label: read_quality_file(run.bins_dir()) for run in runs}  # each quality.json read once
     scored = [(run, quality_means(results[run.label])) for run in runs]

@@ -23,7 +23,6 @@ import json
 import os
 import sys
 import warnings
-from collections import Counter
 from pathlib import Path
 
 from typing import Any
@@ -36,21 +35,18 @@ from torch.utils.data import DataLoader, Dataset
 
 from audiobits import metrics
 from audiobits.bins import TokenBins
-from audiobits.cli import AudiobitsCLI, lightning_cli
+from audiobits.quality_file import HIGHER_IS_BETTER, METRICS, QUALITY_FILE, read_quality_file
+from audiobits.trainer_cli import AudiobitsCLI, lightning_cli
 from audiobits.corpora import Corpus, Loaded, Unreadable
 from audiobits.encode import EncodeOptions
 from audiobits.errors import AudiobitsError
-from audiobits.files import read_json, write_text_atomic
+from audiobits.files import write_text_atomic
 from audiobits.listeners import HeardOriginals, Listeners
 from audiobits.representations import Representation, can_decode
 from audiobits.samples import SAMPLE_UTTERANCES, write_sample
 
 RATE = 16000  # every score is computed at 16 kHz (PESQ wideband's rate)
-QUALITY_FILE = "quality.json"
 PARTIAL_GLOB = "quality.partial.rank*.jsonl"  # one per rank: quality.partial.rank0.jsonl, ...
-METRICS = ("si_sdr", "stoi", "pesq_wb", "log_mel_distance", "wer", "wer_original", "speaker_similarity")
-HIGHER_IS_BETTER = {"si_sdr": True, "stoi": True, "pesq_wb": True, "log_mel_distance": False, "wer": False,
-                    "wer_original": False, "speaker_similarity": True}
 WEIGHTS = {"wer": "wer_words", "wer_original": "wer_words"}  # a metric's mean is weighted by this row field
 CHUNK_ROWS = 32  # corpus rows read (and heard by the listeners) at a time
 
@@ -404,38 +400,3 @@ def main(argv: list[str] | None = None) -> None:
     for name, why in result.get("unavailable", {}).items():
         print(f"audiobits quality: no {name}: its model did not load ({why}); pass a hub id or local folder, "
               f"or set it to null to leave it out", file=sys.stderr)
-
-
-LISTENED_BY = {"wer": "asr_model", "wer_original": "asr_model", "speaker_similarity": "speaker_model"}
-
-
-def other_listeners(heard_by: dict[str, dict | None], metric: str) -> dict[str, str]:
-    """Runs (by label) whose ``metric`` came from another listener than most runs' (another Whisper or WavLM, or
-    another language), given each run's quality.json ``listeners``: label -> that listener; empty for the signal
-    scores, which need no model."""
-    if metric not in LISTENED_BY:
-        return {}
-    heard = {label: f"{(listeners or {}).get(LISTENED_BY[metric])} ({(listeners or {}).get('language')})"
-             for label, listeners in heard_by.items()}
-    counts = Counter(heard.values())  # the most common listener; on a tie the first in sorted order (stable)
-    common = min(counts, key=lambda who: (-counts[who], who)) if heard else None
-    return {label: who for label, who in heard.items() if who != common}
-
-
-def read_quality_file(bins_dir: str | os.PathLike | None) -> dict | None:
-    """``<bins_dir>/quality.json`` as written, or None when there is none (a damaged one raises `ConfigValueError`)."""
-    path = Path(bins_dir) / QUALITY_FILE if bins_dir is not None else None
-    if path is None or not path.is_file():
-        return None
-    return read_json(path, fix="Delete it and run `audiobits quality` again to rescore.")
-
-
-def quality_means(result: dict | None) -> dict[str, float | None]:
-    """The mean of every score of a quality.json (None for each when there is none)."""
-    summary = result["metrics"] if result is not None else {}
-    return {name: summary.get(name, {}).get("mean") for name in METRICS}
-
-
-def read_quality(bins_dir: str | os.PathLike | None) -> dict[str, float | None]:
-    """The mean of every score in ``<bins_dir>/quality.json`` (None for each when there is none)."""
-    return quality_means(read_quality_file(bins_dir))

@@ -24,7 +24,7 @@ import torch
 from audiobits import lane_coder, range_coder_v1
 from audiobits.model import TinyGPT
 
-PROGRESS_EVERY = 5000  # steps between progress reports of a long pass
+PROGRESS_EVERY = 500  # steps between progress reports of a long pass (a bar's update, microseconds)
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ from audiobits.errors import AudiobitsError
 from audiobits.files import check_output_dir, read_json, write_text_atomic
 from audiobits.language_report import report_by_language
 from audiobits.runs import Run, flags, load_runs, note_printer, reference_group, skipping
-from audiobits.quality import read_quality
+from audiobits.quality_file import read_quality
 from audiobits.sanity import Check, check_run, summary
 from audiobits.seeds import SeedSpread, seed_spreads
 

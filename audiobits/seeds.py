@@ -50,9 +50,9 @@ def pinned_version(config: Namespace) -> str | None:
 
 
 def fit_seeds(seeds: list[int], args: list[str], build: Callable[..., object]) -> None:
-    """The fit ``args`` once per seed (``build``: `audiobits.cli.lightning_cli`), each with that seed for the weights
-    and the data order. A config that fixes its logger's version gets ``<version>_seed<k>`` per seed, so no seed
-    overwrites another's run."""
+    """The fit ``args`` once per seed (``build``: `audiobits.trainer_cli.lightning_cli`), each with that seed for
+    the weights and the data order. A config that fixes its logger's version gets ``<version>_seed<k>`` per seed, so
+    no seed overwrites another's run."""
     version = pinned_version(build(args[1:], run=False).config)
     for seed in seeds:
         print(f"[seeds] fit with seed {seed} ({seeds.index(seed) + 1} of {len(seeds)})", flush=True)

@@ -249,7 +249,7 @@ def run_parallel(command: list[str], names: list[str], jobs: int) -> None:
 def _data_facts(config: Path) -> tuple[int, int, int, int, int]:
     """vocab, seq_len, training windows, batch per device and devices of the config's run (bins prepared if
     missing)."""
-    from audiobits.cli import lightning_cli
+    from audiobits.trainer_cli import lightning_cli
 
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")

@@ -25,7 +25,7 @@ from audiobits import metrics
 from audiobits.accelerators import bf16_peak
 from audiobits import model as model_lib
 from audiobits.chunked_loss import fused_available
-from audiobits.cli import lightning_cli
+from audiobits.trainer_cli import lightning_cli
 from audiobits.data import TokenBinDataModule
 from audiobits.module import TinyGPTModule
 from audiobits.schedule import wsd_lr

@@ -54,3 +54,14 @@ def read_windows(out: str | Path) -> np.ndarray:
     """All recorded (step, window) rows of every rank."""
     rows = [np.loadtxt(p, dtype=np.int64, ndmin=2) for p in sorted(Path(out).glob("windows-rank*.txt"))]
     return np.concatenate(rows) if rows else np.empty((0, 2), dtype=np.int64)
+
+
+class InterruptAt(L.Callback):
+    """Raises KeyboardInterrupt after the optimizer step ``step``: what Ctrl-C raises in the training loop."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.global_step == self.step:
+            raise KeyboardInterrupt

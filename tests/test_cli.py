@@ -13,7 +13,8 @@ import yaml
 
 from audiobits import model as model_lib
 from audiobits.bins import TokenBins
-from audiobits.cli import TOOLS, lightning_cli, main
+from audiobits.cli import TOOLS, main
+from audiobits.trainer_cli import lightning_cli
 from audiobits.data import num_windows
 from audiobits.results import read_results
 from audiobits.runs import load_run

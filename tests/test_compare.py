@@ -52,7 +52,27 @@ def test_compare_demo_runs_on_the_same_utterances(demo_output, capsys):
     assert table.startswith("new: codec2_700c") and "| codec2_3200 | codec2_3200 |" in table
 
 
-def test_compare_needs_another_run(demo_output):
-    run = demo_output / "runs" / "mulaw" / "version_0"
+def test_compare_needs_another_run(tmp_path):
+    from run_dirs import make_run
+
+    run = make_run(tmp_path, "only", curve=False)
     with pytest.raises(SystemExit, match="names no other finished run"):
         main(["compare", str(run), "--against", str(run)])
+
+
+def test_compare_real_run_directories_with_known_rates(tmp_path, capsys):
+    """Runs written by the real results writers (tests/run_dirs.py) at 2 and 3 bits/token over the same val split:
+    the difference is exactly 1 bit/token × tokens/s, and a run on another corpus gets no paired interval."""
+    from run_dirs import make_run
+
+    new = make_run(tmp_path, "new", bits_per_token=2.0, curve=False)
+    ref = make_run(tmp_path, "ref", bits_per_token=3.0, curve=False)
+    other = make_run(tmp_path, "elsewhere", corpus="other", curve=False)
+    main(["compare", str(new), "--against", str(ref), str(other), "--format", "json", "--resamples", "200"])
+    out = {c["reference"]: c for c in json.loads(capsys.readouterr().out)["comparisons"]}
+    expected = -1.0 * json.loads((ref / "results.json").read_text())["tokens_per_sec"]
+    assert out["ref"]["difference"] == pytest.approx(expected)
+    low, high = out["ref"]["paired_ci95"]  # utterances alike (the first has one target fewer): a narrow interval
+    assert low <= expected <= high and high - low < 0.01 * abs(expected)
+    assert out["ref"]["verdict"].startswith("new is lower")
+    assert out["elsewhere"]["paired_ci95"] is None and out["elsewhere"]["not_comparable"] == ["other corpus (other)"]

@@ -279,8 +279,10 @@ def test_cli_compress_writes_compress_json_and_prints_the_comparison(markov_run,
     run, _, _ = markov_run
     out = tmp_path / "cli.abz"
     main(["compress", str(run), "--out", str(out), "--lanes", "8"])
-    printed = capsys.readouterr().out
+    printed, bars = capsys.readouterr()
     assert f"{out}: " in printed and "Decoded and checked." in printed and "xz" in printed
+    for tool in ("compress", "decompress"):  # a bar with count, ETA and rate, coding and checking alike
+        assert re.search(rf"\[{tool}\] range coding: 100%.*\[\d\d:\d\d<00:00, *[\d.]+(step/s|s/step)\]", bars), bars
     summary = json.loads((run / COMPRESS_FILE).read_text())
     assert summary["lanes"] == 8 and summary["file"] == str(out)
     assert CompressedFile.read(out).header["lanes"] == 8

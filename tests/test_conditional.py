@@ -14,7 +14,8 @@ import torch.nn.functional as F
 
 from audiobits import model as model_lib
 from audiobits.bins import TokenBins
-from audiobits.cli import lightning_cli, main
+from audiobits.cli import main
+from audiobits.trainer_cli import lightning_cli
 from audiobits.conditional import information
 from audiobits.conditional_report import decomposition_rows, identity_check, conditional_rows, markdown
 from audiobits.paired_windows import CONDITIONS, condition_modes, mode_name
@@ -95,7 +96,7 @@ def test_a_model_that_sees_the_future_is_caught(corpus, tmp_path, monkeypatch):
     def leaky(q, k, v):
         return F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)).transpose(1, 2)
     monkeypatch.setattr(model_lib, "causal_attention", leaky)
-    results = read_results(fit(tmp_path, corpus, "--trainer.limit_train_batches", "60")[-1])
+    results = read_results(fit(tmp_path, corpus, "--trainer.limit_train_batches", "250")[-1])
     measured = results["conditional"]["modes"]["paired+speaker"]["bits_per_token"]
     assert measured < oracle(corpus, ("paired", "speaker")) - 0.3
 

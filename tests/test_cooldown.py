@@ -6,7 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from audiobits.cli import lightning_cli, main
+from audiobits.cli import main
+from audiobits.trainer_cli import lightning_cli
 from audiobits.cooldown import checkpoint_step, cooldown_args, cooldown_steps
 from audiobits.results import UTTERANCES_FILE, read_results
 from audiobits.schedule import wsd_lr

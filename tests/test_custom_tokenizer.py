@@ -1,5 +1,5 @@
 """Your own tokenizer: a `Representation` subclass defined here (not in audiobits) runs through class_path in a config,
-`audiobits prepare` and `audiobits fit`, like the registered ones (README, "Add a tokenizer")."""
+`audiobits prepare` and `audiobits fit`, like the registered ones (docs/codecs.md, "Add a tokenizer")."""
 
 from __future__ import annotations
 

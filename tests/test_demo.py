@@ -4,11 +4,13 @@ import json
 
 import numpy as np
 import pytest
+import soundfile as sf
 import yaml
 
 from audiobits.bins import TokenBins
-from audiobits.demo import (DEFAULT_REPRESENTATIONS, SIZES, DemoSize, closing_line, main, representations, schedule,
-                            utterance_texts)
+from audiobits.corpora import AudioFolder
+from audiobits.demo import (DEFAULT_REPRESENTATIONS, SIZES, DemoSize, closing_line, corpus_line, main, representations,
+                            schedule, utterance_texts)
 from audiobits.errors import AudiobitsError
 from audiobits.report import build_table
 from audiobits.runs import load_runs
@@ -52,7 +54,7 @@ def test_demo_runs_end_to_end(out):
     assert all(r["flags"] == [] and r["finished"] for r in rows)  # comparable: same utterances, final weights
     checks = json.loads((report / "report.json").read_text())["sanity"]
     assert set(checks) == {r["representation"] for r in rows}  # every row checked (the tiny size's 30 s are too
-    # few to pass them all: the default size's rows pass, README's table shows it; schedule() gives its phonemes
+    # few to pass them all: the default size's rows pass, docs/demo.md's table shows it; schedule() gives its phonemes
     # stream 80 steps)
     assert len({r["val_utterance_set"] for r in rows}) == 1 and len({r["val_seconds"] for r in rows}) == 1
     mulaw = next(r for r in rows if r["representation"] == "mulaw")
@@ -146,3 +148,16 @@ def test_demo_compresses_every_representation_and_decodes_it_bit_exactly(out):
         assert np.concatenate([restored[i] for i in sorted(restored)]).astype(np.uint16).tobytes() == (
             run.bins_dir() / "val.bin").read_bytes()
     assert rows["mulaw"]["flac_bits_per_sec"] is not None and rows["phonemes"]["flac_bits_per_sec"] is None
+
+
+def test_a_corpus_is_summed_up_before_the_demo_runs_on_it(tmp_path):
+    """`demo --corpus` first says what it found and how long it will take: 3 + 1 minutes at 119/3 s per minute."""
+    for split, files in (("train", 3), ("val", 1)):
+        (tmp_path / split).mkdir()
+        rows = ["file_name,text"]
+        for i in range(files):
+            sf.write(tmp_path / split / f"u{i}.wav", np.zeros(60 * 8000, dtype=np.int16), 8000)
+            rows.append(f"u{i}.wav,word")
+        (tmp_path / split / "metadata.csv").write_text("\n".join(rows) + "\n")
+    line = corpus_line(AudioFolder(str(tmp_path)))
+    assert "3 train utterances (3.0 min), 1 val utterances (1.0 min); roughly 3 min" in line

@@ -62,7 +62,7 @@ def test_identical_audio_scores_perfectly_and_too_short_is_undefined(speech):
 
 
 def test_mulaw_is_intelligible_and_codec2_700c_is_clearly_worse_than_3200(speech):
-    """Measured on this speech: μ-law STOI 0.999, Codec 2 3200 0.69, 700C 0.50 (README, "Decoded quality").
+    """Measured on this speech: μ-law STOI 0.999, Codec 2 3200 0.69, 700C 0.50 (docs/quality.md, demo).
     espeak-ng's samples differ slightly from call to call (lengths by ~0.2 %), so μ-law's SI-SDR moves by about
     1 dB between sessions (14.3–17 seen): the bounds leave room for that."""
     mulaw, c3200, c700 = (mean_scores(name, speech) for name in ("mulaw", "codec2_3200", "codec2_700c"))

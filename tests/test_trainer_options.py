@@ -7,7 +7,8 @@ import pytest
 import torch
 from disk_checks import error_line, snapshot
 
-from audiobits.cli import lightning_cli, main
+from audiobits.cli import main
+from audiobits.trainer_cli import lightning_cli
 from audiobits.errors import ConfigValueError
 from audiobits.report import build_table
 from audiobits.results import read_results
