@@ -10,8 +10,8 @@ Corpora are small classes meant for YAML (``corpus: {class_path: audiobits.corpo
   audio); a fixed hash of the recording part of each key holds out the val split (no val speaker is trained on).
 - `AudioFolder`: your own recordings, ``<root>/<split>/metadata.csv`` (columns ``file_name,text``) + the audio
   files it names.
-- Multilingual hub corpora, one language per config (:mod:`audiobits.multilingual`): Multilingual LibriSpeech
-  and FLEURS.
+- Multilingual hub corpora, one language per config (:mod:`audiobits.multilingual`): Multilingual LibriSpeech,
+  FLEURS and Emilia's language subsets.
 
 An utterance that cannot be read comes back as `Unreadable` (its id and a reason naming the file) in its place in
 the list, so the encoder drops it (from every representation of the corpus) and goes on with the rest.
@@ -172,7 +172,7 @@ class HFCorpus(Corpus):
             val_fraction: when ``splits`` has no "val": share of train rows held out as val, by id hash.
             data_files: passed to load_dataset to pick a subset of the upstream files.
             revision: dataset revision (commit) to pin.
-            text_column: transcript column.
+            text_column: transcript column (``json.text``: the field ``text`` of the struct column ``json``).
             id_column: utterance id column (unique within a split).
             audio_column: audio column (read undecoded, decoded with soundfile); None when there is no audio.
             codes_column: column of precomputed codec codes (1-D ints), for corpora without audio.
@@ -218,9 +218,11 @@ class HFCorpus(Corpus):
 
         names = self.splits["train" if split == "val" and "val" not in self.splits else split]
         parts = [datasets.load_dataset(self.path, self.config, split=s, data_files=self.data_files,
-                                       revision=self.revision) for s in names]
+                                       revision=self.revision, features=self.upstream_features()) for s in names]
         ds = parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)
         wanted = [c for c in (self.text_column, self.id_column, self.audio_column, self.codes_column) if c]
+        if any("." in c for c in wanted):  # a struct column's field, e.g. a WebDataset json member's "json.text"
+            ds = ds.flatten()
         missing = [c for c in wanted if c not in ds.column_names]
         if missing:
             raise AudiobitsError(f"dataset {self.path!r} (config {self.config!r}, splits {names}) has no column(s) "
@@ -230,6 +232,10 @@ class HFCorpus(Corpus):
         if self.audio_column:
             ds = ds.cast_column(self.audio_column, datasets.Audio(decode=False))
         return ds
+
+    def upstream_features(self) -> Any:
+        """The `datasets.Features` to load the upstream files with; None lets datasets infer them."""
+        return None
 
     def _split(self, split: str) -> tuple[Any, np.ndarray | None]:
         """The dataset behind ``split`` and, when val is carved out of train, the row indices it keeps."""
@@ -282,6 +288,17 @@ class HFCorpus(Corpus):
         return Utterance(uid, text, audio=samples, sample_rate=rate, seconds=seconds, language=self.language)
 
 
+class EmiliaKeys:
+    """For HFCorpus classes keyed by Emilia keys: the val hash sees the recording (no val recording is trained on)
+    and the speaker is the key's speaker part (:func:`emilia_key_parts`)."""
+
+    def holdout_key(self, utterance_id: str) -> str:
+        return emilia_key_parts(utterance_id)[0]
+
+    def speaker_of(self, split: str, utterance_id: str) -> str | None:
+        return emilia_key_parts(utterance_id)[1]
+
+
 class LibriTTSR(HFCorpus):
     """LibriTTS-R filtered (``parler-tts/libritts_r_filtered``): 24 kHz read English, its own train/dev splits.
 
@@ -315,7 +332,7 @@ class LibriTTSR(HFCorpus):
         return utterance_id.split("_", 1)[0]
 
 
-class EmiliaNeuCodec(HFCorpus):
+class EmiliaNeuCodec(EmiliaKeys, HFCorpus):
     """Emilia-YODAS English with NeuCodec codes already computed (``neuphonic/emilia-yodas-english-neucodec``).
 
     Columns ``text``, ``codes`` (50 Hz NeuCodec FSQ ids, a flat list per row) and ``__key__``; one upstream split,
@@ -343,12 +360,6 @@ class EmiliaNeuCodec(HFCorpus):
         super().__init__(path, name, splits={"train": ["train"]}, val_fraction=val_fraction,
                          data_files=data_files, revision=revision, text_column="text", id_column="__key__",
                          audio_column=None, codes_column="codes", codes_frame_rate=50.0)
-
-    def holdout_key(self, utterance_id: str) -> str:
-        return emilia_key_parts(utterance_id)[0]
-
-    def speaker_of(self, split: str, utterance_id: str) -> str | None:
-        return emilia_key_parts(utterance_id)[1]
 
 
 _EMILIA_KEY = re.compile(r"^(?P<speaker>(?P<recording>.+)_S\d+)_W\d+$")

@@ -10,11 +10,18 @@
   columns id, num_samples, path, audio, transcription, raw_transcription, gender, lang_id, language,
   lang_group_id; 16 kHz). Parallel: the same FLoRes sentences read in every language, ``id`` naming the sentence
   (several readers per sentence, so an utterance's id here is its ``path``).
+- `Emilia`: one language subset of ``amphion/Emilia-Dataset`` (gated: accept its terms on the hub and log in),
+  WebDataset tar shards ``Emilia/<LANG>/<LANG>-B<6 digits>.tar`` for LANG in DE, EN, FR, JA, KO, ZH, each
+  utterance a ``<key>.mp3`` (24 kHz) and a ``<key>.json`` (id, wav, text, duration, speaker, language, dnsmos),
+  key ``<LANG>_B<batch>_S<speaker>_W<segment>``. In-the-wild speech (talk shows, interviews, podcasts); not
+  parallel.
 """
 
 from __future__ import annotations
 
-from audiobits.corpora import HFCorpus
+from typing import Any
+
+from audiobits.corpora import EmiliaKeys, HFCorpus
 from audiobits.errors import AudiobitsError
 
 MLS_LANGUAGES = {"dutch": "nl", "english": "en", "french": "fr", "german": "de", "italian": "it", "polish": "pl",
@@ -78,3 +85,43 @@ class Fleurs(HFCorpus):
                          splits={"train": list(train_splits), "val": list(val_splits)}, data_files=data_files,
                          revision=revision, text_column=text_column, id_column="path", audio_column="audio",
                          language=config.split("_")[0])
+
+
+EMILIA_LANGUAGES = ("DE", "EN", "FR", "JA", "KO", "ZH")
+
+
+class Emilia(EmiliaKeys, HFCorpus):
+    """One language subset of Emilia, read through datasets' WebDataset builder; speakers and the val holdout come
+    from each key (:func:`audiobits.corpora.emilia_key_parts`), so no val recording is trained on."""
+
+    kind = "emilia"
+
+    def __init__(self, language: str = "DE", path: str = "amphion/Emilia-Dataset", val_fraction: float = 0.01,
+                 data_files: str | list[str] | None = None, name: str | None = None,
+                 revision: str | None = None) -> None:
+        """
+        Args:
+            language: the subset, one of DE, EN, FR, JA, KO, ZH (any case); utterances carry its lower-case code.
+            path: hub name, or a local folder in the same layout (``Emilia/<LANG>/*.tar``).
+            val_fraction: share of utterances held out as val, by a hash of the recording part of the key.
+            data_files: the tar shards to read (default ``Emilia/<LANG>/*.tar``, all of them; e.g.
+                ``Emilia/DE/DE-B00000[0-4].tar`` for a smaller run).
+            name: directory name of this corpus under the bins root (default ``emilia_<lang>``).
+            revision: dataset commit to pin.
+        """
+        code = language.upper()
+        if code not in EMILIA_LANGUAGES:
+            raise AudiobitsError(f"Emilia.language {language!r} is not one of Emilia's subsets "
+                                 f"{list(EMILIA_LANGUAGES)}")
+        super().__init__(path, name or f"emilia_{code.lower()}", splits={"train": ["train"]},
+                         val_fraction=val_fraction, data_files=data_files or f"Emilia/{code}/*.tar",
+                         revision=revision, text_column="json.text", id_column="__key__", audio_column="mp3",
+                         language=code.lower())
+
+    def upstream_features(self) -> Any:
+        """Members as stored: mp3 bytes (datasets would type them Audio, whose writer needs torchcodec; soundfile
+        decodes them here) and the json's transcript (its other fields are not read)."""
+        import datasets
+
+        return datasets.Features({"__key__": datasets.Value("string"), "__url__": datasets.Value("string"),
+                                  "mp3": datasets.Value("binary"), "json": {"text": datasets.Value("string")}})
