@@ -86,7 +86,10 @@ class MuLawRepresentation(Representation):
             self.check(utterance)
             if round(len(utterance.audio) * self.sample_rate / utterance.sample_rate) == 0:
                 raise UtteranceError(utterance.id, f"shorter than one sample at {self.sample_rate} Hz")
-            out.append(mu_law_encode_blocks(resample(utterance.audio, utterance.sample_rate, self.sample_rate)))
+            audio = utterance.audio
+            if utterance.sample_rate != self.sample_rate:  # the FFT sees the whole recording (docs/performance.md)
+                audio = resample(audio, utterance.sample_rate, self.sample_rate)
+            out.append(mu_law_encode_blocks(audio))
         return out
 
     @property
