@@ -193,7 +193,7 @@ class EncodeJob:
         longest = max(utterances, key=lambda u: u.duration, default=None)
         if longest is not None and longest.duration > LONG_RECORDING_SECONDS:
             log.warning("%s %s: %r lasts %.0f min; %s encodes each recording whole, so RAM grows with the longest "
-                        "(mulaw: 30-150 bytes per input sample, ~5 GB for 2 h at 24 kHz; docs/performance.md, "
+                        "(mulaw: 35-160 bytes per input sample, 6-28 GB for 2 h at 24 kHz; docs/performance.md, "
                         "'Long recordings'). Cut long recordings into utterances of a few minutes to bound it.",
                         self.corpus.name, shard.name, longest.id, longest.duration / 60, self.representation.name)
 

@@ -29,9 +29,9 @@ def write_corpus(root: Path, minutes: float, rate: int) -> Path:
     for split, seconds in (("train", minutes * 60), ("val", 5.0)):
         (root / split).mkdir(parents=True, exist_ok=True)
         with sf.SoundFile(root / split / "long.wav", "w", samplerate=rate, channels=1, subtype="PCM_16") as f:
-            block, written = 10 * rate, 0
-            while written < seconds * rate:
-                n = min(block, int(seconds * rate) - written)
+            block, written, total = 10 * rate, 0, round(seconds * rate)
+            while written < total:
+                n = min(block, total - written)
                 t = (written + np.arange(n)) / rate
                 f.write(0.3 * np.sin(2 * np.pi * (200 + 50 * np.sin(t / 7)) * t) + 0.05 * rng.standard_normal(n))
                 written += n
@@ -64,7 +64,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         corpus = write_corpus(Path(tmp) / "long", args.minutes, args.rate)
         size = (corpus / "train" / "long.wav").stat().st_size / 2**20
-        print(f"one recording of {args.minutes:g} min at {args.rate} Hz ({size:.0f} MiB as 16-bit WAV)")
+        samples = sf.info(corpus / "train" / "long.wav").frames
+        print(f"one recording of {args.minutes:g} min at {args.rate} Hz: {samples} samples ({size:.0f} MiB as 16-bit "
+              "WAV)")
         for rep in args.reps:
             run = subprocess.run([sys.executable, __file__, "--measure", str(corpus), rep, str(Path(tmp) / "bins")],
                                  capture_output=True, text=True, check=True)
