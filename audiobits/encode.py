@@ -33,6 +33,7 @@ from audiobits.errors import ConfigValueError
 log = logging.getLogger(__name__)
 
 PLAN = "plan.json"
+LONG_RECORDING_SECONDS = 1800.0  # a longer recording gets a warning: it is encoded whole, RAM grows with it
 
 
 @dataclass(frozen=True)
@@ -165,6 +166,7 @@ class EncodeJob:
                              "unique within a split (check the corpus's id column)")
         failed = {item.id: item.reason for item in items if isinstance(item, Unreadable)}
         readable = [item for item in items if not isinstance(item, Unreadable)]
+        self._warn_if_long(shard, readable)
         tokens: dict[str, np.ndarray] = {}
         by_length = sorted(readable, key=lambda u: u.duration)
         for start in range(0, len(by_length), self.options.batch_size):
@@ -185,6 +187,15 @@ class EncodeJob:
         record.save(self.shard_path(shard))
         if self._progress is not None:
             self._progress.update(float(record.seconds.sum()), len(kept))
+
+    def _warn_if_long(self, shard: Shard, utterances: list[Utterance]) -> None:
+        """Say when a recording is long enough for its whole-recording encode to need gigabytes of RAM."""
+        longest = max(utterances, key=lambda u: u.duration, default=None)
+        if longest is not None and longest.duration > LONG_RECORDING_SECONDS:
+            log.warning("%s %s: %r lasts %.0f min; %s encodes each recording whole, so RAM grows with the longest "
+                        "(mulaw: 35-160 bytes per input sample, 6-28 GB for 2 h at 24 kHz; docs/performance.md, "
+                        "'Long recordings'). Cut long recordings into utterances of a few minutes to bound it.",
+                        self.corpus.name, shard.name, longest.id, longest.duration / 60, self.representation.name)
 
     def _encode_batch(self, batch: list[Utterance], tokens: dict[str, np.ndarray], failed: dict[str, str]) -> None:
         """Encode ``batch``; if it fails, encode its utterances one by one so only the bad one is dropped.

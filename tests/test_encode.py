@@ -344,3 +344,20 @@ def test_a_full_disk_while_writing_a_shard_names_the_file_and_leaves_no_partial_
     counting = CountingMuLaw()
     prepare_bins(corpus, counting, tmp_path, OPTIONS, device="cpu")  # space freed: the same command finishes
     assert len(counting.encoded) == 13 - 3
+
+
+def test_a_long_recording_gets_a_warning_naming_it_and_the_memory_page(folder, tmp_path, caplog, monkeypatch):
+    from audiobits import encode
+
+    monkeypatch.setattr(encode, "LONG_RECORDING_SECONDS", 0.42)  # speech_rows' u00i.wav lasts 0.2 + 0.05 i s
+    with caplog.at_level(logging.WARNING, logger="audiobits.encode"):
+        prepare_bins(AudioFolder(str(folder)), MuLawRepresentation(), tmp_path / "bins", OPTIONS, device="cpu")
+    warnings = [r.getMessage() for r in caplog.records if "encodes each recording whole" in r.getMessage()]
+    assert warnings and all("mulaw" in w and "docs/performance.md" in w for w in warnings)
+    named = {w.split("'")[1] for w in warnings}  # the longest of each shard of 3 that has one over 0.42 s
+    assert named == {"u005.wav", "u008.wav", "u009.wav"}
+    caplog.clear()
+    monkeypatch.setattr(encode, "LONG_RECORDING_SECONDS", 1800.0)
+    with caplog.at_level(logging.WARNING, logger="audiobits.encode"):
+        prepare_bins(AudioFolder(str(folder)), MuLawRepresentation(), tmp_path / "bins2", OPTIONS, device="cpu")
+    assert not any("encodes each recording whole" in r.getMessage() for r in caplog.records)

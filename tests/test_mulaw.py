@@ -55,3 +55,21 @@ def test_representation_tokens_rate_and_meta():
 def test_rejects_utterances_without_audio():
     with pytest.raises(UtteranceError, match="no audio"):
         MuLawRepresentation().encode([Utterance("t", "text only")])
+
+
+@pytest.mark.parametrize("rate", [8000, 16000, 22050, 44100])
+def test_blockwise_encoding_gives_the_whole_recording_ids_byte_for_byte(rate, monkeypatch):
+    """The bounded-memory path (companding in blocks, the resampler's temporaries freed early) gives exactly the
+    ids of the whole-array formula it replaced, on a recording of many blocks (block made small)."""
+    from audiobits.representations import mulaw
+
+    monkeypatch.setattr(mulaw, "BLOCK_SAMPLES", 997)  # prime: blocks never line up with anything
+    audio = np.random.default_rng(rate).uniform(-1, 1, 3 * rate + 123).astype(np.float32) * 0.8
+    x = np.asarray(audio, dtype=np.float64)
+    length = round(len(x) * 8000 / rate)
+    old_resampled = x if rate == 8000 else np.fft.irfft(np.fft.rfft(x)[: length // 2 + 1], length) * (length / len(x))
+    old_ids = mu_law_encode(old_resampled)  # the whole-recording formula of the previous release
+    ids = MuLawRepresentation().encode([Utterance("long", "", audio, rate)])[0]
+    assert len(ids) == length > 20 * mulaw.BLOCK_SAMPLES
+    assert ids.tobytes() == old_ids.tobytes()
+    assert mulaw.mu_law_encode_blocks(old_resampled, 5).tobytes() == old_ids.tobytes()

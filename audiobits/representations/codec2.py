@@ -52,6 +52,11 @@ def fields_frame(fields: np.ndarray, widths: list[int]) -> bytes:
     return bytes(int(v) << (8 - w) for v, w in zip(fields, widths))
 
 
+def pcm16(audio: np.ndarray) -> np.ndarray:
+    """Float samples in [-1, 1] -> the 16-bit PCM libcodec2 reads (rounded, clipped)."""
+    return (audio * 32768.0).round().clip(-32768, 32767).astype(np.int16)
+
+
 def _pycodec2():
     try:
         return import_module("pycodec2")
@@ -91,13 +96,14 @@ class Codec2Representation(FrameMajorLevels, FramedRepresentation):
         return num_samples  # one padded length per group: no utterance is ever encoded with extra zeros
 
     def _encode_padded(self, x: torch.Tensor) -> list[torch.Tensor]:
-        pcm = (x[:, 0].cpu().numpy() * 32768.0).round().clip(-32768, 32767).astype(np.int16)
-        frames = pcm.shape[1] // self.hop
-        codes = np.empty((len(pcm), frames, len(self.widths)), dtype=np.int64)
-        for row, samples in enumerate(pcm):
-            codec = _pycodec2().Codec2(self.mode)  # fresh state per utterance
+        audio = x[:, 0].cpu().numpy()
+        frames = audio.shape[1] // self.hop
+        codes = np.empty((len(audio), frames, len(self.widths)), dtype=np.int64)
+        for row, samples in enumerate(audio):
+            codec = _pycodec2().Codec2(self.mode)  # fresh state per utterance, carried from frame to frame
             for t in range(frames):
-                codes[row, t] = frame_fields(codec.encode(samples[t * self.hop:(t + 1) * self.hop]), self.widths)
+                pcm = pcm16(samples[t * self.hop:(t + 1) * self.hop])  # per frame: no int16 copy of the recording
+                codes[row, t] = frame_fields(codec.encode(pcm), self.widths)
         return [torch.from_numpy(codes[:, :, k]) for k in range(len(self.widths))]
 
     def _decode_levels(self, levels: list[np.ndarray]) -> np.ndarray:

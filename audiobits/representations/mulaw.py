@@ -15,17 +15,21 @@ from audiobits.bins import Codebook
 from audiobits.representations.base import Representation, Utterance, UtteranceError
 
 MU = 255
+BLOCK_SAMPLES = 1 << 20  # samples companded per step: bounds the temporaries of `mu_law_encode` on long recordings
 
 
 def resample(audio: np.ndarray, rate: int, target: int) -> np.ndarray:
     """Band-limited resampling of a 1-D signal from ``rate`` to ``target`` Hz: ``round(len · target / rate)``
     samples, spectrum above the lower Nyquist frequency removed (FFT method)."""
-    audio = np.asarray(audio, dtype=np.float64)
     if rate == target:
-        return audio
-    length = round(len(audio) * target / rate)
-    spectrum = np.fft.rfft(audio)[: length // 2 + 1]
-    return np.fft.irfft(spectrum, length) * (length / len(audio))
+        return np.asarray(audio, dtype=np.float64)
+    n, length = len(audio), round(len(audio) * target / rate)
+    spectrum = np.fft.rfft(np.asarray(audio, dtype=np.float64))  # the float64 copy is freed as soon as it is read
+    spectrum = spectrum[: length // 2 + 1].copy()  # keep only the band below the lower Nyquist frequency
+    out = np.fft.irfft(spectrum, length)
+    del spectrum
+    out *= length / n
+    return out
 
 
 def mu_law_encode(audio: np.ndarray, mu: int = MU) -> np.ndarray:
@@ -33,6 +37,15 @@ def mu_law_encode(audio: np.ndarray, mu: int = MU) -> np.ndarray:
     x = np.clip(np.asarray(audio, dtype=np.float64), -1.0, 1.0)
     y = np.sign(x) * np.log1p(mu * np.abs(x)) / np.log1p(mu)
     return np.floor((y + 1.0) / 2.0 * mu + 0.5).astype(np.int64)
+
+
+def mu_law_encode_blocks(audio: np.ndarray, block: int = BLOCK_SAMPLES) -> np.ndarray:
+    """`mu_law_encode` of a long signal ``block`` samples at a time: the same levels (companding is sample-local),
+    with temporaries of one block instead of several copies of the whole signal."""
+    out = np.empty(len(audio), dtype=np.int64)
+    for start in range(0, len(audio), block):
+        out[start:start + block] = mu_law_encode(audio[start:start + block])
+    return out
 
 
 def mu_law_decode(levels: np.ndarray, mu: int = MU) -> np.ndarray:
@@ -73,7 +86,10 @@ class MuLawRepresentation(Representation):
             self.check(utterance)
             if round(len(utterance.audio) * self.sample_rate / utterance.sample_rate) == 0:
                 raise UtteranceError(utterance.id, f"shorter than one sample at {self.sample_rate} Hz")
-            out.append(mu_law_encode(resample(utterance.audio, utterance.sample_rate, self.sample_rate)))
+            audio = utterance.audio
+            if utterance.sample_rate != self.sample_rate:  # the FFT sees the whole recording (docs/performance.md)
+                audio = resample(audio, utterance.sample_rate, self.sample_rate)
+            out.append(mu_law_encode_blocks(audio))
         return out
 
     @property
