@@ -194,6 +194,9 @@ def test_ddp_on_two_cpu_processes_uses_every_window_once_and_scores_every_val_to
         assert single[key] == pytest.approx(results[key], rel=1e-6)
         assert single["non_overlapping"][key] == pytest.approx(results["non_overlapping"][key], rel=1e-6)
         assert single["utterance_reset"][key] == pytest.approx(results["utterance_reset"][key], rel=1e-6)
+    ends = ("bits_per_token_lo", "bits_per_token_hi")  # per-utterance bucket sums reduce exactly too
+    bands = [[b[end] for b in r["bits_by_context"] for end in ends] for r in (single, results)]
+    assert bands[0] and bands[0] == pytest.approx(bands[1], rel=1e-6)
 
 
 @pytest.mark.slow
