@@ -21,11 +21,11 @@ from typing import Any
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
-from tqdm import tqdm
 
 from audiobits.bins import SPLITS, dtype_for_vocab
 from audiobits.corpora import Corpus, Loaded, Unreadable, upgrade_description
 from audiobits.files import read_json, write_text_atomic
+from audiobits.progress import progress_bar
 from audiobits.representations.base import Representation, Utterance, UtteranceError
 from audiobits.shards import Shard, ShardRecord
 from audiobits.errors import ConfigValueError
@@ -49,20 +49,18 @@ class EncodeOptions:
     strategy: str = "auto"  # "auto" picks DDP for several devices; "ddp_spawn" where the launcher cannot re-run
 
 
-class _HoursProgress:
-    """tqdm bar counting hours of audio encoded, with the rate in hours of audio per second."""
+class _EncodeProgress:
+    """A bar over this rank's pending utterances (count, rate, ETA) with hours of audio encoded and their rate."""
 
-    def __init__(self, desc: str, position: int) -> None:
-        self.bar = tqdm(desc=desc, unit="h", position=position, bar_format="{desc}: {n:.3f} h audio [{elapsed}"
-                        "{postfix}]", mininterval=1.0)
-        self.start, self.hours, self.utterances = time.perf_counter(), 0.0, 0
+    def __init__(self, desc: str, utterances: int, position: int) -> None:
+        self.bar = progress_bar(utterances, desc, "utt", position=position)
+        self.start, self.hours = time.perf_counter(), 0.0
 
     def update(self, seconds: float, utterances: int) -> None:
         self.hours += seconds / 3600
-        self.utterances += utterances
         rate = self.hours / max(time.perf_counter() - self.start, 1e-9)
-        self.bar.set_postfix_str(f"{rate:.3g} h/s, {self.utterances} utt", refresh=False)
-        self.bar.update(seconds / 3600)
+        self.bar.set_postfix_str(f"{self.hours:.3f} h audio, {rate:.3g} h/s", refresh=False)
+        self.bar.update(utterances)
 
     def close(self) -> None:
         self.bar.close()
@@ -96,7 +94,7 @@ class EncodeJob:
         self.bins_dir = self.corpus_dir / representation.name
         self.shard_dir = self.corpus_dir / f"{representation.name}.shards"
         self._shards: list[Shard] | None = None
-        self._progress: _HoursProgress | None = None
+        self._progress: _EncodeProgress | None = None
 
     # --- the plan: which shards exist ----------------------------------------------------------------------
     def shards(self) -> list[Shard]:
@@ -145,8 +143,11 @@ class EncodeJob:
                           persistent_workers=False, prefetch_factor=2 if workers else None)
 
     # --- encoding ------------------------------------------------------------------------------------------
-    def start_progress(self, rank: int) -> None:
-        self._progress = _HoursProgress(f"{self.corpus.name}/{self.representation.name} rank {rank}", rank)
+    def start_progress(self, rank: int = 0, world_size: int = 1) -> None:
+        """Open the bar over the utterances of this rank's pending shards (a shard's dropped ones count as done)."""
+        utterances = sum(s.stop - s.start for s in self.pending(rank, world_size))
+        self._progress = _EncodeProgress(f"{self.corpus.name}/{self.representation.name} rank {rank}", utterances,
+                                         rank)
 
     def stop_progress(self) -> None:
         if self._progress is not None:
@@ -186,7 +187,7 @@ class EncodeJob:
         self.shard_dir.mkdir(parents=True, exist_ok=True)
         record.save(self.shard_path(shard))
         if self._progress is not None:
-            self._progress.update(float(record.seconds.sum()), len(kept))
+            self._progress.update(float(record.seconds.sum()), len(items))
 
     def _warn_if_long(self, shard: Shard, utterances: list[Utterance]) -> None:
         """Say when a recording is long enough for its whole-recording encode to need gigabytes of RAM."""
@@ -233,7 +234,7 @@ class EncodeJob:
 
     def encode_pending(self, rank: int = 0, world_size: int = 1) -> None:
         """Encode this rank's unfinished shards in this process (the representation must already be on its device)."""
-        self.start_progress(rank)
+        self.start_progress(rank, world_size)
         try:
             for shard, items in self.loader(rank, world_size):
                 self.encode_shard(shard, items)

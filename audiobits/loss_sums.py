@@ -1,5 +1,6 @@
 """`LossSums`: a torchmetrics Metric that sums validation cross-entropy per utterance, per frame position and per
-in-window offset (the target's context length).
+in-window offset (the target's context length), and per utterance within each context bucket (for the context
+curve's bootstrap interval over utterances or speakers).
 
 States are sums, so DDP reduction is exact (every val token lives on exactly one rank) and nothing syncs with
 the host until ``compute()``.
@@ -10,6 +11,7 @@ from __future__ import annotations
 import torch
 from torchmetrics import Metric
 
+from audiobits import metrics
 from audiobits.results import ValidationSums
 
 
@@ -19,7 +21,8 @@ class LossSums(Metric):
     ``offsets`` are the split's utterance start offsets (utterances + 1 entries). A target's position inside its
     frame is ``(position − utterance start) mod tokens_per_frame``; the end-of-utterance token gets its own bucket,
     the last one. With ``seq_len``, column ``j`` of a window (a target with ``j + 1`` tokens of in-window context)
-    is summed into offset bucket ``j``.
+    is summed into offset bucket ``j``, and per utterance into context bucket ``⌊log2(j + 1)⌋`` (the buckets of
+    `metrics.bits_by_context`).
     """
 
     full_state_update = False
@@ -37,6 +40,11 @@ class LossSums(Metric):
                        dist_reduce_fx="sum")
         self.add_state("nats_per_offset", torch.zeros(seq_len, dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("tokens_per_offset", torch.zeros(seq_len, dtype=torch.int64), dist_reduce_fx="sum")
+        buckets = metrics.context_bucket_count(seq_len)
+        self.add_state("nats_per_utterance_bucket", torch.zeros(n, buckets, dtype=torch.float64),
+                       dist_reduce_fx="sum")
+        self.add_state("tokens_per_utterance_bucket", torch.zeros(n, buckets, dtype=torch.int64),
+                       dist_reduce_fx="sum")
 
     def update(self, nats: torch.Tensor, positions: torch.Tensor) -> None:
         """``nats``: per-target cross-entropy; ``positions``: absolute target positions, -1 where masked."""
@@ -55,8 +63,13 @@ class LossSums(Metric):
         if len(self.nats_per_offset):
             self.nats_per_offset.index_add_(0, column, nats)
             self.tokens_per_offset.index_add_(0, column, ones)
+            bucket = torch.log2(column.double() + 1).floor().long()  # exact: column + 1 < 2**52
+            self.nats_per_utterance_bucket.index_put_((utterance, bucket), nats, accumulate=True)
+            self.tokens_per_utterance_bucket.index_put_((utterance, bucket), ones, accumulate=True)
 
     def compute(self) -> ValidationSums:
         return ValidationSums(self.nats_per_utterance.cpu().numpy(), self.tokens_per_utterance.cpu().numpy(),
                               self.nats_per_phase.cpu().numpy(), self.tokens_per_phase.cpu().numpy(),
-                              self.nats_per_offset.cpu().numpy(), self.tokens_per_offset.cpu().numpy())
+                              self.nats_per_offset.cpu().numpy(), self.tokens_per_offset.cpu().numpy(),
+                              self.nats_per_utterance_bucket.cpu().numpy(),
+                              self.tokens_per_utterance_bucket.cpu().numpy())

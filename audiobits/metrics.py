@@ -146,6 +146,21 @@ def bootstrap_bits_per_second_difference(nats_a: np.ndarray, seconds_a: np.ndarr
     return _percentiles(estimates, confidence)
 
 
+def bootstrap_bits_per_token(nats_per_utterance: np.ndarray, tokens_per_utterance: np.ndarray,
+                             resamples: int = 10_000, confidence: float = 0.95, seed: int = 0,
+                             clusters: np.ndarray | None = None) -> tuple[float, float] | None:
+    """Percentile bootstrap of Σ bits / Σ tokens over utterances (or whole ``clusters``), for a subset of the targets
+    that some utterances lack (e.g. one context bucket): draws holding none of them are left out, so the interval
+    conditions on the subset being scored; ``None`` when fewer than two units hold any."""
+    tokens = np.asarray(tokens_per_utterance, dtype=np.float64)
+    units = tokens if clusters is None else np.bincount(np.unique(np.asarray(clusters), return_inverse=True)[1], tokens)
+    if np.count_nonzero(units) < 2:
+        return None
+    with np.errstate(invalid="ignore", divide="ignore"):
+        estimates = _bootstrap([nats_per_utterance, tokens], lambda n, t: n / LN2 / t, resamples, seed, clusters)
+    return _percentiles(estimates[np.isfinite(estimates)], confidence)
+
+
 def _bootstrap(columns: list[np.ndarray], statistic: Callable[..., np.ndarray], resamples: int, seed: int,
                clusters: np.ndarray | None) -> np.ndarray:
     """``statistic`` of the column sums over ``resamples`` draws (with replacement) of rows, or of whole clusters."""
@@ -173,6 +188,11 @@ def _percentiles(estimates: np.ndarray, confidence: float) -> tuple[float, float
     tail = (1.0 - confidence) / 2.0 * 100.0
     low, high = np.percentile(estimates, [tail, 100.0 - tail])
     return float(low), float(high)
+
+
+def context_bucket_count(seq_len: int) -> int:
+    """How many `bits_by_context` buckets a window of ``seq_len`` targets has: ⌊log2 seq_len⌋ + 1 (0 for none)."""
+    return int(seq_len).bit_length()
 
 
 def bits_by_context(nats_per_offset: np.ndarray, tokens_per_offset: np.ndarray) -> list[dict]:

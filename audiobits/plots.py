@@ -302,7 +302,8 @@ def codebook_decomposition(runs: list[Run]) -> Figure | None:
 
 def context(runs: list[Run]) -> Figure | None:
     """bits/token and bits/sec against in-window context in seconds of audio (log x), per run: how much of each
-    stream's information is long-range. From the final evaluation's non-overlapping pass (``bits_by_context``)."""
+    stream's information is long-range. From the final evaluation's non-overlapping pass (``bits_by_context``),
+    with each bucket's 95 % bootstrap interval as a band where results.json records it."""
     runs = [r for r in runs if r.results.get("bits_by_context")]
     if not runs:
         return None
@@ -316,6 +317,12 @@ def context(runs: list[Run]) -> Figure | None:
                  "mfc": "white" if flagged[run.label] else colors[run.representation]}
         per_token.plot(seconds, bits, label=_name(run, flagged), **style)
         per_sec.plot(seconds, bits * run.results["tokens_per_sec"], **style)
+        if all("bits_per_token_lo" in b for b in curve):  # older results.json files have no interval: no band
+            low, high = (np.array([np.nan if b[k] is None else b[k] for b in curve], dtype=float)
+                         for k in ("bits_per_token_lo", "bits_per_token_hi"))
+            per_token.fill_between(seconds, low, high, color=style["color"], alpha=0.2, linewidth=0)
+            per_sec.fill_between(seconds, low * run.results["tokens_per_sec"], high * run.results["tokens_per_sec"],
+                                 color=style["color"], alpha=0.2, linewidth=0)
     for ax, label in ((per_token, "bits/token"), (per_sec, "bits/sec (bits/token × tokens/s)")):
         ax.set_ylabel(label)
         _log(ax, "x")
@@ -323,7 +330,8 @@ def context(runs: list[Run]) -> Figure | None:
         ax.grid(True, which="major", alpha=0.3)
     _log(per_sec, "y")  # streams differ by decades in bits/sec (phonemes ~10², μ-law ~10⁴), as on the headline
     per_token.legend(fontsize=8)
-    fig.suptitle("Bits against the context a target sees (final evaluation, non-overlapping windows)")
+    fig.suptitle("Bits against the context a target sees (final evaluation, non-overlapping windows; bands: 95 % "
+                 "bootstrap intervals)")
     return fig
 
 

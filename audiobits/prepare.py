@@ -97,7 +97,7 @@ class EncodeTask(L.LightningModule):
 
     def on_predict_start(self) -> None:
         self.job.representation.to(str(self.device))
-        self.job.start_progress(self.global_rank)
+        self.job.start_progress(self.global_rank, self.trainer.world_size)
 
     def on_predict_end(self) -> None:
         self.job.stop_progress()

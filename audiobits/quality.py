@@ -32,9 +32,11 @@ import numpy as np
 import torch
 from lightning.pytorch.cli import LightningArgumentParser
 from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
 
 from audiobits import metrics
 from audiobits.bins import TokenBins
+from audiobits.progress import progress_bar
 from audiobits.quality_file import HIGHER_IS_BETTER, METRICS, QUALITY_FILE, read_quality_file
 from audiobits.trainer_cli import AudiobitsCLI, lightning_cli
 from audiobits.corpora import Corpus, Loaded, Unreadable
@@ -198,6 +200,11 @@ class QualityJob:
         chunks = [(start, min(start + self.chunk_rows, size)) for start in range(0, size, self.chunk_rows)]
         return chunks[rank::world_size] if todo else []
 
+    def progress(self, rank: int = 0, world_size: int = 1) -> tqdm:
+        """A bar over the corpus rows of this rank's pending chunks (each is loaded; those in the bins are scored)."""
+        rows = sum(stop - start for start, stop in self.pending(rank, world_size))
+        return progress_bar(rows, f"quality {self.representation.name} rank {rank}", "utt", position=rank)
+
     def loader(self, rank: int = 0, world_size: int = 1, num_workers: int = 0) -> DataLoader:
         dataset = _Chunks(self.corpus, self.split, self.pending(rank, world_size))
         workers = min(num_workers, len(dataset))
@@ -329,12 +336,18 @@ class QualityTask(L.LightningModule):
         self.job.representation.to(str(self.device))
         if self.job.listeners is not None:
             self.job.listeners.to(self.device)
+        self.bar = self.job.progress(self.global_rank, self.trainer.world_size)
+
+    def on_predict_end(self) -> None:
+        self.bar.close()
 
     def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
         return batch  # numpy audio; the representation moves what it needs
 
     def predict_step(self, batch: Loaded, batch_idx: int) -> int:
-        return self.job.score_items(batch, self.global_rank)
+        scored = self.job.score_items(batch, self.global_rank)
+        self.bar.update(len(batch))
+        return scored
 
 
 def score_bins(corpus: Corpus, representation: Representation, bins_dir: str | os.PathLike, split: str = "val",
@@ -352,8 +365,10 @@ def score_bins(corpus: Corpus, representation: Representation, bins_dir: str | o
                   f"{done['listeners'][model]}, which does not load now", file=sys.stderr)
         return done
     if options is None:
-        for items in job.loader():
-            job.score_items(items)
+        with job.progress() as bar:
+            for items in job.loader():
+                job.score_items(items)
+                bar.update(len(items))
         return job.finish()
     o = options
     trainer = L.Trainer(accelerator=o.accelerator, devices=o.devices, num_nodes=o.num_nodes, strategy=o.strategy,

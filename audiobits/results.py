@@ -38,6 +38,8 @@ class ValidationSums:
     tokens_per_phase: np.ndarray  # int64 [tokens_per_frame + 1]
     nats_per_offset: np.ndarray | None = None  # float64 [seq_len]: column j = a target with j + 1 tokens of context
     tokens_per_offset: np.ndarray | None = None  # int64 [seq_len]
+    nats_per_utterance_bucket: np.ndarray | None = None  # float64 [utterances, context buckets of bits_by_context]
+    tokens_per_utterance_bucket: np.ndarray | None = None  # int64 [utterances, context buckets]
 
     @property
     def nats(self) -> float:
@@ -156,13 +158,26 @@ def per_language(val: SplitBins, sums: ValidationSums, resamples: int = 10_000, 
                                            val.seconds * scored_share(val, sums), val.speakers, resamples, seed))
 
 
-def context_curve(sums: ValidationSums, tokens_per_sec: float) -> list[dict]:
-    """:func:`metrics.bits_by_context` with each bucket's mean context also in seconds of audio."""
+def context_curve(val: SplitBins, sums: ValidationSums, tokens_per_sec: float, resamples: int = 10_000,
+                  seed: int = 0) -> list[dict]:
+    """:func:`metrics.bits_by_context` with each bucket's mean context also in seconds of audio and, when the sums
+    hold each utterance's share of each bucket, a 95 % bootstrap interval on its bits/token
+    (``bits_per_token_lo``/``_hi``) over the same units as ``bits_per_sec_ci95``: speakers when recorded, else
+    utterances (`metrics.bootstrap_bits_per_token`)."""
     if sums.nats_per_offset is None:
         return []
     buckets = metrics.bits_by_context(sums.nats_per_offset, sums.tokens_per_offset)
+    by_utterance = sums.nats_per_utterance_bucket is not None
+    scored = sums.tokens_per_utterance > 0  # the units `intervals` resamples
+    speakers = None if val.speakers is None else val.speakers[scored]
     for bucket in buckets:
         bucket["mean_context_seconds"] = bucket["mean_context_tokens"] / tokens_per_sec
+        if by_utterance:
+            k = int(bucket["context_tokens"][0]).bit_length() - 1  # the bucket [2^k, 2^(k+1) − 1]
+            interval = metrics.bootstrap_bits_per_token(sums.nats_per_utterance_bucket[scored, k],
+                                                        sums.tokens_per_utterance_bucket[scored, k], resamples,
+                                                        seed=seed, clusters=speakers)
+            bucket["bits_per_token_lo"], bucket["bits_per_token_hi"] = interval or (None, None)
     return buckets
 
 
@@ -208,7 +223,7 @@ def compute_results(meta: BinMeta, val: SplitBins, sums: ValidationSums, model: 
         **intervals(val, headline, bootstrap_resamples, seed),
         **blocks,
         "languages": per_language(val, headline, bootstrap_resamples, seed),
-        "bits_by_context": context_curve(sums, rate["tokens_per_sec"]),
+        "bits_by_context": context_curve(val, sums, rate["tokens_per_sec"], bootstrap_resamples, seed),
         "storage_bits": meta.storage_bits,
         "info_per_storage": metrics.info_per_storage(b, meta.storage_bits),
         "train_tokens": int(train_tokens),

@@ -24,6 +24,7 @@ import subprocess
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -36,6 +37,7 @@ from audiobits.cooldown import config_decay_fraction, cooldown_args, cooldown_st
 from audiobits.errors import AudiobitsError
 from audiobits.files import check_output_dir, read_yaml, write_text_atomic
 from audiobits.model import GPTConfig, TinyGPT
+from audiobits.progress import StepClock
 from audiobits.module import TinyGPTModule
 from audiobits.results import RESULTS_FILE
 from audiobits.sweep_records import SWEEP_FILE, cooldown_dir, main_run_dir, seed_run_dir
@@ -203,28 +205,47 @@ def fit_in_process(args: list[str]) -> None:
         cli_main(args)
 
 
-def fit_once(run: Path, config: Path, what: str) -> None:
-    """One fit of ``config`` logging into ``run``, resumed from its last.ckpt when a previous attempt stopped;
-    skipped when ``run`` has results.json."""
-    if (run / RESULTS_FILE).is_file():
+def fit_point(clock: StepClock, results: Path, what: str, args: Callable[[], list[str]]) -> None:
+    """One fit of the sweep, announced with its place in the sweep (`StepClock`); skipped when ``results`` exists.
+    ``args`` is called only when the fit runs (a cool-down's arguments read its main run's checkpoint)."""
+    if results.is_file():
+        clock.skip()
         return
-    last = run / "checkpoints" / "last.ckpt"
-    print(f"[sweep] {what}{' (resumed)' if last.is_file() else ''}", flush=True)
-    fit_in_process(["fit", "--config", str(config), *(["--ckpt_path", str(last)] if last.is_file() else [])])
+    print(f"[sweep] {clock.line(what)}", flush=True)
+    fit_in_process(args())
+    clock.finish()
+
+
+def last_checkpoint(run: Path) -> Path:
+    return run / "checkpoints" / "last.ckpt"
+
+
+def resumable_fit(run: Path, config: Path) -> list[str]:
+    """`audiobits fit` of ``config`` logging into ``run``, resumed from its last.ckpt when an attempt stopped."""
+    last = last_checkpoint(run)
+    return ["fit", "--config", str(config), *(["--ckpt_path", str(last)] if last.is_file() else [])]
+
+
+def runs_per_size(fractions: list[float], seeds: list[int] | None) -> int:
+    """Fits of one size: the main run, a cool-down per fraction and a main run per further seed."""
+    return 1 + len(fractions) + max(len(seeds or []) - 1, 0)
 
 
 def run_size(out: Path, name: str, configs: dict[str, Path], fractions: list[float], decay_fraction: float | None,
-             seeds: list[int] | None = None) -> None:
+             seeds: list[int] | None, clock: StepClock) -> None:
     """The main run of one size, then each cool-down, then the main run with each further seed; points that
-    already have results.json are skipped."""
+    already have results.json are skipped. Each fit's line says its place in the whole sweep (``clock``)."""
     run = main_run_dir(out, name)
-    fit_once(run, configs[name], f"{name}: main run")
+    resumed = " (resumed)" if last_checkpoint(run).is_file() else ""
+    fit_point(clock, run / RESULTS_FILE, f"{name}: main run{resumed}", lambda: resumable_fit(run, configs[name]))
     for fraction in fractions:
-        if not (cooldown_dir(run, fraction) / RESULTS_FILE).is_file():
-            print(f"[sweep] {name}: cool-down from {fraction:g} of the steps", flush=True)
-            fit_in_process(cooldown_args(run, fraction, decay_fraction))
+        fit_point(clock, cooldown_dir(run, fraction) / RESULTS_FILE,
+                  f"{name}: cool-down from {fraction:g} of the steps",
+                  lambda: cooldown_args(run, fraction, decay_fraction))
     for seed in (seeds or [])[1:]:
-        fit_once(seed_run_dir(out, name, seed), configs[f"{name}_seed{seed}"], f"{name}: main run, seed {seed}")
+        seed_run = seed_run_dir(out, name, seed)
+        fit_point(clock, seed_run / RESULTS_FILE, f"{name}: main run, seed {seed}",
+                  lambda: resumable_fit(seed_run, configs[f"{name}_seed{seed}"]))
 
 
 def run_parallel(command: list[str], names: list[str], jobs: int) -> None:
@@ -324,7 +345,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.parallel > 1 and args.only is None:
         run_parallel(command, names, args.parallel)
     else:
+        clock = StepClock(len(selected) * runs_per_size(args.fractions, args.seeds))
         for size in selected:
-            run_size(out, size.name, configs, args.fractions, args.decay_fraction, args.seeds)
+            run_size(out, size.name, configs, args.fractions, args.decay_fraction, args.seeds, clock)
     print(f"[sweep] done: {out}. Fit the law with `audiobits scaling {out}`.", flush=True)
 

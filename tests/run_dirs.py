@@ -24,6 +24,18 @@ STUDY_TRAINER = TrainerRecord(max_steps=-1, limit_train_batches=1.0, accumulate_
 TEXT = [Codebook(50257, None)]
 
 
+def utterance_buckets(offset_nats: np.ndarray, offset_tokens: np.ndarray, utterances: int,
+                      rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Each context bucket's tokens and nats shared out over ``utterances`` at random (some utterances harder than
+    others), summing exactly to the per-offset sums: what LossSums records per utterance and bucket."""
+    buckets = [slice(2**k - 1, 2 ** (k + 1) - 1) for k in range(len(offset_tokens).bit_length())]
+    tokens = np.stack([rng.multinomial(offset_tokens[b].sum(), np.full(utterances, 1 / utterances)) for b in buckets],
+                      axis=1)
+    weights = tokens * rng.uniform(0.5, 1.5, size=(utterances, 1))
+    nats = weights / weights.sum(axis=0) * np.array([offset_nats[b].sum() for b in buckets])
+    return nats, tokens
+
+
 def make_run(root: Path, name: str, *, codebooks: list[Codebook] = MIMI_SEM, vocab_size: int | None = None,
              bits_per_token: float = 2.0, utterances: int = 40, seconds: float = 2.0, tokens_per_utt: int = 25,
              tokens_per_frame: int = 1, distinct: int | None = None, corpus: str = "demo", weights: str = "pretrained",
@@ -56,7 +68,7 @@ def make_run(root: Path, name: str, *, codebooks: list[Codebook] = MIMI_SEM, voc
     offset_nats = bits_per_token * (1 + 1 / np.arange(1, 65)) * offset_tokens * math.log(2.0)
     sums = ValidationSums(per_utt * bits_per_token * math.log(2.0), per_utt,
                           np.arange(1, tokens_per_frame + 2) * phases * math.log(2.0), phases, offset_nats,
-                          offset_tokens)
+                          offset_tokens, *utterance_buckets(offset_nats, offset_tokens, utterances, rng))
     model = ModelShape(non_embedding_params=10_000, vocab_size=vocab_size, n_layer=2, n_embd=32, seq_len=64)
     results = compute_results(meta, val, sums, model, train_tokens=4 * utterances * (tokens_per_utt + 1),
                               finished=True, bootstrap_resamples=200, trainer=STUDY_TRAINER)

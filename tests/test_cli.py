@@ -61,6 +61,10 @@ def test_bits_per_token_lands_at_or_slightly_above_the_true_entropy_rate(tmp_pat
     # ... and bits/token is flat in the context length (one previous token is all the chain needs).
     curve = [b["bits_per_token"] for b in results["bits_by_context"] if b["tokens"] >= 1000]
     assert len(curve) >= 4 and max(curve) - min(curve) < 0.08
+    # Each bucket's interval (over the 20 val utterances) holds its estimate, and the flat curve's bands overlap.
+    filled = [b for b in results["bits_by_context"] if b["tokens"] >= 1000]
+    lows, highs = [b["bits_per_token_lo"] for b in filled], [b["bits_per_token_hi"] for b in filled]
+    assert all(lo <= b <= hi for lo, b, hi in zip(lows, curve, highs)) and max(lows) < min(highs)
     # The bigram baseline (Kneser-Ney on train) already reaches the chain: the model has nothing left to beat it by.
     kgram = results["kgram"]
     assert kgram["best_order"] >= 2 and kgram["best_bits_per_token"] <= source.entropy_rate + 0.05
@@ -190,6 +194,9 @@ def test_ddp_on_two_cpu_processes_uses_every_window_once_and_scores_every_val_to
         assert single[key] == pytest.approx(results[key], rel=1e-6)
         assert single["non_overlapping"][key] == pytest.approx(results["non_overlapping"][key], rel=1e-6)
         assert single["utterance_reset"][key] == pytest.approx(results["utterance_reset"][key], rel=1e-6)
+    ends = ("bits_per_token_lo", "bits_per_token_hi")  # per-utterance bucket sums reduce exactly too
+    bands = [[b[end] for b in r["bits_by_context"] for end in ends] for r in (single, results)]
+    assert bands[0] and bands[0] == pytest.approx(bands[1], rel=1e-6)
 
 
 @pytest.mark.slow

@@ -3,6 +3,7 @@
 import numpy as np
 import torch
 
+from audiobits import metrics
 from audiobits.loss_sums import LossSums
 
 
@@ -42,3 +43,24 @@ def test_sums_by_in_window_offset_count_each_column_as_its_context_length():
     sums = metric.compute()
     assert sums.nats_per_offset.tolist() == [1.0, 2.0, 8.0, 10.0]
     assert sums.tokens_per_offset.tolist() == [1, 1, 2, 2]
+
+
+def test_each_utterance_sums_its_targets_per_context_bucket_and_ranks_add_up():
+    # utterances [0, 5) and [5, 20); windows of 4: context buckets [1], [2, 3], [4] = columns 0, 1-2, 3
+    positions = torch.tensor([[1, 2, 3, 4], [-1, -1, 7, 8], [9, 10, 11, 12]])
+    nats = torch.tensor([[1.0, 2.0, 3.0, 4.0], [9.0, 9.0, 5.0, 6.0], [7.0, 8.0, 9.0, 10.0]])
+    whole = LossSums(torch.tensor([0, 5, 20]), seq_len=4)
+    whole.update(nats, positions)
+    sums = whole.compute()
+    assert sums.nats_per_utterance_bucket.tolist() == [[1.0, 5.0, 4.0], [7.0, 5.0 + 8.0 + 9.0, 6.0 + 10.0]]
+    assert sums.tokens_per_utterance_bucket.tolist() == [[1, 2, 1], [1, 3, 2]]
+    by_offset = metrics.bits_by_context(sums.nats_per_offset, sums.tokens_per_offset)
+    assert [b["tokens"] for b in by_offset] == sums.tokens_per_utterance_bucket.sum(axis=0).tolist()
+    # two ranks, each with its own windows: their states reduce (sum) to the single-process states
+    ranks = [LossSums(torch.tensor([0, 5, 20]), seq_len=4) for _ in range(2)]
+    ranks[0].update(nats[:1], positions[:1])
+    ranks[1].update(nats[1:], positions[1:])
+    ranks[0].merge_state(ranks[1])
+    merged = ranks[0].compute()
+    assert np.array_equal(merged.nats_per_utterance_bucket, sums.nats_per_utterance_bucket)
+    assert np.array_equal(merged.tokens_per_utterance_bucket, sums.tokens_per_utterance_bucket)

@@ -178,3 +178,37 @@ def test_copy_source_stream_and_oracle():
     assert all(stream[t] == stream[t - 3] for t in copied)  # copy = 1: every copyable symbol is a copy
     fresh = len([t for t in symbols if t >= 1]) - len(copied)
     assert source.oracle_bits(stream) == pytest.approx(fresh * 2.0 / 23)  # 2 bits per uncopied symbol
+
+
+def test_bits_per_token_interval_of_a_subset_of_targets():
+    # every utterance at exactly 3 bits/token: every resample gives 3, whatever it draws
+    tokens = np.array([5, 0, 7, 2, 0, 9])
+    assert metrics.bootstrap_bits_per_token(tokens * 3 * math.log(2), tokens, resamples=200) == pytest.approx((3, 3))
+    # half the utterances at 1 bit/token, half at 5: the interval holds the pooled 3 and is wide, over utterances;
+    # over two speakers that each hold one kind it spans almost [1, 5] (a draw of one speaker twice)
+    tokens = np.full(40, 10)
+    bits = np.repeat([1.0, 5.0], 20)
+    low, high = metrics.bootstrap_bits_per_token(bits * tokens * math.log(2), tokens, resamples=2000)
+    assert 2.0 < low < 3.0 < high < 4.0
+    low, high = metrics.bootstrap_bits_per_token(bits * tokens * math.log(2), tokens, resamples=2000,
+                                                 clusters=np.repeat(["a", "b"], 20))
+    assert low == pytest.approx(1.0) and high == pytest.approx(5.0)
+    # targets in one utterance (or speaker) only: no interval; draws without any are left out, not counted as 0
+    assert metrics.bootstrap_bits_per_token(np.array([1.0, 0.0, 0.0]), np.array([3, 0, 0])) is None
+    low, high = metrics.bootstrap_bits_per_token(np.array([2.0, 2.0, 0.0]) * math.log(2), np.array([1, 1, 0]),
+                                                 resamples=500)
+    assert low == pytest.approx(2.0) == high
+
+
+def test_the_bits_per_token_interval_covers_a_known_rate_about_95_percent_of_the_time():
+    # utterances of random length whose targets cost 1 or 5 bits with probability 1/2 (true rate 3 bits/token);
+    # each utterance also has its own offset (correlated targets), mean 0, so the true pooled rate stays 3
+    # (measured: 0.94 with 60 utterances; 0.90 with 30 — a percentile bootstrap is a little narrow on few units)
+    rng = np.random.default_rng(1)
+    covered = 0
+    for trial in range(300):
+        tokens = rng.integers(1, 40, size=60)
+        bits = np.array([rng.choice([1.0, 5.0], size=n).sum() for n in tokens]) + tokens * rng.normal(0, 0.5, 60)
+        low, high = metrics.bootstrap_bits_per_token(bits * math.log(2), tokens, resamples=400, seed=trial)
+        covered += low <= 3.0 <= high
+    assert 0.90 <= covered / 300 <= 0.98

@@ -182,6 +182,18 @@ def test_context_figure_draws_each_runs_bits_by_context_against_seconds(tmp_path
     assert per_token.get_xscale() == "log"
     _, y_sec = per_sec.get_lines()[0].get_data()
     assert np.allclose(y_sec, np.array(y) * run.results["tokens_per_sec"]) and per_sec.get_yscale() == "log"
+    # each bucket's bootstrap interval is a band around the curve; older results.json files draw none
+    [band] = per_token.collections
+    low, high = ([b[k] for b in curve] for k in ("bits_per_token_lo", "bits_per_token_hi"))
+    assert len(low) >= 5 and None not in low + high and min(low) < max(high)
+    assert all(lo <= b <= hi for lo, b, hi in zip(low, y, high))
+    extent = band.get_paths()[0].get_extents()
+    assert np.isclose(extent.y0, min(low)) and np.isclose(extent.y1, max(high))
+    assert len(per_sec.collections) == 1
+    older = [{k: v for k, v in b.items() if not k.startswith("bits_per_token_")} for b in curve]
+    make_run(tmp_path, "mimi_old", results_overrides={"bits_by_context": older})
+    old = next(r for r in load_runs([tmp_path / "runs"]) if r.label.startswith("mimi_old"))
+    assert not plots.context([old]).axes[0].collections
 
 
 def test_frontier_points_carry_the_bootstrap_interval_of_their_score(tmp_path):

@@ -2,6 +2,7 @@
 `audiobits quality` / `prepare --quality` writing a resumable quality.json."""
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -72,7 +73,7 @@ def test_mulaw_is_intelligible_and_codec2_700c_is_clearly_worse_than_3200(speech
     assert c700["log_mel_distance"] > c3200["log_mel_distance"] > mulaw["log_mel_distance"]
 
 
-def test_quality_command_writes_quality_json_and_resumes(tmp_path, speech):
+def test_quality_command_writes_quality_json_and_resumes(tmp_path, speech, capsys):
     from audiobits.demo import synthesize_corpus
 
     corpus = synthesize_corpus(tmp_path / "alice", seconds=12)
@@ -82,6 +83,10 @@ def test_quality_command_writes_quality_json_and_resumes(tmp_path, speech):
                  "--data.init_args.encode.accelerator", "cpu", "--data.init_args.encode.num_workers", "0"]
     main(["prepare", *overrides, "--quality"])
     bins = tmp_path / "data" / "alice" / "codec2_700c"
+    bars = capsys.readouterr().err  # encoding and scoring each show a bar that reaches its total, with an ETA
+    for step, rows in (("alice/codec2_700c", corpus.size("train") + corpus.size("val")),
+                       ("quality codec2_700c", corpus.size("val"))):
+        assert re.search(rf"{step} rank 0: 100%.*{rows}/{rows} \[\d\d:\d\d<00:00", bars), bars
     first = json.loads((bins / QUALITY_FILE).read_text())
     assert first["representation"] == "codec2_700c" and first["utterances"] >= 1 and first["sample_rate"] == 16000
     assert not list(bins.glob(PARTIAL_GLOB))

@@ -155,3 +155,21 @@ def test_speakers_in_the_index_give_the_speaker_interval(tmp_path):
     assert r["bits_per_sec_ci95"] == r["bits_per_sec_ci95_speakers"]
     width = {k: np.diff(r[f"bits_per_sec_ci95_{k}"])[0] for k in ("speakers", "utterances")}
     assert width["speakers"] > 2 * width["utterances"]  # 4 clusters, not 40 independent draws
+
+
+def test_each_context_bucket_has_a_bootstrap_interval_when_the_sums_hold_its_utterances(mimi_like):
+    val = mimi_like.split("val")
+    per_offset = (np.array([4.0, 3.0, 2.0, 2.0]) * math.log(2) * 10, np.array([10, 10, 10, 10]))
+    # buckets [1], [2, 3], [4] over the 4 utterances: all at 4 bits; two at 2 and two at 3 bits; one utterance only
+    tokens = np.array([[3, 5, 0], [2, 5, 0], [3, 5, 0], [2, 5, 10]])
+    bits = np.array([[4.0, 2.0, 2.0], [4.0, 2.0, 2.0], [4.0, 3.0, 2.0], [4.0, 3.0, 2.0]])
+    sums = _sums(val, 2.5, per_offset)
+    sums.nats_per_utterance_bucket, sums.tokens_per_utterance_bucket = tokens * bits * math.log(2), tokens
+    r = compute_results(mimi_like.meta, val, sums, ModelShape(1, 16385, 1, 8, 4), 1, True, bootstrap_resamples=500)
+    first, middle, last = r["bits_by_context"]
+    assert first["bits_per_token_lo"] == pytest.approx(4.0) == first["bits_per_token_hi"]
+    assert 2.0 <= middle["bits_per_token_lo"] < middle["bits_per_token"] == 2.5 < middle["bits_per_token_hi"] <= 3.0
+    assert last["bits_per_token_lo"] is None and last["bits_per_token_hi"] is None  # one utterance: no interval
+    older = compute_results(mimi_like.meta, val, _sums(val, 2.5, per_offset), ModelShape(1, 16385, 1, 8, 4), 1, True,
+                            bootstrap_resamples=50)  # sums without per-utterance buckets: the curve, no interval
+    assert not any("bits_per_token_lo" in b for b in older["bits_by_context"])
