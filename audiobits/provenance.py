@@ -11,8 +11,6 @@ from dataclasses import asdict, dataclass, fields
 from importlib import metadata
 from pathlib import Path
 
-import torch
-
 import audiobits
 
 
@@ -77,6 +75,8 @@ def device_name(device: str, cuda_name: str | None = None) -> str:
 def collect(encoder: dict, device: str, config: dict | None) -> Provenance:
     """The provenance of a run evaluated now on ``device`` (e.g. ``device_name("cuda", "NVIDIA H100")``), for bins
     encoded by ``encoder`` (meta.json's record) and trained from ``config``."""
+    import torch  # here, not at the top: the report reads provenance without loading torch
+
     codec = f"{encoder.get('package')} {encoder.get('version')}" if encoder.get("package") else None
     seed = os.environ.get("PL_GLOBAL_SEED")
     return Provenance(audiobits_version=package_version("audiobits") or "unknown", git_commit=git_commit(),

@@ -12,7 +12,7 @@ import yaml
 
 from audiobits.per_speaker import per_speaker, read_utterances
 from audiobits.plots import FIGURES, significant
-from audiobits.quality import read_quality_file
+from audiobits.quality_file import read_quality_file
 from audiobits.report_columns import COLUMNS, DEFAULT_VIEW, VIEWS, Column, view_columns
 from audiobits.runs import Run
 from audiobits.samples import read_samples
