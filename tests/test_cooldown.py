@@ -8,6 +8,7 @@ import pytest
 
 from audiobits.cli import main
 from audiobits.trainer_cli import lightning_cli
+from callbacks.throughput import Throughput
 from audiobits.cooldown import checkpoint_step, cooldown_args, cooldown_steps
 from audiobits.results import UTTERANCES_FILE, read_results
 from audiobits.schedule import wsd_lr
@@ -45,7 +46,10 @@ def test_cooldown_scores_below_its_stable_checkpoint_and_leaves_the_main_run_alo
     write_markov_bins(bins, vocab=16, utterance_len=50, train_utterances=400, val_utterances=20)  # 20 steps
     plain = read_results(fit(tmp_path / "plain", bins))
     run = fit(tmp_path / "sweep", bins, FRACTIONS, "--trainer.callbacks.fractions=[0.5]")
-    assert read_results(run) == plain  # bit-identical: saving the stable checkpoints changes nothing
+    # bit-identical but for how fast it ran and the config's hash (this run's config adds the callback)
+    measured = {*Throughput.__dataclass_fields__, "provenance"}
+    assert {k: v for k, v in read_results(run).items() if k not in measured} == {
+        k: v for k, v in plain.items() if k not in measured}
     checkpoint = run / "checkpoints" / "fraction_0.5.ckpt"
     assert checkpoint_step(checkpoint) == 10
 

@@ -212,9 +212,12 @@ def test_quality_names_deleted_val_audio_files_instead_of_blaming_another_corpus
         + "; ".join(f"audio file {p} (named in metadata.csv) does not exist" for p in gone) + ". Restore the "
         f"file(s) and run `audiobits quality` again (scored utterances are kept), or re-prepare without them: delete "
         f"{bins.parent} and prepare every representation again, so all drop them.")
-    after = snapshot(tmp_path)  # every file as it was; only the resumable scores of the other 3 were added
-    assert {k: v for k, v in after.items() if "quality.partial" not in k} == before
-    assert [k for k in after if k not in before] == ["data/mine/mulaw/quality.partial.rank0.jsonl"]
+    after = snapshot(tmp_path)  # every file as it was; only the other 3's resumable scores and samples were added
+    added = [k for k in after if k not in before]
+    assert {k: v for k, v in after.items() if k not in added} == before
+    assert added == ["data/mine/mulaw/quality.partial.rank0.jsonl", "data/mine/mulaw/samples",
+                     *(f"data/mine/mulaw/samples/{i:03d}.{kind}.wav" for i in (0, 2)
+                       for kind in ("decoded", "original"))]
     for path, (name, _, data) in zip(gone, (val[1], val[3])):  # following the fix: restored, the run completes
         path.write_bytes(data)
     main(quality)

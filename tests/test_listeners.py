@@ -268,7 +268,8 @@ def test_quality_command_adds_wer_and_speaker_similarity(tmp_path, tiny_listener
     # transcribe the originals again (they are shared beside the bins)
     heard = []
     transcribe = Listeners.transcribe
-    monkeypatch.setattr(Listeners, "transcribe", lambda self, audio: heard.extend(audio) or transcribe(self, audio))
+    monkeypatch.setattr(Listeners, "transcribe", lambda self, audio, languages=None: heard.extend(audio)
+                        or transcribe(self, audio, languages))
     main(["quality", *(a.replace("codec2_700c", "codec2_3200") for a in overrides)])
     assert len(heard) == 2  # the two decoded utterances only
     other = json.loads((tmp_path / "data" / "alice" / "codec2_3200" / QUALITY_FILE).read_text())

@@ -54,7 +54,7 @@ def test_decode_lines_up_with_the_original_on_real_speech(name, tmp_path):
 
     import soundfile as sf
 
-    wav = next((asterisk_audiofolder(tmp_path, limit=4) / "train").glob("*.wav"))
+    wav = next((asterisk_audiofolder(tmp_path, limit=4) / "train").rglob("*.wav"))
     audio, rate = sf.read(wav, dtype="float32")
     codec = build(name)
     ids = codec.encode([Utterance("x", "", audio, rate)])[0]
