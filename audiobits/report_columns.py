@@ -35,6 +35,11 @@ def number(key: str, digits: int = 4) -> Callable[[dict], str]:
     return lambda r: significant(r.get(key), digits)
 
 
+def marked(key: str, form: str, flag: str, mark: str, when: bool = True) -> Callable[[dict], str]:
+    """The row's ``key`` in ``form``, followed by ``mark`` when the row's ``flag`` is ``when`` ('–' for missing)."""
+    return lambda r: "–" if r[key] is None else form.format(r[key]) + (f" {mark}" if bool(r[flag]) is when else "")
+
+
 def comparability(r: dict) -> str:
     """Sanity summary and how many comparability flags the row has (the flags themselves are listed under the
     table)."""
@@ -146,16 +151,13 @@ COLUMNS: tuple[Column, ...] = (
     Column("kgram_order", "k", ("baselines",), lambda r: str(r["kgram_order"] or "–"),
            "the order k of that best k-gram model"),
     Column("kgram_gain_bits_per_sec", "gain over k-gram b/s", ("baselines",),
-           lambda r: "–" if r["kgram_gain_bits_per_sec"] is None else
-           f"{r['kgram_gain_bits_per_sec']:+.3g}{'' if r['kgram_beaten'] else ' NOT BEYOND'}",
+           marked("kgram_gain_bits_per_sec", "{:+.3g}", "kgram_beaten", "NOT BEYOND", when=False),
            "best k-gram bits/s − headline bits/s (paired); NOT BEYOND when its 95 % interval does not lie above 0"),
     Column("tail_drop_relative", "drop last 10%", ("baselines",),
-           lambda r: "–" if r["tail_drop_relative"] is None else
-           f"{r['tail_drop_relative']:.2%}{' STILL LEARNING' if r['still_learning'] else ''}",
+           marked("tail_drop_relative", "{:.2%}", "still_learning", "STILL LEARNING"),
            "relative fall of validation bits/token over the last tenth of training (STILL LEARNING above 1 %)"),
     Column("truth_ratio", "× truth", ("baselines",),
-           lambda r: "–" if r["truth_ratio"] is None else
-           f"{r['truth_ratio']:.3f}{' BELOW TRUTH' if r['below_truth'] else ''}",
+           marked("truth_ratio", "{:.3f}", "below_truth", "BELOW TRUTH"),
            "bits/token ÷ the true score of the same targets, on sources of known entropy (below 1: a leak)"),
     Column("seed_mean_bits_per_sec", "seeds b/s mean ± std (n)", ("baselines",),
            lambda r: "–" if r["seed_mean_bits_per_sec"] is None else

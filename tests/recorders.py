@@ -3,10 +3,12 @@ user's input once evaluation starts."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import lightning as L
 import numpy as np
+import pytest
 
 from audiobits.errors import AudiobitsError
 
@@ -54,6 +56,23 @@ def read_windows(out: str | Path) -> np.ndarray:
     """All recorded (step, window) rows of every rank."""
     rows = [np.loadtxt(p, dtype=np.int64, ndmin=2) for p in sorted(Path(out).glob("windows-rank*.txt"))]
     return np.concatenate(rows) if rows else np.empty((0, 2), dtype=np.int64)
+
+
+def crash_at_12_and_resume(fit: Callable[..., list[Path]], tmp_path: Path, bins: Path) -> tuple[list[Path], np.ndarray]:
+    """Fit with a checkpoint every 5 steps and a crash at step 12, then resume from ``last``; the resumed runs and the
+    windows both attempts trained that count (the crash lost steps 11-12: the checkpoint holds step 10), as
+    (step, window) rows in training order."""
+    record = tmp_path / "record"
+    callbacks = ["--trainer.callbacks+=recorders.WindowRecorder", f"--trainer.callbacks.out={record}"]
+    with pytest.raises(RuntimeError, match="simulated crash at step 12"):
+        fit(tmp_path, bins, "--checkpoint.every_n_train_steps", "5", *callbacks,
+            "--trainer.callbacks+=recorders.CrashAt", "--trainer.callbacks.step=12")
+    first = read_windows(record)
+    (record / "windows-rank0.txt").unlink()
+    runs = fit(tmp_path, bins, "--checkpoint.every_n_train_steps", "5", "--ckpt_path", "last", *callbacks)
+    second = read_windows(record)
+    assert second[0, 0] == 11
+    return runs, np.concatenate([first[first[:, 0] <= 10], second])
 
 
 class InterruptAt(L.Callback):

@@ -79,7 +79,8 @@ def test_demo_runs_end_to_end(out):
 
 @pytest.mark.slow
 def test_the_demos_default_view_fits_120_columns_with_the_headline_first(out):
-    table = build_table(load_runs([out / "runs"]))
+    shown = ("phonemes", "mulaw", "codec2_3200", "codec2_700c")  # the runs of the demo's own report
+    table = build_table(load_runs([out / "runs" / name for name in shown]))
     printed = table.render("table")
     assert max(map(len, printed.splitlines())) <= 120, printed
     lines = printed.splitlines()

@@ -47,11 +47,11 @@ def test_the_report_sets_the_seed_spread_beside_the_bootstrap_and_names_the_larg
     for row in grouped:
         assert row["seed_runs"] == 3 and row["seed_mean_bits_per_sec"] == pytest.approx(np.mean(rates))
         assert row["seed_std_bits_per_sec"] == pytest.approx(np.std(rates, ddof=1))
-        half = np.mean([(row_["bits_per_sec_ci95_high"] - row_["bits_per_sec_ci95_low"]) / 2 for row_ in grouped])
+        half = np.mean([(row_["bits_per_sec_hi"] - row_["bits_per_sec_lo"]) / 2 for row_ in grouped])
         assert row["seed_bootstrap_se"] == pytest.approx(half / Z95)
         assert row["seed_spread_larger"] == ("seeds" if row["seed_std_bits_per_sec"] > half / Z95 else "utterances")
     assert [row["seed_runs"] for row in table.rows if row["run"] == "alone"] == [None]
-    assert "seeds: mean ± std b/s (n)" in table.text()
+    assert "| seeds b/s mean ± std (n) | larger spread |" in table.markdown("baselines")
 
 
 def test_seeds_of_a_config_that_fixes_its_log_version_each_keep_their_own_run(tmp_path):
