@@ -110,6 +110,12 @@ class UtteranceError(ValueError):
         self.reason = reason
 
 
+def check_transcript(utterance: Utterance, use: str) -> None:
+    """Refuse an utterance whose transcript is empty (``use``: what the stream makes of it), so the corpus drops it."""
+    if not utterance.text.strip():
+        raise UtteranceError(utterance.id, f"the transcript is empty; {use}")
+
+
 class Representation(ABC):
     """A way to turn utterances into one flat stream of token ids (the registry: `audiobits.representations.build`)."""
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from audiobits.bins import Codebook
 from audiobits.errors import AudiobitsError
-from audiobits.representations.base import Representation, Utterance, UtteranceError
+from audiobits.representations.base import Representation, Utterance, UtteranceError, check_transcript
 
 VOCAB_FILE = "tekken_240911.json"
 
@@ -48,8 +48,7 @@ class TekkenRepresentation(Representation):
                 "version": self._package_version(), "weights": self.weights}
 
     def check(self, utterance: Utterance) -> None:
-        if not utterance.text.strip():
-            raise UtteranceError(utterance.id, "the transcript is empty; tekken tokens are made from it")
+        check_transcript(utterance, "tekken tokens are made from it")
 
     def encode(self, batch: list[Utterance]) -> list[np.ndarray]:
         out = []

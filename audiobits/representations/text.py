@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from audiobits.bins import Codebook
-from audiobits.representations.base import Representation, Utterance, UtteranceError
+from audiobits.representations.base import Representation, Utterance, check_transcript
 from audiobits.errors import AudiobitsError
 
 # tiktoken_ext/openai_public.py:gpt2 reads these URLs; its cache names a file by the sha1 of its URL.
@@ -107,8 +107,7 @@ class TextRepresentation(Representation):
         return {"name": "gpt2", "package": self.package, "version": self._package_version(), "weights": self.weights}
 
     def check(self, utterance: Utterance) -> None:
-        if not utterance.text.strip():
-            raise UtteranceError(utterance.id, "the transcript is empty; text tokens are made from it")
+        check_transcript(utterance, "text tokens are made from it")
 
     def encode(self, batch: list[Utterance]) -> list[np.ndarray]:
         """BPE ids of each transcript; text that spells ``<|endoftext|>`` is encoded as plain text, never as EOS."""

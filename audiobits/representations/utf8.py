@@ -12,7 +12,7 @@ import sys
 import numpy as np
 
 from audiobits.bins import Codebook
-from audiobits.representations.base import Representation, Utterance, UtteranceError
+from audiobits.representations.base import Representation, Utterance, check_transcript
 
 
 class Utf8Representation(Representation):
@@ -30,8 +30,7 @@ class Utf8Representation(Representation):
                 "version": ".".join(map(str, sys.version_info[:3])), "weights": self.weights}
 
     def check(self, utterance: Utterance) -> None:
-        if not utterance.text.strip():
-            raise UtteranceError(utterance.id, "the transcript is empty; utf8 tokens are its bytes")
+        check_transcript(utterance, "utf8 tokens are its bytes")
 
     def encode(self, batch: list[Utterance]) -> list[np.ndarray]:
         for utterance in batch:
