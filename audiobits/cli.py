@@ -5,8 +5,8 @@
     audiobits prepare --config configs/mimi_all.yaml        # only download + encode + write the bins
     audiobits report runs/*/version_*                       # the table and plots
 
-``fit``, ``validate``, ``test`` and ``prepare`` are LightningCLI (`audiobits.trainer_cli`); every other subcommand
-is a tool module's ``main``. ``audiobits --help`` is answered here, without importing torch or Lightning.
+``fit``, ``validate``, ``test`` and ``prepare`` are LightningCLI (`audiobits.training.trainer_cli`); every other
+subcommand is a tool module's ``main``. ``audiobits --help`` is answered here, without importing torch or Lightning.
 """
 
 from __future__ import annotations
@@ -28,10 +28,11 @@ LIGHTNING = {
     "prepare": "only download, encode and write a config's token bins (--quality also scores their audio)",
     "import": "bin precomputed tokens of a tokenizer run elsewhere (docs/import.md)",
 }
-TOOLS = {"report": "audiobits.report", "sanity": "audiobits.sanity", "demo": "audiobits.demo",
-         "synthetic": "audiobits.synthetic", "compress": "audiobits.compress", "decompress": "audiobits.decompress",
-         "sweep": "audiobits.sweep", "scaling": "audiobits.scaling", "calibrate": "audiobits.calibrate",
-         "quality": "audiobits.quality", "compare": "audiobits.compare"}
+TOOLS = {"report": "audiobits.analysis.report", "sanity": "audiobits.analysis.sanity", "demo": "audiobits.demo.demo",
+         "synthetic": "audiobits.demo.synthetic", "compress": "audiobits.compress.compress", "decompress":
+         "audiobits.compress.decompress", "sweep": "audiobits.scaling.sweep", "scaling": "audiobits.scaling.scaling",
+         "calibrate": "audiobits.scaling.calibrate", "quality": "audiobits.quality.quality", "compare":
+         "audiobits.analysis.compare"}
 TOOL_HELP = {
     "report": "the table, files and figures of finished runs",
     "sanity": "pass/warn/fail checks of finished runs",
@@ -71,11 +72,10 @@ def main(argv: list[str] | None = None) -> None:
                                  f"{', '.join(SUBCOMMANDS)} (`audiobits --help` says what each does)")
         if args[0] in TOOLS:
             return importlib.import_module(TOOLS[args[0]]).main(args[1:])
-        from audiobits import trainer_cli
-
+        from audiobits.training import trainer_cli
         if args[0] in ("prepare", "import"):
             return trainer_cli.prepare(args[1:], args[0])
-        from audiobits.seeds import fit_seeds, split_seeds
+        from audiobits.analysis.seed_spread import fit_seeds, split_seeds
 
         seeds, rest = split_seeds(args)
         if seeds is not None and args[0] == "fit":

@@ -10,7 +10,7 @@
         encode: {batch_size: 16, devices: auto}
 
 ``prepare_data`` does nothing when the bins are complete, rewrites them without utterances dropped since (another
-representation failed on them), and otherwise downloads the corpus and encodes it (`audiobits.prepare`). The
+representation failed on them), and otherwise downloads the corpus and encodes it (`audiobits.prepare.prepare`). The
 representation, and so the codec's weights, are loaded only when something needs them: ``vocab_size`` is read
 from meta.json when the bins exist, else from the representation (LightningCLI links it into the model before
 ``prepare_data`` runs).
@@ -24,10 +24,10 @@ from typing import Any
 from audiobits.bins import BinFormatError, is_complete
 from audiobits.corpora import Corpus
 from audiobits.data import TokenBinDataModule
-from audiobits.encode import EncodeOptions
+from audiobits.prepare.encode import EncodeOptions
 from audiobits.errors import AudiobitsError
-from audiobits.iso_data import read_dropped, stale_utterances
-from audiobits.prepare import prepare_bins, refresh_bins
+from audiobits.prepare.common_utterances import read_dropped, stale_utterances
+from audiobits.prepare.prepare import prepare_bins, refresh_bins
 from audiobits.representations import Representation, build
 from audiobits.representations.mimi import NAMES as MIMI_NAMES
 from audiobits.representations.neucodec import PRECOMPUTED
@@ -55,7 +55,7 @@ class CodecDataModule(TokenBinDataModule):
             weights: the codec weights the bins must come from ("pretrained", a local path, "random");
                 None for representations without weights.
             root: folder holding ``<corpus>/<representation>/`` bin directories.
-            encode: batch/shard sizes and devices for encoding (see `audiobits.encode.EncodeOptions`).
+            encode: batch/shard sizes and devices for encoding (see `audiobits.prepare.encode.EncodeOptions`).
             **kwargs: `TokenBinDataModule` arguments (seq_len, batch_size, num_workers, seed, verify_checksum,
                 eval_stride, utterance_reset).
         """

@@ -11,7 +11,7 @@
 Sequences are laid out by `audiobits.paired_windows`. Training drops each condition with ``condition_dropout``
 per window, so one model's weights give H(A) and H(A | condition); the final evaluation scores every val
 utterance once per condition mode (the headline, ``sliding``, is the mode with every condition) and
-`audiobits.conditional` turns the modes into results.json's ``conditional`` block.
+`audiobits.analysis.conditional` turns the modes into results.json's ``conditional`` block.
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ import numpy as np
 from torch.utils.data import DataLoader
 
 from audiobits.bins import BinMeta
-from audiobits.conditional import conditional_results
+from audiobits.analysis.conditional import conditional_results
 from audiobits.data import (NON_OVERLAPPING, SLIDING, EpochBatchSampler, ShardBatchSampler, TokenBinDataModule,
                             check_at_least)
 from audiobits.errors import AudiobitsError
-from audiobits.paired_windows import (PairedSplit, PairedVocab, PairedWindows, condition_modes, mode_name,
-                                      paired_plan)
+from audiobits.analysis.conditional import condition_modes, mode_name
+from audiobits.paired_windows import PairedSplit, PairedVocab, PairedWindows, paired_plan
 from audiobits.results import ValidationSums
 
 GIVEN = "given_"  # final-evaluation pass of one condition mode: ``given_none``, ``given_paired``, ...

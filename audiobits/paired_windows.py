@@ -13,7 +13,6 @@ and a chunk of the target (:func:`paired_plan`). The condition block with SEP mu
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,22 +21,8 @@ from torch.utils.data import Dataset
 
 from audiobits.bins import SplitBins
 from audiobits.data import EMPTY_WINDOW, IGNORE_INDEX, window_plan
+from audiobits.analysis.conditional import PAIRED, SPEAKER, mode_name
 from audiobits.errors import AudiobitsError
-
-PAIRED, SPEAKER = "paired", "speaker"  # the conditions a target can be given
-CONDITIONS = (PAIRED, SPEAKER)
-
-
-def mode_name(mode: tuple[str, ...]) -> str:
-    """``none``, ``paired``, ``speaker`` or ``paired+speaker``: a set of conditions as a results.json key."""
-    return "+".join(mode) or "none"
-
-
-def condition_modes(conditions: tuple[str, ...]) -> list[tuple[str, ...]]:
-    """Every subset of ``conditions`` (in `CONDITIONS` order), smallest first: the modes one dropout model scores."""
-    ordered = [c for c in CONDITIONS if c in conditions]
-    return [mode for size in range(len(ordered) + 1) for mode in itertools.combinations(ordered, size)]
-
 
 @dataclass(frozen=True)
 class PairedVocab:

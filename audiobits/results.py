@@ -1,7 +1,7 @@
 """The results record of one run (``results.json``): every docs/metrics.md metric from validation sums
 (each key in docs/results.md).
 
-Written by :class:`callbacks.ResultsWriter` at the end of fit and read back by ``audiobits report``; one
+Written by :class:`audiobits.callbacks.ResultsWriter` at the end of fit and read back by ``audiobits report``; one
 function builds it so the file, the report and the tests agree on every definition.
 """
 
@@ -20,8 +20,8 @@ from audiobits import metrics
 from audiobits.bins import BinMeta, SplitBins
 from audiobits.errors import ConfigValueError, MissingFileError
 from audiobits.files import read_json, write_atomic, write_text_atomic
-from audiobits.languages import languages_block, score_languages
-from audiobits.trainer_options import TrainerRecord
+from audiobits.analysis.languages import languages_block, score_languages
+from audiobits.training.trainer_options import TrainerRecord
 
 RESULTS_FILE = "results.json"
 UTTERANCES_FILE = "val_utterances.npz"
@@ -150,8 +150,8 @@ def intervals(val: SplitBins, sums: ValidationSums, resamples: int = 10_000, see
 
 
 def per_language(val: SplitBins, sums: ValidationSums, resamples: int = 10_000, seed: int = 0) -> dict[str, dict]:
-    """results.json ``languages``: the pass's rates per utterance language (:mod:`audiobits.languages`); empty when
-    the corpus records no language for every val utterance."""
+    """results.json ``languages``: the pass's rates per utterance language (:mod:`audiobits.analysis.languages`); empty
+    when the corpus records no language for every val utterance."""
     if val.languages is None:
         return {}
     return languages_block(score_languages(val.languages, sums.nats_per_utterance, sums.tokens_per_utterance,
@@ -188,7 +188,7 @@ def compute_results(meta: BinMeta, val: SplitBins, sums: ValidationSums, model: 
     """All docs/metrics.md metrics for one run. ``sums`` is the non-overlapping pass; ``passes`` the final evaluation's
     other passes (``sliding`` at ``eval_stride``, ``utterance_reset``). The headline (top-level keys) is the sliding
     pass when there is one, else the non-overlapping pass (``eval_stride`` = ``seq_len`` then says so). ``trainer``:
-    the options the run trained with (`audiobits.trainer_options`), ``null`` when not known."""
+    the options the run trained with (`audiobits.training.trainer_options`), ``null`` when not known."""
     passes = passes or {}
     headline = passes.get("sliding", sums)
     rate = rates(meta, val, headline)

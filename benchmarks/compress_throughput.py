@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from audiobits.model import GPTConfig, TinyGPT
-from audiobits.range_coder import FORMATS, CachedPredictor, CodingFormat, decode_lanes, encode_lanes
+from audiobits.compress.range_coder import FORMATS, CachedPredictor, CodingFormat, decode_lanes, encode_lanes
 
 SHAPES = {  # name: (vocab incl. EOS, layers, width, heads, context)
     "demo mulaw 2x64": (257, 2, 64, 4, 128),

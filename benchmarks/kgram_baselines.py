@@ -1,9 +1,9 @@
 """Cost of the k-gram baselines that every results.json now carries, beside the validation pass they sit next to.
 
 Writes uniform-random bins (``--train_tokens`` train, 40 000 val, ``--vocab`` ids), then times
-:func:`audiobits.baselines.kgram_nats` (every order the vocabulary allows, fitted on train, scored on val) against
-the baseline ``np.sort`` of the train stream as int64 — the primitive each order's count table is built on — in the
-same run. Uniform ids are the worst case for the tables (the most distinct k-grams).
+:func:`audiobits.analysis.baselines.kgram_nats` (every order the vocabulary allows, fitted on train, scored on val)
+against the baseline ``np.sort`` of the train stream as int64 — the primitive each order's count table is built on — in
+the same run. Uniform ids are the worst case for the tables (the most distinct k-grams).
 
     python benchmarks/kgram_baselines.py                          # 10⁷ train tokens, vocab 2049
     python benchmarks/kgram_baselines.py --train_tokens 1000000 --vocab 65537
@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 from bench_utils import write_uniform_bins
 
-from audiobits.baselines import kgram_nats
+from audiobits.analysis.baselines import kgram_nats
 from audiobits.bins import TokenBins
-from audiobits.kgram import orders_for
+from audiobits.analysis.kgram import orders_for
 
 
 def main() -> None:

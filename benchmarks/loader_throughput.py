@@ -21,7 +21,7 @@ from pathlib import Path
 from bench_utils import SEED_VOCABS, device_name, write_uniform_bins
 from train_throughput import PRESETS, flops_per_token, plain_tokens_per_sec
 
-from audiobits.accelerators import BF16_PEAK
+from audiobits.training.accelerators import BF16_PEAK
 from audiobits.data import TokenBinDataModule
 
 

@@ -21,8 +21,8 @@ import sys
 import torch
 from bench_utils import device_name
 
-from audiobits.chunked_loss import fused_available
-from audiobits.module import TinyGPTModule
+from audiobits.training.chunked_loss import fused_available
+from audiobits.training.module import TinyGPTModule
 
 
 def rss_bytes() -> int:

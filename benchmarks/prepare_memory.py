@@ -42,8 +42,8 @@ def write_corpus(root: Path, minutes: float, rate: int) -> Path:
 def measure(corpus: str, representation: str, out: str) -> dict:
     """Run prepare in this process and return the peak RSS of it and of its dataloader workers, in MiB."""
     from audiobits.corpora import AudioFolder
-    from audiobits.encode import EncodeOptions
-    from audiobits.prepare import prepare_bins
+    from audiobits.prepare.encode import EncodeOptions
+    from audiobits.prepare.prepare import prepare_bins
     from audiobits.representations import build
 
     prepare_bins(AudioFolder(corpus), build(representation), out, EncodeOptions(accelerator="cpu", devices=1))

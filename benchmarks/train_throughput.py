@@ -22,13 +22,13 @@ import torch
 from bench_utils import SEED_VOCABS, device_name, write_uniform_bins
 
 from audiobits import metrics
-from audiobits.accelerators import bf16_peak
+from audiobits.training.accelerators import bf16_peak
 from audiobits import model as model_lib
-from audiobits.chunked_loss import fused_available
-from audiobits.trainer_cli import lightning_cli
+from audiobits.training.chunked_loss import fused_available
+from audiobits.training.trainer_cli import lightning_cli
 from audiobits.data import TokenBinDataModule
-from audiobits.module import TinyGPTModule
-from audiobits.schedule import wsd_lr
+from audiobits.training.module import TinyGPTModule
+from audiobits.training.schedule import wsd_lr
 
 PRESETS = {  # n_layer, n_embd, n_head, seq_len, batch
     "cpu": dict(n_layer=4, n_embd=256, n_head=4, seq_len=256, batch=8),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import lightning as L
 
-from callbacks.information_rate import validation_rates
+from audiobits.callbacks.information_rate import validation_rates
 
 
 class ChannelUtilization(L.Callback):

@@ -7,8 +7,6 @@ from typing import Any
 import lightning as L
 
 from audiobits import metrics
-
-
 def trained_tokens(trainer: L.Trainer, datamodule, global_step: int | None = None) -> int:
     """Target tokens of the windows that reached an optimizer step (the epoch's last batch steps even when short):
     the one count behind ``train/tokens`` in TensorBoard and ``train_tokens`` in results.json. Derived from the

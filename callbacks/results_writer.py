@@ -12,21 +12,21 @@ from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from audiobits import metrics
-from audiobits.baselines import kgram_record
+from audiobits.analysis.baselines import kgram_record
 from audiobits.data import SLIDING
 from audiobits.errors import ConfigValueError
-from audiobits.evaluation import final_passes
+from audiobits.training.evaluation import final_passes
 from audiobits.files import read_json
-from audiobits.provenance import collect, device_name
-from audiobits.known_truth import truth_record
-from audiobits.learning_curve import still_learning_record
+from audiobits.training.provenance import collect, device_name
+from audiobits.analysis.known_truth import truth_record
+from audiobits.analysis.learning_curve import still_learning_record
 from audiobits.paired import PairedDataModule
 from audiobits.results import (RESULTS_FILE, ValidationSums, compute_results, scored_fraction, write_results,
                                write_val_utterances)
-from audiobits.runs import CONFIG_FILE, read_config
-from audiobits.trainer_options import CHECKPOINT_KEY, TrainerRecord
-from callbacks.cumulative_flops import trained_tokens
-from callbacks.throughput import Throughput, TrainingThroughput
+from audiobits.analysis.runs import CONFIG_FILE, read_config
+from audiobits.training.trainer_options import CHECKPOINT_KEY, TrainerRecord
+from audiobits.callbacks.cumulative_flops import trained_tokens
+from audiobits.callbacks.throughput import Throughput, TrainingThroughput
 
 CURVE_KEY = "audiobits_val_curve"  # the checkpoint's validation curve so far, so a resumed run keeps its start
 

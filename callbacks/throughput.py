@@ -10,8 +10,8 @@ import lightning as L
 import torch
 
 from audiobits import metrics
-from audiobits.accelerators import bf16_peak
-from callbacks.cumulative_flops import trained_tokens
+from audiobits.training.accelerators import bf16_peak
+from audiobits.callbacks.cumulative_flops import trained_tokens
 
 
 @dataclass(frozen=True)
@@ -37,8 +37,8 @@ def device_peak(device: torch.device, configured: float | None) -> tuple[float |
     name = torch.cuda.get_device_name(device)
     peak = bf16_peak(name)
     if peak is None:
-        return None, (f"{name} is not in audiobits.accelerators.BF16_PEAK: set throughput.peak_flops_per_sec to "
-                      "its dense bf16 peak")
+        return None, (f"{name} is not in audiobits.training.accelerators.BF16_PEAK: set "
+                      "throughput.peak_flops_per_sec to its dense bf16 peak")
     return peak, f"{name}: dense bf16 peak {peak:.4g} FLOP/s"
 
 
@@ -48,7 +48,7 @@ class TrainingThroughput(L.Callback):
     (validation time left out); `summary` gives the whole run's rates from the first logged step on."""
 
     def __init__(self, peak_flops_per_sec: float | None = None) -> None:
-        """``peak_flops_per_sec``: the device's dense bf16 peak, for a GPU that audiobits.accelerators does not
+        """``peak_flops_per_sec``: the device's dense bf16 peak, for a GPU that audiobits.training.accelerators does not
         know (the table has H100, H200, A100, L40S)."""
         self.peak_flops_per_sec = peak_flops_per_sec
         self._first: tuple[float, int] | None = None

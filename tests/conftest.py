@@ -32,7 +32,7 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="session")
 def demo_output(tmp_path_factory):
     """The output folder of one reduced-size ``audiobits demo`` (``size="tiny"``), shared by the whole session."""
-    from audiobits.demo import run_demo
+    from audiobits.demo.demo import run_demo
 
     out = tmp_path_factory.mktemp("demo")
     run_demo(out, size="tiny")

@@ -1,4 +1,4 @@
-"""Real recorded speech for tests: Debian's Asterisk prompts (`audiobits.asterisk`) laid out as an AudioFolder.
+"""Real recorded speech for tests: Debian's Asterisk prompts (`audiobits.demo.asterisk`) laid out as an AudioFolder.
 
 ``.ci/run`` installs ``asterisk-core-sounds-{en,es,fr,it,ru}-wav``; where they are missing the tests that use them
 skip, saying which apt package to install.
@@ -11,9 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from audiobits import asterisk
-
-
+from audiobits.demo import asterisk
 def missing_packages(languages: Sequence[str]) -> list[str]:
     """The apt packages of ``languages`` that are not installed (their recordings or transcripts are absent)."""
     return [asterisk.package_of(language) for language in languages

@@ -16,7 +16,7 @@ from torch.utils.tensorboard import SummaryWriter
 
 from audiobits.bins import BinMeta, BinWriter, Codebook, TokenBins
 from audiobits.results import ModelShape, ValidationSums, compute_results, write_results, write_val_utterances
-from audiobits.trainer_options import TrainerRecord
+from audiobits.training.trainer_options import TrainerRecord
 
 MIMI_SEM = [Codebook(2048, 12.5)]
 STUDY_TRAINER = TrainerRecord(max_steps=-1, limit_train_batches=1.0, accumulate_grad_batches=1, gradient_clip_val=None,

@@ -6,7 +6,7 @@ import gzip
 import numpy as np
 import pytest
 
-from audiobits import asterisk
+from audiobits.demo import asterisk
 from audiobits.corpora import AudioFolder
 from audiobits.errors import AudiobitsError
 from real_speech import asterisk_audiofolder

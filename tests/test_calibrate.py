@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from audiobits.bins import TokenBins
-from audiobits.calibrate import CALIBRATION_FILE, calibration_config
+from audiobits.scaling.calibrate import CALIBRATION_FILE, calibration_config
 from audiobits.cli import main
-from audiobits.runs import find_run_dirs, load_run
+from audiobits.analysis.runs import find_run_dirs, load_run
 
 
 def test_calibration_config_swaps_only_the_data_and_the_log_dir(tmp_path):
@@ -46,8 +46,8 @@ def test_calibrate_like_the_demo_mulaw_run(demo_output, tmp_path, capsys):
 
 
 def test_the_report_shows_a_recorded_slack_beside_the_row(tmp_path):
-    from audiobits.report import build_table
-    from audiobits.runs import load_runs
+    from audiobits.analysis.report import build_table
+    from audiobits.analysis.runs import load_runs
     from run_dirs import make_run
 
     calibrated, plain = make_run(tmp_path, "mimi_sem"), make_run(tmp_path, "text")

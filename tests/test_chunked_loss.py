@@ -8,8 +8,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from audiobits import chunked_loss
-from audiobits.chunked_loss import block_rows, chunked_summed_nats, chunked_token_nats, resolve_backend, summed_nats
+from audiobits.training import chunked_loss
+from audiobits.training.chunked_loss import (
+    block_rows, chunked_summed_nats, chunked_token_nats, resolve_backend, summed_nats,
+)
 from audiobits.data import IGNORE_INDEX
 from audiobits.model import GPTConfig, TinyGPT
 
@@ -142,7 +144,7 @@ def test_the_weight_is_padded_to_aligned_rows_and_the_pad_columns_carry_no_proba
 
 FUSED_ON_CPU = """
 import torch, torch.nn.functional as F
-from audiobits import chunked_loss
+from audiobits.training import chunked_loss
 torch.manual_seed(0)
 for vocab in (65, 5001):  # odd, as the seed vocabularies are: 63 and 55 pad rows
     hidden = torch.randn(64, 16, dtype=torch.float64, requires_grad=True)

@@ -14,12 +14,12 @@ import yaml
 from audiobits import model as model_lib
 from audiobits.bins import TokenBins
 from audiobits.cli import TOOLS, main
-from audiobits.trainer_cli import lightning_cli
+from audiobits.training.trainer_cli import lightning_cli
 from audiobits.data import num_windows
 from audiobits.results import read_results
-from audiobits.runs import load_run
-from audiobits.sanity import check_run
-from audiobits.synthetic import write_markov_bins
+from audiobits.analysis.runs import load_run
+from audiobits.analysis.sanity import check_run
+from audiobits.demo.synthetic import write_markov_bins
 from recorders import crash_at_12_and_resume
 
 REPO = Path(__file__).resolve().parents[1]

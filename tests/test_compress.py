@@ -14,14 +14,14 @@ import soundfile as sf
 import torch
 import torch.nn.functional as F
 
-from audiobits import compress as compress_module
+from audiobits.compress import compress as compress_module
 from audiobits import model as model_lib
 from audiobits.bins import TokenBins
 from audiobits.cli import main
-from audiobits.compress import COMPRESS_FILE, compress_run, decompress
-from audiobits.compressed_file import CompressedFile, CompressedFileError
+from audiobits.compress.compress import COMPRESS_FILE, compress_run, decompress
+from audiobits.compress.compressed_file import CompressedFile, CompressedFileError
 from audiobits.results import read_results
-from audiobits.synthetic import write_markov_bins
+from audiobits.demo.synthetic import write_markov_bins
 from disk_checks import error_line, snapshot
 
 REPO = Path(__file__).resolve().parents[1]
@@ -52,7 +52,7 @@ def val_utterances(run: Path) -> list[np.ndarray]:
 
 
 def _bins_dir(run: Path) -> Path:
-    from audiobits.runs import load_run
+    from audiobits.analysis.runs import load_run
 
     return load_run(run).bins_dir()
 
@@ -311,8 +311,8 @@ def test_a_model_that_saw_the_future_scores_below_the_entropy_but_codes_above_it
 
 
 def test_the_report_shows_the_coded_rate_and_the_baselines(markov_run):
-    from audiobits.report import build_table
-    from audiobits.runs import load_runs
+    from audiobits.analysis.report import build_table
+    from audiobits.analysis.runs import load_runs
 
     run, _, _ = markov_run
     summary = json.loads((run / COMPRESS_FILE).read_text())  # whichever compress of this run wrote it last
@@ -335,7 +335,7 @@ def test_round_trip_on_random_weight_mimi_bins(tmp_path):
 
     from audiobits.corpora import AudioFolder
     from audiobits.datamodules import MimiDataModule
-    from audiobits.encode import EncodeOptions
+    from audiobits.prepare.encode import EncodeOptions
 
     corpus = AudioFolder(str(write_audio_folder(tmp_path / "mine", {"train": speech_rows(6),
                                                                      "val": speech_rows(3, prefix="v")})))
@@ -351,7 +351,7 @@ def test_round_trip_on_random_weight_mimi_bins(tmp_path):
     assert np.array_equal(np.concatenate([restored[i] for i in range(3)]), np.asarray(split.tokens))
     assert int(np.asarray(split.tokens).max()) == 16384  # the flat Mimi-8 vocabulary and its EOS
     # the codec rebuilt from meta.json (random weights, their seed) decodes the restored ids as the encoder's own
-    from audiobits.decompress import write_audio
+    from audiobits.compress.decompress import write_audio
 
     wavs = write_audio(restored, TokenBins(data.bins_dir), "val", tmp_path / "wav", log=lambda *a: None)
     for i, path in enumerate(wavs):
@@ -393,9 +393,9 @@ def test_audio_names_that_clash_once_made_safe_are_kept_apart(tmp_path):
     from corpus_builders import speech_rows, write_audio_folder
 
     from audiobits.corpora import AudioFolder
-    from audiobits.decompress import write_audio
-    from audiobits.encode import EncodeOptions
-    from audiobits.prepare import prepare_bins
+    from audiobits.compress.decompress import write_audio
+    from audiobits.prepare.encode import EncodeOptions
+    from audiobits.prepare.prepare import prepare_bins
     from audiobits.representations.mulaw import MuLawRepresentation
 
     rows = speech_rows(4)
@@ -416,7 +416,7 @@ def test_audio_names_that_clash_once_made_safe_are_kept_apart(tmp_path):
 
 
 def test_default_lanes_fill_the_memory_budget_but_never_exceed_the_utterances():
-    from audiobits.compress import default_lanes, lane_bytes
+    from audiobits.compress.compress import default_lanes, lane_bytes
 
     seed = model_lib.GPTConfig(vocab_size=16385, seq_len=1024, n_layer=6, n_embd=512, n_head=8)
     per_lane = lane_bytes(seed, 2000)
@@ -428,7 +428,7 @@ def test_default_lanes_fill_the_memory_budget_but_never_exceed_the_utterances():
 
 def test_a_version_1_file_written_by_its_own_coder_still_decodes(markov_run, tmp_path, monkeypatch):
     """Files from before the lane coder (format 1: constriction, lane by lane) are read by today's decompress."""
-    from audiobits.range_coder import FORMATS
+    from audiobits.compress.range_coder import FORMATS
 
     run, v2_path, _ = markov_run
     with monkeypatch.context() as patch:

@@ -15,13 +15,13 @@ import torch.nn.functional as F
 from audiobits import model as model_lib
 from audiobits.bins import TokenBins
 from audiobits.cli import main
-from audiobits.trainer_cli import lightning_cli
-from audiobits.conditional import information
-from audiobits.conditional_report import decomposition_rows, identity_check, conditional_rows, markdown
-from audiobits.paired_windows import CONDITIONS, condition_modes, mode_name
+from audiobits.training.trainer_cli import lightning_cli
+from audiobits.analysis.conditional import information
+from audiobits.analysis.conditional_report import decomposition_rows, identity_check, conditional_rows, markdown
+from audiobits.analysis.conditional import CONDITIONS, condition_modes, mode_name
 from audiobits.results import read_results
-from audiobits.runs import Run
-from audiobits.synthetic_paired import PairedSource
+from audiobits.analysis.runs import Run
+from audiobits.demo.synthetic_paired import PairedSource
 from recorders import crash_at_12_and_resume
 
 REPO = Path(__file__).resolve().parents[1]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from audiobits.cli import main
-from audiobits.synthetic import write_markov_bins
+from audiobits.demo.synthetic import write_markov_bins
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = str(REPO / "configs" / "tiny.yaml")

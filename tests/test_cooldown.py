@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 
 from audiobits.cli import main
-from audiobits.trainer_cli import lightning_cli
-from callbacks.throughput import Throughput
-from audiobits.cooldown import checkpoint_step, cooldown_args, cooldown_steps
+from audiobits.training.trainer_cli import lightning_cli
+from audiobits.callbacks.throughput import Throughput
+from audiobits.scaling.cooldown import checkpoint_step, cooldown_args, cooldown_steps
 from audiobits.results import UTTERANCES_FILE, read_results
-from audiobits.schedule import wsd_lr
-from audiobits.synthetic import write_markov_bins
+from audiobits.training.schedule import wsd_lr
+from audiobits.demo.synthetic import write_markov_bins
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = str(REPO / "configs" / "tiny.yaml")

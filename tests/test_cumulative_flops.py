@@ -7,8 +7,8 @@ import pytest
 
 from audiobits import metrics
 from audiobits.results import ModelShape
-from callbacks import CumulativeFLOPs
-from callbacks.cumulative_flops import trained_tokens
+from audiobits.callbacks import CumulativeFLOPs
+from audiobits.callbacks.cumulative_flops import trained_tokens
 
 SHAPE = ModelShape(non_embedding_params=1000, vocab_size=50, n_layer=2, n_embd=16, seq_len=8)
 # 13 windows of 8 targets, 4 windows per rank and batch on 2 ranks: 2 global batches (8, then the short 5)

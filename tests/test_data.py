@@ -11,7 +11,7 @@ import pickle
 
 from audiobits.data import (EMPTY_WINDOW, IGNORE_INDEX, SLIDING, UTTERANCE_RESET, EpochBatchSampler,
                             ShardBatchSampler, TokenBinDataModule, TokenWindows, utterance_segments, window_plan)
-from audiobits.synthetic import write_markov_bins
+from audiobits.demo.synthetic import write_markov_bins
 
 
 @pytest.mark.parametrize("world", [1, 2, 3, 8])

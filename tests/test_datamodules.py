@@ -15,7 +15,7 @@ from audiobits.cli import main
 from audiobits.corpora import AudioFolder, EmiliaNeuCodec
 from audiobits.datamodules import (CodecDataModule, MimiDataModule, NeuCodecDataModule, SnacDataModule,
                                    TextDataModule)
-from audiobits.encode import EncodeOptions
+from audiobits.prepare.encode import EncodeOptions
 from audiobits.errors import AudiobitsError
 from audiobits.results import read_results
 

@@ -9,11 +9,13 @@ import yaml
 
 from audiobits.bins import TokenBins
 from audiobits.corpora import AudioFolder
-from audiobits.demo import (DEFAULT_REPRESENTATIONS, SIZES, DemoSize, closing_line, corpus_line, main, representations,
-                            schedule, utterance_texts)
+from audiobits.demo.demo import (
+    DEFAULT_REPRESENTATIONS, SIZES, DemoSize, closing_line, corpus_line, main, representations, schedule,
+    utterance_texts,
+)
 from audiobits.errors import AudiobitsError
-from audiobits.report import build_table
-from audiobits.runs import load_runs
+from audiobits.analysis.report import build_table
+from audiobits.analysis.runs import load_runs
 
 
 @pytest.fixture
@@ -138,7 +140,7 @@ def test_representations_are_chosen_by_name_and_text_is_off_by_default():
 def test_demo_compresses_every_representation_and_decodes_it_bit_exactly(out):
     """Round trip on each demo representation: compress ran with verification (every id decoded and checked);
     decompress here restores val.bin byte for byte."""
-    from audiobits.compress import decompress
+    from audiobits.compress.compress import decompress
 
     rows = {r["representation"]: r for r in json.loads((out / "report" / "report.json").read_text())["rows"]}
     for name in DEFAULT_REPRESENTATIONS:

@@ -4,15 +4,15 @@ paired comparison, the still-learning drop and the gap to a known source's truth
 import numpy as np
 import pytest
 
-from audiobits.baselines import kgram_nats, kgram_record
+from audiobits.analysis.baselines import kgram_nats, kgram_record
 from audiobits.bins import TokenBins
-from audiobits.calibrate import write_source_bins
-from audiobits.hmm import random_source as random_hmm
-from audiobits.known_truth import TRUE_VAL_KEY, truth_record
-from audiobits.learning_curve import STILL_LEARNING_DROP, still_learning_record, tail_drop
+from audiobits.scaling.calibrate import write_source_bins
+from audiobits.scaling.hmm import random_source as random_hmm
+from audiobits.analysis.known_truth import TRUE_VAL_KEY, truth_record
+from audiobits.analysis.learning_curve import STILL_LEARNING_DROP, still_learning_record, tail_drop
 from audiobits.results import ValidationSums
-from audiobits.sanity import check_kgram, check_still_learning, check_truth
-from audiobits.synthetic import write_copy_bins, write_markov_bins
+from audiobits.analysis.sanity import check_kgram, check_still_learning, check_truth
+from audiobits.demo.synthetic import write_copy_bins, write_markov_bins
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +121,7 @@ def test_an_order_two_chain_records_its_truth_and_only_the_trigram_reaches_it(tm
 
 def test_the_history_chain_of_a_first_order_source_is_its_transition_matrix():
     from audiobits.metrics import markov_entropy_rate
-    from audiobits.synthetic import random_source
+    from audiobits.demo.synthetic import random_source
     source = random_source(vocab=5, utterance_len=10, concentration=0.5, seed=3)
     np.testing.assert_allclose(source.history_chain(), source.transition)
     assert source.entropy_rate == pytest.approx(markov_entropy_rate(source.transition) * 10 / 11)

@@ -16,10 +16,10 @@ from corpus_builders import encoded, speech_rows, tone, write_audio_folder
 from audiobits.bins import TokenBins, is_complete
 from audiobits.corpora import AudioFolder
 from audiobits.errors import AudiobitsError
-from audiobits.encode import EncodeJob, EncodeOptions
-from audiobits.iso_data import read_dropped, stale_utterances
-from audiobits.merge import merge_shards
-from audiobits.prepare import prepare_bins, refresh_bins
+from audiobits.prepare.encode import EncodeJob, EncodeOptions
+from audiobits.prepare.common_utterances import read_dropped, stale_utterances
+from audiobits.prepare.merge import merge_shards
+from audiobits.prepare.prepare import prepare_bins, refresh_bins
 from audiobits.representations import build
 from audiobits.representations.mulaw import MuLawRepresentation
 
@@ -103,7 +103,7 @@ def test_broken_audio_is_dropped_from_every_representation(tmp_path, caplog):
     folder = write_audio_folder(tmp_path / "corpus", {"train": rows, "val": speech_rows(2, prefix="v")})
     corpus, root = AudioFolder(str(folder)), tmp_path / "bins"
 
-    with caplog.at_level(logging.WARNING, logger="audiobits.encode"):
+    with caplog.at_level(logging.WARNING, logger="audiobits.prepare.encode"):
         text_dir = prepare_bins(corpus, build("text"), root, OPTIONS, device="cpu")
     assert any("broken.wav" in r.getMessage() and str(folder / "train" / "broken.wav") in r.getMessage()
                for r in caplog.records)
@@ -298,7 +298,7 @@ def test_a_second_prepare_of_the_same_bins_waits_for_the_first_and_leaves_nothin
     assert first_rep.started.wait(120)
     lock = tmp_path / "corpus" / "mulaw.lock"
     assert lock.read_text().startswith(f"pid {os.getpid()} on ")
-    with caplog.at_level(logging.WARNING, logger="audiobits.prepare"):
+    with caplog.at_level(logging.WARNING, logger="audiobits.prepare.prepare"):
         second, second_outcome = in_thread(prepare_bins, corpus, second_rep, tmp_path, OPTIONS, device="cpu")
         deadline = time.monotonic() + 120
         while not any("waiting for it to finish" in r.getMessage() for r in caplog.records):
@@ -320,7 +320,7 @@ def test_finished_bins_are_read_without_the_lock(folder, tmp_path):
     """Fits on finished bins run side by side: only writing takes the lock."""
     corpus = AudioFolder(str(folder))
     out = prepare_bins(corpus, MuLawRepresentation(), tmp_path, OPTIONS, device="cpu")
-    from audiobits.prepare import bins_lock
+    from audiobits.prepare.prepare import bins_lock
 
     with bins_lock(out):  # another process writing other bins of this name would hold it
         thread, outcome = in_thread(refresh_bins, corpus, out)
@@ -347,10 +347,9 @@ def test_a_full_disk_while_writing_a_shard_names_the_file_and_leaves_no_partial_
 
 
 def test_a_long_recording_gets_a_warning_naming_it_and_the_memory_page(folder, tmp_path, caplog, monkeypatch):
-    from audiobits import encode
-
+    from audiobits.prepare import encode
     monkeypatch.setattr(encode, "LONG_RECORDING_SECONDS", 0.42)  # speech_rows' u00i.wav lasts 0.2 + 0.05 i s
-    with caplog.at_level(logging.WARNING, logger="audiobits.encode"):
+    with caplog.at_level(logging.WARNING, logger="audiobits.prepare.encode"):
         prepare_bins(AudioFolder(str(folder)), MuLawRepresentation(), tmp_path / "bins", OPTIONS, device="cpu")
     warnings = [r.getMessage() for r in caplog.records if "encodes each recording whole" in r.getMessage()]
     assert warnings and all("mulaw" in w and "docs/performance.md" in w for w in warnings)
@@ -358,6 +357,6 @@ def test_a_long_recording_gets_a_warning_naming_it_and_the_memory_page(folder, t
     assert named == {"u005.wav", "u008.wav", "u009.wav"}
     caplog.clear()
     monkeypatch.setattr(encode, "LONG_RECORDING_SECONDS", 1800.0)
-    with caplog.at_level(logging.WARNING, logger="audiobits.encode"):
+    with caplog.at_level(logging.WARNING, logger="audiobits.prepare.encode"):
         prepare_bins(AudioFolder(str(folder)), MuLawRepresentation(), tmp_path / "bins2", OPTIONS, device="cpu")
     assert not any("encodes each recording whole" in r.getMessage() for r in caplog.records)

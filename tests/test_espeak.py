@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from audiobits.demo import demo_text
-from audiobits.espeak import WORD_BOUNDARY, Espeak, EspeakError, _cut
+from audiobits.demo.demo import demo_text
+from audiobits.representations.espeak import WORD_BOUNDARY, Espeak, EspeakError, _cut
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +46,7 @@ def test_unknown_voice_is_an_error_naming_it():
 
 
 def test_a_language_code_picks_its_voice_preferred_then_exact_then_base():
-    from audiobits.espeak import voice_for
+    from audiobits.representations.espeak import voice_for
 
     assert [voice_for(code) for code in ("en", "en-GB", "es_MX", "fr-CA", "ru", "zh")] == \
         ["en-us", "en", "es-419", "fr", "ru", "cmn"]  # espeak-ng's "en" voice is British English

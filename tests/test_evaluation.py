@@ -11,7 +11,7 @@ import pytest
 
 from audiobits.bins import TokenBins
 from audiobits.results import read_results
-from audiobits.synthetic import write_copy_bins
+from audiobits.demo.synthetic import write_copy_bins
 from test_cli import fit
 
 

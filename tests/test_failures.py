@@ -25,10 +25,10 @@ from audiobits.cli import main
 from audiobits.corpora import AudioFolder
 from audiobits.data import TokenBinDataModule
 from audiobits.datamodules import CodecDataModule, TextDataModule
-from audiobits.encode import EncodeOptions
-from audiobits.iso_data import read_dropped
+from audiobits.prepare.encode import EncodeOptions
+from audiobits.prepare.common_utterances import read_dropped
 from audiobits.errors import AudiobitsError
-from audiobits.synthetic import write_markov_bins
+from audiobits.demo.synthetic import write_markov_bins
 from disk_checks import error_line, snapshot
 from run_dirs import make_run
 
@@ -181,7 +181,7 @@ def test_a_missing_audio_file_is_dropped_as_missing_and_a_rerun_says_it_stays_dr
     assert record["reason"] == f"audio file {recordings / 'train' / 'late.wav'} (named in metadata.csv) does not exist"
     (recordings / "train" / "late.wav").write_bytes(late[2])  # the user adds the file and prepares again
     before = snapshot(tmp_path / "data")
-    with caplog.at_level(logging.WARNING, logger="audiobits.iso_data"):
+    with caplog.at_level(logging.WARNING, logger="audiobits.prepare.common_utterances"):
         main(prepare_args(tmp_path, recordings))
     assert snapshot(tmp_path / "data") == before
     assert (f"1 utterance(s) stay dropped from every representation of mine as {corpus_dir / 'dropped.jsonl'} lists "

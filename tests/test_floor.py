@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from audiobits.floor import (axis_floor, floor_interval, kgram_reason, law_form_floors, next_steps,
+from audiobits.scaling.floor import (axis_floor, floor_interval, kgram_reason, law_form_floors, next_steps,
                              runs_bootstrap)
-from audiobits.scaling import render
-from audiobits.scaling_law import LawFit, fit_law
+from audiobits.scaling.scaling import render
+from audiobits.scaling.law import LawFit, fit_law
 
 LAW = LawFit(E=2.0, A=10.0, B=80.0, alpha=0.35, beta=0.3, objective=0.0, points=0)
 

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from audiobits.hmm import forward_bits, random_source, sample_states, sample_symbols, stream_bits
+from audiobits.scaling.hmm import forward_bits, random_source, sample_states, sample_symbols, stream_bits
 
 LENGTHS = np.array([0, 0, 0.5, 0.25, 0.25])  # utterances of 2, 3 or 4 content tokens
 

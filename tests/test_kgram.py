@@ -6,8 +6,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from audiobits.kgram import fit_kneser_ney, kneser_ney_bits, orders_for
-from audiobits.synthetic import random_source, sample_chain
+from audiobits.analysis.kgram import fit_kneser_ney, kneser_ney_bits, orders_for
+from audiobits.demo.synthetic import random_source, sample_chain
 
 
 def brute_force_probability(train: list[int], vocab: int, order: int, history: tuple, word: int) -> float:

@@ -4,8 +4,10 @@ carries into written bytes, a few bits of termination, and corrupt payloads caug
 import numpy as np
 import pytest
 
-from audiobits import lane_coder
-from audiobits.lane_coder import COUNT_BITS, COUNT_TABLE, STEPS_PER_BIT, LaneDecoder, LaneEncoder, coding_counts
+from audiobits.compress import lane_coder
+from audiobits.compress.lane_coder import (
+    COUNT_BITS, COUNT_TABLE, STEPS_PER_BIT, LaneDecoder, LaneEncoder, coding_counts,
+)
 
 
 def test_the_count_table_is_two_to_the_count_bits_minus_k_over_steps_down_to_zero():

@@ -6,13 +6,13 @@ import math
 
 import pytest
 
-from audiobits import asterisk
+from audiobits.demo import asterisk
 from audiobits.corpora import AudioFolder
-from audiobits.demo import SIZES, fit_config
-from audiobits.language_demo import parallel_files, run_language_demo
-from audiobits.quality import score_bins
-from audiobits.quality_file import read_quality
-from audiobits.report import main as report_main
+from audiobits.demo.demo import SIZES, fit_config
+from audiobits.demo.language_demo import parallel_files, run_language_demo
+from audiobits.quality.quality import score_bins
+from audiobits.quality.quality_file import read_quality
+from audiobits.analysis.report import main as report_main
 from audiobits.representations import build
 from real_speech import missing_packages
 

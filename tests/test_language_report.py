@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from audiobits.errors import AudiobitsError
-from audiobits.language_report import language_rows, languages_figure, render_languages, report_by_language
-from audiobits.runs import Run
+from audiobits.analysis.language_report import language_rows, languages_figure, render_languages, report_by_language
+from audiobits.analysis.runs import Run
 
 
 def score(bps: float, low: float, high: float) -> dict:

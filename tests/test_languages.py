@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from audiobits.bins import SplitBins
-from audiobits.languages import languages_block, score_languages
+from audiobits.analysis.languages import languages_block, score_languages
 from audiobits.results import ValidationSums, per_language
 
 LN2 = math.log(2)

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from audiobits import metrics
-from audiobits.listeners import WAVLM_SV, WHISPER, Listeners
+from audiobits.quality.listeners import WAVLM_SV, WHISPER, Listeners
 from audiobits.representations.mulaw import MuLawRepresentation
 from test_representations import hub_snapshot  # noqa: F401  (fixture)
 
@@ -145,7 +145,7 @@ def test_character_errors_ignore_spaces():
 def test_each_utterance_is_heard_and_scored_in_its_own_language(tiny_listeners_in_hub_cache, monkeypatch):
     """Whisper hears each clip in its utterance's language (the listener's for one without); a language written
     without spaces is scored in characters."""
-    from audiobits.listeners import error_unit
+    from audiobits.quality.listeners import error_unit
 
     listeners = Listeners(speaker_model=None)
     listeners.load()
@@ -175,7 +175,7 @@ def test_known_transcripts_of_originals_are_not_heard_again(tiny_listeners_in_hu
 
 
 def test_heard_originals_are_shared_only_for_the_same_samples_and_key(tmp_path):
-    from audiobits.listeners import HeardOriginals
+    from audiobits.quality.listeners import HeardOriginals
 
     key = ["corpus", "val", {"asr_model": "w", "revision": "r1", "language": "en", "dtype": "torch.float32"}]
     first = HeardOriginals(tmp_path, key)
@@ -218,8 +218,8 @@ def test_a_listener_without_weights_is_left_out_with_the_reason():
 def test_quality_command_adds_wer_and_speaker_similarity(tmp_path, tiny_listeners_in_hub_cache, capsys,
                                                          monkeypatch):
     from audiobits.cli import main
-    from audiobits.demo import synthesize_corpus
-    from audiobits.quality import QUALITY_FILE
+    from audiobits.demo.demo import synthesize_corpus
+    from audiobits.quality.quality import QUALITY_FILE
 
     corpus = synthesize_corpus(tmp_path / "alice", seconds=40)  # 2+ validation utterances
     overrides = ["--config", str(CONFIGS / "codec2_700c.yaml"),
@@ -300,9 +300,9 @@ def test_two_processes_score_their_own_chunks_with_the_listeners(tmp_path, tiny_
     from corpus_builders import speech_rows, write_audio_folder
 
     from audiobits.corpora import AudioFolder
-    from audiobits.encode import EncodeOptions
-    from audiobits.prepare import prepare_bins
-    from audiobits.quality import QUALITY_FILE, score_bins
+    from audiobits.prepare.encode import EncodeOptions
+    from audiobits.prepare.prepare import prepare_bins
+    from audiobits.quality.quality import QUALITY_FILE, score_bins
 
     corpus = AudioFolder(str(write_audio_folder(tmp_path / "mine", {"train": speech_rows(2),
                                                                      "val": speech_rows(7, prefix="v")})))

@@ -4,7 +4,7 @@ import numpy as np
 import torch
 
 from audiobits import metrics
-from audiobits.loss_sums import LossSums
+from audiobits.training.loss_sums import LossSums
 
 
 def test_sums_by_utterance_and_position_match_a_direct_count():

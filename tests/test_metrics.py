@@ -168,7 +168,7 @@ def test_flat_capacity_and_content_rates():
 
 
 def test_copy_source_stream_and_oracle():
-    from audiobits.synthetic import CopySource
+    from audiobits.demo.synthetic import CopySource
 
     source = CopySource(vocab=4, distance=3, copy=1.0, utterance_len=5)
     stream = source.stream(4, np.random.default_rng(0))

@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 
 from audiobits.data import IGNORE_INDEX
-from audiobits.module import TinyGPTModule
-from audiobits.schedule import wsd_lr
+from audiobits.training.module import TinyGPTModule
+from audiobits.training.schedule import wsd_lr
 
 
 def _module(**kwargs):

@@ -8,9 +8,9 @@ import pytest
 from corpus_builders import encoded, tone, write_hub_dataset
 
 from audiobits.bins import TokenBins
-from audiobits.encode import EncodeOptions
+from audiobits.prepare.encode import EncodeOptions
 from audiobits.multilingual import Fleurs, MultilingualLibriSpeech
-from audiobits.prepare import prepare_bins
+from audiobits.prepare.prepare import prepare_bins
 from audiobits.representations import build
 
 RATE = 16000

@@ -16,7 +16,7 @@ import pytest
 from audiobits.bins import TokenBins
 from audiobits.data import num_windows
 from audiobits.results import read_results
-from audiobits.synthetic import write_markov_bins
+from audiobits.demo.synthetic import write_markov_bins
 
 REPO = Path(__file__).resolve().parents[1]
 

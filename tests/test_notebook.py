@@ -6,8 +6,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from audiobits import plots
-
+from audiobits.analysis import plots
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "analysis.ipynb"
 
 

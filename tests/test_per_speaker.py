@@ -5,7 +5,7 @@ import io
 
 import pytest
 
-from audiobits.per_speaker import per_speaker, per_utterance, per_utterance_csv, read_utterances
+from audiobits.analysis.per_speaker import per_speaker, per_utterance, per_utterance_csv, read_utterances
 from run_dirs import make_run
 
 

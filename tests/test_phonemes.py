@@ -42,7 +42,7 @@ def five():
 
 
 def test_each_utterance_is_read_in_its_own_language(five):
-    from audiobits.espeak import Espeak
+    from audiobits.representations.espeak import Espeak
 
     said = {"es": "hasta pronto", "fr": "au revoir", "it": "arrivederci", "ru": "до свидания", "en": "goodbye"}
     voices = {"en": "en-us", "es": "es", "fr": "fr", "it": "it", "ru": "ru"}
@@ -55,7 +55,7 @@ def test_each_utterance_is_read_in_its_own_language(five):
 
 
 def test_vocab_is_the_union_of_the_languages_inventories(five):
-    from audiobits.espeak import Espeak
+    from audiobits.representations.espeak import Espeak
 
     union = set().union(*(Espeak(v).inventory() for v in ("en-us", "es", "fr", "it", "ru")))
     assert five.inventory == sorted(union) and five.vocab_size == len(union) + 1

@@ -3,9 +3,9 @@
 import numpy as np
 from matplotlib.image import imread
 
-from audiobits import plots
+from audiobits.analysis import plots
 from audiobits.bins import Codebook
-from audiobits.runs import load_runs
+from audiobits.analysis.runs import load_runs
 from run_dirs import TEXT, make_run
 
 
@@ -13,7 +13,7 @@ def write_quality(bins_dir, asr_model=None, **means):
     """A quality.json as `audiobits quality` writes it, with the given metric means (others missing)."""
     import json
 
-    from audiobits.quality import METRICS
+    from audiobits.quality.quality import METRICS
 
     metrics = {name: {"mean": means.get(name), "ci95": None, "n": 1} for name in METRICS}
     listeners = {"asr_model": asr_model, "speaker_model": None, "language": "en", "originals": "whole"}

@@ -6,14 +6,14 @@ import time
 
 from corpus_builders import speech_rows, write_audio_folder
 
-from audiobits import sweep
-from audiobits.compress import pass_steps
+from audiobits.scaling import sweep
+from audiobits.compress.compress import pass_steps
 from audiobits.corpora import AudioFolder
-from audiobits.encode import EncodeJob, EncodeOptions
+from audiobits.prepare.encode import EncodeJob, EncodeOptions
 from audiobits.progress import StepClock, progress_bar, step_reporter, with_progress
 from audiobits.representations.mulaw import MuLawRepresentation
 from audiobits.results import RESULTS_FILE
-from audiobits.sweep_records import main_run_dir
+from audiobits.scaling.sweep_records import main_run_dir
 
 
 def test_a_bar_shows_count_rate_and_eta(capsys):

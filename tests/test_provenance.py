@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from audiobits.provenance import Provenance, collect, config_hash, device_name, git_commit
+from audiobits.training.provenance import Provenance, collect, config_hash, device_name, git_commit
 
 REPO = Path(__file__).resolve().parents[1]
 

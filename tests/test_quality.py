@@ -18,9 +18,9 @@ pytest.importorskip("pycodec2", reason="the Codec 2 rows need pycodec2 (audiobit
 pytest.importorskip("espeakng_loader", reason="the demo's speech needs espeakng-loader (audiobits[demo])")
 
 from audiobits.cli import main  # noqa: E402
-from audiobits.quality import PARTIAL_GLOB, QUALITY_FILE, score  # noqa: E402
+from audiobits.quality.quality import PARTIAL_GLOB, QUALITY_FILE, score  # noqa: E402
 from audiobits.representations import Utterance, build  # noqa: E402
-from audiobits.samples import SAMPLE_UTTERANCES, read_samples  # noqa: E402
+from audiobits.quality.samples import SAMPLE_UTTERANCES, read_samples  # noqa: E402
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -39,8 +39,8 @@ def test_bootstrap_mean_and_log_mel_distance():
 
 @pytest.fixture(scope="module")
 def speech():
-    from audiobits.demo import utterance_texts
-    from audiobits.espeak import Espeak
+    from audiobits.demo.demo import utterance_texts
+    from audiobits.representations.espeak import Espeak
 
     espeak = Espeak("en-us")
     texts = [t for t in utterance_texts() if len(t.split()) <= 20][:2]
@@ -74,7 +74,7 @@ def test_mulaw_is_intelligible_and_codec2_700c_is_clearly_worse_than_3200(speech
 
 
 def test_quality_command_writes_quality_json_and_resumes(tmp_path, speech, capsys):
-    from audiobits.demo import synthesize_corpus
+    from audiobits.demo.demo import synthesize_corpus
 
     corpus = synthesize_corpus(tmp_path / "alice", seconds=12)
     overrides = ["--config", str(CONFIGS / "codec2_700c.yaml"),
@@ -120,7 +120,7 @@ def test_quality_command_writes_quality_json_and_resumes(tmp_path, speech, capsy
 
 def test_text_has_no_decoded_quality(tmp_path):
     from audiobits.errors import AudiobitsError
-    from audiobits.quality import score_bins
+    from audiobits.quality.quality import score_bins
 
     with pytest.raises(AudiobitsError, match="cannot decode"):
         score_bins(None, build("text"), tmp_path)

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from audiobits.model import GPTConfig, TinyGPT
-from audiobits.range_coder import FORMATS, CachedPredictor, decode_lanes, encode_lanes, token_nats
-from audiobits.range_coder_v1 import EXP2_TABLE, STEPS_PER_BIT, WEIGHT_BITS, coding_weights
+from audiobits.compress.range_coder import FORMATS, CachedPredictor, decode_lanes, encode_lanes, token_nats
+from audiobits.compress.range_coder_v1 import EXP2_TABLE, STEPS_PER_BIT, WEIGHT_BITS, coding_weights
 
 EOS = 64
 
@@ -124,7 +124,7 @@ def test_byte_sealing_decodes_and_costs_a_few_bits_where_a_word_cost_seventeen()
     above the information on average; constriction's own whole-word sealing costs ~17."""
     import constriction
 
-    from audiobits.range_coder_v1 import sealed
+    from audiobits.compress.range_coder_v1 import sealed
 
     rng = np.random.default_rng(0)
     family = constriction.stream.model.Categorical(perfect=False)
@@ -150,7 +150,7 @@ def test_sealing_follows_constriction_when_its_held_back_words_carry():
     utterances): constriction writes its held-back words already carried, and the sealed payload must agree."""
     import constriction
 
-    from audiobits.range_coder_v1 import sealed
+    from audiobits.compress.range_coder_v1 import sealed
 
     total, family = 1 << 24, constriction.stream.model.Categorical(perfect=False)
 

@@ -8,9 +8,9 @@ import pytest
 
 from audiobits.errors import AudiobitsError
 from audiobits.cli import main as cli_main
-from audiobits.report import build_table, main
+from audiobits.analysis.report import build_table, main
 from disk_checks import snapshot
-from audiobits.runs import load_runs
+from audiobits.analysis.runs import load_runs
 from run_dirs import TEXT, make_run
 
 

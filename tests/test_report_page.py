@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from audiobits.bins import Codebook
-from audiobits.per_speaker import per_speaker, read_utterances
-from audiobits.report import main
-from audiobits.report_columns import VIEWS
-from audiobits.runs import load_run
-from audiobits.samples import write_sample
+from audiobits.analysis.per_speaker import per_speaker, read_utterances
+from audiobits.analysis.report import main
+from audiobits.analysis.report_columns import VIEWS
+from audiobits.analysis.runs import load_run
+from audiobits.quality.samples import write_sample
 from run_dirs import make_run
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="the page test drives chromium with selenium "

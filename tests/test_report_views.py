@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 from audiobits.bins import Codebook
-from audiobits.report import LEGEND, build_table, main
-from audiobits.report_columns import ALL_VIEW, COLUMNS, HEADLINE_KEY, VIEWS, view_columns
-from audiobits.runs import load_runs
+from audiobits.analysis.report import LEGEND, build_table, main
+from audiobits.analysis.report_columns import ALL_VIEW, COLUMNS, HEADLINE_KEY, VIEWS, view_columns
+from audiobits.analysis.runs import load_runs
 from run_dirs import make_run
 
 DEMO_STREAMS = {  # the demo's four representations with their real rates: widest numbers the demo prints

@@ -10,12 +10,12 @@ from disk_checks import error_line, snapshot
 from audiobits.bins import TokenBins
 from audiobits.cli import main
 from audiobits.data import num_windows
-from audiobits.provenance import config_hash, git_commit
-from audiobits.report import build_table
+from audiobits.training.provenance import config_hash, git_commit
+from audiobits.analysis.report import build_table
 from audiobits.results import read_results
-from audiobits.runs import CONFIG_FILE, flags, load_run, load_runs, read_config
-from audiobits.synthetic import write_markov_bins
-from callbacks.results_writer import ResultsWriter
+from audiobits.analysis.runs import CONFIG_FILE, flags, load_run, load_runs, read_config
+from audiobits.demo.synthetic import write_markov_bins
+from audiobits.callbacks.results_writer import ResultsWriter
 
 TINY = str(Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml")
 

@@ -5,8 +5,8 @@ import shutil
 import pytest
 
 from audiobits.bins import Codebook
-from audiobits.runs import load_run
-from audiobits.sanity import check_run, main, summary
+from audiobits.analysis.runs import load_run
+from audiobits.analysis.sanity import check_run, main, summary
 from disk_checks import snapshot
 from run_dirs import TEXT, make_run
 

@@ -14,9 +14,9 @@ from disk_checks import error_line
 from audiobits.bins import TokenBins
 from audiobits.cli import main
 from audiobits.results import UTTERANCES_FILE
-from audiobits.scaling_law import LawFit
-from audiobits.sweep import LadderSize, write_sweep
-from audiobits.sweep_records import main_run_dir
+from audiobits.scaling.law import LawFit
+from audiobits.scaling.sweep import LadderSize, write_sweep
+from audiobits.scaling.sweep_records import main_run_dir
 from run_dirs import make_run
 
 SIZES = (2e4, 8e4, 3.2e5, 1.28e6)

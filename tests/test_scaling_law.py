@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from audiobits.metrics import markov_entropy_rate
-from audiobits.scaling_law import LawFit, bootstrap_floor, check_fit, fit_law, resample_weights
-from audiobits.synthetic import random_source
+from audiobits.scaling.law import LawFit, bootstrap_floor, check_fit, fit_law, resample_weights
+from audiobits.demo.synthetic import random_source
 
 SIZES = np.array([2e4, 8e4, 3.2e5, 1.28e6])  # four model sizes, 4× apart
 FRACTIONS = np.array([1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0])  # cool-down points and the full run
@@ -100,7 +100,7 @@ def test_leaving_one_run_out_flags_a_floor_that_single_runs_decide():
     """The 9 real runs of the known-source sweep (test_sweep's slow test: 3 sizes × 3 data sizes, losses in
     bits/token, true rate 3.537): refits without one run range from 2.70 to 3.54, so the floor is flagged. The exact
     law on the same 9 (N, D) gives the same E whichever run is left out, and is not."""
-    from audiobits.scaling_law import leave_one_out, leave_one_out_reason
+    from audiobits.scaling.law import leave_one_out, leave_one_out_reason
 
     params = np.repeat([3120.0, 12384.0, 55536.0], 3)
     tokens = np.tile([41984.0, 83968.0, 151488.0], 3)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from audiobits.schedule import wsd_lr
+from audiobits.training.schedule import wsd_lr
 
 
 def test_wsd_shape():

@@ -10,10 +10,10 @@ import yaml
 
 from audiobits.cli import main
 from audiobits.errors import ConfigValueError
-from audiobits.report import build_table
-from audiobits.runs import load_runs
-from audiobits.seeds import Z95, split_seeds
-from audiobits.synthetic import write_markov_bins
+from audiobits.analysis.report import build_table
+from audiobits.analysis.runs import load_runs
+from audiobits.analysis.seed_spread import Z95, split_seeds
+from audiobits.demo.synthetic import write_markov_bins
 from run_dirs import make_run
 
 REPO = Path(__file__).resolve().parents[1]

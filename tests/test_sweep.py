@@ -11,14 +11,14 @@ import yaml
 from audiobits import metrics
 from audiobits.cli import main
 from audiobits.errors import AudiobitsError
-from audiobits.runs import load_runs
-from audiobits.sweep import DEFAULT_LADDER, LadderSize, load_ladder, non_embedding_params, plan_sweep
+from audiobits.analysis.runs import load_runs
+from audiobits.scaling.sweep import DEFAULT_LADDER, LadderSize, load_ladder, non_embedding_params, plan_sweep
 from audiobits.bins import TokenBins
-from audiobits.calibrate import write_source_bins
-from audiobits.hmm import random_source as random_hmm
-from audiobits.known_truth import TRUE_VAL_KEY
-from audiobits.sweep_records import planned_points
-from audiobits.synthetic import write_markov_bins
+from audiobits.scaling.calibrate import write_source_bins
+from audiobits.scaling.hmm import random_source as random_hmm
+from audiobits.analysis.known_truth import TRUE_VAL_KEY
+from audiobits.scaling.sweep_records import planned_points
+from audiobits.demo.synthetic import write_markov_bins
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_LADDER = [{"name": "a", "n_layer": 1, "n_embd": 16, "n_head": 2, "lr": 0.006, "min_lr": 0.0006},
@@ -67,7 +67,7 @@ def test_sweep_writes_fit_configs_and_a_slurm_array(tmp_path, capsys):
     assert written["model"]["n_embd"] == 32 and written["model"]["lr"] == 0.003
     assert written["trainer"]["logger"]["init_args"] == {"save_dir": str(out / "runs"), "name": "b",
                                                          "version": "main"}
-    assert written["trainer"]["callbacks"][-1]["class_path"] == "callbacks.DataFractionCheckpoints"
+    assert written["trainer"]["callbacks"][-1]["class_path"] == "audiobits.callbacks.DataFractionCheckpoints"
     assert json.loads((out / "sweep.json").read_text())["reference"] == "c"  # no size is the config's 2 × 64
     slurm = (out / "slurm.sh").read_text()
     assert "#SBATCH --array=0-2" in slurm and 'SIZES=(a b c)' in slurm and "--only" in slurm
@@ -200,8 +200,8 @@ def test_a_floor_from_a_tiny_sweep_of_a_known_source_holds_the_truth_or_is_withh
 def test_the_time_estimate_times_the_training_loss_fit_uses(monkeypatch):
     """`measure_throughput` steps `TinyGPTModule`'s own training loss (the chunked head on the CPU, compiled blocks
     and the fused head on CUDA), not a separate full-logits loop."""
-    from audiobits import sweep
-    from audiobits.module import TinyGPTModule
+    from audiobits.scaling import sweep
+    from audiobits.training.module import TinyGPTModule
 
     calls = []
     loss = TinyGPTModule._summed_train_nats

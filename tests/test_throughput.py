@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from audiobits import metrics
-from audiobits.accelerators import bf16_peak
+from audiobits.training.accelerators import bf16_peak
 from audiobits.results import ModelShape
-from callbacks import TrainingThroughput
-from callbacks import throughput as throughput_module
-from callbacks.throughput import device_peak
+from audiobits.callbacks import TrainingThroughput
+from audiobits.callbacks import throughput as throughput_module
+from audiobits.callbacks.throughput import device_peak
 
 SHAPE = ModelShape(non_embedding_params=1000, vocab_size=50, n_layer=2, n_embd=16, seq_len=8)
 DATA = SimpleNamespace(batch_size=4, train_windows=1000, seq_len=8)  # 2 ranks × 4 windows × 8 = 64 tokens a step

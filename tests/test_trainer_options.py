@@ -1,5 +1,5 @@
 """No trainer option silently changes what a number means: `audiobits fit` refuses the ones the study fixes before
-anything is written, and records and flags the ones it honours (`audiobits.trainer_options`)."""
+anything is written, and records and flags the ones it honours (`audiobits.training.trainer_options`)."""
 
 from pathlib import Path
 
@@ -8,13 +8,13 @@ import torch
 from disk_checks import error_line, snapshot
 
 from audiobits.cli import main
-from audiobits.trainer_cli import lightning_cli
+from audiobits.training.trainer_cli import lightning_cli
 from audiobits.errors import ConfigValueError
-from audiobits.report import build_table
+from audiobits.analysis.report import build_table
 from audiobits.results import read_results
-from audiobits.runs import load_run
-from audiobits.synthetic import write_markov_bins
-from audiobits.trainer_options import TrainerRecord, check_resume_options
+from audiobits.analysis.runs import load_run
+from audiobits.demo.synthetic import write_markov_bins
+from audiobits.training.trainer_options import TrainerRecord, check_resume_options
 from run_dirs import STUDY_TRAINER
 
 TINY = str(Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml")

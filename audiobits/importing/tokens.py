@@ -1,6 +1,6 @@
 """`ImportedTokens`: a representation whose "encoder" looks each utterance's precomputed codes up by key.
 
-It runs through the same sharded encode job, drop log and bin writer as every codec (`audiobits.prepare`), so
+It runs through the same sharded encode job, drop log and bin writer as every codec (`audiobits.prepare.prepare`), so
 imported bins hold exactly the utterances of the corpus's other representations, in the same order, byte for byte
 as `prepare` would write them. A corpus utterance the source has no tokens for (or whose frames do not fit its
 duration) is dropped from every representation with the reason; source keys the corpus lacks are reported.

@@ -32,7 +32,8 @@ API (stable; the corpora / sharded-encoding / DataModule code relies on it)::
                                                              # raises UtteranceError for a bad utterance
         bin_meta(corpus: str) -> bins.BinMeta                # everything but splits
 
-    Optional, where the tokens can be turned back into audio (codecs, mulaw; `audiobits.quality` checks for both):
+    Optional, where the tokens can be turned back into audio (codecs, mulaw; `audiobits.quality.quality` checks for
+    both):
         decoded_sample_rate: int             # rate of decode's output (NeuCodec decodes to 24 kHz)
         decode(ids) -> np.ndarray            # one utterance's ids (no EOS) -> float32 mono audio
 

@@ -1,11 +1,11 @@
 """``phonemes``: espeak-ng's phonemes of the transcript, a small symbolic stream between text and audio.
 
 Tokens are espeak's ASCII phoneme names for the utterance's text (stress marks, pauses and word breaks are tokens
-too, see :class:`audiobits.espeak.Espeak`). With one ``voice`` every transcript is read by that voice; with
-``languages`` each utterance is read by the voice of its own language (:func:`audiobits.espeak.voice_for`), and
-the vocabulary is the union of those voices' inventories, so a phoneme name two languages share has one id. The
-vocabulary is read from espeak's own tables, so ids are the same for every corpus; meta.json's encoder record lists
-it (id = position).
+too, see :class:`audiobits.representations.espeak.Espeak`). With one ``voice`` every transcript is read by that voice;
+with ``languages`` each utterance is read by the voice of its own language
+(:func:`audiobits.representations.espeak.voice_for`), and the vocabulary is the union of those voices' inventories, so a
+phoneme name two languages share has one id. The vocabulary is read from espeak's own tables, so ids are the same for
+every corpus; meta.json's encoder record lists it (id = position).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy as np
 
 from audiobits.bins import Codebook
 from audiobits.errors import AudiobitsError
-from audiobits.espeak import Espeak, EspeakError, voice_for
+from audiobits.representations.espeak import Espeak, EspeakError, voice_for
 from audiobits.representations.base import Representation, Utterance, UtteranceError
 
 

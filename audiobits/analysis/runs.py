@@ -1,0 +1,183 @@
+"""Finished runs on disk: a run directory's results.json, its resolved config and its TensorBoard scalars, and
+which runs of a set can be compared (`reference_group`, `flags`).
+
+A run directory is Lightning's log dir (``runs/<name>/version_<n>/``): ``results.json`` (written at the end of
+fit, see :mod:`audiobits.results`), ``config.yaml`` (the resolved LightningCLI config) and the event files.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from audiobits.errors import AudiobitsError
+from audiobits.files import read_yaml
+from audiobits.results import RESULTS_FILE, read_results
+from audiobits.training.trainer_options import TrainerRecord, recorded_deviations
+
+CONFIG_FILE = "config.yaml"
+
+
+@dataclass
+class Run:
+    """One finished (or stopped) run: where it lives, what it measured and how it was configured."""
+
+    path: Path
+    results: dict
+    config: dict = field(default_factory=dict)
+    label: str = ""
+
+    @property
+    def representation(self) -> str:
+        return self.results["representation"]
+
+    def bins_dir(self) -> Path | None:
+        """The bin directory the run trained on, from config.yaml's ``data.init_args`` (None when not found).
+
+        ``bins_dir`` for the plain datamodule; ``root`` + corpus + representation (docs/bins.md layout) for the
+        per-codec ones. Relative paths are taken from the working directory, as at fit time.
+        """
+        data = self.config.get("data") or {}
+        init = data.get("init_args", data) if isinstance(data, dict) else {}
+        if init.get("bins_dir"):
+            path = Path(init["bins_dir"])
+        elif init.get("root"):
+            path = Path(init["root"]) / self.results["corpus"] / self.results["representation"]
+        else:
+            return None
+        return path if (path / "meta.json").is_file() else None
+
+    def scalars(self, tag: str) -> tuple[np.ndarray, np.ndarray]:
+        """Steps and values of one TensorBoard scalar (e.g. ``val/bits_per_sec``); empty arrays when not logged."""
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+        steps: list[int] = []
+        values: list[float] = []
+        for events in sorted(self.path.glob("events.out.tfevents.*")):
+            accumulator = EventAccumulator(str(events), size_guidance={"scalars": 0})
+            accumulator.Reload()
+            if tag in accumulator.Tags()["scalars"]:
+                for event in accumulator.Scalars(tag):
+                    steps.append(event.step)
+                    values.append(event.value)
+        order = np.argsort(steps, kind="stable")
+        return np.asarray(steps, dtype=np.int64)[order], np.asarray(values, dtype=np.float64)[order]
+
+
+def find_run_dirs(path: str | os.PathLike) -> list[Path]:
+    """``path`` itself when it holds results.json, else every directory below it that does (sorted)."""
+    path = Path(path)
+    if (path / RESULTS_FILE).is_file():
+        return [path]
+    if not path.is_dir():
+        raise AudiobitsError(f"{path}: no such run directory. Pass Lightning's log dir of a finished run "
+                             f"(runs/<name>/version_<n>, holding {RESULTS_FILE}) or a folder above such dirs.")
+    found = sorted(p.parent for p in path.rglob(RESULTS_FILE))
+    if not found:
+        raise AudiobitsError(f"{path}: no {RESULTS_FILE} in it or below it: the run crashed, is still running or "
+                             f"never started ({RESULTS_FILE} is written when `audiobits fit` ends); finish it, or "
+                             "resume it with --ckpt_path last.")
+    return found
+
+
+def read_config(path: Path) -> dict:
+    """A run's config.yaml as a dict ({} when there is none or it is empty); a damaged one raises `ConfigValueError`
+    naming it (`read_yaml`)."""
+    return (read_yaml(path, dict) or {}) if path.is_file() else {}
+
+
+def load_run(path: str | os.PathLike) -> Run:
+    """Read one run directory (results.json required, config.yaml optional); a missing, damaged or foreign file
+    raises `AudiobitsError` naming it."""
+    path = Path(path)
+    results = read_results(path)
+    missing = [k for k in ("representation", "corpus", "bits_per_sec", "bits_per_sec_ci95") if k not in results]
+    if missing:
+        raise AudiobitsError(f"{path / RESULTS_FILE}: lacks {missing}; it was not written by audiobits' "
+                             "ResultsWriter. Re-run `audiobits validate` for this run to rewrite it.")
+    if results.get("trainer") is not None:  # a damaged trainer block: this run is skipped, not the whole report
+        TrainerRecord.from_dict(results["trainer"], path / RESULTS_FILE)
+    return Run(path=path, results=results, config=read_config(path / CONFIG_FILE))
+
+
+def load_runs(paths: Iterable[str | os.PathLike], on_skip: Callable[[str], None] | None = None,
+              skipped: list[str] | None = None) -> list[Run]:
+    """All runs under ``paths`` (run dirs or folders above them), each with a short unique ``label``.
+
+    A path without results.json (a crashed, running or empty run) or a run whose files are damaged raises
+    `AudiobitsError`; with ``on_skip`` that path or run is left out, the other runs under the same folder kept, and
+    ``on_skip`` gets a one-line note saying why (``runs/*/version_*`` globs meet those); each one left out is added
+    to ``skipped`` when given (`audiobits sanity --strict` fails on any). None left is an error.
+    """
+    runs, skipped = [], (skipped if skipped is not None else [])
+    for path in paths:
+        for run_dir in skipping(lambda: find_run_dirs(path), path, skipped, on_skip):
+            runs += skipping(lambda: [load_run(run_dir)], run_dir, skipped, on_skip)
+    if not runs:
+        raise AudiobitsError(f"no finished run among {skipped}" if skipped else "no run directories given")
+    unique = {r.path.resolve(): r for r in runs}  # a dir named twice (or under two given folders) counts once
+    runs = list(unique.values())
+    _label(runs)
+    return runs
+
+
+def note_printer(tool: str) -> Callable[[str], None]:
+    """An ``on_skip`` for a tool: each note as one ``<tool>: <note>`` line on stderr."""
+    return lambda note: print(f"{tool}: {note}", file=sys.stderr)
+
+
+def skipping(read: Callable[[], list], where: str | os.PathLike, skipped: list[str],
+              on_skip: Callable[[str], None] | None) -> list:
+    """``read()``, or — when it raises `AudiobitsError` and ``on_skip`` is given — nothing, ``where`` added to
+    ``skipped`` and the note passed to ``on_skip``."""
+    try:
+        return read()
+    except AudiobitsError as e:
+        if on_skip is None:
+            raise
+        skipped.append(str(where))
+        on_skip(f"skipped {e}")
+        return []
+
+
+def _label(runs: list[Run]) -> None:
+    """Shortest trailing path that tells runs apart: ``text`` for runs/text/version_0, longer when ambiguous."""
+    for depth in range(1, 1 + max(len(r.path.resolve().parts) for r in runs)):
+        labels = []
+        for r in runs:
+            parts = r.path.resolve().parts
+            tail = parts[-depth:] if depth > 1 or not parts[-1].startswith("version_") else parts[-2:-1]
+            labels.append("/".join(tail))
+        if len(set(labels)) == len(labels):
+            for r, label in zip(runs, labels):
+                r.label = label
+            return
+
+
+def reference_group(runs: list[Run]) -> dict:
+    """The (corpus, validation utterance set) most runs share — the first run's on a tie."""
+    keys = [(r.results["corpus"], r.results.get("val_utterance_set")) for r in runs]
+    (corpus, digest), count = max(Counter(keys).items(), key=lambda kv: (kv[1], -keys.index(kv[0])))
+    return {"corpus": corpus, "val_utterance_set": digest, "runs": count}
+
+
+def flags(results: dict, reference: dict) -> list[str]:
+    """Why a run is not comparable with the reference group (empty list: comparable)."""
+    found = []
+    if results["corpus"] != reference["corpus"]:
+        found.append(f"other corpus ({results['corpus']})")
+    elif results.get("val_utterance_set") != reference["val_utterance_set"]:
+        found.append(f"other val utterance set ({results.get('val_utterance_set')})")
+    if results.get("weights") == "random":
+        found.append("random weights")
+    if not results.get("finished", False):
+        found.append("unfinished")
+    if results.get("val_scored_fraction", 1.0) < 1.0:
+        found.append(f"partial validation ({results['val_scored_fraction']:.1%} scored)")
+    return found + (recorded_deviations(results) or [])

@@ -1,0 +1,2 @@
+"""Decoded quality: `audiobits quality` scores decoded validation utterances against the originals; quality.json and its
+reader."""
