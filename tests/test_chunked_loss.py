@@ -215,3 +215,22 @@ def test_fused_kernel_equals_the_chunked_path_on_cuda(vocab):
         reference = F.cross_entropy(F.linear(hidden, weight).float(), targets, ignore_index=IGNORE_INDEX,
                                     reduction="sum")
     torch.testing.assert_close(grads[1][0], reference, rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.slow
+def test_the_compiled_softmax_gradient_step_equals_the_eager_one():
+    """CUDA runs the per-block (softmax − one-hot) step compiled into one kernel; compiled here for the CPU (Inductor's
+    C++ backend), it must give the eager step's values and leave the logits as the eager step does."""
+    torch.manual_seed(0)
+    logits = torch.randn(48, 130)
+    logits[:, 101:] = float("-inf")  # pad columns
+    lse = torch.logsumexp(logits, dim=-1)
+    targets = torch.randint(0, 101, (48,))
+    valid = torch.rand(48) > 0.2
+    eager_logits, compiled_logits = logits.clone(), logits.clone()
+    eager = chunked_loss._softmax_minus_one_hot(eager_logits, lse, targets, valid, torch.bfloat16)
+    compiled = chunked_loss._fused_softmax_minus_one_hot()(compiled_logits, lse, targets, valid, torch.bfloat16)
+    assert compiled.dtype == eager.dtype == torch.bfloat16
+    torch.testing.assert_close(compiled, eager, rtol=0, atol=0)
+    torch.testing.assert_close(compiled_logits, eager_logits, rtol=1e-6, atol=1e-7)
+    assert eager.float().sum(dim=1)[valid].abs().max() < 1e-2 and (eager[~valid] == 0).all()

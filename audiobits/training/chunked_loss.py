@@ -17,6 +17,7 @@ error); `SplitBins.read` refuses such ids where tokens are read.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from typing import Literal
 
@@ -53,12 +54,31 @@ def _block_logits(hidden: torch.Tensor, weight: torch.Tensor, vocab: int, rows: 
 
 
 def _accumulate_product(total: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> None:
-    """total (fp32) += a @ b: in place (one GEMM, no temporary) when a and b are fp32; half-precision products go
-    through a temporary and its fp32 copy (torch 2.9's CPU kernels have no mixed-dtype GEMM)."""
+    """total (fp32) += a @ b: in place (one GEMM, no temporary) when a and b are fp32. Half-precision products are
+    formed in fp32 on CUDA (``out_dtype``: no rounding to bf16 before the sum, no half-precision temporary); torch
+    2.9's CPU kernels have no mixed-dtype GEMM, so there the product goes through a temporary and its fp32 copy."""
     if a.dtype == total.dtype:
         total.addmm_(a, b)
+    elif total.is_cuda:
+        total += torch.mm(a, b, out_dtype=total.dtype)
     else:
         total += (a @ b).float()
+
+
+def _softmax_minus_one_hot(logits: torch.Tensor, lse: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor,
+                           dtype: torch.dtype) -> torch.Tensor:
+    """The loss's gradient in the logits, (softmax − one-hot) on valid rows, in ``dtype``; fp32 arithmetic in place
+    of ``logits``."""
+    probs = logits.sub_(lse[:, None]).exp_()
+    probs[torch.arange(len(probs), device=probs.device), targets] -= 1.0
+    return probs.mul_(valid[:, None]).to(dtype)
+
+
+@functools.cache
+def _fused_softmax_minus_one_hot():
+    """`_softmax_minus_one_hot` compiled: on CUDA one fused kernel (one read and one write of the block) in place of
+    five passes over it; eager elsewhere, where compiling costs more than it saves. Built on first use."""
+    return torch.compile(_softmax_minus_one_hot, dynamic=True)
 
 
 class _ChunkedLinearCrossEntropySum(torch.autograd.Function):
@@ -81,9 +101,8 @@ class _ChunkedLinearCrossEntropySum(torch.autograd.Function):
                 nats = lse - logits.gather(1, safe[block, None]).squeeze(1)
                 total += torch.where(valid[block], nats, 0.0).sum()
                 if want_hidden or want_weight:
-                    probs = logits.sub_(lse[:, None]).exp_()  # softmax, in place of the logits
-                    probs[torch.arange(len(probs), device=probs.device), safe[block]] -= 1.0
-                    grad_logits = probs.mul_(valid[block, None]).to(hidden.dtype)
+                    step = _fused_softmax_minus_one_hot() if logits.is_cuda else _softmax_minus_one_hot
+                    grad_logits = step(logits, lse, safe[block], valid[block], hidden.dtype)
                     if want_hidden:
                         grad_hidden[block] = grad_logits @ weight
                     if want_weight:
