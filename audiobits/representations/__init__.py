@@ -43,6 +43,8 @@ REGISTRY: dict[str, tuple[str, str, dict[str, Any]]] = {
     **{f"speechtokenizer_{n}q": ("speech_tokenizer", "SpeechTokenizerRepresentation", {"n_q": n}) for n in range(1, 9)},
     # BigCodec (PyPI bigcodec, the authors' checkpoint Alethia/BigCodec): one codebook of 8192 at 80 Hz
     "bigcodec": ("bigcodec", "BigCodecRepresentation", {}),
+    # S3Tokenizer v2 (PyPI s3tokenizer, CosyVoice 2's speech_tokenizer_v2.onnx): one FSQ stream of 6561 at 25 Hz
+    "s3tokenizer_v2": ("s3_tokenizer", "S3TokenizerRepresentation", {}),
     # classical codecs whose constant-size packets are the tokens (packets.py): Opus in speech mode, LC3
     **{f"opus_{rate // 1000}kbps": ("packets", "OpusRepresentation", {"bitrate": rate}) for rate in OPUS_BITRATES},
     **{f"lc3_{rate // 1000}kbps": ("packets", "LC3Representation", {"bitrate": rate}) for rate in LC3_BITRATES},

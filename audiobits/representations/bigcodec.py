@@ -24,18 +24,19 @@ import torch
 import torch.nn.functional as F
 
 from audiobits.bins import Codebook
-from audiobits.representations.codec import CodecRepresentation, FrameMajorLevels, gaussian_codebook, hub_source
-from audiobits.errors import ConfigValueError, MissingFileError
+from audiobits.representations.codec import CodecRepresentation, FrameMajorLevels, HubFileWeights, gaussian_codebook
+from audiobits.errors import ConfigValueError
 
 REPO, CHECKPOINT = "Alethia/BigCodec", "bigcodec.pt"
 CODEBOOK_SIZE = 8192
 PARTS = {"encoder": "CodecEnc", "decoder": "generator"}  # model part -> its state dict's key in bigcodec.pt
 
 
-class BigCodecRepresentation(FrameMajorLevels, CodecRepresentation):
+class BigCodecRepresentation(HubFileWeights, FrameMajorLevels, CodecRepresentation):
     """BigCodec's single 8192-code stream, one id per 12.5 ms frame."""
 
     name = "bigcodec"
+    hub_file = (REPO, CHECKPOINT)
     sample_rate = 16000
     hop = 200
     frames_per_level = (1,)
@@ -46,18 +47,6 @@ class BigCodecRepresentation(FrameMajorLevels, CodecRepresentation):
     tokens_per_frame = 1
     eos_id = CODEBOOK_SIZE
     vocab_size = CODEBOOK_SIZE + 1
-
-    def _load_pretrained(self) -> tuple[torch.nn.Module, str]:
-        from huggingface_hub import hf_hub_download
-
-        path = hf_hub_download(REPO, CHECKPOINT)
-        return self._load(Path(path)), hub_source(REPO, CHECKPOINT, path)
-
-    def _load_local(self, path: Path) -> torch.nn.Module:
-        file = path / CHECKPOINT if path.is_dir() else path
-        if not file.is_file():
-            raise MissingFileError(f"{self.name}: {file} not found; {self._local_format()}")
-        return self._load(file)
 
     def _load(self, checkpoint: Path) -> torch.nn.Module:
         """inference.py's loading: each part's state dict from the checkpoint, strictly."""

@@ -26,7 +26,7 @@ import math
 from abc import abstractmethod
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -204,6 +204,32 @@ class FrameMajorLevels:
             raise ConfigValueError(f"ids outside their level's range for {self.name} (offsets "
                                    f"{self.level_offsets.tolist()})")
         return [codes[:, level] for level in range(k)]
+
+
+class HubFileWeights:
+    """Weights that are one file of a hub repo (``hub_file``: repo, filename), or a local copy of it or a folder
+    holding it; ``_load(file)`` reads it the upstream way. Put it before ``CodecRepresentation`` in the bases."""
+
+    hub_file: tuple[str, str]
+    name: str
+    _local_format: Callable[[], str]  # CodecRepresentation's
+
+    @abstractmethod
+    def _load(self, file: Path) -> torch.nn.Module:
+        """The model from the checkpoint file, read the upstream way."""
+
+    def _load_pretrained(self) -> tuple[torch.nn.Module, str]:
+        from huggingface_hub import hf_hub_download
+
+        repo, filename = self.hub_file
+        path = hf_hub_download(repo, filename)
+        return self._load(Path(path)), hub_source(repo, filename, path)
+
+    def _load_local(self, path: Path) -> torch.nn.Module:
+        file = path / self.hub_file[1] if path.is_dir() else path
+        if not file.is_file():
+            raise MissingFileError(f"{self.name}: {file} not found; {self._local_format()}")
+        return self._load(file)
 
 
 class CodecRepresentation(FramedRepresentation):
