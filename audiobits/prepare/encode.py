@@ -123,6 +123,7 @@ class EncodeJob:
         return self.shard_dir / f"{shard.name}.npz"
 
     def items(self) -> list[Shard]:
+        """The rank job's items: every shard."""
         return self.shards()
 
     def unfinished(self, shards: Sequence[Shard]) -> list[Shard]:
@@ -130,9 +131,11 @@ class EncodeJob:
         return [s for s in shards if not self.shard_path(s).is_file()]
 
     def reader(self) -> Callable[[Shard], Loaded]:
+        """Loads a shard's utterances in a dataloader worker (audio decoded when the representation hears it)."""
         return partial(_load_shard, self.corpus, self.representation.sample_rate is not None)
 
     def to(self, device: torch.device | str) -> None:
+        """Move the encoder to this rank's device."""
         self.representation.to(str(device))
 
     # --- encoding ------------------------------------------------------------------------------------------
@@ -149,6 +152,7 @@ class EncodeJob:
             self._progress = None
 
     def run(self, shard: Shard, items: Loaded, rank: int) -> int:
+        """Encode one shard (its file written whole); returns its utterance count."""
         self.encode_shard(shard, items)
         return len(items)
 

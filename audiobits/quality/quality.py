@@ -190,9 +190,11 @@ class QualityJob:
         return list(chunks) if todo else []
 
     def reader(self) -> Callable[[tuple[int, int]], Loaded]:
+        """Loads a chunk's corpus rows with their audio in a dataloader worker."""
         return partial(_load_rows, self.corpus, self.split)
 
     def to(self, device: torch.device | str) -> None:
+        """Move the decoder and the listeners to this rank's device."""
         self.representation.to(str(device))
         if self.listeners is not None:
             self.listeners.to(device)
@@ -204,6 +206,7 @@ class QualityJob:
         self._bar = progress_bar(rows, f"quality {self.representation.name} rank {rank}", "utt", position=rank)
 
     def run(self, chunk: tuple[int, int], items: Loaded, rank: int) -> int:
+        """Score one chunk's unscored utterances into this rank's partial file; returns how many were scored."""
         scored = self.score_items(items, rank)
         self._bar.update(len(items))
         return scored
