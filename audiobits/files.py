@@ -124,10 +124,12 @@ def append_json_lines(path: str | os.PathLike, rows: Iterable[dict]) -> None:
     """Add ``rows`` as JSON lines at the end of ``path`` by writing the file anew with `write_atomic`: a reader
     never meets half a line, and a full disk loses none of the lines already there. A torn last line (left by a
     writer that appended in place) is dropped first."""
+    new = "".join(json.dumps(row) + "\n" for row in rows).encode("utf-8")
+    if not new:
+        return  # nothing to add: the file is not written again
     path = Path(path)
     old = path.read_bytes() if path.is_file() else b""
     old = old[:old.rfind(b"\n") + 1]
-    new = "".join(json.dumps(row) + "\n" for row in rows).encode("utf-8")
     write_atomic(path, lambda f: f.write(old + new))
 
 

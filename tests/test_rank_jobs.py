@@ -136,3 +136,5 @@ def test_a_torn_line_left_by_an_appending_writer_is_skipped_and_dropped_on_the_n
     assert read_json_lines(path) == [{"id": "0"}]
     append_json_lines(path, [{"id": "1"}])
     assert path.read_text() == '{"id": "0"}\n{"id": "1"}\n'
+    append_json_lines(tmp_path / "none.jsonl", [])  # a chunk with nothing newly scored writes nothing
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.jsonl"]
