@@ -14,15 +14,16 @@ import dataclasses
 import hashlib
 import json
 import os
-import shutil
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from audiobits.errors import AudiobitsError
-from audiobits.files import read_json
+from audiobits.files import atomic_directory, read_json
 
 FORMAT_VERSION = 1
 META_FILE = "meta.json"
@@ -178,7 +179,8 @@ class _SplitWriter:
 
 
 class BinWriter:
-    """Writes a bin directory atomically: everything goes to ``<dir>.tmp-<pid>``, meta.json last, then rename.
+    """Writes a bin directory atomically (`files.atomic_directory`): everything goes to ``<dir>.tmp-<pid>``,
+    meta.json last, then rename.
 
     >>> with BinWriter(out, meta) as w:
     ...     w.add("train", "utt1", tokens, seconds=2.5, text_bytes=31)
@@ -192,16 +194,27 @@ class BinWriter:
         self.meta.dtype = dtype_for_vocab(meta.vocab_size).name
         if not 0 <= meta.eos_id < meta.vocab_size:
             raise ValueError(f"eos_id {meta.eos_id} outside vocab [0, {meta.vocab_size})")
-        self._tmp = self.directory.with_name(f"{self.directory.name}.tmp-{os.getpid()}")
         self._writers: dict[str, _SplitWriter] = {}
 
     def __enter__(self) -> BinWriter:
-        shutil.rmtree(self._tmp, ignore_errors=True)
-        try:
-            self._tmp.mkdir(parents=True)
-        except OSError as e:
-            raise self._write_error(e, self._tmp) from e
-        return self
+        self._context = self._writing()
+        return self._context.__enter__()
+
+    def __exit__(self, exc_type, exc, tb) -> bool | None:
+        return self._context.__exit__(exc_type, exc, tb)
+
+    @contextmanager
+    def _writing(self) -> Iterator[BinWriter]:
+        """The splits go into `files.atomic_directory`'s temporary folder, meta.json last; it takes the bins'
+        place when all is written (a full disk: the one error naming the file, the old bins kept)."""
+        with atomic_directory(self.directory) as self._tmp:
+            try:
+                yield self
+                self.meta.splits = {name: w.close() for name, w in self._writers.items()}
+                (self._tmp / META_FILE).write_text(json.dumps(self.meta.to_json(), indent=2) + "\n")
+            except BaseException:
+                self._close_quietly()
+                raise
 
     def add(self, split: str, utterance_id: str, tokens: np.ndarray, seconds: float, text_bytes: int,
             speaker: str | None = None, language: str | None = None) -> None:
@@ -210,46 +223,15 @@ class BinWriter:
                 self._writers[split] = _SplitWriter(self._tmp, split, np.dtype(self.meta.dtype),
                                                     self.meta.vocab_size, self.meta.eos_id)
             self._writers[split].add(utterance_id, tokens, seconds, text_bytes, speaker, language)
-        except OSError as e:  # a full disk, a quota, a vanished mount: the user's environment
-            raise self._write_error(e, self._tmp / f"{split}.bin") from e
+        except OSError as e:  # a full disk, a quota, a vanished mount: name the file it failed on
+            e.filename = e.filename or str(self._tmp / f"{split}.bin")
+            raise
 
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is not None:
-            self._discard()
-            return
-        try:
-            self._finish()
-        except OSError as e:
-            self._discard()
-            raise self._write_error(e, Path(e.filename) if e.filename else self._tmp) from e
-
-    def _discard(self) -> None:
-        """Remove the temporary directory; a file that cannot flush its buffer (full disk) must not stop that."""
+    def _close_quietly(self) -> None:
+        """Close every split file; one that cannot flush its buffer (full disk) must not stop the clean-up."""
         for w in self._writers.values():
             with contextlib.suppress(OSError):
                 w._file.close()
-        shutil.rmtree(self._tmp, ignore_errors=True)
-
-    def _write_error(self, error: OSError, path: Path) -> AudiobitsError:
-        return AudiobitsError(f"cannot write the token bins {self.directory}: {error.strerror or error} (writing "
-                              f"{path}). The partial files were removed and {self.directory} is as it was; free space "
-                              "there (or write the bins elsewhere) and run the command again.")
-
-    def _finish(self) -> None:
-        """Close the splits, write meta.json last, then swap the finished directory into place."""
-        self.meta.splits = {name: w.close() for name, w in self._writers.items()}
-        (self._tmp / META_FILE).write_text(json.dumps(self.meta.to_json(), indent=2) + "\n")
-        if self.directory.exists():
-            old = self.directory.with_name(f"{self.directory.name}.old-{os.getpid()}")
-            self.directory.rename(old)
-            try:
-                self._tmp.rename(self.directory)
-            except OSError:
-                old.rename(self.directory)  # put the previous bins back before reporting
-                raise
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            self._tmp.rename(self.directory)
 
 
 @dataclass

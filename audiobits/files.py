@@ -11,10 +11,14 @@ record cut off mid-write by another tool, or overwritten with other bytes, is a 
 
 from __future__ import annotations
 
+import csv
 import errno
+import io
 import json
 import os
-from collections.abc import Callable
+import shutil
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -37,14 +41,15 @@ def unwritable(path: str | os.PathLike, error: BaseException) -> AudiobitsError 
                           "permissions / quota), then run the same command again: finished work is kept.")
 
 
-def write_atomic(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> None:
-    """Write ``path`` through ``write(file)`` into ``<name>.tmp-<pid>`` beside it, then rename it into place; on any
-    failure the temporary file is removed and ``path`` is left as it was."""
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary path ``<name>.tmp-<pid>`` beside ``path`` for a writer that needs a path (a copy, a library's
+    ``save(path)``), renamed onto ``path`` when the block ends; on any failure it is removed, ``path`` is left as it
+    was, and a full disk (or a read-only one) is the one `unwritable` error naming ``path``."""
     path = Path(path)
     tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
     try:
-        with open(tmp, "wb") as f:
-            write(f)
+        yield tmp
         os.replace(tmp, path)
     except BaseException as e:
         tmp.unlink(missing_ok=True)
@@ -54,9 +59,90 @@ def write_atomic(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
         raise
 
 
+@contextmanager
+def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary folder ``<name>.tmp-<pid>`` beside ``path`` to fill; when the block ends it takes ``path``'s place
+    (a folder already there is swapped out only then, and put back if the swap fails). On any failure the temporary
+    folder is removed, ``path`` is left as it was, and a full disk is the one `unwritable` error naming the file
+    that failed."""
+    path = Path(path)
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        tmp.mkdir(parents=True)
+        yield tmp
+        _swap_into_place(tmp, path)
+    except BaseException as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        error = unwritable(e.filename if isinstance(e, OSError) and e.filename else tmp, e)
+        if error is not None:
+            raise error from e
+        raise
+
+
+def _swap_into_place(new: Path, path: Path) -> None:
+    """Rename the folder ``new`` to ``path``; a folder at ``path`` is moved aside first and removed after, or put
+    back when the rename fails."""
+    if not path.exists():
+        new.rename(path)
+        return
+    old = path.with_name(f"{path.name}.old-{os.getpid()}")
+    path.rename(old)
+    try:
+        new.rename(path)
+    except OSError:
+        old.rename(path)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def write_atomic(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> None:
+    """Write ``path`` through ``write(file)`` into `atomic_path`'s temporary file, then rename it into place."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        write(f)
+
+
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     """`write_atomic` of UTF-8 text."""
     write_atomic(path, lambda f: f.write(text.encode("utf-8")))
+
+
+def copy_atomic(source: str | os.PathLike, target: str | os.PathLike) -> None:
+    """Copy ``source`` to ``target`` through `atomic_path`: a copy cut off half-way never stands at ``target``."""
+    with atomic_path(target) as tmp:
+        shutil.copyfile(source, tmp)
+
+
+def write_csv_atomic(path: str | os.PathLike, rows: Iterable[Sequence]) -> None:
+    """`write_text_atomic` of ``rows`` as CSV (the csv module's dialect: quoted where needed, CRLF line ends)."""
+    text = io.StringIO(newline="")
+    csv.writer(text).writerows(rows)
+    write_text_atomic(path, text.getvalue())
+
+
+def append_json_lines(path: str | os.PathLike, rows: Iterable[dict]) -> None:
+    """Add ``rows`` as JSON lines at the end of ``path`` by writing the file anew with `write_atomic`: a reader
+    never meets half a line, and a full disk loses none of the lines already there. A torn last line (left by a
+    writer that appended in place) is dropped first."""
+    new = "".join(json.dumps(row) + "\n" for row in rows).encode("utf-8")
+    if not new:
+        return  # nothing to add: the file is not written again
+    path = Path(path)
+    old = path.read_bytes() if path.is_file() else b""
+    old = old[:old.rfind(b"\n") + 1]
+    write_atomic(path, lambda f: f.write(old + new))
+
+
+def read_json_lines(path: str | os.PathLike) -> list:
+    """The JSON value of every line of ``path``, in order; a line that is not JSON (torn by a writer that appended
+    in place) is skipped."""
+    values = []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        try:
+            values.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return values
 
 
 def read_yaml(path: str | os.PathLike, expected: type = object) -> Any:

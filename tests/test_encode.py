@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -326,6 +330,36 @@ def test_finished_bins_are_read_without_the_lock(folder, tmp_path):
         thread, outcome = in_thread(refresh_bins, corpus, out)
         thread.join(60)
     assert outcome == {"value": True}
+
+
+WAITER = """
+import logging, sys
+from audiobits.prepare.prepare import bins_lock
+logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(message)s")
+with bins_lock(sys.argv[1]):
+    print("locked", flush=True)
+"""
+
+
+def test_a_second_process_waits_for_the_lock_and_its_message_names_the_holder(tmp_path):
+    """Another process (not a thread of this one) meets the lock: it says who holds it and where, waits until
+    this process lets go, then takes the lock; the lock file is gone afterwards."""
+    from audiobits.prepare.prepare import bins_lock
+
+    bins = tmp_path / "corpus" / "mulaw"
+    environment = {k: v for k, v in os.environ.items() if k not in ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID")}
+    with bins_lock(bins):
+        second = subprocess.Popen([sys.executable, "-c", WAITER, str(bins)], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True,
+                                  env={**environment, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+        said = second.stderr.readline()  # its first line: the warning (a crash would show its traceback here)
+        assert said == (f"{bins} is being written by pid {os.getpid()} on {socket.gethostname()} (another "
+                        f"`audiobits prepare` or `fit`); waiting for it to finish (lock {bins}.lock)\n")
+        time.sleep(1.0)
+        assert second.poll() is None  # still waiting
+    out, err = second.communicate(timeout=120)
+    assert (out, second.returncode) == ("locked\n", 0), err
+    assert not (bins.parent / "mulaw.lock").exists()
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full, the kernel's always-full device")

@@ -6,7 +6,10 @@ import os
 import pytest
 
 from audiobits.errors import AudiobitsError
-from audiobits.files import check_output_dir, check_output_file, write_atomic, write_figure, write_text_atomic
+from audiobits.files import (
+    append_json_lines, check_output_dir, check_output_file, copy_atomic, write_atomic, write_csv_atomic, write_figure,
+    write_text_atomic,
+)
 
 
 def test_a_write_replaces_the_file_whole(tmp_path):
@@ -72,3 +75,61 @@ def test_output_locations_are_checked_without_creating_anything(tmp_path):
     with pytest.raises(AudiobitsError, match=r"--out .* is a folder: name a file to write"):
         check_output_file(tmp_path, "--out")
     assert os.listdir(tmp_path) == ["a_file"]
+
+
+def _shard(target):
+    import numpy as np
+
+    from audiobits.prepare.shards import ShardRecord
+
+    ShardRecord(0, 2, np.arange(40_000, dtype=np.uint16), np.array([20_000, 20_000]), ["a", "b"],
+                np.array([1.0, 1.0]), np.array([3, 3])).save(target)
+
+
+def _sample(target):
+    import numpy as np
+
+    from audiobits.quality.samples import write_sample
+
+    write_sample(target.parent.parent, 0, np.zeros(16_000, np.float32), np.zeros(16_000, np.float32))
+
+
+def _figure(target):
+    from matplotlib.figure import Figure
+
+    fig = Figure()
+    fig.add_subplot().plot([0, 1], [1, 0])
+    write_figure(fig, target)
+
+
+def _copy(target):
+    source = target.parent.parent / "source.bpe"
+    source.write_bytes(b"merges " * 20_000)
+    copy_atomic(source, target)
+
+
+WRITERS = {  # every way the project writes a file, with a file name it writes that way
+    "text: results, records, configs": ("record.json", lambda t: write_text_atomic(t, "new" * 10_000)),
+    "csv: a corpus's metadata.csv": ("metadata.csv", lambda t: write_csv_atomic(t, [("file_name", "text")] * 5000)),
+    "copy: tiktoken's cache, asterisk's recordings": ("vocab.bpe", _copy),
+    "json lines: a rank's partial file, heard originals": (
+        "quality.partial.rank0.jsonl", lambda t: append_json_lines(t, [{"id": "u1", "pad": "x" * 20_000}])),
+    "figure": ("curve.png", _figure),
+    "npz: an encode shard": ("train-000000.npz", _shard),
+    "wav: a listening sample": ("000.original.wav", _sample),
+}
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full, the kernel's always-full device")
+@pytest.mark.parametrize("writer", list(WRITERS))
+def test_every_writer_meets_a_full_disk_with_the_one_message_and_keeps_the_old_file(tmp_path, writer):
+    name, write = WRITERS[writer]
+    target = tmp_path / "samples" / name  # samples/: where write_sample puts its files under a bins folder
+    target.parent.mkdir()
+    target.write_bytes(b'{"id": "u0"}\n')
+    (target.parent / f"{name}.tmp-{os.getpid()}").symlink_to("/dev/full")  # the temporary file hits ENOSPC
+    with pytest.raises(AudiobitsError) as error:
+        write(target)
+    assert str(error.value) == (f"cannot write {target}: No space left on device. Free space on that disk (or fix "
+                                "its permissions / quota), then run the same command again: finished work is kept.")
+    assert target.read_bytes() == b'{"id": "u0"}\n' and os.listdir(target.parent) == [name]

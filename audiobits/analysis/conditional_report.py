@@ -11,7 +11,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from audiobits.files import write_text_atomic
+from audiobits.files import write_figure as write_figure_file, write_text_atomic
 from audiobits.analysis.runs import Run
 
 NONE, PAIRED, BOTH = "none", "paired", "paired+speaker"
@@ -150,7 +150,7 @@ def write_figure(runs: list[Run], out: Path) -> list[Path]:
     fig.tight_layout()
     paths = [out / "conditional.png", out / "conditional.svg"]
     for path in paths:
-        fig.savefig(path)
+        write_figure_file(fig, path, dpi=fig.dpi)  # savefig's own default: the figure's dpi
     return paths
 
 

@@ -10,15 +10,14 @@ parallel content, read by different speakers (Allison Smith reads both English a
 
 from __future__ import annotations
 
-import csv
 import gzip
-import shutil
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from audiobits.errors import AudiobitsError
+from audiobits.files import copy_atomic, write_csv_atomic
 
 SOUNDS = Path("/usr/share/asterisk/sounds")
 DOCS = Path("/usr/share/doc")
@@ -98,12 +97,11 @@ def write_audiofolder(root: Path, languages: Sequence[str] = ("en",), limit: int
                                  f"or change val_share ({val_share})")
         folder = Path(root) / split
         folder.mkdir(parents=True, exist_ok=True)
-        with open(folder / "metadata.csv", "w", encoding="utf-8", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(COLUMNS)
-            for prompt in items:
-                file_name = f"{prompt.language}/{prompt.name}.wav"
-                (folder / file_name).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(prompt.path, folder / file_name)
-                writer.writerow([file_name, prompt.text, prompt.language, prompt.speaker, prompt.name])
+        table = [COLUMNS]
+        for prompt in items:
+            file_name = f"{prompt.language}/{prompt.name}.wav"
+            (folder / file_name).parent.mkdir(parents=True, exist_ok=True)
+            copy_atomic(prompt.path, folder / file_name)
+            table.append([file_name, prompt.text, prompt.language, prompt.speaker, prompt.name])
+        write_csv_atomic(folder / "metadata.csv", table)
     return Path(root)

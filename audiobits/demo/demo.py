@@ -28,7 +28,6 @@ pipeline working, they are not the study's numbers.
 
 from __future__ import annotations
 
-import csv
 import math
 import re
 import shutil
@@ -51,7 +50,7 @@ from audiobits.demo.demo_conditional import PAIR, conditional_config
 from audiobits.prepare.encode import EncodeOptions
 from audiobits.prepare.prepare import prepare_bins, refresh_bins
 from audiobits.errors import AudiobitsError
-from audiobits.files import check_output_dir
+from audiobits.files import check_output_dir, write_atomic, write_csv_atomic, write_text_atomic
 from audiobits.quality.quality import score_bins
 from audiobits.analysis.report import build_table, write_report
 from audiobits.representations import Representation, build, can_decode
@@ -129,15 +128,15 @@ def synthesize_corpus(root: Path, seconds: float, voice: str = "en-us") -> Audio
         split = "val" if kept % VAL_EVERY == VAL_EVERY - 1 else "train"
         name = f"alice-{i:04d}.flac"
         (root / split).mkdir(parents=True, exist_ok=True)
-        sf.write(root / split / name, audio, espeak.sample_rate, format="FLAC", subtype="PCM_16")
+        write_atomic(root / split / name, lambda f, a=audio: sf.write(f, a, espeak.sample_rate, format="FLAC",
+                                                                      subtype="PCM_16"))
         rows[split].append((name, text))
         kept, total = kept + 1, total + len(audio) / espeak.sample_rate
     for split, items in rows.items():
         if not items:
             raise AudiobitsError(f"{seconds} s of speech gave no {split} utterance; ask for more seconds")
-        with open(root / split / AudioFolder.METADATA, "w", encoding="utf-8", newline="") as f:
-            csv.writer(f).writerows([("file_name", "text"), *items])
-    (root / "SOURCE.txt").write_text(f"{SOURCE}\nSpoken by espeak-ng (voice {voice}) through espeakng-loader.\n")
+        write_csv_atomic(root / split / AudioFolder.METADATA, [("file_name", "text"), *items])
+    write_text_atomic(root / "SOURCE.txt", f"{SOURCE}\nSpoken by espeak-ng (voice {voice}) through espeakng-loader.\n")
     return AudioFolder(str(root), name=root.name)
 
 
@@ -240,7 +239,7 @@ def run_demo(out: str | Path = "audiobits-demo", corpus: str | Path | None = Non
     def fit(name: str, config: dict) -> None:
         shutil.rmtree(out / "runs" / name, ignore_errors=True)  # this demo's runs only, one version each
         path = out / "configs" / f"{name}.yaml"
-        path.write_text(yaml.safe_dump(config, sort_keys=False))
+        write_text_atomic(path, yaml.safe_dump(config, sort_keys=False))
         cli_main(["fit", "--config", str(path)])
         lap(f"fit {name}")
 

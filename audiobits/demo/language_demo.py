@@ -91,7 +91,7 @@ def run_language_demo(out: str | Path, size: str, spec: Any, fit_config: Callabl
     for name, bins_dir in bins.items():
         shutil.rmtree(out / "runs" / name, ignore_errors=True)
         config = out / "configs" / f"{name}.yaml"
-        config.write_text(yaml.safe_dump(fit_config(bins_dir, out / "runs", name, spec), sort_keys=False))
+        write_text_atomic(config, yaml.safe_dump(fit_config(bins_dir, out / "runs", name, spec), sort_keys=False))
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
             cli_main(["fit", "--config", str(config)])

@@ -1,10 +1,11 @@
 """The sharded encode job: a corpus through a representation, shard by shard, each shard resumable on its own.
 
 Work in progress lives in ``<root>/<corpus.name>/<rep>.shards/``: ``plan.json`` (what the shards are) and one
-`ShardRecord` per shard of ``shard_size`` utterances, so a crash loses at most the shards in flight. Every rank
-takes shards ``k ≡ rank (mod world size)`` and skips finished ones. An utterance the representation rejects is
-recorded in its shard with the reason (the merge, :mod:`audiobits.prepare.merge`, adds it to the corpus drop log); the
-job runs in-process (`EncodeJob.encode_pending`) or under `Trainer.predict` (:mod:`audiobits.prepare.prepare`).
+`ShardRecord` per shard of ``shard_size`` utterances, so a crash loses at most the shards in flight. The job is a
+`audiobits.rank_jobs.RankJob`: every rank takes shards ``k ≡ rank (mod world size)`` and skips finished ones. An
+utterance the representation rejects is recorded in its shard with the reason (the merge,
+:mod:`audiobits.prepare.merge`, adds it to the corpus drop log); the job runs in-process (`EncodeJob.encode_pending`)
+or on every rank (`audiobits.rank_jobs.run_on_ranks`, from :mod:`audiobits.prepare.prepare`).
 """
 
 from __future__ import annotations
@@ -15,17 +16,18 @@ import os
 import shutil
 import time
 from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
 
 from audiobits.bins import SPLITS, dtype_for_vocab
 from audiobits.corpora import Corpus, Loaded, Unreadable, upgrade_description
 from audiobits.files import read_json, write_text_atomic
 from audiobits.progress import progress_bar
+from audiobits.rank_jobs import run_here
 from audiobits.representations.base import Representation, Utterance, UtteranceError
 from audiobits.prepare.shards import Shard, ShardRecord
 from audiobits.errors import ConfigValueError
@@ -66,26 +68,16 @@ class _EncodeProgress:
         self.bar.close()
 
 
-class _ShardDataset(Dataset):
-    """Item i = (shard, its loaded utterances): decoding runs in dataloader workers while the device encodes."""
-
-    def __init__(self, corpus: Corpus, shards: list[Shard], audio: bool) -> None:
-        self.corpus, self.shards, self.audio = corpus, shards, audio
-
-    def __len__(self) -> int:
-        return len(self.shards)
-
-    def __getitem__(self, i: int) -> tuple[Shard, Loaded]:
-        shard = self.shards[i]
-        return shard, self.corpus.load(shard.split, shard.start, shard.stop, audio=self.audio)
-
-
-def _as_is(item: Any) -> Any:
-    return item
+def _load_shard(corpus: Corpus, audio: bool, shard: Shard) -> Loaded:
+    """A shard's utterances as the corpus serves them (audio decoded when ``audio``): runs in dataloader workers."""
+    return corpus.load(shard.split, shard.start, shard.stop, audio=audio)
 
 
 class EncodeJob:
-    """Encoding one corpus with one representation into ``<root>/<corpus.name>/<representation.name>/``."""
+    """Encoding one corpus with one representation into ``<root>/<corpus.name>/<representation.name>/``; a
+    `audiobits.rank_jobs.RankJob` whose items are the shards."""
+
+    name = "encode"
 
     def __init__(self, corpus: Corpus, representation: Representation, root: str | os.PathLike,
                  options: EncodeOptions = EncodeOptions()) -> None:
@@ -130,29 +122,39 @@ class EncodeJob:
     def shard_path(self, shard: Shard) -> Path:
         return self.shard_dir / f"{shard.name}.npz"
 
-    def pending(self, rank: int = 0, world_size: int = 1) -> list[Shard]:
-        """This rank's unfinished shards: shard k of the global list belongs to rank k mod world_size."""
-        return [s for s in self.shards()[rank::world_size] if not self.shard_path(s).is_file()]
+    def items(self) -> list[Shard]:
+        """The rank job's items: every shard."""
+        return self.shards()
 
-    def loader(self, rank: int = 0, world_size: int = 1) -> DataLoader:
-        """This rank's pending shards, loaded (and audio decoded) by dataloader workers."""
-        dataset = _ShardDataset(self.corpus, self.pending(rank, world_size),
-                                audio=self.representation.sample_rate is not None)
-        workers = min(self.options.num_workers, len(dataset))
-        return DataLoader(dataset, batch_size=None, collate_fn=_as_is, num_workers=workers,
-                          persistent_workers=False, prefetch_factor=2 if workers else None)
+    def unfinished(self, shards: Sequence[Shard]) -> list[Shard]:
+        """Those of ``shards`` without a shard file yet."""
+        return [s for s in shards if not self.shard_path(s).is_file()]
+
+    def reader(self) -> Callable[[Shard], Loaded]:
+        """Loads a shard's utterances in a dataloader worker (audio decoded when the representation hears it)."""
+        return partial(_load_shard, self.corpus, self.representation.sample_rate is not None)
+
+    def to(self, device: torch.device | str) -> None:
+        """Move the encoder to this rank's device."""
+        self.representation.to(str(device))
 
     # --- encoding ------------------------------------------------------------------------------------------
-    def start_progress(self, rank: int = 0, world_size: int = 1) -> None:
-        """Open the bar over the utterances of this rank's pending shards (a shard's dropped ones count as done)."""
-        utterances = sum(s.stop - s.start for s in self.pending(rank, world_size))
+    def start(self, rank: int, shards: list[Shard]) -> None:
+        """Open the bar over the utterances of this rank's pending ``shards`` (a shard's dropped ones count as
+        done)."""
+        utterances = sum(s.stop - s.start for s in shards)
         self._progress = _EncodeProgress(f"{self.corpus.name}/{self.representation.name} rank {rank}", utterances,
                                          rank)
 
-    def stop_progress(self) -> None:
+    def stop(self) -> None:
         if self._progress is not None:
             self._progress.close()
             self._progress = None
+
+    def run(self, shard: Shard, items: Loaded, rank: int) -> int:
+        """Encode one shard (its file written whole); returns its utterance count."""
+        self.encode_shard(shard, items)
+        return len(items)
 
     def encode_shard(self, shard: Shard, items: Loaded) -> None:
         """Encode one shard's utterances (batched by similar duration) and write the shard file atomically."""
@@ -234,10 +236,4 @@ class EncodeJob:
 
     def encode_pending(self, rank: int = 0, world_size: int = 1) -> None:
         """Encode this rank's unfinished shards in this process (the representation must already be on its device)."""
-        self.start_progress(rank, world_size)
-        try:
-            for shard, items in self.loader(rank, world_size):
-                self.encode_shard(shard, items)
-        finally:
-            self.stop_progress()
-
+        run_here(self, rank, world_size, self.options.num_workers)

@@ -5,6 +5,7 @@ the hub cache with ``HF_HUB_OFFLINE=1``, no such folder) is left out and the rea
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -15,6 +16,8 @@ import numpy as np
 import torch
 
 from audiobits import metrics
+from audiobits.files import append_json_lines, read_json_lines
+
 WHISPER = "openai/whisper-large-v3-turbo"  # 809 M parameters: large-v3's encoder with 4 decoder layers
 WAVLM_SV = "microsoft/wavlm-base-plus-sv"  # WavLM base+ with an x-vector head, trained for speaker verification
 RATE = 16000  # both listeners take 16 kHz audio
@@ -234,22 +237,18 @@ class HeardOriginals:
         if not heard:
             return
         known = self._read()
+        rows = [{"id": uid, "audio": self.fingerprint(audio), "text": text} for uid, audio, text in heard]
         self.folder.mkdir(parents=True, exist_ok=True)
-        with open(self.mine, "a", encoding="utf-8") as f:
-            for uid, audio, text in heard:
-                entry = (self.fingerprint(audio), text)
-                known.setdefault(uid, entry)
-                f.write(json.dumps({"id": uid, "audio": entry[0], "text": text}) + "\n")
+        append_json_lines(self.mine, rows)
+        for row in rows:
+            known.setdefault(row["id"], (row["audio"], row["text"]))
 
     def _read(self) -> dict[str, tuple[str, str]]:
         if self._known is None:
             self._known = {}
             for path in sorted(self.folder.glob("*.jsonl")):
-                for line in path.read_text(encoding="utf-8").splitlines():
-                    try:
-                        entry = json.loads(line)
+                for entry in read_json_lines(path):
+                    with contextlib.suppress(KeyError, TypeError):  # not an entry
                         self._known.setdefault(entry["id"], (entry["audio"], entry["text"]))
-                    except (json.JSONDecodeError, KeyError, TypeError):
-                        continue  # a torn last line
         return self._known
 

@@ -11,10 +11,11 @@ weighted by reference words, so it is the corpus WER) and ``speaker_similarity``
 decoded).
 
 ``<bins>/quality.json``: per-utterance values and, per metric, the mean over utterances with a 95 % bootstrap
-interval (`metrics.bootstrap_mean`). Scale: like encoding, through `Trainer.predict` (`QualityTask`) on the
-config's ``encode`` accelerator/devices/nodes — chunk k of corpus rows goes to rank k mod world size; resumable:
-each chunk's scored utterances are appended to its rank's ``quality.partial.rank<r>.jsonl`` first, a rerun scores
-only the missing ones, and global rank 0 writes the final file to a temporary name and renames it. A quality.json
+interval (`metrics.bootstrap_mean`). Scale: like encoding, a `audiobits.rank_jobs.RankJob` run through
+`Trainer.predict` on the config's ``encode`` accelerator/devices/nodes — chunk k of corpus rows goes to rank k mod
+world size; resumable: each chunk's scored utterances are added to its rank's ``quality.partial.rank<r>.jsonl``
+first (the file written anew, whole), a rerun scores only the missing ones, and global rank 0 writes the final file
+to a temporary name and renames it. A quality.json
 that already scores the same utterances of the same bins with the same listeners is kept (delete it to rescore).
 """
 
@@ -24,26 +25,25 @@ import json
 import os
 import sys
 import warnings
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
-from typing import Any
-
-import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.cli import LightningArgumentParser
-from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from audiobits import metrics
 from audiobits.bins import TokenBins
 from audiobits.progress import progress_bar
+from audiobits.rank_jobs import run_here, run_on_ranks
 from audiobits.quality.quality_file import HIGHER_IS_BETTER, METRICS, QUALITY_FILE, read_quality_file
 from audiobits.training.trainer_cli import AudiobitsCLI, lightning_cli
 from audiobits.corpora import Corpus, Loaded, Unreadable
 from audiobits.prepare.encode import EncodeOptions
 from audiobits.errors import AudiobitsError
-from audiobits.files import write_text_atomic
+from audiobits.files import append_json_lines, read_json_lines, write_text_atomic
 from audiobits.quality.listeners import HeardOriginals, Listeners
 from audiobits.representations import Representation, can_decode
 from audiobits.quality.samples import SAMPLE_UTTERANCES, write_sample
@@ -124,17 +124,9 @@ def summarize(rows: list[dict]) -> dict[str, dict]:
 
 
 def _partial_rows(bins_dir: Path) -> list[dict]:
-    """Every scored row in every rank's partial file, in file order (a torn last line is skipped)."""
-    rows = []
-    for path in sorted(bins_dir.glob(PARTIAL_GLOB)):
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(row, dict) and "id" in row:
-                rows.append(row)
-    return rows
+    """Every scored row in every rank's partial file, in file order."""
+    return [row for path in sorted(bins_dir.glob(PARTIAL_GLOB)) for row in read_json_lines(path)
+            if isinstance(row, dict) and "id" in row]
 
 
 def _read_partial(bins_dir: Path, listeners: dict | None) -> dict[str, dict]:
@@ -143,25 +135,16 @@ def _read_partial(bins_dir: Path, listeners: dict | None) -> dict[str, dict]:
     return {row["id"]: row for row in _partial_rows(bins_dir) if row.get("listeners") == listeners}
 
 
-def _unbatched(item: Loaded) -> Loaded:
-    return item
-
-
-class _Chunks(Dataset):
-    """Item i = the loaded corpus rows of chunk i (audio decoded in dataloader workers)."""
-
-    def __init__(self, corpus: Corpus, split: str, chunks: list[tuple[int, int]]) -> None:
-        self.corpus, self.split, self.chunks = corpus, split, chunks
-
-    def __len__(self) -> int:
-        return len(self.chunks)
-
-    def __getitem__(self, i: int) -> Loaded:
-        return self.corpus.load(self.split, *self.chunks[i], audio=True)
+def _load_rows(corpus: Corpus, split: str, chunk: tuple[int, int]) -> Loaded:
+    """The corpus rows ``start:stop`` of ``split`` with their audio: runs in dataloader workers."""
+    return corpus.load(split, *chunk, audio=True)
 
 
 class QualityJob:
-    """Scoring one bin directory's ``split``: which corpus rows hold its utterances, what is done, the result."""
+    """Scoring one bin directory's ``split``: which corpus rows hold its utterances, what is done, the result; a
+    `audiobits.rank_jobs.RankJob` whose items are chunks of corpus rows."""
+
+    name = "quality"
 
     def __init__(self, corpus: Corpus, representation: Representation, bins_dir: str | os.PathLike,
                  split: str = "val", max_utterances: int | None = None, listeners: Listeners | None = None,
@@ -172,6 +155,7 @@ class QualityJob:
         self.corpus, self.representation, self.split, self.listeners = corpus, representation, split, listeners
         self.chunk_rows = chunk_rows
         self._heard: HeardOriginals | None = None
+        self._bar: tqdm | None = None
         self.bins_dir = Path(bins_dir)
         self.bins = TokenBins(self.bins_dir)
         if self.bins.meta.representation != representation.name:
@@ -194,26 +178,48 @@ class QualityJob:
         """The listeners that score in this process (loaded here: a rank whose models did not load differs)."""
         return self.listeners.identity() if self.listeners is not None else None
 
-    def pending(self, rank: int = 0, world_size: int = 1) -> list[tuple[int, int]]:
-        """This rank's chunks of corpus rows (chunk k belongs to rank k mod world_size) while any is unscored."""
-        todo = set(self.ids) - _read_partial(self.bins_dir, self.scored_with).keys()
+    def items(self) -> list[tuple[int, int]]:
+        """The chunks of corpus rows of the split, ``chunk_rows`` each."""
         size = self.corpus.size(self.split)
-        chunks = [(start, min(start + self.chunk_rows, size)) for start in range(0, size, self.chunk_rows)]
-        return chunks[rank::world_size] if todo else []
+        return [(start, min(start + self.chunk_rows, size)) for start in range(0, size, self.chunk_rows)]
 
-    def progress(self, rank: int = 0, world_size: int = 1) -> tqdm:
-        """A bar over the corpus rows of this rank's pending chunks (each is loaded; those in the bins are scored)."""
-        rows = sum(stop - start for start, stop in self.pending(rank, world_size))
-        return progress_bar(rows, f"quality {self.representation.name} rank {rank}", "utt", position=rank)
+    def unfinished(self, chunks: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+        """All of ``chunks`` while any utterance is unscored (which rows hold it is known only once loaded), else
+        none."""
+        todo = set(self.ids) - _read_partial(self.bins_dir, self.scored_with).keys()
+        return list(chunks) if todo else []
 
-    def loader(self, rank: int = 0, world_size: int = 1, num_workers: int = 0) -> DataLoader:
-        dataset = _Chunks(self.corpus, self.split, self.pending(rank, world_size))
-        workers = min(num_workers, len(dataset))
-        return DataLoader(dataset, batch_size=None, collate_fn=_unbatched, num_workers=workers)
+    def reader(self) -> Callable[[tuple[int, int]], Loaded]:
+        """Loads a chunk's corpus rows with their audio in a dataloader worker."""
+        return partial(_load_rows, self.corpus, self.split)
+
+    def to(self, device: torch.device | str) -> None:
+        """Move the decoder and the listeners to this rank's device."""
+        self.representation.to(str(device))
+        if self.listeners is not None:
+            self.listeners.to(device)
+
+    def start(self, rank: int, chunks: list[tuple[int, int]]) -> None:
+        """Open the bar over the corpus rows of this rank's pending chunks (each is loaded; those in the bins are
+        scored)."""
+        rows = sum(stop - start for start, stop in chunks)
+        self._bar = progress_bar(rows, f"quality {self.representation.name} rank {rank}", "utt", position=rank)
+
+    def run(self, chunk: tuple[int, int], items: Loaded, rank: int) -> int:
+        """Score one chunk's unscored utterances into this rank's partial file; returns how many were scored."""
+        scored = self.score_items(items, rank)
+        self._bar.update(len(items))
+        return scored
+
+    def stop(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
 
     def score_items(self, items: Loaded, rank: int = 0) -> int:
         """Decode and score the not yet scored utterances among ``items`` (the listeners hear them as one batch),
-        appending them to this rank's partial file when the batch is done; returns how many were scored."""
+        adding them to this rank's partial file (written anew, whole) when the batch is done; returns how many were
+        scored."""
         done = _read_partial(self.bins_dir, self.scored_with).keys()
         todo = [item for item in items
                 if not isinstance(item, Unreadable) and item.id in self.position and item.id not in done]
@@ -240,8 +246,7 @@ class QualityJob:
             if heard is not None:
                 heard.add([(row["id"], original, row["transcript_original"]) for row, original, known in
                            zip(rows, originals, before) if known is None and row["transcript_original"] is not None])
-        with open(self.bins_dir / f"quality.partial.rank{rank}.jsonl", "a", encoding="utf-8") as log:
-            log.writelines(json.dumps(row) + "\n" for row in rows)
+        append_json_lines(self.bins_dir / f"quality.partial.rank{rank}.jsonl", rows)
         return len(rows)
 
     def existing(self) -> dict | None:
@@ -323,34 +328,6 @@ class QualityJob:
         return result
 
 
-class QualityTask(L.LightningModule):
-    """`Trainer.predict` over a `QualityJob`: each rank decodes and scores its share of the chunks on its device."""
-
-    def __init__(self, job: QualityJob, num_workers: int = 0) -> None:
-        super().__init__()
-        self.job, self.num_workers = job, num_workers
-
-    def predict_dataloader(self) -> DataLoader:
-        return self.job.loader(self.global_rank, self.trainer.world_size, self.num_workers)
-
-    def on_predict_start(self) -> None:
-        self.job.representation.to(str(self.device))
-        if self.job.listeners is not None:
-            self.job.listeners.to(self.device)
-        self.bar = self.job.progress(self.global_rank, self.trainer.world_size)
-
-    def on_predict_end(self) -> None:
-        self.bar.close()
-
-    def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
-        return batch  # numpy audio; the representation moves what it needs
-
-    def predict_step(self, batch: Loaded, batch_idx: int) -> int:
-        scored = self.job.score_items(batch, self.global_rank)
-        self.bar.update(len(batch))
-        return scored
-
-
 def score_bins(corpus: Corpus, representation: Representation, bins_dir: str | os.PathLike, split: str = "val",
                max_utterances: int | None = None, options: EncodeOptions | None = None,
                listeners: Listeners | None = None, chunk_rows: int = CHUNK_ROWS) -> dict:
@@ -366,20 +343,9 @@ def score_bins(corpus: Corpus, representation: Representation, bins_dir: str | o
                   f"{done['listeners'][model]}, which does not load now", file=sys.stderr)
         return done
     if options is None:
-        with job.progress() as bar:
-            for items in job.loader():
-                job.score_items(items)
-                bar.update(len(items))
+        run_here(job)
         return job.finish()
-    o = options
-    trainer = L.Trainer(accelerator=o.accelerator, devices=o.devices, num_nodes=o.num_nodes, strategy=o.strategy,
-                        logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False, use_distributed_sampler=False)
-    trainer.predict(QualityTask(job, o.num_workers), return_predictions=False)
-    trainer.strategy.barrier("audiobits-quality-scored")
-    result = job.finish() if trainer.is_global_zero else {}
-    trainer.strategy.barrier("audiobits-quality-written")
-    return result
+    return run_on_ranks(job, options, job.finish) or {}
 
 
 def score_datamodule(data: object, max_utterances: int | None = None, listeners: Listeners | None = None) -> dict:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import tempfile
 from importlib import metadata
 from pathlib import Path
@@ -18,6 +17,7 @@ import numpy as np
 from audiobits.bins import Codebook
 from audiobits.representations.base import Representation, Utterance, check_transcript
 from audiobits.errors import AudiobitsError
+from audiobits.files import copy_atomic
 
 # tiktoken_ext/openai_public.py:gpt2 reads these URLs; its cache names a file by the sha1 of its URL.
 _GPT2_FILES = {
@@ -63,9 +63,7 @@ def seed_tiktoken_cache(source: Path | None = None) -> list[Path]:
     copied = []
     for name, target in missing.items():
         if (source / name).is_file():
-            tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
-            shutil.copyfile(source / name, tmp)
-            os.replace(tmp, target)
+            copy_atomic(source / name, target)
             copied.append(target)
     return copied
 
