@@ -33,7 +33,7 @@ from audiobits.errors import ConfigValueError
 log = logging.getLogger(__name__)
 
 PLAN = "plan.json"
-LONG_RECORDING_SECONDS = 1800.0  # a longer recording gets a warning: it is encoded whole, RAM grows with it
+LONG_RECORDING_SECONDS = 1800.0  # a longer recording gets a warning where it is encoded whole (RAM grows with it)
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ class _EncodeProgress:
 class _ShardDataset(Dataset):
     """Item i = (shard, its loaded utterances): decoding runs in dataloader workers while the device encodes."""
 
-    def __init__(self, corpus: Corpus, shards: list[Shard], audio: bool) -> None:
+    def __init__(self, corpus: Corpus, shards: list[Shard], audio: bool | str) -> None:
         self.corpus, self.shards, self.audio = corpus, shards, audio
 
     def __len__(self) -> int:
@@ -136,8 +136,9 @@ class EncodeJob:
 
     def loader(self, rank: int = 0, world_size: int = 1) -> DataLoader:
         """This rank's pending shards, loaded (and audio decoded) by dataloader workers."""
+        rep = self.representation
         dataset = _ShardDataset(self.corpus, self.pending(rank, world_size),
-                                audio=self.representation.sample_rate is not None)
+                                audio="blocks" if rep.reads_blocks else rep.sample_rate is not None)
         workers = min(self.options.num_workers, len(dataset))
         return DataLoader(dataset, batch_size=None, collate_fn=_as_is, num_workers=workers,
                           persistent_workers=False, prefetch_factor=2 if workers else None)
@@ -192,10 +193,11 @@ class EncodeJob:
     def _warn_if_long(self, shard: Shard, utterances: list[Utterance]) -> None:
         """Say when a recording is long enough for its whole-recording encode to need gigabytes of RAM."""
         longest = max(utterances, key=lambda u: u.duration, default=None)
-        if longest is not None and longest.duration > LONG_RECORDING_SECONDS:
+        if not self.representation.reads_blocks and longest is not None and longest.duration > LONG_RECORDING_SECONDS:
             log.warning("%s %s: %r lasts %.0f min; %s encodes each recording whole, so RAM grows with the longest "
-                        "(mulaw: 35-160 bytes per input sample, 6-28 GB for 2 h at 24 kHz; docs/performance.md, "
-                        "'Long recordings'). Cut long recordings into utterances of a few minutes to bound it.",
+                        "(mulaw: 35-160 bytes per input sample, 6-28 GB for 2 h at 24 kHz; docs/long_recordings.md). "
+                        "Use mulaw_polyphase or codec2_<mode>_polyphase (read block by block), or cut long "
+                        "recordings into utterances of a few minutes to bound it.",
                         self.corpus.name, shard.name, longest.id, longest.duration / 60, self.representation.name)
 
     def _encode_batch(self, batch: list[Utterance], tokens: dict[str, np.ndarray], failed: dict[str, str]) -> None:
