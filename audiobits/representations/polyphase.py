@@ -52,7 +52,10 @@ class PolyphaseResampler:
         q, r = position // self.up - first, position % self.up
         out = np.zeros(len(m))
         for j in range(self.taps):  # one fixed order of elementwise float64 ops per output sample
-            out += self.phases[r, j] * history[q - j]
+            if self.up == 1:  # one phase: the inputs are every down-th sample, a strided view (no gather)
+                out += self.phases[0, j] * history[q[0] - j:q[-1] - j + 1:self.down]
+            else:
+                out += self.phases[r, j] * history[q - j]
         return out
 
     def stream(self, blocks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
