@@ -232,7 +232,7 @@ class EncodeJob:
                 raise RuntimeError(f"{type(self.representation).__name__}.encode gave utterance {utterance.id!r} "
                                    f"ids of shape {ids.shape}, dtype {ids.dtype} outside [0, {vocab}); the "
                                    "representation is broken")
-            tokens[utterance.id] = ids.astype(np.int64, copy=False)
+            tokens[utterance.id] = ids.astype(dtype_for_vocab(vocab), copy=False)  # as the bins store them: 2 B/token
 
     def encode_pending(self, rank: int = 0, world_size: int = 1) -> None:
         """Encode this rank's unfinished shards in this process (the representation must already be on its device)."""
