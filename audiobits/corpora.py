@@ -33,6 +33,7 @@ import soundfile as sf
 
 from audiobits.errors import AudiobitsError
 from audiobits.representations.base import Utterance, UtteranceError
+from audiobits.representations.lazy_audio import LazyAudio
 
 SPLITS = ("train", "val")
 
@@ -48,16 +49,20 @@ class Unreadable:
 Loaded = list[Utterance | Unreadable]
 
 
-def read_audio(utterance_id: str, source: bytes | str | Path, label: str, decode: bool = True
-               ) -> tuple[np.ndarray | None, int, float]:
-    """Decode ``source`` (file bytes or a path) to float32 mono with soundfile, or with ``decode=False`` only read
-    its header; returns (audio or None, sample rate, true seconds). Unreadable audio raises UtteranceError
-    naming ``label`` (the file)."""
+def read_audio(utterance_id: str, source: bytes | str | Path, label: str, decode: bool | str = True
+               ) -> tuple[np.ndarray | LazyAudio | None, int, float]:
+    """Decode ``source`` (file bytes or a path) to float32 mono with soundfile, with ``decode=False`` only read
+    its header, with ``decode="blocks"`` read its header into a `LazyAudio` that reads the samples later, block by
+    block; returns (the samples, the LazyAudio or None; sample rate; true seconds). Unreadable audio raises
+    UtteranceError naming ``label`` (the file)."""
     if not isinstance(source, bytes) and not Path(source).is_file():
         raise UtteranceError(utterance_id, f"audio file {label} does not exist")
     handle = io.BytesIO(source) if isinstance(source, bytes) else source
     try:
-        if decode:
+        if decode == "blocks":
+            audio = LazyAudio.open(source, label)
+            rate, frames = audio.sample_rate, audio.frames
+        elif decode:
             data, rate = sf.read(handle, dtype="float32", always_2d=True)
             audio, frames = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0], len(data)
         else:
@@ -68,6 +73,16 @@ def read_audio(utterance_id: str, source: bytes | str | Path, label: str, decode
     if frames <= 0:
         raise UtteranceError(utterance_id, f"audio file {label} holds no samples")
     return audio, int(rate), frames / rate
+
+
+def read_utterance(utterance_id: str, text: str, source: bytes | str | Path, label: str, decode: bool | str,
+                   language: str | None) -> Utterance:
+    """The `Utterance` of one audio file, its samples decoded (``decode=True``), left to read block by block
+    (``"blocks"``: `Utterance.source`) or not read (False; header only). Raises UtteranceError as `read_audio`."""
+    audio, rate, seconds = read_audio(utterance_id, source, label, decode)
+    lazy = audio if isinstance(audio, LazyAudio) else None
+    return Utterance(utterance_id, text, audio=None if lazy else audio, sample_rate=rate, seconds=seconds,
+                     language=language, source=lazy)
 
 
 class Corpus(ABC):
@@ -101,9 +116,11 @@ class Corpus(ABC):
         """Number of utterances in ``split`` (before any drop)."""
 
     @abstractmethod
-    def load(self, split: str, start: int, stop: int, audio: bool = True) -> Loaded:
+    def load(self, split: str, start: int, stop: int, audio: bool | str = True) -> Loaded:
         """Utterances ``start:stop`` of ``split`` in corpus order; with ``audio=False`` only transcripts and true
-        durations (for representations that do not read audio). A bad item is `Unreadable` in its place."""
+        durations (for representations that do not read audio); with ``audio="blocks"`` the audio as a `LazyAudio`
+        in `Utterance.source` where the corpus can read it later (decoded samples where it cannot). A bad item is
+        `Unreadable` in its place."""
 
     def download(self) -> None:
         """Fetch whatever the corpus needs locally (the datasets cache), so later loads are offline."""
@@ -263,12 +280,12 @@ class HFCorpus(Corpus):
         ds, rows = self._split(split)
         return len(ds) if rows is None else len(rows)
 
-    def load(self, split: str, start: int, stop: int, audio: bool = True) -> Loaded:
+    def load(self, split: str, start: int, stop: int, audio: bool | str = True) -> Loaded:
         ds, rows = self._split(split)
         batch = ds[start:stop] if rows is None else ds[rows[start:stop].tolist()]
         return [self._utterance(dict(zip(batch, values)), audio) for values in zip(*batch.values())]
 
-    def _utterance(self, row: dict[str, Any], decode: bool) -> Utterance | Unreadable:
+    def _utterance(self, row: dict[str, Any], decode: bool | str) -> Utterance | Unreadable:
         uid, text = str(row[self.id_column]), row[self.text_column]
         if not isinstance(text, str):
             return Unreadable(uid, f"{self.text_column!r} is {text!r}, not a transcript string")
@@ -282,10 +299,9 @@ class HFCorpus(Corpus):
         if source is None:
             return Unreadable(uid, f"audio of {label} is empty (neither bytes nor a path)")
         try:
-            samples, rate, seconds = read_audio(uid, source, label, decode)
+            return read_utterance(uid, text, source, label, decode, self.language)
         except UtteranceError as e:
             return Unreadable(uid, e.reason)
-        return Utterance(uid, text, audio=samples, sample_rate=rate, seconds=seconds, language=self.language)
 
 
 class EmiliaKeys:
@@ -453,15 +469,13 @@ class AudioFolder(Corpus):
     def language_of(self, split: str, utterance_id: str) -> str | None:
         return self._column(split, "language").get(utterance_id)
 
-    def load(self, split: str, start: int, stop: int, audio: bool = True) -> Loaded:
+    def load(self, split: str, start: int, stop: int, audio: bool | str = True) -> Loaded:
         out: Loaded = []
         for file_name, text in self._metadata(split)[start:stop]:
             path = self.root / split / file_name
             try:
-                samples, rate, seconds = read_audio(file_name, path, f"{path} (named in {self.METADATA})", audio)
+                out.append(read_utterance(file_name, text, path, f"{path} (named in {self.METADATA})", audio,
+                                          self.language_of(split, file_name)))
             except UtteranceError as e:
                 out.append(Unreadable(file_name, e.reason))
-                continue
-            out.append(Utterance(file_name, text, audio=samples, sample_rate=rate, seconds=seconds,
-                                 language=self.language_of(split, file_name)))
         return out

@@ -1,11 +1,12 @@
-"""Peak resident memory of `audiobits prepare` on one long synthetic recording (μ-law, Codec 2).
+"""Peak resident memory of `audiobits prepare` on one long synthetic recording, whole vs block by block.
 
 Writes an AudioFolder whose train split is one recording of ``--minutes`` of tones and noise (16-bit WAV at
 ``--rate``), then runs `prepare_bins` for each representation in a fresh process (as `audiobits prepare` does:
 `Trainer.predict` on the CPU, 2 dataloader workers) and prints that process's peak RSS and its dataloader workers'
-largest (``ru_maxrss`` of self and of children). Run it against two checkouts for before/after:
+largest (``ru_maxrss`` of self and of children). The baseline is in the same run: ``mulaw`` and ``codec2_3200``
+read and resample the recording whole, their ``_polyphase`` names block by block (docs/long_recordings.md):
 
-    PYTHONPATH=$PWD python benchmarks/prepare_memory.py --minutes 20
+    PYTHONPATH=$PWD python benchmarks/prepare_memory.py --minutes 10
 """
 
 from __future__ import annotations
@@ -53,9 +54,10 @@ def measure(corpus: str, representation: str, out: str) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--minutes", type=float, default=20.0, help="length of the long recording")
+    parser.add_argument("--minutes", type=float, default=10.0, help="length of the long recording")
     parser.add_argument("--rate", type=int, default=24000, help="its sample rate (Hz)")
-    parser.add_argument("--reps", nargs="+", default=["mulaw", "codec2_3200"])
+    parser.add_argument("--reps", nargs="+",
+                        default=["mulaw", "mulaw_polyphase", "codec2_3200", "codec2_3200_polyphase"])
     parser.add_argument("--measure", nargs=3, metavar=("CORPUS", "REP", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:

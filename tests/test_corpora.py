@@ -60,6 +60,13 @@ def test_local_libritts_goes_through_load_dataset_like_the_hub(libritts_dir):
     headers = corpus.load("train", 0, 3, audio=False)
     assert [u.audio for u in headers] == [None] * 3
     assert [u.seconds for u in headers] == [u.seconds for u in train[:3]]
+    # for representations that read blocks: the file's bytes, read later; the same samples, the same broken file
+    lazy = corpus.load("train", 0, 4, audio="blocks")
+    assert isinstance(lazy[3], Unreadable) and "84_121123_000003.wav" in lazy[3].reason
+    for utterance, decoded in zip(lazy[:3], train[:3]):
+        assert utterance.audio is None and isinstance(utterance.source.source, bytes)
+        assert (utterance.sample_rate, utterance.duration) == (24000, decoded.duration)
+        assert np.concatenate(list(utterance.blocks(1000))).tobytes() == decoded.audio.tobytes()
     val = corpus.load("val", 0, 1)
     assert [u.id for u in val] == ["84_121123_000004"]
     assert corpus.describe()["splits"] == {"train": ["train.clean.100", "train.clean.360"], "val": ["dev.clean"]}

@@ -35,7 +35,7 @@ from audiobits.errors import ConfigValueError
 log = logging.getLogger(__name__)
 
 PLAN = "plan.json"
-LONG_RECORDING_SECONDS = 1800.0  # a longer recording gets a warning: it is encoded whole, RAM grows with it
+LONG_RECORDING_SECONDS = 1800.0  # a longer recording gets a warning where it is encoded whole (RAM grows with it)
 
 
 @dataclass(frozen=True)
@@ -68,8 +68,9 @@ class _EncodeProgress:
         self.bar.close()
 
 
-def _load_shard(corpus: Corpus, audio: bool, shard: Shard) -> Loaded:
-    """A shard's utterances as the corpus serves them (audio decoded when ``audio``): runs in dataloader workers."""
+def _load_shard(corpus: Corpus, audio: bool | str, shard: Shard) -> Loaded:
+    """A shard's utterances as the corpus serves them (audio decoded when ``audio``, read lazily in blocks when it is
+    ``"blocks"``): runs in dataloader workers."""
     return corpus.load(shard.split, shard.start, shard.stop, audio=audio)
 
 
@@ -131,8 +132,10 @@ class EncodeJob:
         return [s for s in shards if not self.shard_path(s).is_file()]
 
     def reader(self) -> Callable[[Shard], Loaded]:
-        """Loads a shard's utterances in a dataloader worker (audio decoded when the representation hears it)."""
-        return partial(_load_shard, self.corpus, self.representation.sample_rate is not None)
+        """Loads a shard's utterances in a dataloader worker (audio decoded when the representation hears it, in
+        blocks when it reads them so)."""
+        rep = self.representation
+        return partial(_load_shard, self.corpus, "blocks" if rep.reads_blocks else rep.sample_rate is not None)
 
     def to(self, device: torch.device | str) -> None:
         """Move the encoder to this rank's device."""
@@ -194,10 +197,11 @@ class EncodeJob:
     def _warn_if_long(self, shard: Shard, utterances: list[Utterance]) -> None:
         """Say when a recording is long enough for its whole-recording encode to need gigabytes of RAM."""
         longest = max(utterances, key=lambda u: u.duration, default=None)
-        if longest is not None and longest.duration > LONG_RECORDING_SECONDS:
+        if not self.representation.reads_blocks and longest is not None and longest.duration > LONG_RECORDING_SECONDS:
             log.warning("%s %s: %r lasts %.0f min; %s encodes each recording whole, so RAM grows with the longest "
-                        "(mulaw: 35-160 bytes per input sample, 6-28 GB for 2 h at 24 kHz; docs/performance.md, "
-                        "'Long recordings'). Cut long recordings into utterances of a few minutes to bound it.",
+                        "(mulaw: 35-160 bytes per input sample, 6-28 GB for 2 h at 24 kHz; docs/long_recordings.md). "
+                        "Use mulaw_polyphase or codec2_<mode>_polyphase (read block by block), or cut long "
+                        "recordings into utterances of a few minutes to bound it.",
                         self.corpus.name, shard.name, longest.id, longest.duration / 60, self.representation.name)
 
     def _encode_batch(self, batch: list[Utterance], tokens: dict[str, np.ndarray], failed: dict[str, str]) -> None:
@@ -232,7 +236,7 @@ class EncodeJob:
                 raise RuntimeError(f"{type(self.representation).__name__}.encode gave utterance {utterance.id!r} "
                                    f"ids of shape {ids.shape}, dtype {ids.dtype} outside [0, {vocab}); the "
                                    "representation is broken")
-            tokens[utterance.id] = ids.astype(np.int64, copy=False)
+            tokens[utterance.id] = ids.astype(dtype_for_vocab(vocab), copy=False)  # as the bins store them: 2 B/token
 
     def encode_pending(self, rank: int = 0, world_size: int = 1) -> None:
         """Encode this rank's unfinished shards in this process (the representation must already be on its device)."""

@@ -47,7 +47,7 @@ class ShardRecord:
         """The record of ``shard`` whose utterances ``kept`` gave ``tokens`` (stored as ``dtype``) and the rest
         ``failed``."""
         return cls(start=shard.start, stop=shard.stop,
-                   tokens=np.concatenate(tokens or [np.zeros(0, np.int64)]).astype(dtype),
+                   tokens=np.concatenate(tokens or [np.zeros(0, np.int64)]).astype(dtype, copy=False),
                    lengths=np.asarray([len(t) for t in tokens], np.int64), ids=[u.id for u in kept],
                    seconds=np.asarray([u.duration for u in kept], np.float64),
                    text_bytes=np.asarray([u.text_bytes for u in kept], np.int64), failed=dict(failed))

@@ -28,10 +28,14 @@ REGISTRY: dict[str, tuple[str, str, dict[str, Any]]] = {
     "utf8": ("utf8", "Utf8Representation", {}),
     "tekken": ("tekken", "TekkenRepresentation", {}),
     "mulaw": ("mulaw", "MuLawRepresentation", {}),
+    "mulaw_polyphase": ("mulaw", "MuLawRepresentation", {"resampler": "polyphase"}),
     # any number of Mimi levels: mimi_2 ... mimi_32 (mimi_sem and mimi_all are 1 and 8)
     **{f"mimi_{k}": ("mimi", "MimiRepresentation", {"num_codebooks": k}) for k in range(2, 33) if k != 8},
     # Codec 2 at every bitrate pycodec2 offers (bit/s; codec2_700c is mode 700C)
     **{name: ("codec2", "Codec2Representation", {"mode": mode}) for mode, name in CODEC2_NAMES.items()},
+    # the same read, resampled and encoded block by block (polyphase.py; other ids than torchaudio's resampler)
+    **{f"{name}_polyphase": ("codec2", "Codec2Representation", {"mode": mode, "resampler": "polyphase"})
+       for mode, name in CODEC2_NAMES.items()},
     # transformers codecs (hf_codecs.py): EnCodec 24 kHz and X-Codec per bandwidth, DAC per rate and level count
     **{f"encodec_{kbps:g}kbps": ("hf_codecs", "EncodecRepresentation", {"bandwidth": kbps})
        for kbps in (1.5, 3.0, 6.0, 12.0, 24.0)},

@@ -11,8 +11,12 @@ API (stable; the corpora / sharded-encoding / DataModule code relies on it)::
         codes: np.ndarray | None = None      # precomputed codec codes, 1-D int (Emilia-YODAS NeuCodec)
         seconds: float | None = None         # true duration when audio is None
         language: str | None = None          # language code of the speech (``en``, ``fr``, ``pt-br``) where known
+        source: LazyAudio | None = None      # the recording read block by block instead of ``audio`` (lazy_audio.py),
+                                             # served only to representations whose ``reads_blocks`` is True
         duration -> float                    # property: len(audio) / sample_rate, else seconds
         text_bytes -> int                    # property: UTF-8 bytes of text
+        num_samples -> int                   # property: samples of audio or source
+        blocks(frames) -> Iterator[ndarray]  # the audio in blocks, from memory or from source; non-finite refused
 
     class UtteranceError(ValueError)         # one utterance cannot be encoded; .utterance_id, .reason
 
@@ -25,6 +29,7 @@ API (stable; the corpora / sharded-encoding / DataModule code relies on it)::
         tokens_per_frame: int                # flat tokens per coarse frame (mimi_all 8, snac_orpheus 7)
         sample_rate: int | None              # audio rate it encodes at; None: text
         weights: str                         # "pretrained" | local path | "random" | "precomputed" (text: "gpt2")
+        reads_blocks: bool                   # encode takes Utterance.source and holds a block at a time (not whole)
         encoder_info() -> dict               # {"name", "package", "version", "weights"[, "checkpoint", "seed"]}
         to(device) -> Self                   # move the model (no-op without one)
         check(utterance) -> None             # raise UtteranceError if this utterance cannot be encoded
@@ -52,7 +57,8 @@ API (stable; the corpora / sharded-encoding / DataModule code relies on it)::
     audiobits.representations.build(name, **kwargs) -> Representation
         names: text, mimi_sem, mimi_all (MimiRepresentation(num_codebooks=1|8)), snac_orpheus,
         snac_orpheus_pos (SnacRepresentation(offsets="level"|"position")), neucodec
-        (NeuCodecRepresentation(weights="precomputed") takes Utterance.codes, loads no model), phonemes, mulaw, utf8,
+        (NeuCodecRepresentation(weights="precomputed") takes Utterance.codes, loads no model), phonemes, mulaw,
+        mulaw_polyphase and codec2_<mode>_polyphase (block by block, polyphase.py), utf8,
         tekken (multilingual BPE), mimi_2 ... mimi_32, codec2_<mode> (codec2.py), encodec_<kbps>kbps,
         dac_<khz>khz_<n>q, xcodec_<kbps>kbps (hf_codecs.py); any other subclass through
         datamodules.RepresentationDataModule (class_path)
@@ -63,6 +69,7 @@ API (stable; the corpora / sharded-encoding / DataModule code relies on it)::
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import metadata
 from typing import TypeVar
@@ -70,6 +77,7 @@ from typing import TypeVar
 import numpy as np
 
 from audiobits.bins import BinMeta, Codebook
+from audiobits.representations.lazy_audio import BLOCK_FRAMES, LazyAudio
 
 Self = TypeVar("Self", bound="Representation")
 
@@ -85,12 +93,13 @@ class Utterance:
     codes: np.ndarray | None = None
     seconds: float | None = None
     language: str | None = None
+    source: LazyAudio | None = None
 
     @property
     def duration(self) -> float:
-        """True duration in seconds: from the audio when present, else the recorded ``seconds``."""
-        if self.audio is not None and self.sample_rate:
-            return len(self.audio) / self.sample_rate
+        """True duration in seconds: from the audio (or its lazy source) when present, else the recorded ``seconds``."""
+        if (self.audio is not None or self.source is not None) and self.sample_rate:
+            return self.num_samples / self.sample_rate
         if self.seconds is None:
             raise UtteranceError(self.id, "has neither audio with a sample_rate nor seconds; set Utterance.seconds "
                                           "to its true duration")
@@ -100,6 +109,34 @@ class Utterance:
     def text_bytes(self) -> int:
         """UTF-8 bytes of the transcript (the denominator of bits/byte)."""
         return len(self.text.encode("utf-8"))
+
+    @property
+    def num_samples(self) -> int:
+        """Samples of the audio, in memory or in the lazy source (0 without either)."""
+        if self.audio is not None:
+            return len(self.audio)
+        return self.source.frames if self.source is not None else 0
+
+    def blocks(self, frames: int | None = None) -> Iterator[np.ndarray]:
+        """The audio as consecutive 1-D blocks of ``frames`` (default `BLOCK_FRAMES`) samples, sliced from ``audio``
+        or read from ``source``; a block with NaN/inf or a source that cannot be read raises UtteranceError."""
+        frames = frames or BLOCK_FRAMES
+        if self.audio is not None:
+            audio = np.asarray(self.audio)
+            if audio.ndim != 1:
+                raise UtteranceError(self.id, f"audio must be 1-D mono, got shape {audio.shape}; mix it down first")
+            chunks: Iterator[np.ndarray] = (audio[start:start + frames] for start in range(0, len(audio), frames))
+        elif self.source is not None:
+            chunks = self.source.blocks(frames)
+        else:
+            raise UtteranceError(self.id, "has no audio (neither samples nor a source to read them from)")
+        try:
+            for start, block in enumerate(chunks):
+                if not np.isfinite(block).all():
+                    raise UtteranceError(self.id, f"audio holds NaN or inf samples (block {start} of {frames})")
+                yield block
+        except (RuntimeError, OSError) as e:  # soundfile.LibsndfileError is a RuntimeError
+            raise UtteranceError(self.id, f"cannot read audio {self.source.label if self.source else ''}: {e}") from e
 
 
 class UtteranceError(ValueError):
@@ -129,6 +166,7 @@ class Representation(ABC):
     sample_rate: int | None = None
     weights: str = "pretrained"
     package: str = ""  # PyPI distribution whose version is recorded
+    reads_blocks: bool = False  # True: encode reads Utterance.source block by block, memory bounded by the block
 
     @abstractmethod
     def encoder_info(self) -> dict:

@@ -130,19 +130,22 @@ class FramedRepresentation(Representation):
 
     def check(self, utterance: Utterance) -> None:
         audio, sr = utterance.audio, utterance.sample_rate
-        if audio is None:
+        lazy = audio is None and self.reads_blocks and utterance.source is not None  # blocks checked as read
+        if audio is None and not lazy:
             raise UtteranceError(utterance.id, f"{self.name} needs audio, got none")
-        audio = np.asarray(audio)
-        if audio.ndim != 1:
-            raise UtteranceError(utterance.id, f"audio must be 1-D mono, got shape {audio.shape}; mix it down first")
-        if not np.issubdtype(audio.dtype, np.floating):
-            raise UtteranceError(utterance.id, f"audio must be float in [-1, 1], got {audio.dtype}; scale integer PCM "
-                                               "(e.g. int16 / 32768) first")
+        if not lazy:
+            audio = np.asarray(audio)
+            if audio.ndim != 1:
+                raise UtteranceError(utterance.id, f"audio must be 1-D mono, got shape {audio.shape}; mix it down "
+                                                   "first")
+            if not np.issubdtype(audio.dtype, np.floating):
+                raise UtteranceError(utterance.id, f"audio must be float in [-1, 1], got {audio.dtype}; scale integer "
+                                                   "PCM (e.g. int16 / 32768) first")
         if not sr or sr <= 0:
             raise UtteranceError(utterance.id, f"sample_rate must be a positive int, got {sr!r}")
-        if not np.isfinite(audio).all():
+        if not lazy and not np.isfinite(audio).all():
             raise UtteranceError(utterance.id, "audio holds NaN or inf samples")
-        if self.num_frames(self.resampled_length(len(audio), sr)) < 1:
+        if self.num_frames(self.resampled_length(utterance.num_samples, sr)) < 1:
             raise UtteranceError(utterance.id, f"{len(audio) / sr:.4f} s is shorter than one {self.name} frame "
                                                f"({self.hop / self.sample_rate:.4f} s)")
 

@@ -2,6 +2,10 @@
 
 Encoding runs libcodec2 through ``pycodec2`` (which bundles it), one frame per call, a fresh codec state per
 utterance (the encoder and decoder keep state across frames, so an utterance never depends on its neighbours).
+Audio at other rates is resampled to 8 kHz by torchaudio over the whole recording (``codec2_<mode>``, the default),
+or by :mod:`audiobits.representations.polyphase` block by block (``codec2_<mode>_polyphase``: read, resampled and
+encoded a block at a time, frames carried across blocks, the same ids whatever the block size; other ids than
+torchaudio's, hence the name).
 
 Tokens: each frame's ``bits_per_frame`` bits (libcodec2 packs them most significant bit first) are cut into
 fields of 8 bits from the front; the last field keeps the remainder (700C: 28 bits -> 8, 8, 8, 4). Field k is
@@ -28,12 +32,15 @@ import numpy as np
 import torch
 
 from audiobits.bins import Codebook
+from audiobits.representations.base import Utterance, UtteranceError
 from audiobits.representations.codec import FrameMajorLevels, FramedRepresentation
+from audiobits.representations.polyphase import PolyphaseResampler
 from audiobits.errors import ConfigValueError
 
 MODES = (3200, 2400, 1600, 1400, 1300, 1200, 700)  # pycodec2's mode keys; 700 is 700C
 FIELD_BITS = 8
 NAMES = {mode: f"codec2_{mode}" if mode != 700 else "codec2_700c" for mode in MODES}
+RESAMPLERS = ("torchaudio", "polyphase")
 
 
 def field_widths(bits_per_frame: int) -> list[int]:
@@ -72,10 +79,19 @@ class Codec2Representation(FrameMajorLevels, FramedRepresentation):
     weights = "none"
     flattening = "frame_major_field_offsets"
 
-    def __init__(self, mode: int = 3200) -> None:
+    def __init__(self, mode: int = 3200, resampler: str = "torchaudio") -> None:
+        """
+        Args:
+            mode: bit/s (700 is 700C).
+            resampler: "torchaudio" (``codec2_<mode>``, whole recording) or "polyphase" (``codec2_<mode>_polyphase``,
+                block by block).
+        """
         if mode not in MODES:
             raise ConfigValueError(f"codec2 mode must be one of {list(MODES)} (bit/s; 700 is 700C), got {mode!r}")
-        self.mode, self.name = mode, NAMES[mode]
+        if resampler not in RESAMPLERS:
+            raise ConfigValueError(f"codec2 resampler must be one of {list(RESAMPLERS)}, got {resampler!r}")
+        self.mode, self.resampler, self.reads_blocks = mode, resampler, resampler == "polyphase"
+        self.name = NAMES[mode] if resampler == "torchaudio" else f"{NAMES[mode]}_{resampler}"
         probe = _pycodec2().Codec2(mode)
         self.hop = probe.samples_per_frame()
         self.bits_per_frame = probe.bits_per_frame()
@@ -89,7 +105,8 @@ class Codec2Representation(FrameMajorLevels, FramedRepresentation):
         self.vocab_size = self.eos_id + 1
 
     def encoder_info(self) -> dict:
-        return {"name": f"codec2 {self.mode if self.mode != 700 else '700C'}", "package": self.package,
+        resampler = "" if self.resampler == "torchaudio" else f", {self.resampler} resampler"
+        return {"name": f"codec2 {self.mode if self.mode != 700 else '700C'}{resampler}", "package": self.package,
                 "version": self._package_version(), "weights": self.weights}
 
     def batch_key(self, num_samples: int) -> int:
@@ -101,10 +118,37 @@ class Codec2Representation(FrameMajorLevels, FramedRepresentation):
         codes = np.empty((len(audio), frames, len(self.widths)), dtype=np.int64)
         for row, samples in enumerate(audio):
             codec = _pycodec2().Codec2(self.mode)  # fresh state per utterance, carried from frame to frame
-            for t in range(frames):
-                pcm = pcm16(samples[t * self.hop:(t + 1) * self.hop])  # per frame: no int16 copy of the recording
-                codes[row, t] = frame_fields(codec.encode(pcm), self.widths)
+            self._encode_frames(codec, samples, codes[row])
         return [torch.from_numpy(codes[:, :, k]) for k in range(len(self.widths))]
+
+    def _encode_frames(self, codec, samples: np.ndarray, codes: np.ndarray) -> None:
+        """Encode the first ``len(codes)`` whole frames of ``samples`` into the rows of ``codes`` (fields per frame)."""
+        for t in range(len(codes)):
+            pcm = pcm16(samples[t * self.hop:(t + 1) * self.hop])  # per frame: no int16 copy of the recording
+            codes[t] = frame_fields(codec.encode(pcm), self.widths)
+
+    def encode(self, batch: list[Utterance]) -> list[np.ndarray]:
+        if not self.reads_blocks:
+            return super().encode(batch)
+        for utterance in batch:
+            self.check(utterance)
+        return [self._encode_blocks(utterance) for utterance in batch]
+
+    def _encode_blocks(self, utterance: Utterance) -> np.ndarray:
+        """Flat ids of one utterance read, resampled and encoded block by block; the frame cut at a block's end
+        carries over to the next, and libcodec2's state runs on, so the ids do not depend on the block size."""
+        resampler = PolyphaseResampler(int(utterance.sample_rate), self.sample_rate)
+        frames = self.num_frames(resampler.output_length(utterance.num_samples))
+        codes = np.empty((frames, len(self.widths)), dtype=np.int64)
+        codec, done, carry = _pycodec2().Codec2(self.mode), 0, np.zeros(0)
+        for block in resampler.stream(utterance.blocks()):
+            samples = np.concatenate([carry, block])
+            whole = min(len(samples) // self.hop, frames - done)
+            self._encode_frames(codec, samples, codes[done:done + whole])
+            done, carry = done + whole, samples[whole * self.hop:]
+        if done != frames:
+            raise UtteranceError(utterance.id, f"gave {done} Codec 2 frames, expected {frames}")
+        return self.flatten([codes[:, k] for k in range(len(self.widths))])
 
     def _decode_levels(self, levels: list[np.ndarray]) -> np.ndarray:
         codec = _pycodec2().Codec2(self.mode)
