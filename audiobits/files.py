@@ -120,22 +120,18 @@ def write_csv_atomic(path: str | os.PathLike, rows: Iterable[Sequence]) -> None:
     write_text_atomic(path, text.getvalue())
 
 
-def append_json_lines(path: str | os.PathLike, rows: Iterable[dict]) -> None:
-    """Add ``rows`` as JSON lines at the end of ``path`` by writing the file anew with `write_atomic`: a reader
-    never meets half a line, and a full disk loses none of the lines already there. A torn last line (left by a
-    writer that appended in place) is dropped first."""
-    new = "".join(json.dumps(row) + "\n" for row in rows).encode("utf-8")
-    if not new:
-        return  # nothing to add: the file is not written again
-    path = Path(path)
-    old = path.read_bytes() if path.is_file() else b""
-    old = old[:old.rfind(b"\n") + 1]
-    write_atomic(path, lambda f: f.write(old + new))
+def write_json_lines(path: str | os.PathLike, rows: Iterable[dict]) -> None:
+    """``rows`` as JSON lines in ``path``, written whole (`write_atomic`): a reader never meets half a row. Writers
+    of resumable rows give each batch its own file, so adding rows costs only their own bytes; nothing is written
+    when there are none."""
+    data = "".join(json.dumps(row) + "\n" for row in rows).encode("utf-8")
+    if data:
+        write_atomic(path, lambda f: f.write(data))
 
 
 def read_json_lines(path: str | os.PathLike) -> list:
-    """The JSON value of every line of ``path``, in order; a line that is not JSON (torn by a writer that appended
-    in place) is skipped."""
+    """The JSON value of every line of ``path``, in order; a line that is not JSON (torn: releases before 2026-12-07
+    appended in place) is skipped."""
     values = []
     for line in Path(path).read_text(encoding="utf-8").splitlines():
         try:

@@ -3,7 +3,7 @@
 A job is a list of items (an encode shard, a chunk of corpus rows to score). Item k of the list belongs to rank
 k mod world size (`items_of_rank`); a rank skips the items its job reports finished, so a rerun after a crash does
 only what is missing, on any number of ranks. Each finished item is written by the job at once, whole or not at
-all (`audiobits.files`: an atomic file per item, or `append_json_lines` to the rank's partial file). `run_here`
+all (`audiobits.files`: an atomic file per item; a quality chunk's rows are a partial file of their own). `run_here`
 runs one rank's share in this process; `run_on_ranks` runs every rank's share through `Trainer.predict` (one
 launcher for one device, all local devices and several nodes) and lets global rank 0 merge the items' files.
 """

@@ -1,6 +1,7 @@
-"""Cost of writing a rank's quality partial file whole after every chunk (`files.append_json_lines`) against the
-in-place append it replaced, for a corpus split scored on one rank; and, for scale, one read of every row, which
-`QualityJob.score_items` does before each chunk (before and after this change).
+"""Cost of writing a rank's quality scores as one partial file per chunk, each whole (`files.write_json_lines`), against
+the in-place append of one partial file per rank it replaced (which a crash could leave with half a row), for a corpus
+split scored on one rank; and one read of every row, which `QualityJob` now does once per process (before: before
+each chunk).
 
 Rows are shaped like `audiobits quality`'s (id, seconds, the four signal scores, the listeners' record, the two
 transcripts: ~600 bytes); a chunk is 32 rows, as `quality.CHUNK_ROWS`. Both writers go to a temporary folder that is
@@ -18,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from audiobits.files import append_json_lines, read_json_lines
+from audiobits.files import read_json_lines, write_json_lines
 
 
 def row(i: int) -> dict:
@@ -36,10 +37,15 @@ def append_in_place(path: Path, rows: list[dict]) -> None:
         f.writelines(json.dumps(r) + "\n" for r in rows)
 
 
-def timed(write, path: Path, utterances: int, chunk: int) -> float:
+def file_per_chunk(folder: Path, rows: list[dict]) -> None:
+    """Now: each chunk's rows in a file of their own, written whole."""
+    write_json_lines(folder / f"quality.partial.rank0.{int(rows[0]['id'][-11:-5]):08d}.jsonl", rows)
+
+
+def timed(write, target: Path, utterances: int, chunk: int) -> float:
     started = time.perf_counter()
     for start in range(0, utterances, chunk):
-        write(path, [row(i) for i in range(start, min(start + chunk, utterances))])
+        write(target, [row(i) for i in range(start, min(start + chunk, utterances))])
     return time.perf_counter() - started
 
 
@@ -49,20 +55,22 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, default=32)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        baseline = timed(append_in_place, Path(folder) / "in_place.jsonl", args.utterances, args.chunk)
-        whole = timed(append_json_lines, Path(folder) / "whole.jsonl", args.utterances, args.chunk)
-        size = (Path(folder) / "whole.jsonl").stat().st_size
-        assert size == (Path(folder) / "in_place.jsonl").stat().st_size
+        appended, parts = Path(folder) / "in_place.jsonl", Path(folder) / "parts"
+        parts.mkdir()
+        baseline = timed(append_in_place, appended, args.utterances, args.chunk)
+        now = timed(file_per_chunk, parts, args.utterances, args.chunk)
+        size = appended.stat().st_size
+        assert size == sum(p.stat().st_size for p in parts.iterdir())
         started = time.perf_counter()
-        read_json_lines(Path(folder) / "whole.jsonl")
+        rows = [r for p in sorted(parts.iterdir()) for r in read_json_lines(p)]
         read = time.perf_counter() - started
+        assert rows == read_json_lines(appended)
     chunks = -(-args.utterances // args.chunk)
-    print(f"{args.utterances} utterances in {chunks} chunks of {args.chunk}; final file {size / 1e6:.1f} MB")
-    print(f"append in place (before) : {baseline:8.2f} s  ({baseline / chunks * 1e3:.2f} ms per chunk)")
-    print(f"written whole (now)      : {whole:8.2f} s  ({whole / chunks * 1e3:.2f} ms per chunk, "
-          f"{size * (chunks + 1) / 2 / 1e9:.1f} GB written in all)")
-    print(f"for scale: reading every row once, which scoring does before each chunk (unchanged): {read * 1e3:.0f} ms "
-          "at the end")
+    print(f"{args.utterances} utterances in {chunks} chunks of {args.chunk}; {size / 1e6:.1f} MB of rows")
+    print(f"append in place, one file per rank (before): {baseline:7.2f} s  "
+          f"({baseline / chunks * 1e3:.2f} ms per chunk)")
+    print(f"one file per chunk, written whole (now)    : {now:7.2f} s  ({now / chunks * 1e3:.2f} ms per chunk)")
+    print(f"reading every row (once per process now; before: before each chunk): {read * 1e3:.0f} ms")
 
 
 if __name__ == "__main__":

@@ -216,7 +216,7 @@ def test_quality_names_deleted_val_audio_files_instead_of_blaming_another_corpus
     after = snapshot(tmp_path)  # every file as it was; only the other 3's resumable scores and samples were added
     added = [k for k in after if k not in before]
     assert {k: v for k, v in after.items() if k not in added} == before
-    assert added == ["data/mine/mulaw/quality.partial.rank0.jsonl", "data/mine/mulaw/samples",
+    assert added == ["data/mine/mulaw/quality.partial.rank0.00000000.jsonl", "data/mine/mulaw/samples",
                      *(f"data/mine/mulaw/samples/{i:03d}.{kind}.wav" for i in (0, 2)
                        for kind in ("decoded", "original"))]
     for path, (name, _, data) in zip(gone, (val[1], val[3])):  # following the fix: restored, the run completes

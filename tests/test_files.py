@@ -7,7 +7,7 @@ import pytest
 
 from audiobits.errors import AudiobitsError
 from audiobits.files import (
-    append_json_lines, check_output_dir, check_output_file, copy_atomic, write_atomic, write_csv_atomic, write_figure,
+    check_output_dir, check_output_file, copy_atomic, write_atomic, write_csv_atomic, write_figure, write_json_lines,
     write_text_atomic,
 )
 
@@ -113,7 +113,7 @@ WRITERS = {  # every way the project writes a file, with a file name it writes t
     "csv: a corpus's metadata.csv": ("metadata.csv", lambda t: write_csv_atomic(t, [("file_name", "text")] * 5000)),
     "copy: tiktoken's cache, asterisk's recordings": ("vocab.bpe", _copy),
     "json lines: a rank's partial file, heard originals": (
-        "quality.partial.rank0.jsonl", lambda t: append_json_lines(t, [{"id": "u1", "pad": "x" * 20_000}])),
+        "quality.partial.rank0.00000000.jsonl", lambda t: write_json_lines(t, [{"id": "u1", "pad": "x" * 20_000}])),
     "figure": ("curve.png", _figure),
     "npz: an encode shard": ("train-000000.npz", _shard),
     "wav: a listening sample": ("000.original.wav", _sample),

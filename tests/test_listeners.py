@@ -180,8 +180,7 @@ def test_heard_originals_are_shared_only_for_the_same_samples_and_key(tmp_path):
     key = ["corpus", "val", {"asr_model": "w", "revision": "r1", "language": "en", "dtype": "torch.float32"}]
     first = HeardOriginals(tmp_path, key)
     first.add([("u1", noise(1.0, 0), "hello"), ("u2", noise(1.0, 1), "")])
-    with open(first.mine, "a") as f:
-        f.write('{"id": "u3", "aud')  # a torn last line
+    (first.folder / "old-release.jsonl").write_text('{"id": "u3", "aud')  # torn: old releases appended in place
     (first.folder / "zz-other.jsonl").write_text(json.dumps({"id": "u1", "audio": first.fingerprint(noise(1.0, 0)),
                                                              "text": "a later writer"}) + "\n")
     again = HeardOriginals(tmp_path, key)  # another run: reads every writer's file

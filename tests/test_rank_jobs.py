@@ -112,29 +112,25 @@ class _Interrupted:
 
 
 def test_a_partial_file_is_never_seen_half_written_when_its_writer_is_interrupted_mid_write(tmp_path, monkeypatch):
-    """A rank stopped half-way through adding a chunk's rows: its partial file holds the earlier rows, each whole,
-    and no row of that chunk (an append in place would leave half a row there)."""
+    """A rank stopped half-way through writing a chunk's rows: no row of that chunk is there (an append in place
+    would leave half a row), the earlier chunk's file is whole, and no temporary file is left."""
     from audiobits import files
 
-    path = tmp_path / "quality.partial.rank0.jsonl"
-    files.append_json_lines(path, [{"id": "0", "stoi": 0.5}])
-    before = path.read_bytes()
+    first = tmp_path / "quality.partial.rank0.00000000.jsonl"
+    files.write_json_lines(first, [{"id": "0", "stoi": 0.5}])
     monkeypatch.setattr(files, "open", lambda *args, **kwargs: _Interrupted(open(*args, **kwargs)), raising=False)
+    second = tmp_path / "quality.partial.rank0.00000001.jsonl"
     with pytest.raises(KeyboardInterrupt):
-        files.append_json_lines(path, [{"id": "1", "stoi": 0.25}, {"id": "2", "stoi": 0.75}])
-    assert path.read_bytes() == before and os.listdir(tmp_path) == [path.name]  # no temporary file left either
+        files.write_json_lines(second, [{"id": "1", "stoi": 0.25}, {"id": "2", "stoi": 0.75}])
+    assert os.listdir(tmp_path) == [first.name] and read_json_lines(first) == [{"id": "0", "stoi": 0.5}]
     monkeypatch.undo()
-    files.append_json_lines(path, [{"id": "1", "stoi": 0.25}])  # the rerun adds the chunk whole
-    assert read_json_lines(path) == [{"id": "0", "stoi": 0.5}, {"id": "1", "stoi": 0.25}]
+    files.write_json_lines(second, [{"id": "1", "stoi": 0.25}])  # the rerun writes the chunk whole
+    assert read_json_lines(second) == [{"id": "1", "stoi": 0.25}]
+    files.write_json_lines(tmp_path / "none.jsonl", [])  # a chunk with nothing newly scored writes nothing
+    assert sorted(os.listdir(tmp_path)) == [first.name, second.name]
 
 
-def test_a_torn_line_left_by_an_appending_writer_is_skipped_and_dropped_on_the_next_write(tmp_path):
-    from audiobits.files import append_json_lines
-
-    path = tmp_path / "rows.jsonl"
-    path.write_text('{"id": "0"}\n{"id": "to')  # an older writer appended in place and was cut off
+def test_a_torn_line_left_by_an_older_release_is_skipped(tmp_path):
+    path = tmp_path / "quality.partial.rank0.jsonl"
+    path.write_text('{"id": "0"}\n{"id": "to')  # releases before 2026-12-07 appended in place and could be cut off
     assert read_json_lines(path) == [{"id": "0"}]
-    append_json_lines(path, [{"id": "1"}])
-    assert path.read_text() == '{"id": "0"}\n{"id": "1"}\n'
-    append_json_lines(tmp_path / "none.jsonl", [])  # a chunk with nothing newly scored writes nothing
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.jsonl"]

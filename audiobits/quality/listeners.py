@@ -10,13 +10,14 @@ import hashlib
 import json
 import os
 import socket
+import uuid
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from audiobits import metrics
-from audiobits.files import append_json_lines, read_json_lines
+from audiobits.files import read_json_lines, write_json_lines
 
 WHISPER = "openai/whisper-large-v3-turbo"  # 809 M parameters: large-v3's encoder with 4 decoder layers
 WAVLM_SV = "microsoft/wavlm-base-plus-sv"  # WavLM base+ with an x-vector head, trained for speaker verification
@@ -212,15 +213,17 @@ def _first_line(error: BaseException) -> str:
 
 class HeardOriginals:
     """Whisper's transcripts of original recordings, shared by every representation's quality run of a corpus
-    split: ``<folder>/<key>/<host>-<pid>.jsonl``, one line ``{id, audio, text}`` per original (``audio``: a
-    fingerprint of the 16 kHz samples heard), one writer per file, all files read once and the first entry of an id
-    kept. ``key`` is what a transcript depends on besides the audio (corpus, split, `Listeners.hearing`); an entry
-    is reused only for the very samples it was made from. Delete the folder to transcribe again."""
+    split: ``<folder>/<key>/<host>-<pid>-<random>-<n>.jsonl``, one file per batch heard, one line ``{id, audio,
+    text}`` per original (``audio``: a fingerprint of the 16 kHz samples heard), all files read once and the first
+    entry of an id kept. ``key`` is what a transcript depends on besides the audio (corpus, split,
+    `Listeners.hearing`); an entry is reused only for the very samples it was made from. Delete the folder to
+    transcribe again."""
 
     def __init__(self, folder: str | os.PathLike, key: list) -> None:
         digest = hashlib.sha1(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
         self.folder = Path(folder) / digest
-        self.mine = self.folder / f"{socket.gethostname()}-{os.getpid()}.jsonl"
+        self.mine = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"  # this process's file names
+        self._batches = 0
         self._known: dict[str, tuple[str, str]] | None = None
 
     @staticmethod
@@ -239,7 +242,8 @@ class HeardOriginals:
         known = self._read()
         rows = [{"id": uid, "audio": self.fingerprint(audio), "text": text} for uid, audio, text in heard]
         self.folder.mkdir(parents=True, exist_ok=True)
-        append_json_lines(self.mine, rows)
+        write_json_lines(self.folder / f"{self.mine}-{self._batches:05d}.jsonl", rows)
+        self._batches += 1
         for row in rows:
             known.setdefault(row["id"], (row["audio"], row["text"]))
 

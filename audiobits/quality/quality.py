@@ -13,9 +13,9 @@ decoded).
 ``<bins>/quality.json``: per-utterance values and, per metric, the mean over utterances with a 95 % bootstrap
 interval (`metrics.bootstrap_mean`). Scale: like encoding, a `audiobits.rank_jobs.RankJob` run through
 `Trainer.predict` on the config's ``encode`` accelerator/devices/nodes — chunk k of corpus rows goes to rank k mod
-world size; resumable: each chunk's scored utterances are added to its rank's ``quality.partial.rank<r>.jsonl``
-first (the file written anew, whole), a rerun scores only the missing ones, and global rank 0 writes the final file
-to a temporary name and renames it. A quality.json
+world size; resumable: each chunk's scored utterances are written to a partial file of their own first
+(``quality.partial.rank<r>.<position>.jsonl``, whole), a rerun scores only the missing ones, and global rank 0 writes
+the final file to a temporary name and renames it. A quality.json
 that already scores the same utterances of the same bins with the same listeners is kept (delete it to rescore).
 """
 
@@ -43,13 +43,13 @@ from audiobits.training.trainer_cli import AudiobitsCLI, lightning_cli
 from audiobits.corpora import Corpus, Loaded, Unreadable
 from audiobits.prepare.encode import EncodeOptions
 from audiobits.errors import AudiobitsError
-from audiobits.files import append_json_lines, read_json_lines, write_text_atomic
+from audiobits.files import read_json_lines, write_json_lines, write_text_atomic
 from audiobits.quality.listeners import HeardOriginals, Listeners
 from audiobits.representations import Representation, can_decode
 from audiobits.quality.samples import SAMPLE_UTTERANCES, write_sample
 
 RATE = 16000  # every score is computed at 16 kHz (PESQ wideband's rate)
-PARTIAL_GLOB = "quality.partial.rank*.jsonl"  # one per rank: quality.partial.rank0.jsonl, ...
+PARTIAL_GLOB = "quality.partial.rank*.jsonl"  # one per scored batch: quality.partial.rank<r>.<first position>.jsonl
 WEIGHTS = {"wer": "wer_words", "wer_original": "wer_words"}  # a metric's mean is weighted by this row field
 CHUNK_ROWS = 32  # corpus rows read (and heard by the listeners) at a time
 
@@ -156,6 +156,7 @@ class QualityJob:
         self.chunk_rows = chunk_rows
         self._heard: HeardOriginals | None = None
         self._bar: tqdm | None = None
+        self._scored: set[str] | None = None  # ids in the partial files, scored with this process's listeners
         self.bins_dir = Path(bins_dir)
         self.bins = TokenBins(self.bins_dir)
         if self.bins.meta.representation != representation.name:
@@ -218,9 +219,10 @@ class QualityJob:
 
     def score_items(self, items: Loaded, rank: int = 0) -> int:
         """Decode and score the not yet scored utterances among ``items`` (the listeners hear them as one batch),
-        adding them to this rank's partial file (written anew, whole) when the batch is done; returns how many were
-        scored."""
-        done = _read_partial(self.bins_dir, self.scored_with).keys()
+        written to a partial file of their own when the batch is done; returns how many were scored."""
+        if self._scored is None:  # the partial files are read once per process, then kept up to date here
+            self._scored = set(_read_partial(self.bins_dir, self.scored_with))
+        done = self._scored
         todo = [item for item in items
                 if not isinstance(item, Unreadable) and item.id in self.position and item.id not in done]
         rate = self.representation.decoded_sample_rate
@@ -246,7 +248,10 @@ class QualityJob:
             if heard is not None:
                 heard.add([(row["id"], original, row["transcript_original"]) for row, original, known in
                            zip(rows, originals, before) if known is None and row["transcript_original"] is not None])
-        append_json_lines(self.bins_dir / f"quality.partial.rank{rank}.jsonl", rows)
+        if rows:  # one file per scored batch, named by its first utterance's position: each written once, whole
+            first = self.position[rows[0]["id"]]
+            write_json_lines(self.bins_dir / f"quality.partial.rank{rank}.{first:08d}.jsonl", rows)
+            self._scored |= {row["id"] for row in rows}
         return len(rows)
 
     def existing(self) -> dict | None:
