@@ -31,6 +31,7 @@ NARROW = {"input_channels": 32, "vocos_dim": 32, "vocos_intermediate_dim": 64, "
 NARROW_WAV2VEC2 = {"hidden_size": 32, "num_hidden_layers": 16, "num_attention_heads": 2, "intermediate_size": 64,
                    "conv_dim": (32,) * 7, "feat_extract_norm": "layer", "do_stable_layer_norm": True,
                    "conv_bias": True, "num_conv_pos_embeddings": 16, "num_conv_pos_embedding_groups": 4}
+SHORT_REFERENCE = {**RELEASED_TOP, "ref_segment_duration": 1}  # ECAPA-TDNN is 512 wide whatever the config: 1 s clips
 
 
 def narrow_bicodec() -> dict:
@@ -46,7 +47,7 @@ def narrow_bicodec() -> dict:
 
 class SmallBiCodec(SparkBiCodecRepresentation):
     def _configs(self):
-        return RELEASED_TOP, narrow_bicodec(), NARROW_WAV2VEC2
+        return SHORT_REFERENCE, narrow_bicodec(), NARROW_WAV2VEC2
 
 
 _REPS: dict = {}
@@ -59,14 +60,14 @@ def small() -> SparkBiCodecRepresentation:
 
 
 def write_upstream_folder(folder, drop_key: bool = False) -> None:
-    """Spark-TTS-0.5B's layout with a narrow random model: config.yaml, BiCodec/{config.yaml,model.safetensors}
+    """Spark-TTS-0.5B's layout with a narrow random model: config.yaml (1 s reference clips), BiCodec/{config.yaml,model.safetensors}
     (the state dict as upstream's modules hold it, weight norm included) and wav2vec2-large-xlsr-53/ as
     transformers saves it. ``drop_key``: one tensor left out and one foreign tensor added."""
     from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
 
     torch.manual_seed(3)
     (folder / "BiCodec").mkdir(parents=True)
-    OmegaConf.save(OmegaConf.create(RELEASED_TOP), folder / "config.yaml")
+    OmegaConf.save(OmegaConf.create(SHORT_REFERENCE), folder / "config.yaml")
     OmegaConf.save(OmegaConf.create({"audio_tokenizer": narrow_bicodec()}), folder / "BiCodec" / "config.yaml")
     state = {k: v.contiguous() for k, v in SparkBiCodecRepresentation._bicodec(narrow_bicodec()).state_dict().items()}
     if drop_key:
