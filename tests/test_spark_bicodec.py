@@ -60,9 +60,9 @@ def small() -> SparkBiCodecRepresentation:
 
 
 def write_upstream_folder(folder, drop_key: bool = False) -> None:
-    """Spark-TTS-0.5B's layout with a narrow random model: config.yaml (1 s reference clips), BiCodec/{config.yaml,model.safetensors}
-    (the state dict as upstream's modules hold it, weight norm included) and wav2vec2-large-xlsr-53/ as
-    transformers saves it. ``drop_key``: one tensor left out and one foreign tensor added."""
+    """Spark-TTS-0.5B's layout with a narrow random model: config.yaml (1 s reference clips),
+    BiCodec/{config.yaml,model.safetensors} (the state dict as upstream's modules hold it, weight norm included)
+    and wav2vec2-large-xlsr-53/ as transformers saves it. ``drop_key``: one tensor left out, one foreign added."""
     from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
 
     torch.manual_seed(3)
