@@ -19,7 +19,7 @@ pytest.importorskip("spark_tts_lib", reason="spark-tts-lib (audiobits[spark_bico
 import soundfile as sf  # noqa: E402
 import torch  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
-from safetensors.torch import save_file  # noqa: E402
+from safetensors.torch import load_file, save_file  # noqa: E402
 from spark_tts_lib.models.audio_tokenizer import BiCodecTokenizer  # noqa: E402
 
 from audiobits.errors import AudiobitsError  # noqa: E402
@@ -59,7 +59,13 @@ def small() -> SparkBiCodecRepresentation:
     return _REPS["random"]
 
 
-def write_upstream_folder(folder, drop_key: bool = False) -> None:
+def old_weight_norm_keys(state: dict) -> dict:
+    """The keys torch.nn.utils.weight_norm (before parametrizations) gave: ``weight_g``, ``weight_v``."""
+    renamed = {".parametrizations.weight.original0": ".weight_g", ".parametrizations.weight.original1": ".weight_v"}
+    return {next((k.replace(a, b) for a, b in renamed.items() if a in k), k): v for k, v in state.items()}
+
+
+def write_upstream_folder(folder, drop_key: bool = False, rename=lambda state: state) -> None:
     """Spark-TTS-0.5B's layout with a narrow random model: config.yaml (1 s reference clips),
     BiCodec/{config.yaml,model.safetensors} (the state dict as upstream's modules hold it, weight norm included)
     and wav2vec2-large-xlsr-53/ as transformers saves it. ``drop_key``: one tensor left out, one foreign added."""
@@ -73,7 +79,7 @@ def write_upstream_folder(folder, drop_key: bool = False) -> None:
     if drop_key:
         state.pop("quantizer.codebook.weight")
         state["vocoder.extra"] = torch.zeros(1)
-    save_file(state, folder / "BiCodec" / "model.safetensors")
+    save_file(rename(state), folder / "BiCodec" / "model.safetensors")
     Wav2Vec2Model(Wav2Vec2Config(**NARROW_WAV2VEC2)).save_pretrained(folder / WAV2VEC2)
     Wav2Vec2FeatureExtractor(do_normalize=True, return_attention_mask=True).save_pretrained(folder / WAV2VEC2)
 
@@ -120,8 +126,10 @@ def test_upstream_folder_from_a_hub_cache_and_a_local_path_matches_upstream(hub_
     want = upstream.detokenize(global_tokens.squeeze(0), semantic_tokens)
     np.testing.assert_allclose(loaded.decode(ids), want[:len(ids[32:]) * 320], atol=1e-5)
 
-    np.testing.assert_array_equal(SmallBiCodec(weights=str(snapshot)).encode([Utterance("x", "", audio, 16000)])[0],
-                                  ids)
+    write_upstream_folder(tmp_path / "local", rename=old_weight_norm_keys)  # a local copy, older weight-norm keys
+    assert any(key.endswith(".weight_g") for key in load_file(tmp_path / "local/BiCodec/model.safetensors"))
+    np.testing.assert_array_equal(SmallBiCodec(weights=str(tmp_path / "local")).encode(
+        [Utterance("x", "", audio, 16000)])[0], ids)
     other = small()  # negative control: other weights, other codes
     assert (other.encode([Utterance("x", "", audio, 16000)])[0] != ids).mean() > 0.5
 
