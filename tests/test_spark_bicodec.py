@@ -18,13 +18,18 @@ pytest.importorskip("spark_tts_lib", reason="spark-tts-lib (audiobits[spark_bico
 
 import soundfile as sf  # noqa: E402
 import torch  # noqa: E402
+import yaml  # noqa: E402
+from corpus_builders import speech_rows, write_audio_folder  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 from safetensors.torch import load_file, save_file  # noqa: E402
 from spark_tts_lib.models.audio_tokenizer import BiCodecTokenizer  # noqa: E402
 
+from audiobits.bins import TokenBins  # noqa: E402
+from audiobits.cli import main  # noqa: E402
 from audiobits.errors import AudiobitsError  # noqa: E402
 from audiobits.representations.spark_bicodec import (  # noqa: E402
     RELEASED_BICODEC, RELEASED_TOP, REPO, WAV2VEC2, SparkBiCodecRepresentation)
+from audiobits.results import read_results  # noqa: E402
 
 NARROW = {"input_channels": 32, "vocos_dim": 32, "vocos_intermediate_dim": 64, "vocos_num_layers": 1,
           "out_channels": 32}
@@ -142,3 +147,40 @@ def test_a_checkpoint_that_does_not_fit_and_missing_files_are_refused(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(AudiobitsError, match=r"empty/config.yaml not found; a local BiCodec is a copy of "):
         SmallBiCodec(weights=str(tmp_path / "empty"))
+
+
+@pytest.mark.slow
+def test_prepare_and_fit_count_the_global_prefix(tmp_path):
+    """Through `audiobits prepare` and `fit`: each utterance's bins hold 32 global ids, its wav2vec2 frames and EOS;
+    meta.json keeps the prefix as its own level at frame rate 0, so the nominal bitrate is the semantic stream's
+    650 bit/s, while the measured bits/s (Σ bits ÷ Σ seconds) counts every token, the prefix included."""
+    folder = write_audio_folder(tmp_path / "mine", {"train": speech_rows(6), "val": speech_rows(3, prefix="v")})
+    config = {
+        "seed_everything": 0,
+        "trainer": {"accelerator": "cpu", "devices": 1, "enable_progress_bar": False, "enable_model_summary": False,
+                    "logger": {"class_path": "lightning.pytorch.loggers.TensorBoardLogger",
+                               "init_args": {"save_dir": str(tmp_path / "runs"), "name": "bicodec"}}},
+        "model": {"n_layer": 1, "n_embd": 16, "n_head": 2},
+        "data": {"class_path": "audiobits.datamodules.RepresentationDataModule",
+                 "init_args": {"corpus": {"class_path": "audiobits.corpora.AudioFolder",
+                                          "init_args": {"root": folder.as_posix()}},
+                               "representation": {"class_path": f"{__name__}.SmallBiCodec",
+                                                  "init_args": {"weights": "random"}},
+                               "root": str(tmp_path / "data"), "seq_len": 32, "batch_size": 4, "num_workers": 0,
+                               "encode": {"batch_size": 4, "num_workers": 0, "accelerator": "cpu"}}},
+    }
+    path = tmp_path / "bicodec.yaml"
+    path.write_text(yaml.safe_dump(config))
+    main(["prepare", "--config", str(path)])
+    bins = TokenBins(tmp_path / "data" / "mine" / "spark_bicodec")
+    assert [(c.size, c.frame_rate) for c in bins.meta.codebooks] == [(4096, 0.0), (8192, 50.0)]
+    assert bins.meta.flattening == "global_prefix_then_semantic"
+    val = bins.split("val")
+    samples = [len(sf.read(folder / "val" / name)[0]) for name, _, _ in speech_rows(3, prefix="v")]
+    assert val.tokens.size == sum(32 + (n - 400) // 320 + 1 + 1 for n in samples)
+    main(["fit", "--config", str(path)])
+    results = read_results(next((tmp_path / "runs" / "bicodec").glob("version_*")))
+    assert results["nominal_bitrate"] == pytest.approx(650.0)
+    assert results["flat_capacity"] == pytest.approx(50 * np.log2(12288))
+    assert results["bits_per_sec"] == pytest.approx(
+        results["bits_per_token"] * results["val_tokens"] / results["val_seconds"])
