@@ -151,7 +151,7 @@ class SparkBiCodecRepresentation(CodecRepresentation):
 
     def _fit_random_codebooks(self, model: torch.nn.Module, probe: torch.Tensor, generator: torch.Generator) -> None:
         """The semantic codebook drawn where the probe's projected latents lie; the FSQ input standardized on the
-        probe so each of its 6 dims rounds to all 4 levels."""
+        probe (to 1.5 standard deviations) so its 6 dims spread over their 4 levels instead of one."""
         quantizer = model["bicodec"].quantizer
         features = self._features(model, probe[:, 0])
         latents = quantizer.in_project(model["bicodec"].encoder(features.transpose(1, 2)))
