@@ -22,7 +22,8 @@ from audiobits.representations import Utterance, build, constructor_parameters
 from audiobits.representations.codec import probe_signal
 
 CODECS = ("mimi_all", "mimi_32", "snac_orpheus", "neucodec", "encodec_6kbps", "dac_16khz_12q", "dac_44khz_9q",
-          "xcodec_4kbps", "speechtokenizer_8q", "bigcodec", "s3tokenizer_v2", "codec2_3200", "codec2_700c")
+          "xcodec_4kbps", "speechtokenizer_8q", "bigcodec", "s3tokenizer_v2", "spark_bicodec", "codec2_3200",
+          "codec2_700c")
 
 
 def rtf(rep, batch_size: int, seconds: float, min_time: float, device: str) -> tuple[float, float]:

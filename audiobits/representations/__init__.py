@@ -49,6 +49,8 @@ REGISTRY: dict[str, tuple[str, str, dict[str, Any]]] = {
     "bigcodec": ("bigcodec", "BigCodecRepresentation", {}),
     # S3Tokenizer v2 (PyPI s3tokenizer, CosyVoice 2's speech_tokenizer_v2.onnx): one FSQ stream of 6561 at 25 Hz
     "s3tokenizer_v2": ("s3_tokenizer", "S3TokenizerRepresentation", {}),
+    # BiCodec (PyPI spark-tts-lib, SparkAudio/Spark-TTS-0.5B): 32 global tokens (4096) per utterance, then 8192 at 50 Hz
+    "spark_bicodec": ("spark_bicodec", "SparkBiCodecRepresentation", {}),
     # classical codecs whose constant-size packets are the tokens (packets.py): Opus in speech mode, LC3
     **{f"opus_{rate // 1000}kbps": ("packets", "OpusRepresentation", {"bitrate": rate}) for rate in OPUS_BITRATES},
     **{f"lc3_{rate // 1000}kbps": ("packets", "LC3Representation", {"bitrate": rate}) for rate in LC3_BITRATES},

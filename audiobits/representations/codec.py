@@ -72,6 +72,7 @@ class FramedRepresentation(Representation):
 
     hop: int                          # samples per coarse frame at ``sample_rate``
     frames_per_level: tuple[int, ...]  # codes each level emits per coarse frame (SNAC (1, 2, 4); Mimi (1,) * K)
+    codes_per_utterance: tuple[int, ...] = ()  # codes a level emits once per utterance (BiCodec's 32 global tokens)
     device = torch.device("cpu")
 
     @abstractmethod
@@ -108,7 +109,7 @@ class FramedRepresentation(Representation):
         ids = np.asarray(ids, dtype=np.int64)
         with torch.inference_mode():
             audio = np.asarray(self._decode_levels(self.unflatten(ids)), np.float32)
-        frames = len(ids) // self.tokens_per_frame
+        frames = (len(ids) - sum(self.codes_per_utterance)) // self.tokens_per_frame
         length = frames * self.hop * self.decoded_sample_rate // self.sample_rate
         return np.pad(audio[:length], (0, max(0, length - len(audio))))
 
@@ -173,11 +174,12 @@ class FramedRepresentation(Representation):
                 for row, i in enumerate(members):
                     frames = self.num_frames(len(wavs[i]))
                     codes = []
-                    for lvl, per_frame in zip(levels, self.frames_per_level):
-                        if lvl.shape[1] < frames * per_frame:
+                    once = self.codes_per_utterance or (0,) * len(levels)
+                    for lvl, per_frame, fixed in zip(levels, self.frames_per_level, once):
+                        if lvl.shape[1] < fixed + frames * per_frame:
                             raise RuntimeError(f"{self.name}: codec emitted {lvl.shape[1]} codes for utterance "
-                                               f"{batch[i].id!r}, fewer than {frames} frames x {per_frame}")
-                        codes.append(lvl[row, :frames * per_frame].astype(np.int64))
+                                               f"{batch[i].id!r}, fewer than {fixed} + {frames} frames x {per_frame}")
+                        codes.append(lvl[row, :fixed + frames * per_frame].astype(np.int64))
                     out[i] = self.flatten(codes)
         return out
 
