@@ -169,7 +169,7 @@ def test_a_corpus_is_summed_up_before_the_demo_runs_on_it(tmp_path):
 def test_a_failed_background_compress_is_one_error_naming_its_command_and_log(tmp_path):
     """The demo codes its longest split in a background `audiobits compress`: when that fails, the demo stops with
     one line naming the command and the log holding its output (here: a run folder that does not exist)."""
-    log = tmp_path / "compress_mulaw.log"
+    log = tmp_path / "compress.log"
     with BackgroundCompress(tmp_path / "no_run", log) as coding, pytest.raises(AudiobitsError) as error:
         coding.wait()
     assert f"`audiobits compress {tmp_path / 'no_run'}` failed (exit 1)" in str(error.value)

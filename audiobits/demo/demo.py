@@ -288,7 +288,7 @@ def run_demo(out: str | Path = "audiobits-demo", corpus: str | Path | None = Non
 
     first, *rest = longest_first(bins)
     fit(first, fit_config(bins[first], out / "runs", first, spec))
-    with BackgroundCompress(run_dir(out, first), out / "runs" / f"compress_{first}.log") as coding:
+    with BackgroundCompress(run_dir(out, first), run_dir(out, first) / "compress.log") as coding:
         for name in rest:
             fit(name, fit_config(bins[name], out / "runs", name, spec))
         paired = [] if not set(PAIR) <= set(bins) else [f"{PAIR[1]}_given_{PAIR[0]}"]  # the conditional row
