@@ -151,6 +151,8 @@ def test_demo_compresses_every_representation_and_decodes_it_bit_exactly(out):
         assert np.concatenate([restored[i] for i in sorted(restored)]).astype(np.uint16).tobytes() == (
             run.bins_dir() / "val.bin").read_bytes()
     assert rows["mulaw"]["flac_bits_per_sec"] is not None and rows["phonemes"]["flac_bits_per_sec"] is None
+    [mulaw] = load_runs([out / "runs" / "mulaw"])  # the longest split, coded by a background `audiobits compress`
+    assert "Decoded and checked." in (mulaw.path / "compress.log").read_text()
 
 
 def test_a_corpus_is_summed_up_before_the_demo_runs_on_it(tmp_path):
