@@ -211,7 +211,7 @@ def fit_config(bins_dir: Path, runs_dir: Path, name: str, size: DemoSize) -> dic
 def longest_first(bins: dict[str, Path]) -> list[str]:
     """The representations by validation tokens, most first: the first one's compress is the demo's longest stage
     (one model step per token of its longest utterance, encode and decode), so it is fitted first and coded in a
-    background process while the others fit (`start_compress`)."""
+    background process while the others fit (`BackgroundCompress`)."""
     return sorted(bins, key=lambda name: -TokenBins(bins[name]).meta.splits["val"].tokens)
 
 
