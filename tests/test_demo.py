@@ -10,8 +10,8 @@ import yaml
 from audiobits.bins import TokenBins
 from audiobits.corpora import AudioFolder
 from audiobits.demo.demo import (
-    DEFAULT_REPRESENTATIONS, SIZES, DemoSize, closing_line, corpus_line, main, representations, schedule,
-    utterance_texts,
+    DEFAULT_REPRESENTATIONS, SIZES, BackgroundCompress, DemoSize, closing_line, corpus_line, main, representations,
+    schedule, utterance_texts,
 )
 from audiobits.errors import AudiobitsError
 from audiobits.analysis.report import build_table
@@ -151,6 +151,8 @@ def test_demo_compresses_every_representation_and_decodes_it_bit_exactly(out):
         assert np.concatenate([restored[i] for i in sorted(restored)]).astype(np.uint16).tobytes() == (
             run.bins_dir() / "val.bin").read_bytes()
     assert rows["mulaw"]["flac_bits_per_sec"] is not None and rows["phonemes"]["flac_bits_per_sec"] is None
+    [mulaw] = load_runs([out / "runs" / "mulaw"])  # the longest split, coded by a background `audiobits compress`
+    assert "Decoded and checked." in (mulaw.path / "compress.log").read_text()
 
 
 def test_a_corpus_is_summed_up_before_the_demo_runs_on_it(tmp_path):
@@ -164,3 +166,13 @@ def test_a_corpus_is_summed_up_before_the_demo_runs_on_it(tmp_path):
         (tmp_path / split / "metadata.csv").write_text("\n".join(rows) + "\n")
     line = corpus_line(AudioFolder(str(tmp_path)))
     assert "3 train utterances (3.0 min), 1 val utterances (1.0 min); roughly 3 min" in line
+
+
+def test_a_failed_background_compress_is_one_error_naming_its_command_and_log(tmp_path):
+    """The demo codes its longest split in a background `audiobits compress`: when that fails, the demo stops with
+    one line naming the command and the log holding its output (here: a run folder that does not exist)."""
+    log = tmp_path / "compress.log"
+    with BackgroundCompress(tmp_path / "no_run", log) as coding, pytest.raises(AudiobitsError) as error:
+        coding.wait()
+    assert f"`audiobits compress {tmp_path / 'no_run'}` failed (exit 1)" in str(error.value)
+    assert str(log) in str(error.value) and "no such folder" in log.read_text()

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from audiobits import model as model_lib
-from audiobits.model import GPTConfig, TinyGPT, causal_attention
+from audiobits.model import GPTConfig, LayerCache, TinyGPT, apply_rope, cached_attention, causal_attention
 
 
 def test_default_model_has_18_88M_non_embedding_params():
@@ -93,6 +93,23 @@ def test_cached_chunks_after_a_prefix_see_the_cache_and_each_other_causally():
         chunk = gpt.forward_cached(idx[:, 8:20], cache)  # 12 new tokens over 8 cached: needs the offset mask
         full = gpt(idx)
     torch.testing.assert_close(chunk, full[:, 8:20], rtol=1e-5, atol=1e-5)
+
+
+def test_the_cached_step_rotates_q_and_k_together_to_the_bits_of_rotating_each():
+    """Compressed files depend on the cached step's exact bits: rotating q and k in one call (fewer ops per coded
+    token) gives, bit for bit, what rotating each alone gave when format version 2 was written."""
+    gpt = _tiny()
+    attn, (b, c, h) = gpt.blocks[0].attn, (3, gpt.config.n_embd, gpt.config.n_head)
+    x = torch.randn(b, 8, c)
+    ours, theirs = LayerCache(b, gpt.config), LayerCache(b, gpt.config)
+    with torch.no_grad():
+        for start, end in ((0, 6), (6, 7), (7, 8)):  # a refill-sized prefill, then single steps
+            cos, sin, chunk = gpt.rope_cos[start:end], gpt.rope_sin[start:end], x[:, start:end]
+            q, k, v = attn.qkv(chunk).view(b, end - start, 3, h, c // h).unbind(dim=2)
+            k, v = theirs.append(apply_rope(k, cos, sin), v)
+            one_at_a_time = attn.proj(cached_attention(apply_rope(q, cos, sin), k, v).reshape(b, end - start, c))
+            assert torch.equal(attn.forward_cached(chunk, cos, sin, ours), one_at_a_time)
+    assert torch.equal(ours.k, theirs.k) and torch.equal(ours.v, theirs.v)
 
 
 def test_the_cache_refuses_to_run_past_the_models_context():

@@ -155,12 +155,7 @@ class LaneDecoder:
 
 
 def _first_above(cum: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Per row, the first id whose cumulative count (``cum`` + its ones) exceeds ``target``: a binary search run
-    on all rows at once (log2 V gathers instead of a pass over the vocabulary)."""
-    rows = np.arange(len(cum))
-    lo, hi = np.zeros(len(cum), dtype=np.int64), np.full(len(cum), cum.shape[1] - 1, dtype=np.int64)
-    while (lo < hi).any():
-        mid = (lo + hi) // 2
-        above = cum[rows, mid] + mid + 1 > target
-        hi, lo = np.where(above, mid, hi), np.where(above, lo, mid + 1)
-    return lo
+    """Per row, the first id whose cumulative count (``cum`` + its ones) exceeds ``target`` (0 where none does): one
+    vectorized comparison over the rows, a pass like the cumsum before it, in three numpy calls where a binary
+    search made ~60 per step (the decoder's per-step cost at small vocabularies)."""
+    return np.argmax(cum + np.arange(1, cum.shape[1] + 1) > target[:, None], axis=1)

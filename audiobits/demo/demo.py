@@ -14,7 +14,8 @@
 4. Quality: the first 8 validation utterances of each audio representation (μ-law, Codec 2) decoded and scored
    against the originals (:mod:`audiobits.quality.quality`), for the report's quality columns and frontier figure.
 5. Compression: each run's validation split range-coded with its final weights, decoded and checked
-   (``audiobits compress``; the report's coded bits/sec and zstd / xz / FLAC baselines).
+   (``audiobits compress``; the report's coded bits/sec and zstd / xz / FLAC baselines). The longest split is
+   fitted first and coded in a background process while the other runs fit (the fits leave a core idle).
 6. Conditional: Codec 2 700C given the phonemes (`audiobits.demo.demo_conditional`; a speaker prompt too on recordings
    with speakers) — H(A), H(A|T), I(A;T) and the words / rest decomposition beside the seed's subtraction
    (docs/conditional.md), in ``<out>/report/conditional.md``.
@@ -31,6 +32,8 @@ from __future__ import annotations
 import math
 import re
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -204,6 +207,45 @@ def fit_config(bins_dir: Path, runs_dir: Path, name: str, size: DemoSize) -> dic
     }
 
 
+def longest_first(bins: dict[str, Path]) -> list[str]:
+    """The representations by validation tokens, most first: the first one's compress is the demo's longest stage
+    (one model step per token of its longest utterance, encode and decode), so it is fitted first and coded in a
+    background process while the others fit (`BackgroundCompress`)."""
+    return sorted(bins, key=lambda name: -TokenBins(bins[name]).meta.splits["val"].tokens)
+
+
+class BackgroundCompress:
+    """`audiobits compress RUN_DIR` with its defaults (the same file and compress.json as in this process) in a
+    process of its own, its output in ``log``: it codes on the core the fits leave idle. A context manager: leaving
+    the block early (an error in a later stage) stops it."""
+
+    def __init__(self, run_dir: Path, log: Path) -> None:
+        self.log, self.started = log, time.perf_counter()
+        with open(log, "w") as output:
+            self.job = subprocess.Popen([sys.executable, "-m", "audiobits", "compress", str(run_dir)], stdout=output,
+                                        stderr=subprocess.STDOUT)
+
+    def __enter__(self) -> BackgroundCompress:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.job.poll() is None:
+            self.job.kill()
+            self.job.wait()
+
+    def wait(self) -> float:
+        """Seconds from its start until it was found done; its failure is the demo's, named with its log."""
+        if self.job.wait() != 0:
+            raise AudiobitsError(f"`{' '.join(self.job.args[2:])}` failed (exit {self.job.returncode}); its output "
+                                 f"is in {self.log}. Run that command to see the error, then the demo again.")
+        return time.perf_counter() - self.started
+
+
+def run_dir(out: Path, name: str) -> Path:
+    """The demo's one run of ``name`` (Lightning's version folder)."""
+    return next((out / "runs" / name).glob("version_*"))
+
+
 def run_demo(out: str | Path = "audiobits-demo", corpus: str | Path | None = None, size: str = "small",
              voice: str = "en-us", names: Sequence[str] = DEFAULT_REPRESENTATIONS) -> Path:
     """Synthesize (or read) the corpus, write the bins, fit one model per representation, report; returns the
@@ -243,16 +285,23 @@ def run_demo(out: str | Path = "audiobits-demo", corpus: str | Path | None = Non
         cli_main(["fit", "--config", str(path)])
         lap(f"fit {name}")
 
-    for name, bins_dir in bins.items():
-        fit(name, fit_config(bins_dir, out / "runs", name, spec))
-    paired = [] if not set(PAIR) <= set(bins) else [f"{PAIR[1]}_given_{PAIR[0]}"]  # the conditional row
-    for name in paired:
-        single = fit_config(bins[PAIR[1]], out / "runs", name, spec)
-        fit(name, conditional_config(bins[PAIR[1]], bins[PAIR[0]], out / "runs", name, single["model"],
-                                     single["data"]["init_args"]["seq_len"], spec.batch_size))
-    for name in bins:  # proof by compression: each val split coded with its run's weights, decoded and checked
-        compress_run(next((out / "runs" / name).glob("version_*")), log=lambda *args: None)
-    lap("compress")
+    first, *rest = longest_first(bins)
+    fit(first, fit_config(bins[first], out / "runs", first, spec))
+    with BackgroundCompress(run_dir(out, first), run_dir(out, first) / "compress.log") as coding:
+        for name in rest:
+            fit(name, fit_config(bins[name], out / "runs", name, spec))
+        paired = [] if not set(PAIR) <= set(bins) else [f"{PAIR[1]}_given_{PAIR[0]}"]  # the conditional row
+        for name in paired:
+            single = fit_config(bins[PAIR[1]], out / "runs", name, spec)
+            fit(name, conditional_config(bins[PAIR[1]], bins[PAIR[0]], out / "runs", name, single["model"],
+                                         single["data"]["init_args"]["seq_len"], spec.batch_size))
+        for name in rest:  # proof by compression: each val split coded with its run's weights, decoded and checked
+            compress_run(run_dir(out, name), log=lambda *args: None)
+        if rest:
+            lap(f"compress {', '.join(rest)}")
+        background = coding.wait()
+        lap(f"compress {first}, the wait for it (it took {background:.1f} s in the background from the end of "
+            "its fit)")
     runs = load_runs([out / "runs" / name for name in bins])
     table = build_table(runs)
     report = out / "report"
