@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from audiobits.bins import TokenBins
-from audiobits.scaling.calibrate import CALIBRATION_FILE, calibration_config
+from audiobits.scaling.calibrate import calibration_config
+from audiobits.scaling.calibration_file import CALIBRATION_FILE
 from audiobits.cli import main
 from audiobits.analysis.runs import find_run_dirs, load_run
 

@@ -18,7 +18,8 @@ from audiobits.compress import compress as compress_module
 from audiobits import model as model_lib
 from audiobits.bins import TokenBins
 from audiobits.cli import main
-from audiobits.compress.compress import COMPRESS_FILE, compress_run, decompress
+from audiobits.compress.compress import compress_run, decompress
+from audiobits.compress.compress_summary import COMPRESS_FILE
 from audiobits.compress.compressed_file import CompressedFile, CompressedFileError
 from audiobits.results import read_results
 from audiobits.demo.synthetic import write_markov_bins

@@ -35,7 +35,7 @@ def test_scaling_recovers_a_known_floor_from_run_directories(tmp_path, capsys):
         for j, d in enumerate(TOKENS):
             name = f"n{i}d{j}"
             run = make_run(tmp_path / "sweep", name, representation="mimi_sem", curve=False,
-                           results_overrides={"train_tokens": int(d), "model": {"non_embedding_params": int(n)}})
+                           non_embedding_params=int(n), results_overrides={"train_tokens": int(d)})
             val = TokenBins(tmp_path / "sweep" / "bins" / "demo" / name).split("val")
             scored = np.diff(val.offsets)
             scored[0] -= 1
@@ -86,8 +86,8 @@ def sweep_with_gaps(tmp_path: Path) -> Path:
             finished = (size.name, fraction) != ("b", None)
             made = make_run(tmp_path / "made", f"{size.name}{fraction}", representation="mimi_sem", curve=False,
                             bits_per_token=2.0 + 10 / (i + 1) + 1e6 / tokens,
-                            results_overrides={"train_tokens": int(tokens), "finished": finished,
-                                               "model": {"non_embedding_params": 10 ** (4 + i)}})
+                            non_embedding_params=10 ** (4 + i),
+                            results_overrides={"train_tokens": int(tokens), "finished": finished})
             run.parent.mkdir(parents=True, exist_ok=True)
             made.rename(run)
     return out

@@ -14,7 +14,8 @@ from audiobits.analysis.report import build_table
 from audiobits.results import read_results
 from audiobits.analysis.runs import load_run
 from audiobits.demo.synthetic import write_markov_bins
-from audiobits.training.trainer_options import TrainerRecord, check_resume_options
+from audiobits.results import TrainerRecord
+from audiobits.training.trainer_options import check_resume_options
 from run_dirs import STUDY_TRAINER
 
 TINY = str(Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml")
