@@ -88,7 +88,7 @@ def make_run(root: Path, name: str, *, codebooks: list[Codebook] = MIMI_SEM, voc
         for step in (10, 20, 30, 40):
             bits = bits_per_token * (1 + 40 / step) / 2  # falls to bits_per_token at the last step
             writer.add_scalar("val/loss", bits * math.log(2.0), step)
-            writer.add_scalar("val/bits_per_sec", bits * results["tokens_per_sec"], step)
+            writer.add_scalar("val/bits_per_sec", bits * results.headline.tokens_per_sec, step)
             writer.add_scalar("train/loss", bits * math.log(2.0) * 1.1, step)
         writer.close()
     return run_dir

@@ -96,15 +96,15 @@ def headline(runs: list[Run], floors: dict | None = None) -> Figure:
     ax.axvspan(mean - sd, mean + sd, color="0.85", zorder=0,
                label=f"speech information rate {mean:.0f} ± {sd:.0f} bits/s (Coupé et al. 2019)")
     for y, run in enumerate(runs):
-        r = run.results
-        low, high = r["bits_per_sec_ci95"]
+        r = run.results.headline
+        low, high = r.bits_per_sec_ci95
         hollow = bool(flagged[run.label])
-        ax.errorbar(r["bits_per_sec"], y, xerr=[[r["bits_per_sec"] - low], [high - r["bits_per_sec"]]], fmt="o",
+        ax.errorbar(r.bits_per_sec, y, xerr=[[r.bits_per_sec - low], [high - r.bits_per_sec]], fmt="o",
                     color=colors[run.representation], mfc="white" if hollow else colors[run.representation],
                     capsize=4, label="bits/s, 95 % bootstrap interval" if y == 0 else None)
-        ax.plot(r["nominal_bitrate"], y, "|", color="0.3", ms=14, mew=2, label="nominal bitrate" if y == 0 else None)
-        ax.plot(r["flat_capacity"], y, "4", color="0.5", ms=10, label="flat capacity" if y == 0 else None)
-        ax.annotate(significant(r["bits_per_sec"], 3), (r["bits_per_sec"], y), textcoords="offset points",
+        ax.plot(r.nominal_bitrate, y, "|", color="0.3", ms=14, mew=2, label="nominal bitrate" if y == 0 else None)
+        ax.plot(r.flat_capacity, y, "4", color="0.5", ms=10, label="flat capacity" if y == 0 else None)
+        ax.annotate(significant(r.bits_per_sec, 3), (r.bits_per_sec, y), textcoords="offset points",
                     xytext=(0, 7), ha="center", fontsize=8)
         if floors and run.representation in floors:
             _floor(ax, y, *floors[run.representation], first=not any(rr.representation in floors for rr in runs[:y]))
@@ -163,11 +163,11 @@ def capacity(runs: list[Run]) -> Figure:
         ax.plot(line, share * line, ":", color="0.6", lw=1)
         ax.annotate(f"{share:.0%}", (line[-1], share * line[-1]), fontsize=7, color="0.4", ha="right")
     for run in runs:
-        r, color = run.results, colors[run.representation]
-        ax.plot([r["nominal_bitrate"], r["flat_capacity"]], [r["bits_per_sec"]] * 2, "-", color=color, lw=0.8)
-        ax.plot(r["nominal_bitrate"], r["bits_per_sec"], "o", color=color, mfc="white" if flagged[run.label] else color)
-        ax.plot(r["flat_capacity"], r["bits_per_sec"], "o", color=color, mfc="none", ms=8)
-        ax.annotate(_name(run, flagged), (r["nominal_bitrate"], r["bits_per_sec"]), textcoords="offset points",
+        r, color = run.results.headline, colors[run.representation]
+        ax.plot([r.nominal_bitrate, r.flat_capacity], [r.bits_per_sec] * 2, "-", color=color, lw=0.8)
+        ax.plot(r.nominal_bitrate, r.bits_per_sec, "o", color=color, mfc="white" if flagged[run.label] else color)
+        ax.plot(r.flat_capacity, r.bits_per_sec, "o", color=color, mfc="none", ms=8)
+        ax.annotate(_name(run, flagged), (r.nominal_bitrate, r.bits_per_sec), textcoords="offset points",
                     xytext=(5, 5), fontsize=8)
     measured = [r.results.headline.bits_per_sec for r in runs]
     ax.set_ylim(min(measured) / 3, max(xs) * 3)
@@ -275,10 +275,9 @@ def codebook_decomposition(runs: list[Run]) -> Figure | None:
         return None
     fig, axes = _figure(6.5 * len(runs), 4.2, ncols=len(runs))
     for ax, run in zip(axes, runs):
-        r = run.results
-        bits = r["bits_per_position"]
+        bits = run.results.bits_per_position
         labels = _position_labels(run, len(bits) - 1) + ["EOS"]
-        frames_per_sec = content_tokens_per_sec(r) / (len(bits) - 1)
+        frames_per_sec = content_tokens_per_sec(run.results.headline) / (len(bits) - 1)
         levels = sorted({label.rstrip("abcd") for label in labels[:-1]})
         cmap = {level: f"C{i}" for i, level in enumerate(levels)}
         values = [np.nan if b is None else b for b in bits]
@@ -370,13 +369,13 @@ def frontier(runs: list[Run]) -> Figure | None:
         if front:
             ax.plot(*zip(*front), "-", color="0.6", lw=3, alpha=0.5, zorder=0, label="Pareto front (bits/s)")
         for run, value in points:
-            r, color = run.results, colors[run.representation]
-            ax.plot([r["bits_per_sec"], r["nominal_bitrate"]], [value, value], "-", color=color, lw=0.8, alpha=0.5)
+            r, color = run.results.headline, colors[run.representation]
+            ax.plot([r.bits_per_sec, r.nominal_bitrate], [value, value], "-", color=color, lw=0.8, alpha=0.5)
             ci = ((results[run.label] or {}).get("metrics", {}).get(metric) or {}).get("ci95")
             yerr = [[max(value - ci[0], 0.0)], [max(ci[1] - value, 0.0)]] if ci else None  # the bootstrap interval
-            ax.errorbar(r["bits_per_sec"], value, yerr=yerr, fmt="o", color=color, capsize=3,
+            ax.errorbar(r.bits_per_sec, value, yerr=yerr, fmt="o", color=color, capsize=3,
                         mfc="white" if apart[run.label] else color, label=_name(run, apart))
-            ax.plot(r["nominal_bitrate"], value, "|", color=color, ms=12, mew=2)
+            ax.plot(r.nominal_bitrate, value, "|", color=color, ms=12, mew=2)
         _log(ax, "x")
         ax.set_ylabel(label)
         _xlabel(ax, "bits/s: ● learned, | nominal", [run for run, _ in points], apart)

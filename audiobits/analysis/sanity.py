@@ -124,8 +124,8 @@ def check_vocab_use(results: Results, stats: TokenStats) -> Check:
     attainable = max(min(content_vocab, stats.content_tokens), 1)
     ratio = stats.distinct_content / attainable
     status = PASS if ratio >= VOCAB_USE[0] else FAIL if ratio < VOCAB_USE[1] else WARN
-    return Check("vocab use", status, f"{stats['distinct_content']} of {content_vocab} ids used "
-                                      f"({stats['distinct_content'] / content_vocab:.1%} of the vocab; {ratio:.1%} of "
+    return Check("vocab use", status, f"{stats.distinct_content} of {content_vocab} ids used "
+                                      f"({stats.distinct_content / content_vocab:.1%} of the vocab; {ratio:.1%} of "
                                       f"the {attainable} attainable; pass at {VOCAB_USE[0]:.0%})")
 
 
