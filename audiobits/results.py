@@ -541,11 +541,13 @@ def read_results(path: str | os.PathLike) -> Results:
     fix = ("It was cut off or overwritten after fit wrote it: rewrite it with `audiobits validate --ckpt_path <the "
            "run's checkpoint>`, or leave the run out.")
     data = read_json(path, fix=fix)
-    version = data.get("results_version") if isinstance(data, dict) else None
+    if not isinstance(data, dict):
+        raise ConfigValueError(f"{path}: holds a JSON {type(data).__name__}, not the object audiobits writes. {fix}")
+    version = data.get("results_version")
     if isinstance(version, int) and version > RESULTS_VERSION:
         raise ConfigValueError(f"{path}: results_version {version} is newer than this audiobits reads (up to "
                                f"{RESULTS_VERSION}); upgrade audiobits (pip install -U audiobits) to read it.")
-    if isinstance(data, dict) and version != RESULTS_VERSION:
+    if version != RESULTS_VERSION:
         raise ConfigValueError(f"{path}: results_version {version!r}, not the {RESULTS_VERSION} audiobits "
                                f"writes. {fix}")
     return from_json(Results, data, path, fix)
