@@ -11,7 +11,7 @@ import pytest
 from audiobits.bins import Codebook
 from audiobits.errors import AudiobitsError
 from audiobits.results import (RESULTS_FILE, RESULTS_VERSION, CurvePoint, Kgram, KgramOrder, LanguageScore, ModelShape,
-                               PassRates, Provenance, Results, StillLearning, Throughput, TokenStats, TrainerRecord,
+                               PassRates, Provenance, StillLearning, Throughput, TokenStats, TrainerRecord,
                                read_results)
 
 V2 = Path(__file__).parent / "fixtures" / "results_v2"

@@ -27,8 +27,8 @@ from audiobits.analysis.runs import Run, load_runs, note_printer
 from audiobits.scaling.law import (LAW_PARAMETERS, MIN_POINTS, LawFit, bootstrap_floor, fit_law, leave_one_out,
                                    leave_one_out_reason)
 from audiobits.scaling.sweep_records import Point, planned_points, read_sweep_record
+from audiobits.scaling.scaling_file import SCALING_FILE
 
-SCALING_FILE = "scaling.json"
 
 
 @dataclass
