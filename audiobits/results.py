@@ -122,9 +122,6 @@ class Provenance:
     seed: int | None  # the seed Lightning's seed_everything set (PL_GLOBAL_SEED)
     config_sha256: str | None  # sha256 of the resolved config (config.yaml), keys sorted; None when there is none
 
-    def as_dict(self) -> dict:
-        return asdict(self)
-
 
 @dataclass(frozen=True)
 class LanguageScore:

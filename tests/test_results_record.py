@@ -11,7 +11,7 @@ import pytest
 from audiobits.bins import Codebook
 from audiobits.errors import AudiobitsError
 from audiobits.results import (RESULTS_FILE, RESULTS_VERSION, CurvePoint, Kgram, KgramOrder, LanguageScore, ModelShape,
-                               PassRates, Provenance, StillLearning, Throughput, TokenStats, TrainerRecord,
+                               PassRates, Provenance, StillLearning, Throughput, TokenStats, TrainerRecord, Truth,
                                read_results)
 
 V2 = Path(__file__).parent / "fixtures" / "results_v2"
@@ -34,9 +34,11 @@ def rewrite(tmp_path: Path, data: dict) -> Path:
 
 def test_the_v2_fixtures_cover_every_block():
     assert [f.name for f in FILES] == ["codec2_3200.json", "codec2_700c_given_phonemes.json",
-                                       "multilingual_codec2_3200.json"]
-    keys = set().union(*(json.loads(f.read_text()) for f in FILES))
-    assert {"kgram", "truth", "conditional", "provenance", "languages", "still_learning", "mfu_note"} <= keys
+                                       "markov_truth_utterance_reset.json", "multilingual_codec2_3200.json"]
+    files = [json.loads(f.read_text()) for f in FILES]
+    assert {"kgram", "truth", "conditional", "provenance", "languages", "still_learning", "mfu_note",
+            "utterance_reset"} <= set().union(*files)
+    assert any(f.get("truth") for f in files) and any(f["languages"] for f in files)
 
 
 @pytest.mark.parametrize("fixture", FILES, ids=lambda f: f.stem)
@@ -75,6 +77,14 @@ def test_every_field_of_a_v2_file_is_its_key(tmp_path):
     assert r.val_curve == [CurvePoint(**p) for p in data["val_curve"]]
     assert r.still_learning == StillLearning(**data["still_learning"])
     assert r.throughput == Throughput(**{k: data[k] for k in Throughput.__dataclass_fields__})
+
+
+def test_the_truth_and_utterance_reset_blocks_read_as_records(tmp_path):
+    data = json.loads((V2 / "markov_truth_utterance_reset.json").read_text())
+    r = read_results(run_dir(tmp_path, V2 / "markov_truth_utterance_reset.json"))
+    assert r.truth == Truth(**data["truth"]) and r.truth.ratio == pytest.approx(r.headline.bits_per_token
+                                                                              / r.truth.true_bits_per_token)
+    assert r.utterance_reset == PassRates(**data["utterance_reset"]) and r.utterance_reset != r.non_overlapping
 
 
 def test_the_paired_and_multilingual_blocks_read_as_records(tmp_path):
