@@ -1,8 +1,10 @@
 """The results record of one run (``results.json``): every docs/metrics.md metric from validation sums
 (each key in docs/results.md).
 
-Written by :class:`audiobits.callbacks.ResultsWriter` at the end of fit and read back by ``audiobits report``; one
-function builds it so the file, the report and the tests agree on every definition.
+`Results` and its blocks are the file's one typed record: `compute_results` builds it (one function, so the file,
+the report and the tests agree on every definition), :class:`audiobits.callbacks.ResultsWriter` adds what fit
+measured beside the evaluation and writes it (`Results.write`) at the end of fit, and every reader goes through
+`read_results`.
 """
 
 from __future__ import annotations

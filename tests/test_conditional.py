@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -152,15 +153,19 @@ def paired_run(name, target, paired, none, given, both=None, corpus="c"):
              "information": {"paired": {"bits_per_sec": none - given, "ci95": [0, 1]}},
              "decomposition": None if both is None else {"total": none, "words": none - given,
                                                          "speaker": given - both, "rest": both}}
-    results = {"corpus": corpus, "representation": f"{target}_given_{paired}", "bits_per_sec": given,
-               "conditional": block}
-    return Run(Path(name), results, label=name)
+    return Run(Path(name), run_results(corpus, f"{target}_given_{paired}", given, block), label=name)
+
+
+def run_results(corpus: str, representation: str, bits_per_sec: float, conditional: dict | None = None):
+    """The fields of a `Results` the conditional report reads."""
+    return SimpleNamespace(corpus=corpus, representation=representation, conditional=conditional,
+                           headline=SimpleNamespace(bits_per_sec=bits_per_sec))
 
 
 def test_report_view_checks_identity_and_lays_the_decomposition_beside_the_seed_subtraction():
     runs = [paired_run("a|t", "mimi", "text", 600.0, 570.0, 530.0), paired_run("t|a", "text", "mimi", 35.0, 4.0),
-            Run(Path("t"), {"corpus": "c", "representation": "text", "bits_per_sec": 34.0}, label="t"),
-            Run(Path("m"), {"corpus": "c", "representation": "mimi", "bits_per_sec": 610.0}, label="m")]
+            Run(Path("t"), run_results("c", "text", 34.0), label="t"),
+            Run(Path("m"), run_results("c", "mimi", 610.0), label="m")]
     assert len(conditional_rows(runs)) == 2
     assert identity_check(conditional_rows(runs)) == [("mimi", "text", 30.0, 31.0)]
     (row,) = decomposition_rows(runs)

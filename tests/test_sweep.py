@@ -113,9 +113,9 @@ def test_sweep_and_scaling_on_the_demo_corpus(demo_output, tmp_path, capsys):
     for run in runs:
         if run.path.name == "cooldown_0.5":
             main_run = next(r for r in runs if r.path == run.path.parent / "main")
-            assert run.results["train_tokens"] <= main_run.results["train_tokens"]
+            assert run.results.train_tokens <= main_run.results.train_tokens
             if run.representation == "mulaw":
-                assert run.results["train_tokens"] < main_run.results["train_tokens"]
+                assert run.results.train_tokens < main_run.results.train_tokens
     main(["scaling", *sweeps, "--out", str(tmp_path / "scaling"), "--resamples", "20"])
     records = read_scaling(tmp_path / "scaling")
     assert sorted(r["representation"] for r in records) == ["mulaw", "phonemes"]

@@ -72,7 +72,7 @@ def identity_check(rows: list[ConditionalRow]) -> list[tuple[str, str, float, fl
 def single_stream_rates(runs: list[Run]) -> dict[tuple[str, str], float]:
     """(corpus, representation) → bits/sec of single-stream runs (the seed's numbers to subtract)."""
     return {(r.results.corpus, r.results.representation): r.results.headline.bits_per_sec for r in runs
-            if "conditional" not in r.results}
+            if r.results.conditional is None}
 
 
 def decomposition_rows(runs: list[Run]) -> list[DecompositionRow]:
