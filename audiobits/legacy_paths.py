@@ -47,7 +47,7 @@ MOVED = {
     "audiobits.kgram": "audiobits.analysis.kgram",
     "audiobits.learning_curve": "audiobits.analysis.learning_curve",
     "audiobits.known_truth": "audiobits.analysis.known_truth",
-    "audiobits.languages": "audiobits.analysis.languages",
+    "audiobits.languages": "audiobits.results",
     "audiobits.language_report": "audiobits.analysis.language_report",
     "audiobits.conditional": "audiobits.analysis.conditional",
     "audiobits.conditional_report": "audiobits.analysis.conditional_report",

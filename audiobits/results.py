@@ -1,8 +1,10 @@
 """The results record of one run (``results.json``): every docs/metrics.md metric from validation sums
 (each key in docs/results.md).
 
-Written by :class:`audiobits.callbacks.ResultsWriter` at the end of fit and read back by ``audiobits report``; one
-function builds it so the file, the report and the tests agree on every definition.
+`Results` and its blocks are the file's one typed record: `compute_results` builds it (one function, so the file,
+the report and the tests agree on every definition), :class:`audiobits.callbacks.ResultsWriter` adds what fit
+measured beside the evaluation and writes it (`Results.write`) at the end of fit, and every reader goes through
+`read_results`.
 """
 
 from __future__ import annotations
@@ -11,17 +13,18 @@ import hashlib
 import json
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from audiobits import metrics
-from audiobits.bins import BinMeta, SplitBins
+from audiobits.bins import BinMeta, Codebook, SplitBins
 from audiobits.errors import ConfigValueError, MissingFileError
 from audiobits.files import read_json, write_atomic, write_text_atomic
-from audiobits.analysis.languages import languages_block, score_languages
-from audiobits.training.trainer_options import TrainerRecord
+from audiobits.records import FLAT, OMITTED_WHEN_NONE, from_json, to_json
+from audiobits.study_options import OPTIONS, study_precision
 
 RESULTS_FILE = "results.json"
 UTTERANCES_FILE = "val_utterances.npz"
@@ -67,6 +70,282 @@ class ModelShape:
     seq_len: int
 
 
+@dataclass(frozen=True)
+class TrainerRecord:
+    """results.json's ``trainer`` block: the honoured options as the Trainer resolved them (so ``fast_dev_run`` or
+    ``overfit_batches`` show through the limits they set), its precision and the device type it trained on."""
+
+    max_steps: int
+    limit_train_batches: int | float
+    accumulate_grad_batches: int
+    gradient_clip_val: int | float | None
+    precision: str
+    device: str
+    limit_val_batches: int | float
+    val_check_interval: int | float
+
+    @classmethod
+    def from_dict(cls, record: Any, path: str | os.PathLike,
+                  fix: str = "Restore it, or leave the run out.") -> TrainerRecord:
+        """The record kept in ``path`` (results.json's ``trainer`` block, or a checkpoint's); one that is not an
+        object with exactly these fields (cut down or edited by hand) raises `ConfigValueError` naming the file and
+        ``fix``, so a report skips that run alone."""
+        names = [f.name for f in fields(cls)]
+        if not isinstance(record, dict) or sorted(record) != sorted(names):
+            found = sorted(record) if isinstance(record, dict) else type(record).__name__
+            raise ConfigValueError(f"{path}: its trainer block is {found}, not the fields {names} audiobits writes; "
+                                   f"it was edited after fit wrote it. {fix}")
+        return cls(**record)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def deviations(self) -> list[str]:
+        """Each honoured option this run set apart from the study, and what that means (``trainer.max_steps=5 (a
+        step limit, not the epoch's end)``); [] when it ran as the study fixes them."""
+        found = [f"trainer.{o.name}={getattr(self, o.name)!r} ({o.why})" for o in OPTIONS
+                 if o.action == "flag" and not o.keeps(getattr(self, o.name))]
+        study = study_precision(self.device)
+        if self.precision != study:
+            found.append(f"trainer.precision={self.precision} (the study's is {study} on {self.device})")
+        return found
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """What produced a results.json: code, packages, device, seed and a hash of the resolved config."""
+
+    audiobits_version: str
+    git_commit: str | None  # of the audiobits source tree; None when not run from a git checkout; "+dirty" appended
+    torch_version: str | None  # torch.__version__: with the build's CUDA version, e.g. 2.9.1+cu128
+    lightning_version: str | None
+    codec_package: str | None  # the encoder's package and version from the bins' meta.json, e.g. "moshi 0.2.13"
+    device: str  # e.g. "cuda: NVIDIA H100 80GB HBM3" or "cpu"
+    seed: int | None  # the seed Lightning's seed_everything set (PL_GLOBAL_SEED)
+    config_sha256: str | None  # sha256 of the resolved config (config.yaml), keys sorted; None when there is none
+
+
+@dataclass(frozen=True)
+class LanguageScore:
+    """One language's share of a validation pass: how much was scored and the rates it gives."""
+
+    language: str
+    utterances: int
+    speakers: int | None
+    seconds: float
+    tokens: int
+    bits_per_token: float
+    tokens_per_sec: float
+    bits_per_sec: float
+    bits_per_sec_ci95: list[float]
+    ci_kind: str
+
+
+def score_languages(languages: np.ndarray, nats: np.ndarray, tokens: np.ndarray, seconds: np.ndarray,
+                    speakers: np.ndarray | None = None, resamples: int = 10_000, seed: int = 0
+                    ) -> dict[str, LanguageScore]:
+    """Per language (sorted), bits/token, tokens/s and bits/s of its scored utterances (``tokens > 0``) with a
+    bootstrap 95 % interval; ``seconds`` are each utterance's scored seconds."""
+    languages, nats, tokens, seconds = (np.asarray(a) for a in (languages, nats, tokens, seconds))
+    out: dict[str, LanguageScore] = {}
+    for language in sorted(set(languages[tokens > 0].tolist())):
+        mine = (languages == language) & (tokens > 0)
+        voices = None if speakers is None else np.asarray(speakers)[mine]
+        clusters = voices if voices is not None and len(np.unique(voices)) >= 2 else None
+        total_nats, total_tokens, total_seconds = float(nats[mine].sum()), int(tokens[mine].sum()), \
+            float(seconds[mine].sum())
+        out[language] = LanguageScore(
+            language=language, utterances=int(mine.sum()),
+            speakers=None if voices is None else int(len(np.unique(voices))), seconds=total_seconds,
+            tokens=total_tokens, bits_per_token=metrics.bits_per_token(total_nats, total_tokens),
+            tokens_per_sec=metrics.tokens_per_second(total_tokens, total_seconds),
+            bits_per_sec=metrics.bits_per_second(total_nats, total_seconds),
+            bits_per_sec_ci95=list(metrics.bootstrap_bits_per_second(nats[mine], seconds[mine], resamples=resamples,
+                                                                     seed=seed, clusters=clusters)),
+            ci_kind="speakers" if clusters is not None else "utterances")
+    return out
+
+
+@dataclass(kw_only=True)
+class PassRates:
+    """One evaluation pass's rates (:func:`rates`) and bootstrap intervals (:func:`intervals`): the headline at the
+    top level of results.json, the ``non_overlapping`` and ``utterance_reset`` blocks."""
+
+    val_tokens: int
+    val_utterances: int
+    val_seconds: float
+    val_text_bytes: float
+    bits_per_token: float
+    tokens_per_sec: float
+    content_tokens_per_sec: float | None = field(default=None, metadata=OMITTED_WHEN_NONE)  # absent in older files
+    bits_per_sec: float
+    bits_per_byte: float | None
+    seed_convention_bits_per_sec: float | None
+    nominal_bitrate: float | None
+    flat_capacity: float | None
+    utilization_nominal: float | None
+    utilization_flat: float | None
+    bits_per_sec_ci95: list[float]
+    ci_kind: str
+    bits_per_sec_ci95_speakers: list[float] | None
+    bits_per_sec_ci95_utterances: list[float]
+    val_speakers: int | None
+
+
+@dataclass(kw_only=True)
+class TokenStats:
+    """Unigram statistics of a split (``val_token_stats``): every token, EOS included, as the model's targets are."""
+
+    tokens: int
+    content_tokens: int
+    distinct: int
+    distinct_content: int
+    unigram_entropy: float
+
+
+@dataclass(kw_only=True)
+class KgramOrder:
+    """One k-gram order's score of the val targets (`audiobits.analysis.baselines`)."""
+
+    order: int
+    bits_per_token: float
+    bits_per_sec: float
+
+
+@dataclass(kw_only=True)
+class Kgram:
+    """The ``kgram`` block: every order's score, the best, and the model's paired gain over it (None where the
+    headline did not score every target)."""
+
+    method: str
+    orders: list[KgramOrder]
+    best_order: int
+    best_bits_per_token: float
+    best_bits_per_sec: float
+    gain_bits_per_sec: float | None
+    gain_bits_per_sec_ci95: list[float] | None
+    gain_ci_kind: str | None
+    beats_best: bool | None
+
+
+@dataclass(kw_only=True)
+class Truth:
+    """The ``truth`` block on bins of a known source (`audiobits.analysis.known_truth`)."""
+
+    true_bits_per_token: float
+    entropy_rate_bits_per_token: float | None
+    ratio: float | None
+    gap_bits_per_token: float | None
+    noise_bits_per_token: float
+    below_truth: bool | None
+
+
+@dataclass(kw_only=True)
+class CurvePoint:
+    """One validation during fit (``val_curve``): training tokens so far and non-overlapping bits/token."""
+
+    train_tokens: int
+    bits_per_token: float
+
+
+@dataclass(kw_only=True)
+class StillLearning:
+    """The ``still_learning`` block (`audiobits.analysis.learning_curve`)."""
+
+    tail: float
+    threshold_relative: float
+    drop_bits_per_token: float | None
+    drop_relative: float | None
+    still_learning: bool | None
+    why_unknown: str | None
+
+
+@dataclass(frozen=True)
+class Throughput:
+    """How fast fit trained (docs/performance.md, "Throughput"); its keys sit at results.json's top level."""
+
+    train_tokens_per_sec: float | None  # all ranks together, timed from the first logged step (compile excluded)
+    train_samples_per_sec: float | None  # windows of seq_len tokens per second
+    mfu: float | None  # full training FLOPs per token × tokens/s per device ÷ the device's dense bf16 peak
+    mfu_note: str  # what the peak was, or why there is no MFU
+    peak_device_memory_gib: float | None  # torch.cuda.max_memory_allocated on rank 0; None on the CPU
+
+
+@dataclass(kw_only=True)
+class Results:
+    """One run's results.json (docs/results.md: every key); fields in the file's order. ``headline`` and
+    ``throughput`` sit flat at the top level; blocks older files or other kinds of run lack are None."""
+
+    results_version: int = RESULTS_VERSION  # the schema version
+    representation: str
+    corpus: str
+    encoder: dict[str, Any]  # meta.json's encoder record
+    weights: str
+    flattening: str
+    codebooks: list[Codebook]
+    vocab_size: int
+    tokens_per_frame: int
+    val_utterance_set: str
+    finished: bool
+    trainer: TrainerRecord | None
+    val_scored_fraction: float
+    eval_stride: int
+    context_tokens: int
+    context_seconds: float
+    headline: PassRates = field(metadata=FLAT)
+    non_overlapping: PassRates
+    utterance_reset: PassRates | None = field(default=None, metadata=OMITTED_WHEN_NONE)
+    languages: dict[str, LanguageScore] = field(default_factory=dict)
+    bits_by_context: list[dict[str, Any]] = field(default_factory=list)  # metrics.bits_by_context's buckets
+    storage_bits: int
+    info_per_storage: float
+    train_tokens: int
+    train_flops_trunk: float
+    train_flops_full: float
+    inference_flops_per_bit_trunk: float
+    inference_flops_per_bit_full: float
+    bits_per_position: list[float | None]
+    val_token_stats: TokenStats | None = field(default=None, metadata=OMITTED_WHEN_NONE)  # absent in older files
+    model: ModelShape
+    global_step: int | None = field(default=None, metadata=OMITTED_WHEN_NONE)
+    eval_precision: str | None = field(default=None, metadata=OMITTED_WHEN_NONE)
+    provenance: Provenance | None = field(default=None, metadata=OMITTED_WHEN_NONE)
+    conditional: dict[str, Any] | None = field(default=None, metadata=OMITTED_WHEN_NONE)  # docs/conditional.md
+    kgram: Kgram | None = field(default=None, metadata=OMITTED_WHEN_NONE)
+    truth: Truth | None = field(default=None, metadata=OMITTED_WHEN_NONE)  # written (null too) beside kgram
+    val_curve: list[CurvePoint] | None = field(default=None, metadata=OMITTED_WHEN_NONE)
+    still_learning: StillLearning | None = field(default=None, metadata=OMITTED_WHEN_NONE)
+    throughput: Throughput | None = field(default=None, metadata=FLAT)
+
+    def as_json(self) -> dict[str, Any]:
+        """The object results.json holds: the fields in order, flat blocks spread, absent blocks left out; ``truth``
+        is written whenever ``kgram`` is (null on bins of no known source)."""
+        out = to_json(self)
+        if self.kgram is not None and self.truth is None:
+            items = list(out.items())
+            at = list(out).index("kgram") + 1
+            out = dict(items[:at] + [("truth", None)] + items[at:])
+        return out
+
+    def write(self, directory: str | os.PathLike) -> Path:
+        """Write ``results.json`` atomically into ``directory``."""
+        path = Path(directory) / RESULTS_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(path, json.dumps(self.as_json(), indent=2, default=_json_default) + "\n")
+        return path
+
+    def trainer_deviations(self) -> list[str] | None:
+        """:meth:`TrainerRecord.deviations`, and an evaluation in another precision than training's
+        (``eval_precision``, `audiobits validate`'s own); None when the file records no trainer options (written
+        before they were recorded)."""
+        if self.trainer is None:
+            return None
+        evaluated = self.eval_precision or self.trainer.precision
+        other = [] if evaluated == self.trainer.precision else [
+            f"eval_precision={evaluated} (trained in {self.trainer.precision}: precision changes the evaluation)"]
+        return self.trainer.deviations() + other
+
+
 def utterance_set_digest(split: SplitBins) -> str:
     """A short hash of a split's utterance ids in order: equal digests mean the same utterance set."""
     return hashlib.sha256("\n".join(map(str, split.ids)).encode()).hexdigest()[:16]
@@ -85,13 +364,12 @@ def scored_share(split: SplitBins, sums: ValidationSums) -> np.ndarray:
     return sums.tokens_per_utterance / np.maximum(targets, 1)
 
 
-def token_stats(split: SplitBins, vocab_size: int, eos_id: int) -> dict:
+def token_stats(split: SplitBins, vocab_size: int, eos_id: int) -> TokenStats:
     """Unigram statistics of a split (every token, EOS included, as the model's targets are)."""
     counts = np.bincount(np.asarray(split.tokens), minlength=vocab_size)
     content = np.delete(counts, eos_id)
-    return {"tokens": int(counts.sum()), "content_tokens": int(content.sum()),
-            "distinct": int((counts > 0).sum()), "distinct_content": int((content > 0).sum()),
-            "unigram_entropy": metrics.unigram_entropy(counts)}
+    return TokenStats(tokens=int(counts.sum()), content_tokens=int(content.sum()), distinct=int((counts > 0).sum()),
+                      distinct_content=int((content > 0).sum()), unigram_entropy=metrics.unigram_entropy(counts))
 
 
 def rates(meta: BinMeta, val: SplitBins, sums: ValidationSums) -> dict:
@@ -149,13 +427,14 @@ def intervals(val: SplitBins, sums: ValidationSums, resamples: int = 10_000, see
             "val_speakers": None if val.speakers is None else int(len(np.unique(val.speakers[scored])))}
 
 
-def per_language(val: SplitBins, sums: ValidationSums, resamples: int = 10_000, seed: int = 0) -> dict[str, dict]:
-    """results.json ``languages``: the pass's rates per utterance language (:mod:`audiobits.analysis.languages`); empty
-    when the corpus records no language for every val utterance."""
+def per_language(val: SplitBins, sums: ValidationSums, resamples: int = 10_000,
+                 seed: int = 0) -> dict[str, LanguageScore]:
+    """results.json ``languages``: the pass's rates per utterance language (:func:`score_languages`); empty when the
+    corpus records no language for every val utterance."""
     if val.languages is None:
         return {}
-    return languages_block(score_languages(val.languages, sums.nats_per_utterance, sums.tokens_per_utterance,
-                                           val.seconds * scored_share(val, sums), val.speakers, resamples, seed))
+    return score_languages(val.languages, sums.nats_per_utterance, sums.tokens_per_utterance,
+                           val.seconds * scored_share(val, sums), val.speakers, resamples, seed)
 
 
 def context_curve(val: SplitBins, sums: ValidationSums, tokens_per_sec: float, resamples: int = 10_000,
@@ -181,60 +460,54 @@ def context_curve(val: SplitBins, sums: ValidationSums, tokens_per_sec: float, r
     return buckets
 
 
+def pass_rates(meta: BinMeta, val: SplitBins, sums: ValidationSums, resamples: int = 10_000,
+               seed: int = 0) -> PassRates:
+    """One pass's `PassRates`: its :func:`rates` and :func:`intervals`."""
+    return PassRates(**rates(meta, val, sums), **intervals(val, sums, resamples, seed))
+
+
 def compute_results(meta: BinMeta, val: SplitBins, sums: ValidationSums, model: ModelShape, train_tokens: int,
                     finished: bool, bootstrap_resamples: int = 10_000, seed: int = 0,
                     passes: dict[str, ValidationSums] | None = None, eval_stride: int | None = None,
-                    trainer: TrainerRecord | None = None) -> dict:
+                    trainer: TrainerRecord | None = None) -> Results:
     """All docs/metrics.md metrics for one run. ``sums`` is the non-overlapping pass; ``passes`` the final evaluation's
-    other passes (``sliding`` at ``eval_stride``, ``utterance_reset``). The headline (top-level keys) is the sliding
-    pass when there is one, else the non-overlapping pass (``eval_stride`` = ``seq_len`` then says so). ``trainer``:
-    the options the run trained with (`audiobits.training.trainer_options`), ``null`` when not known."""
+    other passes (``sliding`` at ``eval_stride``, ``utterance_reset``). The headline is the sliding pass when there
+    is one, else the non-overlapping pass (``eval_stride`` = ``seq_len`` then says so). ``trainer``: the options the
+    run trained with (`audiobits.training.trainer_options`), None when not known. What fit adds after the evaluation
+    (provenance, baselines, curve, speed) the caller sets on the record."""
     passes = passes or {}
-    headline = passes.get("sliding", sums)
-    rate = rates(meta, val, headline)
-    b = rate["bits_per_token"]
+    headline_sums = passes.get("sliding", sums)
+    headline = pass_rates(meta, val, headline_sums, bootstrap_resamples, seed)
+    b = headline.bits_per_token
     n, v, d, layers, ctx = (model.non_embedding_params, model.vocab_size, model.n_embd, model.n_layer,
                             model.seq_len)
     inference_full = metrics.inference_flops_per_token_full(n, v, d, layers, ctx)
     phase_bits = [metrics.bits_per_token(float(x), int(t)) if t else None
-                  for x, t in zip(headline.nats_per_phase, headline.tokens_per_phase)]
-    blocks = {"non_overlapping": {**rates(meta, val, sums), **intervals(val, sums, bootstrap_resamples, seed)}}
-    if "utterance_reset" in passes:
-        reset = passes["utterance_reset"]
-        blocks["utterance_reset"] = {**rates(meta, val, reset), **intervals(val, reset, bootstrap_resamples, seed)}
-    return {
-        "results_version": RESULTS_VERSION,
-        "representation": meta.representation,
-        "corpus": meta.corpus,
-        "encoder": meta.encoder,
-        "weights": meta.encoder.get("weights", "n/a"),
-        "flattening": meta.flattening,
-        "codebooks": [vars(c) for c in meta.codebooks],
-        "vocab_size": meta.vocab_size,
-        "tokens_per_frame": meta.tokens_per_frame,
-        "val_utterance_set": utterance_set_digest(val),
-        "finished": finished,
-        "trainer": None if trainer is None else trainer.as_dict(),
-        "val_scored_fraction": scored_fraction(val, headline),
-        "eval_stride": int(eval_stride) if "sliding" in passes else int(model.seq_len),
-        "context_tokens": int(model.seq_len),
-        "context_seconds": model.seq_len / rate["tokens_per_sec"],
-        **rate,
-        **intervals(val, headline, bootstrap_resamples, seed),
-        **blocks,
-        "languages": per_language(val, headline, bootstrap_resamples, seed),
-        "bits_by_context": context_curve(val, sums, rate["tokens_per_sec"], bootstrap_resamples, seed),
-        "storage_bits": meta.storage_bits,
-        "info_per_storage": metrics.info_per_storage(b, meta.storage_bits),
-        "train_tokens": int(train_tokens),
-        "train_flops_trunk": metrics.training_flops_trunk(n, train_tokens),
-        "train_flops_full": metrics.training_flops_full(n, v, d, layers, ctx, train_tokens),
-        "inference_flops_per_bit_trunk": metrics.inference_flops_per_bit(2.0 * n, b),
-        "inference_flops_per_bit_full": metrics.inference_flops_per_bit(inference_full, b),
-        "bits_per_position": phase_bits,
-        "val_token_stats": token_stats(val, meta.vocab_size, meta.eos_id),
-        "model": vars(model).copy(),
-    }
+                  for x, t in zip(headline_sums.nats_per_phase, headline_sums.tokens_per_phase)]
+    reset = passes.get("utterance_reset")
+    return Results(
+        representation=meta.representation, corpus=meta.corpus, encoder=meta.encoder,
+        weights=meta.encoder.get("weights", "n/a"), flattening=meta.flattening,
+        codebooks=[Codebook(**vars(c)) for c in meta.codebooks], vocab_size=meta.vocab_size,
+        tokens_per_frame=meta.tokens_per_frame, val_utterance_set=utterance_set_digest(val), finished=finished,
+        trainer=trainer, val_scored_fraction=scored_fraction(val, headline_sums),
+        eval_stride=int(eval_stride) if "sliding" in passes else int(model.seq_len),
+        context_tokens=int(model.seq_len), context_seconds=model.seq_len / headline.tokens_per_sec,
+        headline=headline,
+        non_overlapping=pass_rates(meta, val, sums, bootstrap_resamples, seed),
+        utterance_reset=None if reset is None else pass_rates(meta, val, reset, bootstrap_resamples, seed),
+        languages=per_language(val, headline_sums, bootstrap_resamples, seed),
+        bits_by_context=context_curve(val, sums, headline.tokens_per_sec, bootstrap_resamples, seed),
+        storage_bits=meta.storage_bits,
+        info_per_storage=metrics.info_per_storage(b, meta.storage_bits),
+        train_tokens=int(train_tokens),
+        train_flops_trunk=metrics.training_flops_trunk(n, train_tokens),
+        train_flops_full=metrics.training_flops_full(n, v, d, layers, ctx, train_tokens),
+        inference_flops_per_bit_trunk=metrics.inference_flops_per_bit(2.0 * n, b),
+        inference_flops_per_bit_full=metrics.inference_flops_per_bit(inference_full, b),
+        bits_per_position=phase_bits,
+        val_token_stats=token_stats(val, meta.vocab_size, meta.eos_id),
+        model=ModelShape(**vars(model)))
 
 
 def write_val_utterances(val: SplitBins, sums: ValidationSums, directory: str | os.PathLike) -> Path:
@@ -254,29 +527,29 @@ def write_val_utterances(val: SplitBins, sums: ValidationSums, directory: str | 
     return path
 
 
-def write_results(results: dict, directory: str | os.PathLike) -> Path:
-    """Write ``results.json`` atomically into ``directory``."""
-    path = Path(directory) / RESULTS_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(path, json.dumps(results, indent=2, default=_json_default) + "\n")
-    return path
-
-
-def read_results(path: str | os.PathLike) -> dict:
+def read_results(path: str | os.PathLike) -> Results:
     """Read a run's results; ``path`` is the file or the run directory holding it. A missing, damaged (truncated,
-    overwritten) or foreign file raises an `AudiobitsError` naming it, so a caller can skip that run and go on."""
+    overwritten), foreign or newer file, or one lacking a field, raises an `AudiobitsError` naming it, so a caller
+    can skip that run and go on."""
     path = Path(path)
     if path.is_dir():
         path = path / RESULTS_FILE
     if not path.is_file():
         raise MissingFileError(f"{path} not found: the run did not finish fit (results.json is written at the end "
                                "of `audiobits fit`). Finish or resume it with `--ckpt_path last`.")
-    results = read_json(path, fix="It was cut off or overwritten after fit wrote it: rewrite it with `audiobits "
-                                  "validate --ckpt_path <the run's checkpoint>`, or leave the run out.")
-    if not isinstance(results, dict):
-        raise ConfigValueError(f"{path}: holds a JSON {type(results).__name__}, not the object audiobits writes; "
-                               "rewrite it with `audiobits validate`, or leave the run out.")
-    return results
+    fix = ("It was cut off or overwritten after fit wrote it: rewrite it with `audiobits validate --ckpt_path <the "
+           "run's checkpoint>`, or leave the run out.")
+    data = read_json(path, fix=fix)
+    if not isinstance(data, dict):
+        raise ConfigValueError(f"{path}: holds a JSON {type(data).__name__}, not the object audiobits writes. {fix}")
+    version = data.get("results_version")
+    if isinstance(version, int) and version > RESULTS_VERSION:
+        raise ConfigValueError(f"{path}: results_version {version} is newer than this audiobits reads (up to "
+                               f"{RESULTS_VERSION}); upgrade audiobits (pip install -U audiobits) to read it.")
+    if version != RESULTS_VERSION:
+        raise ConfigValueError(f"{path}: results_version {version!r}, not the {RESULTS_VERSION} audiobits "
+                               f"writes. {fix}")
+    return from_json(Results, data, path, fix)
 
 
 def _json_default(value):

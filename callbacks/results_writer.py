@@ -14,19 +14,18 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from audiobits import metrics
 from audiobits.analysis.baselines import kgram_record
 from audiobits.data import SLIDING
-from audiobits.errors import ConfigValueError
+from audiobits.errors import AudiobitsError, ConfigValueError
 from audiobits.training.evaluation import final_passes
-from audiobits.files import read_json
 from audiobits.training.provenance import collect, device_name
 from audiobits.analysis.known_truth import truth_record
 from audiobits.analysis.learning_curve import still_learning_record
 from audiobits.paired import PairedDataModule
-from audiobits.results import (RESULTS_FILE, ValidationSums, compute_results, scored_fraction, write_results,
-                               write_val_utterances)
+from audiobits.results import (RESULTS_FILE, CurvePoint, Throughput, TrainerRecord, ValidationSums,
+                               compute_results, read_results, scored_fraction, write_val_utterances)
 from audiobits.analysis.runs import CONFIG_FILE, read_config
-from audiobits.training.trainer_options import CHECKPOINT_KEY, TrainerRecord
+from audiobits.training.trainer_options import CHECKPOINT_KEY, trainer_record
 from audiobits.callbacks.cumulative_flops import trained_tokens
-from audiobits.callbacks.throughput import Throughput, TrainingThroughput
+from audiobits.callbacks.throughput import TrainingThroughput
 
 CURVE_KEY = "audiobits_val_curve"  # the checkpoint's validation curve so far, so a resumed run keeps its start
 
@@ -47,7 +46,7 @@ class Trained(NamedTuple):
     step: int
     options: TrainerRecord | None
     curve: list[tuple[int, float]]  # (training tokens, non-overlapping val bits/token) of each validation in fit
-    throughput: dict | None = None  # `Throughput`'s keys, as fit measured them (None: not measured)
+    throughput: Throughput | None = None  # as fit measured it (None: not measured)
 
 
 def fitted_training(path: Path) -> Trained:
@@ -56,16 +55,13 @@ def fitted_training(path: Path) -> Trained:
     writes it anew from the checkpoint."""
     fix = (f"Move it aside (mv {path} {path}.damaged) and run the same `audiobits validate` again: it writes "
            f"{RESULTS_FILE} anew from the checkpoint.")
-    fitted = read_json(path, fix)
-    missing = [k for k in ("train_tokens", "finished") if not isinstance(fitted, dict) or k not in fitted]
-    if missing:
-        raise ConfigValueError(f"{path}: lacks {missing}, which fit records. {fix}")
-    record = fitted.get("trainer")
-    options = None if record is None else TrainerRecord.from_dict(record, path, fix)
-    curve = [(p["train_tokens"], p["bits_per_token"]) for p in fitted.get("val_curve", [])]
-    speed = {k: fitted[k] for k in Throughput.__dataclass_fields__ if k in fitted}
-    return Trained(fitted["train_tokens"], fitted["finished"], fitted.get("global_step", 0), options, curve,
-                   speed or None)
+    try:
+        fitted = read_results(path)
+    except AudiobitsError as e:
+        raise ConfigValueError(f"{e} {fix}") from e
+    curve = [(p.train_tokens, p.bits_per_token) for p in fitted.val_curve or []]
+    return Trained(fitted.train_tokens, fitted.finished, fitted.global_step or 0, fitted.trainer, curve,
+                   fitted.throughput)
 
 
 class ResultsWriter(L.Callback):
@@ -101,7 +97,7 @@ class ResultsWriter(L.Callback):
 
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
         """Keep the trainer options in the checkpoint, so that a resume with others is refused (`audiobits.cli`)."""
-        checkpoint[CHECKPOINT_KEY] = TrainerRecord.of(trainer).as_dict()
+        checkpoint[CHECKPOINT_KEY] = trainer_record(trainer).as_dict()
         checkpoint[CURVE_KEY] = list(self._curve)
 
     def on_load_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
@@ -144,28 +140,29 @@ class ResultsWriter(L.Callback):
         results = compute_results(datamodule.meta, val, self._sums, pl_module.shape, trained.train_tokens,
                                   trained.finished, self.bootstrap_resamples, self.seed, passes=self._passes,
                                   eval_stride=datamodule.eval_stride, trainer=trained.options)
-        results["global_step"] = trained.step
-        results["eval_precision"] = trainer.precision  # `audiobits validate` may evaluate in another than training's
+        results.global_step = trained.step
+        results.eval_precision = trainer.precision  # `audiobits validate` may evaluate in another than training's
         device = pl_module.device
         gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else None
-        results["provenance"] = collect(datamodule.meta.encoder, device_name(device.type, gpu),
-                                        read_config(directory / CONFIG_FILE)).as_dict()
+        results.provenance = collect(datamodule.meta.encoder, device_name(device.type, gpu),
+                                     read_config(directory / CONFIG_FILE))
         if isinstance(datamodule, PairedDataModule) and self._passes:  # a paired run: H(A), H(A|T), I(A;T), ...
-            results["conditional"] = datamodule.conditional_block(self._passes, self.bootstrap_resamples, self.seed)
+            results.conditional = datamodule.conditional_block(self._passes, self.bootstrap_resamples, self.seed)
         else:  # k-gram baselines and the truth are single-stream figures
-            results["kgram"] = kgram_record(datamodule.split("train"), val, datamodule.meta.vocab_size,
-                                            self._passes.get(SLIDING, self._sums), self.bootstrap_resamples, self.seed)
-            results["truth"] = truth_record(datamodule.meta.encoder, results)
-        results["val_curve"] = [{"train_tokens": t, "bits_per_token": b} for t, b in trained.curve]
-        results["still_learning"] = still_learning_record(trained.curve)
-        results.update(trained.throughput or {})
-        path = write_results(results, directory)
+            results.kgram = kgram_record(datamodule.split("train"), val, datamodule.meta.vocab_size,
+                                         self._passes.get(SLIDING, self._sums), self.bootstrap_resamples, self.seed)
+            results.truth = truth_record(datamodule.meta.encoder, results)
+        results.val_curve = [CurvePoint(train_tokens=t, bits_per_token=b) for t, b in trained.curve]
+        results.still_learning = still_learning_record(trained.curve)
+        results.throughput = trained.throughput
+        path = results.write(directory)
         write_val_utterances(val, self._passes.get(SLIDING, self._sums), directory)
-        low, high = results["bits_per_sec_ci95"]
-        rank_zero_info(f"results: {path}  bits/token {results['bits_per_token']:.4f}  bits/sec "
-                       f"{results['bits_per_sec']:.2f} [{low:.2f}, {high:.2f}] ({results['ci_kind']}; stride "
-                       f"{results['eval_stride']} of {results['context_tokens']} tokens = "
-                       f"{results['context_seconds']:.1f} s of context)")
+        headline = results.headline
+        low, high = headline.bits_per_sec_ci95
+        rank_zero_info(f"results: {path}  bits/token {headline.bits_per_token:.4f}  bits/sec "
+                       f"{headline.bits_per_sec:.2f} [{low:.2f}, {high:.2f}] ({headline.ci_kind}; stride "
+                       f"{results.eval_stride} of {results.context_tokens} tokens = "
+                       f"{results.context_seconds:.1f} s of context)")
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         log_dir = trainer.log_dir  # a broadcast: every rank must ask
@@ -180,10 +177,10 @@ class ResultsWriter(L.Callback):
         # Finished = the whole epoch was trained (max_steps / limit_train_batches can end it early) and validated.
         finished = (self._step == trainer.global_step and train_tokens == datamodule.train_target_tokens
                     and not trainer.interrupted)
-        speed = next((c.summary(trainer, pl_module).as_dict() for c in trainer.callbacks
+        speed = next((c.summary(trainer, pl_module) for c in trainer.callbacks
                       if isinstance(c, TrainingThroughput)), None)
         self._write(trainer, pl_module, Path(log_dir),
-                    Trained(train_tokens, finished, trainer.global_step, TrainerRecord.of(trainer), self._curve,
+                    Trained(train_tokens, finished, trainer.global_step, trainer_record(trainer), self._curve,
                             speed))
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

@@ -3,29 +3,15 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import lightning as L
 import torch
 
 from audiobits import metrics
+from audiobits.results import Throughput
 from audiobits.training.accelerators import bf16_peak
 from audiobits.callbacks.cumulative_flops import trained_tokens
-
-
-@dataclass(frozen=True)
-class Throughput:
-    """results.json's summary of a fit's speed (docs/performance.md, "Throughput")."""
-
-    train_tokens_per_sec: float | None  # all ranks together, timed from the first logged step (compile excluded)
-    train_samples_per_sec: float | None  # windows of seq_len tokens per second
-    mfu: float | None  # full training FLOPs per token × tokens/s per device ÷ the device's dense bf16 peak
-    mfu_note: str  # what the peak was, or why there is no MFU
-    peak_device_memory_gib: float | None  # torch.cuda.max_memory_allocated on rank 0; None on the CPU
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def device_peak(device: torch.device, configured: float | None) -> tuple[float | None, str]:

@@ -7,6 +7,7 @@ TensorBoard event files written by ``SummaryWriter``.
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -15,8 +16,7 @@ import yaml
 from torch.utils.tensorboard import SummaryWriter
 
 from audiobits.bins import BinMeta, BinWriter, Codebook, TokenBins
-from audiobits.results import ModelShape, ValidationSums, compute_results, write_results, write_val_utterances
-from audiobits.training.trainer_options import TrainerRecord
+from audiobits.results import ModelShape, TrainerRecord, ValidationSums, compute_results, write_val_utterances
 
 MIMI_SEM = [Codebook(2048, 12.5)]
 STUDY_TRAINER = TrainerRecord(max_steps=-1, limit_train_batches=1.0, accumulate_grad_batches=1, gradient_clip_val=None,
@@ -40,7 +40,7 @@ def make_run(root: Path, name: str, *, codebooks: list[Codebook] = MIMI_SEM, voc
              bits_per_token: float = 2.0, utterances: int = 40, seconds: float = 2.0, tokens_per_utt: int = 25,
              tokens_per_frame: int = 1, distinct: int | None = None, corpus: str = "demo", weights: str = "pretrained",
              representation: str | None = None, results_overrides: dict | None = None, curve: bool = True,
-             seed: int = 0, speakers: int = 0) -> Path:
+             seed: int = 0, speakers: int = 0, non_embedding_params: int = 10_000) -> Path:
     """A run dir ``root/runs/<name>/version_0`` whose val split has ``utterances`` × ``tokens_per_utt`` content
     tokens (+1 EOS each), ids drawn uniformly from ``distinct`` ids, and a model at exactly ``bits_per_token``;
     ``speakers`` > 0: utterance i is spoken by ``speaker<i mod speakers>``."""
@@ -69,13 +69,16 @@ def make_run(root: Path, name: str, *, codebooks: list[Codebook] = MIMI_SEM, voc
     sums = ValidationSums(per_utt * bits_per_token * math.log(2.0), per_utt,
                           np.arange(1, tokens_per_frame + 2) * phases * math.log(2.0), phases, offset_nats,
                           offset_tokens, *utterance_buckets(offset_nats, offset_tokens, utterances, rng))
-    model = ModelShape(non_embedding_params=10_000, vocab_size=vocab_size, n_layer=2, n_embd=32, seq_len=64)
+    model = ModelShape(non_embedding_params=non_embedding_params, vocab_size=vocab_size, n_layer=2, n_embd=32,
+                       seq_len=64)
     results = compute_results(meta, val, sums, model, train_tokens=4 * utterances * (tokens_per_utt + 1),
                               finished=True, bootstrap_resamples=200, trainer=STUDY_TRAINER)
-    results["global_step"] = 40  # as ResultsWriter adds it
-    results.update(results_overrides or {})
+    results.global_step = 40  # as ResultsWriter sets it
     run_dir = root / "runs" / name / "version_0"
-    write_results(results, run_dir)
+    results.write(run_dir)
+    if results_overrides:  # keys of the file set as given (an old or edited results.json)
+        path = run_dir / "results.json"
+        path.write_text(json.dumps({**json.loads(path.read_text()), **results_overrides}, indent=2) + "\n")
     write_val_utterances(val, sums, run_dir)
     config = {"seed_everything": 0, "model": {"n_layer": 2},
               "data": {"class_path": "audiobits.data.TokenBinDataModule", "init_args": {"bins_dir": str(bins)}}}
@@ -85,7 +88,7 @@ def make_run(root: Path, name: str, *, codebooks: list[Codebook] = MIMI_SEM, voc
         for step in (10, 20, 30, 40):
             bits = bits_per_token * (1 + 40 / step) / 2  # falls to bits_per_token at the last step
             writer.add_scalar("val/loss", bits * math.log(2.0), step)
-            writer.add_scalar("val/bits_per_sec", bits * results["tokens_per_sec"], step)
+            writer.add_scalar("val/bits_per_sec", bits * results.headline.tokens_per_sec, step)
             writer.add_scalar("train/loss", bits * math.log(2.0) * 1.1, step)
         writer.close()
     return run_dir

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from audiobits.bins import TokenBins
-from audiobits.scaling.calibrate import CALIBRATION_FILE, calibration_config
+from audiobits.scaling.calibrate import calibration_config
+from audiobits.scaling.calibration_file import CALIBRATION_FILE
 from audiobits.cli import main
 from audiobits.analysis.runs import find_run_dirs, load_run
 
@@ -31,7 +32,7 @@ def test_calibrate_like_the_demo_mulaw_run(demo_output, tmp_path, capsys):
     record = json.loads((tmp_path / "cal" / CALIBRATION_FILE).read_text())
     assert json.loads((run.path / CALIBRATION_FILE).read_text()) == record
     matched = TokenBins(tmp_path / "cal" / "bins")
-    assert matched.meta.vocab_size == run.results["vocab_size"]
+    assert matched.meta.vocab_size == run.results.vocab_size
     original = TokenBins(run.bins_dir())
     assert len(matched.split("train").ids) == len(original.split("train").ids)
     assert record["train_tokens"] == matched.split("train").num_tokens

@@ -16,7 +16,7 @@ from audiobits.bins import TokenBins
 from audiobits.cli import TOOLS, main
 from audiobits.training.trainer_cli import lightning_cli
 from audiobits.data import num_windows
-from audiobits.results import read_results
+from results_file import results_json
 from audiobits.analysis.runs import load_run
 from audiobits.analysis.sanity import check_run
 from audiobits.demo.synthetic import write_markov_bins
@@ -45,7 +45,7 @@ def markov(tmp_path_factory):
 def test_bits_per_token_lands_at_or_slightly_above_the_true_entropy_rate(tmp_path, markov):
     bins_dir, source = markov
     run = fit(tmp_path, bins_dir)[-1]
-    results = read_results(run)
+    results = results_json(run)
     oracle = source.oracle_bits(np.asarray(TokenBins(bins_dir).split("val").tokens, dtype=np.int64))
     assert results["finished"] and results["val_scored_fraction"] == 1.0
     # Never below what the true source itself scores on this very split (minus sampling noise) ...
@@ -85,7 +85,7 @@ def test_a_model_that_sees_the_future_is_caught(tmp_path, markov, monkeypatch):
     monkeypatch.setattr(model_lib, "causal_attention", leaky)
     bins_dir, source = markov
     run = fit(tmp_path, bins_dir)[-1]
-    results = read_results(run)
+    results = results_json(run)
     assert results["bits_per_token"] < source.entropy_rate - 0.5
     assert results["truth"]["below_truth"] and results["truth"]["ratio"] < 0.9
     check = next(c for c in check_run(load_run(run)) if c.name == "truth")
@@ -104,14 +104,14 @@ def test_resume_after_a_crash_trains_every_window_exactly_once(tmp_path, small):
     runs, trained = crash_at_12_and_resume(fit, tmp_path, small)
     assert len(runs) == 1  # the resumed run continues in the crashed run's directory
     assert sorted(trained[:, 1]) == list(range(windows))
-    results = read_results(runs[0])
+    results = results_json(runs[0])
     assert results["finished"] and results["global_step"] == int(np.ceil(windows / 16))
 
 
 def test_final_weights_are_validated_whatever_the_val_interval(tmp_path, small):
     """20 steps with validation every 6: Lightning alone would last validate at step 18."""
     run = fit(tmp_path, small, "--trainer.val_check_interval", "0.3")[-1]
-    results = read_results(run)
+    results = results_json(run)
     assert results["finished"] and results["global_step"] == 20
     steps, tokens = load_run(run).scalars("train/tokens")
     assert len(steps) and tokens[-1] == results["train_tokens"]  # one count for TensorBoard and results
@@ -120,7 +120,7 @@ def test_final_weights_are_validated_whatever_the_val_interval(tmp_path, small):
 
 def test_validate_and_test_a_finished_checkpoint(tmp_path, small):
     run = fit(tmp_path, small)[-1]
-    fitted = read_results(run)
+    fitted = results_json(run)
     common = ["--config", TINY, "--data.init_args.bins_dir", str(small), "--ckpt_path",
               str(run / "checkpoints" / "last.ckpt"), "--trainer.logger.init_args.save_dir", str(tmp_path / "eval"),
               *QUIET]
@@ -129,7 +129,7 @@ def test_validate_and_test_a_finished_checkpoint(tmp_path, small):
     non_overlapping = fitted["non_overlapping"]
     assert float(validated["val/bits_per_token"]) == pytest.approx(non_overlapping["bits_per_token"], rel=1e-5)
     assert float(validated["val/utilization_flat"]) == pytest.approx(non_overlapping["utilization_flat"], rel=1e-5)
-    rewritten = read_results(run)
+    rewritten = results_json(run)
     assert rewritten["bits_per_token"] == pytest.approx(fitted["bits_per_token"], rel=1e-5)  # the sliding headline
     assert rewritten["eval_stride"] == fitted["eval_stride"] == 16
     assert rewritten["train_tokens"] == fitted["train_tokens"] and rewritten["finished"]
@@ -168,7 +168,7 @@ def test_ddp_on_two_cpu_processes_uses_every_window_once_and_scores_every_val_to
     per_rank = [np.loadtxt(record / f"windows-rank{r}.txt", dtype=np.int64, ndmin=2) for r in (0, 1)]
     assert all(len(rows) for rows in per_rank)
     assert sorted(np.concatenate([rows[:, 1] for rows in per_rank])) == list(range(windows))
-    results = read_results(run)
+    results = results_json(run)
     targets = bins.split("val").num_tokens - 1
     # every pass (sliding headline, non-overlapping, utterance-reset) reduced over ranks, nothing twice
     assert results["eval_stride"] == 16 and "sliding pass" in log
@@ -179,7 +179,7 @@ def test_ddp_on_two_cpu_processes_uses_every_window_once_and_scores_every_val_to
     lightning_cli(["validate", "--config", TINY, "--data.init_args.bins_dir", str(small), "--ckpt_path",
                    str(run / "checkpoints" / "last.ckpt"), "--data.init_args.utterance_reset", "true",
                    "--trainer.logger.init_args.save_dir", str(tmp_path / "eval"), *QUIET])
-    single = read_results(run)
+    single = results_json(run)
     for key in ("bits_per_token", "bits_per_sec"):
         assert single[key] == pytest.approx(results[key], rel=1e-6)
         assert single["non_overlapping"][key] == pytest.approx(results["non_overlapping"][key], rel=1e-6)
@@ -194,7 +194,7 @@ def test_ddp_with_fewer_val_windows_than_ranks_neither_hangs_nor_double_counts(t
     bins_dir = tmp_path / "one-window"
     write_markov_bins(bins_dir, vocab=16, utterance_len=40, train_utterances=60, val_utterances=1)  # 41 val tokens
     run, _ = ddp_fit(tmp_path, bins_dir)
-    results = read_results(run)
+    results = results_json(run)
     for block in (results, results["non_overlapping"], results["utterance_reset"]):
         assert block["val_tokens"] == 40 and block["val_utterances"] == 1
 

@@ -18,9 +18,10 @@ from audiobits.compress import compress as compress_module
 from audiobits import model as model_lib
 from audiobits.bins import TokenBins
 from audiobits.cli import main
-from audiobits.compress.compress import COMPRESS_FILE, compress_run, decompress
+from audiobits.compress.compress import compress_run, decompress
+from audiobits.compress.compress_summary import COMPRESS_FILE
 from audiobits.compress.compressed_file import CompressedFile, CompressedFileError
-from audiobits.results import read_results
+from results_file import results_json
 from audiobits.demo.synthetic import write_markov_bins
 from disk_checks import error_line, snapshot
 
@@ -80,7 +81,7 @@ def test_file_size_is_the_cross_entropy_plus_the_container(markov_run):
     assert s["tokens"] == sum(e.tokens for e in file.entries) == TokenBins(_bins_dir(markov_run[0])).split(
         "val").num_tokens
     # The cross-entropy of the coded tokens is the run's own val score, utterance by utterance from an EOS.
-    assert s["utterance_reset_bits_per_sec"] == pytest.approx(read_results(markov_run[0])["bits_per_sec"], rel=0.05)
+    assert s["utterance_reset_bits_per_sec"] == pytest.approx(results_json(markov_run[0])["bits_per_sec"], rel=0.05)
     assert set(s["baselines"]) == {"zstd", "xz"} and s["baselines"]["xz"]["bits_per_sec"] > s["compressed_bits_per_sec"]
 
 
@@ -301,7 +302,7 @@ def test_a_model_that_saw_the_future_scores_below_the_entropy_but_codes_above_it
     monkeypatch.setattr(model_lib, "causal_attention", leaky)
     run = fit_run(tmp_path, bins)
     monkeypatch.undo()
-    reported = read_results(run)["bits_per_token"]
+    reported = results_json(run)["bits_per_token"]
     assert reported < source.entropy_rate - 0.5
     main(["compress", str(run)])
     summary = json.loads((run / COMPRESS_FILE).read_text())

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -19,7 +20,7 @@ from audiobits.training.trainer_cli import lightning_cli
 from audiobits.analysis.conditional import information
 from audiobits.analysis.conditional_report import decomposition_rows, identity_check, conditional_rows, markdown
 from audiobits.analysis.conditional import CONDITIONS, condition_modes, mode_name
-from audiobits.results import read_results
+from results_file import results_json
 from audiobits.analysis.runs import Run
 from audiobits.demo.synthetic_paired import PairedSource
 from recorders import crash_at_12_and_resume
@@ -55,7 +56,7 @@ def corpus(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def trained(corpus, tmp_path_factory):
-    return read_results(fit(tmp_path_factory.mktemp("fit"), corpus)[-1])
+    return results_json(fit(tmp_path_factory.mktemp("fit"), corpus)[-1])
 
 
 def oracle(corpus: Path, mode: tuple[str, ...]) -> float:
@@ -96,7 +97,7 @@ def test_a_model_that_sees_the_future_is_caught(corpus, tmp_path, monkeypatch):
     def leaky(q, k, v):
         return F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)).transpose(1, 2)
     monkeypatch.setattr(model_lib, "causal_attention", leaky)
-    results = read_results(fit(tmp_path, corpus, "--trainer.limit_train_batches", "250")[-1])
+    results = results_json(fit(tmp_path, corpus, "--trainer.limit_train_batches", "250")[-1])
     measured = results["conditional"]["modes"]["paired+speaker"]["bits_per_token"]
     assert measured < oracle(corpus, ("paired", "speaker")) - 0.3
 
@@ -109,7 +110,7 @@ def small(tmp_path):
 def test_resume_after_a_crash_trains_every_window_exactly_once(tmp_path, small):
     runs, trained = crash_at_12_and_resume(fit, tmp_path, small)
     assert sorted(trained[:, 1]) == list(range(640))
-    results = read_results(runs[0])
+    results = results_json(runs[0])
     assert results["finished"] and results["global_step"] == 20 and "conditional" in results
 
 
@@ -122,13 +123,13 @@ def test_ddp_on_two_cpu_processes_equals_one_process(tmp_path, small):
     done = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=400)
     assert done.returncode == 0, done.stderr[-3000:]
     run = next((tmp_path / "runs" / "tiny_paired").glob("version_*"))
-    ddp = read_results(run)
+    ddp = results_json(run)
     targets = TokenBins(small / "audio").split("val").num_tokens - 1
     assert all(m["val_tokens"] == targets for m in ddp["conditional"]["modes"].values())  # each token once
     lightning_cli(["validate", "--config", CONFIG, *bins_args(small), "--ckpt_path",
                    str(run / "checkpoints" / "last.ckpt"), "--trainer.logger.init_args.save_dir",
                    str(tmp_path / "eval"), *QUIET])
-    single = read_results(run)["conditional"]
+    single = results_json(run)["conditional"]
     for mode, values in ddp["conditional"]["modes"].items():
         assert single["modes"][mode]["bits_per_token"] == pytest.approx(values["bits_per_token"], rel=1e-6)
     for name, term in ddp["conditional"]["information"].items():
@@ -152,15 +153,19 @@ def paired_run(name, target, paired, none, given, both=None, corpus="c"):
              "information": {"paired": {"bits_per_sec": none - given, "ci95": [0, 1]}},
              "decomposition": None if both is None else {"total": none, "words": none - given,
                                                          "speaker": given - both, "rest": both}}
-    results = {"corpus": corpus, "representation": f"{target}_given_{paired}", "bits_per_sec": given,
-               "conditional": block}
-    return Run(Path(name), results, label=name)
+    return Run(Path(name), run_results(corpus, f"{target}_given_{paired}", given, block), label=name)
+
+
+def run_results(corpus: str, representation: str, bits_per_sec: float, conditional: dict | None = None):
+    """The fields of a `Results` the conditional report reads."""
+    return SimpleNamespace(corpus=corpus, representation=representation, conditional=conditional,
+                           headline=SimpleNamespace(bits_per_sec=bits_per_sec))
 
 
 def test_report_view_checks_identity_and_lays_the_decomposition_beside_the_seed_subtraction():
     runs = [paired_run("a|t", "mimi", "text", 600.0, 570.0, 530.0), paired_run("t|a", "text", "mimi", 35.0, 4.0),
-            Run(Path("t"), {"corpus": "c", "representation": "text", "bits_per_sec": 34.0}, label="t"),
-            Run(Path("m"), {"corpus": "c", "representation": "mimi", "bits_per_sec": 610.0}, label="m")]
+            Run(Path("t"), run_results("c", "text", 34.0), label="t"),
+            Run(Path("m"), run_results("c", "mimi", 610.0), label="m")]
     assert len(conditional_rows(runs)) == 2
     assert identity_check(conditional_rows(runs)) == [("mimi", "text", 30.0, 31.0)]
     (row,) = decomposition_rows(runs)
@@ -172,7 +177,7 @@ def test_report_view_checks_identity_and_lays_the_decomposition_beside_the_seed_
 @pytest.mark.slow
 def test_demo_adds_the_conditional_row_and_its_decomposition(demo_output):
     run = next((demo_output / "runs" / "codec2_700c_given_phonemes").glob("version_*"))
-    block = read_results(run)["conditional"]
+    block = results_json(run)["conditional"]
     assert set(block["modes"]) == {"none", "paired"} and (block["target"], block["paired"]) == ("codec2_700c",
                                                                                                  "phonemes")
     targets = TokenBins(demo_output / "bins" / "alice-tiny" / "codec2_700c").split("val").num_tokens - 1

@@ -9,7 +9,7 @@ from corpus_builders import speech_rows, write_audio_folder
 
 from audiobits.bins import TokenBins
 from audiobits.cli import main
-from audiobits.results import read_results
+from results_file import results_json
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -34,7 +34,7 @@ def test_seed_config_fits_on_a_local_folder_with_random_weights(tmp_path, name, 
         args += ["--data.init_args.weights", weights]
     main(args)
     bins = TokenBins(tmp_path / "data" / "mine" / name)
-    results = read_results(next((tmp_path / "runs" / name).glob("version_*")))
+    results = results_json(next((tmp_path / "runs" / name).glob("version_*")))
     assert results["representation"] == name and results["finished"] and results["val_scored_fraction"] == 1.0
     assert results["weights"] == bins.meta.encoder["weights"] == recorded_weights
     assert results["tokens_per_frame"] == tokens_per_frame == len(results["bits_per_position"]) - 1

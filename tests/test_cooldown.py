@@ -10,7 +10,8 @@ from audiobits.cli import main
 from audiobits.training.trainer_cli import lightning_cli
 from audiobits.callbacks.throughput import Throughput
 from audiobits.scaling.cooldown import checkpoint_step, cooldown_args, cooldown_steps
-from audiobits.results import UTTERANCES_FILE, read_results
+from audiobits.results import UTTERANCES_FILE
+from results_file import results_json
 from audiobits.training.schedule import wsd_lr
 from audiobits.demo.synthetic import write_markov_bins
 
@@ -44,11 +45,11 @@ def fit(save_dir: Path, bins_dir: Path, *extra: str) -> Path:
 def test_cooldown_scores_below_its_stable_checkpoint_and_leaves_the_main_run_alone(tmp_path):
     bins = tmp_path / "bins"
     write_markov_bins(bins, vocab=16, utterance_len=50, train_utterances=400, val_utterances=20)  # 20 steps
-    plain = read_results(fit(tmp_path / "plain", bins))
+    plain = results_json(fit(tmp_path / "plain", bins))
     run = fit(tmp_path / "sweep", bins, FRACTIONS, "--trainer.callbacks.fractions=[0.5]")
     # bit-identical but for how fast it ran and the config's hash (this run's config adds the callback)
     measured = {*Throughput.__dataclass_fields__, "provenance"}
-    assert {k: v for k, v in read_results(run).items() if k not in measured} == {
+    assert {k: v for k, v in results_json(run).items() if k not in measured} == {
         k: v for k, v in plain.items() if k not in measured}
     checkpoint = run / "checkpoints" / "fraction_0.5.ckpt"
     assert checkpoint_step(checkpoint) == 10
@@ -59,7 +60,7 @@ def test_cooldown_scores_below_its_stable_checkpoint_and_leaves_the_main_run_alo
     point_dir = tmp_path / "sweep" / "tiny" / "cooldown_0.5"
     assert {p for p in before if p.is_file()} <= {p for p in (tmp_path / "sweep").rglob("*") if p.is_file()}
     assert not [p for p in set(run.rglob("*")) - before]  # nothing new in the main run's directory
-    point = read_results(point_dir)
+    point = results_json(point_dir)
     assert point["global_step"] == 14 and point["train_tokens"] == 14 * 16 * 64
     assert point["val_scored_fraction"] == 1.0 and (point_dir / UTTERANCES_FILE).is_file()
 

@@ -14,7 +14,7 @@ from audiobits import metrics
 from audiobits.bins import Codebook, TokenBins
 from audiobits.cli import main
 from audiobits.representations import Representation, Utterance, UtteranceError
-from audiobits.results import read_results
+from results_file import results_json
 
 
 class LoudnessTokenizer(Representation):
@@ -74,6 +74,6 @@ def test_a_tokenizer_from_a_user_module_prepares_and_fits_through_a_config(tmp_p
     val = bins.split("val")
     assert val.ids.size == 3 and val.tokens.max() == 16  # EOS
     main(["fit", "--config", str(path)])
-    results = read_results(next((tmp_path / "runs" / "loudness").glob("version_*")))
+    results = results_json(next((tmp_path / "runs" / "loudness").glob("version_*")))
     assert results["representation"] == "loudness_3db" and results["finished"]
     assert 0 < results["bits_per_token"] < math.log2(17) + 1

@@ -17,7 +17,7 @@ from audiobits.datamodules import (CodecDataModule, MimiDataModule, NeuCodecData
                                    TextDataModule)
 from audiobits.prepare.encode import EncodeOptions
 from audiobits.errors import AudiobitsError
-from audiobits.results import read_results
+from results_file import results_json
 
 ENCODE = EncodeOptions(shard_size=4, batch_size=4, num_workers=0, accelerator="cpu", devices=1)
 
@@ -147,7 +147,7 @@ def test_yaml_prepare_then_fit_through_the_cli(corpus, tmp_path):
     bins = TokenBins(tmp_path / "data" / "mine" / "text")
     assert bins.meta.splits == prepared.meta.splits
     run = sorted((tmp_path / "runs" / "text").glob("version_*"))[-1]
-    results = read_results(run)
+    results = results_json(run)
     assert results["finished"] and results["val_scored_fraction"] == 1.0
     assert results["val_tokens"] == bins.meta.splits["val"].tokens - 1 and results["representation"] == "text"
 

@@ -114,7 +114,7 @@ def test_demo_configs_are_real_fit_configs(out):
     assert config["data"]["init_args"]["bins_dir"] == str(out / "bins" / "alice-tiny" / "mulaw")
     [run] = load_runs([out / "runs" / "mulaw"])
     assert run.bins_dir() == out / "bins" / "alice-tiny" / "mulaw"  # report finds the bins from config.yaml
-    assert run.results["global_step"] > 1 and len(run.scalars("val/loss")[0]) >= 2
+    assert run.results.global_step > 1 and len(run.scalars("val/loss")[0]) >= 2
 
 
 def test_a_corpus_folder_without_metadata_is_an_error_naming_it(tmp_path):

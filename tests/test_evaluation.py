@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from audiobits.bins import TokenBins
-from audiobits.results import read_results
+from results_file import results_json
 from audiobits.demo.synthetic import write_copy_bins
 from test_cli import fit
 
@@ -25,7 +25,7 @@ def by_context(results: dict, min_tokens: int = 1000) -> list[tuple[int, float]]
 def test_sliding_windows_on_a_long_range_source_score_clearly_lower(tmp_path):
     bins_dir = tmp_path / "copy"
     source = write_copy_bins(bins_dir, distance=32, utterance_len=200, train_utterances=750, val_utterances=40)
-    results = read_results(fit(tmp_path, bins_dir, "--data.init_args.utterance_reset", "true")[-1])
+    results = results_json(fit(tmp_path, bins_dir, "--data.init_args.utterance_reset", "true")[-1])
     oracle = source.oracle_bits(np.asarray(TokenBins(bins_dir).split("val").tokens, dtype=np.int64))
     sliding, non_overlapping = results["bits_per_token"], results["non_overlapping"]["bits_per_token"]
     assert sliding >= oracle - 0.02

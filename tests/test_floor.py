@@ -1,5 +1,7 @@
 """The floor's envelope (law form, choice of points, validation noise) and when `audiobits scaling` withholds it."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
@@ -44,11 +46,14 @@ def test_the_runs_bootstrap_brackets_the_floor_of_noisy_runs_and_the_envelope_ho
 
 
 def test_a_run_at_its_k_gram_baseline_withholds_the_floor_and_says_what_to_run():
-    at_kgram = {"bits_per_token": 5.5, "kgram": {"beats_best": False, "best_order": 3, "best_bits_per_token": 4.2}}
-    reason = kgram_reason(at_kgram)
-    assert "has not learned beyond k-gram statistics" in reason and "order 3" in reason
-    assert kgram_reason({"bits_per_token": 3.0, "kgram": {"beats_best": True}}) is None
-    assert kgram_reason({"bits_per_token": 3.0}) is None  # recorded before the baselines: nothing to say
+    def measured(bits_per_token: float, kgram: SimpleNamespace | None) -> SimpleNamespace:
+        """The fields of a `Results` the floor reads."""
+        return SimpleNamespace(headline=SimpleNamespace(bits_per_token=bits_per_token), kgram=kgram)
+
+    reason = kgram_reason(measured(5.5, SimpleNamespace(beats_best=False, best_order=3, best_bits_per_token=4.2)))
+    assert "has not learned beyond k-gram statistics" in reason and "order 3" in reason and "5.5000" in reason
+    assert kgram_reason(measured(3.0, SimpleNamespace(beats_best=True))) is None
+    assert kgram_reason(measured(3.0, None)) is None  # recorded before the baselines: nothing to say
     steps = next_steps([reason, "too few points: 6 points, 3 model sizes, 2 data sizes"], [1000, 4000])
     assert any("4× and 16× the largest (N = 4,000)" in s for s in steps) and any("3 data sizes" in s for s in steps)
 

@@ -2,24 +2,31 @@
 run records languages."""
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from audiobits.errors import AudiobitsError
 from audiobits.analysis.language_report import language_rows, languages_figure, render_languages, report_by_language
 from audiobits.analysis.runs import Run
+from audiobits.results import LanguageScore
 
 
-def score(bps: float, low: float, high: float) -> dict:
-    return {"utterances": 3, "speakers": 1, "seconds": 10.0, "tokens": 120, "bits_per_token": bps / 12,
-            "tokens_per_sec": 12.0, "bits_per_sec": bps, "bits_per_sec_ci95": [low, high], "ci_kind": "utterances"}
+def score(language: str, bps: float, low: float, high: float) -> LanguageScore:
+    return LanguageScore(language=language, utterances=3, speakers=1, seconds=10.0, tokens=120,
+                         bits_per_token=bps / 12, tokens_per_sec=12.0, bits_per_sec=bps, bits_per_sec_ci95=[low, high],
+                         ci_kind="utterances")
+
+
+def results(representation: str, *scores: LanguageScore) -> SimpleNamespace:
+    """The fields of a `Results` the language report reads."""
+    return SimpleNamespace(representation=representation, languages={s.language: s for s in scores})
 
 
 def runs() -> list[Run]:
-    phonemes = Run(Path("p"), {"representation": "phonemes", "languages": {"fr": score(70, 60, 80),
-                                                                          "en": score(60, 50, 75)}}, label="p")
-    codec = Run(Path("c"), {"representation": "codec2_700c", "languages": {"en": score(500, 480, 520)}}, label="c")
-    return [phonemes, codec, Run(Path("x"), {"representation": "text"}, label="x")]  # x records no languages
+    phonemes = Run(Path("p"), results("phonemes", score("fr", 70, 60, 80), score("en", 60, 50, 75)), label="p")
+    codec = Run(Path("c"), results("codec2_700c", score("en", 500, 480, 520)), label="c")
+    return [phonemes, codec, Run(Path("x"), results("text"), label="x")]  # x records no languages
 
 
 def test_rows_group_by_language_then_run_order_and_render_every_format():

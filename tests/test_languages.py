@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from audiobits.bins import SplitBins
-from audiobits.analysis.languages import languages_block, score_languages
+from audiobits.results import score_languages
 from audiobits.results import ValidationSums, per_language
 
 LN2 = math.log(2)
@@ -32,7 +32,6 @@ def test_the_interval_resamples_speakers_only_where_a_language_has_two():
     scores = score_languages(languages, np.ones(6), np.ones(6, int), np.ones(6), speakers, resamples=100)
     assert (scores["en"].ci_kind, scores["en"].speakers) == ("speakers", 2)
     assert (scores["it"].ci_kind, scores["it"].speakers) == ("utterances", 1)
-    assert languages_block(scores)["it"]["bits_per_sec_ci95"] == scores["it"].bits_per_sec_ci95
 
 
 def test_results_split_the_pass_by_the_bins_languages(tmp_path):
@@ -41,7 +40,7 @@ def test_results_split_the_pass_by_the_bins_languages(tmp_path):
                       np.array([1.0, 2.0, 1.0]), np.array([3, 3, 3]), languages=np.array(["en", "fr", "en"]))
     sums = ValidationSums(np.array([3.0, 4.0, 4.0]) * LN2, np.array([3, 4, 4]), np.zeros(2), np.zeros(2, int))
     block = per_language(split, sums, resamples=50)
-    assert block["en"]["bits_per_sec"] == pytest.approx(7 / 2) and block["fr"]["bits_per_sec"] == pytest.approx(2)
+    assert block["en"].bits_per_sec == pytest.approx(7 / 2) and block["fr"].bits_per_sec == pytest.approx(2)
     unlabelled = SplitBins(tmp_path / "val.bin", np.dtype("uint16"), 10, offsets, np.array(["a", "b", "c"]),
                            np.ones(3), np.ones(3, int))
     assert per_language(unlabelled, sums) == {}

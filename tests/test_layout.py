@@ -8,7 +8,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CONTRACT = {f"audiobits.{name}"
-            for name in ("errors", "files", "progress", "bins", "metrics", "results", "legacy_paths")} | {"audiobits"}
+            for name in ("errors", "files", "progress", "bins", "metrics", "records", "study_options", "results",
+                         "legacy_paths")} | {"audiobits"}
 # what analysis/ must never reach: the CLI, training, encoding, the tools' entry points and the listeners
 ABOVE_ANALYSIS = ("audiobits.cli", "audiobits.training", "audiobits.prepare", "audiobits.representations",
                   "audiobits.importing", "audiobits.callbacks", "audiobits.datamodules", "audiobits.data",

@@ -15,7 +15,7 @@ import pytest
 
 from audiobits.bins import TokenBins
 from audiobits.data import num_windows
-from audiobits.results import read_results
+from results_file import results_json
 from audiobits.demo.synthetic import write_markov_bins
 
 REPO = Path(__file__).resolve().parents[1]
@@ -64,7 +64,7 @@ def test_two_nodes_train_every_window_once_and_score_every_val_token_once(tmp_pa
     assert sorted(np.concatenate([rows[:, 1] for rows in per_rank])) == list(range(windows))  # ... each window once
     runs = list((tmp_path / "runs" / "tiny").glob("version_*"))
     assert len(runs) == 1  # one run directory, written by global rank 0
-    results = read_results(runs[0])
+    results = results_json(runs[0])
     assert results["finished"] and results["global_step"] == int(np.ceil(windows / 16))  # global batch 2 × 8
     assert results["val_tokens"] == bins.split("val").num_tokens - 1  # reduced over nodes, nothing twice
     assert results["val_scored_fraction"] == 1.0

@@ -86,7 +86,7 @@ def test_a_model_finds_almost_no_structure_in_opus_packets_of_real_speech(tmp_pa
     from real_speech import asterisk_audiofolder
 
     from audiobits.cli import main
-    from audiobits.results import read_results
+    from results_file import results_json
 
     folder = asterisk_audiofolder(tmp_path / "en", limit=25)
     config = {
@@ -106,7 +106,7 @@ def test_a_model_finds_almost_no_structure_in_opus_packets_of_real_speech(tmp_pa
     path = tmp_path / "opus.yaml"
     path.write_text(yaml.safe_dump(config))
     main(["fit", "--config", str(path)])
-    results = read_results(next((tmp_path / "runs" / "opus").glob("version_*")))
+    results = results_json(next((tmp_path / "runs" / "opus").glob("version_*")))
     assert results["nominal_bitrate"] == 6000.0 and results["tokens_per_frame"] == 15
     assert 0.8 < results["utilization_nominal"] < 1.02, results["utilization_nominal"]
     payload = results["bits_per_position"][4:13]  # the packet's inside: positions 4..12 of 15

@@ -87,24 +87,24 @@ def three_runs(tmp_path):
 def test_headline_points_are_the_runs_bits_per_sec_and_intervals(tmp_path):
     runs = three_runs(tmp_path)
     ax = plots.headline(runs).axes[0]
-    ordered = sorted(runs, key=lambda r: r.results["bits_per_sec"])
+    ordered = sorted(runs, key=lambda r: r.results.headline.bits_per_sec)
     points = [c for c in ax.containers]  # one errorbar per run, bottom to top
     assert len(points) == 3
     for y, (run, container) in enumerate(zip(ordered, points)):
         x, y_data = container.lines[0].get_data()
-        assert x[0] == run.results["bits_per_sec"] and y_data[0] == y
-        low, high = run.results["bits_per_sec_ci95"]
+        assert x[0] == run.results.headline.bits_per_sec and y_data[0] == y
+        low, high = run.results.headline.bits_per_sec_ci95
         segments = container.lines[2][0].get_segments()
         assert np.allclose(segments[0][:, 0], [low, high])
     labels = [t.get_text() for t in ax.get_yticklabels()]
-    assert labels == [r.label + (" *" if r.results["weights"] == "random" else "") for r in ordered]
+    assert labels == [r.label + (" *" if r.results.weights == "random" else "") for r in ordered]
 
 
 def test_capacity_points_sit_at_nominal_and_flat_capacity(tmp_path):
     runs = three_runs(tmp_path)
     ax = plots.capacity(runs).axes[0]
     points = {tuple(np.ravel(line.get_xydata())) for line in ax.get_lines() if line.get_marker() == "o"}
-    expected = {(r.results[key], r.results["bits_per_sec"]) for r in runs
+    expected = {(getattr(r.results.headline, key), r.results.headline.bits_per_sec) for r in runs
                 for key in ("nominal_bitrate", "flat_capacity")}
     assert points == expected
 
@@ -113,8 +113,8 @@ def test_bits_per_byte_points_are_the_runs_values(tmp_path):
     runs = three_runs(tmp_path)
     ax = plots.bits_per_byte(runs).axes[0]
     points = [tuple(line.get_xydata()[0]) for line in ax.get_lines() if line.get_marker() == "o"]
-    assert points == [(r.results["bits_per_byte"], y) for y, r in enumerate(runs)]
-    assert [t.get_text() for t in ax.get_yticklabels()] == [r.label + (" *" if r.results["weights"] == "random"
+    assert points == [(r.results.headline.bits_per_byte, y) for y, r in enumerate(runs)]
+    assert [t.get_text() for t in ax.get_yticklabels()] == [r.label + (" *" if r.results.weights == "random"
                                                                        else "") for r in runs]
 
 
@@ -122,8 +122,8 @@ def test_flops_per_bit_points_are_trunk_and_full_per_run(tmp_path):
     runs = three_runs(tmp_path)
     ax = plots.flops_per_bit(runs).axes[0]
     trunk, full = (line for line in ax.get_lines() if line.get_marker() in ("o", "s"))
-    assert list(trunk.get_xdata()) == [r.results["inference_flops_per_bit_trunk"] for r in runs]
-    assert list(full.get_xdata()) == [r.results["inference_flops_per_bit_full"] for r in runs]
+    assert list(trunk.get_xdata()) == [r.results.inference_flops_per_bit_trunk for r in runs]
+    assert list(full.get_xdata()) == [r.results.inference_flops_per_bit_full for r in runs]
 
 
 def test_frontier_marks_the_pareto_front_and_both_bitrates(tmp_path):
@@ -142,8 +142,8 @@ def test_frontier_marks_the_pareto_front_and_both_bitrates(tmp_path):
     stoi_ax = fig.axes[0]
     assert stoi_ax.get_xscale() == "log" and stoi_ax.get_ylabel() == "STOI"
     front = [line for line in stoi_ax.get_lines() if line.get_label() == "Pareto front (bits/s)"]
-    bits = {r.representation: r.results["bits_per_sec"] for r in runs}
-    nominal = {r.representation: r.results["nominal_bitrate"] for r in runs}
+    bits = {r.representation: r.results.headline.bits_per_sec for r in runs}
+    nominal = {r.representation: r.results.headline.nominal_bitrate for r in runs}
     better = min(["mimi_sem", "snac_orpheus"], key=lambda n: bits[n])
     expected = [bits[better]] if (better == "mimi_sem") else [bits["snac_orpheus"], bits["mimi_sem"]]
     assert list(front[0].get_xdata()) == expected
@@ -176,12 +176,12 @@ def test_context_figure_draws_each_runs_bits_by_context_against_seconds(tmp_path
     [run] = load_runs([tmp_path / "runs"])
     fig = plots.context([run])
     per_token, per_sec = fig.axes[:2]
-    curve = run.results["bits_by_context"]
+    curve = run.results.bits_by_context
     x, y = per_token.get_lines()[0].get_data()
     assert list(x) == [b["mean_context_seconds"] for b in curve] and list(y) == [b["bits_per_token"] for b in curve]
     assert per_token.get_xscale() == "log"
     _, y_sec = per_sec.get_lines()[0].get_data()
-    assert np.allclose(y_sec, np.array(y) * run.results["tokens_per_sec"]) and per_sec.get_yscale() == "log"
+    assert np.allclose(y_sec, np.array(y) * run.results.headline.tokens_per_sec) and per_sec.get_yscale() == "log"
     # each bucket's bootstrap interval is a band around the curve; older results.json files draw none
     [band] = per_token.collections
     low, high = ([b[k] for b in curve] for k in ("bits_per_token_lo", "bits_per_token_hi"))
@@ -205,7 +205,7 @@ def test_frontier_points_carry_the_bootstrap_interval_of_their_score(tmp_path):
     [run] = load_runs([tmp_path / "runs"])
     [points] = plots.frontier([run]).axes[0].containers
     [bars] = points.lines[2]
-    x = run.results["bits_per_sec"]
+    x = run.results.headline.bits_per_sec
     assert np.allclose(bars.get_segments()[0], [[x, 0.7], [x, 0.85]])
 
 
@@ -252,7 +252,7 @@ def test_every_figure_stands_alone(tmp_path):
 def test_the_codebook_legend_hides_no_bar_and_codec2_has_fields(tmp_path):
     make_run(tmp_path, "codec2_3200", codebooks=[Codebook(256, 50.0)] * 8, tokens_per_utt=8 * 25, tokens_per_frame=8)
     [run] = load_runs([tmp_path / "runs"])
-    run.results["flattening"] = "frame_major_field_offsets"  # as the Codec 2 representation writes it
+    run.results.flattening = "frame_major_field_offsets"  # as the Codec 2 representation writes it
     fig = plots.codebook_decomposition([run])
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_xticklabels()] == [f"field{k}" for k in range(8)] + ["EOS"]

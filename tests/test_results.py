@@ -6,8 +6,12 @@ import numpy as np
 import pytest
 
 from audiobits.bins import BinMeta, BinWriter, Codebook, TokenBins
-from audiobits.results import (ModelShape, ValidationSums, compute_results, read_results, write_results,
-                               write_val_utterances)
+from audiobits.results import ModelShape, ValidationSums, compute_results, read_results, write_val_utterances
+
+
+def computed(*args, **kwargs) -> dict:
+    """The object results.json holds for `compute_results` on these arguments (its keys are docs/results.md's)."""
+    return compute_results(*args, **kwargs).as_json()
 
 
 @pytest.fixture
@@ -28,7 +32,9 @@ def test_results_from_known_sums(mimi_like, tmp_path):
     tokens = np.array([100, 101, 101, 101])  # the very first token of the split is not scored
     sums = ValidationSums(tokens * bits * math.log(2), tokens, np.zeros(9), np.zeros(9, dtype=np.int64))
     shape = ModelShape(18_881_024, 16385, 6, 512, 1024)
-    r = compute_results(mimi_like.meta, val, sums, shape, train_tokens=10**6, finished=True, bootstrap_resamples=200)
+    record = compute_results(mimi_like.meta, val, sums, shape, train_tokens=10**6, finished=True,
+                             bootstrap_resamples=200)
+    r = record.as_json()
     assert r["bits_per_token"] == pytest.approx(2.5)
     assert r["tokens_per_sec"] == pytest.approx(403 / 4)
     assert r["bits_per_sec"] == pytest.approx(2.5 * 403 / 4)
@@ -43,15 +49,15 @@ def test_results_from_known_sums(mimi_like, tmp_path):
     low, high = r["bits_per_sec_ci95"]
     assert low <= r["bits_per_sec"] <= high
     assert r["val_scored_fraction"] == 1.0 and r["weights"] == "random"
-    write_results(r, tmp_path / "run")
-    assert read_results(tmp_path / "run") == r
+    record.write(tmp_path / "run")
+    assert read_results(tmp_path / "run") == record
 
 
 def test_partial_pass_counts_only_scored_utterances(mimi_like):
     val = mimi_like.split("val")
     tokens = np.array([100, 101, 0, 0])
     sums = ValidationSums(tokens * math.log(2), tokens, np.zeros(9), np.zeros(9, dtype=np.int64))
-    r = compute_results(mimi_like.meta, val, sums, ModelShape(1, 16385, 1, 8, 8), 1, False, bootstrap_resamples=50)
+    r = computed(mimi_like.meta, val, sums, ModelShape(1, 16385, 1, 8, 8), 1, False, bootstrap_resamples=50)
     assert r["val_seconds"] == 2.0 and r["val_utterances"] == 2
     assert r["val_scored_fraction"] == pytest.approx(201 / 403)
 
@@ -66,7 +72,7 @@ def test_a_partly_scored_utterance_counts_the_seconds_and_bytes_of_its_scored_sh
     val = mimi_like.split("val")
     tokens = np.array([100, 50, 0, 0])
     sums = ValidationSums(tokens * math.log(2), tokens, np.zeros(9), np.zeros(9, dtype=np.int64))
-    r = compute_results(mimi_like.meta, val, sums, ModelShape(1, 16385, 1, 8, 8), 1, False, bootstrap_resamples=50)
+    r = computed(mimi_like.meta, val, sums, ModelShape(1, 16385, 1, 8, 8), 1, False, bootstrap_resamples=50)
     seconds = 1.0 + 50 / 101
     assert r["val_seconds"] == pytest.approx(seconds) and r["val_text_bytes"] == pytest.approx(20 * seconds)
     assert r["bits_per_sec"] == pytest.approx(150 / seconds)
@@ -96,7 +102,7 @@ def test_flat_capacity_is_the_seeds_through_bins_and_results(tmp_path, represent
     eos_nats[-1] = 3 * 4 * math.log(2)  # the 3 EOS targets cost 4 bits each, content 1 bit each
     sums = ValidationSums(tokens * math.log(2) + 3 * math.log(2), tokens, eos_nats,
                           np.array([0] * (phases - 1) + [3]))
-    r = compute_results(bins.meta, val, sums, ModelShape(1, vocab, 1, 8, 8), 1, True, bootstrap_resamples=50)
+    r = computed(bins.meta, val, sums, ModelShape(1, vocab, 1, 8, 8), 1, True, bootstrap_resamples=50)
     assert r["flat_capacity"] == pytest.approx(capacity)
     assert r["seed_convention_bits_per_sec"] == pytest.approx(1.0 * sum(c.frame_rate for c in codebooks))
 
@@ -114,7 +120,7 @@ def test_headline_is_the_sliding_pass_and_the_other_passes_keep_their_names(mimi
     non_overlapping = _sums(val, 2.5, per_offset)
     passes = {"sliding": _sums(val, 2.0), "utterance_reset": _sums(val, 3.0)}
     shape = ModelShape(1, 16385, 1, 8, 4)
-    r = compute_results(mimi_like.meta, val, non_overlapping, shape, 1, True, bootstrap_resamples=50,
+    r = computed(mimi_like.meta, val, non_overlapping, shape, 1, True, bootstrap_resamples=50,
                         passes=passes, eval_stride=1)
     assert r["bits_per_token"] == pytest.approx(2.0) and r["eval_stride"] == 1
     assert r["non_overlapping"]["bits_per_token"] == pytest.approx(2.5)
@@ -126,7 +132,7 @@ def test_headline_is_the_sliding_pass_and_the_other_passes_keep_their_names(mimi
     assert r["bits_by_context"][1]["mean_context_seconds"] == pytest.approx(2.5 / (403 / 4))
     assert r["ci_kind"] == "utterances" and r["bits_per_sec_ci95_speakers"] is None
     assert r["bits_per_sec_ci95"] == r["bits_per_sec_ci95_utterances"]
-    without = compute_results(mimi_like.meta, val, non_overlapping, shape, 1, True, bootstrap_resamples=50)
+    without = computed(mimi_like.meta, val, non_overlapping, shape, 1, True, bootstrap_resamples=50)
     assert without["eval_stride"] == 4 and without["bits_per_token"] == pytest.approx(2.5)
     assert "utterance_reset" not in without
 
@@ -150,7 +156,7 @@ def test_speakers_in_the_index_give_the_speaker_interval(tmp_path):
     tokens = np.diff(val.offsets) - np.eye(1, 40, dtype=np.int64)[0]
     speaker_bits = np.array([1.0, 2.0, 3.0, 4.0])[np.arange(40) % 4]  # speakers differ, utterances of one agree
     sums = ValidationSums(speaker_bits * tokens * math.log(2), tokens, np.zeros(2), np.zeros(2, dtype=np.int64))
-    r = compute_results(bins.meta, val, sums, ModelShape(1, 9, 1, 8, 8), 1, True, bootstrap_resamples=2000)
+    r = computed(bins.meta, val, sums, ModelShape(1, 9, 1, 8, 8), 1, True, bootstrap_resamples=2000)
     assert r["ci_kind"] == "speakers" and r["val_speakers"] == 4
     assert r["bits_per_sec_ci95"] == r["bits_per_sec_ci95_speakers"]
     width = {k: np.diff(r[f"bits_per_sec_ci95_{k}"])[0] for k in ("speakers", "utterances")}
@@ -165,11 +171,11 @@ def test_each_context_bucket_has_a_bootstrap_interval_when_the_sums_hold_its_utt
     bits = np.array([[4.0, 2.0, 2.0], [4.0, 2.0, 2.0], [4.0, 3.0, 2.0], [4.0, 3.0, 2.0]])
     sums = _sums(val, 2.5, per_offset)
     sums.nats_per_utterance_bucket, sums.tokens_per_utterance_bucket = tokens * bits * math.log(2), tokens
-    r = compute_results(mimi_like.meta, val, sums, ModelShape(1, 16385, 1, 8, 4), 1, True, bootstrap_resamples=500)
+    r = computed(mimi_like.meta, val, sums, ModelShape(1, 16385, 1, 8, 4), 1, True, bootstrap_resamples=500)
     first, middle, last = r["bits_by_context"]
     assert first["bits_per_token_lo"] == pytest.approx(4.0) == first["bits_per_token_hi"]
     assert 2.0 <= middle["bits_per_token_lo"] < middle["bits_per_token"] == 2.5 < middle["bits_per_token_hi"] <= 3.0
     assert last["bits_per_token_lo"] is None and last["bits_per_token_hi"] is None  # one utterance: no interval
-    older = compute_results(mimi_like.meta, val, _sums(val, 2.5, per_offset), ModelShape(1, 16385, 1, 8, 4), 1, True,
+    older = computed(mimi_like.meta, val, _sums(val, 2.5, per_offset), ModelShape(1, 16385, 1, 8, 4), 1, True,
                             bootstrap_resamples=50)  # sums without per-utterance buckets: the curve, no interval
     assert not any("bits_per_token_lo" in b for b in older["bits_by_context"])

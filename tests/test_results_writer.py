@@ -12,7 +12,7 @@ from audiobits.cli import main
 from audiobits.data import num_windows
 from audiobits.training.provenance import config_hash, git_commit
 from audiobits.analysis.report import build_table
-from audiobits.results import read_results
+from results_file import results_json
 from audiobits.analysis.runs import CONFIG_FILE, flags, load_run, load_runs, read_config
 from audiobits.demo.synthetic import write_markov_bins
 from audiobits.callbacks.results_writer import ResultsWriter
@@ -31,7 +31,7 @@ def fit_results(tmp_path, bins_dir, *extra) -> dict:
     main(["fit", "--config", TINY, "--data.init_args.bins_dir", str(bins_dir), "--trainer.logger.init_args.save_dir",
           str(tmp_path / "runs"), "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
           *extra])
-    return read_results(next((tmp_path / "runs" / "tiny").glob("version_*")))
+    return results_json(next((tmp_path / "runs" / "tiny").glob("version_*")))
 
 
 @pytest.mark.parametrize("extra, windows_trained", [
@@ -87,7 +87,7 @@ def test_validate_refuses_a_cut_off_results_json_before_validating_and_its_fix_k
     assert passes == [] and snapshot(run) == before  # refused before the first batch, nothing rewritten
     results.rename(f"{results}.damaged")
     validate(tmp_path, small, run, "--trainer.precision", "bf16-mixed")
-    rewritten = read_results(run)
+    rewritten = results_json(run)
     assert passes  # the counter sees batches when the validation runs
     assert rewritten["trainer"]["gradient_clip_val"] == 0.5 and rewritten["global_step"] == 4  # the checkpoint's
     assert rewritten["eval_precision"] == "bf16-mixed" and rewritten["trainer"]["precision"] == "32-true"

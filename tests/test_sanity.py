@@ -7,6 +7,7 @@ import pytest
 from audiobits.bins import Codebook
 from audiobits.analysis.runs import load_run
 from audiobits.analysis.sanity import check_run, main, summary
+from audiobits.results import TokenStats
 from disk_checks import snapshot
 from run_dirs import TEXT, make_run
 
@@ -62,14 +63,13 @@ def test_vocab_use_fails_for_a_collapsed_codebook(tmp_path):
 def test_token_checks_skip_without_bins_and_use_recorded_stats(tmp_path):
     run = make_run(tmp_path, "x", distinct=64)
     shutil.rmtree(tmp_path / "bins")
-    assert "val_token_stats" in load_run(run).results  # recorded at fit time: no bins needed
+    assert load_run(run).results.val_token_stats is not None  # recorded at fit time: no bins needed
     older = load_run(run)
-    del older.results["val_token_stats"]  # a results.json from before the field existed, bins gone
+    older.results.val_token_stats = None  # a results.json from before the field existed, bins gone
     assert [c.status for c in check_run(older) if c.name in ("unigram entropy", "vocab use")] == ["skip", "skip"]
-    recorded = {"tokens": 1039, "content_tokens": 1000, "distinct": 2, "distinct_content": 1,
-                "unigram_entropy": 0.2}
+    recorded = TokenStats(tokens=1039, content_tokens=1000, distinct=2, distinct_content=1, unigram_entropy=0.2)
     loaded = load_run(run)
-    loaded.results["val_token_stats"] = recorded
+    loaded.results.val_token_stats = recorded
     got = {c.name: c.status for c in check_run(loaded)}
     assert got["unigram entropy"] == "fail" and got["vocab use"] == "fail"
 

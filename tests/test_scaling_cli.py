@@ -17,6 +17,7 @@ from audiobits.results import UTTERANCES_FILE
 from audiobits.scaling.law import LawFit
 from audiobits.scaling.sweep import LadderSize, write_sweep
 from audiobits.scaling.sweep_records import main_run_dir
+from audiobits.scaling.scaling_file import read_scaling
 from run_dirs import make_run
 
 SIZES = (2e4, 8e4, 3.2e5, 1.28e6)
@@ -35,7 +36,7 @@ def test_scaling_recovers_a_known_floor_from_run_directories(tmp_path, capsys):
         for j, d in enumerate(TOKENS):
             name = f"n{i}d{j}"
             run = make_run(tmp_path / "sweep", name, representation="mimi_sem", curve=False,
-                           results_overrides={"train_tokens": int(d), "model": {"non_embedding_params": int(n)}})
+                           non_embedding_params=int(n), results_overrides={"train_tokens": int(d)})
             val = TokenBins(tmp_path / "sweep" / "bins" / "demo" / name).split("val")
             scored = np.diff(val.offsets)
             scored[0] -= 1
@@ -51,7 +52,7 @@ def test_scaling_recovers_a_known_floor_from_run_directories(tmp_path, capsys):
             results["bits_per_token"] = float(nats.sum() / scored.sum() / math.log(2.0))
             (run / "results.json").write_text(json.dumps(results))
     main(["scaling", str(tmp_path / "sweep" / "runs"), "--out", str(tmp_path / "out"), "--resamples", "30"])
-    [record] = json.loads((tmp_path / "out" / "scaling.json").read_text())
+    [record] = read_scaling(tmp_path / "out")
     low, high = record["E_ci95"]
     assert low <= rate <= high and low <= record["E_bits_per_token"] <= high, record
     assert not record["unreliable"] and record["interval_kind"] == "utterances"
@@ -86,8 +87,8 @@ def sweep_with_gaps(tmp_path: Path) -> Path:
             finished = (size.name, fraction) != ("b", None)
             made = make_run(tmp_path / "made", f"{size.name}{fraction}", representation="mimi_sem", curve=False,
                             bits_per_token=2.0 + 10 / (i + 1) + 1e6 / tokens,
-                            results_overrides={"train_tokens": int(tokens), "finished": finished,
-                                               "model": {"non_embedding_params": 10 ** (4 + i)}})
+                            non_embedding_params=10 ** (4 + i),
+                            results_overrides={"train_tokens": int(tokens), "finished": finished})
             run.parent.mkdir(parents=True, exist_ok=True)
             made.rename(run)
     return out
@@ -115,7 +116,7 @@ def test_scaling_names_each_missing_crashed_unfinished_or_damaged_sweep_point_an
         "it is not running, run the sweep again to resume it (finished points are kept)",
         *(f"{prefix}{out}/runs/d/{name} left out of the fit: not run (no directory): run the sweep again to train it "
           "(finished points are kept)" for name in ("main", "cooldown_0.25", "cooldown_0.5"))], captured.err
-    [record] = json.loads((tmp_path / "fit" / "scaling.json").read_text())
+    [record] = read_scaling(tmp_path / "fit")
     assert record["points"] == 6 and record["measured"]["run"] == str(out / "runs" / "c" / "main")
     assert listing(out) == before  # the sweep folder as it was
     shutil.rmtree(out / "runs" / "a")  # 4 points left: too few for five parameters

@@ -75,7 +75,7 @@ def test_fit_with_seeds_on_the_demo_source_gives_the_seed_spread(demo_output, tm
     runs = load_runs([tmp_path / "runs"])
     assert sorted(r.config["seed_everything"] for r in runs) == [0, 1, 2]
     assert sorted(r.config["data"]["init_args"]["seed"] for r in runs) == [0, 1, 2]
-    rates = [r.results["bits_per_sec"] for r in runs]
+    rates = [r.results.headline.bits_per_sec for r in runs]
     assert len(set(rates)) == 3  # another seed, another run
     [row, *_] = build_table(runs, sanity=False).rows
     assert row["seed_runs"] == 3 and row["seed_std_bits_per_sec"] == pytest.approx(np.std(rates, ddof=1))

@@ -19,6 +19,7 @@ from audiobits.scaling.hmm import random_source as random_hmm
 from audiobits.analysis.known_truth import TRUE_VAL_KEY
 from audiobits.scaling.sweep_records import planned_points
 from audiobits.demo.synthetic import write_markov_bins
+from audiobits.scaling.scaling_file import read_scaling
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_LADDER = [{"name": "a", "n_layer": 1, "n_embd": 16, "n_head": 2, "lr": 0.006, "min_lr": 0.0006},
@@ -112,11 +113,11 @@ def test_sweep_and_scaling_on_the_demo_corpus(demo_output, tmp_path, capsys):
     for run in runs:
         if run.path.name == "cooldown_0.5":
             main_run = next(r for r in runs if r.path == run.path.parent / "main")
-            assert run.results["train_tokens"] <= main_run.results["train_tokens"]
+            assert run.results.train_tokens <= main_run.results.train_tokens
             if run.representation == "mulaw":
-                assert run.results["train_tokens"] < main_run.results["train_tokens"]
+                assert run.results.train_tokens < main_run.results.train_tokens
     main(["scaling", *sweeps, "--out", str(tmp_path / "scaling"), "--resamples", "20"])
-    records = json.loads((tmp_path / "scaling" / "scaling.json").read_text())
+    records = read_scaling(tmp_path / "scaling")
     assert sorted(r["representation"] for r in records) == ["mulaw", "phonemes"]
     for record in records:
         assert record["unreliable"] and record["reasons"][0].startswith("too few points: 6 points")
@@ -140,7 +141,7 @@ def sweep_and_fit(tmp_path: Path, fractions: str, resamples: int) -> dict:
     main(["sweep", "--config", str(tmp_path / "fit.yaml"), "--ladder", str(tmp_path / "ladder.yaml"),
           "--out", str(tmp_path / "sweep"), "--fractions", fractions, "--estimate_steps", "0"])
     main(["scaling", str(tmp_path / "sweep"), "--out", str(tmp_path / "scaling"), "--resamples", str(resamples)])
-    [record] = json.loads((tmp_path / "scaling" / "scaling.json").read_text())
+    [record] = read_scaling(tmp_path / "scaling")
     return record
 
 

@@ -11,10 +11,11 @@ from audiobits.cli import main
 from audiobits.training.trainer_cli import lightning_cli
 from audiobits.errors import ConfigValueError
 from audiobits.analysis.report import build_table
-from audiobits.results import read_results
+from results_file import results_json
 from audiobits.analysis.runs import load_run
 from audiobits.demo.synthetic import write_markov_bins
-from audiobits.training.trainer_options import TrainerRecord, check_resume_options
+from audiobits.results import TrainerRecord
+from audiobits.training.trainer_options import check_resume_options
 from run_dirs import STUDY_TRAINER
 
 TINY = str(Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml")
@@ -65,7 +66,7 @@ def test_a_partial_epoch_decays_by_its_end_is_recorded_and_flagged(tmp_path, sma
     assert cli.trainer.global_step == steps
     assert cli.trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(MIN_LR)  # the schedule fit the run
     run = Path(cli.trainer.log_dir)
-    results = read_results(run)
+    results = results_json(run)
     assert results["trainer"].items() >= recorded.items() and not results["finished"]
     row = report_row(run)
     name, value = next(iter(recorded.items()))
@@ -84,7 +85,7 @@ def test_a_whole_epoch_with_another_batch_or_precision_is_finished_but_flagged(t
     cli = lightning_cli(fit_args(tmp_path, small, "--trainer.accelerator", "cpu", *extra))
     assert cli.trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(MIN_LR)
     run = Path(cli.trainer.log_dir)
-    results = read_results(run)
+    results = results_json(run)
     assert results["finished"] and results["trainer"].items() >= recorded.items()
     row = report_row(run)
     assert [f for f in row["flags"] if f.startswith("trainer.")] == [next(f for f in row["flags"] if flag in f)]
@@ -94,7 +95,7 @@ def test_a_whole_epoch_with_another_batch_or_precision_is_finished_but_flagged(t
 def test_a_run_as_the_study_fixes_it_records_its_options_and_is_not_flagged(tmp_path, small):
     cli = lightning_cli(fit_args(tmp_path, small, "--trainer.accelerator", "cpu", "--trainer.val_check_interval",
                                  "0.5"))
-    results = read_results(cli.trainer.log_dir)
+    results = results_json(cli.trainer.log_dir)
     assert results["trainer"] == {"max_steps": -1, "limit_train_batches": 1.0, "accumulate_grad_batches": 1,
                                   "gradient_clip_val": None, "precision": "32-true", "device": "cpu",
                                   "limit_val_batches": 1.0, "val_check_interval": 0.5}
@@ -124,7 +125,7 @@ def test_a_resume_with_another_accumulation_or_precision_is_refused_and_the_run_
         assert f"other trainer options: it trained with {said}. Resume with its options" in error_line(exit_info)
         assert snapshot(tmp_path) == before
     main(fit_args(tmp_path, small, *cpu, "--ckpt_path", "last", "--trainer.gradient_clip_val", "0"))  # 0: no clip
-    assert read_results(run)["finished"]
+    assert results_json(run)["finished"]
     assert not [f for f in report_row(run)["flags"] if "gradient_clip_val" in f]
 
 

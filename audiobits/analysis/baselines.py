@@ -15,7 +15,7 @@ import numpy as np
 from audiobits import metrics
 from audiobits.bins import SplitBins
 from audiobits.analysis.kgram import fit_kneser_ney, kneser_ney_bits, orders_for
-from audiobits.results import ValidationSums
+from audiobits.results import Kgram, KgramOrder, ValidationSums
 
 LN2 = np.log(2.0)
 METHOD = ("interpolated Kneser-Ney (Chen & Goodman 1998), fitted on the train split; each val target scored from "
@@ -38,25 +38,25 @@ def kgram_nats(train: SplitBins, val: SplitBins, vocab_size: int) -> dict[int, n
 
 
 def kgram_record(train: SplitBins, val: SplitBins, vocab_size: int, headline: ValidationSums,
-                 resamples: int = 10_000, seed: int = 0) -> dict:
+                 resamples: int = 10_000, seed: int = 0) -> Kgram:
     """Every order's bits/token and bits/sec on the val targets, the best order, and the model's paired gain over
     it (``beats_best``: None when the headline did not score every target, so no paired comparison exists)."""
     seconds = float(val.seconds.sum())
     targets = val.num_tokens - 1
     by_order = kgram_nats(train, val, vocab_size)
-    orders = [{"order": k, "bits_per_token": metrics.bits_per_token(float(n.sum()), targets),
-               "bits_per_sec": metrics.bits_per_second(float(n.sum()), seconds)} for k, n in by_order.items()]
-    best = min(orders, key=lambda o: o["bits_per_token"])
-    record = {"method": METHOD, "orders": orders, "best_order": best["order"],
-              "best_bits_per_token": best["bits_per_token"], "best_bits_per_sec": best["bits_per_sec"],
-              "gain_bits_per_sec": None, "gain_bits_per_sec_ci95": None, "gain_ci_kind": None, "beats_best": None}
+    orders = [KgramOrder(order=k, bits_per_token=metrics.bits_per_token(float(n.sum()), targets),
+                         bits_per_sec=metrics.bits_per_second(float(n.sum()), seconds)) for k, n in by_order.items()]
+    best = min(orders, key=lambda o: o.bits_per_token)
+    record = Kgram(method=METHOD, orders=orders, best_order=best.order, best_bits_per_token=best.bits_per_token,
+                   best_bits_per_sec=best.bits_per_sec, gain_bits_per_sec=None, gain_bits_per_sec_ci95=None,
+                   gain_ci_kind=None, beats_best=None)
     full_pass = headline.tokens == targets
     if full_pass:
-        gain = by_order[best["order"]] - headline.nats_per_utterance
+        gain = by_order[best.order] - headline.nats_per_utterance
         clusters = val.speakers
-        record.update(gain_bits_per_sec=metrics.bits_per_second(float(gain.sum()), seconds),
-                      gain_bits_per_sec_ci95=list(metrics.bootstrap_bits_per_second(
-                          gain, val.seconds, resamples=resamples, seed=seed, clusters=clusters)),
-                      gain_ci_kind="speakers" if clusters is not None else "utterances")
-        record["beats_best"] = record["gain_bits_per_sec_ci95"][0] > 0
+        record.gain_bits_per_sec = metrics.bits_per_second(float(gain.sum()), seconds)
+        record.gain_bits_per_sec_ci95 = list(metrics.bootstrap_bits_per_second(
+            gain, val.seconds, resamples=resamples, seed=seed, clusters=clusters))
+        record.gain_ci_kind = "speakers" if clusters is not None else "utterances"
+        record.beats_best = record.gain_bits_per_sec_ci95[0] > 0
     return record

@@ -81,16 +81,16 @@ def compare(new: Run, references: list[Run], resamples: int = 10_000, seed: int 
     out = []
     for ref in references:
         theirs = per_utterance(ref)
-        reasons = flags(ref.results, {"corpus": new.results["corpus"],
-                                      "val_utterance_set": new.results.get("val_utterance_set")})
+        reasons = flags(ref.results, {"corpus": new.results.corpus,
+                                      "val_utterance_set": new.results.val_utterance_set})
         reasons = [r for r in reasons if r.startswith("other ")]
         if ours is None or theirs is None:
             reasons.append(f"no {UTTERANCES_FILE} in {(new if ours is None else ref).path}")
         elif not reasons and sorted(ours["ids"].tolist()) != sorted(theirs["ids"].tolist()):
             reasons.append("other val utterances")
         paired, kind = paired_interval(ours, theirs, resamples, seed) if not reasons else (None, None)
-        new_bps, ref_bps = new.results["bits_per_sec"], ref.results["bits_per_sec"]
-        low, high = ref.results["bits_per_sec_ci95"]
+        new_bps, ref_bps = new.results.headline.bits_per_sec, ref.results.headline.bits_per_sec
+        low, high = ref.results.headline.bits_per_sec_ci95
         out.append(Comparison(reference=ref.label, representation=ref.representation, bits_per_sec=ref_bps,
                               ci95=(low, high), difference=new_bps - ref_bps, relative=(new_bps - ref_bps) / ref_bps,
                               paired_ci95=paired, interval_kind=kind,
@@ -100,9 +100,9 @@ def compare(new: Run, references: list[Run], resamples: int = 10_000, seed: int 
 
 def render(new: Run, comparisons: list[Comparison]) -> str:
     """The terminal table: the new run's headline, then one line per reference."""
-    low, high = new.results["bits_per_sec_ci95"]
-    lines = [f"new: {new.label} ({new.representation}, corpus {new.results['corpus']}): "
-             f"{new.results['bits_per_sec']:.4g} bits/s [{low:.4g}, {high:.4g}] ({new.results.get('ci_kind')})",
+    low, high = new.results.headline.bits_per_sec_ci95
+    lines = [f"new: {new.label} ({new.representation}, corpus {new.results.corpus}): "
+             f"{new.results.headline.bits_per_sec:.4g} bits/s [{low:.4g}, {high:.4g}] ({new.results.headline.ci_kind})",
              "| reference | representation | bits/s [95% CI] | new − ref [paired 95% CI] | new outside ref CI | "
              "verdict |", "|---|---|---|---|---|---|"]
     for c in comparisons:

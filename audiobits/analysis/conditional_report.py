@@ -48,11 +48,11 @@ def conditional_rows(runs: list[Run]) -> list[ConditionalRow]:
     """A row per run holding a ``conditional`` block (others are single-stream runs)."""
     rows = []
     for run in runs:
-        block = run.results.get("conditional")
+        block = run.results.conditional
         if block is None:
             continue
         entropy = {mode: (m["bits_per_token"], m["bits_per_sec"]) for mode, m in block["modes"].items()}
-        rows.append(ConditionalRow(run.label, run.results["corpus"], block["target"], block["paired"], entropy,
+        rows.append(ConditionalRow(run.label, run.results.corpus, block["target"], block["paired"], entropy,
                                    block["information"], block["decomposition"]))
     return rows
 
@@ -71,8 +71,8 @@ def identity_check(rows: list[ConditionalRow]) -> list[tuple[str, str, float, fl
 
 def single_stream_rates(runs: list[Run]) -> dict[tuple[str, str], float]:
     """(corpus, representation) → bits/sec of single-stream runs (the seed's numbers to subtract)."""
-    return {(r.results["corpus"], r.results["representation"]): r.results["bits_per_sec"] for r in runs
-            if "conditional" not in r.results}
+    return {(r.results.corpus, r.results.representation): r.results.headline.bits_per_sec for r in runs
+            if r.results.conditional is None}
 
 
 def decomposition_rows(runs: list[Run]) -> list[DecompositionRow]:

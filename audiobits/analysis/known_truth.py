@@ -10,20 +10,22 @@ run more than its bootstrap half-width below it is leaking the future (``below_t
 
 from __future__ import annotations
 
+from audiobits.results import Results, Truth
+
 TRUE_VAL_KEY = "true_val_bits_per_token"
 ENTROPY_RATE_KEY = "entropy_rate_bits_per_token"
 
 
-def truth_record(encoder: dict, results: dict) -> dict | None:
+def truth_record(encoder: dict, results: Results) -> Truth | None:
     """Ratio of the run's headline bits/token to the true score of the same val targets, and whether it lies below
     it by more than the half-width of its bootstrap interval (in bits/token). None: the bins record no truth."""
     truth = encoder.get(TRUE_VAL_KEY)
     if truth is None:
         return None
-    b = results["bits_per_token"]
-    low, high = results["bits_per_sec_ci95"]
-    noise = (high - low) / 2.0 / results["tokens_per_sec"]
-    whole = results["val_scored_fraction"] >= 1.0  # the truth covers every target: a partial pass is not comparable
-    return {"true_bits_per_token": truth, "entropy_rate_bits_per_token": encoder.get(ENTROPY_RATE_KEY),
-            "ratio": b / truth if whole else None, "gap_bits_per_token": b - truth if whole else None,
-            "noise_bits_per_token": noise, "below_truth": (b < truth - noise) if whole else None}
+    b = results.headline.bits_per_token
+    low, high = results.headline.bits_per_sec_ci95
+    noise = (high - low) / 2.0 / results.headline.tokens_per_sec
+    whole = results.val_scored_fraction >= 1.0  # the truth covers every target: a partial pass is not comparable
+    return Truth(true_bits_per_token=truth, entropy_rate_bits_per_token=encoder.get(ENTROPY_RATE_KEY),
+                 ratio=b / truth if whole else None, gap_bits_per_token=b - truth if whole else None,
+                 noise_bits_per_token=noise, below_truth=(b < truth - noise) if whole else None)

@@ -40,9 +40,9 @@ class LanguageRow:
 
 def language_rows(runs: list[Run]) -> list[LanguageRow]:
     """A row per (run, language) of every run whose results.json records languages, by language then run order."""
-    rows = [LanguageRow(run.label, run.representation, language, s["utterances"], s["seconds"], s["bits_per_token"],
-                        s["tokens_per_sec"], s["bits_per_sec"], *s["bits_per_sec_ci95"], s["ci_kind"])
-            for run in runs for language, s in (run.results.get("languages") or {}).items()]
+    rows = [LanguageRow(run.label, run.representation, language, s.utterances, s.seconds, s.bits_per_token,
+                        s.tokens_per_sec, s.bits_per_sec, *s.bits_per_sec_ci95, s.ci_kind)
+            for run in runs for language, s in run.results.languages.items()]
     order = {run.label: i for i, run in enumerate(runs)}
     return sorted(rows, key=lambda r: (r.language, order[r.run]))
 

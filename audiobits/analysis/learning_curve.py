@@ -17,6 +17,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from audiobits.results import StillLearning
+
 TAIL = 0.10  # the last tenth of training
 STILL_LEARNING_DROP = 0.01  # relative drop over the tail above which the run is flagged (module docstring: why)
 
@@ -35,15 +37,15 @@ def tail_drop(tokens: Sequence[float], bits_per_token: Sequence[float], tail: fl
     return float(np.interp(mark, tokens, bits) - bits[-1])
 
 
-def still_learning_record(curve: Sequence[tuple[int, float]]) -> dict:
+def still_learning_record(curve: Sequence[tuple[int, float]]) -> StillLearning:
     """The ``still_learning`` block of results.json from the (training tokens, bits/token) points of fit."""
     tokens = [t for t, _ in curve]
     bits = [b for _, b in curve]
     drop = tail_drop(tokens, bits)
     relative = None if drop is None else drop / bits[int(np.argmax(tokens))]
-    return {"tail": TAIL, "threshold_relative": STILL_LEARNING_DROP,
-            "drop_bits_per_token": drop, "drop_relative": relative,
-            "still_learning": None if relative is None else relative > STILL_LEARNING_DROP,
-            "why_unknown": None if drop is not None else
-            f"no validation point at or before {1 - TAIL:.0%} of training: validate more often "
-            "(trainer.val_check_interval) to see the curve's end"}
+    return StillLearning(tail=TAIL, threshold_relative=STILL_LEARNING_DROP, drop_bits_per_token=drop,
+                         drop_relative=relative,
+                         still_learning=None if relative is None else relative > STILL_LEARNING_DROP,
+                         why_unknown=None if drop is not None else
+                         f"no validation point at or before {1 - TAIL:.0%} of training: validate more often "
+                         "(trainer.val_check_interval) to see the curve's end")

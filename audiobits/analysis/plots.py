@@ -89,22 +89,22 @@ def headline(runs: list[Run], floors: dict | None = None) -> Figure:
 
     ``floors`` (from `audiobits scaling`): representation → (floor bits/sec, its interval or None, unreliable),
     drawn as a diamond with its interval on the run's row (hollow when the fit flagged itself unreliable)."""
-    runs = sorted(runs, key=lambda r: r.results["bits_per_sec"])
+    runs = sorted(runs, key=lambda r: r.results.headline.bits_per_sec)
     colors, flagged = _colors(runs), _flagged(runs)
     fig, [ax] = _figure(8, 1.2 + 0.55 * len(runs))
     mean, sd = SPEECH_INFORMATION_RATE
     ax.axvspan(mean - sd, mean + sd, color="0.85", zorder=0,
                label=f"speech information rate {mean:.0f} ± {sd:.0f} bits/s (Coupé et al. 2019)")
     for y, run in enumerate(runs):
-        r = run.results
-        low, high = r["bits_per_sec_ci95"]
+        r = run.results.headline
+        low, high = r.bits_per_sec_ci95
         hollow = bool(flagged[run.label])
-        ax.errorbar(r["bits_per_sec"], y, xerr=[[r["bits_per_sec"] - low], [high - r["bits_per_sec"]]], fmt="o",
+        ax.errorbar(r.bits_per_sec, y, xerr=[[r.bits_per_sec - low], [high - r.bits_per_sec]], fmt="o",
                     color=colors[run.representation], mfc="white" if hollow else colors[run.representation],
                     capsize=4, label="bits/s, 95 % bootstrap interval" if y == 0 else None)
-        ax.plot(r["nominal_bitrate"], y, "|", color="0.3", ms=14, mew=2, label="nominal bitrate" if y == 0 else None)
-        ax.plot(r["flat_capacity"], y, "4", color="0.5", ms=10, label="flat capacity" if y == 0 else None)
-        ax.annotate(significant(r["bits_per_sec"], 3), (r["bits_per_sec"], y), textcoords="offset points",
+        ax.plot(r.nominal_bitrate, y, "|", color="0.3", ms=14, mew=2, label="nominal bitrate" if y == 0 else None)
+        ax.plot(r.flat_capacity, y, "4", color="0.5", ms=10, label="flat capacity" if y == 0 else None)
+        ax.annotate(significant(r.bits_per_sec, 3), (r.bits_per_sec, y), textcoords="offset points",
                     xytext=(0, 7), ha="center", fontsize=8)
         if floors and run.representation in floors:
             _floor(ax, y, *floors[run.representation], first=not any(rr.representation in floors for rr in runs[:y]))
@@ -157,19 +157,19 @@ def capacity(runs: list[Run]) -> Figure:
     """bits/sec against the nominal bitrate (filled) and the flat capacity (hollow), with utilization diagonals."""
     colors, flagged = _colors(runs), _flagged(runs)
     fig, [ax] = _figure(6.5, 5)
-    xs = [v for r in runs for v in (r.results["nominal_bitrate"], r.results["flat_capacity"])]
+    xs = [v for r in runs for v in (r.results.headline.nominal_bitrate, r.results.headline.flat_capacity)]
     line = np.array([min(xs) / 3, max(xs) * 3])
     for share in (1.0, 0.1, 0.01):
         ax.plot(line, share * line, ":", color="0.6", lw=1)
         ax.annotate(f"{share:.0%}", (line[-1], share * line[-1]), fontsize=7, color="0.4", ha="right")
     for run in runs:
-        r, color = run.results, colors[run.representation]
-        ax.plot([r["nominal_bitrate"], r["flat_capacity"]], [r["bits_per_sec"]] * 2, "-", color=color, lw=0.8)
-        ax.plot(r["nominal_bitrate"], r["bits_per_sec"], "o", color=color, mfc="white" if flagged[run.label] else color)
-        ax.plot(r["flat_capacity"], r["bits_per_sec"], "o", color=color, mfc="none", ms=8)
-        ax.annotate(_name(run, flagged), (r["nominal_bitrate"], r["bits_per_sec"]), textcoords="offset points",
+        r, color = run.results.headline, colors[run.representation]
+        ax.plot([r.nominal_bitrate, r.flat_capacity], [r.bits_per_sec] * 2, "-", color=color, lw=0.8)
+        ax.plot(r.nominal_bitrate, r.bits_per_sec, "o", color=color, mfc="white" if flagged[run.label] else color)
+        ax.plot(r.flat_capacity, r.bits_per_sec, "o", color=color, mfc="none", ms=8)
+        ax.annotate(_name(run, flagged), (r.nominal_bitrate, r.bits_per_sec), textcoords="offset points",
                     xytext=(5, 5), fontsize=8)
-    measured = [r.results["bits_per_sec"] for r in runs]
+    measured = [r.results.headline.bits_per_sec for r in runs]
     ax.set_ylim(min(measured) / 3, max(xs) * 3)
     _log(ax, "x")
     _log(ax, "y")
@@ -182,12 +182,12 @@ def capacity(runs: list[Run]) -> Figure:
 
 def bits_per_byte(runs: list[Run]) -> Figure | None:
     """bits per UTF-8 byte of the transcript, for runs whose validation utterances have transcripts."""
-    runs = [r for r in runs if r.results.get("bits_per_byte") is not None]
+    runs = [r for r in runs if r.results.headline.bits_per_byte is not None]
     if not runs:
         return None
     colors, flagged = _colors(runs), _flagged(runs)
     fig, [ax] = _figure(7, 1.2 + 0.45 * len(runs))
-    values = [r.results["bits_per_byte"] for r in runs]
+    values = [r.results.headline.bits_per_byte for r in runs]
     for y, (run, v) in enumerate(zip(runs, values)):  # points, not bars: a bar on a log axis has no true base
         ax.plot(v, y, "o", color=colors[run.representation], mfc="white" if flagged[run.label] else None)
     for y, v in enumerate(values):
@@ -206,8 +206,8 @@ def flops_per_bit(runs: list[Run]) -> Figure:
     flagged = _flagged(runs)
     fig, [ax] = _figure(7, 1.2 + 0.55 * len(runs))
     y = np.arange(len(runs))
-    trunk = [r.results["inference_flops_per_bit_trunk"] for r in runs]
-    full = [r.results["inference_flops_per_bit_full"] for r in runs]
+    trunk = [r.results.inference_flops_per_bit_trunk for r in runs]
+    full = [r.results.inference_flops_per_bit_full for r in runs]
     # points joined by a line, not bars: a bar on a log axis starts at an arbitrary limit, its length means nothing
     ax.hlines(y, trunk, full, color="0.7", lw=1)
     ax.plot(trunk, y - 0.2, "o", color="tab:blue", label="trunk: 2N / bits per token")
@@ -233,7 +233,7 @@ def loss_curves(runs: list[Run]) -> Figure | None:
     for run in runs:
         steps, bps = run.scalars("val/bits_per_sec")
         loss_steps, nats = run.scalars("val/loss")
-        total = run.results.get("global_step") or max([*steps, *loss_steps, 1])
+        total = run.results.global_step or max([*steps, *loss_steps, 1])
         style = {"color": colors[run.representation], "ls": "--" if flagged[run.label] else "-", "marker": "."}
         if len(steps):
             axes[0].plot(steps / total, bps, label=_name(run, flagged), **style)
@@ -256,10 +256,10 @@ def loss_curves(runs: list[Run]) -> Figure | None:
 
 def _position_labels(run: Run, positions: int) -> list[str]:
     r = run.results
-    if positions == len(ORPHEUS_POSITIONS) and "orpheus" in f"{r['representation']} {r.get('flattening', '')}":
+    if positions == len(ORPHEUS_POSITIONS) and "orpheus" in f"{r.representation} {r.flattening}":
         return list(ORPHEUS_POSITIONS)
-    if positions == len(r.get("codebooks", [])):
-        unit = "field" if "field" in r.get("flattening", "") else "cb"  # Codec 2's 8-bit fields are no codebooks
+    if positions == len(r.codebooks):
+        unit = "field" if "field" in r.flattening else "cb"  # Codec 2's 8-bit fields are no codebooks
         return [f"{unit}{k}" for k in range(positions)]
     return [f"pos {k}" for k in range(positions)]
 
@@ -270,15 +270,14 @@ def codebook_decomposition(runs: list[Run]) -> Figure | None:
     Each position occurs once per coarse frame, so position k carries b_k × (content tokens/s ÷ tokens per
     frame) bits/s; the legend sums them per level.
     """
-    runs = [r for r in runs if r.results.get("tokens_per_frame", 1) > 1 and r.results.get("bits_per_position")]
+    runs = [r for r in runs if r.results.tokens_per_frame > 1 and r.results.bits_per_position]
     if not runs:
         return None
     fig, axes = _figure(6.5 * len(runs), 4.2, ncols=len(runs))
     for ax, run in zip(axes, runs):
-        r = run.results
-        bits = r["bits_per_position"]
+        bits = run.results.bits_per_position
         labels = _position_labels(run, len(bits) - 1) + ["EOS"]
-        frames_per_sec = content_tokens_per_sec(r) / (len(bits) - 1)
+        frames_per_sec = content_tokens_per_sec(run.results.headline) / (len(bits) - 1)
         levels = sorted({label.rstrip("abcd") for label in labels[:-1]})
         cmap = {level: f"C{i}" for i, level in enumerate(levels)}
         values = [np.nan if b is None else b for b in bits]
@@ -304,24 +303,25 @@ def context(runs: list[Run]) -> Figure | None:
     """bits/token and bits/sec against in-window context in seconds of audio (log x), per run: how much of each
     stream's information is long-range. From the final evaluation's non-overlapping pass (``bits_by_context``),
     with each bucket's 95 % bootstrap interval as a band where results.json records it."""
-    runs = [r for r in runs if r.results.get("bits_by_context")]
+    runs = [r for r in runs if r.results.bits_by_context]
     if not runs:
         return None
     colors, flagged = _colors(runs), _flagged(runs)
     fig, (per_token, per_sec) = _figure(11, 4, ncols=2)
     for run in runs:
-        curve = run.results["bits_by_context"]
+        curve = run.results.bits_by_context
         seconds = [b["mean_context_seconds"] for b in curve]
         bits = np.array([b["bits_per_token"] for b in curve])
         style = {"color": colors[run.representation], "marker": "o", "ms": 3,
                  "mfc": "white" if flagged[run.label] else colors[run.representation]}
         per_token.plot(seconds, bits, label=_name(run, flagged), **style)
-        per_sec.plot(seconds, bits * run.results["tokens_per_sec"], **style)
+        per_sec.plot(seconds, bits * run.results.headline.tokens_per_sec, **style)
         if all("bits_per_token_lo" in b for b in curve):  # older results.json files have no interval: no band
             low, high = (np.array([np.nan if b[k] is None else b[k] for b in curve], dtype=float)
                          for k in ("bits_per_token_lo", "bits_per_token_hi"))
             per_token.fill_between(seconds, low, high, color=style["color"], alpha=0.2, linewidth=0)
-            per_sec.fill_between(seconds, low * run.results["tokens_per_sec"], high * run.results["tokens_per_sec"],
+            rate = run.results.headline.tokens_per_sec
+            per_sec.fill_between(seconds, low * rate, high * rate,
                                  color=style["color"], alpha=0.2, linewidth=0)
     for ax, label in ((per_token, "bits/token"), (per_sec, "bits/sec (bits/token × tokens/s)")):
         ax.set_ylabel(label)
@@ -363,19 +363,19 @@ def frontier(runs: list[Run]) -> Figure | None:
                  for run, _ in points}
         comparable = [(run, v) for run, v in points if not apart[run.label]]
         hollow |= len(comparable) < len(points)
-        on_front = pareto_front([r.results["bits_per_sec"] for r, _ in comparable], [v for _, v in comparable],
+        on_front = pareto_front([r.results.headline.bits_per_sec for r, _ in comparable], [v for _, v in comparable],
                                 HIGHER_IS_BETTER[metric])
-        front = sorted((r.results["bits_per_sec"], v) for (r, v), f in zip(comparable, on_front) if f)
+        front = sorted((r.results.headline.bits_per_sec, v) for (r, v), f in zip(comparable, on_front) if f)
         if front:
             ax.plot(*zip(*front), "-", color="0.6", lw=3, alpha=0.5, zorder=0, label="Pareto front (bits/s)")
         for run, value in points:
-            r, color = run.results, colors[run.representation]
-            ax.plot([r["bits_per_sec"], r["nominal_bitrate"]], [value, value], "-", color=color, lw=0.8, alpha=0.5)
+            r, color = run.results.headline, colors[run.representation]
+            ax.plot([r.bits_per_sec, r.nominal_bitrate], [value, value], "-", color=color, lw=0.8, alpha=0.5)
             ci = ((results[run.label] or {}).get("metrics", {}).get(metric) or {}).get("ci95")
             yerr = [[max(value - ci[0], 0.0)], [max(ci[1] - value, 0.0)]] if ci else None  # the bootstrap interval
-            ax.errorbar(r["bits_per_sec"], value, yerr=yerr, fmt="o", color=color, capsize=3,
+            ax.errorbar(r.bits_per_sec, value, yerr=yerr, fmt="o", color=color, capsize=3,
                         mfc="white" if apart[run.label] else color, label=_name(run, apart))
-            ax.plot(r["nominal_bitrate"], value, "|", color=color, ms=12, mew=2)
+            ax.plot(r.nominal_bitrate, value, "|", color=color, ms=12, mew=2)
         _log(ax, "x")
         ax.set_ylabel(label)
         _xlabel(ax, "bits/s: ● learned, | nominal", [run for run, _ in points], apart)

@@ -20,32 +20,31 @@ import io
 import json
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 
 from audiobits.analysis import conditional_report
 from audiobits.arguments import argument_parser
-from audiobits.scaling.calibrate import calibration_slack
-from audiobits.compress.compressed_file import COMPRESS_FILE
+from audiobits.scaling.calibration_file import calibration_slack
+from audiobits.compress.compress_summary import read_compress_summary
 from audiobits.analysis import report_formats
 from audiobits.analysis.per_speaker import per_utterance_csv
 from audiobits.analysis.plots import write_figures
-from audiobits.training.provenance import Provenance
 from audiobits.analysis.report_columns import DEFAULT_VIEW, VIEWS, view_columns
 from audiobits.analysis.report_page import PAGE_FILE, page
 from audiobits.errors import AudiobitsError
-from audiobits.files import check_output_dir, read_json, write_text_atomic
+from audiobits.files import check_output_dir, write_text_atomic
 from audiobits.analysis.language_report import report_by_language
 from audiobits.analysis.runs import Run, flags, load_runs, note_printer, reference_group, skipping
 from audiobits.quality.quality_file import read_quality
+from audiobits.results import Provenance, Results
 from audiobits.analysis.sanity import Check, check_run, summary
 from audiobits.analysis.seed_spread import SeedSpread, seed_spreads
 
 FORMATS = ("table", "markdown", "csv", "json", "latex")
 PETA = 1e15
 CONDITIONAL_VIEW = "conditional"  # paired runs: a table of its own (audiobits.analysis.conditional_report)
-COMPRESS_FIX = "Run `audiobits compress` on the run again to rewrite it, or delete it."
 LEGEND = ("HEADLINE bits/s = Σ bits ÷ true audio seconds of the validation utterances, from the final sliding-window "
           "evaluation: each target conditions on at least context − stride tokens of history, which runs on across "
           "utterances (same corpus, same utterances, one epoch of the same model per row). 95% CI: bootstrap over "
@@ -139,8 +138,7 @@ def compression(run: Run) -> dict:
     """The row's compression columns from RUN_DIR/compress.json (``audiobits compress``); None where not run:
     the cross-entropy of the coded tokens (each utterance alone: utterance-reset), the file's bits/sec and its excess
     over that cross-entropy, and the general-purpose compressors."""
-    path = run.path / COMPRESS_FILE
-    found = read_json(path, fix=COMPRESS_FIX) if path.is_file() else {}
+    found = read_compress_summary(run.path) or {}
     baselines = found.get("baselines", {})
     return {"coded_utterance_reset_bits_per_sec": found.get("utterance_reset_bits_per_sec"),
             "compressed_bits_per_sec": found.get("compressed_bits_per_sec"),
@@ -148,46 +146,44 @@ def compression(run: Run) -> dict:
             **{f"{name}_bits_per_sec": baselines.get(name, {}).get("bits_per_sec") for name in ("zstd", "xz", "flac")}}
 
 
-def distance_cells(results: dict) -> dict:
+def distance_cells(results: Results) -> dict:
     """The row's k-gram, still-learning and truth cells from results.json's blocks (None where not recorded)."""
-    kgram = results.get("kgram") or {}
-    learning = results.get("still_learning") or {}
-    truth = results.get("truth") or {}
-    return {"kgram_bits_per_sec": kgram.get("best_bits_per_sec"), "kgram_order": kgram.get("best_order"),
-            "kgram_gain_bits_per_sec": kgram.get("gain_bits_per_sec"), "kgram_beaten": kgram.get("beats_best"),
-            "tail_drop_relative": learning.get("drop_relative"), "still_learning": learning.get("still_learning"),
-            "truth_ratio": truth.get("ratio"), "below_truth": truth.get("below_truth")}
+    kgram, learning, truth = results.kgram, results.still_learning, results.truth
+    return {"kgram_bits_per_sec": kgram and kgram.best_bits_per_sec, "kgram_order": kgram and kgram.best_order,
+            "kgram_gain_bits_per_sec": kgram and kgram.gain_bits_per_sec,
+            "kgram_beaten": kgram and kgram.beats_best, "tail_drop_relative": learning and learning.drop_relative,
+            "still_learning": learning and learning.still_learning, "truth_ratio": truth and truth.ratio,
+            "below_truth": truth and truth.below_truth}
 
 
 def row(run: Run, reference: dict, checks: list[Check]) -> dict:
     """A run's table row: results.json values, FLOPs in PFLOPs, the CI split in two, flags and sanity."""
     r = run.results
-    low, high = r["bits_per_sec_ci95"]
+    h = r.headline
+    low, high = h.bits_per_sec_ci95
     quality = read_quality(run.bins_dir())  # decoded quality (audiobits quality), None where not scored
     quality["si_sdr_db"] = quality.pop("si_sdr")
-    provenance = Provenance.from_dict(r.get("provenance"))
+    provenance = asdict(r.provenance) if r.provenance else {f.name: None for f in fields(Provenance)}
     return {
-        "run": run.label, "representation": r["representation"], "corpus": r["corpus"],
+        "run": run.label, "representation": r.representation, "corpus": r.corpus,
         "sanity": summary(checks), "flags": flags(r, reference),
-        "bits_per_token": r["bits_per_token"], "tokens_per_sec": r["tokens_per_sec"],
-        "bits_per_sec": r["bits_per_sec"], "bits_per_sec_lo": low, "bits_per_sec_hi": high,
-        "bits_per_byte": r["bits_per_byte"], "ci_kind": r.get("ci_kind", "utterances"),
-        "context_tokens": r.get("context_tokens"), "context_seconds": r.get("context_seconds"),
-        "eval_stride": r.get("eval_stride"),
-        "bits_per_sec_non_overlapping": r.get("non_overlapping", {}).get("bits_per_sec"),
-        "bits_per_sec_utterance_reset": r.get("utterance_reset", {}).get("bits_per_sec"),
-        "seed_convention_bits_per_sec": r.get("seed_convention_bits_per_sec"),
-        "nominal_bits_per_sec": r["nominal_bitrate"], "utilization_nominal": r["utilization_nominal"],
-        "flat_capacity_bits_per_sec": r["flat_capacity"], "utilization_flat": r["utilization_flat"],
-        "info_per_storage": r["info_per_storage"], "storage_bits": r["storage_bits"],
-        "train_tokens": r["train_tokens"], "non_embedding_params": r["model"]["non_embedding_params"],
-        "train_pflops_trunk": r["train_flops_trunk"] / PETA, "train_pflops_full": r["train_flops_full"] / PETA,
-        "inference_flops_per_bit_trunk": r["inference_flops_per_bit_trunk"],
-        "inference_flops_per_bit_full": r["inference_flops_per_bit_full"], **compression(run), **distance_cells(r),
-        "weights": r["weights"], "val_seconds": r["val_seconds"], "val_utterances": r["val_utterances"],
-        "val_utterance_set": r.get("val_utterance_set"), "finished": r.get("finished"), "path": str(run.path),
-        "calibration_slack": calibration_slack(run.path), **quality,
-        **(provenance or Provenance.from_dict({})).as_dict(),
+        "bits_per_token": h.bits_per_token, "tokens_per_sec": h.tokens_per_sec,
+        "bits_per_sec": h.bits_per_sec, "bits_per_sec_lo": low, "bits_per_sec_hi": high,
+        "bits_per_byte": h.bits_per_byte, "ci_kind": h.ci_kind,
+        "context_tokens": r.context_tokens, "context_seconds": r.context_seconds, "eval_stride": r.eval_stride,
+        "bits_per_sec_non_overlapping": r.non_overlapping.bits_per_sec,
+        "bits_per_sec_utterance_reset": r.utterance_reset and r.utterance_reset.bits_per_sec,
+        "seed_convention_bits_per_sec": h.seed_convention_bits_per_sec,
+        "nominal_bits_per_sec": h.nominal_bitrate, "utilization_nominal": h.utilization_nominal,
+        "flat_capacity_bits_per_sec": h.flat_capacity, "utilization_flat": h.utilization_flat,
+        "info_per_storage": r.info_per_storage, "storage_bits": r.storage_bits,
+        "train_tokens": r.train_tokens, "non_embedding_params": r.model.non_embedding_params,
+        "train_pflops_trunk": r.train_flops_trunk / PETA, "train_pflops_full": r.train_flops_full / PETA,
+        "inference_flops_per_bit_trunk": r.inference_flops_per_bit_trunk,
+        "inference_flops_per_bit_full": r.inference_flops_per_bit_full, **compression(run), **distance_cells(r),
+        "weights": r.weights, "val_seconds": h.val_seconds, "val_utterances": h.val_utterances,
+        "val_utterance_set": r.val_utterance_set, "finished": r.finished, "path": str(run.path),
+        "calibration_slack": calibration_slack(run.path), **quality, **provenance,
     }
 
 

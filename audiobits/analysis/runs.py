@@ -18,8 +18,7 @@ import numpy as np
 
 from audiobits.errors import AudiobitsError
 from audiobits.files import read_yaml
-from audiobits.results import RESULTS_FILE, read_results
-from audiobits.training.trainer_options import TrainerRecord, recorded_deviations
+from audiobits.results import RESULTS_FILE, Results, read_results
 
 CONFIG_FILE = "config.yaml"
 
@@ -29,13 +28,13 @@ class Run:
     """One finished (or stopped) run: where it lives, what it measured and how it was configured."""
 
     path: Path
-    results: dict
+    results: Results
     config: dict = field(default_factory=dict)
     label: str = ""
 
     @property
     def representation(self) -> str:
-        return self.results["representation"]
+        return self.results.representation
 
     def bins_dir(self) -> Path | None:
         """The bin directory the run trained on, from config.yaml's ``data.init_args`` (None when not found).
@@ -48,7 +47,7 @@ class Run:
         if init.get("bins_dir"):
             path = Path(init["bins_dir"])
         elif init.get("root"):
-            path = Path(init["root"]) / self.results["corpus"] / self.results["representation"]
+            path = Path(init["root"]) / self.results.corpus / self.results.representation
         else:
             return None
         return path if (path / "meta.json").is_file() else None
@@ -94,16 +93,9 @@ def read_config(path: Path) -> dict:
 
 def load_run(path: str | os.PathLike) -> Run:
     """Read one run directory (results.json required, config.yaml optional); a missing, damaged or foreign file
-    raises `AudiobitsError` naming it."""
+    raises `AudiobitsError` naming it (`read_results`)."""
     path = Path(path)
-    results = read_results(path)
-    missing = [k for k in ("representation", "corpus", "bits_per_sec", "bits_per_sec_ci95") if k not in results]
-    if missing:
-        raise AudiobitsError(f"{path / RESULTS_FILE}: lacks {missing}; it was not written by audiobits' "
-                             "ResultsWriter. Re-run `audiobits validate` for this run to rewrite it.")
-    if results.get("trainer") is not None:  # a damaged trainer block: this run is skipped, not the whole report
-        TrainerRecord.from_dict(results["trainer"], path / RESULTS_FILE)
-    return Run(path=path, results=results, config=read_config(path / CONFIG_FILE))
+    return Run(path=path, results=read_results(path), config=read_config(path / CONFIG_FILE))
 
 
 def load_runs(paths: Iterable[str | os.PathLike], on_skip: Callable[[str], None] | None = None,
@@ -162,22 +154,22 @@ def _label(runs: list[Run]) -> None:
 
 def reference_group(runs: list[Run]) -> dict:
     """The (corpus, validation utterance set) most runs share — the first run's on a tie."""
-    keys = [(r.results["corpus"], r.results.get("val_utterance_set")) for r in runs]
+    keys = [(r.results.corpus, r.results.val_utterance_set) for r in runs]
     (corpus, digest), count = max(Counter(keys).items(), key=lambda kv: (kv[1], -keys.index(kv[0])))
     return {"corpus": corpus, "val_utterance_set": digest, "runs": count}
 
 
-def flags(results: dict, reference: dict) -> list[str]:
+def flags(results: Results, reference: dict) -> list[str]:
     """Why a run is not comparable with the reference group (empty list: comparable)."""
     found = []
-    if results["corpus"] != reference["corpus"]:
-        found.append(f"other corpus ({results['corpus']})")
-    elif results.get("val_utterance_set") != reference["val_utterance_set"]:
-        found.append(f"other val utterance set ({results.get('val_utterance_set')})")
-    if results.get("weights") == "random":
+    if results.corpus != reference["corpus"]:
+        found.append(f"other corpus ({results.corpus})")
+    elif results.val_utterance_set != reference["val_utterance_set"]:
+        found.append(f"other val utterance set ({results.val_utterance_set})")
+    if results.weights == "random":
         found.append("random weights")
-    if not results.get("finished", False):
+    if not results.finished:
         found.append("unfinished")
-    if results.get("val_scored_fraction", 1.0) < 1.0:
-        found.append(f"partial validation ({results['val_scored_fraction']:.1%} scored)")
-    return found + (recorded_deviations(results) or [])
+    if results.val_scored_fraction < 1.0:
+        found.append(f"partial validation ({results.val_scored_fraction:.1%} scored)")
+    return found + (results.trainer_deviations() or [])

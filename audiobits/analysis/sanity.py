@@ -40,10 +40,9 @@ import numpy as np
 
 from audiobits import metrics
 from audiobits.arguments import argument_parser
-from audiobits.bins import TokenBins
-from audiobits.results import token_stats
+from audiobits.bins import Codebook, TokenBins
+from audiobits.results import PassRates, Results, TokenStats, token_stats
 from audiobits.analysis.runs import Run, load_runs, note_printer, skipping
-from audiobits.training.trainer_options import recorded_deviations
 
 PASS, WARN, FAIL, SKIP = "pass", "warn", "fail", "skip"
 FRAME_RATE_TOLERANCE = (0.03, 0.10)  # pass, warn (relative deviation)
@@ -64,28 +63,28 @@ class Check:
         return f"{self.status.upper():4}  {self.name}: {self.detail}"
 
 
-def stream_kind(codebooks: list[dict]) -> str:
+def stream_kind(codebooks: list[Codebook]) -> str:
     """``transcript`` (variable rate), ``waveform`` (one token per sample) or ``codec``."""
-    rates = [c["frame_rate"] for c in codebooks]
+    rates = [c.frame_rate for c in codebooks]
     if any(r is None for r in rates):
         return "transcript"
     return "waveform" if min(rates) >= WAVEFORM_RATE else "codec"
 
 
-def content_tokens_per_sec(results: dict) -> float:
+def content_tokens_per_sec(headline: PassRates) -> float:
     """:func:`metrics.content_tokens_per_second` as results.json records it (recomputed for older records)."""
-    if "content_tokens_per_sec" in results:
-        return results["content_tokens_per_sec"]
-    return metrics.content_tokens_per_second(results["val_tokens"], results["val_utterances"], results["val_seconds"])
+    if headline.content_tokens_per_sec is not None:
+        return headline.content_tokens_per_sec
+    return metrics.content_tokens_per_second(headline.val_tokens, headline.val_utterances, headline.val_seconds)
 
 
-def check_frame_rate(results: dict) -> Check:
+def check_frame_rate(results: Results) -> Check:
     """Measured content tokens/sec vs the codebooks' summed frame rates."""
-    codebooks = results["codebooks"]
-    measured = content_tokens_per_sec(results)
+    codebooks = results.codebooks
+    measured = content_tokens_per_sec(results.headline)
     if stream_kind(codebooks) == "transcript":
         return Check("frame rate", SKIP, f"variable-rate stream, {measured:.2f} content tokens/s")
-    nominal = sum(c["frame_rate"] for c in codebooks)
+    nominal = sum(c.frame_rate for c in codebooks)
     deviation = measured / nominal - 1.0
     status = PASS if abs(deviation) <= FRAME_RATE_TOLERANCE[0] else WARN if abs(
         deviation) <= FRAME_RATE_TOLERANCE[1] else FAIL
@@ -93,10 +92,11 @@ def check_frame_rate(results: dict) -> Check:
                                        f"({deviation:+.2%}; pass within ±{FRAME_RATE_TOLERANCE[0]:.0%})")
 
 
-def check_bits_per_sec(results: dict) -> Check:
+def check_bits_per_sec(results: Results) -> Check:
     """bits/sec inside the plausible band of its kind, and never above the flat capacity."""
-    kind = stream_kind(results["codebooks"])
-    bps, flat, nominal = results["bits_per_sec"], results["flat_capacity"], results["nominal_bitrate"]
+    kind = stream_kind(results.codebooks)
+    h = results.headline
+    bps, flat, nominal = h.bits_per_sec, h.flat_capacity, h.nominal_bitrate
     low, high = BITS_PER_SEC_BANDS[kind]
     high = nominal if high is None else high
     band = f"{kind} band {low:,.0f}–{high:,.1f} bits/s, flat capacity {flat:,.1f}"
@@ -106,26 +106,26 @@ def check_bits_per_sec(results: dict) -> Check:
     return Check("bits/sec", PASS if low <= bps <= high else WARN, f"{bps:,.2f} bits/s ({band})")
 
 
-def check_unigram(results: dict, stats: dict) -> Check:
+def check_unigram(results: Results, stats: TokenStats) -> Check:
     """bits/token ≤ unigram entropy of the split, up to sampling noise."""
-    b, entropy = results["bits_per_token"], stats["unigram_entropy"]
-    bias = metrics.entropy_bias(stats["distinct"], stats["tokens"])
-    low, high = results["bits_per_sec_ci95"]
-    half_width = (high - low) / 2.0 / results["tokens_per_sec"]
+    b, entropy = results.headline.bits_per_token, stats.unigram_entropy
+    bias = metrics.entropy_bias(stats.distinct, stats.tokens)
+    low, high = results.headline.bits_per_sec_ci95
+    half_width = (high - low) / 2.0 / results.headline.tokens_per_sec
     slack = bias + half_width
     status = PASS if b <= entropy else WARN if b <= entropy + slack else FAIL
     return Check("unigram entropy", status, f"model {b:.3f} bits/token vs unigram entropy {entropy:.3f} of the split "
                                             f"(noise {slack:.3f} = bias {bias:.3f} + CI {half_width:.3f})")
 
 
-def check_vocab_use(results: dict, stats: dict) -> Check:
+def check_vocab_use(results: Results, stats: TokenStats) -> Check:
     """Distinct content ids used ÷ the most the split could show (min of content vocab and content tokens)."""
-    content_vocab = results["vocab_size"] - 1
-    attainable = max(min(content_vocab, stats["content_tokens"]), 1)
-    ratio = stats["distinct_content"] / attainable
+    content_vocab = results.vocab_size - 1
+    attainable = max(min(content_vocab, stats.content_tokens), 1)
+    ratio = stats.distinct_content / attainable
     status = PASS if ratio >= VOCAB_USE[0] else FAIL if ratio < VOCAB_USE[1] else WARN
-    return Check("vocab use", status, f"{stats['distinct_content']} of {content_vocab} ids used "
-                                      f"({stats['distinct_content'] / content_vocab:.1%} of the vocab; {ratio:.1%} of "
+    return Check("vocab use", status, f"{stats.distinct_content} of {content_vocab} ids used "
+                                      f"({stats.distinct_content / content_vocab:.1%} of the vocab; {ratio:.1%} of "
                                       f"the {attainable} attainable; pass at {VOCAB_USE[0]:.0%})")
 
 
@@ -148,7 +148,7 @@ def check_transcript_overlap(run: Run) -> Check:
     own = run.bins_dir()
     if own is None:
         return Check("transcript overlap", SKIP, "needs the bins: none found from the run's config.yaml")
-    transcript = own if stream_kind(run.results["codebooks"]) == "transcript" else own.parent / "text"
+    transcript = own if stream_kind(run.results.codebooks) == "transcript" else own.parent / "text"
     if not (transcript / "meta.json").is_file():
         return Check("transcript overlap", SKIP, f"needs transcript bins: {transcript} not prepared (run "
                                                  "`audiobits prepare` with the corpus's text config)")
@@ -158,9 +158,9 @@ def check_transcript_overlap(run: Run) -> Check:
                  f"occurs in train ({transcript})")
 
 
-def check_trainer_options(results: dict) -> Check:
+def check_trainer_options(results: Results) -> Check:
     """The honoured trainer options the run set apart from the study's, from results.json's ``trainer`` block."""
-    found = recorded_deviations(results)
+    found = results.trainer_deviations()
     if found is None:
         return Check("trainer options", SKIP, "results.json records none (written before they were, or by "
                                               "`audiobits validate` without the fit's results.json)")
@@ -169,55 +169,55 @@ def check_trainer_options(results: dict) -> Check:
     return Check("trainer options", WARN, f"{', '.join(found)}: not comparable with the study's runs")
 
 
-def check_kgram(results: dict) -> Check:
+def check_kgram(results: Results) -> Check:
     """The model beats its best k-gram baseline beyond noise (paired bootstrap of the gain in bits/sec)."""
-    record = results.get("kgram")
+    record = results.kgram
     if record is None:
         return Check("k-gram baselines", SKIP, "results.json has none (written before audiobits recorded them; "
                                                "`audiobits validate` rewrites it)")
-    best = (f"best k-gram: order {record['best_order']}, {record['best_bits_per_token']:.3f} bits/token = "
-            f"{record['best_bits_per_sec']:,.2f} bits/s")
-    if record["beats_best"] is None:
+    best = (f"best k-gram: order {record.best_order}, {record.best_bits_per_token:.3f} bits/token = "
+            f"{record.best_bits_per_sec:,.2f} bits/s")
+    if record.beats_best is None:
         return Check("k-gram baselines", SKIP, f"{best}; the headline pass was partial, so no paired comparison")
-    low, high = record["gain_bits_per_sec_ci95"]
-    gain = (f"model gains {record['gain_bits_per_sec']:+,.2f} bits/s [{low:+,.2f}, {high:+,.2f}] over it (95 %, "
-            f"{record['gain_ci_kind']})")
-    if record["beats_best"]:
+    low, high = record.gain_bits_per_sec_ci95
+    gain = (f"model gains {record.gain_bits_per_sec:+,.2f} bits/s [{low:+,.2f}, {high:+,.2f}] over it (95 %, "
+            f"{record.gain_ci_kind})")
+    if record.beats_best:
         return Check("k-gram baselines", PASS, f"{gain}; {best}")
     return Check("k-gram baselines", WARN, f"has not learned beyond k-gram statistics: {gain}; {best}")
 
 
-def check_still_learning(results: dict) -> Check:
+def check_still_learning(results: Results) -> Check:
     """The validation curve's drop over the last tenth of training stays under its threshold."""
-    record = results.get("still_learning")
-    if record is None or record["still_learning"] is None:
-        why = "results.json records no validation curve" if record is None else record["why_unknown"]
+    record = results.still_learning
+    if record is None or record.still_learning is None:
+        why = "results.json records no validation curve" if record is None else record.why_unknown
         return Check("still learning", SKIP, why)
-    detail = (f"bits/token fell {record['drop_bits_per_token']:+.4f} ({record['drop_relative']:.2%}) over the last "
-              f"{record['tail']:.0%} of training (flagged above {record['threshold_relative']:.0%})")
-    if record["still_learning"]:
+    detail = (f"bits/token fell {record.drop_bits_per_token:+.4f} ({record.drop_relative:.2%}) over the last "
+              f"{record.tail:.0%} of training (flagged above {record.threshold_relative:.0%})")
+    if record.still_learning:
         return Check("still learning", WARN, f"{detail}: more data or steps would lower it further")
     return Check("still learning", PASS, detail)
 
 
-def check_truth(results: dict) -> Check:
+def check_truth(results: Results) -> Check:
     """On a source of known entropy, the run lies at or above the truth up to noise (below it: a leak)."""
-    record = results.get("truth")
+    record = results.truth
     if record is None:
         return Check("truth", SKIP, "the bins record no true entropy (not a synthetic or calibration source)")
-    if record["ratio"] is None:
+    if record.ratio is None:
         return Check("truth", SKIP, "the headline pass was partial: not the targets the truth was computed on")
-    detail = (f"{results['bits_per_token']:.4f} bits/token = {record['ratio']:.3f} × the true "
-              f"{record['true_bits_per_token']:.4f} of the same targets (noise {record['noise_bits_per_token']:.4f})")
-    if record["below_truth"]:
+    detail = (f"{results.headline.bits_per_token:.4f} bits/token = {record.ratio:.3f} × the true "
+              f"{record.true_bits_per_token:.4f} of the same targets (noise {record.noise_bits_per_token:.4f})")
+    if record.below_truth:
         return Check("truth", FAIL, f"{detail}: below the truth, so the model sees the future (a leak)")
     return Check("truth", PASS, detail)
 
 
-def run_stats(run: Run) -> dict | None:
+def run_stats(run: Run) -> TokenStats | None:
     """The val split's :func:`token_stats`: from results.json when recorded, else from the run's bins."""
-    if "val_token_stats" in run.results:
-        return run.results["val_token_stats"]
+    if run.results.val_token_stats is not None:
+        return run.results.val_token_stats
     bins_dir = run.bins_dir()
     if bins_dir is None:
         return None

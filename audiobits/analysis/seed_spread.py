@@ -69,9 +69,9 @@ def run_seed(run: Run) -> tuple:
 
 def group_key(run: Run) -> tuple:
     """What must be equal for runs to differ only by seed."""
-    r, model = run.results, run.results.get("model", {})
-    return (r["representation"], r["corpus"], r.get("val_utterance_set"), model.get("non_embedding_params"),
-            model.get("n_layer"), model.get("n_embd"), model.get("seq_len"), r["train_tokens"], r.get("eval_stride"))
+    r, model = run.results, run.results.model
+    return (r.representation, r.corpus, r.val_utterance_set, model.non_embedding_params, model.n_layer, model.n_embd,
+            model.seq_len, r.train_tokens, r.eval_stride)
 
 
 @dataclass(frozen=True)
@@ -98,9 +98,10 @@ def seed_spreads(runs: list[Run]) -> dict[str, SeedSpread]:
     for members in groups.values():
         if len({run_seed(run) for run in members}) < 2:
             continue
-        rates = np.array([run.results["bits_per_sec"] for run in members])
-        half = np.mean([(r.results["bits_per_sec_ci95"][1] - r.results["bits_per_sec_ci95"][0]) / 2 for r in members])
+        rates = np.array([run.results.headline.bits_per_sec for run in members])
+        half = np.mean([(r.results.headline.bits_per_sec_ci95[1] - r.results.headline.bits_per_sec_ci95[0]) / 2
+                        for r in members])
         spread = SeedSpread(len(members), float(rates.mean()), float(rates.std(ddof=1)), float(half / Z95),
-                            members[0].results.get("ci_kind", "utterances"))
+                            members[0].results.headline.ci_kind)
         spreads.update({run.label: spread for run in members})
     return spreads

@@ -30,7 +30,8 @@ from audiobits import metrics
 from audiobits.arguments import argument_parser
 from audiobits.bins import SplitBins, TokenBins
 from audiobits.training.checkpoint import read_checkpoint
-from audiobits.compress.compressed_file import (COMPRESS_FILE, MAX_LANES, CompressedFile, CompressedFileError, Entry,
+from audiobits.compress.compress_summary import COMPRESS_FILE
+from audiobits.compress.compressed_file import (MAX_LANES, CompressedFile, CompressedFileError, Entry,
                                        ids_checksum)
 from audiobits.errors import MissingFileError
 from audiobits.files import check_output_file, write_atomic, write_text_atomic
@@ -282,9 +283,9 @@ def compress_run(run_dir: str | Path, split_name: str = "val", out: str | Path |
                                   "compress codes the run's own bins.")
     bins = TokenBins(bins_dir)
     meta = bins.meta
-    if (meta.corpus, meta.representation) != (run.results["corpus"], run.representation):
+    if (meta.corpus, meta.representation) != (run.results.corpus, run.representation):
         raise CompressedFileError(f"{bins_dir} holds {meta.corpus}/{meta.representation}, but the run was trained "
-                                  f"and scored on {run.results['corpus']}/{run.representation} "
+                                  f"and scored on {run.results.corpus}/{run.representation} "
                                   f"({run_dir / 'results.json'}): bins of another corpus. Point the config at the "
                                   "run's own bins.")
     split = bins.split(split_name)
@@ -315,8 +316,8 @@ def compress_run(run_dir: str | Path, split_name: str = "val", out: str | Path |
     summary = summarize(out, size, file, nats, split, encode_seconds, decode_seconds)
     summary["baselines"] = baselines(split, meta, summary["seconds"])
     if split_name == "val":
-        summary["reported_bits_per_sec"] = run.results["bits_per_sec"]
-        summary["above_reported"] = summary["compressed_bits_per_sec"] / run.results["bits_per_sec"] - 1.0
+        summary["reported_bits_per_sec"] = run.results.headline.bits_per_sec
+        summary["above_reported"] = summary["compressed_bits_per_sec"] / run.results.headline.bits_per_sec - 1.0
     write_text_atomic(run_dir / COMPRESS_FILE, json.dumps(summary, indent=2) + "\n")
     return summary
 

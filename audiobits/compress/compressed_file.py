@@ -27,7 +27,6 @@ import numpy as np
 from audiobits.errors import AudiobitsError
 from audiobits.files import write_atomic
 
-COMPRESS_FILE = "compress.json"  # RUN_DIR/compress.json: what `audiobits compress` measured (docs/compress.md)
 MAGIC = b"AUDIOBZ\n"
 FORMAT_VERSIONS = (1, 2)  # the versions this audiobits reads (range_coder.FORMATS); the header names its own
 _U32 = struct.Struct("<I")

@@ -30,7 +30,7 @@ from audiobits.corpora import AudioFolder
 from audiobits.prepare.encode import EncodeOptions
 from audiobits.files import write_figure, write_text_atomic
 from audiobits.analysis.language_report import LanguageRow, languages_figure, language_rows, render_languages
-from audiobits.analysis.languages import score_languages
+from audiobits.results import score_languages
 from audiobits.prepare.prepare import prepare_bins, refresh_bins
 from audiobits.representations import Representation, build
 from audiobits.results import UTTERANCES_FILE

@@ -22,13 +22,13 @@ from audiobits import metrics
 from audiobits.arguments import argument_parser
 from audiobits.bins import BinMeta, BinWriter, Codebook, TokenBins
 from audiobits.errors import AudiobitsError
-from audiobits.files import check_output_dir, check_output_file, read_json, write_text_atomic
+from audiobits.files import check_output_dir, check_output_file, write_text_atomic
 from audiobits.scaling.hmm import HiddenMarkovSource, random_source, sample_states, sample_symbols, stream_bits
 from audiobits.analysis.known_truth import TRUE_VAL_KEY
 from audiobits.results import read_results
+from audiobits.scaling.calibration_file import CALIBRATION_FILE
 from audiobits.analysis.runs import load_run
 
-CALIBRATION_FILE = "calibration.json"
 FRAME_RATE = 50.0  # nominal frames per second of the synthetic stream (bits/sec is not what calibration is about)
 
 
@@ -101,7 +101,7 @@ def calibrate(run_dir: str | Path, out: str | Path, states: int = 256, emissions
     lengths = run_lengths(TokenBins(bins_dir))
     pooled = np.concatenate(list(lengths.values()))
     length_probs = np.bincount(pooled) / len(pooled)
-    vocab = run.results["vocab_size"] - 1  # content symbols; the EOS id is the last, as the run's vocab_size counts
+    vocab = run.results.vocab_size - 1  # content symbols; the EOS id is the last, as the run's vocab_size counts
     source = random_source(states, vocab, length_probs, min(emissions, vocab), min(4, states - 1), stay, seed)
     truth = write_source_bins(out / "bins", source, {k: len(v) for k, v in lengths.items()}, seed + 1)
     timings["source_seconds"] = time.perf_counter() - started
@@ -112,33 +112,24 @@ def calibrate(run_dir: str | Path, out: str | Path, states: int = 256, emissions
     fit_in_process(["fit", "--config", str(out / "config.yaml")])
     timings["fit_seconds"] = time.perf_counter() - started - timings["source_seconds"]
     model = read_results(out / "runs" / "calibration" / "run")
-    slack = metrics.calibration_slack(model["bits_per_token"], truth["true_bits_per_token"])
+    slack = metrics.calibration_slack(model.headline.bits_per_token, truth["true_bits_per_token"])
     record = {
         "diagnostic": "slack of the run's recipe on a matched synthetic source; not a correction of the run's numbers",
         "run": str(run.path), "representation": run.representation, "vocab_size": vocab + 1,
         "source": {"kind": "sparse hidden Markov model", "states": states, "emissions_per_state": emissions,
                    "stay": stay, "seed": seed},
-        "run_train_tokens": run.results["train_tokens"], **truth,
-        "model_bits_per_token": model["bits_per_token"], "slack_bits_per_token": slack,
+        "run_train_tokens": run.results.train_tokens, **truth,
+        "model_bits_per_token": model.headline.bits_per_token, "slack_bits_per_token": slack,
         "slack_relative": slack / truth["true_bits_per_token"], **timings,
     }
     text = json.dumps(record, indent=2) + "\n"
     for path in (out / CALIBRATION_FILE, run.path / CALIBRATION_FILE):
         write_text_atomic(path, text)
-    print(f"[calibrate] model {model['bits_per_token']:.4f} vs true {truth['true_bits_per_token']:.4f} bits/token: "
-          f"slack {slack:+.4f} bits/token ({100 * record['slack_relative']:+.1f} %) — a diagnostic of the recipe at "
-          f"this vocab and data size, not a correction. Source {timings['source_seconds']:.1f} s, fit "
+    print(f"[calibrate] model {model.headline.bits_per_token:.4f} vs true {truth['true_bits_per_token']:.4f} "
+          f"bits/token: slack {slack:+.4f} bits/token ({100 * record['slack_relative']:+.1f} %) — a diagnostic of "
+          f"the recipe at this vocab and data size, not a correction. Source {timings['source_seconds']:.1f} s, fit "
           f"{timings['fit_seconds']:.1f} s.", flush=True)
     return record
-
-
-def calibration_slack(run_dir: str | Path) -> float | None:
-    """The slack `audiobits calibrate` recorded beside a run's results.json (None when it was not calibrated)."""
-    path = Path(run_dir) / CALIBRATION_FILE
-    if not path.is_file():
-        return None
-    return read_json(path, fix=f"Run `audiobits calibrate --like {Path(run_dir)}` again, or delete it.")[
-        "slack_bits_per_token"]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import least_squares
 
+from audiobits.results import Results
 from audiobits.scaling.law import LAW_PARAMETERS, LawFit, fit_law, theta_of
 
 AXIS_POINTS = 3  # a one-axis law has three parameters
@@ -93,14 +94,14 @@ def floor_interval(fit: LawFit, validation: tuple[float, float] | None, loo: np.
     return FloorInterval(min(p[0] for p in parts.values()), max(p[1] for p in parts.values()), parts)
 
 
-def kgram_reason(measured: dict) -> str | None:
+def kgram_reason(measured: Results) -> str | None:
     """Why the floor is withheld when the measured run does not beat its best k-gram baseline (None: it does, or
     results.json predates the baselines)."""
-    kgram = measured.get("kgram") or {}
-    if kgram.get("beats_best") is not False:
+    kgram = measured.kgram
+    if kgram is None or kgram.beats_best is not False:
         return None
-    return (f"the measured run ({measured['bits_per_token']:.4f} bits/token) has not learned beyond k-gram statistics "
-            f"(best: order {kgram['best_order']}, {kgram['best_bits_per_token']:.4f} bits/token): the law would "
+    return (f"the measured run ({measured.headline.bits_per_token:.4f} bits/token) has not learned beyond k-gram "
+            f"statistics (best: order {kgram.best_order}, {kgram.best_bits_per_token:.4f} bits/token): the law would "
             "extrapolate k-gram-level learning")
 
 

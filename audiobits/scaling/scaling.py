@@ -27,8 +27,8 @@ from audiobits.analysis.runs import Run, load_runs, note_printer
 from audiobits.scaling.law import (LAW_PARAMETERS, MIN_POINTS, LawFit, bootstrap_floor, fit_law, leave_one_out,
                                    leave_one_out_reason)
 from audiobits.scaling.sweep_records import Point, planned_points, read_sweep_record
+from audiobits.scaling.scaling_file import SCALING_FILE
 
-SCALING_FILE = "scaling.json"
 
 
 @dataclass
@@ -48,9 +48,9 @@ class Points:
 def collect_points(runs: list[Run]) -> Points:
     """Points of one representation; the bootstrap arrays only when every point wrote val_utterances.npz over the
     same utterances."""
-    params = np.array([r.results["model"]["non_embedding_params"] for r in runs], dtype=float)
-    tokens = np.array([r.results["train_tokens"] for r in runs], dtype=float)
-    loss = np.array([r.results["bits_per_token"] for r in runs], dtype=float)
+    params = np.array([r.results.model.non_embedding_params for r in runs], dtype=float)
+    tokens = np.array([r.results.train_tokens for r in runs], dtype=float)
+    loss = np.array([r.results.headline.bits_per_token for r in runs], dtype=float)
     files = [r.path / UTTERANCES_FILE for r in runs]
     if not all(f.is_file() for f in files):
         return Points(runs, params, tokens, loss, None, None, None, "none (no val_utterances.npz)")
@@ -74,7 +74,7 @@ def gap(point: Point, run: Run | None) -> str | None:
     main run stopped before its epoch ended (a cool-down ends at its max_steps by design, so records finished:
     false). A results.json that is there but damaged was already noted by `load_runs`."""
     if run is not None:
-        return (None if point.fraction is not None or run.results.get("finished", False) else
+        return (None if point.fraction is not None or run.results.finished else
                 "its results.json records finished: false (stopped before the end of its epoch); move the run "
                 "aside and run the sweep again to train it anew")
     if not point.path.is_dir():
@@ -108,7 +108,7 @@ def measured_run(points: Points) -> Run:
         if record.get("reference") == run.path.parent.name:
             return run
     candidates = mains or points.runs
-    return max(candidates, key=lambda r: (r.results["model"]["non_embedding_params"], r.results["train_tokens"]))
+    return max(candidates, key=lambda r: (r.results.model.non_embedding_params, r.results.train_tokens))
 
 
 def summarize(points: Points, resamples: int, seed: int = 0) -> tuple[dict, LawFit]:
@@ -126,7 +126,8 @@ def summarize(points: Points, resamples: int, seed: int = 0) -> tuple[dict, LawF
         fit.reasons.append(reason)
     reported = measured_run(points)
     measured = reported.results
-    tps = measured["tokens_per_sec"]
+    headline = measured.headline
+    tps = headline.tokens_per_sec
     floor = metrics.rate_floor_bits_per_second(fit.E, tps)
     envelope = floor_interval(fit, interval, loo, runs_bootstrap(points.params, points.tokens, points.loss, fit,
                                                                   resamples, seed),
@@ -134,7 +135,7 @@ def summarize(points: Points, resamples: int, seed: int = 0) -> tuple[dict, LawF
     withheld = fit.reasons + [r for r in [kgram_reason(measured)] if r]
     shown = not withheld
     record = {
-        "representation": measured["representation"],
+        "representation": measured.representation,
         "points": len(points.runs),
         "model_sizes": sorted({int(n) for n in points.params}),
         "E_bits_per_token": fit.E,  # the fit's parameter; a floor only when nothing is withheld
@@ -153,12 +154,12 @@ def summarize(points: Points, resamples: int, seed: int = 0) -> tuple[dict, LawF
                                          (envelope.low, envelope.high)] if shown else None),
         "tokens_per_sec": tps,
         "A": fit.A, "alpha": fit.alpha, "B": fit.B, "beta": fit.beta,
-        "measured": {"run": str(reported.path), "bits_per_token": measured["bits_per_token"],
-                     "bits_per_sec": measured["bits_per_sec"], "non_embedding_params": measured["model"][
-                         "non_embedding_params"], "train_tokens": measured["train_tokens"]},
-        "distance_bits_per_token": measured["bits_per_token"] - fit.E if shown else None,
-        "distance_bits_per_sec": measured["bits_per_sec"] - floor if shown else None,
-        "distance_relative": (measured["bits_per_token"] - fit.E) / fit.E if shown else None,
+        "measured": {"run": str(reported.path), "bits_per_token": headline.bits_per_token,
+                     "bits_per_sec": headline.bits_per_sec, "non_embedding_params": measured.model.non_embedding_params,
+                     "train_tokens": measured.train_tokens},
+        "distance_bits_per_token": headline.bits_per_token - fit.E if shown else None,
+        "distance_bits_per_sec": headline.bits_per_sec - floor if shown else None,
+        "distance_relative": (headline.bits_per_token - fit.E) / fit.E if shown else None,
         "unreliable": fit.unreliable,
         "reasons": fit.reasons,
     }

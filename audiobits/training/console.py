@@ -14,8 +14,7 @@ from lightning.pytorch.utilities.model_summary.model_summary import _format_summ
 from lightning_utilities.core import rank_zero as rank_zero_module
 
 from audiobits.errors import AudiobitsError
-from audiobits.files import read_json
-from audiobits.results import RESULTS_FILE
+from audiobits.results import RESULTS_FILE, Results, read_results
 
 QUIET = ("💡 Tip:",  # Lightning's adverts for its cloud services (litlogger, litmodels), logged on every fit
          "Trainer already configured with model summary callbacks")  # ParameterSummary replacing Lightning's own
@@ -81,22 +80,21 @@ def interrupt_notice(command: str, step: int, checkpoint: Path | None) -> str:
             "steps after it are trained again, each window still once).")
 
 
-def finished_result(run_dir: Path) -> dict | None:
-    """The run's results.json when it records a finished epoch; None otherwise (also when it is damaged: the
-    notices that use this are advice, `audiobits report` names a damaged file)."""
-    path = run_dir / RESULTS_FILE
+def finished_result(run_dir: Path) -> Results | None:
+    """The run's results.json when it records a finished epoch; None otherwise (also when it is missing or damaged:
+    the notices that use this are advice, `audiobits report` names a damaged file)."""
     try:
-        results = read_json(path, fix="") if path.is_file() else None
+        results = read_results(run_dir / RESULTS_FILE)
     except AudiobitsError:
         return None
-    return results if isinstance(results, dict) and results.get("finished") else None
+    return results if results.finished else None
 
 
 def resumes_a_finished_run(ckpt_path: str | Path, checkpoint: dict[str, Any]) -> bool:
     """Whether ``ckpt_path`` is the final checkpoint of a finished run: its run's results.json is finished at the
     checkpoint's step."""
     results = finished_result(Path(ckpt_path).parent.parent)
-    return results is not None and results.get("global_step") == checkpoint.get("global_step")
+    return results is not None and results.global_step == checkpoint.get("global_step")
 
 
 def finished_notice(ckpt_path: str | Path) -> str:

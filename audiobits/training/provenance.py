@@ -7,35 +7,11 @@ import hashlib
 import json
 import os
 import subprocess
-from dataclasses import asdict, dataclass, fields
 from importlib import metadata
 from pathlib import Path
 
 import audiobits
-
-
-@dataclass(frozen=True)
-class Provenance:
-    """What produced a results.json: code, packages, device, seed and a hash of the resolved config."""
-
-    audiobits_version: str
-    git_commit: str | None  # of the audiobits source tree; None when not run from a git checkout; "+dirty" appended
-    torch_version: str | None  # torch.__version__: with the build's CUDA version, e.g. 2.9.1+cu128
-    lightning_version: str | None
-    codec_package: str | None  # the encoder's package and version from the bins' meta.json, e.g. "moshi 0.2.13"
-    device: str  # e.g. "cuda: NVIDIA H100 80GB HBM3" or "cpu"
-    seed: int | None  # the seed Lightning's seed_everything set (PL_GLOBAL_SEED)
-    config_sha256: str | None  # sha256 of the resolved config (config.yaml), keys sorted; None when there is none
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, record: dict | None) -> Provenance | None:
-        """The record of a results.json (None for files written before provenance was recorded)."""
-        if not isinstance(record, dict):
-            return None
-        return cls(**{f.name: record.get(f.name) for f in fields(cls)})
+from audiobits.results import Provenance
 
 
 def package_version(name: str) -> str | None:

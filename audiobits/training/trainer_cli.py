@@ -31,9 +31,8 @@ from audiobits.data import TokenBinDataModule
 from audiobits.errors import AudiobitsError
 from audiobits.importing import ImportDataModule
 from audiobits.training.module import TinyGPTModule
-from audiobits.training.trainer_options import (
-    CHECKPOINT_KEY, EPOCHS, TrainerRecord, check_fit_options, check_resume_options, study_precision,
-)
+from audiobits.study_options import EPOCHS, study_precision
+from audiobits.training.trainer_options import CHECKPOINT_KEY, check_fit_options, check_resume_options, trainer_record
 from audiobits.callbacks import ChannelUtilization, CumulativeFLOPs, InformationRate, ResultsWriter, TrainingThroughput
 
 LIGHTNING_DESCRIPTION = ("Train (fit), evaluate (validate, test) or only prepare the bins of a config; `audiobits "
@@ -175,7 +174,7 @@ def check_resume(checkpoint: dict[str, Any], trainer: Trainer, datamodule: Any) 
     """Refuse a checkpoint trained with other trainer options (`check_resume_options`), or whose epoch ran over other
     bins, seed or global batch (`TokenBinDataModule.check_resume`), before anything is written; bins still to be
     prepared are checked when Lightning restores it."""
-    check_resume_options(checkpoint.get(CHECKPOINT_KEY), TrainerRecord.of(trainer))
+    check_resume_options(checkpoint.get(CHECKPOINT_KEY), trainer_record(trainer))
     state = checkpoint.get(type(datamodule).__qualname__)
     if state and isinstance(datamodule, TokenBinDataModule) and is_complete(datamodule.bins_dir):
         datamodule.check_resume(state, trainer.world_size)
