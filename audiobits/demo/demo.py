@@ -209,7 +209,7 @@ def run_demo(out: str | Path = "audiobits-demo", corpus: str | Path | None = Non
              voice: str = "en-us", names: Sequence[str] = DEFAULT_REPRESENTATIONS) -> Path:
     """Synthesize (or read) the corpus, write the bins, fit one model per representation, report; returns the
     report folder."""
-    from audiobits.cli import main as cli_main
+    from audiobits.training.trainer_cli import run_fit
     if size not in SIZES:
         raise AudiobitsError(f"unknown demo size {size!r}; choose one of {sorted(SIZES)}")
     spec, out = SIZES[size], Path(out).resolve()
@@ -241,7 +241,7 @@ def run_demo(out: str | Path = "audiobits-demo", corpus: str | Path | None = Non
         shutil.rmtree(out / "runs" / name, ignore_errors=True)  # this demo's runs only, one version each
         path = out / "configs" / f"{name}.yaml"
         path.write_text(yaml.safe_dump(config, sort_keys=False))
-        cli_main(["fit", "--config", str(path)])
+        run_fit(["--config", str(path)])
         lap(f"fit {name}")
 
     for name, bins_dir in bins.items():

@@ -86,7 +86,7 @@ def calibration_config(run_config: dict, bins_dir: Path, log_root: Path) -> dict
 def calibrate(run_dir: str | Path, out: str | Path, states: int = 256, emissions: int = 8, stay: float = 0.9,
               seed: int = 0) -> dict:
     """Build the matched source, train the run's recipe on it and return (and write) the calibration record."""
-    from audiobits.scaling.sweep import fit_in_process
+    from audiobits.training.trainer_cli import run_fit
 
     run = load_run(run_dir)
     bins_dir = run.bins_dir()
@@ -109,7 +109,7 @@ def calibrate(run_dir: str | Path, out: str | Path, states: int = 256, emissions
           f"val rate {truth['true_bits_per_token']:.4f} bits/token ({timings['source_seconds']:.1f} s)", flush=True)
     config = calibration_config(run.config, out / "bins", out / "runs")
     write_text_atomic(out / "config.yaml", yaml.safe_dump(config, sort_keys=False))
-    fit_in_process(["fit", "--config", str(out / "config.yaml")])
+    run_fit(["--config", str(out / "config.yaml")])
     timings["fit_seconds"] = time.perf_counter() - started - timings["source_seconds"]
     model = read_results(out / "runs" / "calibration" / "run")
     slack = metrics.calibration_slack(model["bits_per_token"], truth["true_bits_per_token"])

@@ -196,23 +196,16 @@ def write_sweep(config: Path, ladder: list[LadderSize], out: Path, fractions: li
     return paths
 
 
-def fit_in_process(args: list[str]) -> None:
-    """`audiobits <args>` (a fit) in this process, as the demo runs its fits."""
-    from audiobits.cli import main as cli_main
-
-    with warnings.catch_warnings():  # `audiobits sweep` itself is on sys.argv; fit reads only these args
-        warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
-        cli_main(args)
-
-
 def fit_point(clock: StepClock, results: Path, what: str, args: Callable[[], list[str]]) -> None:
     """One fit of the sweep, announced with its place in the sweep (`StepClock`); skipped when ``results`` exists.
     ``args`` is called only when the fit runs (a cool-down's arguments read its main run's checkpoint)."""
+    from audiobits.training.trainer_cli import run_fit
+
     if results.is_file():
         clock.skip()
         return
     print(f"[sweep] {clock.line(what)}", flush=True)
-    fit_in_process(args())
+    run_fit(args())
     clock.finish()
 
 
@@ -221,9 +214,9 @@ def last_checkpoint(run: Path) -> Path:
 
 
 def resumable_fit(run: Path, config: Path) -> list[str]:
-    """`audiobits fit` of ``config`` logging into ``run``, resumed from its last.ckpt when an attempt stopped."""
+    """The fit arguments of ``config`` logging into ``run``, resumed from its last.ckpt when an attempt stopped."""
     last = last_checkpoint(run)
-    return ["fit", "--config", str(config), *(["--ckpt_path", str(last)] if last.is_file() else [])]
+    return ["--config", str(config), *(["--ckpt_path", str(last)] if last.is_file() else [])]
 
 
 def runs_per_size(fractions: list[float], seeds: list[int] | None) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -225,6 +225,13 @@ def lightning_cli(args: list[str] | None = None, run: bool = True, prog: str = "
         return cli_class(TinyGPTModule, TokenBinDataModule, subclass_mode_data=True, seed_everything_default=0,
                          trainer_defaults=trainer_defaults, save_config_kwargs={"overwrite": True}, args=args,
                          run=run, parser_kwargs=parser_kwargs)
+
+
+def run_fit(args: Sequence[str]) -> Path:
+    """`audiobits fit` of ``args`` (``--config X.yaml`` and overrides) in this process, for tools that train (demo,
+    sweep, calibrate); returns the run directory. Errors propagate: under `audiobits.cli` they become its one line."""
+    cli = lightning_cli(["fit", *args])
+    return Path(cli.trainer.log_dir)
 
 
 def prepare(args: list[str], subcommand: str = "prepare") -> None:
