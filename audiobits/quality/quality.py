@@ -404,8 +404,8 @@ class QualityCLI(AudiobitsCLI):
 
 def main(argv: list[str] | None = None) -> None:
     """`audiobits quality --config X.yaml [--max_utterances N] [--listeners.asr_model ID|null]
-    [--listeners.speaker_model ID|null] [config overrides]`: prepare the config's bins if needed, then decode and
-    score their validation utterances into ``<bins>/quality.json``."""
+    [--listeners.speaker_model ID|null] [config overrides]` (LightningCLI on a fit config): prepare the config's bins
+    if needed, then decode and score their validation utterances into ``<bins>/quality.json``."""
     cli = lightning_cli(list(argv or []), run=False, prog="audiobits quality", cli_class=QualityCLI)
     cli.datamodule.prepare_data()
     listeners = cli.config_init.listeners

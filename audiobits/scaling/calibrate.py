@@ -19,7 +19,6 @@ import numpy as np
 import yaml
 
 from audiobits import metrics
-from audiobits.arguments import argument_parser
 from audiobits.bins import BinMeta, BinWriter, Codebook, TokenBins
 from audiobits.errors import AudiobitsError
 from audiobits.files import check_output_dir, check_output_file, read_json, write_text_atomic
@@ -141,20 +140,20 @@ def calibration_slack(run_dir: str | Path) -> float | None:
         "slack_bits_per_token"]
 
 
-def main(argv: list[str] | None = None) -> None:
-    """`audiobits calibrate --like RUN_DIR [--out DIR] [--states 256] [--emissions 8] [--stay 0.9]`."""
-    parser = argument_parser("audiobits calibrate", __doc__.splitlines()[0])
-    parser.add_argument("--like", type=str, required=True, help="the finished run to match (its log dir)")
-    parser.add_argument("--out", type=str | None, default=None,
-                        help="bins, run and calibration.json (default calibration/<run's representation>)")
-    parser.add_argument("--states", type=int, default=256, help="hidden states of the source")
-    parser.add_argument("--emissions", type=int, default=8, help="symbols each state emits")
-    parser.add_argument("--stay", type=float, default=0.9, help="probability a state persists for the next token")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
+def main(*, like: str, out: str | None = None, states: int = 256, emissions: int = 8, stay: float = 0.9,
+         seed: int = 0) -> None:
+    """A run's recipe on a matched source of known entropy: its slack.
+
+    Args:
+        like: the finished run to match (its log dir).
+        out: bins, run and calibration.json (default calibration/<run's representation>).
+        states: hidden states of the source.
+        emissions: symbols each state emits.
+        stay: probability a state persists for the next token.
+        seed: random seed of the source.
+    """
     try:
-        representation = read_results(args.like)["representation"]
+        representation = read_results(like)["representation"]
     except FileNotFoundError as error:
         raise AudiobitsError(str(error)) from error
-    calibrate(args.like, args.out or Path("calibration") / representation, args.states, args.emissions, args.stay,
-              args.seed)
+    calibrate(like, out or Path("calibration") / representation, states, emissions, stay, seed)

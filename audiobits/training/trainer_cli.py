@@ -235,9 +235,11 @@ def run_fit(args: Sequence[str]) -> Path:
 
 
 def prepare(args: list[str], subcommand: str = "prepare") -> None:
-    """`audiobits prepare --config X.yaml`: download, encode and write the config's bins, nothing else (with
-    ``--quality``, `main` runs `audiobits quality`, which prepares the bins first, then scores them).
+    """`audiobits prepare --config X.yaml`: download, encode and write the config's bins, nothing else.
     `audiobits import --config X.yaml` does the same for a config whose data imports precomputed tokens."""
+    if "--quality" in args:  # the option it once had: quality is a subcommand of its own
+        raise AudiobitsError(f"audiobits {subcommand} has no --quality: `audiobits quality` with the same --config "
+                             "prepares the bins if missing, then decodes and scores them")
     cli = lightning_cli(args, run=False, prog=f"audiobits {subcommand}")
     if subcommand == "import" and not isinstance(cli.datamodule, ImportDataModule):
         raise AudiobitsError(f"audiobits import: the config's data is {type(cli.datamodule).__name__}, not "
