@@ -5,7 +5,7 @@ Scores (both signals resampled to 16 kHz, the reference cut to the decoded durat
 ``si_sdr`` (dB, torchmetrics), ``stoi`` (0–1, torchmetrics through pystoi), ``pesq_wb`` (MOS-LQO 1–4.6, wideband,
 torchmetrics through pesq) and ``log_mel_distance`` (`metrics.log_mel_distance`, 80 mel bands, lower is better).
 No alignment is done: a codec with a delay loses SI-SDR (Codec 2's is parametric, its SI-SDR is low anyway). With
-`Listeners` (`audiobits.quality.listeners`; the command's default, when their weights load): ``wer`` and
+`ScoringModels` (`audiobits.quality.scoring_models`; the command's default, when their weights load): ``wer`` and
 ``wer_original`` (Whisper's transcripts of decoded and original audio against the corpus transcript; the mean is
 weighted by reference words, so it is the corpus WER) and ``speaker_similarity`` (WavLM x-vector cosine of original and
 decoded).
@@ -15,7 +15,7 @@ interval (`metrics.bootstrap_mean`). Scale: like encoding, through `Trainer.pred
 config's ``encode`` accelerator/devices/nodes — chunk k of corpus rows goes to rank k mod world size; resumable:
 each chunk's scored utterances are appended to its rank's ``quality.partial.rank<r>.jsonl`` first, a rerun scores
 only the missing ones, and global rank 0 writes the final file to a temporary name and renames it. A quality.json
-that already scores the same utterances of the same bins with the same listeners is kept (delete it to rescore).
+that already scores the same utterances of the same bins with the same scoring models is kept (delete it to rescore).
 """
 
 from __future__ import annotations
@@ -44,14 +44,14 @@ from audiobits.corpora import Corpus, Loaded, Unreadable
 from audiobits.prepare.encode import EncodeOptions
 from audiobits.errors import AudiobitsError
 from audiobits.files import write_text_atomic
-from audiobits.quality.listeners import HeardOriginals, Listeners
+from audiobits.quality.scoring_models import OriginalTranscripts, ScoringModels
 from audiobits.representations import Representation, can_decode
 from audiobits.quality.samples import SAMPLE_UTTERANCES, write_sample
 
 RATE = 16000  # every score is computed at 16 kHz (PESQ wideband's rate)
 PARTIAL_GLOB = "quality.partial.rank*.jsonl"  # one per rank: quality.partial.rank0.jsonl, ...
 WEIGHTS = {"wer": "wer_words", "wer_original": "wer_words"}  # a metric's mean is weighted by this row field
-CHUNK_ROWS = 32  # corpus rows read (and heard by the listeners) at a time
+CHUNK_ROWS = 32  # corpus rows read (and scored by the scoring models) at a time
 
 
 def to_16k(audio: np.ndarray, rate: int) -> torch.Tensor:
@@ -137,10 +137,10 @@ def _partial_rows(bins_dir: Path) -> list[dict]:
     return rows
 
 
-def _read_partial(bins_dir: Path, listeners: dict | None) -> dict[str, dict]:
-    """Scored utterances of interrupted runs by these ``listeners`` (their identity) by id; a row other listeners
-    scored is scored again."""
-    return {row["id"]: row for row in _partial_rows(bins_dir) if row.get("listeners") == listeners}
+def _read_partial(bins_dir: Path, scoring_models: dict | None) -> dict[str, dict]:
+    """Scored utterances of interrupted runs by these ``scoring_models`` (their identity) by id; a row other scoring
+    models scored is scored again."""
+    return {row["id"]: row for row in _partial_rows(bins_dir) if row.get("listeners") == scoring_models}
 
 
 def _unbatched(item: Loaded) -> Loaded:
@@ -164,14 +164,15 @@ class QualityJob:
     """Scoring one bin directory's ``split``: which corpus rows hold its utterances, what is done, the result."""
 
     def __init__(self, corpus: Corpus, representation: Representation, bins_dir: str | os.PathLike,
-                 split: str = "val", max_utterances: int | None = None, listeners: Listeners | None = None,
+                 split: str = "val", max_utterances: int | None = None, scoring_models: ScoringModels | None = None,
                  chunk_rows: int = CHUNK_ROWS) -> None:
         if not can_decode(representation):
             raise AudiobitsError(f"{representation.name} cannot decode its tokens (no decode()), so it has no "
                                  "decoded quality; quality applies to codecs and mu-law")
-        self.corpus, self.representation, self.split, self.listeners = corpus, representation, split, listeners
+        self.corpus, self.representation, self.split = corpus, representation, split
+        self.scoring_models = scoring_models
         self.chunk_rows = chunk_rows
-        self._heard: HeardOriginals | None = None
+        self._heard: OriginalTranscripts | None = None
         self.bins_dir = Path(bins_dir)
         self.bins = TokenBins(self.bins_dir)
         if self.bins.meta.representation != representation.name:
@@ -181,18 +182,18 @@ class QualityJob:
         self.ids = [str(i) for i in self.part.ids][:max_utterances]
         self.position = {uid: i for i, uid in enumerate(self.ids)}
 
-    def _heard_originals(self) -> HeardOriginals | None:
+    def _heard_originals(self) -> OriginalTranscripts | None:
         """The transcripts of the originals shared beside the bins, when Whisper scores this run (made on first use,
-        once the listeners are on their device: their dtype is part of the key)."""
+        once the scoring models are on their device: their dtype is part of the key)."""
         if self._heard is None and self.scored_with is not None and self.scored_with["asr_model"] is not None:
-            self._heard = HeardOriginals(self.bins.directory.parent / "heard",
-                                         [self.bins.meta.corpus, self.split, self.listeners.hearing()])
+            self._heard = OriginalTranscripts(self.bins.directory.parent / "heard",
+                                              [self.bins.meta.corpus, self.split, self.scoring_models.transcript_key()])
         return self._heard
 
     @property
     def scored_with(self) -> dict | None:
-        """The listeners that score in this process (loaded here: a rank whose models did not load differs)."""
-        return self.listeners.identity() if self.listeners is not None else None
+        """The scoring models that score in this process (loaded here: a rank whose models did not load differs)."""
+        return self.scoring_models.identity() if self.scoring_models is not None else None
 
     def pending(self, rank: int = 0, world_size: int = 1) -> list[tuple[int, int]]:
         """This rank's chunks of corpus rows (chunk k belongs to rank k mod world_size) while any is unscored."""
@@ -212,7 +213,7 @@ class QualityJob:
         return DataLoader(dataset, batch_size=None, collate_fn=_unbatched, num_workers=workers)
 
     def score_items(self, items: Loaded, rank: int = 0) -> int:
-        """Decode and score the not yet scored utterances among ``items`` (the listeners hear them as one batch),
+        """Decode and score the not yet scored utterances among ``items`` (the scoring models score them as one batch),
         appending them to this rank's partial file when the batch is done; returns how many were scored."""
         done = _read_partial(self.bins_dir, self.scored_with).keys()
         todo = [item for item in items
@@ -226,14 +227,14 @@ class QualityJob:
             original, dec = to_16k(item.audio, item.sample_rate), to_16k(audio, rate)
             if i < SAMPLE_UTTERANCES:  # the report's page plays these beside each other
                 write_sample(self.bins_dir, i, original.numpy(), dec.numpy())
-            originals.append(original)  # the listeners hear the whole recording: the same for every codec
+            originals.append(original)  # the scoring models take the whole recording: the same for every codec
             decoded.append(dec)
             rows.append({"id": item.id, "seconds": len(audio) / rate, "listeners": self.scored_with,
                          **score_16k(*cut_to_shorter(original, dec))})
-        if self.listeners is not None and rows:
+        if self.scoring_models is not None and rows:
             heard = self._heard_originals()
             before = [heard.lookup(item.id, original) if heard else None for item, original in zip(todo, originals)]
-            scores = self.listeners.listen(originals, decoded, [item.text for item in todo], before,
+            scores = self.scoring_models.score(originals, decoded, [item.text for item in todo], before,
                                            [item.language for item in todo])
             for row, row_scores in zip(rows, scores):
                 row.update(row_scores)
@@ -245,32 +246,32 @@ class QualityJob:
         return len(rows)
 
     def existing(self) -> dict | None:
-        """quality.json when it already scores exactly these utterances of these bins with these listeners, or with
-        a requested listener that did not load now (its earlier scores are kept, not lost); delete it to rescore."""
+        """quality.json when it already scores exactly these utterances of these bins with these scoring models, or with
+        a requested model that did not load now (its earlier scores are kept, not lost); delete it to rescore."""
         result = read_quality_file(self.bins_dir)
         if result is None:
             return None
         same = (result.get("representation"), result.get("split"), result.get("encoder")) == (
             self.representation.name, self.split, self.bins.meta.encoder)
         ids = [r["id"] for r in result.get("per_utterance", [])] == self.ids
-        return result if same and ids and self._heard_as_now(result.get("listeners")) else None
+        return result if same and ids and self._same_scoring_models(result.get("listeners")) else None
 
-    def kept_unloaded(self, recorded: dict | None) -> list[str]:
-        """The models of ``recorded`` listeners that this run asked for but could not load (their scores kept)."""
+    def requested_but_unloaded(self, recorded: dict | None) -> list[str]:
+        """The models of ``recorded`` scoring models that this run asked for but could not load (their scores kept)."""
         now = self.scored_with
         if now is None or recorded is None:
             return []
-        asked = self.listeners.requested()
+        asked = self.scoring_models.requested()
         return [k for k in ("asr_model", "speaker_model")
                 if now[k] is None and asked[k] is not None and recorded.get(k) == asked[k]]
 
-    def _heard_as_now(self, recorded: dict | None) -> bool:
-        """Whether rows scored by ``recorded`` listeners stand for this run's: the same models, or a model this run
-        asked for but could not load (`kept_unloaded`)."""
+    def _same_scoring_models(self, recorded: dict | None) -> bool:
+        """Whether rows scored by ``recorded`` scoring models stand for this run's: the same models, or a model this run
+        asked for but could not load (`requested_but_unloaded`)."""
         now = self.scored_with
         if now is None or recorded is None:
             return now == recorded
-        kept = self.kept_unloaded(recorded)
+        kept = self.requested_but_unloaded(recorded)
         return recorded.keys() == now.keys() and all(recorded[k] == now[k] or k in kept for k in now)
 
     def unreadable(self, ids: list[str]) -> dict[str, str]:
@@ -305,8 +306,8 @@ class QualityJob:
         others = {row["id"] for row in _partial_rows(self.bins_dir)} & set(missing)
         if others:
             raise AudiobitsError(f"{len(others)} {self.split} utterance(s) of {self.bins_dir} were scored by other "
-                                 f"listeners than this rank's {self.scored_with} (a model loaded on one rank but not "
-                                 "another?): make the same models loadable on every node and run again")
+                                 f"scoring models than this rank's {self.scored_with} (a model loaded on one rank but "
+                                 "not another?): make the same models loadable on every node and run again")
         if missing:
             raise self._unscored_error(missing)
         rows = [done[uid] for uid in self.ids]
@@ -314,7 +315,7 @@ class QualityJob:
                   "decoded_sample_rate": self.representation.decoded_sample_rate, "encoder": self.bins.meta.encoder,
                   "utterances": len(rows), "seconds": float(sum(r["seconds"] for r in rows)),
                   "listeners": self.scored_with,
-                  "unavailable": self.listeners.unavailable if self.listeners is not None else {},
+                  "unavailable": self.scoring_models.unavailable if self.scoring_models is not None else {},
                   "metrics": summarize(rows), "per_utterance": [{k: v for k, v in r.items() if k != "listeners"}
                                                                 for r in rows]}
         write_text_atomic(self.bins_dir / QUALITY_FILE, json.dumps(result, indent=1) + "\n")
@@ -335,8 +336,8 @@ class QualityTask(L.LightningModule):
 
     def on_predict_start(self) -> None:
         self.job.representation.to(str(self.device))
-        if self.job.listeners is not None:
-            self.job.listeners.to(self.device)
+        if self.job.scoring_models is not None:
+            self.job.scoring_models.to(self.device)
         self.bar = self.job.progress(self.global_rank, self.trainer.world_size)
 
     def on_predict_end(self) -> None:
@@ -353,15 +354,15 @@ class QualityTask(L.LightningModule):
 
 def score_bins(corpus: Corpus, representation: Representation, bins_dir: str | os.PathLike, split: str = "val",
                max_utterances: int | None = None, options: EncodeOptions | None = None,
-               listeners: Listeners | None = None, chunk_rows: int = CHUNK_ROWS) -> dict:
-    """Decode ``split`` of ``bins_dir``, score it against ``corpus``'s audio (and with ``listeners``: WER and speaker
-    similarity) and write ``quality.json``, resuming from the partial files. ``options`` unset: in this process;
+               scoring_models: ScoringModels | None = None, chunk_rows: int = CHUNK_ROWS) -> dict:
+    """Decode ``split`` of ``bins_dir``, score it against ``corpus``'s audio (and with ``scoring_models``: WER and
+    speaker similarity) and write ``quality.json``, resuming from the partial files. ``options`` unset: in this process;
     set: through `Trainer.predict` on its accelerator/devices/nodes (every rank takes its chunks, global rank 0
     writes the result)."""
-    job = QualityJob(corpus, representation, bins_dir, split, max_utterances, listeners, chunk_rows)
+    job = QualityJob(corpus, representation, bins_dir, split, max_utterances, scoring_models, chunk_rows)
     done = job.existing()
     if done is not None:
-        for model in job.kept_unloaded(done.get("listeners")):
+        for model in job.requested_but_unloaded(done.get("listeners")):
             print(f"audiobits quality: kept {job.bins_dir / QUALITY_FILE}: it was scored with "
                   f"{done['listeners'][model]}, which does not load now", file=sys.stderr)
         return done
@@ -382,34 +383,35 @@ def score_bins(corpus: Corpus, representation: Representation, bins_dir: str | o
     return result
 
 
-def score_datamodule(data: object, max_utterances: int | None = None, listeners: Listeners | None = None) -> dict:
+def score_datamodule(data: object, max_utterances: int | None = None,
+                     scoring_models: ScoringModels | None = None) -> dict:
     """`score_bins` for a config's codec DataModule (its corpus, representation and bin directory)."""
     for attribute in ("corpus", "representation", "bins_dir"):
         if not hasattr(data, attribute):
             raise AudiobitsError(f"{type(data).__name__} has no {attribute}: quality needs a codec DataModule "
                                  "(audiobits.datamodules.*) whose bins it can decode")
     return score_bins(data.corpus, data.representation, data.bins_dir, max_utterances=max_utterances,
-                      options=getattr(data, "encode_options", EncodeOptions()), listeners=listeners)
+                      options=getattr(data, "encode_options", EncodeOptions()), scoring_models=scoring_models)
 
 
 class QualityCLI(AudiobitsCLI):
-    """A fit config plus the quality arguments: ``--max_utterances N`` and the ``listeners`` section."""
+    """A fit config plus the quality arguments: ``--max_utterances N`` and the ``scoring_models`` section."""
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         super().add_arguments_to_parser(parser)
         parser.add_argument("--max_utterances", type=int | None, default=None,
                             help="score only the first N validation utterances")
-        parser.add_class_arguments(Listeners, "listeners")
+        parser.add_class_arguments(ScoringModels, "scoring_models")
 
 
 def main(argv: list[str] | None = None) -> None:
-    """`audiobits quality --config X.yaml [--max_utterances N] [--listeners.asr_model ID|null]
-    [--listeners.speaker_model ID|null] [config overrides]` (LightningCLI on a fit config): prepare the config's bins
-    if needed, then decode and score their validation utterances into ``<bins>/quality.json``."""
+    """`audiobits quality --config X.yaml [--max_utterances N] [--scoring_models.asr_model ID|null]
+    [--scoring_models.speaker_model ID|null] [config overrides]` (LightningCLI on a fit config): prepare the config's
+    bins if needed, then decode and score their validation utterances into ``<bins>/quality.json``."""
     cli = lightning_cli(list(argv or []), run=False, prog="audiobits quality", cli_class=QualityCLI)
     cli.datamodule.prepare_data()
-    listeners = cli.config_init.listeners
-    result = score_datamodule(cli.datamodule, cli.config.max_utterances, listeners)
+    scoring_models = cli.config_init.scoring_models
+    result = score_datamodule(cli.datamodule, cli.config.max_utterances, scoring_models)
     means = ", ".join(f"{k} {v['mean']:.3g}" for k, v in result["metrics"].items() if v["mean"] is not None)
     print(f"{result['representation']}: {result['utterances']} {result['split']} utterances, {means} -> "
           f"{Path(cli.datamodule.bins_dir) / QUALITY_FILE}")
