@@ -26,13 +26,13 @@ from audiobits.errors import AudiobitsError
 
 DESCRIPTION = "Train one small GPT per token stream and report the bits per second each carries."
 LIGHTNING = {  # LightningCLI on a fit config (`audiobits.training.trainer_cli`; quality adds its own arguments)
-    "fit": "Prepare the config's bins if missing, train one epoch, evaluate, write results.json (--seeds 0,1,2: once "
+    "fit": "prepare the config's bins if missing, train one epoch, evaluate, write results.json (--seeds 0,1,2: once "
            "per seed)",
-    "validate": "Evaluate a run's checkpoint again (rewrites its results.json)",
-    "test": "Evaluate a checkpoint on the test split",
-    "prepare": "Only download, encode and write a config's token bins",
-    "import": "Bin precomputed tokens of a tokenizer run elsewhere (docs/import.md)",
-    "quality": "Decode a config's validation utterances and score them against the originals",
+    "validate": "evaluate a run's checkpoint again (rewrites its results.json)",
+    "test": "evaluate a checkpoint on the test split",
+    "prepare": "only download, encode and write a config's token bins",
+    "import": "bin precomputed tokens of a tokenizer run elsewhere (docs/import.md)",
+    "quality": "decode a config's validation utterances and score them against the originals",
 }
 TOOLS = {  # each module's ``main`` is the subcommand: its signature the options, its docstring the help
     "report": "audiobits.analysis.report", "sanity": "audiobits.analysis.sanity", "demo": "audiobits.demo.demo",
@@ -53,10 +53,12 @@ def usage() -> str:
 
 
 def summary_line(module: str) -> str:
-    """The first line of ``module``'s ``main`` docstring, read from its source without importing it (no torch)."""
+    """The first line of ``module``'s ``main`` docstring, read from its source without importing it (no torch), as
+    a listing line: lower case first, no full stop."""
     tree = ast.parse(Path(importlib.util.find_spec(module).origin).read_text(encoding="utf-8"))
     function = next(node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == "main")
-    return ast.get_docstring(function).splitlines()[0].rstrip(".")
+    line = ast.get_docstring(function).splitlines()[0].rstrip(".")
+    return line[:1].lower() + line[1:]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -84,7 +84,8 @@ def test_every_tool_documents_each_option_and_takes_no_argv(name):
     assert "argv" not in parameters and parameters
     documented = ast.get_docstring(function).partition("Args:")[2]
     assert [p for p in parameters if f"    {p}: " not in documented] == []
-    assert summary_line(TOOLS[name]) == ast.get_docstring(function).splitlines()[0].rstrip(".")
+    first = ast.get_docstring(function).splitlines()[0]
+    assert summary_line(TOOLS[name]) == first[0].lower() + first[1:].rstrip(".")
 
 
 def test_top_level_help_is_one_line_per_subcommand(capsys):
@@ -92,7 +93,7 @@ def test_top_level_help_is_one_line_per_subcommand(capsys):
         main(["--help"])
     rows = capsys.readouterr().out.split("subcommands:\n")[1].splitlines()
     assert [row.split()[0] for row in rows] == [*LIGHTNING, *TOOLS]
-    assert "Fit L(N, D) to sweeps: the floor of each stream" in dict(row.split(None, 1) for row in rows)["scaling"]
+    assert "fit L(N, D) to sweeps: the floor of each stream" in dict(row.split(None, 1) for row in rows)["scaling"]
 
 
 def test_prepare_refuses_quality_and_names_the_subcommand_that_does_it():
