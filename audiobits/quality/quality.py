@@ -172,7 +172,7 @@ class QualityJob:
         self.corpus, self.representation, self.split = corpus, representation, split
         self.scoring_models = scoring_models
         self.chunk_rows = chunk_rows
-        self._heard: OriginalTranscripts | None = None
+        self._transcripts: OriginalTranscripts | None = None
         self.bins_dir = Path(bins_dir)
         self.bins = TokenBins(self.bins_dir)
         if self.bins.meta.representation != representation.name:
@@ -182,13 +182,13 @@ class QualityJob:
         self.ids = [str(i) for i in self.part.ids][:max_utterances]
         self.position = {uid: i for i, uid in enumerate(self.ids)}
 
-    def _heard_originals(self) -> OriginalTranscripts | None:
+    def _original_transcripts(self) -> OriginalTranscripts | None:
         """The transcripts of the originals shared beside the bins, when Whisper scores this run (made on first use,
         once the scoring models are on their device: their dtype is part of the key)."""
-        if self._heard is None and self.scored_with is not None and self.scored_with["asr_model"] is not None:
-            self._heard = OriginalTranscripts(self.bins.directory.parent / "heard",
-                                              [self.bins.meta.corpus, self.split, self.scoring_models.transcript_key()])
-        return self._heard
+        if self._transcripts is None and self.scored_with is not None and self.scored_with["asr_model"] is not None:
+            key = [self.bins.meta.corpus, self.split, self.scoring_models.transcript_key()]
+            self._transcripts = OriginalTranscripts(self.bins.directory.parent / "heard", key)
+        return self._transcripts
 
     @property
     def scored_with(self) -> dict | None:
@@ -232,15 +232,17 @@ class QualityJob:
             rows.append({"id": item.id, "seconds": len(audio) / rate, "listeners": self.scored_with,
                          **score_16k(*cut_to_shorter(original, dec))})
         if self.scoring_models is not None and rows:
-            heard = self._heard_originals()
-            before = [heard.lookup(item.id, original) if heard else None for item, original in zip(todo, originals)]
+            transcripts = self._original_transcripts()
+            before = [transcripts.lookup(item.id, original) if transcripts else None
+                      for item, original in zip(todo, originals)]
             scores = self.scoring_models.score(originals, decoded, [item.text for item in todo], before,
-                                           [item.language for item in todo])
+                                               [item.language for item in todo])
             for row, row_scores in zip(rows, scores):
                 row.update(row_scores)
-            if heard is not None:
-                heard.add([(row["id"], original, row["transcript_original"]) for row, original, known in
-                           zip(rows, originals, before) if known is None and row["transcript_original"] is not None])
+            if transcripts is not None:
+                transcripts.add([(row["id"], original, row["transcript_original"])
+                                 for row, original, known in zip(rows, originals, before)
+                                 if known is None and row["transcript_original"] is not None])
         with open(self.bins_dir / f"quality.partial.rank{rank}.jsonl", "a", encoding="utf-8") as log:
             log.writelines(json.dumps(row) + "\n" for row in rows)
         return len(rows)
