@@ -1,8 +1,9 @@
 """The argument parser of every `audiobits` subcommand: a bad argument raises instead of printing usage and exiting.
 
-`audiobits.cli.main` turns the raised `ArgumentError` into the one ``audiobits: error: ...`` line that every other
-user error gets, so a missing config file or a typo in an option reads like any other refusal; a mistyped option
-or config key also names the closest valid ones (`with_closest_names`).
+A tool's command line is its ``main`` function: the signature gives the options, the docstring's ``Args:`` their help
+(`function_parser`, docs/cli.md). `audiobits.cli.main` turns the raised `ArgumentError` into the one
+``audiobits: error: ...`` line that every other user error gets, so a missing config file or a typo in an option reads
+like any other refusal; a mistyped option or config key also names the closest valid ones (`with_closest_names`).
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ import difflib
 import importlib
 import inspect
 import re
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, get_origin, get_type_hints
 
-from jsonargparse import ArgumentError, ArgumentParser
+from docstring_parser import parse as parse_docstring
+from jsonargparse import ActionConfigFile, ArgumentError, ArgumentParser
 
 PARSER_KWARGS = {"exit_on_error": False}  # jsonargparse: raise ArgumentError rather than print usage and exit 2
 UNKNOWN_OPTION = re.compile(r"unrecognized arguments: (--?[\w.\-]+)|does not accept option '([\w.\-]+)'")
@@ -31,9 +33,35 @@ class ToolParser(ArgumentParser):
             raise with_closest_names(error, self) from error
 
 
-def argument_parser(prog: str, description: str) -> ArgumentParser:
-    """A tool's parser (``prog`` e.g. "audiobits report") whose errors raise `ArgumentError`."""
-    return ToolParser(prog=prog, description=description, **PARSER_KWARGS)
+def function_parser(function: Callable[..., Any], prog: str) -> ArgumentParser:
+    """The parser of a tool whose ``main`` is ``function`` (``prog`` e.g. "audiobits report"): one option per
+    parameter (jsonargparse, help from the docstring's ``Args:``); one without a default is required: positional, or
+    ``--name`` when keyword-only.
+    A required list parameter takes one or more words, as a shell glob gives them (``report runs/*/version_*``,
+    ``compare NEW --against A B``). ``--config FILE`` reads the options
+    from YAML and ``--print_config`` writes them, unless the tool has a ``config`` parameter of its own (``sweep``)."""
+    docs = parse_docstring(function.__doc__ or "")
+    parser = ToolParser(prog=prog, description=docs.short_description, **PARSER_KWARGS)
+    help_of = {param.arg_name: param.description for param in docs.params}
+    hints = get_type_hints(function)
+    words = [p for p in inspect.signature(function).parameters.values()
+             if p.default is p.empty and get_origin(hints.get(p.name)) is list]
+    parser.add_function_arguments(function, as_group=False, as_positional=True, skip={p.name for p in words})
+    for parameter in words:  # after the other positionals: a positional one is the last (argparse's nargs="+")
+        names, required = ([f"--{parameter.name}"], {"required": True}) \
+            if parameter.kind is parameter.KEYWORD_ONLY else ([parameter.name], {})
+        parser.add_argument(*names, nargs="+", help=help_of.get(parameter.name), **required)
+    if "config" not in hints:
+        parser.add_argument("--config", action=ActionConfigFile, help="a YAML file of these options")
+    return parser
+
+
+def run_function(function: Callable[..., Any], args: list[str], prog: str) -> Any:
+    """Parse ``args`` with `function_parser` and call ``function`` with what they say."""
+    values = function_parser(function, prog).parse_args(args).as_dict()
+    if "config" not in inspect.signature(function).parameters:
+        values.pop("config", None)  # the YAML the options came from, if any
+    return function(**values)
 
 
 def closest(name: str, candidates: Iterable[str]) -> str:

@@ -5,64 +5,66 @@
     audiobits prepare --config configs/mimi_all.yaml        # only download + encode + write the bins
     audiobits report runs/*/version_*                       # the table and plots
 
-``fit``, ``validate``, ``test`` and ``prepare`` are LightningCLI (`audiobits.training.trainer_cli`); every other
-subcommand is a tool module's ``main``. ``audiobits --help`` is answered here, without importing torch or Lightning.
+``fit``, ``validate``, ``test``, ``prepare``, ``import`` and ``quality`` are LightningCLI on a fit config
+(`audiobits.training.trainer_cli`); every other subcommand is a tool module's typed ``main``, whose signature and
+docstring are its options and help (`audiobits.arguments.run_function`, docs/cli.md). ``audiobits --help`` is answered
+here from the docstrings' source, without importing torch or Lightning.
 """
 
 from __future__ import annotations
 
+import ast
 import importlib
+import importlib.util
 import sys
+from pathlib import Path
 
 from jsonargparse import ArgumentError
 
-from audiobits.arguments import argument_error_line, closest
+from audiobits.arguments import argument_error_line, closest, run_function
 from audiobits.errors import AudiobitsError
 
 DESCRIPTION = "Train one small GPT per token stream and report the bits per second each carries."
-LIGHTNING = {
+LIGHTNING = {  # LightningCLI on a fit config (`audiobits.training.trainer_cli`; quality adds its own arguments)
     "fit": "prepare the config's bins if missing, train one epoch, evaluate, write results.json (--seeds 0,1,2: once "
            "per seed)",
     "validate": "evaluate a run's checkpoint again (rewrites its results.json)",
     "test": "evaluate a checkpoint on the test split",
-    "prepare": "only download, encode and write a config's token bins (--quality also scores their audio)",
+    "prepare": "only download, encode and write a config's token bins",
     "import": "bin precomputed tokens of a tokenizer run elsewhere (docs/import.md)",
-}
-TOOLS = {"report": "audiobits.analysis.report", "sanity": "audiobits.analysis.sanity", "demo": "audiobits.demo.demo",
-         "synthetic": "audiobits.demo.synthetic", "compress": "audiobits.compress.compress", "decompress":
-         "audiobits.compress.decompress", "sweep": "audiobits.scaling.sweep", "scaling": "audiobits.scaling.scaling",
-         "calibrate": "audiobits.scaling.calibrate", "quality": "audiobits.quality.quality", "compare":
-         "audiobits.analysis.compare"}
-TOOL_HELP = {
-    "report": "the table, files and figures of finished runs",
-    "sanity": "pass/warn/fail checks of finished runs",
-    "demo": "the whole pipeline offline on synthetic speech (or --corpus)",
-    "synthetic": "token bins of a source of known entropy rate",
-    "compress": "range-code a run's validation split with its model, decode and check it",
-    "decompress": "the ids (and audio) back from a compressed file",
-    "sweep": "train a representation at a ladder of model sizes with cool-downs",
-    "scaling": "fit L(N, D) to sweeps: the floor of each stream",
-    "calibrate": "a run's recipe on a matched source of known entropy: its slack",
     "quality": "decode a config's validation utterances and score them against the originals",
-    "compare": "a new tokenizer's run beside reference runs on the same utterances, differences and intervals",
 }
+TOOLS = {  # each module's ``main`` is the subcommand: its signature the options, its docstring the help
+    "report": "audiobits.analysis.report", "sanity": "audiobits.analysis.sanity", "demo": "audiobits.demo.demo",
+    "synthetic": "audiobits.demo.synthetic", "compress": "audiobits.compress.compress",
+    "decompress": "audiobits.compress.decompress", "sweep": "audiobits.scaling.sweep",
+    "scaling": "audiobits.scaling.scaling", "calibrate": "audiobits.scaling.calibrate",
+    "compare": "audiobits.analysis.compare"}
 SUBCOMMANDS = (*LIGHTNING, *TOOLS)
 
 
 def usage() -> str:
-    """The top-level help: every subcommand with one line on what it does."""
-    rows = [*LIGHTNING.items(), *TOOL_HELP.items()]
+    """The top-level help: every subcommand with one line on what it does (a tool's: its ``main``'s docstring)."""
+    rows = [*LIGHTNING.items(), *((name, summary_line(module)) for name, module in TOOLS.items())]
     width = max(len(name) for name, _ in rows)
     lines = ["usage: audiobits SUBCOMMAND [options]   (`audiobits SUBCOMMAND --help` lists its options)", "",
              DESCRIPTION, "", "subcommands:", *(f"  {name:<{width}}  {what}" for name, what in rows)]
     return "\n".join(lines)
 
 
+def summary_line(module: str) -> str:
+    """The first line of ``module``'s ``main`` docstring, read from its source without importing it (no torch), as
+    a listing line: lower case first, no full stop."""
+    tree = ast.parse(Path(importlib.util.find_spec(module).origin).read_text(encoding="utf-8"))
+    function = next(node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == "main")
+    line = ast.get_docstring(function).splitlines()[0].rstrip(".")
+    return line[:1].lower() + line[1:]
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Dispatch ``prepare`` and the tools; everything else is LightningCLI (``fit``, ``validate``, ``test``)."""
+    """Dispatch the tools, ``prepare``/``import`` and ``quality``; everything else is LightningCLI (``fit``,
+    ``validate``, ``test``)."""
     args = sys.argv[1:] if argv is None else list(argv)
-    if args and args[0] == "prepare" and "--quality" in args:  # prepare, then decode and score: `quality` does both
-        args = ["quality", *(a for a in args[1:] if a != "--quality")]
     if not args or args[0] in ("-h", "--help"):
         print(usage())
         raise SystemExit(0 if args else 2)
@@ -71,7 +73,10 @@ def main(argv: list[str] | None = None) -> None:
             raise AudiobitsError(f"no subcommand {args[0]!r}{closest(args[0], SUBCOMMANDS)}: choose from "
                                  f"{', '.join(SUBCOMMANDS)} (`audiobits --help` says what each does)")
         if args[0] in TOOLS:
-            return importlib.import_module(TOOLS[args[0]]).main(args[1:])
+            return run_function(importlib.import_module(TOOLS[args[0]]).main, args[1:], f"audiobits {args[0]}")
+        if args[0] == "quality":
+            from audiobits.quality.quality import main as quality
+            return quality(args[1:])
         from audiobits.training import trainer_cli
         if args[0] in ("prepare", "import"):
             return trainer_cli.prepare(args[1:], args[0])

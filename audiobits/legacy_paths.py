@@ -65,7 +65,7 @@ MOVED = {
     "audiobits.calibrate": "audiobits.scaling.calibrate",
     "audiobits.hmm": "audiobits.scaling.hmm",
     "audiobits.floor": "audiobits.scaling.floor",
-    "audiobits.listeners": "audiobits.quality.listeners",
+    "audiobits.listeners": "audiobits.quality.scoring_models",
     "audiobits.quality_file": "audiobits.quality.quality_file",
     "audiobits.samples": "audiobits.quality.samples",
     "audiobits.demo_conditional": "audiobits.demo.demo_conditional",

@@ -81,8 +81,9 @@ def flat_capacity(content_vocab: int, token_rate: float) -> float:
     return math.log2(content_vocab) * token_rate
 
 
-def seed_convention_bits_per_second(content_bits_per_token: float, token_rate: float) -> float:
-    """The seed study's bits/sec: content bits/token (EOS targets left out) × the nominal content token rate."""
+def nominal_rate_bits_per_second(content_bits_per_token: float, token_rate: float) -> float:
+    """Bits/sec at the nominal token rate: content bits/token (EOS targets left out) × the nominal content token rate
+    (the original study's convention, to lay a table beside it)."""
     return content_bits_per_token * token_rate
 
 

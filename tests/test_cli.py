@@ -14,7 +14,7 @@ import yaml
 from audiobits import model as model_lib
 from audiobits.bins import TokenBins
 from audiobits.cli import TOOLS, main
-from audiobits.training.trainer_cli import lightning_cli
+from audiobits.training.trainer_cli import lightning_cli, run_fit
 from audiobits.data import num_windows
 from results_file import results_json
 from audiobits.analysis.runs import load_run
@@ -106,6 +106,13 @@ def test_resume_after_a_crash_trains_every_window_exactly_once(tmp_path, small):
     assert sorted(trained[:, 1]) == list(range(windows))
     results = results_json(runs[0])
     assert results["finished"] and results["global_step"] == int(np.ceil(windows / 16))
+
+
+def test_run_fit_is_the_fit_subcommand_as_a_library_call_returning_the_run_directory(tmp_path, small):
+    """What the demo, sweep and calibrate train with (tools never call `audiobits.cli.main`)."""
+    run = run_fit(["--config", TINY, "--data.init_args.bins_dir", str(small), "--trainer.logger.init_args.save_dir",
+                   str(tmp_path / "runs"), *QUIET])
+    assert [run] == sorted((tmp_path / "runs" / "tiny").glob("version_*")) and results_json(run)["finished"]
 
 
 def test_final_weights_are_validated_whatever_the_val_interval(tmp_path, small):

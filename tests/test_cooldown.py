@@ -56,7 +56,7 @@ def test_cooldown_scores_below_its_stable_checkpoint_and_leaves_the_main_run_alo
 
     before = set((tmp_path / "sweep").rglob("*"))
     args = cooldown_args(run, 0.5, decay_fraction=0.3)  # 10 stable steps + 4 decaying ones
-    main(args + QUIET)
+    main(["fit", *args, *QUIET])
     point_dir = tmp_path / "sweep" / "tiny" / "cooldown_0.5"
     assert {p for p in before if p.is_file()} <= {p for p in (tmp_path / "sweep").rglob("*") if p.is_file()}
     assert not [p for p in set(run.rglob("*")) - before]  # nothing new in the main run's directory

@@ -66,12 +66,12 @@ def help_text(subcommand: str) -> str:
 def check_audiobits(args: list[str]) -> None:
     subcommand = args[0]
     assert subcommand in SUBCOMMANDS, f"no subcommand {subcommand}"
-    options = {arg.split("=")[0] for arg in args[1:] if arg.startswith("--")} - {"--quality"}  # prepare → quality
-    listed = set(re.findall(r"--[\w.\-]+", help_text("quality" if "--quality" in args else subcommand)))
+    options = {arg.split("=")[0] for arg in args[1:] if arg.startswith("--")}
+    listed = set(re.findall(r"--[\w.\-]+", help_text(subcommand)))
     assert options <= listed, f"{sorted(options - listed)} not in `audiobits {subcommand} --help`"
     config = args[args.index("--config") + 1] if "--config" in args else None
     assert config is None or (REPO / config).is_file(), f"no config {config}"
-    if subcommand in LIGHTNING and config and "--quality" not in args:
+    if subcommand in LIGHTNING and config:
         with pytest.raises(SystemExit) as exit_info:
             main([subcommand, *args[1:], "--print_config"])
         assert exit_info.value.code in (0, None)

@@ -204,7 +204,8 @@ def test_quality_names_deleted_val_audio_files_instead_of_blaming_another_corpus
     for path in gone:
         path.unlink()
     before = snapshot(tmp_path)
-    quality = ["quality", "--config", args[-1], "--listeners.asr_model", "null", "--listeners.speaker_model", "null"]
+    quality = ["quality", "--config", args[-1], "--scoring_models.asr_model", "null",
+               "--scoring_models.speaker_model", "null"]
     with pytest.raises(SystemExit) as exit_info:
         main(quality)
     bins = tmp_path / "data" / "mine" / "mulaw"

@@ -12,7 +12,7 @@ from audiobits.demo.demo import SIZES, fit_config
 from audiobits.demo.language_demo import parallel_files, run_language_demo
 from audiobits.quality.quality import score_bins
 from audiobits.quality.quality_file import read_quality
-from audiobits.analysis.report import main as report_main
+from audiobits.cli import main as cli_main
 from audiobits.representations import build
 from real_speech import missing_packages
 
@@ -56,7 +56,7 @@ def test_phonemes_read_every_language_in_its_own_voice_and_drop_nothing(demo):
 
 def test_report_by_language_and_the_parallel_subset(demo, capsys):
     out = demo / "by-language"
-    report_main(["--by", "language", str(demo / "runs"), "--out", str(out), "--format", "csv"])
+    cli_main(["report", "--by", "language", str(demo / "runs"), "--out", str(out), "--format", "csv"])
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0].startswith("run,representation,language") and len(lines) == 1 + 2 * len(asterisk.LANGUAGES)
     assert {p.name for p in out.iterdir()} >= {"languages.md", "languages.csv", "languages.json", "languages.png"}

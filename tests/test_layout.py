@@ -10,11 +10,11 @@ ROOT = Path(__file__).resolve().parents[1]
 CONTRACT = {f"audiobits.{name}"
             for name in ("errors", "files", "progress", "bins", "metrics", "records", "study_options", "results",
                          "legacy_paths")} | {"audiobits"}
-# what analysis/ must never reach: the CLI, training, encoding, the tools' entry points and the listeners
+# what analysis/ must never reach: the CLI, training, encoding, the tools' entry points and the scoring models
 ABOVE_ANALYSIS = ("audiobits.cli", "audiobits.training", "audiobits.prepare", "audiobits.representations",
                   "audiobits.importing", "audiobits.callbacks", "audiobits.datamodules", "audiobits.data",
                   "audiobits.paired", "audiobits.model", "audiobits.compress.compress", "audiobits.compress.decompress",
-                  "audiobits.compress.range_coder", "audiobits.quality.quality", "audiobits.quality.listeners",
+                  "audiobits.compress.range_coder", "audiobits.quality.quality", "audiobits.quality.scoring_models",
                   "audiobits.scaling.sweep", "audiobits.scaling.scaling", "audiobits.scaling.calibrate",
                   "audiobits.demo")
 
@@ -73,7 +73,7 @@ def test_no_import_circle():
 def test_the_circle_finder_sees_a_deferred_import():
     """The check above would pass on anything if the graph missed imports inside functions."""
     graph = import_graph()
-    assert "audiobits.cli" in graph["audiobits.demo.demo"]  # demo imports cli inside run_demo
+    assert "audiobits.training.trainer_cli" in graph["audiobits.demo.demo"]  # imported inside run_demo
 
 
 def test_the_layout_page_names_every_module():
@@ -121,7 +121,7 @@ def test_no_module_imports_an_old_path():
 def test_importing_the_report_loads_no_lightning_encoder_or_listener():
     code = ("import sys, audiobits.analysis.report, audiobits.analysis.plots, audiobits.analysis.sanity; "
             "print(' '.join(sorted(m for m in sys.modules if m.startswith(('lightning', 'audiobits.training', "
-            "'audiobits.representations', 'audiobits.prepare', 'audiobits.quality.listeners', 'transformers', "
+            "'audiobits.representations', 'audiobits.prepare', 'audiobits.quality.scoring_models', 'transformers', "
             "'moshi', 'snac', 'audiobits.cli')))))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert loaded == []

@@ -163,7 +163,7 @@ def test_flat_capacity_and_content_rates():
     assert metrics.content_token_rate([Codebook(2048, 12.5)] * 8, 99.0) == 100.0
     assert metrics.content_token_rate([Codebook(50257, None)], 3.7) == 3.7
     assert metrics.content_tokens_per_second(101, 2, 1.0) == 100.0
-    assert metrics.seed_convention_bits_per_second(2.0, 12.5) == 25.0
+    assert metrics.nominal_rate_bits_per_second(2.0, 12.5) == 25.0
     assert metrics.entropy_bias(3, 1000) == pytest.approx(2 / (2000 * math.log(2)))
 
 

@@ -7,6 +7,7 @@ import time
 from corpus_builders import speech_rows, write_audio_folder
 
 from audiobits.scaling import sweep
+from audiobits.training import trainer_cli
 from audiobits.compress.compress import pass_steps
 from audiobits.corpora import AudioFolder
 from audiobits.prepare.encode import EncodeJob, EncodeOptions
@@ -52,7 +53,7 @@ def test_a_step_clock_says_position_elapsed_and_eta_of_the_whole(monkeypatch):
 
 def test_sweep_fits_say_run_k_of_n_and_skip_finished_ones(tmp_path, monkeypatch, capsys):
     fits = []
-    monkeypatch.setattr(sweep, "fit_in_process", fits.append)
+    monkeypatch.setattr(trainer_cli, "run_fit", fits.append)
     configs = {"a": tmp_path / "a.yaml", "a_seed1": tmp_path / "a1.yaml", "a_seed2": tmp_path / "a2.yaml"}
     main_run = main_run_dir(tmp_path, "a")
     main_run.mkdir(parents=True)
@@ -62,7 +63,7 @@ def test_sweep_fits_say_run_k_of_n_and_skip_finished_ones(tmp_path, monkeypatch,
     lines = capsys.readouterr().out.splitlines()
     assert [line.split(" [")[0] for line in lines] == ["[sweep] run 2/3: a: main run, seed 1",
                                                        "[sweep] run 3/3: a: main run, seed 2"]
-    assert [args[2] for args in fits] == [str(configs["a_seed1"]), str(configs["a_seed2"])]
+    assert [args[1] for args in fits] == [str(configs["a_seed1"]), str(configs["a_seed2"])]
 
 
 def test_the_encode_bar_counts_every_pending_utterance(tmp_path, capsys):

@@ -1,5 +1,5 @@
 """Decoded quality: the scores' definitions, real numbers for μ-law and Codec 2 on the demo's espeak speech, and
-`audiobits quality` / `prepare --quality` writing a resumable quality.json."""
+`audiobits quality` writing a resumable quality.json."""
 
 import json
 import re
@@ -81,7 +81,7 @@ def test_quality_command_writes_quality_json_and_resumes(tmp_path, speech, capsy
                  "--data.init_args.corpus", "audiobits.corpora.AudioFolder",
                  "--data.init_args.corpus.root", str(corpus.root), "--data.init_args.root", str(tmp_path / "data"),
                  "--data.init_args.encode.accelerator", "cpu", "--data.init_args.encode.num_workers", "0"]
-    main(["prepare", *overrides, "--quality"])
+    main(["quality", *overrides])
     bins = tmp_path / "data" / "alice" / "codec2_700c"
     bars = capsys.readouterr().err  # encoding and scoring each show a bar that reaches its total, with an ETA
     for step, rows in (("alice/codec2_700c", corpus.size("train") + corpus.size("val")),

@@ -11,7 +11,7 @@ import pytest
 
 from audiobits.bins import Codebook
 from audiobits.analysis.per_speaker import per_speaker, read_utterances
-from audiobits.analysis.report import main
+from audiobits.cli import main
 from audiobits.analysis.report_columns import VIEWS
 from audiobits.analysis.runs import load_run
 from audiobits.quality.samples import write_sample
@@ -46,7 +46,7 @@ def report(tmp_path_factory):
         "metrics": {"stoi": {"mean": 0.97, "ci95": [0.96, 0.98], "n": 2}},
         "per_utterance": [{"id": "val-0", "stoi": 0.96}, {"id": "val-1", "stoi": 0.98}]}))
     out = root / "report"
-    main([str(root / "runs"), "--out", str(out)])
+    main(["report", str(root / "runs"), "--out", str(out)])
     return out
 
 

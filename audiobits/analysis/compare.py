@@ -13,11 +13,11 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
 from audiobits import metrics
-from audiobits.arguments import argument_parser
 from audiobits.errors import AudiobitsError
 from audiobits.results import UTTERANCES_FILE
 from audiobits.analysis.runs import Run, flags, load_runs, note_printer
@@ -113,27 +113,27 @@ def render(new: Run, comparisons: list[Comparison]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> None:
-    """`audiobits compare NEW_RUN --against RUN... [--format table|json] [--resamples N]`."""
-    parser = argument_parser("audiobits compare", __doc__.splitlines()[0])
-    parser.add_argument("new", help="the new tokenizer's run directory (holding results.json)")
-    parser.add_argument("--against", nargs="+", required=True,
-                        help="reference run directories, or folders above them")
-    parser.add_argument("--format", default="table", choices=FORMATS, help="what to print")
-    parser.add_argument("--resamples", type=int, default=10_000, help="bootstrap resamples of the paired interval")
-    args = parser.parse_args(argv)
-    runs = load_runs([args.new, *args.against], on_skip=note_printer("audiobits compare"))
-    new_path = Path(args.new).resolve()
-    new = next((r for r in runs if r.path.resolve() == new_path), None)
-    if new is None:
-        raise AudiobitsError(f"{args.new}: not one finished run directory (results.json in it); name the new run's "
+def main(new: str, *, against: list[str], format: Literal[FORMATS] = "table", resamples: int = 10_000) -> None:
+    """A new tokenizer's run beside reference runs on the same utterances, differences and intervals.
+
+    Args:
+        new: the new tokenizer's run directory (holding results.json).
+        against: reference run directories, or folders above them.
+        format: what to print.
+        resamples: bootstrap resamples of the paired interval.
+    """
+    runs = load_runs([new, *against], on_skip=note_printer("audiobits compare"))
+    new_path = Path(new).resolve()
+    new_run = next((r for r in runs if r.path.resolve() == new_path), None)
+    if new_run is None:
+        raise AudiobitsError(f"{new}: not one finished run directory (results.json in it); name the new run's "
                              "runs/<name>/version_<n> itself")
-    references = [r for r in runs if r is not new]
+    references = [r for r in runs if r is not new_run]
     if not references:
         raise AudiobitsError("--against names no other finished run than the new one")
-    comparisons = compare(new, references, resamples=args.resamples)
-    if args.format == "json":
-        print(json.dumps({"new": new.label, "comparisons": [{**asdict(c), "verdict": c.verdict}
+    comparisons = compare(new_run, references, resamples=resamples)
+    if format == "json":
+        print(json.dumps({"new": new_run.label, "comparisons": [{**asdict(c), "verdict": c.verdict}
                                                           for c in comparisons]}, indent=2))
     else:
-        print(render(new, comparisons), end="")
+        print(render(new_run, comparisons), end="")

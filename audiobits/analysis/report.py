@@ -21,11 +21,11 @@ import json
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
+from typing import Literal
 from pathlib import Path
 
 
 from audiobits.analysis import conditional_report
-from audiobits.arguments import argument_parser
 from audiobits.scaling.calibration_file import calibration_slack
 from audiobits.compress.compress_summary import read_compress_summary
 from audiobits.analysis import report_formats
@@ -45,6 +45,8 @@ from audiobits.analysis.seed_spread import SeedSpread, seed_spreads
 FORMATS = ("table", "markdown", "csv", "json", "latex")
 PETA = 1e15
 CONDITIONAL_VIEW = "conditional"  # paired runs: a table of its own (audiobits.analysis.conditional_report)
+VIEW_CHOICES = (*VIEWS, CONDITIONAL_VIEW)
+COMPRESS_FIX = "Run `audiobits compress` on the run again to rewrite it, or delete it."
 LEGEND = ("HEADLINE bits/s = Σ bits ÷ true audio seconds of the validation utterances, from the final sliding-window "
           "evaluation: each target conditions on at least context − stride tokens of history, which runs on across "
           "utterances (same corpus, same utterances, one epoch of the same model per row). 95% CI: bootstrap over "
@@ -233,37 +235,33 @@ def write_report(table: Table, runs: list[Run], out: Path) -> list[Path]:
     return [out / name for name in texts] + figures + [out / PAGE_FILE]
 
 
-def main(argv: list[str] | None = None) -> None:
-    """`audiobits report RUN_DIR... [--view VIEW] [--out DIR] [--format table|markdown|csv|json|latex]
-    [--sanity false]`."""
-    parser = argument_parser("audiobits report", __doc__.splitlines()[0])
-    parser.add_argument("runs", nargs="+", help="run directories (Lightning log dirs holding results.json) or "
-                                                "folders above them")
-    parser.add_argument("--out", type=str | None, default=None,
-                        help="also write report.md/.csv/.json, per_utterance.csv, every figure (PNG + SVG) and the "
-                             "self-contained report.html into this folder")
-    parser.add_argument("--format", default="table", choices=FORMATS,
-                        help="what to print: the view as a table, Markdown or booktabs LaTeX; csv/json: every column")
-    parser.add_argument("--view", default=DEFAULT_VIEW, choices=(*VIEWS, CONDITIONAL_VIEW),
-                        help="which columns: default (the answer at a glance), one group, or all; conditional: paired "
-                             "runs' H(A), H(A|T), I(A;T), ... and the words/speaker/rest decomposition (Markdown; "
-                             "with --out also conditional.md and its figure)")
-    parser.add_argument("--sanity", type=bool, default=True, help="run the sanity checks (reads the val bins)")
-    parser.add_argument("--by", default="run", choices=("run", "language"),
-                        help="language: one row per run and validation language (docs/languages.md)")
-    args = parser.parse_args(argv)
-    if args.out:
-        check_output_dir(args.out, "--out")
+def main(runs: list[str], out: str | None = None, format: Literal[FORMATS] = "table",
+         view: Literal[VIEW_CHOICES] = DEFAULT_VIEW, sanity: bool = True, by: Literal["run", "language"] = "run"
+         ) -> None:
+    """The table, files and figures of finished runs.
+
+    Args:
+        runs: run directories (Lightning log dirs holding results.json) or folders above them.
+        out: also write report.md/.csv/.json, per_utterance.csv, every figure (PNG + SVG) and the self-contained
+            report.html into this folder.
+        format: what to print: the view as a table, Markdown or booktabs LaTeX; csv/json: every column.
+        view: which columns: default (the answer at a glance), one group, or all; conditional: paired runs' H(A),
+            H(A|T), I(A;T), ... and the words/speaker/rest decomposition (Markdown; with --out also conditional.md and
+            its figure).
+        sanity: run the sanity checks (reads the val bins).
+        by: language: one row per run and validation language (docs/languages.md).
+    """
+    if out:
+        check_output_dir(out, "--out")
     note = note_printer("audiobits report")
-    runs = load_runs(args.runs, on_skip=note)
-    if args.view == CONDITIONAL_VIEW:
-        return conditional_report.main(runs, Path(args.out) if args.out else None)
-    if args.by == "language":
-        report_by_language(runs, args.format, Path(args.out) if args.out else None)
+    loaded = load_runs(runs, on_skip=note)
+    if view == CONDITIONAL_VIEW:
+        return conditional_report.main(loaded, Path(out) if out else None)
+    if by == "language":
+        report_by_language(loaded, format, Path(out) if out else None)
         return
-    table = build_table(runs, sanity=args.sanity, on_skip=note)
-    print(table.render(args.format, args.view), end="")
-    if args.out:
-        out = Path(args.out)
-        files = write_report(table, runs, out)
+    table = build_table(loaded, sanity=sanity, on_skip=note)
+    print(table.render(format, view), end="")
+    if out:
+        files = write_report(table, loaded, Path(out))
         print(f"wrote {len(files)} files to {out}: " + ", ".join(p.name for p in files), file=sys.stderr)

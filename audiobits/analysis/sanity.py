@@ -39,7 +39,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from audiobits import metrics
-from audiobits.arguments import argument_parser
 from audiobits.bins import Codebook, TokenBins
 from audiobits.results import PassRates, Results, TokenStats, token_stats
 from audiobits.analysis.runs import Run, load_runs, note_printer, skipping
@@ -245,20 +244,19 @@ def summary(checks: list[Check]) -> str:
     return ", ".join(f"{n} {s}" for n, s in counts) or "ok"
 
 
-def main(argv: list[str] | None = None) -> None:
-    """`audiobits sanity RUN_DIR... [--strict true]`: print every check of each run with its numbers."""
-    parser = argument_parser("audiobits sanity", __doc__.splitlines()[0])
-    parser.add_argument("runs", nargs="+", help="run directories (Lightning log dirs holding results.json) or "
-                                                "folders above them")
-    parser.add_argument("--strict", type=bool, default=False, help="exit with status 1 when any check fails or any "
-                                                                   "run was skipped as damaged")
-    args = parser.parse_args(argv)
+def main(runs: list[str], strict: bool = False) -> None:
+    """Pass/warn/fail checks of finished runs: every check of each run with its numbers.
+
+    Args:
+        runs: run directories (Lightning log dirs holding results.json) or folders above them.
+        strict: exit with status 1 when any check fails or any run was skipped as damaged.
+    """
     failed, skipped, note = False, [], note_printer("audiobits sanity")
-    for run in load_runs(args.runs, on_skip=note, skipped=skipped):
+    for run in load_runs(runs, on_skip=note, skipped=skipped):
         for checks in skipping(lambda: [check_run(run)], run.path, skipped, note):  # damaged bins: skip this run only
             failed |= any(c.status == FAIL for c in checks)
             print(f"{run.label} ({run.representation}, {run.path}): {summary(checks)}")
             for check in checks:
                 print(f"  {check}")
-    if args.strict and (failed or skipped):  # a run left unchecked must not turn a CI check green
+    if strict and (failed or skipped):  # a run left unchecked must not turn a CI check green
         raise SystemExit(1)

@@ -27,7 +27,6 @@ import torch
 from tqdm import tqdm
 
 from audiobits import metrics
-from audiobits.arguments import argument_parser
 from audiobits.bins import SplitBins, TokenBins
 from audiobits.training.checkpoint import read_checkpoint
 from audiobits.compress.compress_summary import COMPRESS_FILE
@@ -392,23 +391,21 @@ def decompress(path: str | Path, run_dir: str | Path, out: str | Path | None = N
     return restored
 
 
-def main(argv: list[str] | None = None) -> None:
-    """`audiobits compress RUN_DIR [--split val] [--out FILE] [--lanes N] [--memory_gib 2] [--threads 1]
-    [--verify true]`."""
-    parser = argument_parser("audiobits compress", __doc__.splitlines()[0])
-    parser.add_argument("run", help="a finished run directory (results.json, config.yaml, checkpoints/last.ckpt)")
-    parser.add_argument("--split", default="val", help="which split of the run's bins to code")
-    parser.add_argument("--out", type=str | None, default=None, help="the file to write (RUN_DIR/<split>.abz)")
-    parser.add_argument("--lanes", type=int | None, default=None,
-                        help="utterances coded side by side (fixed in the file; decompress runs as many). Default: "
-                             "as many as fit --memory_gib, at most one per utterance")
-    parser.add_argument("--memory_gib", type=float, default=DEFAULT_MEMORY_GIB,
-                        help="memory the default lanes may take (key/value caches and coder buffers)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads while coding (fixed in the file)")
-    parser.add_argument("--verify", type=bool, default=True, help="decode the file again and check every id")
-    args = parser.parse_args(argv)
-    summary = compress_run(args.run, args.split, args.out, args.lanes, args.threads, args.verify,
-                           memory_gib=args.memory_gib)
+def main(run: str, split: str = "val", out: str | None = None, lanes: int | None = None,
+         memory_gib: float = DEFAULT_MEMORY_GIB, threads: int = 1, verify: bool = True) -> None:
+    """Range-code a run's validation split with its model, decode and check it.
+
+    Args:
+        run: a finished run directory (results.json, config.yaml, checkpoints/last.ckpt).
+        split: which split of the run's bins to code.
+        out: the file to write (RUN_DIR/<split>.abz).
+        lanes: utterances coded side by side (fixed in the file; decompress runs as many). Default: as many as fit
+            --memory_gib, at most one per utterance.
+        memory_gib: memory the default lanes may take (key/value caches and coder buffers).
+        threads: torch threads while coding (fixed in the file).
+        verify: decode the file again and check every id.
+    """
+    summary = compress_run(run, split, out, lanes, threads, verify, memory_gib=memory_gib)
     print(f"{summary['file']}: coded {summary['compressed_bits_per_sec']:,.1f} bits/s, {summary['overhead']:+.2%} "
           f"over the cross-entropy {summary['utterance_reset_bits_per_sec']:,.1f} bits/s (whole file with header and "
           f"index: {summary['file_bytes']:,} bytes, {summary['file_bits_per_sec']:,.1f} bits/s); "

@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from audiobits.arguments import argument_parser
 from audiobits.bins import TokenBins
 from audiobits.compress.compress import check_run_dir, decompress
 from audiobits.compress.compressed_file import CompressedFile
@@ -49,27 +48,25 @@ def write_audio(restored: dict[int, np.ndarray], bins: TokenBins, split: str, ou
     return written
 
 
-def main(argv: list[str] | None = None) -> None:
-    """`audiobits decompress FILE RUN_DIR [--out IDS.npz] [--audio DIR] [--only [0,3]] [--check_bins true]`."""
-    parser = argument_parser("audiobits decompress", __doc__.splitlines()[0])
-    parser.add_argument("file", help="the compressed file")
-    parser.add_argument("run", help="the run directory that compressed it (its checkpoints/last.ckpt)")
-    parser.add_argument("--out", type=str | None, default=None,
-                        help="npz to write: ids (concatenated), offsets, index (default: FILE with .ids.npz); its "
-                             "folder must exist")
-    parser.add_argument("--audio", type=str | None, default=None,
-                        help="also decode the restored ids to <utterance id>.wav files in this folder, created if "
-                             "missing (codecs and mu-law; written only when every asked-for utterance was restored)")
-    parser.add_argument("--only", type=list[int] | None, default=None, help="decode only these utterance indices")
-    parser.add_argument("--check_bins", type=bool, default=True,
-                        help="refuse a run whose bins differ from the coded ones")
-    args = parser.parse_args(argv)
-    if args.audio is not None:  # FILE (the input) first, then the run and --audio, before anything is decoded
-        split = CompressedFile.read(Path(args.file)).header["split"]
-        bins = audio_bins(args.run, args.audio)
-    restored = decompress(args.file, args.run, args.out, args.only, args.check_bins)
-    if args.audio is not None:
-        write_audio(restored, bins, split, args.audio)
+def main(file: str, run: str, out: str | None = None, audio: str | None = None, only: list[int] | None = None,
+         check_bins: bool = True) -> None:
+    """The ids (and audio) back from a compressed file.
+
+    Args:
+        file: the compressed file.
+        run: the run directory that compressed it (its checkpoints/last.ckpt).
+        out: npz to write: ids (concatenated), offsets, index (default: FILE with .ids.npz); its folder must exist.
+        audio: also decode the restored ids to <utterance id>.wav files in this folder, created if missing (codecs
+            and mu-law; written only when every asked-for utterance was restored).
+        only: decode only these utterance indices.
+        check_bins: refuse a run whose bins differ from the coded ones.
+    """
+    if audio is not None:  # FILE (the input) first, then the run and --audio, before anything is decoded
+        split = CompressedFile.read(Path(file)).header["split"]
+        bins = audio_bins(run, audio)
+    restored = decompress(file, run, out, only, check_bins)
+    if audio is not None:
+        write_audio(restored, bins, split, audio)
 
 
 def audio_bins(run: str, audio: str) -> TokenBins:

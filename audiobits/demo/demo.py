@@ -39,12 +39,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Literal
 
 import soundfile as sf
 import yaml
 
 from audiobits.analysis import conditional_report
-from audiobits.arguments import argument_parser
 from audiobits.bins import TokenBins
 from audiobits.compress.compress import compress_run
 from audiobits.corpora import AudioFolder
@@ -96,6 +96,7 @@ SIZES = {
     "tiny": DemoSize(seconds=30, n_layer=1, n_embd=32, n_head=2, seq_len=64, batch_size=32),
     "small": DemoSize(seconds=180, n_layer=2, n_embd=64, n_head=4, seq_len=128, batch_size=32),
 }
+SIZE_NAMES = tuple(SIZES)
 
 
 def demo_text() -> str:
@@ -250,7 +251,7 @@ def run_demo(out: str | Path = "audiobits-demo", corpus: str | Path | None = Non
              voice: str = "en-us", names: Sequence[str] = DEFAULT_REPRESENTATIONS) -> Path:
     """Synthesize (or read) the corpus, write the bins, fit one model per representation, report; returns the
     report folder."""
-    from audiobits.cli import main as cli_main
+    from audiobits.training.trainer_cli import run_fit
     if size not in SIZES:
         raise AudiobitsError(f"unknown demo size {size!r}; choose one of {sorted(SIZES)}")
     spec, out = SIZES[size], Path(out).resolve()
@@ -282,7 +283,7 @@ def run_demo(out: str | Path = "audiobits-demo", corpus: str | Path | None = Non
         shutil.rmtree(out / "runs" / name, ignore_errors=True)  # this demo's runs only, one version each
         path = out / "configs" / f"{name}.yaml"
         write_text_atomic(path, yaml.safe_dump(config, sort_keys=False))
-        cli_main(["fit", "--config", str(path)])
+        run_fit(["--config", str(path)])
         lap(f"fit {name}")
 
     first, *rest = longest_first(bins)
@@ -319,32 +320,29 @@ def run_demo(out: str | Path = "audiobits-demo", corpus: str | Path | None = Non
     return report
 
 
-def main(argv: list[str] | None = None) -> None:
-    """`audiobits demo [--out DIR] [--corpus FOLDER] [--size tiny|small] [--voice en-us]`."""
-    parser = argument_parser("audiobits demo", __doc__.splitlines()[0])
-    parser.add_argument("--out", type=str, default="audiobits-demo", help="folder for the corpus, bins, runs and "
-                                                                          "report")
-    parser.add_argument("--corpus", type=str | None, default=None,
-                        help="your own AudioFolder (train/ and val/ with metadata.csv: file_name,text) instead of "
-                             "the synthesized text")
-    parser.add_argument("--size", default="small", choices=sorted(SIZES),
-                        help="tiny: 30 s of speech and a 1-layer model (about a minute); small: 3 minutes of speech "
-                             "and a 2-layer model (a few minutes). With --corpus only the model size applies")
-    parser.add_argument("--voice", type=str, default="en-us", help="espeak-ng voice for speech and phonemes")
-    parser.add_argument("--representations", type=list[str], default=list(DEFAULT_REPRESENTATIONS),
-                        help=f"which of {list(WEIGHT_FREE)} to fit, e.g. '[text,phonemes,mulaw]'; text (GPT-2 BPE) "
-                             "is off by default: the demo's few hundred transcript tokens are too few for its "
-                             "50257-id vocabulary (see docs/demo.md)")
-    parser.add_argument("--languages", type=bool, default=False,
-                        help="instead: real recorded prompts in five languages (Debian's asterisk-core-sounds-*-wav), "
-                             "phonemes/utf8/mulaw/codec2 scored per language (docs/languages.md)")
-    parser.add_argument("--prompts", type=int | None, default=None,
-                        help="with --languages: prompts per language (default 12 tiny, 60 small; 0: all, ~25 min each)")
-    args = parser.parse_args(argv)
-    check_output_dir(args.out, "--out")
-    if args.languages:
+def main(out: str = "audiobits-demo", corpus: str | None = None, size: Literal[SIZE_NAMES] = "small",
+         voice: str = "en-us", representations: list[str] = list(DEFAULT_REPRESENTATIONS), languages: bool = False,
+         prompts: int | None = None) -> None:
+    """The whole pipeline offline on synthetic speech (or --corpus).
+
+    Args:
+        out: folder for the corpus, bins, runs and report.
+        corpus: your own AudioFolder (train/ and val/ with metadata.csv: file_name,text) instead of the synthesized
+            text.
+        size: tiny: 30 s of speech and a 1-layer model (about a minute); small: 3 minutes of speech and a 2-layer
+            model (a few minutes). With --corpus only the model size applies.
+        voice: espeak-ng voice for speech and phonemes.
+        representations: which weight-free representations to fit (audiobits.demo.demo.WEIGHT_FREE names them),
+            e.g. '[text,phonemes,mulaw]'; text (GPT-2 BPE) is off by default: the demo's few hundred transcript
+            tokens are too few for its 50257-id vocabulary (see docs/demo.md).
+        languages: instead: real recorded prompts in five languages (Debian's asterisk-core-sounds-*-wav),
+            phonemes/utf8/mulaw/codec2 scored per language (docs/languages.md).
+        prompts: with --languages: prompts per language (default 12 tiny, 60 small; 0: all, ~25 min each).
+    """
+    check_output_dir(out, "--out")
+    if languages:
         from audiobits.demo.language_demo import run_language_demo
 
-        run_language_demo(args.out, args.size, SIZES[args.size], fit_config, args.prompts)
+        run_language_demo(out, size, SIZES[size], fit_config, prompts)
         return
-    run_demo(args.out, args.corpus, args.size, args.voice, args.representations)
+    run_demo(out, corpus, size, voice, representations)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import csv
 import shutil
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -73,7 +72,7 @@ def run_language_demo(out: str | Path, size: str, spec: Any, fit_config: Callabl
                       names: Sequence[str] = REPRESENTATIONS) -> Path:
     """Lay out the prompts, write the bins, fit one model per representation with ``fit_config(bins_dir, runs_dir,
     name, spec)`` (the demo's, for its ``size`` named ``size``), report per language; returns the report folder."""
-    from audiobits.cli import main as cli_main
+    from audiobits.training.trainer_cli import run_fit
 
     out = Path(out).resolve()
     started = time.perf_counter()
@@ -92,9 +91,7 @@ def run_language_demo(out: str | Path, size: str, spec: Any, fit_config: Callabl
         shutil.rmtree(out / "runs" / name, ignore_errors=True)
         config = out / "configs" / f"{name}.yaml"
         write_text_atomic(config, yaml.safe_dump(fit_config(bins_dir, out / "runs", name, spec), sort_keys=False))
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
-            cli_main(["fit", "--config", str(config)])
+        run_fit(["--config", str(config)])
         print(f"[demo] fit {name}: {time.perf_counter() - started:.1f} s", flush=True)
     runs = load_runs([out / "runs" / name for name in bins])
     rows, parallel = language_rows(runs), parallel_rows(runs, folder, languages)

@@ -16,9 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from jsonargparse import auto_cli
 
-from audiobits.arguments import PARSER_KWARGS
 from audiobits.bins import BinMeta, BinWriter, Codebook
 from audiobits.files import check_output_dir
 from audiobits.analysis.kgram import gram_keys
@@ -180,35 +178,33 @@ def write_markov_bins(out: str | Path, vocab: int = 32, utterance_len: int = 100
     return source
 
 
-def main(argv: list[str] | None = None) -> None:
-    """`audiobits synthetic --out DIR`: write the synthetic Markov corpus and print its entropy rate (``--paired
-    true``: the paired corpus of `audiobits.demo.synthetic_paired` and its exact conditional entropies)."""
-    def synthetic(out: str = "data/synthetic/markov", vocab: int = 32, utterance_len: int = 100,
-                  train_utterances: int | None = None, val_utterances: int | None = None, concentration: float = 0.3,
-                  seed: int = 0, order: int = 1, paired: bool = False) -> None:
-        """Write token bins of a random Markov chain with known entropy rate.
+def main(out: str = "data/synthetic/markov", vocab: int = 32, utterance_len: int = 100,
+         train_utterances: int | None = None, val_utterances: int | None = None, concentration: float = 0.3,
+         seed: int = 0, order: int = 1, paired: bool = False) -> None:
+    """Token bins of a source of known entropy rate.
 
-        Args:
-            out: bin directory to write (with --paired: the folder of its audio/ and transcript/ bins).
-            vocab: chain symbols (the EOS id is ``vocab``).
-            utterance_len: symbols per utterance.
-            train_utterances: utterances in train.bin (default 400; paired 12000).
-            val_utterances: utterances in val.bin (default 100; paired 400).
-            concentration: Dirichlet concentration of the transition rows.
-            seed: random seed.
-            order: symbols of history the next one depends on (1: a first-order chain).
-            paired: write the paired audio/transcript corpus of exact conditional entropies instead (vocab,
-                utterance_len and concentration do not apply).
-        """
-        check_output_dir(out, "--out")
-        if paired:
-            source = write_paired_bins(out, PairedSource(), train_utterances or 12_000, val_utterances or 400, seed)
-            print(f"wrote {out}/audio and {out}/transcript: exact bits/token (bits/sec) "
-                  + ", ".join(f"H(A{'|' + ','.join(m) if m else ''}) {source.bits_per_token(m):.4f} "
-                              f"({source.bits_per_sec(m):.2f})" for m in condition_modes(CONDITIONS)))
-            return
-        source = write_markov_bins(out, vocab, utterance_len, train_utterances or 400, val_utterances or 100,
-                                   concentration, seed, order)
-        print(f"wrote {out}: true entropy rate {source.entropy_rate:.4f} bits/token")
+    A random Markov chain, or with --paired true the paired corpus of `audiobits.demo.synthetic_paired`; prints its
+    exact entropy rate (its exact conditional entropies).
 
-    auto_cli(synthetic, args=argv, prog="audiobits synthetic", **PARSER_KWARGS)
+    Args:
+        out: bin directory to write (with --paired: the folder of its audio/ and transcript/ bins).
+        vocab: chain symbols (the EOS id is ``vocab``).
+        utterance_len: symbols per utterance.
+        train_utterances: utterances in train.bin (default 400; paired 12000).
+        val_utterances: utterances in val.bin (default 100; paired 400).
+        concentration: Dirichlet concentration of the transition rows.
+        seed: random seed.
+        order: symbols of history the next one depends on (1: a first-order chain).
+        paired: write the paired audio/transcript corpus of exact conditional entropies instead (vocab,
+            utterance_len and concentration do not apply).
+    """
+    check_output_dir(out, "--out")
+    if paired:
+        source = write_paired_bins(out, PairedSource(), train_utterances or 12_000, val_utterances or 400, seed)
+        print(f"wrote {out}/audio and {out}/transcript: exact bits/token (bits/sec) "
+              + ", ".join(f"H(A{'|' + ','.join(m) if m else ''}) {source.bits_per_token(m):.4f} "
+                          f"({source.bits_per_sec(m):.2f})" for m in condition_modes(CONDITIONS)))
+        return
+    source = write_markov_bins(out, vocab, utterance_len, train_utterances or 400, val_utterances or 100,
+                               concentration, seed, order)
+    print(f"wrote {out}: true entropy rate {source.entropy_rate:.4f} bits/token")

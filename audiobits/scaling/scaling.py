@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 
 from audiobits import metrics
-from audiobits.arguments import argument_parser
 from audiobits.errors import AudiobitsError
 from audiobits.files import check_output_dir, write_figure, write_text_atomic
 from audiobits.scaling.floor import floor_interval, kgram_reason, law_form_floors, next_steps, runs_bootstrap
@@ -191,23 +190,23 @@ def render(record: dict) -> str:
         "checks passed"])
 
 
-def main(argv: list[str] | None = None) -> None:
-    """`audiobits scaling SWEEP_DIR... [--out DIR] [--resamples N]`."""
+def main(sweeps: list[str], out: str | None = None, resamples: int = 200) -> None:
+    """Fit L(N, D) to sweeps: the floor of each stream.
+
+    Args:
+        sweeps: sweep folders (`audiobits sweep --out`) or run dirs.
+        out: where scaling.json and figures go (default: the first sweep folder).
+        resamples: bootstrap refits for the interval on E.
+    """
     from audiobits.analysis.plots import headline, scaling_curves
 
-    parser = argument_parser("audiobits scaling", __doc__.splitlines()[0])
-    parser.add_argument("sweeps", nargs="+", help="sweep folders (`audiobits sweep --out`) or run dirs")
-    parser.add_argument("--out", type=str | None, default=None, help="where scaling.json and figures go (default: "
-                                                                     "the first sweep folder)")
-    parser.add_argument("--resamples", type=int, default=200, help="bootstrap refits for the interval on E")
-    args = parser.parse_args(argv)
-    out = Path(args.out or args.sweeps[0])
-    if args.out:  # the default, the first sweep folder, is checked once the runs in it have been read
-        check_output_dir(out, "--out")
+    folder = Path(out or sweeps[0])
+    if out:  # the default, the first sweep folder, is checked once the runs in it have been read
+        check_output_dir(folder, "--out")
     note = note_printer("audiobits scaling")
-    runs = without_gaps(args.sweeps, load_runs(args.sweeps, on_skip=note), note)
-    if not args.out:
-        check_output_dir(out, "the output folder (the first sweep; --out names another)")
+    runs = without_gaps(sweeps, load_runs(sweeps, on_skip=note), note)
+    if not out:
+        check_output_dir(folder, "the output folder (the first sweep; --out names another)")
     by_rep: dict[str, list[Run]] = {}
     for run in runs:
         by_rep.setdefault(run.representation, []).append(run)
@@ -217,20 +216,20 @@ def main(argv: list[str] | None = None) -> None:
                                  "parameters to fit: finish the points named above (run the sweep again), or add "
                                  "sizes to the ladder.")
     records, floors, measured = [], {}, []
-    out.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
     for name, rep_runs in sorted(by_rep.items()):
         points = collect_points(rep_runs)
-        record, fit = summarize(points, args.resamples)
+        record, fit = summarize(points, resamples)
         records.append(record)
         print(render(record), flush=True)
         if not record["withheld"]:  # a withheld floor is not drawn either
             floors[name] = (record["floor_bits_per_sec"], record["floor_interval_bits_per_sec"], False)
         measured.append(measured_run(points))
-        _save(scaling_curves(points.params, points.tokens, points.loss, fit, name), out / f"scaling_{name}")
-    _save(headline(measured, floors), out / "headline_floor")
-    path = out / SCALING_FILE
+        _save(scaling_curves(points.params, points.tokens, points.loss, fit, name), folder / f"scaling_{name}")
+    _save(headline(measured, floors), folder / "headline_floor")
+    path = folder / SCALING_FILE
     write_text_atomic(path, json.dumps(records, indent=2) + "\n")
-    print(f"wrote {path}, scaling_<representation>.png and headline_floor.png in {out}. The floor extrapolates the "
+    print(f"wrote {path}, scaling_<representation>.png and headline_floor.png in {folder}. The floor extrapolates the "
           "fitted law to infinite model and data: an estimate of the stream's information rate, not a measurement.")
 
 

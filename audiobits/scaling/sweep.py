@@ -32,7 +32,6 @@ import torch
 import yaml
 
 from audiobits import metrics
-from audiobits.arguments import argument_parser
 from audiobits.scaling.cooldown import config_decay_fraction, cooldown_args, cooldown_steps
 from audiobits.errors import AudiobitsError
 from audiobits.files import check_output_dir, read_yaml, write_text_atomic
@@ -196,23 +195,16 @@ def write_sweep(config: Path, ladder: list[LadderSize], out: Path, fractions: li
     return paths
 
 
-def fit_in_process(args: list[str]) -> None:
-    """`audiobits <args>` (a fit) in this process, as the demo runs its fits."""
-    from audiobits.cli import main as cli_main
-
-    with warnings.catch_warnings():  # `audiobits sweep` itself is on sys.argv; fit reads only these args
-        warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
-        cli_main(args)
-
-
 def fit_point(clock: StepClock, results: Path, what: str, args: Callable[[], list[str]]) -> None:
     """One fit of the sweep, announced with its place in the sweep (`StepClock`); skipped when ``results`` exists.
     ``args`` is called only when the fit runs (a cool-down's arguments read its main run's checkpoint)."""
+    from audiobits.training.trainer_cli import run_fit
+
     if results.is_file():
         clock.skip()
         return
     print(f"[sweep] {clock.line(what)}", flush=True)
-    fit_in_process(args())
+    run_fit(args())
     clock.finish()
 
 
@@ -221,9 +213,9 @@ def last_checkpoint(run: Path) -> Path:
 
 
 def resumable_fit(run: Path, config: Path) -> list[str]:
-    """`audiobits fit` of ``config`` logging into ``run``, resumed from its last.ckpt when an attempt stopped."""
+    """The fit arguments of ``config`` logging into ``run``, resumed from its last.ckpt when an attempt stopped."""
     last = last_checkpoint(run)
-    return ["fit", "--config", str(config), *(["--ckpt_path", str(last)] if last.is_file() else [])]
+    return ["--config", str(config), *(["--ckpt_path", str(last)] if last.is_file() else [])]
 
 
 def runs_per_size(fractions: list[float], seeds: list[int] | None) -> int:
@@ -294,59 +286,58 @@ def print_plan(plan: Plan, throughput: list[float] | None) -> None:
     print(total, flush=True)
 
 
-def main(argv: list[str] | None = None) -> None:
-    """`audiobits sweep --config X.yaml [--out DIR] [--ladder L.yaml] [--parallel N] [--only SIZE]`."""
-    parser = argument_parser("audiobits sweep", __doc__.splitlines()[0])
-    parser.add_argument("--config", type=str, required=True, help="the representation's `audiobits fit` config")
-    parser.add_argument("--out", type=str | None, default=None, help="sweep folder (default sweeps/<config name>)")
-    parser.add_argument("--ladder", type=str | None, default=None,
-                        help="YAML list of sizes {name, n_layer, n_embd, n_head, lr, min_lr} (default: four sizes, "
-                             "1.3 M to 85 M non-embedding params; configs/sweep_ladder.yaml)")
-    parser.add_argument("--fractions", type=list[float], default=list(DEFAULT_FRACTIONS),
-                        help="stable-phase checkpoints (shares of the main run's steps) to cool down from")
-    parser.add_argument("--decay_fraction", type=float | None, default=None,
-                        help="share of each cool-down point's steps that decay (default: the config's)")
-    parser.add_argument("--parallel", type=int, default=1, help="sizes at once, one per GPU")
-    parser.add_argument("--only", type=str | None, default=None, help="run this size only (what a SLURM task does)")
-    parser.add_argument("--estimate_steps", type=int, default=2,
-                        help="timed steps per size for the time estimate (0: skip the estimate)")
-    parser.add_argument("--plan_only", type=bool, default=False, help="write the configs and print the plan only")
-    parser.add_argument("--seeds", type=list[int] | None, default=None,
-                        help="repeat each size's main run with each seed, e.g. [0,1,2] (the first: the main run)")
-    args = parser.parse_args(argv)
-    config = Path(args.config)
-    if not config.is_file():
-        raise AudiobitsError(f"{config}: no such config; pass an `audiobits fit` config (e.g. configs/text.yaml).")
-    out = Path(args.out or Path("sweeps") / config.stem).resolve()
-    check_output_dir(out, "--out" if args.out else "the sweep folder (--out)")
-    ladder = load_ladder(args.ladder)
-    if args.seeds is not None and (not args.seeds or len(set(args.seeds)) != len(args.seeds)):
-        raise AudiobitsError(f"--seeds {args.seeds}: give distinct integer seeds, e.g. --seeds [0,1,2]")
-    command = [sys.executable, "-m", "audiobits", "sweep", "--config", str(config.resolve()), "--out", str(out),
-               "--fractions", json.dumps(args.fractions)]
-    command += ["--ladder", str(Path(args.ladder).resolve())] if args.ladder else []
-    command += ["--decay_fraction", str(args.decay_fraction)] if args.decay_fraction is not None else []
-    command += ["--seeds", json.dumps(args.seeds)] if args.seeds else []
-    configs = write_sweep(config, ladder, out, args.fractions, command, args.seeds)
-    names = [s.name for s in ladder]
-    if args.only is not None and args.only not in names:
-        raise AudiobitsError(f"--only {args.only}: not a size of the ladder ({', '.join(names)}).")
-    selected = [s for s in ladder if args.only in (None, s.name)]
-    if args.only is None:
+def main(*, config: str, out: str | None = None, ladder: str | None = None,
+         fractions: list[float] = list(DEFAULT_FRACTIONS), decay_fraction: float | None = None, parallel: int = 1,
+         only: str | None = None, estimate_steps: int = 2, plan_only: bool = False, seeds: list[int] | None = None
+         ) -> None:
+    """Train a representation at a ladder of model sizes with cool-downs.
+
+    Args:
+        config: the representation's `audiobits fit` config.
+        out: sweep folder (default sweeps/<config name>).
+        ladder: YAML list of sizes {name, n_layer, n_embd, n_head, lr, min_lr} (default: four sizes, 1.3 M to 85 M
+            non-embedding params; configs/sweep_ladder.yaml).
+        fractions: stable-phase checkpoints (shares of the main run's steps) to cool down from.
+        decay_fraction: share of each cool-down point's steps that decay (default: the config's).
+        parallel: sizes at once, one per GPU.
+        only: run this size only (what a SLURM task does).
+        estimate_steps: timed steps per size for the time estimate (0: skip the estimate).
+        plan_only: write the configs and print the plan only.
+        seeds: repeat each size's main run with each random seed, e.g. [0,1,2] (the first: the main run).
+    """
+    fit_config = Path(config)
+    if not fit_config.is_file():
+        raise AudiobitsError(f"{fit_config}: no such config; pass an `audiobits fit` config (e.g. configs/text.yaml).")
+    folder = Path(out or Path("sweeps") / fit_config.stem).resolve()
+    check_output_dir(folder, "--out" if out else "the sweep folder (--out)")
+    sizes = load_ladder(ladder)
+    if seeds is not None and (not seeds or len(set(seeds)) != len(seeds)):
+        raise AudiobitsError(f"--seeds {seeds}: give distinct integer seeds, e.g. --seeds [0,1,2]")
+    command = [sys.executable, "-m", "audiobits", "sweep", "--config", str(fit_config.resolve()), "--out", str(folder),
+               "--fractions", json.dumps(fractions)]
+    command += ["--ladder", str(Path(ladder).resolve())] if ladder else []
+    command += ["--decay_fraction", str(decay_fraction)] if decay_fraction is not None else []
+    command += ["--seeds", json.dumps(seeds)] if seeds else []
+    configs = write_sweep(fit_config, sizes, folder, fractions, command, seeds)
+    names = [s.name for s in sizes]
+    if only is not None and only not in names:
+        raise AudiobitsError(f"--only {only}: not a size of the ladder ({', '.join(names)}).")
+    selected = [s for s in sizes if only in (None, s.name)]
+    if only is None:
         vocab, seq_len, windows, batch, devices = _data_facts(configs[names[0]])
-        decay = args.decay_fraction if args.decay_fraction is not None else config_decay_fraction(config)
-        plan = plan_sweep(ladder, vocab, seq_len, windows, batch * devices, args.fractions, decay)
-        throughput = ([devices * measure_throughput(s, vocab, seq_len, batch, args.estimate_steps) for s in ladder]
-                      if args.estimate_steps > 0 else None)
+        decay = decay_fraction if decay_fraction is not None else config_decay_fraction(fit_config)
+        plan = plan_sweep(sizes, vocab, seq_len, windows, batch * devices, fractions, decay)
+        throughput = ([devices * measure_throughput(s, vocab, seq_len, batch, estimate_steps) for s in sizes]
+                      if estimate_steps > 0 else None)
         print_plan(plan, throughput)
-        print(f"[sweep] configs in {out / 'configs'}; SLURM array script {out / 'slurm.sh'}", flush=True)
-    if args.plan_only:
+        print(f"[sweep] configs in {folder / 'configs'}; SLURM array script {folder / 'slurm.sh'}", flush=True)
+    if plan_only:
         return
-    if args.parallel > 1 and args.only is None:
-        run_parallel(command, names, args.parallel)
+    if parallel > 1 and only is None:
+        run_parallel(command, names, parallel)
     else:
-        clock = StepClock(len(selected) * runs_per_size(args.fractions, args.seeds))
+        clock = StepClock(len(selected) * runs_per_size(fractions, seeds))
         for size in selected:
-            run_size(out, size.name, configs, args.fractions, args.decay_fraction, args.seeds, clock)
-    print(f"[sweep] done: {out}. Fit the law with `audiobits scaling {out}`.", flush=True)
+            run_size(folder, size.name, configs, fractions, decay_fraction, seeds, clock)
+    print(f"[sweep] done: {folder}. Fit the law with `audiobits scaling {folder}`.", flush=True)
 

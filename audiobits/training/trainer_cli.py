@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -226,10 +226,19 @@ def lightning_cli(args: list[str] | None = None, run: bool = True, prog: str = "
                          run=run, parser_kwargs=parser_kwargs)
 
 
+def run_fit(args: Sequence[str]) -> Path:
+    """`audiobits fit` of ``args`` (``--config X.yaml`` and overrides) in this process, for tools that train (demo,
+    sweep, calibrate); returns the run directory. Errors propagate: under `audiobits.cli` they become its one line."""
+    cli = lightning_cli(["fit", *args])
+    return Path(cli.trainer.log_dir)
+
+
 def prepare(args: list[str], subcommand: str = "prepare") -> None:
-    """`audiobits prepare --config X.yaml`: download, encode and write the config's bins, nothing else (with
-    ``--quality``, `main` runs `audiobits quality`, which prepares the bins first, then scores them).
+    """`audiobits prepare --config X.yaml`: download, encode and write the config's bins, nothing else.
     `audiobits import --config X.yaml` does the same for a config whose data imports precomputed tokens."""
+    if "--quality" in args:  # the option it once had: quality is a subcommand of its own
+        raise AudiobitsError(f"audiobits {subcommand} has no --quality: `audiobits quality` with the same --config "
+                             "prepares the bins if missing, then decodes and scores them")
     cli = lightning_cli(args, run=False, prog=f"audiobits {subcommand}")
     if subcommand == "import" and not isinstance(cli.datamodule, ImportDataModule):
         raise AudiobitsError(f"audiobits import: the config's data is {type(cli.datamodule).__name__}, not "

@@ -1,6 +1,6 @@
-"""Neural listeners for decoded quality: a Whisper transcript of the original and of the decoded audio (for WER
+"""Neural scoring models for decoded quality: a Whisper transcript of the original and of the decoded audio (for WER
 against the corpus transcript) and WavLM speaker embeddings of both (for speaker similarity), loaded with
-transformers' ``from_pretrained`` from a hub id or a local folder. A listener whose weights cannot be loaded (not in
+transformers' ``from_pretrained`` from a hub id or a local folder. A model whose weights cannot be loaded (not in
 the hub cache with ``HF_HUB_OFFLINE=1``, no such folder) is left out and the reason recorded, never faked."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from audiobits.files import read_json_lines, write_json_lines
 
 WHISPER = "openai/whisper-large-v3-turbo"  # 809 M parameters: large-v3's encoder with 4 decoder layers
 WAVLM_SV = "microsoft/wavlm-base-plus-sv"  # WavLM base+ with an x-vector head, trained for speaker verification
-RATE = 16000  # both listeners take 16 kHz audio
+RATE = 16000  # both models take 16 kHz audio
 WHISPER_SECONDS = 30.0  # Whisper hears one 30 s window: longer utterances get no transcript (WER undefined)
 ASR_BATCH = 16  # Whisper pads every input to 30 s, so a batch costs the same per item whatever the lengths
 UNSPACED = {"zh", "cmn", "yue", "ja", "th", "lo", "km", "my", "bo"}  # written without spaces between words: CER
@@ -42,7 +42,7 @@ def error_unit(language: str) -> str:
     return "characters" if base_language(language) in UNSPACED else "words"
 
 
-class Listeners:
+class ScoringModels:
     """Whisper and a WavLM speaker-verification model that score decoded audio against the original.
 
     Args:
@@ -71,7 +71,7 @@ class Listeners:
         return {"asr_model": self.asr_model, "speaker_model": self.speaker_model, "language": self.language,
                 "originals": "whole"}
 
-    def hearing(self) -> dict[str, str | None]:
+    def transcript_key(self) -> dict[str, str | None]:
         """What a Whisper transcript depends on besides the audio: checkpoint, its revision, language and dtype."""
         model = self._asr[1]
         return {"asr_model": self.asr_model, "revision": getattr(model.config, "_commit_hash", None),
@@ -79,7 +79,7 @@ class Listeners:
 
     def identity(self) -> dict[str, str | None]:
         """The models that actually score (loaded; None for one left out or unavailable) and the language: rows
-        scored by other listeners, or while a model did not load, are scored again once it does."""
+        scored by other models, or while a model did not load, are scored again once it does."""
         self.load()
         return {**self.requested(), "asr_model": self.asr_model if self._asr is not None else None,
                 "speaker_model": self.speaker_model if self._speaker is not None else None}
@@ -108,7 +108,7 @@ class Listeners:
             self.unavailable[score] = f"{model_id}: {_first_line(error)}"
             return None
 
-    def to(self, device: str | torch.device) -> "Listeners":
+    def to(self, device: str | torch.device) -> "ScoringModels":
         """Move the models to ``device``; Whisper runs in float16 on CUDA (as released), float32 elsewhere."""
         self.device = torch.device(device)
         if self._asr is not None:
@@ -117,23 +117,23 @@ class Listeners:
             self._speaker[1].to(self.device)
         return self
 
-    def listen(self, originals: list[torch.Tensor], decoded: list[torch.Tensor], transcripts: list[str],
-               heard_before: list[str | None] | None = None,
+    def score(self, originals: list[torch.Tensor], decoded: list[torch.Tensor], transcripts: list[str],
+               known_transcripts: list[str | None] | None = None,
                languages: list[str | None] | None = None) -> list[dict]:
         """Per utterance (16 kHz original recordings, whole; their decoded audio; corpus transcripts; Whisper's
         transcripts of the originals where already known, e.g. from another representation's run; each utterance's
-        language, None for the listener's): ``wer`` and ``wer_original`` (word error rates of Whisper's transcript
+        language, None for ``language``): ``wer`` and ``wer_original`` (word error rates of Whisper's transcript
         of the decoded and of the original audio against the corpus transcript, both normalized; character error
         rates for a language without spaces, ``wer_unit`` says which), ``wer_words`` (reference words or
         characters, the weight that makes the mean a corpus WER), both ``transcript``s, and ``speaker_similarity``
-        (cosine of the WavLM x-vectors of original and decoded). Missing listeners leave their keys out; undefined
+        (cosine of the WavLM x-vectors of original and decoded). Models left out leave their keys out; undefined
         values are NaN."""
         self.load()
         rows: list[dict] = [{} for _ in originals]
         if self._asr is not None:
-            known = list(heard_before) if heard_before is not None else [None] * len(originals)
+            known = list(known_transcripts) if known_transcripts is not None else [None] * len(originals)
             if not len(originals) == len(decoded) == len(transcripts) == len(known):
-                raise ValueError("listen needs one original, decoded clip, transcript (and earlier transcript) each")
+                raise ValueError("score needs one original, decoded clip, transcript (and earlier transcript) each")
             spoken = [language or self.language for language in (languages or [None] * len(originals))]
             unknown = [i for i, text in enumerate(known) if text is None]
             heard = self.transcribe([*(originals[i] for i in unknown), *decoded],
@@ -163,7 +163,7 @@ class Listeners:
         return row
 
     def normalize(self, text: str, language: str | None = None) -> str:
-        """Whisper's text normalizer for ``language`` (default: the listener's): the English one (spellings,
+        """Whisper's text normalizer for ``language`` (default: ``language``): the English one (spellings,
         numbers, punctuation) or the basic one."""
         tokenizer = self._asr[0].tokenizer
         english = base_language(language or self.language) in ("en", "english")
@@ -181,7 +181,7 @@ class Listeners:
 
     @torch.inference_mode()
     def transcribe(self, audio: list[torch.Tensor], languages: list[str] | None = None) -> list[str | None]:
-        """Whisper's greedy transcript of each 16 kHz clip in its language (default: the listener's; None for clips
+        """Whisper's greedy transcript of each 16 kHz clip in its language (default: ``language``; None for clips
         over 30 s, which it cannot hear whole)."""
         processor, model = self._asr
         fits = [i for i, a in enumerate(audio) if len(a) <= WHISPER_SECONDS * RATE]
@@ -211,12 +211,12 @@ def _first_line(error: BaseException) -> str:
     return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
-class HeardOriginals:
+class OriginalTranscripts:
     """Whisper's transcripts of original recordings, shared by every representation's quality run of a corpus
     split: ``<folder>/<key>/<host>-<pid>-<random>-<n>.jsonl``, one file per batch heard, one line ``{id, audio,
     text}`` per original (``audio``: a fingerprint of the 16 kHz samples heard), all files read once and the first
     entry of an id kept. ``key`` is what a transcript depends on besides the audio (corpus, split,
-    `Listeners.hearing`); an entry is reused only for the very samples it was made from. Delete the folder to
+    `ScoringModels.transcript_key`); an entry is reused only for the very samples it was made from. Delete the folder to
     transcribe again."""
 
     def __init__(self, folder: str | os.PathLike, key: list) -> None:

@@ -1,5 +1,5 @@
 """Whisper WER and WavLM speaker similarity: the pure parts (word errors, the word-weighted corpus WER and its
-interval), and `Listeners` loading the default hub ids, unchanged, from an offline hub cache that holds tiny random
+interval), and `ScoringModels` loading the default hub ids, unchanged, from an offline hub cache that holds tiny random
 Whisper and WavLM models saved by ``save_pretrained`` in the upstream layout, through `audiobits quality`."""
 
 import json
@@ -12,11 +12,11 @@ import pytest
 import torch
 
 from audiobits import metrics
-from audiobits.quality.listeners import WAVLM_SV, WHISPER, Listeners
+from audiobits.quality.scoring_models import WAVLM_SV, WHISPER, ScoringModels
 from audiobits.representations.mulaw import MuLawRepresentation
 from test_representations import hub_snapshot  # noqa: F401  (fixture)
 
-transformers = pytest.importorskip("transformers", reason="the listeners need transformers")
+transformers = pytest.importorskip("transformers", reason="the scoring models need transformers")
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 WHISPER_SPECIALS = ["<|endoftext|>", "<|startoftranscript|>", "<|en|>", "<|translate|>", "<|transcribe|>",
@@ -87,7 +87,7 @@ def save_tiny_wavlm(folder: Path) -> None:
 
 
 @pytest.fixture
-def tiny_listeners_in_hub_cache(hub_snapshot, tmp_path):  # noqa: F811
+def tiny_scoring_models_in_hub_cache(hub_snapshot, tmp_path):  # noqa: F811
     """The default hub ids (`WHISPER`, `WAVLM_SV`) resolve, offline, to tiny random models in the upstream layout."""
     for repo_id, save in ((WHISPER, save_tiny_whisper), (WAVLM_SV, save_tiny_wavlm)):
         saved = tmp_path / repo_id.replace("/", "--")
@@ -99,12 +99,12 @@ def noise(seconds: float, seed: int) -> torch.Tensor:
     return torch.from_numpy(np.random.default_rng(seed).normal(0, 0.1, int(seconds * 16000)).astype(np.float32))
 
 
-def test_listeners_score_wer_and_speaker_similarity_from_the_hub_cache(tiny_listeners_in_hub_cache):
-    listeners = Listeners()  # the default hub ids, loaded exactly as on a machine with internet
+def test_scoring_models_score_wer_and_speaker_similarity_from_the_hub_cache(tiny_scoring_models_in_hub_cache):
+    models = ScoringModels()  # the default hub ids, loaded exactly as on a machine with internet
     same, other, long = noise(1.0, 0), noise(1.0, 1), noise(31.0, 2)
-    rows = listeners.listen([same, same, long], [same, other, long],
+    rows = models.score([same, same, long], [same, other, long],
                             ["It's three o'clock.", "Two words", "A clip longer than Whisper's window"])
-    assert listeners.unavailable == {}
+    assert models.unavailable == {}
     identical, changed, too_long = rows
     # the same audio is heard the same way: equal transcripts, equal WER, the same speaker
     assert identical["transcript"] == identical["transcript_original"]
@@ -112,23 +112,23 @@ def test_listeners_score_wer_and_speaker_similarity_from_the_hub_cache(tiny_list
     assert identical["speaker_similarity"] == pytest.approx(1.0, abs=1e-5)
     assert changed["speaker_similarity"] < 0.999
     # WER is the word errors of the normalized transcript against the normalized corpus text, over its words
-    assert identical["wer_words"] == len(listeners.normalize("It's three o'clock.").split()) == 4
+    assert identical["wer_words"] == len(models.normalize("It's three o'clock.").split()) == 4
     for row, text in ((identical, "It's three o'clock."), (changed, "Two words")):
-        errors = metrics.word_errors(listeners.normalize(text), listeners.normalize(row["transcript"]))
+        errors = metrics.word_errors(models.normalize(text), models.normalize(row["transcript"]))
         assert row["wer"] == errors / row["wer_words"]
     # over 30 s: Whisper cannot hear it whole, so no transcript and no WER (but a speaker similarity)
     assert too_long["transcript"] is None and np.isnan(too_long["wer"]) and np.isfinite(too_long["speaker_similarity"])
 
 
-def test_wer_normalizes_both_sides_and_handles_empty_transcripts(tiny_listeners_in_hub_cache, monkeypatch):
+def test_wer_normalizes_both_sides_and_handles_empty_transcripts(tiny_scoring_models_in_hub_cache, monkeypatch):
     """Whisper's transcripts replaced by known strings (the tiny random model says nothing useful): the WER
     arithmetic on top of the real normalizer."""
-    listeners = Listeners(speaker_model=None)
-    listeners.load()
+    models = ScoringModels(speaker_model=None)
+    models.load()
     heard = ["it is three o'clock", "", "anything", "IT'S THREE O'CLOCK!", "the", "a b c"]
-    monkeypatch.setattr(listeners, "transcribe", lambda audio, languages=None: heard)
+    monkeypatch.setattr(models, "transcribe", lambda audio, languages=None: heard)
     clips = [noise(1.0, i) for i in range(3)]
-    rows = listeners.listen(clips, clips, ["It's three o'clock.", "Two words", ""])
+    rows = models.score(clips, clips, ["It's three o'clock.", "Two words", ""])
     (same, empty, no_reference) = rows
     assert same["wer_original"] == 0.0 and same["wer"] == 0.0  # case, punctuation and "it's" normalized away
     assert empty["transcript_original"] == "" and empty["wer_original"] == 1.0  # nothing heard: every word deleted
@@ -142,79 +142,79 @@ def test_character_errors_ignore_spaces():
     assert metrics.character_errors("abc", "") == 3
 
 
-def test_each_utterance_is_heard_and_scored_in_its_own_language(tiny_listeners_in_hub_cache, monkeypatch):
+def test_each_utterance_is_heard_and_scored_in_its_own_language(tiny_scoring_models_in_hub_cache, monkeypatch):
     """Whisper hears each clip in its utterance's language (the listener's for one without); a language written
     without spaces is scored in characters."""
-    from audiobits.quality.listeners import error_unit
+    from audiobits.quality.scoring_models import error_unit
 
-    listeners = Listeners(speaker_model=None)
-    listeners.load()
+    models = ScoringModels(speaker_model=None)
+    models.load()
     asked = []
     heard = ["au revoir", "goodbye", "再见你好", "au revoir", "good buy", "再见您好"]
-    monkeypatch.setattr(listeners, "transcribe", lambda audio, languages=None: asked.extend(languages) or heard)
+    monkeypatch.setattr(models, "transcribe", lambda audio, languages=None: asked.extend(languages) or heard)
     clips = [noise(1.0, i) for i in range(3)]
-    fr, en, zh = listeners.listen(clips, clips, ["Au revoir.", "Goodbye", "再见你好"], languages=["fr", None, "zh-CN"])
+    fr, en, zh = models.score(clips, clips, ["Au revoir.", "Goodbye", "再见你好"], languages=["fr", None, "zh-CN"])
     assert asked == ["fr", "en", "zh-CN"] * 2  # originals, then decoded
     assert (fr["wer_unit"], fr["wer"], en["wer_unit"], en["wer"]) == ("words", 0.0, "words", 2.0)  # 1 sub, 1 ins
     assert (zh["wer_unit"], zh["wer_words"], zh["wer_original"], zh["wer"]) == ("characters", 4, 0.0, 0.25)
     assert [error_unit(code) for code in ("ja", "th", "ru", "pt_BR")] == ["characters", "characters", "words", "words"]
 
 
-def test_known_transcripts_of_originals_are_not_heard_again(tiny_listeners_in_hub_cache, monkeypatch):
-    listeners = Listeners(speaker_model=None)
-    listeners.load()
+def test_known_transcripts_of_originals_are_not_heard_again(tiny_scoring_models_in_hub_cache, monkeypatch):
+    models = ScoringModels(speaker_model=None)
+    models.load()
     heard = []
-    monkeypatch.setattr(listeners, "transcribe",
+    monkeypatch.setattr(models, "transcribe",
                         lambda audio, languages=None: heard.extend(audio) or ["x"] * len(audio))
     originals, decoded = [noise(1.0, 0), noise(1.0, 1)], [noise(1.0, 2), noise(1.0, 3)]
-    rows = listeners.listen(originals, decoded, ["a", "b"], ["known before", None])
+    rows = models.score(originals, decoded, ["a", "b"], ["known before", None])
     assert [id(a) for a in heard] == [id(originals[1]), id(decoded[0]), id(decoded[1])]  # the new original only
     assert [r["transcript_original"] for r in rows] == ["known before", "x"]
     with pytest.raises(ValueError, match="one original"):
-        listeners.listen(originals, decoded, ["a", "b"], ["known before"])
+        models.score(originals, decoded, ["a", "b"], ["known before"])
 
 
-def test_heard_originals_are_shared_only_for_the_same_samples_and_key(tmp_path):
-    from audiobits.quality.listeners import HeardOriginals
+def test_original_transcripts_are_shared_only_for_the_same_samples_and_key(tmp_path):
+    from audiobits.quality.scoring_models import OriginalTranscripts
 
     key = ["corpus", "val", {"asr_model": "w", "revision": "r1", "language": "en", "dtype": "torch.float32"}]
-    first = HeardOriginals(tmp_path, key)
+    first = OriginalTranscripts(tmp_path, key)
     first.add([("u1", noise(1.0, 0), "hello"), ("u2", noise(1.0, 1), "")])
     (first.folder / "old-release.jsonl").write_text('{"id": "u3", "aud')  # torn: old releases appended in place
     (first.folder / "zz-other.jsonl").write_text(json.dumps({"id": "u1", "audio": first.fingerprint(noise(1.0, 0)),
                                                              "text": "a later writer"}) + "\n")
-    again = HeardOriginals(tmp_path, key)  # another run: reads every writer's file
+    again = OriginalTranscripts(tmp_path, key)  # another run: reads every writer's file
     assert again.lookup("u1", noise(1.0, 0)) == "hello"  # the first entry of an id is kept
     assert again.lookup("u2", noise(1.0, 1)) == ""  # an empty transcript is a transcript
     assert again.lookup("u1", noise(1.0, 5)) is None  # other samples under the same id: heard again
     assert again.lookup("u3", noise(1.0, 0)) is None
     other_dtype = [*key[:2], {**key[2], "dtype": "torch.float16"}]
-    assert HeardOriginals(tmp_path, other_dtype).lookup("u1", noise(1.0, 0)) is None
+    assert OriginalTranscripts(tmp_path, other_dtype).lookup("u1", noise(1.0, 0)) is None
 
 
-def test_speaker_similarity_needs_the_x_vector_heads_shortest_input(tiny_listeners_in_hub_cache):
-    listeners = Listeners(asr_model=None)
-    listeners.load()
-    shortest = listeners.shortest_for_speaker()
+def test_speaker_similarity_needs_the_x_vector_heads_shortest_input(tiny_scoring_models_in_hub_cache):
+    models = ScoringModels(asr_model=None)
+    models.load()
+    shortest = models.shortest_for_speaker()
     assert shortest == 5200  # wavlm-base-plus-sv's conv stack, TDNN and a 2-frame standard deviation
-    assert np.isfinite(listeners.speaker_embedding(noise(1.0, 0)[:shortest])).all()
+    assert np.isfinite(models.speaker_embedding(noise(1.0, 0)[:shortest])).all()
     # one sample less and the model itself gives no x-vector (NaN pooled statistics): the bound is tight
-    assert not np.isfinite(listeners.speaker_embedding(noise(1.0, 0)[:shortest - 1])).all()
+    assert not np.isfinite(models.speaker_embedding(noise(1.0, 0)[:shortest - 1])).all()
     short, enough = noise(1.0, 0)[:shortest - 1], noise(1.0, 0)[:shortest]
-    rows = listeners.listen([short, enough], [short, enough], ["", ""])
+    rows = models.score([short, enough], [short, enough], ["", ""])
     assert np.isnan(rows[0]["speaker_similarity"]) and rows[1]["speaker_similarity"] == pytest.approx(1.0, abs=1e-6)
 
 
-def test_a_listener_without_weights_is_left_out_with_the_reason():
-    listeners = Listeners(asr_model="nobody/not-in-the-cache", speaker_model=None)
-    rows = listeners.listen([noise(1.0, 0)], [noise(1.0, 0)], ["hello"])
+def test_a_scoring_model_without_weights_is_left_out_with_the_reason():
+    models = ScoringModels(asr_model="nobody/not-in-the-cache", speaker_model=None)
+    rows = models.score([noise(1.0, 0)], [noise(1.0, 0)], ["hello"])
     assert rows == [{}]
-    assert "nobody/not-in-the-cache" in listeners.unavailable["wer"]
+    assert "nobody/not-in-the-cache" in models.unavailable["wer"]
 
 
 @pytest.mark.slow
 @pytest.mark.needs("pycodec2", "espeakng_loader", "pystoi", "pesq")
-def test_quality_command_adds_wer_and_speaker_similarity(tmp_path, tiny_listeners_in_hub_cache, capsys,
+def test_quality_command_adds_wer_and_speaker_similarity(tmp_path, tiny_scoring_models_in_hub_cache, capsys,
                                                          monkeypatch):
     from audiobits.cli import main
     from audiobits.demo.demo import synthesize_corpus
@@ -228,12 +228,12 @@ def test_quality_command_adds_wer_and_speaker_similarity(tmp_path, tiny_listener
                  "--max_utterances", "2"]
     bins = tmp_path / "data" / "alice" / "codec2_700c"
     # Whisper not loadable (as offline without the weights): scored without WER, and the file says so
-    main(["quality", *overrides, "--listeners.asr_model", "nobody/not-cached"])
+    main(["quality", *overrides, "--scoring_models.asr_model", "nobody/not-cached"])
     offline = json.loads((bins / QUALITY_FILE).read_text())
     assert offline["listeners"]["asr_model"] is None and "nobody/not-cached" in offline["unavailable"]["wer"]
     assert offline["metrics"]["wer"]["n"] == 0 and offline["metrics"]["speaker_similarity"]["n"] == 2
 
-    main(["quality", *overrides])  # the default listeners load: the file made without WER is not kept
+    main(["quality", *overrides])  # the default scoring models load: the file made without WER is not kept
     result = json.loads((bins / QUALITY_FILE).read_text())
     assert result["listeners"] == {"asr_model": WHISPER, "speaker_model": WAVLM_SV, "language": "en",
                                   "originals": "whole"}
@@ -256,18 +256,18 @@ def test_quality_command_adds_wer_and_speaker_similarity(tmp_path, tiny_listener
     finally:
         cached.with_name(cached.name + ".away").rename(cached)
 
-    # other listeners: the rows are scored again (not mixed), and a left-out listener leaves its score out
-    main(["quality", *overrides, "--listeners.speaker_model", "null"])
+    # other scoring models: the rows are scored again (not mixed), and a left-out listener leaves its score out
+    main(["quality", *overrides, "--scoring_models.speaker_model", "null"])
     again = json.loads((bins / QUALITY_FILE).read_text())
     assert again["listeners"]["speaker_model"] is None and again["metrics"]["speaker_similarity"]["n"] == 0
     assert [r["transcript"] for r in again["per_utterance"]] == [r["transcript"] for r in rows]
 
-    # another codec on the same utterances: the listeners hear the same whole recordings, so the original's
+    # another codec on the same utterances: the scoring models hear the same whole recordings, so the original's
     # transcript and WER are the same numbers in every representation's quality.json, and Whisper does not
     # transcribe the originals again (they are shared beside the bins)
     heard = []
-    transcribe = Listeners.transcribe
-    monkeypatch.setattr(Listeners, "transcribe", lambda self, audio, languages=None: heard.extend(audio)
+    transcribe = ScoringModels.transcribe
+    monkeypatch.setattr(ScoringModels, "transcribe", lambda self, audio, languages=None: heard.extend(audio)
                         or transcribe(self, audio, languages))
     main(["quality", *(a.replace("codec2_700c", "codec2_3200") for a in overrides)])
     assert len(heard) == 2  # the two decoded utterances only
@@ -293,7 +293,7 @@ class PidLoggingMuLaw(MuLawRepresentation):
 
 @pytest.mark.slow
 @pytest.mark.needs("pystoi", "pesq")
-def test_two_processes_score_their_own_chunks_with_the_listeners(tmp_path, tiny_listeners_in_hub_cache):
+def test_two_processes_score_their_own_chunks_with_the_scoring_models(tmp_path, tiny_scoring_models_in_hub_cache):
     """Quality through Lightning's launcher on 2 CPU processes (chunks of 2 rows, so both ranks have work): the
     same quality.json as one process, every utterance heard once."""
     from corpus_builders import speech_rows, write_audio_folder
@@ -309,13 +309,13 @@ def test_two_processes_score_their_own_chunks_with_the_listeners(tmp_path, tiny_
     mulaw = PidLoggingMuLaw(tmp_path / "pids")
     bins = prepare_bins(corpus, mulaw, tmp_path / "bins",
                         EncodeOptions(batch_size=4, num_workers=0, accelerator="cpu", devices=1), device="cpu")
-    single = score_bins(corpus, mulaw, bins, listeners=Listeners(), chunk_rows=2)
+    single = score_bins(corpus, mulaw, bins, models=ScoringModels(), chunk_rows=2)
     (bins / QUALITY_FILE).unlink()
     shutil.rmtree(bins.parent / "heard")  # the ranks transcribe the originals themselves
     shutil.rmtree(tmp_path / "pids")
     (tmp_path / "pids").mkdir()
     options = EncodeOptions(num_workers=0, accelerator="cpu", devices=2, strategy="ddp_spawn")
-    score_bins(corpus, mulaw, bins, listeners=Listeners(), chunk_rows=2, options=options)
+    score_bins(corpus, mulaw, bins, models=ScoringModels(), chunk_rows=2, options=options)
     two = json.loads((bins / QUALITY_FILE).read_text())
     per_process = [p.read_text().split() for p in (tmp_path / "pids").iterdir()]
     assert len(per_process) == 2 and sum(map(len, per_process)) == 7 and min(map(len, per_process)) >= 3
