@@ -73,3 +73,26 @@ def write_hub_dataset(root: Path, config: str, splits: dict[str, dict[str, list]
     if readme:
         (root / "README.md").write_text("\n".join(lines + ["---", ""]), encoding="utf-8")
     return root
+
+
+def representation_fit_config(tmp_path: Path, folder: Path, name: str, representation: dict, seq_len: int) -> Path:
+    """A tiny fit config (written to ``tmp_path/<name>.yaml``) of ``representation`` ({class_path, init_args}) on the
+    AudioFolder ``folder``: bins under ``tmp_path/data``, runs under ``tmp_path/runs/<name>``."""
+    import yaml
+
+    config = {
+        "seed_everything": 0,
+        "trainer": {"accelerator": "cpu", "devices": 1, "enable_progress_bar": False, "enable_model_summary": False,
+                    "logger": {"class_path": "lightning.pytorch.loggers.TensorBoardLogger",
+                               "init_args": {"save_dir": str(tmp_path / "runs"), "name": name}}},
+        "model": {"n_layer": 1, "n_embd": 16, "n_head": 2},
+        "data": {"class_path": "audiobits.datamodules.RepresentationDataModule",
+                 "init_args": {"corpus": {"class_path": "audiobits.corpora.AudioFolder",
+                                          "init_args": {"root": folder.as_posix()}},
+                               "representation": representation,
+                               "root": str(tmp_path / "data"), "seq_len": seq_len, "batch_size": 4, "num_workers": 0,
+                               "encode": {"batch_size": 4, "num_workers": 0, "accelerator": "cpu"}}},
+    }
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path

@@ -7,8 +7,7 @@ import math
 from importlib import metadata
 
 import numpy as np
-import yaml
-from corpus_builders import speech_rows, write_audio_folder
+from corpus_builders import representation_fit_config, speech_rows, write_audio_folder
 
 from audiobits import metrics
 from audiobits.bins import Codebook, TokenBins
@@ -51,22 +50,8 @@ class LoudnessTokenizer(Representation):
 
 def test_a_tokenizer_from_a_user_module_prepares_and_fits_through_a_config(tmp_path):
     folder = write_audio_folder(tmp_path / "mine", {"train": speech_rows(8), "val": speech_rows(3, prefix="v")})
-    config = {
-        "seed_everything": 0,
-        "trainer": {"accelerator": "cpu", "devices": 1, "enable_progress_bar": False, "enable_model_summary": False,
-                    "logger": {"class_path": "lightning.pytorch.loggers.TensorBoardLogger",
-                               "init_args": {"save_dir": str(tmp_path / "runs"), "name": "loudness"}}},
-        "model": {"n_layer": 1, "n_embd": 16, "n_head": 2},
-        "data": {"class_path": "audiobits.datamodules.RepresentationDataModule",
-                 "init_args": {"corpus": {"class_path": "audiobits.corpora.AudioFolder",
-                                          "init_args": {"root": folder.as_posix()}},
-                               "representation": {"class_path": f"{__name__}.LoudnessTokenizer",
-                                                  "init_args": {"step_db": 3.0}},
-                               "root": str(tmp_path / "data"), "seq_len": 16, "batch_size": 4, "num_workers": 0,
-                               "encode": {"batch_size": 4, "num_workers": 0, "accelerator": "cpu"}}},
-    }
-    path = tmp_path / "loudness.yaml"
-    path.write_text(yaml.safe_dump(config))
+    representation = {"class_path": f"{__name__}.LoudnessTokenizer", "init_args": {"step_db": 3.0}}
+    path = representation_fit_config(tmp_path, folder, "loudness", representation, seq_len=16)
     main(["prepare", "--config", str(path)])
     bins = TokenBins(tmp_path / "data" / "mine" / "loudness_3db")
     assert bins.meta.representation == "loudness_3db" and bins.meta.encoder["weights"] == "none"

@@ -7,8 +7,9 @@ import pytest
 from audiobits.bins import BinMeta, BinWriter, Codebook, TokenBins
 from audiobits.data import IGNORE_INDEX
 from audiobits.errors import AudiobitsError
-from audiobits.paired_windows import (PAIRED, SPEAKER, PairedSplit, PairedVocab, PairedWindows, condition_modes,
-                                      match_utterances, paired_plan, prompt_sources)
+from audiobits.analysis.conditional import PAIRED, SPEAKER, condition_modes
+from audiobits.paired_windows import (PairedSplit, PairedVocab, PairedWindows, match_utterances, paired_plan,
+                                      prompt_sources)
 
 
 def write(out, name, utterances, vocab, speakers=None):

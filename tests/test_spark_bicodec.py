@@ -18,8 +18,7 @@ pytest.importorskip("spark_tts_lib", reason="spark-tts-lib (audiobits[spark_bico
 
 import soundfile as sf  # noqa: E402
 import torch  # noqa: E402
-import yaml  # noqa: E402
-from corpus_builders import speech_rows, write_audio_folder  # noqa: E402
+from corpus_builders import representation_fit_config, speech_rows, write_audio_folder  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 from safetensors.torch import load_file, save_file  # noqa: E402
 from spark_tts_lib.models.audio_tokenizer import BiCodecTokenizer  # noqa: E402
@@ -155,22 +154,8 @@ def test_prepare_and_fit_count_the_global_prefix(tmp_path):
     meta.json keeps the prefix as its own level at frame rate 0, so the nominal bitrate is the semantic stream's
     650 bit/s, while the measured bits/s (Σ bits ÷ Σ seconds) counts every token, the prefix included."""
     folder = write_audio_folder(tmp_path / "mine", {"train": speech_rows(6), "val": speech_rows(3, prefix="v")})
-    config = {
-        "seed_everything": 0,
-        "trainer": {"accelerator": "cpu", "devices": 1, "enable_progress_bar": False, "enable_model_summary": False,
-                    "logger": {"class_path": "lightning.pytorch.loggers.TensorBoardLogger",
-                               "init_args": {"save_dir": str(tmp_path / "runs"), "name": "bicodec"}}},
-        "model": {"n_layer": 1, "n_embd": 16, "n_head": 2},
-        "data": {"class_path": "audiobits.datamodules.RepresentationDataModule",
-                 "init_args": {"corpus": {"class_path": "audiobits.corpora.AudioFolder",
-                                          "init_args": {"root": folder.as_posix()}},
-                               "representation": {"class_path": f"{__name__}.SmallBiCodec",
-                                                  "init_args": {"weights": "random"}},
-                               "root": str(tmp_path / "data"), "seq_len": 32, "batch_size": 4, "num_workers": 0,
-                               "encode": {"batch_size": 4, "num_workers": 0, "accelerator": "cpu"}}},
-    }
-    path = tmp_path / "bicodec.yaml"
-    path.write_text(yaml.safe_dump(config))
+    representation = {"class_path": f"{__name__}.SmallBiCodec", "init_args": {"weights": "random"}}
+    path = representation_fit_config(tmp_path, folder, "bicodec", representation, seq_len=32)
     main(["prepare", "--config", str(path)])
     bins = TokenBins(tmp_path / "data" / "mine" / "spark_bicodec")
     assert [(c.size, c.frame_rate) for c in bins.meta.codebooks] == [(4096, 0.0), (8192, 50.0)]
