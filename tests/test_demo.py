@@ -120,7 +120,7 @@ def test_demo_configs_are_real_fit_configs(out):
 def test_a_corpus_folder_without_metadata_is_an_error_naming_it(tmp_path):
     (tmp_path / "mine").mkdir()
     with pytest.raises(AudiobitsError, match="metadata.csv"):
-        main(["--out", str(tmp_path / "out"), "--corpus", str(tmp_path / "mine")])
+        main(out=str(tmp_path / "out"), corpus=str(tmp_path / "mine"))
 
 
 def test_the_closing_line_calls_only_synthesized_speech_synthetic():

@@ -78,7 +78,7 @@ def test_cli_prints_and_writes_every_format(tmp_path, capsys):
     make_run(tmp_path, "mimi_sem")
     make_run(tmp_path, "text", codebooks=TEXT, bits_per_token=8.0, tokens_per_utt=8, distinct=300)
     out = tmp_path / "report"
-    main([str(tmp_path / "runs"), "--out", str(out), "--format", "json"])
+    cli_main(["report", str(tmp_path / "runs"), "--out", str(out), "--format", "json"])
     printed = json.loads(capsys.readouterr().out)
     assert [r["run"] for r in printed["rows"]] == ["mimi_sem", "text"]
     assert {c["name"] for c in printed["sanity"]["text"]} == {"frame rate", "bits/sec", "unigram entropy",
@@ -93,7 +93,7 @@ def test_an_out_under_a_file_is_refused_before_anything_is_written(tmp_path, cap
     make_run(tmp_path, "mimi_sem", curve=False)
     (tmp_path / "taken").write_text("not a folder")
     with pytest.raises(AudiobitsError, match=r"--out .*taken/report: .*taken is a file, not a folder"):
-        main([str(tmp_path / "runs"), "--out", str(tmp_path / "taken" / "report")])
+        main(runs=[str(tmp_path / "runs")], out=str(tmp_path / "taken" / "report"))
     assert capsys.readouterr().out == ""  # refused before the table, not after it
 
 

@@ -11,8 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from audiobits.cli import main as cli_main
 from audiobits.bins import Codebook
 from audiobits.analysis.report import LEGEND, build_table, main
+from audiobits.arguments import run_function
 from audiobits.analysis.report_columns import ALL_VIEW, COLUMNS, HEADLINE_KEY, VIEWS, view_columns
 from audiobits.analysis.runs import load_runs
 from run_dirs import make_run
@@ -127,10 +129,10 @@ def test_latex_is_a_booktabs_table_of_the_view(demo_like):
 
 def test_the_cli_prints_the_chosen_view_and_format(tmp_path, capsys):
     make_run(tmp_path, "mimi_sem", curve=False)
-    main([str(tmp_path / "runs"), "--view", "compute", "--sanity", "false"])
+    cli_main(["report", str(tmp_path / "runs"), "--view", "compute", "--sanity", "false"])
     printed = headers(capsys.readouterr().out)
     assert "train PFLOPs 6NT" in printed and "bits/token" not in printed
-    main([str(tmp_path / "runs"), "--format", "latex", "--sanity", "false"])
+    cli_main(["report", str(tmp_path / "runs"), "--format", "latex", "--sanity", "false"])
     assert capsys.readouterr().out.startswith(r"\begin{table}")
-    with pytest.raises(ArgumentError, match="invalid choice: 'nonsense' .*'default', 'rates', 'context'"):
-        main([str(tmp_path / "runs"), "--view", "nonsense"])
+    with pytest.raises(ArgumentError, match=r"Literal\['default', 'rates', 'context', .*Got value: nonsense"):
+        run_function(main, [str(tmp_path / "runs"), "--view", "nonsense"], "audiobits report")

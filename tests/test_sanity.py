@@ -4,9 +4,10 @@ import shutil
 
 import pytest
 
+from audiobits.cli import main as cli_main
 from audiobits.bins import Codebook
 from audiobits.analysis.runs import load_run
-from audiobits.analysis.sanity import check_run, main, summary
+from audiobits.analysis.sanity import check_run, summary
 from audiobits.results import TokenStats
 from disk_checks import snapshot
 from run_dirs import TEXT, make_run
@@ -77,11 +78,11 @@ def test_token_checks_skip_without_bins_and_use_recorded_stats(tmp_path):
 def test_cli_prints_each_check_and_strict_exits_on_failure(tmp_path, capsys):
     good = make_run(tmp_path, "good", distinct=1000)
     bad = make_run(tmp_path, "bad", distinct=1)
-    main([str(good)])
+    cli_main(["sanity", str(good)])
     out = capsys.readouterr().out
     assert out.startswith("good (good, ") and "PASS  frame rate:" in out
     with pytest.raises(SystemExit) as exit_info:
-        main([str(good), str(bad), "--strict", "true"])
+        cli_main(["sanity", str(good), str(bad), "--strict", "true"])
     assert exit_info.value.code == 1
     assert "FAIL  vocab use" in capsys.readouterr().out
     assert summary(check_run(load_run(bad))) == "2 fail"  # one id everywhere: vocab use and unigram entropy
@@ -107,11 +108,11 @@ def test_strict_fails_when_a_damaged_run_was_skipped_though_every_checked_run_pa
     good = make_run(tmp_path, "good", distinct=1000)
     damaged = make_run(tmp_path, "damaged", distinct=1000)
     (damaged / "results.json").write_text((damaged / "results.json").read_text()[:100])
-    main([str(tmp_path / "runs")])  # without --strict the skip is a note and the check passes
+    cli_main(["sanity", str(tmp_path / "runs")])  # without --strict the skip is a note and the check passes
     out, err = capsys.readouterr()
     assert out.startswith(f"good (good, {good}): ok") and err.startswith(f"audiobits sanity: skipped {damaged}")
     before = snapshot(tmp_path)
     with pytest.raises(SystemExit) as exit_info:
-        main([str(tmp_path / "runs"), "--strict", "true"])
+        cli_main(["sanity", str(tmp_path / "runs"), "--strict", "true"])
     assert exit_info.value.code == 1 and len(capsys.readouterr().err.splitlines()) == 1
     assert snapshot(tmp_path) == before

@@ -309,13 +309,13 @@ def test_two_processes_score_their_own_chunks_with_the_scoring_models(tmp_path, 
     mulaw = PidLoggingMuLaw(tmp_path / "pids")
     bins = prepare_bins(corpus, mulaw, tmp_path / "bins",
                         EncodeOptions(batch_size=4, num_workers=0, accelerator="cpu", devices=1), device="cpu")
-    single = score_bins(corpus, mulaw, bins, models=ScoringModels(), chunk_rows=2)
+    single = score_bins(corpus, mulaw, bins, scoring_models=ScoringModels(), chunk_rows=2)
     (bins / QUALITY_FILE).unlink()
     shutil.rmtree(bins.parent / "heard")  # the ranks transcribe the originals themselves
     shutil.rmtree(tmp_path / "pids")
     (tmp_path / "pids").mkdir()
     options = EncodeOptions(num_workers=0, accelerator="cpu", devices=2, strategy="ddp_spawn")
-    score_bins(corpus, mulaw, bins, models=ScoringModels(), chunk_rows=2, options=options)
+    score_bins(corpus, mulaw, bins, scoring_models=ScoringModels(), chunk_rows=2, options=options)
     two = json.loads((bins / QUALITY_FILE).read_text())
     per_process = [p.read_text().split() for p in (tmp_path / "pids").iterdir()]
     assert len(per_process) == 2 and sum(map(len, per_process)) == 7 and min(map(len, per_process)) >= 3

@@ -18,6 +18,7 @@ pytest.importorskip("spark_tts_lib", reason="spark-tts-lib (audiobits[spark_bico
 
 import soundfile as sf  # noqa: E402
 import torch  # noqa: E402
+from results_file import results_json  # noqa: E402
 from corpus_builders import representation_fit_config, speech_rows, write_audio_folder  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 from safetensors.torch import load_file, save_file  # noqa: E402
@@ -28,7 +29,6 @@ from audiobits.cli import main  # noqa: E402
 from audiobits.errors import AudiobitsError  # noqa: E402
 from audiobits.representations.spark_bicodec import (  # noqa: E402
     RELEASED_BICODEC, RELEASED_TOP, REPO, WAV2VEC2, SparkBiCodecRepresentation)
-from audiobits.results import read_results  # noqa: E402
 
 NARROW = {"input_channels": 32, "vocos_dim": 32, "vocos_intermediate_dim": 64, "vocos_num_layers": 1,
           "out_channels": 32}
@@ -164,7 +164,7 @@ def test_prepare_and_fit_count_the_global_prefix(tmp_path):
     samples = [len(sf.read(folder / "val" / name)[0]) for name, _, _ in speech_rows(3, prefix="v")]
     assert val.tokens.size == sum(32 + (n - 400) // 320 + 1 + 1 for n in samples)
     main(["fit", "--config", str(path)])
-    results = read_results(next((tmp_path / "runs" / "bicodec").glob("version_*")))
+    results = results_json(next((tmp_path / "runs" / "bicodec").glob("version_*")))
     assert results["nominal_bitrate"] == pytest.approx(650.0)
     assert results["flat_capacity"] == pytest.approx(50 * np.log2(12288))
     assert results["bits_per_sec"] == pytest.approx(

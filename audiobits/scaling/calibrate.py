@@ -144,7 +144,7 @@ def main(*, like: str, out: str | None = None, states: int = 256, emissions: int
         seed: random seed of the source.
     """
     try:
-        representation = read_results(like)["representation"]
+        representation = read_results(like).representation
     except FileNotFoundError as error:
         raise AudiobitsError(str(error)) from error
     calibrate(like, out or Path("calibration") / representation, states, emissions, stay, seed)
