@@ -6,6 +6,7 @@ which names its callback as `callbacks.DataFractionCheckpoints`.
 """
 
 import importlib
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -69,9 +70,17 @@ def test_every_old_module_path_is_the_module_at_its_new_path(old):
 def test_pip_install_puts_only_the_audiobits_package_into_site_packages(tmp_path):
     """A top-level ``callbacks`` package would collide with anyone else's: callbacks/ installs as
     audiobits.callbacks."""
-    target = tmp_path / "site-packages"
+    source, target = tmp_path / "source", tmp_path / "site-packages"
+    # built from a copy of what the package is made of: setuptools writes build/ beside pyproject.toml, and a
+    # build/ left in the repository would both litter it and hand stale files to the next build
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source / name)
+    for name in ("audiobits", "callbacks"):
+        shutil.copytree(REPO / name, source / name, symlinks=True,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                    "--no-compile", "--target", str(target), str(REPO)], check=True, capture_output=True)
+                    "--no-compile", "--target", str(target), str(source)], check=True, capture_output=True)
     top_level = {p.name for p in target.iterdir() if not p.name.endswith(".dist-info") and p.name != "bin"}
     assert top_level == {"audiobits"}
     assert (target / "audiobits" / "callbacks" / "results_writer.py").is_file()

@@ -46,7 +46,6 @@ FORMATS = ("table", "markdown", "csv", "json", "latex")
 PETA = 1e15
 CONDITIONAL_VIEW = "conditional"  # paired runs: a table of its own (audiobits.analysis.conditional_report)
 VIEW_CHOICES = (*VIEWS, CONDITIONAL_VIEW)
-COMPRESS_FIX = "Run `audiobits compress` on the run again to rewrite it, or delete it."
 LEGEND = ("HEADLINE bits/s = Σ bits ÷ true audio seconds of the validation utterances, from the final sliding-window "
           "evaluation: each target conditions on at least context − stride tokens of history, which runs on across "
           "utterances (same corpus, same utterances, one epoch of the same model per row). 95% CI: bootstrap over "
