@@ -188,8 +188,14 @@ class QualityJob:
     def unfinished(self, chunks: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
         """All of ``chunks`` while any utterance is unscored (which rows hold it is known only once loaded), else
         none."""
-        todo = set(self.ids) - _read_partial(self.bins_dir, self.scored_with).keys()
-        return list(chunks) if todo else []
+        return list(chunks) if set(self.ids) - self._scored_ids() else []
+
+    def _scored_ids(self) -> set[str]:
+        """Ids in the partial files scored by this process's scoring models: the files are read once per process,
+        then the set is kept up to date as chunks are written."""
+        if self._scored is None:
+            self._scored = set(_read_partial(self.bins_dir, self.scored_with))
+        return self._scored
 
     def reader(self) -> Callable[[tuple[int, int]], Loaded]:
         """Loads a chunk's corpus rows with their audio in a dataloader worker."""
@@ -221,9 +227,7 @@ class QualityJob:
     def score_items(self, items: Loaded, rank: int = 0) -> int:
         """Decode and score the not yet scored utterances among ``items`` (the scoring models score them as one batch),
         written to a partial file of their own when the batch is done; returns how many were scored."""
-        if self._scored is None:  # the partial files are read once per process, then kept up to date here
-            self._scored = set(_read_partial(self.bins_dir, self.scored_with))
-        done = self._scored
+        done = self._scored_ids()
         todo = [item for item in items
                 if not isinstance(item, Unreadable) and item.id in self.position and item.id not in done]
         rate = self.representation.decoded_sample_rate
