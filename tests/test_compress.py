@@ -282,8 +282,8 @@ def test_cli_compress_writes_compress_json_and_prints_the_comparison(markov_run,
     main(["compress", str(run), "--out", str(out), "--lanes", "8"])
     printed, bars = capsys.readouterr()
     assert f"{out}: " in printed and "Decoded and checked." in printed and "xz" in printed
-    for tool in ("compress", "decompress"):  # a bar with count, ETA and rate, coding and checking alike
-        assert re.search(rf"\[{tool}\] range coding: 100%.*\[\d\d:\d\d<00:00, *[\d.]+(step/s|s/step)\]", bars), bars
+    for tool, unit in (("compress", "id"), ("decompress", "step")):  # a bar with count, ETA and rate, both ways
+        assert re.search(rf"\[{tool}\] range coding: 100%.*\[\d\d:\d\d<00:00, *[\d.]+({unit}/s|s/{unit})\]", bars), bars
     summary = json.loads((run / COMPRESS_FILE).read_text())
     assert summary["lanes"] == 8 and summary["file"] == str(out)
     assert CompressedFile.read(out).header["lanes"] == 8
@@ -427,16 +427,22 @@ def test_default_lanes_fill_the_memory_budget_but_never_exceed_the_utterances():
     assert default_lanes(seed, [2000] * 10, 0.001) == 1  # a budget below one lane still codes
 
 
-def test_a_version_1_file_written_by_its_own_coder_still_decodes(markov_run, tmp_path, monkeypatch):
-    """Files from before the lane coder (format 1: constriction, lane by lane) are read by today's decompress."""
+def test_files_of_earlier_formats_written_by_their_own_coders_still_decode(markov_run, tmp_path, monkeypatch):
+    """Files of the earlier formats (1: constriction, lane by lane; 2: the lane coder over `forward_cached`, in
+    lockstep) are read by today's decompress."""
     from audiobits.compress.range_coder import FORMATS
 
-    run, v2_path, _ = markov_run
-    with monkeypatch.context() as patch:
-        patch.setattr(compress_module, "WRITTEN", FORMATS[1])
-        compress_run(run, lanes=4, out=tmp_path / "v1.abz", verify=False, log=lambda *a: None)
-    old, new = CompressedFile.read(tmp_path / "v1.abz"), CompressedFile.read(v2_path)
-    assert old.header["format_version"] == 1 and old.header["quantization"]["coder"].startswith("constriction")
-    assert new.header["format_version"] == 2 and old.payloads != new.payloads
-    restored = decompress(tmp_path / "v1.abz", run, out=tmp_path / "ids.npz", log=lambda *a: None)
-    assert all(np.array_equal(restored[i], want) for i, want in enumerate(val_utterances(run)))
+    run, v3_path, _ = markov_run
+    new = CompressedFile.read(v3_path)
+    assert new.header["format_version"] == 3
+    for version in (1, 2):
+        path = tmp_path / f"v{version}.abz"
+        with monkeypatch.context() as patch:
+            patch.setattr(compress_module, "WRITTEN", FORMATS[version])
+            compress_run(run, lanes=4, out=path, verify=False, log=lambda *a: None)
+        old = CompressedFile.read(path)
+        assert old.header["format_version"] == version
+        if version == 1:  # another coder: other bytes
+            assert old.header["quantization"]["coder"].startswith("constriction") and old.payloads != new.payloads
+        restored = decompress(path, run, out=tmp_path / f"ids{version}.npz", log=lambda *a: None)
+        assert all(np.array_equal(restored[i], want) for i, want in enumerate(val_utterances(run)))

@@ -1,25 +1,32 @@
 """Range coding with TinyGPT's probabilities: exact integer quantization, lossless round trips, lane independence,
-in both file format versions (2: the vectorized lane coder; 1: constriction, still read)."""
+in every file format version (3: the lane coder over `CodingModel`'s steps; 2: the lane coder over
+`TinyGPT.forward_cached`; 1: constriction, still read)."""
 
 import numpy as np
 import pytest
 import torch
 
 from audiobits.model import GPTConfig, TinyGPT
-from audiobits.compress.range_coder import FORMATS, CachedPredictor, decode_lanes, encode_lanes, token_nats
+from audiobits.compress.range_coder import (FORMATS, CachedPredictor, decode_lanes, encode_lanes, refills_at,
+                                            token_nats)
 from audiobits.compress.range_coder_v1 import EXP2_TABLE, STEPS_PER_BIT, WEIGHT_BITS, coding_weights
 
 EOS = 64
 
 
 @pytest.fixture(scope="module")
-def predictor():
+def gpt():
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as `audiobits compress` codes (and fast on a shared CPU)
     torch.manual_seed(0)
-    gpt = TinyGPT(GPTConfig(vocab_size=EOS + 1, seq_len=32, n_layer=2, n_embd=32, n_head=4)).eval()
-    yield CachedPredictor(gpt, keep=24)
+    yield TinyGPT(GPTConfig(vocab_size=EOS + 1, seq_len=32, n_layer=2, n_embd=32, n_head=4)).eval()
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def predictor(gpt, coding):
+    """The format's own model steps, the cache rebuilt from the last 24 of 32 tokens."""
+    return CachedPredictor(coding.steps(gpt), keep=24)
 
 
 def _utterances(lengths, seed=0):
@@ -71,7 +78,8 @@ def test_an_utterance_decodes_alone_in_its_lane_whatever_the_other_lanes_hold(pr
     assert np.array_equal(decoded[1], lanes[1]) and decoded[0] is None
 
 
-@pytest.mark.parametrize("coding, floor_bits", [(FORMATS[1], 24), (FORMATS[2], 31)], ids=["v1", "v2"])
+@pytest.mark.parametrize("coding, floor_bits", [(FORMATS[1], 24), (FORMATS[2], 31), (FORMATS[3], 31)],
+                         ids=["v1", "v2", "v3"])
 def test_extremely_unlikely_ids_can_still_be_coded(coding, floor_bits):
     class Confident:
         def start(self, batch):
@@ -84,7 +92,7 @@ def test_extremely_unlikely_ids_can_still_be_coded(coding, floor_bits):
     lanes = [np.array([5, 0, 63, EOS])]
     payloads, nats = encode_lanes(Confident(), lanes, EOS, coding=coding)
     assert np.array_equal(decode_lanes(Confident(), payloads, [4], EOS, coding=coding)[0], lanes[0])
-    # 5, 63 and EOS cost about floor_bits each: the minimum count of 2^24 (v1) or 1 of 2^30 + 65 (v2)
+    # 5, 63 and EOS cost about floor_bits each: the minimum count of 2^24 (v1) or 1 of 2^30 + 65 (v2, v3)
     assert 3 * (floor_bits - 1) - 8 <= len(payloads[0]) * 8 <= 3 * floor_bits + 32
 
 
@@ -182,22 +190,32 @@ def test_sealing_follows_constriction_when_its_held_back_words_carry():
 
 
 
-def test_the_predictor_sees_the_most_recent_tokens_and_reuses_its_cache(predictor):
-    """After every step the cache holds the stream's last `cache.length` tokens (rebuilt from the last `keep` when
-    full), so its logits equal a plain forward pass over them; a second pass of the same width allocates nothing."""
+@CODINGS
+def test_the_predictor_sees_the_most_recent_tokens(predictor, coding, gpt):
+    """After every step the cache holds the stream's last `length` tokens (rebuilt from the last `keep` when full,
+    at the steps `refills_at` names), so its logits equal a plain forward pass over them."""
     stream = np.random.default_rng(3).integers(0, EOS, (2, 80))
-    for start in range(2):
+    predictor.start(2)
+    lengths = []
+    for t in range(stream.shape[1]):
+        assert refills_at(t, 32, 24) == (predictor.steps.length == 32)
+        logits = predictor.step(stream[:, t])
+        length = predictor.steps.length
+        lengths.append(length)
+        if t % 7 == 0 or length == predictor.keep:
+            with torch.inference_mode():
+                expected = gpt(torch.as_tensor(stream[:, t + 1 - length:t + 1]))[:, -1]
+            np.testing.assert_allclose(logits, expected.numpy(), rtol=1e-4, atol=1e-5)
+    assert max(lengths) == 32 and lengths.count(predictor.keep) == 7  # once growing, 6 rebuilds
+
+
+def test_the_version_2_cache_is_allocated_once_per_batch_size(gpt):
+    predictor = CachedPredictor(FORMATS[2].steps(gpt), keep=24)
+    buffers = []
+    for _ in range(2):
         predictor.start(2)
-        if start == 0:
-            buffers = [layer.k.data_ptr() for layer in predictor.cache.layers] + [predictor.window.data_ptr()]
-        lengths = []
-        for t in range(stream.shape[1]):
-            logits = predictor.step(stream[:, t])
-            length = predictor.cache.length
-            lengths.append(length)
-            if t % 7 == 0 or length == predictor.keep:
-                with torch.inference_mode():
-                    expected = predictor.model(torch.as_tensor(stream[:, t + 1 - length:t + 1]))[:, -1]
-                np.testing.assert_allclose(logits, expected.numpy(), rtol=1e-4, atol=1e-5)
-        assert max(lengths) == 32 and lengths.count(predictor.keep) == 7  # once growing, 6 rebuilds
-    assert buffers == [layer.k.data_ptr() for layer in predictor.cache.layers] + [predictor.window.data_ptr()]
+        for t in range(40):
+            predictor.step(np.full(2, t % EOS))
+        buffers.append([layer.k.data_ptr() for layer in predictor.steps.cache.layers]
+                       + [predictor.window.ctypes.data])
+    assert buffers[0] == buffers[1]

@@ -36,7 +36,9 @@ from audiobits.errors import MissingFileError
 from audiobits.files import check_output_file, write_atomic, write_text_atomic
 from audiobits.model import GPTConfig, TinyGPT
 from audiobits.progress import progress_bar, step_reporter
+from audiobits.compress.coding_model import CodingModel
 from audiobits.compress.range_coder import FORMATS, WRITTEN, CachedPredictor, decode_lanes, encode_lanes
+from audiobits.compress.segments import block_rows, encode_segments
 from audiobits.analysis.runs import load_run
 
 ZSTD_LEVEL = 19
@@ -134,9 +136,9 @@ def pass_steps(counts: list[list[int]]) -> list[int]:
     return [max(lane_counts, default=0) for lane_counts in counts]
 
 
-def coding_bar(tool: str, steps: list[int]) -> tqdm:
-    """The progress bar of a whole `compress` or `decompress`: model steps over all passes, rate and ETA."""
-    return progress_bar(sum(steps), f"[{tool}] range coding", "step")
+def decoding_bar(steps: list[int]) -> tqdm:
+    """The progress bar of a whole `decompress`: model steps over all passes, rate and ETA."""
+    return progress_bar(sum(steps), "[decompress] range coding", "step")
 
 
 def _utterance(split: SplitBins, i: int) -> np.ndarray:
@@ -144,24 +146,28 @@ def _utterance(split: SplitBins, i: int) -> np.ndarray:
 
 
 def compress_split(model: TinyGPT, split: SplitBins, eos_id: int, lanes: int, keep: int, header: dict,
-                   log=print) -> tuple[CompressedFile, np.ndarray, float]:
-    """Code every utterance of ``split``; returns the file, each utterance's cross-entropy (nats) and the coding
-    seconds."""
+                   memory_gib: float = DEFAULT_MEMORY_GIB, log=print) -> tuple[CompressedFile, np.ndarray, float]:
+    """Code every utterance of ``split`` (format 3, `encode_segments`); returns the file, each utterance's
+    cross-entropy (nats) and the coding seconds. ``lanes`` is the decoder's: each pass of the lane plan is coded
+    together, its utterances recorded in the lanes `decompress` steps them in."""
     count = len(split.offsets) - 1
     counts = np.diff(split.offsets).tolist()
     payloads: list[bytes] = [b""] * count
     entries: list[Entry | None] = [None] * count
     nats = np.zeros(count)
-    predictor = CachedPredictor(model, keep)
+    coding = CodingModel(model)
+    rows = block_rows(model.config, keep, int(memory_gib * 2**30))
     started = time.perf_counter()
     plan = lane_plan(counts, lanes)
-    steps = pass_steps([[counts[i] for i in members if i is not None] for members in plan])
-    with coding_bar("compress", steps) as bar:
+    with progress_bar(sum(counts), "[compress] range coding", "id") as bar:
         for k, members in enumerate(plan):
             ids = [None if i is None else _utterance(split, i) for i in members]
-            report = step_reporter(bar)
-            coded, lane_nats = encode_lanes(predictor, ids, eos_id, report, WRITTEN)
-            report(steps[k], steps[k])
+            if WRITTEN.steps.rows_independent:
+                coded, lane_nats = encode_segments(coding, ids, eos_id, keep, rows, step_reporter(bar))
+            else:  # an earlier format, in lockstep (written by tests of its reader)
+                predictor = CachedPredictor(WRITTEN.steps(model), keep)
+                coded, lane_nats = encode_lanes(predictor, ids, eos_id, coding=WRITTEN)
+                bar.update(sum(len(x) for x in ids if x is not None))
             for lane, (i, payload) in enumerate(zip(members, coded)):
                 if i is not None:
                     payloads[i], nats[i] = payload, lane_nats[lane]
@@ -188,19 +194,19 @@ def decompress_file(file: CompressedFile, model: TinyGPT, only: list[int] | None
     by_lane: dict[int, list[int]] = defaultdict(list)
     for i in sorted((i for i in wanted if i not in failed), key=lambda i: (-entries[i].tokens, i)):
         by_lane[entries[i].lane].append(i)
-    predictor = CachedPredictor(model, header["context_keep"])
+    coding = FORMATS[header["format_version"]]
+    predictor = CachedPredictor(coding.steps(model), header["context_keep"])
     restored: dict[int, np.ndarray] = {}
     passes = max((len(v) for v in by_lane.values()), default=0)
     plan = [[by_lane[lane][k] if k < len(by_lane[lane]) else None for lane in range(header["lanes"])]
             for k in range(passes)]
     steps = pass_steps([[entries[i].tokens for i in members if i is not None] for members in plan])
-    with coding_bar("decompress", steps) as bar:
+    with decoding_bar(steps) as bar:
         for k, members in enumerate(plan):
             payloads = [None if i is None else file.payloads[i] for i in members]
             counts = [0 if i is None else entries[i].tokens for i in members]
             report = step_reporter(bar)
-            decoded = decode_lanes(predictor, payloads, counts, header["eos_id"], report,
-                                   FORMATS[header["format_version"]])
+            decoded = decode_lanes(predictor, payloads, counts, header["eos_id"], report, coding)
             report(steps[k], steps[k])
             for i, ids in zip(members, decoded):
                 if i is None:
@@ -301,7 +307,7 @@ def compress_run(run_dir: str | Path, split_name: str = "val", out: str | Path |
               "lanes": lanes, "format_version": WRITTEN.version, "quantization": WRITTEN.quantization,
               "environment": environment(threads)}
     with torch_threads(threads):
-        file, nats, encode_seconds = compress_split(model, split, meta.eos_id, lanes, keep, header, log)
+        file, nats, encode_seconds = compress_split(model, split, meta.eos_id, lanes, keep, header, memory_gib, log)
         size = file.write(out)
         decode_seconds = None
         if verify:

@@ -56,10 +56,17 @@ def coding_counts(logits: np.ndarray) -> np.ndarray:
     return COUNT_TABLE[below.astype(np.int32)]
 
 
-def _interval(counts: np.ndarray, symbols: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each row's total count and the start and size of ``symbols``' counts (uint64)."""
+def intervals(logits: np.ndarray, symbols: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each row's total count and the start and size of its symbol's counts (uint64) under the counts of
+    ``logits`` [N, V]: everything the coder needs of a step, computable before the coder runs."""
+    counts = coding_counts(logits)
+    return _interval(counts, np.cumsum(counts, axis=1, dtype=np.int64), symbols)
+
+
+def _interval(counts: np.ndarray, cum: np.ndarray, symbols: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each row's total count and the start and size of ``symbols``' counts (uint64), from the counts − 1 and their
+    running sum ``cum``."""
     rows = np.arange(len(symbols))
-    cum = np.cumsum(counts, axis=1, dtype=np.int64)
     below_and_own = cum[rows, symbols] + symbols  # counts − 1 summed through the symbol, plus its ones
     own = counts[rows, symbols].astype(np.int64) + 1
     total = cum[:, -1] + counts.shape[1]
@@ -77,7 +84,10 @@ class LaneEncoder:
 
     def encode(self, lanes: np.ndarray, logits: np.ndarray, symbols: np.ndarray) -> None:
         """Code ``symbols[i]`` under the counts of ``logits[i]`` in lane ``lanes[i]``, for every i at once."""
-        total, start, own = _interval(coding_counts(logits), symbols)
+        self.code(lanes, *intervals(logits, symbols))
+
+    def code(self, lanes: np.ndarray, total: np.ndarray, start: np.ndarray, own: np.ndarray) -> None:
+        """Code in each lane ``lanes[i]`` the interval [start, start + own) of a total ``total[i]`` (uint64)."""
         step = self.range[lanes] // total
         low = self.low[lanes] + start * step  # wraps past 2^64: a carry into the bytes already written
         self._carry(lanes[low < self.low[lanes]])
@@ -144,7 +154,7 @@ class LaneDecoder:
         target = (self.offset[lanes] // step).astype(np.int64)
         ok = target < total.astype(np.int64)
         symbols = _first_above(cum, target)
-        _, start, own = _interval(counts, symbols)
+        _, start, own = _interval(counts, cum, symbols)
         lanes, start, own, step = lanes[ok], start[ok], own[ok], step[ok]
         self.offset[lanes] -= start * step
         self.range[lanes] = own * step

@@ -3,12 +3,15 @@
 Encoder and decoder must derive bit-identical integer probabilities. Two rules make sure they do:
 
 1. Logits → counts is exact: IEEE-exact float steps and integer tables, no ``exp`` of any math library
-   (:mod:`audiobits.compress.lane_coder` for format version 2, :mod:`audiobits.compress.range_coder_v1` for version 1).
-2. The logits come from the same computation on both sides: utterances advance in lockstep through
-   :class:`CachedPredictor` (a KV cache, one token per lane per step, refilled at fixed steps) in a fixed number
-   of lanes, each utterance in the lane it was encoded in. Nothing in TinyGPT mixes rows, so the operations
-   applied to an utterance's row are the same whatever the other lanes hold; on one software and hardware stack
-   its logits are bit-identical however the utterances are batched (docs/compress.md, "Determinism").
+   (:mod:`audiobits.compress.lane_coder` for format versions 2 and 3, :mod:`audiobits.compress.range_coder_v1` for
+   version 1).
+2. The logits come from the same computation on both sides: every utterance's tokens are fed one per step from its
+   start, and the cache is rebuilt from the last ``keep`` tokens at the same steps (`refills_at`). Version 3 computes
+   them with :class:`~audiobits.compress.coding_model.CodingModel`, whose rows do not depend on the batch: the
+   encoder computes all of an utterance's stretches between refills side by side
+   (:mod:`audiobits.compress.segments`), the decoder steps the utterances in lanes. Versions 1 and 2 computed them
+   with ``TinyGPT.forward_cached`` in a fixed number of lanes, each utterance in the lane it was encoded in
+   (docs/compress.md, "Determinism").
 
 Each step runs one batched model step and one vectorized coder step over every lane: no Python loop over lanes.
 """
@@ -22,27 +25,62 @@ import numpy as np
 import torch
 
 from audiobits.compress import lane_coder, range_coder_v1
-from audiobits.model import TinyGPT
+from audiobits.compress.coding_model import CodingModel
+from audiobits.model import KVCache, TinyGPT
 
 PROGRESS_EVERY = 500  # steps between progress reports of a long pass (a bar's update, microseconds)
 
 
+class ModuleSteps:
+    """`TinyGPT.forward_cached` behind the coding steps' interface: the logits of file format versions 1 and 2."""
+
+    rows_independent = False  # decoded in the lanes and the batch it was coded in
+
+    def __init__(self, model: TinyGPT) -> None:
+        self.model, self.capacity = model, model.config.seq_len
+        self.cache: KVCache | None = None
+
+    @property
+    def length(self) -> int:
+        return self.cache.length
+
+    def start(self, batch: int) -> None:
+        if self.cache is None or self.cache.layers[0].k.shape[0] != batch:
+            self.cache = self.model.new_cache(batch)
+        self.cache.clear()
+
+    @torch.inference_mode()
+    def step(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.model.forward_cached(tokens[:, None], self.cache)[:, -1]
+
+    @torch.inference_mode()
+    def refill(self, window: torch.Tensor) -> torch.Tensor:
+        self.cache.clear()
+        return self.model.forward_cached(window, self.cache)[:, -1]
+
+
+Steps = ModuleSteps | CodingModel
+
+
 @dataclass(frozen=True)
 class CodingFormat:
-    """One file format version's coder: its writer and reader (built per pass) and the header's record of it."""
+    """One file format version: its model steps, its coder's writer and reader (built per pass) and the header's
+    record of its quantization."""
 
     version: int
+    steps: Callable[[TinyGPT], Steps]
     encoder: Callable[[int], lane_coder.LaneEncoder | range_coder_v1.ConstrictionEncoder]
     decoder: Callable[[list[bytes]], lane_coder.LaneDecoder | range_coder_v1.ConstrictionDecoder]
     quantization: dict
 
 
-FORMATS = {1: CodingFormat(1, range_coder_v1.ConstrictionEncoder, range_coder_v1.ConstrictionDecoder,
+LANE_CODER = {"steps_per_bit": lane_coder.STEPS_PER_BIT, "count_bits": lane_coder.COUNT_BITS,
+              "coder": lane_coder.CODER}
+FORMATS = {1: CodingFormat(1, ModuleSteps, range_coder_v1.ConstrictionEncoder, range_coder_v1.ConstrictionDecoder,
                            range_coder_v1.QUANTIZATION),
-           2: CodingFormat(2, lane_coder.LaneEncoder, lane_coder.LaneDecoder,
-                           {"steps_per_bit": lane_coder.STEPS_PER_BIT, "count_bits": lane_coder.COUNT_BITS,
-                            "coder": lane_coder.CODER})}
-WRITTEN = FORMATS[2]  # what `audiobits compress` writes; every version in FORMATS decodes
+           2: CodingFormat(2, ModuleSteps, lane_coder.LaneEncoder, lane_coder.LaneDecoder, LANE_CODER),
+           3: CodingFormat(3, CodingModel, lane_coder.LaneEncoder, lane_coder.LaneDecoder, LANE_CODER)}
+WRITTEN = FORMATS[3]  # what `audiobits compress` writes; every version in FORMATS decodes
 
 
 def token_nats(logits: np.ndarray, tokens: np.ndarray) -> np.ndarray:
@@ -53,41 +91,50 @@ def token_nats(logits: np.ndarray, tokens: np.ndarray) -> np.ndarray:
     return (logits.logsumexp(-1) - picked).double().numpy()
 
 
+def refills_at(step: int, seq_len: int, keep: int) -> bool:
+    """Whether coding step ``step`` (0-based: the step that feeds an utterance's id ``step − 1``, or EOS at 0)
+    rebuilds the cache from the last ``keep`` fed tokens: when the cache is full, first after ``seq_len`` steps,
+    then every ``seq_len − keep + 1``."""
+    return step >= seq_len and (step - seq_len) % (seq_len - keep + 1) == 0
+
+
 class CachedPredictor:
     """Next-token logits for a batch of streams that advance in lockstep, one token each per step (CPU, fp32).
 
     Each stream's context is its own tokens since its start. When the cache is full (``seq_len`` tokens) it is
-    rebuilt from the last ``keep`` tokens, so every prediction sees between ``keep`` and ``seq_len`` tokens of
-    history once the stream is that long — at the same step for every stream, encoder and decoder alike. The
-    cache and the token window are allocated once per batch size and reused by every pass.
+    rebuilt from the last ``keep`` tokens (`refills_at`), so every prediction sees between ``keep`` and ``seq_len``
+    tokens of history once the stream is that long — at the same step for every stream, encoder and decoder alike.
+    The cache and the token window are allocated once per batch size and reused by every pass.
     """
 
-    def __init__(self, model: TinyGPT, keep: int) -> None:
-        if not 0 < keep < model.config.seq_len:
-            raise ValueError(f"keep must lie in [1, seq_len={model.config.seq_len}), got {keep}")
-        self.model, self.keep = model, keep
-        self.cache = None
+    def __init__(self, steps: Steps, keep: int) -> None:
+        if not 0 < keep < steps.capacity:
+            raise ValueError(f"keep must lie in [1, seq_len={steps.capacity}), got {keep}")
+        self.steps, self.keep = steps, keep
+        self.window = np.zeros((0, steps.capacity), dtype=np.int64)  # the cached tokens
 
     def start(self, batch: int) -> None:
-        if self.cache is None or self.window.shape[0] != batch:
-            self.cache = self.model.new_cache(batch)
-            self.window = torch.zeros(batch, self.model.config.seq_len, dtype=torch.long)  # the cached tokens
-        self.cache.clear()
+        if self.window.shape[0] != batch:
+            self.window = np.zeros((batch, self.steps.capacity), dtype=np.int64)
+        self.steps.start(batch)
 
-    @torch.inference_mode()
+    def keep_rows(self, rows: np.ndarray) -> None:
+        """Go on with the streams ``rows`` (indices into the batch, in order) alone: the others have ended."""
+        self.window = self.window[rows]
+        self.steps.keep_rows(torch.from_numpy(rows))
+
     def step(self, tokens: np.ndarray) -> np.ndarray:
         """Feed one token per stream [B]; logits [B, V] (float32) of each stream's next token."""
-        new = torch.as_tensor(np.asarray(tokens, dtype=np.int64))
-        length = self.cache.length
-        if length == self.cache.capacity:
-            self.window[:, :self.keep - 1] = self.window[:, length - self.keep + 1:].clone()
+        new = np.asarray(tokens, dtype=np.int64)
+        length = self.steps.length
+        if length == self.steps.capacity:
+            self.window[:, :self.keep - 1] = self.window[:, length - self.keep + 1:]
             self.window[:, self.keep - 1] = new
-            self.cache.clear()
-            logits = self.model.forward_cached(self.window[:, :self.keep], self.cache)
+            logits = self.steps.refill(torch.from_numpy(self.window[:, :self.keep]))
         else:
             self.window[:, length] = new
-            logits = self.model.forward_cached(new[:, None], self.cache)
-        return logits[:, -1].float().numpy()
+            logits = self.steps.step(torch.from_numpy(new))
+        return logits.float().numpy()
 
 
 def encode_lanes(predictor: CachedPredictor, lanes: list[np.ndarray | None], eos_id: int,
@@ -123,7 +170,8 @@ def decode_lanes(predictor: CachedPredictor, payloads: list[bytes | None], count
                  ) -> list[np.ndarray | None]:
     """Inverse of :func:`encode_lanes`: ``counts[i]`` ids from lane i's payload, which must sit in the lane it was
     encoded in, among as many lanes; what the other lanes hold does not matter. An empty lane (None: unused, or
-    known to be corrupt) is fed EOS; a lane whose payload makes the decoder fail comes back as None.
+    known to be corrupt) is fed EOS; a lane whose payload makes the decoder fail comes back as None. Where the
+    model's rows do not depend on the batch (format 3), a lane leaves the batch when it ends.
     """
     decoder = coding.decoder([b"" if p is None else p for p in payloads])
     counts_ = np.asarray(counts, dtype=np.int64)
@@ -131,16 +179,21 @@ def decode_lanes(predictor: CachedPredictor, payloads: list[bytes | None], count
     steps = int(counts_.max(initial=0))
     out = np.zeros((len(payloads), steps), dtype=np.int64)
     predictor.start(len(payloads))
-    feed = np.full(len(payloads), eos_id, dtype=np.int64)
+    rows = np.arange(len(payloads))  # the lane of each row of the batch
+    feed = np.full(len(rows), eos_id, dtype=np.int64)
     for t in range(steps):
         if progress is not None and t % PROGRESS_EVERY == 0:
             progress(t, steps)
         logits = predictor.step(feed)
-        feed = np.full(len(payloads), eos_id, dtype=np.int64)
-        active = np.flatnonzero(alive & (counts_ > t))
-        if not len(active):
-            continue
-        symbols, ok = decoder.decode(active, logits if len(active) == len(payloads) else logits[active])
-        alive[active[~ok]] = False
-        out[active[ok], t] = feed[active[ok]] = symbols[ok]
+        feed = np.full(len(rows), eos_id, dtype=np.int64)
+        active = np.flatnonzero(alive[rows] & (counts_[rows] > t))
+        if len(active):
+            lanes = rows[active]
+            symbols, ok = decoder.decode(lanes, logits if len(active) == len(rows) else logits[active])
+            alive[lanes[~ok]] = False
+            out[lanes[ok], t] = feed[active[ok]] = symbols[ok]
+        going = np.flatnonzero(alive[rows] & (counts_[rows] > t + 1))
+        if coding.steps.rows_independent and 0 < len(going) < len(rows):
+            predictor.keep_rows(going)
+            rows, feed = rows[going], feed[going]
     return [out[lane, :n] if alive[lane] else None for lane, n in enumerate(counts_)]

@@ -1,0 +1,163 @@
+"""A TinyGPT's next-token logits for range coding (file format 3): one token per row per step, or a window that
+refills the cache, computed so that a row's logits do not depend on the other rows nor on how many there are.
+
+That independence is what lets `compress` compute every segment of every utterance side by side in large blocks
+(:mod:`audiobits.compress.segments`) while `decompress` steps the utterances in lanes, and still get the same bits.
+Each operation either works on one row at a time (embedding, RMSNorm, RoPE, GELU, softmax), is a batched product of
+one fixed shape per item (attention: one ``[1, D] @ [D, L]`` per row and head), or is a matrix product whose row
+results CPU BLAS computes the same for every batch of at least two rows (a batch of one row takes a matrix-vector
+path with another summation order, so a lone row is padded to two). `tests/test_coding_model.py` checks all of it
+against the model: the same logits, within float32 rounding, as ``TinyGPT.forward``; bit-identical rows across
+batches of 2 to 1 024 rows in any order.
+
+The steps are also lean (a few dozen tensor operations per token where ``TinyGPT.forward_cached`` runs a hundred):
+a coding step's cost at a small model is its number of operations.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from audiobits.model import Block, TinyGPT
+
+MIN_ROWS = 4  # matrix products of 1 to 3 rows take other BLAS paths: other bits than the same rows in a batch
+
+
+@dataclass(frozen=True)
+class BlockWeights:
+    """One transformer block's weights, read straight into functional calls (no module dispatch per call).
+
+    ``qkv`` holds five row blocks: the query (times 1/√head_dim, the attention's scale), key and value rows of the
+    block's projection, then the query and key rows again with their head halves swapped and the first half negated,
+    so that one product gives both x and swap(x) and RoPE is ``x·cos + swap(x)·sin``.
+    """
+
+    attn_norm: torch.Tensor
+    attn_eps: float | None
+    qkv: torch.Tensor
+    proj: torch.Tensor
+    mlp_norm: torch.Tensor
+    mlp_eps: float | None
+    up: torch.Tensor
+    down: torch.Tensor
+
+    @classmethod
+    def of(cls, block: Block) -> BlockWeights:
+        heads, head_dim = block.attn.n_head, block.attn.head_dim
+        q, k, v = block.attn.qkv.weight.detach().view(3, heads, head_dim, -1)
+        q = q / math.sqrt(head_dim)
+        half = head_dim // 2
+        qk = torch.stack([q, k])
+        swapped = torch.cat([-qk[:, :, half:], qk[:, :, :half]], 2)
+        qkv = torch.cat([qk, v[None], swapped]).reshape(5 * heads * head_dim, -1).contiguous()
+        return cls(block.attn_norm.weight.detach(), block.attn_norm.eps, qkv, block.attn.proj.weight.detach(),
+                   block.mlp_norm.weight.detach(), block.mlp_norm.eps, block.mlp.up.weight.detach(),
+                   block.mlp.down.weight.detach())
+
+
+class CodingModel:
+    """The weights of a TinyGPT and a key/value cache of a batch of rows, laid out for coding steps (CPU, fp32).
+    The weights are detached: no step records autograd history, inside ``torch.inference_mode`` or not."""
+
+    rows_independent = True  # a row's logits do not depend on the batch: streams may leave it (`keep_rows`)
+
+    def __init__(self, model: TinyGPT) -> None:
+        config = model.config
+        self.config, self.width = config, config.n_embd
+        self.heads, self.head_dim = config.n_head, config.n_embd // config.n_head
+        self.embed = model.embed.weight.detach()
+        self.blocks = [BlockWeights.of(block) for block in model.blocks]
+        self.norm, self.norm_eps = model.norm.weight.detach(), model.norm.eps
+        self.cos = torch.cat([model.rope_cos, model.rope_cos], -1)  # [seq_len, head_dim], both halves
+        self.sin = torch.cat([model.rope_sin, model.rope_sin], -1)
+        self.keys: list[torch.Tensor] = []
+        self.values: list[torch.Tensor] = []
+        self.views: list[list[tuple[torch.Tensor, ...]]] = []
+        self.batch = self.length = 0
+
+    @property
+    def capacity(self) -> int:
+        """Tokens the cache holds: the model's context."""
+        return self.config.seq_len
+
+    def start(self, batch: int) -> None:
+        """An empty cache for ``batch`` streams (its buffers reused when the batch is the same)."""
+        rows = max(batch, MIN_ROWS)
+        if not self.keys or self.keys[0].shape[0] != rows:
+            shape = (rows, self.heads, self.capacity, self.head_dim)
+            self._use([torch.zeros(shape) for _ in self.blocks], [torch.zeros(shape) for _ in self.blocks])
+        self.batch, self.length = batch, 0
+
+    def keep_rows(self, rows: torch.Tensor) -> None:
+        """Go on with the streams ``rows`` (indices, in order) alone: the others have ended."""
+        self._use([self._pad(keys[rows], MIN_ROWS) for keys in self.keys],
+                  [self._pad(values[rows], MIN_ROWS) for values in self.values])
+        self.batch = len(rows)
+
+    def _use(self, keys: list[torch.Tensor], values: list[torch.Tensor]) -> None:
+        """Take these cache buffers, with each position's views for a step made once (a slice costs as much as a
+        small product)."""
+        self.keys, self.values = keys, values
+        self.views = [[(k.select(2, at), v.select(2, at), k[:, :, :at + 1].transpose(-1, -2), v[:, :, :at + 1])
+                       for at in range(self.capacity)] for k, v in zip(keys, values)]
+
+    def _pad(self, rows: torch.Tensor, to: int | None = None) -> torch.Tensor:
+        """``rows`` [B, ...] followed by zero rows up to ``to`` (default: the cache's rows)."""
+        missing = (self.keys[0].shape[0] if to is None else to) - rows.shape[0]
+        return rows if missing <= 0 else torch.cat([rows, rows.new_zeros((missing, *rows.shape[1:]))])
+
+    def _mlp(self, x: torch.Tensor, block: BlockWeights) -> torch.Tensor:
+        h = F.rms_norm(x, (self.width,), block.mlp_norm, block.mlp_eps)
+        return x + F.linear(F.gelu(F.linear(h, block.up)), block.down)
+
+    def _logits(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(F.rms_norm(x, (self.width,), self.norm, self.norm_eps), self.embed)[:self.batch]
+
+    def step(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Feed one token per stream [B] at the next position; logits [B, V] of each stream's next token."""
+        at = self.length
+        if at >= self.capacity:
+            raise ValueError(f"the cache holds {self.capacity} tokens already; refill it first")
+        x = F.embedding(self._pad(tokens), self.embed)
+        rows = x.shape[0]
+        cos, sin = self.cos[at], self.sin[at]
+        for block, views in zip(self.blocks, self.views):
+            key_at, value_at, keys, values = views[at]
+            h = F.rms_norm(x, (self.width,), block.attn_norm, block.attn_eps)
+            qkv = F.linear(h, block.qkv).view(rows, 5, self.heads, self.head_dim)
+            q, k = (qkv[:, :2] * cos + qkv[:, 3:] * sin).unbind(1)
+            key_at.copy_(k)
+            value_at.copy_(qkv[:, 2])
+            y = torch.matmul(torch.matmul(q[:, :, None], keys).softmax(-1), values).view(rows, self.width)
+            x = self._mlp(x + F.linear(y, block.proj), block)
+        self.length = at + 1
+        return self._logits(x)
+
+    def refill(self, window: torch.Tensor) -> torch.Tensor:
+        """Forget the cache and feed ``window`` [B, W] at positions 0 … W−1; logits [B, V] after its last token.
+        The last block works on the last position alone (the others' outputs feed nothing)."""
+        x = F.embedding(self._pad(window), self.embed)
+        rows, t, _ = x.shape
+        if t > self.capacity:
+            raise ValueError(f"a window of {t} tokens is longer than the model's context {self.capacity}")
+        cos, sin = self.cos[:t], self.sin[:t]
+        future = torch.ones(t, t, dtype=torch.bool).triu(1)
+        for i, (block, keys, values) in enumerate(zip(self.blocks, self.keys, self.values)):
+            h = F.rms_norm(x, (self.width,), block.attn_norm, block.attn_eps)
+            qkv = F.linear(h, block.qkv).view(rows, t, 5, self.heads, self.head_dim).transpose(1, 3)
+            q, k = (qkv[:, :, :2] * cos + qkv[:, :, 3:] * sin).unbind(2)  # [rows, heads, t, head_dim] each
+            keys[:, :, :t], values[:, :, :t] = k, qkv[:, :, 2]
+            if i == len(self.blocks) - 1:
+                scores = torch.matmul(q[:, :, -1:], keys[:, :, :t].transpose(-1, -2))
+                y = torch.matmul(scores.softmax(-1), values[:, :, :t]).view(rows, self.width)
+                x = self._mlp(x[:, -1] + F.linear(y, block.proj), block)
+            else:
+                scores = torch.matmul(q, keys[:, :, :t].transpose(-1, -2)).masked_fill_(future, -math.inf)
+                y = torch.matmul(scores.softmax(-1), values[:, :, :t])
+                x = self._mlp(x + F.linear(y.transpose(1, 2).reshape(rows, t, self.width), block.proj), block)
+        self.length = t
+        return self._logits(x)
