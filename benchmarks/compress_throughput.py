@@ -1,12 +1,13 @@
 """Range-coding throughput of `audiobits compress`: tokens per second to encode and to decode, beside the limit.
 
     .venv/bin/python benchmarks/compress_throughput.py [--lanes 1 16] [--tokens 2000] [--threads 1] [--devices cpu cuda]
-        [--formats 1 2]
+        [--formats 1 2 3]
 
-For each model shape (random weights: speed does not depend on their values) and file format version (2: the
-vectorized lane coder `compress` writes; 1: constriction per lane, the coder before it) it codes ``lanes``
-utterances of ``tokens`` ids side by side exactly as `audiobits compress` does (KV cache, integer quantization,
-range coder), decodes them, checks the ids, and prints tokens/sec for both beside two baselines in the same run: the
+For each model shape (random weights: speed does not depend on their values) and file format version (3: what
+`compress` writes, the stretches between cache refills side by side; 2: lockstep lanes over `forward_cached`, the
+coder before it; 1: constriction per lane) it codes ``lanes`` utterances of ``tokens`` ids exactly as
+`audiobits compress` does (KV cache, integer quantization, range coder), decodes them, checks the ids, and prints
+tokens/sec for both beside two baselines in the same run: the
 plain batched KV-cached forward loop of the same model and lanes (one cached step per token, nothing else: the limit a
 coder can reach) and one full forward pass per window (what validation does, no coding). `compress` codes on the
 CPU in fp32 (the file records it), so on ``cuda`` only the baselines are measured: what coding on the card would
@@ -25,6 +26,7 @@ import torch
 
 from audiobits.model import GPTConfig, TinyGPT
 from audiobits.compress.range_coder import FORMATS, CachedPredictor, CodingFormat, decode_lanes, encode_lanes
+from audiobits.compress.segments import block_rows, encode_segments
 
 SHAPES = {  # name: (vocab incl. EOS, layers, width, heads, context)
     "demo mulaw 2x64": (257, 2, 64, 4, 128),
@@ -71,9 +73,13 @@ def measure(shape: tuple[int, int, int, int, int], lanes: int, tokens: int, devi
     total = lanes * tokens
     rates: dict[str, float | None] = {"encode": None, "decode": None}
     if device.type == "cpu":
-        predictor = CachedPredictor(model, keep=keep)
+        predictor = CachedPredictor(coding.steps(model), keep=keep)
         start = time.perf_counter()
-        payloads, _ = encode_lanes(predictor, utterances, vocab - 1, coding=coding)
+        if coding.steps.rows_independent:  # format 3: stretches side by side, as `audiobits compress` codes
+            rows = block_rows(model.config, keep, 2**31)
+            payloads, _ = encode_segments(predictor.steps, utterances, vocab - 1, keep, rows)
+        else:
+            payloads, _ = encode_lanes(predictor, utterances, vocab - 1, coding=coding)
         rates["encode"] = total / (time.perf_counter() - start)
         start = time.perf_counter()
         decoded = decode_lanes(predictor, payloads, [tokens] * lanes, vocab - 1, coding=coding)
@@ -101,8 +107,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--shapes", nargs="+", default=list(SHAPES), choices=list(SHAPES))
     parser.add_argument("--devices", nargs="+", default=["cpu"] + (["cuda"] if torch.cuda.is_available() else []),
                         help="cpu: coding and both baselines; cuda: the baselines (compress codes on the CPU)")
-    parser.add_argument("--formats", type=int, nargs="+", default=[2], choices=list(FORMATS),
-                        help="file format versions whose coder to time (1: constriction per lane, before version 2)")
+    parser.add_argument("--formats", type=int, nargs="+", default=[3], choices=list(FORMATS),
+                        help="file format versions whose coder to time (3: what compress writes; 2: lockstep lanes "
+                             "over forward_cached; 1: constriction per lane)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     print(f"# {platform.machine()} {platform.processor() or ''}, {os.cpu_count()} CPUs, load average "

@@ -421,7 +421,7 @@ def test_default_lanes_fill_the_memory_budget_but_never_exceed_the_utterances():
 
     seed = model_lib.GPTConfig(vocab_size=16385, seq_len=1024, n_layer=6, n_embd=512, n_head=8)
     per_lane = lane_bytes(seed, 2000)
-    assert per_lane == 2 * 6 * 1024 * 512 * 4 + 48 * 16385 + 16 * 2000  # its KV cache dominates: ~25 MB
+    assert per_lane == 2 * 6 * 1024 * 512 * 4 + 48 * 16385 + 40 * 2000  # its KV cache dominates: ~25 MB
     assert default_lanes(seed, [2000] * 1000, 2.0) == 2 * 2**30 // per_lane == 82
     assert default_lanes(seed, [2000] * 10, 2.0) == 10  # no empty lanes beyond the utterances
     assert default_lanes(seed, [2000] * 10, 0.001) == 1  # a budget below one lane still codes

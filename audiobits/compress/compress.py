@@ -112,8 +112,9 @@ def torch_threads(threads: int):
 
 def lane_bytes(config: GPTConfig, steps: int) -> int:
     """Memory one lane takes while coding: its key/value cache (fp32), about a dozen bytes of coder temporaries
-    per vocabulary id (logits, counts, their running sum, the softmax), and its ids (``steps``, int64, twice)."""
-    return 2 * config.n_layer * config.seq_len * config.n_embd * 4 + 48 * config.vocab_size + 16 * steps
+    per vocabulary id (logits, counts, their running sum, the softmax), and per step its ids and fed tokens (int64)
+    and the encoder's intervals (three uint64, `segments.encode_segments`)."""
+    return 2 * config.n_layer * config.seq_len * config.n_embd * 4 + 48 * config.vocab_size + 40 * steps
 
 
 def default_lanes(config: GPTConfig, counts: list[int], memory_gib: float) -> int:
