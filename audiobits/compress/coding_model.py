@@ -4,11 +4,11 @@ refills the cache, computed so that a row's logits do not depend on the other ro
 That independence is what lets `compress` compute every segment of every utterance side by side in large blocks
 (:mod:`audiobits.compress.segments`) while `decompress` steps the utterances in lanes, and still get the same bits.
 Each operation either works on one row at a time (embedding, RMSNorm, RoPE, GELU, softmax), is a batched product of
-one fixed shape per item (attention: one ``[1, D] @ [D, L]`` per row and head), or is a matrix product whose row
-results CPU BLAS computes the same for every batch of at least two rows (a batch of one row takes a matrix-vector
-path with another summation order, so a lone row is padded to two). `tests/test_coding_model.py` checks all of it
-against the model: the same logits, within float32 rounding, as ``TinyGPT.forward``; bit-identical rows across
-batches of 2 to 1 024 rows in any order.
+one fixed shape per item (a step's attention: one ``[1, D] @ [D, L]`` per row and head; a refill's: PyTorch's fused
+CPU attention, one row and head at a time), or is a matrix product whose row results CPU BLAS computes the same for
+every batch of at least four rows (1 to 3 rows take other paths, so fewer are padded to four).
+`tests/test_coding_model.py` checks it against the model: the same logits, within float32 rounding, as
+``TinyGPT.forward``; bit-identical rows alone and among 2, 5 or 300 rows, in any row.
 
 The steps are also lean (a few dozen tensor operations per token where ``TinyGPT.forward_cached`` runs a hundred):
 a coding step's cost at a small model is its number of operations.
@@ -145,7 +145,6 @@ class CodingModel:
         if t > self.capacity:
             raise ValueError(f"a window of {t} tokens is longer than the model's context {self.capacity}")
         cos, sin = self.cos[:t], self.sin[:t]
-        future = torch.ones(t, t, dtype=torch.bool).triu(1)
         for i, (block, keys, values) in enumerate(zip(self.blocks, self.keys, self.values)):
             h = F.rms_norm(x, (self.width,), block.attn_norm, block.attn_eps)
             qkv = F.linear(h, block.qkv).view(rows, t, 5, self.heads, self.head_dim).transpose(1, 3)
@@ -155,9 +154,8 @@ class CodingModel:
                 scores = torch.matmul(q[:, :, -1:], keys[:, :, :t].transpose(-1, -2))
                 y = torch.matmul(scores.softmax(-1), values[:, :, :t]).view(rows, self.width)
                 x = self._mlp(x[:, -1] + F.linear(y, block.proj), block)
-            else:
-                scores = torch.matmul(q, keys[:, :, :t].transpose(-1, -2)).masked_fill_(future, -math.inf)
-                y = torch.matmul(scores.softmax(-1), values[:, :, :t])
+            else:  # causal attention of the whole window: one fused kernel per row and head, rows alike
+                y = F.scaled_dot_product_attention(q, keys[:, :, :t], values[:, :, :t], is_causal=True, scale=1.0)
                 x = self._mlp(x + F.linear(y.transpose(1, 2).reshape(rows, t, self.width), block.proj), block)
         self.length = t
         return self._logits(x)
