@@ -156,7 +156,7 @@ def compress_split(model: TinyGPT, split: SplitBins, eos_id: int, lanes: int, ke
     payloads: list[bytes] = [b""] * count
     entries: list[Entry | None] = [None] * count
     nats = np.zeros(count)
-    coding = CodingModel(model)
+    steps = CodingModel(model)
     rows = block_rows(model.config, keep, int(memory_gib * 2**30))
     started = time.perf_counter()
     plan = lane_plan(counts, lanes)
@@ -164,7 +164,7 @@ def compress_split(model: TinyGPT, split: SplitBins, eos_id: int, lanes: int, ke
         for k, members in enumerate(plan):
             ids = [None if i is None else _utterance(split, i) for i in members]
             if WRITTEN.steps.rows_independent:
-                coded, lane_nats = encode_segments(coding, ids, eos_id, keep, rows, step_reporter(bar))
+                coded, lane_nats = encode_segments(steps, ids, eos_id, keep, rows, step_reporter(bar))
             else:  # an earlier format, in lockstep (written by tests of its reader)
                 predictor = CachedPredictor(WRITTEN.steps(model), keep)
                 coded, lane_nats = encode_lanes(predictor, ids, eos_id, coding=WRITTEN)
