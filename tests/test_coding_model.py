@@ -58,7 +58,7 @@ def test_streams_that_leave_do_not_change_the_others(gpt):
     expected = _run(model, streams, 0)
     model.start(6)
     got = [model.step(streams[:, t]) for t in range(10)]
-    model.keep_rows(torch.tensor([1, 4]))  # fewer than MIN_ROWS: padded again
+    model.keep_rows(torch.tensor([1, 4]))  # moved to the front; fewer than MIN_ROWS: padded again
     assert model.keys[0].shape[0] == MIN_ROWS
     got = torch.stack(got, 1)
     assert torch.equal(got, expected[:, :10])
@@ -66,12 +66,15 @@ def test_streams_that_leave_do_not_change_the_others(gpt):
     assert torch.equal(rest, expected[[1, 4], 10:])
 
 
-def test_the_cache_is_allocated_once_per_batch_size(gpt):
+def test_the_cache_is_allocated_once_for_the_most_rows(gpt):
     model = CodingModel(gpt)
     model.start(5)
-    buffers = [k.data_ptr() for k in model.keys]
+    buffers = [b.data_ptr() for b in model.buffers]
     _run(model, torch.zeros(5, 24, dtype=torch.long), 4)
-    model.start(5)
-    assert [k.data_ptr() for k in model.keys] == buffers and model.length == 0
+    model.keep_rows(torch.tensor([3]))
+    for batch in (5, 2):
+        model.start(batch)
+        assert [b.data_ptr() for b in model.buffers] == buffers and model.length == 0
+        assert model.keys[0].shape[0] == max(batch, MIN_ROWS) and model.keys[0].data_ptr() == buffers[0]
     with pytest.raises(ValueError, match="refill it first"):
-        _run(model, torch.zeros(5, 25, dtype=torch.long), 0)
+        _run(model, torch.zeros(2, 25, dtype=torch.long), 0)

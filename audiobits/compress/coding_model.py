@@ -74,6 +74,7 @@ class CodingModel:
         self.norm, self.norm_eps = model.norm.weight.detach(), model.norm.eps
         self.cos = torch.cat([model.rope_cos, model.rope_cos], -1)  # [seq_len, head_dim], both halves
         self.sin = torch.cat([model.rope_sin, model.rope_sin], -1)
+        self.buffers: list[torch.Tensor] = []  # each block's keys and values [rows, heads, seq_len, head_dim]
         self.keys: list[torch.Tensor] = []
         self.values: list[torch.Tensor] = []
         self.views: list[list[tuple[torch.Tensor, ...]]] = []
@@ -85,29 +86,34 @@ class CodingModel:
         return self.config.seq_len
 
     def start(self, batch: int) -> None:
-        """An empty cache for ``batch`` streams (its buffers reused when the batch is the same)."""
+        """An empty cache for ``batch`` streams: the front rows of buffers allocated once for the most rows asked."""
         rows = max(batch, MIN_ROWS)
-        if not self.keys or self.keys[0].shape[0] != rows:
+        if not self.buffers or self.buffers[0].shape[0] < rows:
             shape = (rows, self.heads, self.capacity, self.head_dim)
-            self._use([torch.zeros(shape) for _ in self.blocks], [torch.zeros(shape) for _ in self.blocks])
+            self.buffers = [torch.zeros(shape) for _ in range(2 * len(self.blocks))]
+        self._use(rows)
         self.batch, self.length = batch, 0
 
     def keep_rows(self, rows: torch.Tensor) -> None:
-        """Go on with the streams ``rows`` (indices, in order) alone: the others have ended."""
-        self._use([self._pad(keys[rows], MIN_ROWS) for keys in self.keys],
-                  [self._pad(values[rows], MIN_ROWS) for values in self.values])
+        """Go on with the streams ``rows`` (indices, in order) alone, moved to the front: the others have ended."""
+        for buffer in self.buffers:
+            buffer[:len(rows)] = buffer[rows]
+        self._use(max(len(rows), MIN_ROWS))
         self.batch = len(rows)
 
-    def _use(self, keys: list[torch.Tensor], values: list[torch.Tensor]) -> None:
-        """Take these cache buffers, with each position's views for a step made once (a slice costs as much as a
-        small product)."""
-        self.keys, self.values = keys, values
+    def _use(self, rows: int) -> None:
+        """Cache the first ``rows`` rows of the buffers, with each position's views for a step made once (a slice
+        costs as much as a small product)."""
+        if self.keys and self.keys[0].shape[0] == rows and self.keys[0].data_ptr() == self.buffers[0].data_ptr():
+            return
+        self.keys = [buffer[:rows] for buffer in self.buffers[0::2]]
+        self.values = [buffer[:rows] for buffer in self.buffers[1::2]]
         self.views = [[(k.select(2, at), v.select(2, at), k[:, :, :at + 1].transpose(-1, -2), v[:, :, :at + 1])
-                       for at in range(self.capacity)] for k, v in zip(keys, values)]
+                       for at in range(self.capacity)] for k, v in zip(self.keys, self.values)]
 
-    def _pad(self, rows: torch.Tensor, to: int | None = None) -> torch.Tensor:
-        """``rows`` [B, ...] followed by zero rows up to ``to`` (default: the cache's rows)."""
-        missing = (self.keys[0].shape[0] if to is None else to) - rows.shape[0]
+    def _pad(self, rows: torch.Tensor) -> torch.Tensor:
+        """``rows`` [B, ...] followed by zero rows up to the cache's rows."""
+        missing = self.keys[0].shape[0] - rows.shape[0]
         return rows if missing <= 0 else torch.cat([rows, rows.new_zeros((missing, *rows.shape[1:]))])
 
     def _mlp(self, x: torch.Tensor, block: BlockWeights) -> torch.Tensor:
