@@ -111,10 +111,10 @@ class CodingModel:
         self.views = [[(k.select(2, at), v.select(2, at), k[:, :, :at + 1].transpose(-1, -2), v[:, :, :at + 1])
                        for at in range(self.capacity)] for k, v in zip(self.keys, self.values)]
 
-    def _pad(self, rows: torch.Tensor) -> torch.Tensor:
-        """``rows`` [B, ...] followed by zero rows up to the cache's rows."""
-        missing = self.keys[0].shape[0] - rows.shape[0]
-        return rows if missing <= 0 else torch.cat([rows, rows.new_zeros((missing, *rows.shape[1:]))])
+    def _pad(self, tokens: torch.Tensor) -> torch.Tensor:
+        """``tokens`` [B] or [B, W] followed by rows of id 0 up to the cache's rows."""
+        missing = self.keys[0].shape[0] - tokens.shape[0]
+        return tokens if missing <= 0 else F.pad(tokens, (0, 0) * (tokens.dim() - 1) + (0, missing))
 
     def _mlp(self, x: torch.Tensor, block: BlockWeights) -> torch.Tensor:
         h = F.rms_norm(x, (self.width,), block.mlp_norm, block.mlp_eps)
