@@ -287,7 +287,7 @@ def run_demo(out: str | Path = "audiobits-demo", corpus: str | Path | None = Non
         if rest:
             lap(f"compress {', '.join(rest)}")
         fitted, coded = background.wait()
-        lap(f"fit and compress {first}, the wait for them (in the background from the end of the bins: fit "
+        lap(f"fit and compress {first}, the wait for them (in the background since the quality stage: fit "
             f"{fitted:.1f} s, compress {coded:.1f} s)")
     runs = load_runs([out / "runs" / name for name in bins])
     table = build_table(runs)
