@@ -15,8 +15,8 @@
    against the originals (:mod:`audiobits.quality.quality`), for the report's quality columns and frontier figure.
 5. Compression: each run's validation split range-coded with its final weights, decoded and checked
    (``audiobits compress``; the report's coded bits/sec and zstd / xz / FLAC baselines). The longest split is
-   fitted and coded in background processes (`background_jobs`) while the other fits and their compresses run
-   in the demo's own process: two processes on one torch thread each.
+   fitted first, alone on every core, then coded in a background process (`compress_job`) while the other fits
+   and their compresses run in the demo's own process: two processes on one torch thread each.
 6. Conditional: Codec 2 700C given the phonemes (`audiobits.demo.demo_conditional`; a speaker prompt too on recordings
    with speakers) — H(A), H(A|T), I(A;T) and the words / rest decomposition beside the seed's subtraction
    (docs/conditional.md), in ``<out>/report/conditional.md``.
@@ -210,18 +210,15 @@ def fit_config(bins_dir: Path, runs_dir: Path, name: str, size: DemoSize) -> dic
 
 def longest_first(bins: dict[str, Path]) -> list[str]:
     """The representations by validation tokens, most first: the first one's compress is the demo's longest stage
-    (one model step per token of its longest utterance, encode and decode), so it is fitted and coded in the
-    background while the others fit and code in the demo's own process (`background_jobs`)."""
+    (one model step per token of its longest utterance to decode), so it is fitted first and coded in the
+    background while the others fit and code in the demo's own process (`compress_job`)."""
     return sorted(bins, key=lambda name: -TokenBins(bins[name]).meta.splits["val"].tokens)
 
 
-def background_jobs(out: Path, name: str, config: Path) -> list[Job]:
-    """`audiobits fit --config CONFIG` of run ``name``, then `audiobits compress` of its run with its defaults (the
-    same files and compress.json as in the demo's process): their output in the run's ``fit.log`` and
-    ``compress.log``. The run's folder was emptied, so its fit writes ``version_0``."""
-    run = out / "runs" / name / "version_0"
-    return [Job(("fit", "--config", str(config)), out / "runs" / name / "fit.log"),
-            Job(("compress", str(run)), run / "compress.log")]
+def compress_job(run: Path) -> Job:
+    """`audiobits compress RUN` with its defaults (the same file and compress.json as in the demo's process), its
+    output in the run's ``compress.log``."""
+    return Job(("compress", str(run)), run / "compress.log")
 
 
 def run_dir(out: Path, name: str) -> Path:
@@ -273,8 +270,8 @@ def run_demo(out: str | Path = "audiobits-demo", corpus: str | Path | None = Non
         lap(f"fit {name}")
 
     first, *rest = longest_first(bins)
-    jobs = background_jobs(out, first, config(first, fit_config(bins[first], out / "runs", first, spec)))
-    with BackgroundJobs(jobs) as background, torch_threads(1):  # two processes, one core each
+    fit(first, fit_config(bins[first], out / "runs", first, spec))  # alone, on every core
+    with BackgroundJobs([compress_job(run_dir(out, first))]) as background, torch_threads(1):  # one core each
         for name in rest:
             fit(name, fit_config(bins[name], out / "runs", name, spec))
         paired = [] if not set(PAIR) <= set(bins) else [f"{PAIR[1]}_given_{PAIR[0]}"]  # the conditional row
@@ -286,9 +283,8 @@ def run_demo(out: str | Path = "audiobits-demo", corpus: str | Path | None = Non
             compress_run(run_dir(out, name), log=lambda *args: None)
         if rest:
             lap(f"compress {', '.join(rest)}")
-        fitted, coded = background.wait()
-        lap(f"fit and compress {first}, the wait for them (in the background since the quality stage: fit "
-            f"{fitted:.1f} s, compress {coded:.1f} s)")
+        (coded,) = background.wait()
+        lap(f"compress {first}, the wait for it (it took {coded:.1f} s in the background from the end of its fit)")
     runs = load_runs([out / "runs" / name for name in bins])
     table = build_table(runs)
     report = out / "report"
