@@ -10,10 +10,9 @@ import yaml
 from audiobits.bins import TokenBins
 from audiobits.corpora import AudioFolder
 from audiobits.demo.demo import (
-    DEFAULT_REPRESENTATIONS, SIZES, DemoSize, closing_line, corpus_line, main, representations,
+    DEFAULT_REPRESENTATIONS, SIZES, BackgroundCompress, DemoSize, closing_line, corpus_line, main, representations,
     schedule, utterance_texts,
 )
-from audiobits.demo.background import BackgroundJobs, Job
 from audiobits.errors import AudiobitsError
 from audiobits.analysis.report import build_table
 from audiobits.analysis.runs import load_runs
@@ -169,14 +168,42 @@ def test_a_corpus_is_summed_up_before_the_demo_runs_on_it(tmp_path):
     assert "3 train utterances (3.0 min), 1 val utterances (1.0 min); roughly 3 min" in line
 
 
-def test_a_failed_background_job_is_one_error_naming_its_command_and_log_and_the_next_one_never_starts(tmp_path):
-    """Background `audiobits` processes run one after another (the demo codes its longest split in one): when one
-    fails, the demo stops with one line naming the command and the log holding its output (here: a run folder that
-    does not exist), and the job after it is not started."""
-    failing, after = Job(("compress", str(tmp_path / "no_run")), tmp_path / "compress.log"), Job(
-        ("compress", str(tmp_path / "other")), tmp_path / "other.log")
-    with BackgroundJobs([failing, after]) as background, pytest.raises(AudiobitsError) as error:
-        background.wait()
+def test_a_failed_background_compress_is_one_error_naming_its_command_and_log(tmp_path):
+    """The demo codes its longest split in a background `audiobits compress`: when that fails, the demo stops with
+    one line naming the command and the log holding its output (here: a run folder that does not exist)."""
+    log = tmp_path / "compress.log"
+    with BackgroundCompress(tmp_path / "no_run", log) as coding, pytest.raises(AudiobitsError) as error:
+        coding.wait()
     assert f"`audiobits compress {tmp_path / 'no_run'}` failed (exit 1)" in str(error.value)
-    assert str(failing.log) in str(error.value) and "no such folder" in failing.log.read_text()
-    assert not after.log.exists()
+    assert str(log) in str(error.value) and "no such folder" in log.read_text()
+
+
+@pytest.mark.slow
+def test_the_runs_beside_the_background_compress_train_on_one_torch_thread_and_the_threads_come_back(tmp_path,
+                                                                                                       monkeypatch):
+    """The longest run fits on torch's default threads; the fits beside its background compress run on one thread
+    (two on a core the other process keeps busy stall each other), and a demo stopped there restores the threads.
+    `run_fit` is replaced by a stand-in that records the threads, makes the run folder and stops the second fit."""
+    import torch
+
+    import audiobits.training.trainer_cli as trainer_cli
+
+    threads = []
+
+    def fake_fit(args):
+        config = yaml.safe_load(open(args[args.index("--config") + 1]))
+        logger = config["trainer"]["logger"]["init_args"]
+        (tmp_path / "out" / "runs" / logger["name"] / "version_0").mkdir(parents=True)
+        threads.append(torch.get_num_threads())
+        if len(threads) == 2:
+            raise KeyboardInterrupt
+
+    default = torch.get_num_threads()
+    torch.set_num_threads(2)
+    monkeypatch.setattr(trainer_cli, "run_fit", fake_fit)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            main(out=str(tmp_path / "out"), size="tiny", representations=["phonemes", "mulaw"])
+        assert threads == [2, 1] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(default)

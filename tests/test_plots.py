@@ -65,6 +65,20 @@ def test_loss_curves_read_tensorboard_events(tmp_path):
     assert x.tolist() == [0.25, 0.5, 0.75, 1.0] and np.allclose(y[-1], 2.0, atol=1e-6)
 
 
+def test_a_runs_event_files_are_parsed_once_for_all_the_tags_a_figure_asks_for(tmp_path, monkeypatch):
+    """The loss-curve figure asks for two tags per run; the event files are read once, not once per tag."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    make_run(tmp_path, "mimi_sem", bits_per_token=2.0)
+    [run] = load_runs([tmp_path / "runs"])
+    reloads = []
+    reload = EventAccumulator.Reload
+    monkeypatch.setattr(EventAccumulator, "Reload", lambda self: reloads.append(self) or reload(self))
+    plots.loss_curves([run])
+    assert run.scalars("val/loss")[0].tolist() == [10, 20, 30, 40]
+    assert len(reloads) == len(list(run.path.glob("events.out.tfevents.*"))) == 1
+
+
 def test_figures_without_data_are_skipped(tmp_path):
     run = make_run(tmp_path, "mimi_sem", curve=False, results_overrides={"bits_per_byte": None,
                                                                          "bits_by_context": []})

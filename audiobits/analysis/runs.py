@@ -12,6 +12,7 @@ import sys
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -52,21 +53,27 @@ class Run:
             return None
         return path if (path / "meta.json").is_file() else None
 
-    def scalars(self, tag: str) -> tuple[np.ndarray, np.ndarray]:
-        """Steps and values of one TensorBoard scalar (e.g. ``val/bits_per_sec``); empty arrays when not logged."""
+    @cached_property
+    def _scalar_events(self) -> dict[str, list[tuple[int, float]]]:
+        """Every TensorBoard scalar of the run as (step, value) pairs in file order: the event files are parsed once,
+        however many tags the figures ask for."""
         from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-        steps: list[int] = []
-        values: list[float] = []
+        found: dict[str, list[tuple[int, float]]] = {}
         for events in sorted(self.path.glob("events.out.tfevents.*")):
             accumulator = EventAccumulator(str(events), size_guidance={"scalars": 0})
             accumulator.Reload()
-            if tag in accumulator.Tags()["scalars"]:
-                for event in accumulator.Scalars(tag):
-                    steps.append(event.step)
-                    values.append(event.value)
+            for tag in accumulator.Tags()["scalars"]:
+                found.setdefault(tag, []).extend((event.step, event.value) for event in accumulator.Scalars(tag))
+        return found
+
+    def scalars(self, tag: str) -> tuple[np.ndarray, np.ndarray]:
+        """Steps and values of one TensorBoard scalar (e.g. ``val/bits_per_sec``); empty arrays when not logged."""
+        pairs = self._scalar_events.get(tag, [])
+        steps = np.asarray([step for step, _ in pairs], dtype=np.int64)
+        values = np.asarray([value for _, value in pairs], dtype=np.float64)
         order = np.argsort(steps, kind="stable")
-        return np.asarray(steps, dtype=np.int64)[order], np.asarray(values, dtype=np.float64)[order]
+        return steps[order], values[order]
 
 
 def find_run_dirs(path: str | os.PathLike) -> list[Path]:

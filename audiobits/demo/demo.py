@@ -15,8 +15,8 @@
    against the originals (:mod:`audiobits.quality.quality`), for the report's quality columns and frontier figure.
 5. Compression: each run's validation split range-coded with its final weights, decoded and checked
    (``audiobits compress``; the report's coded bits/sec and zstd / xz / FLAC baselines). The longest split is
-   fitted first, alone on every core, then coded in a background process (`compress_job`) while the other fits
-   and their compresses run in the demo's own process: two processes on one torch thread each.
+   fitted first (on torch's default threads) and coded in a background process while the other runs fit and code
+   in this one, each process on one torch thread.
 6. Conditional: Codec 2 700C given the phonemes (`audiobits.demo.demo_conditional`; a speaker prompt too on recordings
    with speakers) — H(A), H(A|T), I(A;T) and the words / rest decomposition beside the seed's subtraction
    (docs/conditional.md), in ``<out>/report/conditional.md``.
@@ -33,6 +33,8 @@ from __future__ import annotations
 import math
 import re
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -48,7 +50,6 @@ from audiobits.bins import TokenBins
 from audiobits.compress.compress import compress_run, torch_threads
 from audiobits.corpora import AudioFolder
 from audiobits.data import num_windows
-from audiobits.demo.background import BackgroundJobs, Job
 from audiobits.demo.demo_conditional import PAIR, conditional_config
 from audiobits.prepare.encode import EncodeOptions
 from audiobits.prepare.prepare import prepare_bins, refresh_bins
@@ -210,15 +211,36 @@ def fit_config(bins_dir: Path, runs_dir: Path, name: str, size: DemoSize) -> dic
 
 def longest_first(bins: dict[str, Path]) -> list[str]:
     """The representations by validation tokens, most first: the first one's compress is the demo's longest stage
-    (one model step per token of its longest utterance to decode), so it is fitted first and coded in the
-    background while the others fit and code in the demo's own process (`compress_job`)."""
+    (one model step per token of its longest utterance, encode and decode), so it is fitted first and coded in a
+    background process while the others fit (`BackgroundCompress`)."""
     return sorted(bins, key=lambda name: -TokenBins(bins[name]).meta.splits["val"].tokens)
 
 
-def compress_job(run: Path) -> Job:
-    """`audiobits compress RUN` with its defaults (the same file and compress.json as in the demo's process), its
-    output in the run's ``compress.log``."""
-    return Job(("compress", str(run)), run / "compress.log")
+class BackgroundCompress:
+    """`audiobits compress RUN_DIR` with its defaults (the same file and compress.json as in this process) in a
+    process of its own, its output in ``log``: it codes on the core the fits leave idle. A context manager: leaving
+    the block early (an error in a later stage) stops it."""
+
+    def __init__(self, run_dir: Path, log: Path) -> None:
+        self.log, self.started = log, time.perf_counter()
+        with open(log, "w") as output:
+            self.job = subprocess.Popen([sys.executable, "-m", "audiobits", "compress", str(run_dir)], stdout=output,
+                                        stderr=subprocess.STDOUT)
+
+    def __enter__(self) -> BackgroundCompress:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.job.poll() is None:
+            self.job.kill()
+            self.job.wait()
+
+    def wait(self) -> float:
+        """Seconds from its start until it was found done; its failure is the demo's, named with its log."""
+        if self.job.wait() != 0:
+            raise AudiobitsError(f"`{' '.join(self.job.args[2:])}` failed (exit {self.job.returncode}); its output "
+                                 f"is in {self.log}. Run that command to see the error, then the demo again.")
+        return time.perf_counter() - self.started
 
 
 def run_dir(out: Path, name: str) -> Path:
@@ -258,20 +280,18 @@ def run_demo(out: str | Path = "audiobits-demo", corpus: str | Path | None = Non
             score_bins(source, rep, bins[rep.name], max_utterances=QUALITY_UTTERANCES)
     lap("quality")
     (out / "configs").mkdir(parents=True, exist_ok=True)
-
-    def config(name: str, settings: dict) -> Path:
+    def fit(name: str, config: dict) -> None:
         shutil.rmtree(out / "runs" / name, ignore_errors=True)  # this demo's runs only, one version each
         path = out / "configs" / f"{name}.yaml"
-        write_text_atomic(path, yaml.safe_dump(settings, sort_keys=False))
-        return path
-
-    def fit(name: str, settings: dict) -> None:
-        run_fit(["--config", str(config(name, settings))])
+        write_text_atomic(path, yaml.safe_dump(config, sort_keys=False))
+        run_fit(["--config", str(path)])
         lap(f"fit {name}")
 
     first, *rest = longest_first(bins)
-    fit(first, fit_config(bins[first], out / "runs", first, spec))  # alone, on every core
-    with BackgroundJobs([compress_job(run_dir(out, first))]) as background, torch_threads(1):  # one core each
+    fit(first, fit_config(bins[first], out / "runs", first, spec))
+    # The other fits and compresses on one torch thread, beside the background one: two threads on a core that the
+    # other process keeps busy stall each other (benchmarks/demo_threads.py)
+    with BackgroundCompress(run_dir(out, first), run_dir(out, first) / "compress.log") as coding, torch_threads(1):
         for name in rest:
             fit(name, fit_config(bins[name], out / "runs", name, spec))
         paired = [] if not set(PAIR) <= set(bins) else [f"{PAIR[1]}_given_{PAIR[0]}"]  # the conditional row
@@ -283,8 +303,9 @@ def run_demo(out: str | Path = "audiobits-demo", corpus: str | Path | None = Non
             compress_run(run_dir(out, name), log=lambda *args: None)
         if rest:
             lap(f"compress {', '.join(rest)}")
-        (coded,) = background.wait()
-        lap(f"compress {first}, the wait for it (it took {coded:.1f} s in the background from the end of its fit)")
+        background = coding.wait()
+        lap(f"compress {first}, the wait for it (it took {background:.1f} s in the background from the end of "
+            "its fit)")
     runs = load_runs([out / "runs" / name for name in bins])
     table = build_table(runs)
     report = out / "report"
