@@ -2,6 +2,7 @@
 and every module named in docs/layout.md."""
 
 import ast
+from functools import cache
 import subprocess
 import sys
 from pathlib import Path
@@ -32,6 +33,7 @@ def module_files() -> dict[str, Path]:
     return files
 
 
+@cache
 def imported_names(path: Path) -> set[str]:
     """Every dotted name the file's imports mention, inside functions too (a deferred import is how a circle hides);
     ``from package import module`` mentions ``package.module``."""
@@ -45,10 +47,17 @@ def imported_names(path: Path) -> set[str]:
     return found
 
 
+@cache
 def import_graph() -> dict[str, set[str]]:
     """Module -> the project modules it imports anywhere in its file."""
     files = module_files()
     return {name: {m for m in imported_names(path) if m in files and m != name} for name, path in files.items()}
+
+
+# Parse every file while the tests are collected, before any test leaves a thread running: CPython 3.11's AST
+# constructor is not thread-safe (a full suite run once failed here with "AST constructor recursion depth mismatch"
+# while an earlier test's worker thread was still alive).
+import_graph()
 
 
 def test_no_import_circle():
