@@ -193,7 +193,9 @@ def decode_lanes(predictor: CachedPredictor, payloads: list[bytes | None], count
             alive[lanes[~ok]] = False
             out[lanes[ok], t] = feed[active[ok]] = symbols[ok]
         going = np.flatnonzero(alive[rows] & (counts_[rows] > t + 1))
-        if coding.steps.rows_independent and 0 < len(going) < len(rows):
+        if not len(going):  # every lane has ended or failed: nothing left to decode
+            break
+        if coding.steps.rows_independent and len(going) < len(rows):
             predictor.keep_rows(going)
             rows, feed = rows[going], feed[going]
     return [out[lane, :n] if alive[lane] else None for lane, n in enumerate(counts_)]
