@@ -34,11 +34,16 @@ def module_files() -> dict[str, Path]:
 
 
 @cache
+def syntax_tree(path: Path) -> ast.Module:
+    """The file's parsed source, parsed once."""
+    return ast.parse(path.read_text(encoding="utf-8"))
+
+
 def imported_names(path: Path) -> set[str]:
     """Every dotted name the file's imports mention, inside functions too (a deferred import is how a circle hides);
     ``from package import module`` mentions ``package.module``."""
     found = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in ast.walk(syntax_tree(path)):
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found.add(node.module)
             found.update(f"{node.module}.{alias.name}" for alias in node.names)
@@ -47,17 +52,18 @@ def imported_names(path: Path) -> set[str]:
     return found
 
 
-@cache
 def import_graph() -> dict[str, set[str]]:
     """Module -> the project modules it imports anywhere in its file."""
     files = module_files()
     return {name: {m for m in imported_names(path) if m in files and m != name} for name, path in files.items()}
 
 
-# Parse every file while the tests are collected, before any test leaves a thread running: CPython 3.11's AST
-# constructor is not thread-safe (a full suite run once failed here with "AST constructor recursion depth mismatch"
-# while an earlier test's worker thread was still alive).
-import_graph()
+# Parse every file while the tests are collected, before any test leaves a thread behind: CPython 3.11's AST
+# constructor keeps its recursion depth in state shared by threads, and a thread that dies later prints its traceback
+# through `ast.parse` (3.11's error carets). Full suite runs failed here twice with "AST constructor recursion depth
+# mismatch" while a data loader's queue-feeder thread from an earlier test was printing its error.
+for _path in module_files().values():
+    syntax_tree(_path)
 
 
 def test_no_import_circle():
@@ -112,7 +118,7 @@ def test_analysis_reaches_no_cli_training_encoding_or_tool():
 def test_tools_call_library_functions_not_each_others_main():
     callers = {}
     for name, path in module_files().items():
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        for node in ast.walk(syntax_tree(path)):
             if (isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("audiobits")
                     and any(alias.name == "main" for alias in node.names)
                     and name not in ("audiobits.cli", "audiobits.__main__")):
