@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from audiobits.model import GPTConfig, TinyGPT
-from audiobits.compress.range_coder import (FORMATS, CachedPredictor, decode_lanes, encode_lanes, refills_at,
+from audiobits.compress.range_coder import (FORMATS, CachedPredictor, decode_lanes, encode_lanes, refill_steps,
                                             token_nats)
 from audiobits.compress.range_coder_v1 import EXP2_TABLE, STEPS_PER_BIT, WEIGHT_BITS, coding_weights
 
@@ -193,12 +193,12 @@ def test_sealing_follows_constriction_when_its_held_back_words_carry():
 @CODINGS
 def test_the_predictor_sees_the_most_recent_tokens(predictor, coding, gpt):
     """After every step the cache holds the stream's last `length` tokens (rebuilt from the last `keep` when full,
-    at the steps `refills_at` names), so its logits equal a plain forward pass over them."""
+    at the steps `refill_steps` names), so its logits equal a plain forward pass over them."""
     stream = np.random.default_rng(3).integers(0, EOS, (2, 80))
     predictor.start(2)
     lengths = []
     for t in range(stream.shape[1]):
-        assert refills_at(t, 32, 24) == (predictor.steps.length == 32)
+        assert (t in refill_steps(stream.shape[1], 32, 24)) == (predictor.steps.length == 32)
         logits = predictor.step(stream[:, t])
         length = predictor.steps.length
         lengths.append(length)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from audiobits.compress.coding_model import MIN_ROWS, CodingModel
-from audiobits.compress.range_coder import FORMATS, CachedPredictor, decode_lanes, encode_lanes, refills_at
+from audiobits.compress.range_coder import FORMATS, CachedPredictor, decode_lanes, encode_lanes, refill_steps
 from audiobits.compress.segments import BLOCK_ROWS, block_rows, encode_segments, stretches
 from audiobits.model import GPTConfig, TinyGPT
 
@@ -27,7 +27,7 @@ def test_stretches_cover_every_step_once_and_start_where_the_cache_is_refilled(l
     parts = stretches(3, length, SEQ_LEN, KEEP)
     steps = [t for s in parts for t in range(s.first, s.first + s.steps)]
     assert steps == list(range(length)) and all(s.lane == 3 for s in parts)
-    assert [s.first for s in parts[1:]] == [t for t in range(length) if refills_at(t, SEQ_LEN, KEEP)]
+    assert [s.first for s in parts[1:]] == list(refill_steps(length, SEQ_LEN, KEEP))
 
 
 @pytest.mark.parametrize("rows", [MIN_ROWS, 5, BLOCK_ROWS])

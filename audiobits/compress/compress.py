@@ -36,7 +36,6 @@ from audiobits.errors import MissingFileError
 from audiobits.files import check_output_file, write_atomic, write_text_atomic
 from audiobits.model import GPTConfig, TinyGPT
 from audiobits.progress import progress_bar, step_reporter
-from audiobits.compress.coding_model import CodingModel
 from audiobits.compress.range_coder import FORMATS, WRITTEN, CachedPredictor, decode_lanes, encode_lanes
 from audiobits.compress.segments import block_rows, encode_segments
 from audiobits.analysis.runs import load_run
@@ -156,18 +155,17 @@ def compress_split(model: TinyGPT, split: SplitBins, eos_id: int, lanes: int, ke
     payloads: list[bytes] = [b""] * count
     entries: list[Entry | None] = [None] * count
     nats = np.zeros(count)
-    steps = CodingModel(model)
+    steps = WRITTEN.steps(model)
     rows = block_rows(model.config, keep, int(memory_gib * 2**30))
     started = time.perf_counter()
     plan = lane_plan(counts, lanes)
     with progress_bar(sum(counts), "[compress] range coding", "id") as bar:
         for k, members in enumerate(plan):
             ids = [None if i is None else _utterance(split, i) for i in members]
-            if WRITTEN.steps.rows_independent:
+            if steps.rows_independent:
                 coded, lane_nats = encode_segments(steps, ids, eos_id, keep, rows, step_reporter(bar))
             else:  # an earlier format, in lockstep (written by tests of its reader)
-                predictor = CachedPredictor(WRITTEN.steps(model), keep)
-                coded, lane_nats = encode_lanes(predictor, ids, eos_id, coding=WRITTEN)
+                coded, lane_nats = encode_lanes(CachedPredictor(steps, keep), ids, eos_id, coding=WRITTEN)
                 bar.update(sum(len(x) for x in ids if x is not None))
             for lane, (i, payload) in enumerate(zip(members, coded)):
                 if i is not None:

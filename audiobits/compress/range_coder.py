@@ -6,7 +6,7 @@ Encoder and decoder must derive bit-identical integer probabilities. Two rules m
    (:mod:`audiobits.compress.lane_coder` for format versions 2 and 3, :mod:`audiobits.compress.range_coder_v1` for
    version 1).
 2. The logits come from the same computation on both sides: every utterance's tokens are fed one per step from its
-   start, and the cache is rebuilt from the last ``keep`` tokens at the same steps (`refills_at`). Version 3 computes
+   start, and the cache is rebuilt from the last ``keep`` tokens at the same steps (`refill_steps`). Version 3 computes
    them with :class:`~audiobits.compress.coding_model.CodingModel`, whose rows do not depend on the batch: the
    encoder computes all of an utterance's stretches between refills side by side
    (:mod:`audiobits.compress.segments`), the decoder steps the utterances in lanes. Versions 1 and 2 computed them
@@ -91,18 +91,18 @@ def token_nats(logits: np.ndarray, tokens: np.ndarray) -> np.ndarray:
     return (logits.logsumexp(-1) - picked).double().numpy()
 
 
-def refills_at(step: int, seq_len: int, keep: int) -> bool:
-    """Whether coding step ``step`` (0-based: the step that feeds an utterance's id ``step − 1``, or EOS at 0)
-    rebuilds the cache from the last ``keep`` fed tokens: when the cache is full, first after ``seq_len`` steps,
-    then every ``seq_len − keep + 1``."""
-    return step >= seq_len and (step - seq_len) % (seq_len - keep + 1) == 0
+def refill_steps(steps: int, seq_len: int, keep: int) -> range:
+    """The coding steps among the first ``steps`` (0-based: step t feeds an utterance's id t − 1, or EOS at 0) that
+    rebuild the cache from the last ``keep`` fed tokens: when the cache is full, first after ``seq_len`` steps, then
+    every ``seq_len − keep + 1``."""
+    return range(seq_len, steps, seq_len - keep + 1)
 
 
 class CachedPredictor:
     """Next-token logits for a batch of streams that advance in lockstep, one token each per step (CPU, fp32).
 
     Each stream's context is its own tokens since its start. When the cache is full (``seq_len`` tokens) it is
-    rebuilt from the last ``keep`` tokens (`refills_at`), so every prediction sees between ``keep`` and ``seq_len``
+    rebuilt from the last ``keep`` tokens (`refill_steps`), so every prediction sees between ``keep`` and ``seq_len``
     tokens of history once the stream is that long — at the same step for every stream, encoder and decoder alike.
     The cache and the token window are allocated once per batch size and reused by every pass.
     """

@@ -2,7 +2,7 @@
 side by side in large blocks, then each utterance range-coded in order.
 
 The decoder cannot do this (it learns each id from the one before), but the encoder knows every id in advance.
-Between two refills (`refills_at`) a stream's logits depend on the tokens since the last refill alone, so each
+Between two refills (`refill_steps`) a stream's logits depend on the tokens since the last refill alone, so each
 stretch is a row of its own: the first from an empty cache, each later one from a refill over the ``keep`` tokens
 before it. :class:`~audiobits.compress.coding_model.CodingModel` gives a row the same bits in a block of 128 rows as
 in the decoder's lanes, so the file decodes exactly as if it had been coded in lockstep
@@ -20,7 +20,7 @@ import torch
 
 from audiobits.compress import lane_coder
 from audiobits.compress.coding_model import MIN_ROWS, CodingModel
-from audiobits.compress.range_coder import token_nats
+from audiobits.compress.range_coder import refill_steps, token_nats
 from audiobits.model import GPTConfig
 
 BLOCK_ROWS = 128  # stretches side by side: past ~128 rows a CPU step gains no tokens/s (benchmarks/RESULTS.md)
@@ -37,11 +37,10 @@ class Stretch:
 
 def stretches(lane: int, length: int, seq_len: int, keep: int) -> list[Stretch]:
     """The stretches of an utterance of ``length`` ids: ``seq_len`` steps from an empty cache, then one per refill
-    (every ``seq_len − keep + 1`` steps, `refills_at`)."""
+    (every ``seq_len − keep + 1`` steps, `refill_steps`)."""
+    firsts = refill_steps(length, seq_len, keep)
     out = [Stretch(lane, 0, min(length, seq_len))] if length else []
-    period = seq_len - keep + 1
-    out += [Stretch(lane, first, min(period, length - first)) for first in range(seq_len, length, period)]
-    return out
+    return out + [Stretch(lane, first, min(firsts.step, length - first)) for first in firsts]
 
 
 def block_rows(config: GPTConfig, keep: int, memory_bytes: int) -> int:
