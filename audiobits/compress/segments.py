@@ -85,8 +85,8 @@ def _run_block(model: CodingModel, block: list[Stretch], feeds: np.ndarray, keep
         logits = model.refill(torch.from_numpy(window))
     found.record(logits.numpy(), lanes, first, length > 0)
     for s in range(1, length.max()):
-        logits = model.step(torch.from_numpy(feeds[lanes, np.minimum(first + s, last)]))
-        found.record(logits.numpy(), lanes, np.minimum(first + s, last), length > s)
+        at = np.minimum(first + s, last)  # rows past their stretch's end step on padding, unrecorded
+        found.record(model.step(torch.from_numpy(feeds[lanes, at])).numpy(), lanes, at, length > s)
 
 
 def encode_segments(model: CodingModel, lanes: list[np.ndarray | None], eos_id: int, keep: int, rows: int,
@@ -114,8 +114,7 @@ def encode_segments(model: CodingModel, lanes: list[np.ndarray | None], eos_id: 
             if progress is not None:
                 progress(done, total)
     encoder = lane_coder.LaneEncoder(len(lanes))
-    by_length = np.argsort(-lengths, kind="stable")
     for t in range(steps):
-        active = by_length[:np.searchsorted(-lengths[by_length], -t, side="left")]
+        active = np.flatnonzero(lengths > t)
         encoder.code(active, found.total[active, t], found.start[active, t], found.own[active, t])
     return [None if u is None else encoder.payload(lane) for lane, u in enumerate(lanes)], found.nats
