@@ -75,7 +75,7 @@ def measure(shape: tuple[int, int, int, int, int], lanes: int, tokens: int, devi
     if device.type == "cpu":
         predictor = CachedPredictor(coding.steps(model), keep=keep)
         start = time.perf_counter()
-        if coding.steps.rows_independent:  # format 3: stretches side by side, as `audiobits compress` codes
+        if predictor.rows_independent:  # formats 3 and 4: stretches side by side, as `audiobits compress` codes
             rows = block_rows(model.config, keep, 2**31)
             payloads, _ = encode_segments(predictor.steps, utterances, vocab - 1, keep, rows)
         else:

@@ -1,5 +1,6 @@
-"""Format 3's model steps: the model's own logits (to float32 rounding), and a row's bits independent of the batch —
-the property that lets `compress` compute stretches side by side while `decompress` steps utterances in lanes."""
+"""The model steps of formats 3 and 4: the model's own logits (to float32 rounding), and a row's bits independent of
+the batch — the property that lets `compress` compute stretches side by side while `decompress` steps utterances in
+lanes."""
 
 import numpy as np
 import pytest
@@ -16,8 +17,15 @@ def gpt(request):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as `audiobits compress` codes
     torch.manual_seed(request.param)
-    yield TinyGPT(GPTConfig(vocab_size=VOCAB, seq_len=24, n_layer=request.param, n_embd=32, n_head=4)).eval()
+    model = TinyGPT(GPTConfig(vocab_size=VOCAB, seq_len=24, n_layer=request.param, n_embd=32, n_head=4)).eval()
+    with torch.no_grad():  # norms that are not all ones: folding them into the products must keep the logits
+        for norm in [model.norm] + [n for block in model.blocks for n in (block.attn_norm, block.mlp_norm)]:
+            norm.weight.uniform_(0.5, 1.5)
+    yield model
     torch.set_num_threads(threads)
+
+
+FOLDS = pytest.mark.parametrize("fold", [True, False], ids=["v4 folded norms", "v3 torch's rms_norm"])
 
 
 def _run(model: CodingModel, ids: torch.Tensor, window: int) -> torch.Tensor:
@@ -29,19 +37,22 @@ def _run(model: CodingModel, ids: torch.Tensor, window: int) -> torch.Tensor:
     return torch.stack(out, 1)
 
 
+@FOLDS
 @pytest.mark.parametrize("window", [0, 1, 10])
-def test_steps_give_the_models_logits(gpt, window):
+def test_steps_give_the_models_logits(gpt, window, fold):
     ids = torch.randint(0, VOCAB, (3, 24), generator=torch.Generator().manual_seed(0))
     with torch.inference_mode():
         expected = gpt(ids)[:, max(window - 1, 0):]
-    np.testing.assert_allclose(_run(CodingModel(gpt), ids, window).numpy(), expected.numpy(), rtol=1e-5, atol=1e-5)
+    got = _run(CodingModel(gpt, fold), ids, window).numpy()
+    np.testing.assert_allclose(got, expected.numpy(), rtol=1e-5, atol=1e-5)
 
 
-def test_a_rows_bits_do_not_depend_on_the_batch(gpt):
+@FOLDS
+def test_a_rows_bits_do_not_depend_on_the_batch(gpt, fold):
     """The same stream gives bit-identical logits alone (padded to MIN_ROWS), among 2, 5 or 300 rows, in any row."""
     rng = torch.Generator().manual_seed(1)
     streams = torch.randint(0, VOCAB, (300, 20), generator=rng)
-    model = CodingModel(gpt)
+    model = CodingModel(gpt, fold)
     reference = {window: _run(model, streams[:1], window)[0] for window in (0, 8)}
     for batch in (2, 5, 300):
         order = torch.randperm(300, generator=rng)[:batch]

@@ -429,13 +429,13 @@ def test_default_lanes_fill_the_memory_budget_but_never_exceed_the_utterances():
 
 def test_files_of_earlier_formats_written_by_their_own_coders_still_decode(markov_run, tmp_path, monkeypatch):
     """Files of the earlier formats (1: constriction, lane by lane; 2: the lane coder over `forward_cached`, in
-    lockstep) are read by today's decompress."""
+    lockstep; 3: stretches side by side over torch's rms_norm) are read by today's decompress."""
     from audiobits.compress.range_coder import FORMATS
 
-    run, v3_path, _ = markov_run
-    new = CompressedFile.read(v3_path)
-    assert new.header["format_version"] == 3
-    for version in (1, 2):
+    run, new_path, _ = markov_run
+    new = CompressedFile.read(new_path)
+    assert new.header["format_version"] == 4
+    for version in (1, 2, 3):
         path = tmp_path / f"v{version}.abz"
         with monkeypatch.context() as patch:
             patch.setattr(compress_module, "WRITTEN", FORMATS[version])

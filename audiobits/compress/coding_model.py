@@ -1,5 +1,5 @@
-"""A TinyGPT's next-token logits for range coding (file format 3): one token per row per step, or a window that
-refills the cache, computed so that a row's logits do not depend on the other rows nor on how many there are.
+"""A TinyGPT's next-token logits for range coding (file formats 3 and 4): one token per row per step, or a window
+that refills the cache, computed so that a row's logits do not depend on the other rows nor on how many there are.
 
 That independence is what lets `compress` compute every segment of every utterance side by side in large blocks
 (:mod:`audiobits.compress.segments`) while `decompress` steps the utterances in lanes, and still get the same bits.
@@ -11,7 +11,9 @@ every batch of at least four rows (1 to 3 rows take other paths, so fewer are pa
 ``TinyGPT.forward``; bit-identical rows alone and among 2, 5 or 300 rows, in any row.
 
 The steps are also lean (a few dozen tensor operations per token where ``TinyGPT.forward_cached`` runs a hundred):
-a coding step's cost at a small model is its number of operations.
+a coding step's cost at a small model is its number of operations. Format 4 computes each RMSNorm in five of them,
+its weight and √width folded into the next product; format 3 called torch's ``rms_norm``, a composite of a dozen
+calls on the CPU that took a third of a step at the demo's size. The two give other bits: each decodes its own files.
 """
 
 from __future__ import annotations
@@ -33,30 +35,45 @@ class BlockWeights:
 
     ``qkv`` holds five row blocks: the query (times 1/√head_dim, the attention's scale), key and value rows of the
     block's projection, then the query and key rows again with their head halves swapped and the first half negated,
-    so that one product gives both x and swap(x) and RoPE is ``x·cos + swap(x)·sin``.
+    so that one product gives both x and swap(x) and RoPE is ``x·cos + swap(x)·sin``. With ``fold``, each norm's
+    weight (times √width) is folded into the product after it and the norm's weight is None (`CodingModel.norm`).
     """
 
-    attn_norm: torch.Tensor
+    attn_norm: torch.Tensor | None
     attn_eps: float | None
     qkv: torch.Tensor
     proj: torch.Tensor
-    mlp_norm: torch.Tensor
+    mlp_norm: torch.Tensor | None
     mlp_eps: float | None
     up: torch.Tensor
     down: torch.Tensor
 
     @classmethod
-    def of(cls, block: Block) -> BlockWeights:
+    def of(cls, block: Block, fold: bool) -> BlockWeights:
         heads, head_dim = block.attn.n_head, block.attn.head_dim
-        q, k, v = block.attn.qkv.weight.detach().view(3, heads, head_dim, -1)
+        attn_norm, attn_eps, qkv_weight = _norm_into(block.attn_norm, block.attn.qkv.weight, fold)
+        mlp_norm, mlp_eps, up = _norm_into(block.mlp_norm, block.mlp.up.weight, fold)
+        q, k, v = qkv_weight.view(3, heads, head_dim, -1)
         q = q / math.sqrt(head_dim)
         half = head_dim // 2
         qk = torch.stack([q, k])
         swapped = torch.cat([-qk[:, :, half:], qk[:, :, :half]], 2)
         qkv = torch.cat([qk, v[None], swapped]).reshape(5 * heads * head_dim, -1).contiguous()
-        return cls(block.attn_norm.weight.detach(), block.attn_norm.eps, qkv, block.attn.proj.weight.detach(),
-                   block.mlp_norm.weight.detach(), block.mlp_norm.eps, block.mlp.up.weight.detach(),
+        return cls(attn_norm, attn_eps, qkv, block.attn.proj.weight.detach(), mlp_norm, mlp_eps, up,
                    block.mlp.down.weight.detach())
+
+
+def _norm_into(norm: torch.nn.RMSNorm, weight: torch.Tensor, fold: bool
+               ) -> tuple[torch.Tensor | None, float | None, torch.Tensor]:
+    """The norm's weight and eps, and the weight [out, in] of the product it feeds: as they are, or (``fold``) no
+    norm weight, eps times the width (`CodingModel.norm` sums squares where RMSNorm averages them) and the product's
+    columns times the norm's weight and √width."""
+    weight, eps = weight.detach(), norm.eps
+    if not fold:
+        return norm.weight.detach(), eps, weight
+    width = weight.shape[1]
+    eps = torch.finfo(torch.float32).eps if eps is None else eps  # RMSNorm's default eps
+    return None, width * eps, weight * (norm.weight.detach() * math.sqrt(width))
 
 
 class CodingModel:
@@ -65,13 +82,15 @@ class CodingModel:
 
     rows_independent = True  # a row's logits do not depend on the batch: streams may leave it (`keep_rows`)
 
-    def __init__(self, model: TinyGPT) -> None:
+    def __init__(self, model: TinyGPT, fold_norms: bool = True) -> None:
+        """``fold_norms``: format 4's RMSNorm (five calls, weights folded into the next product); False: format 3's
+        (torch's rms_norm)."""
         config = model.config
         self.config, self.width = config, config.n_embd
         self.heads, self.head_dim = config.n_head, config.n_embd // config.n_head
         self.embed = model.embed.weight.detach()
-        self.blocks = [BlockWeights.of(block) for block in model.blocks]
-        self.norm, self.norm_eps = model.norm.weight.detach(), model.norm.eps
+        self.blocks = [BlockWeights.of(block, fold_norms) for block in model.blocks]
+        self.norm_weight, self.norm_eps, self.head = _norm_into(model.norm, self.embed, fold_norms)
         self.cos = torch.cat([model.rope_cos, model.rope_cos], -1)  # [seq_len, head_dim], both halves
         self.sin = torch.cat([model.rope_sin, model.rope_sin], -1)
         self.buffers: list[torch.Tensor] = []  # each block's keys and values [rows, heads, seq_len, head_dim]
@@ -116,12 +135,19 @@ class CodingModel:
         missing = self.keys[0].shape[0] - tokens.shape[0]
         return tokens if missing <= 0 else F.pad(tokens, (0, 0) * (tokens.dim() - 1) + (0, missing))
 
+    def norm(self, x: torch.Tensor, weight: torch.Tensor | None, eps: float) -> torch.Tensor:
+        """RMSNorm over the last dimension: torch's, or with no weight x·rsqrt(Σx² + eps), the weight and √width
+        being in the next product (`BlockWeights.of`)."""
+        if weight is not None:
+            return F.rms_norm(x, (self.width,), weight, eps)
+        return x * (x * x).sum(-1, keepdim=True).add_(eps).rsqrt_()
+
     def _mlp(self, x: torch.Tensor, block: BlockWeights) -> torch.Tensor:
-        h = F.rms_norm(x, (self.width,), block.mlp_norm, block.mlp_eps)
+        h = self.norm(x, block.mlp_norm, block.mlp_eps)
         return x + F.linear(F.gelu(F.linear(h, block.up)), block.down)
 
     def _logits(self, x: torch.Tensor) -> torch.Tensor:
-        return F.linear(F.rms_norm(x, (self.width,), self.norm, self.norm_eps), self.embed)[:self.batch]
+        return F.linear(self.norm(x, self.norm_weight, self.norm_eps), self.head)[:self.batch]
 
     def step(self, tokens: torch.Tensor) -> torch.Tensor:
         """Feed one token per stream [B] at the next position; logits [B, V] of each stream's next token."""
@@ -133,7 +159,7 @@ class CodingModel:
         cos, sin = self.cos[at], self.sin[at]
         for block, views in zip(self.blocks, self.views):
             key_at, value_at, keys, values = views[at]
-            h = F.rms_norm(x, (self.width,), block.attn_norm, block.attn_eps)
+            h = self.norm(x, block.attn_norm, block.attn_eps)
             qkv = F.linear(h, block.qkv).view(rows, 5, self.heads, self.head_dim)
             q, k = (qkv[:, :2] * cos + qkv[:, 3:] * sin).unbind(1)
             key_at.copy_(k)
@@ -152,7 +178,7 @@ class CodingModel:
             raise ValueError(f"a window of {t} tokens is longer than the model's context {self.capacity}")
         cos, sin = self.cos[:t], self.sin[:t]
         for i, (block, keys, values) in enumerate(zip(self.blocks, self.keys, self.values)):
-            h = F.rms_norm(x, (self.width,), block.attn_norm, block.attn_eps)
+            h = self.norm(x, block.attn_norm, block.attn_eps)
             qkv = F.linear(h, block.qkv).view(rows, t, 5, self.heads, self.head_dim).transpose(1, 3)
             q, k = (qkv[:, :, :2] * cos + qkv[:, :, 3:] * sin).unbind(2)  # [rows, heads, t, head_dim] each
             keys[:, :, :t], values[:, :, :t] = k, qkv[:, :, 2]

@@ -28,7 +28,7 @@ from audiobits.errors import AudiobitsError
 from audiobits.files import write_atomic
 
 MAGIC = b"AUDIOBZ\n"
-FORMAT_VERSIONS = (1, 2, 3)  # the versions this audiobits reads (range_coder.FORMATS); the header names its own
+FORMAT_VERSIONS = (1, 2, 3, 4)  # the versions this audiobits reads (range_coder.FORMATS); the header names its own
 _U32 = struct.Struct("<I")
 _ENTRY = struct.Struct("<IIHII")
 MAX_LANES = 2**16 - 1  # the index stores each utterance's lane as u16

@@ -6,8 +6,9 @@ Encoder and decoder must derive bit-identical integer probabilities. Two rules m
    (:mod:`audiobits.compress.lane_coder` for format versions 2 and 3, :mod:`audiobits.compress.range_coder_v1` for
    version 1).
 2. The logits come from the same computation on both sides: every utterance's tokens are fed one per step from its
-   start, and the cache is rebuilt from the last ``keep`` tokens at the same steps (`refill_steps`). Version 3 computes
-   them with :class:`~audiobits.compress.coding_model.CodingModel`, whose rows do not depend on the batch: the
+   start, and the cache is rebuilt from the last ``keep`` tokens at the same steps (`refill_steps`). Versions 3 and 4
+   compute them with :class:`~audiobits.compress.coding_model.CodingModel` (4 with its lean RMSNorm), whose rows do
+   not depend on the batch: the
    encoder computes all of an utterance's stretches between refills side by side
    (:mod:`audiobits.compress.segments`), the decoder steps the utterances in lanes. Versions 1 and 2 computed them
    with ``TinyGPT.forward_cached`` in a fixed number of lanes, each utterance in the lane it was encoded in
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
@@ -79,8 +81,10 @@ LANE_CODER = {"steps_per_bit": lane_coder.STEPS_PER_BIT, "count_bits": lane_code
 FORMATS = {1: CodingFormat(1, ModuleSteps, range_coder_v1.ConstrictionEncoder, range_coder_v1.ConstrictionDecoder,
                            range_coder_v1.QUANTIZATION),
            2: CodingFormat(2, ModuleSteps, lane_coder.LaneEncoder, lane_coder.LaneDecoder, LANE_CODER),
-           3: CodingFormat(3, CodingModel, lane_coder.LaneEncoder, lane_coder.LaneDecoder, LANE_CODER)}
-WRITTEN = FORMATS[3]  # what `audiobits compress` writes; every version in FORMATS decodes
+           3: CodingFormat(3, partial(CodingModel, fold_norms=False), lane_coder.LaneEncoder, lane_coder.LaneDecoder,
+                           LANE_CODER),
+           4: CodingFormat(4, CodingModel, lane_coder.LaneEncoder, lane_coder.LaneDecoder, LANE_CODER)}
+WRITTEN = FORMATS[4]  # what `audiobits compress` writes; every version in FORMATS decodes
 
 
 def token_nats(logits: np.ndarray, tokens: np.ndarray) -> np.ndarray:
@@ -117,6 +121,11 @@ class CachedPredictor:
         if self.window.shape[0] != batch:
             self.window = np.zeros((batch, self.steps.capacity), dtype=np.int64)
         self.steps.start(batch)
+
+    @property
+    def rows_independent(self) -> bool:
+        """Whether a stream's logits do not depend on the batch, so that ended streams may leave it (`keep_rows`)."""
+        return self.steps.rows_independent
 
     def keep_rows(self, rows: np.ndarray) -> None:
         """Go on with the streams ``rows`` (indices into the batch, in order) alone: the others have ended."""
@@ -171,7 +180,7 @@ def decode_lanes(predictor: CachedPredictor, payloads: list[bytes | None], count
     """Inverse of :func:`encode_lanes`: ``counts[i]`` ids from lane i's payload, which must sit in the lane it was
     encoded in, among as many lanes; what the other lanes hold does not matter. An empty lane (None: unused, or
     known to be corrupt) is fed EOS; a lane whose payload makes the decoder fail comes back as None. Where the
-    model's rows do not depend on the batch (format 3), a lane leaves the batch when it ends.
+    model's rows do not depend on the batch (formats 3 and 4), a lane leaves the batch when it ends.
     """
     decoder = coding.decoder([b"" if p is None else p for p in payloads])
     counts_ = np.asarray(counts, dtype=np.int64)
@@ -195,7 +204,7 @@ def decode_lanes(predictor: CachedPredictor, payloads: list[bytes | None], count
         going = np.flatnonzero(alive[rows] & (counts_[rows] > t + 1))
         if not len(going):  # every lane has ended or failed: nothing left to decode
             break
-        if coding.steps.rows_independent and len(going) < len(rows):
+        if predictor.rows_independent and len(going) < len(rows):
             predictor.keep_rows(going)
             rows, feed = rows[going], feed[going]
     return [out[lane, :n] if alive[lane] else None for lane, n in enumerate(counts_)]
