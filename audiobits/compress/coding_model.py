@@ -40,11 +40,11 @@ class BlockWeights:
     """
 
     attn_norm: torch.Tensor | None
-    attn_eps: float | None
-    qkv: torch.Tensor
+    attn_eps: float | torch.Tensor | None
+    qkv: torch.Tensor  # each product's weight transposed, [in, out]: ``x @ w`` is the call F.linear makes
     proj: torch.Tensor
     mlp_norm: torch.Tensor | None
-    mlp_eps: float | None
+    mlp_eps: float | torch.Tensor | None
     up: torch.Tensor
     down: torch.Tensor
 
@@ -59,21 +59,21 @@ class BlockWeights:
         qk = torch.stack([q, k])
         swapped = torch.cat([-qk[:, :, half:], qk[:, :, :half]], 2)
         qkv = torch.cat([qk, v[None], swapped]).reshape(5 * heads * head_dim, -1).contiguous()
-        return cls(attn_norm, attn_eps, qkv, block.attn.proj.weight.detach(), mlp_norm, mlp_eps, up,
-                   block.mlp.down.weight.detach())
+        return cls(attn_norm, attn_eps, qkv.t(), block.attn.proj.weight.detach().t(), mlp_norm, mlp_eps, up.t(),
+                   block.mlp.down.weight.detach().t())
 
 
 def _norm_into(norm: torch.nn.RMSNorm, weight: torch.Tensor, fold: bool
-               ) -> tuple[torch.Tensor | None, float | None, torch.Tensor]:
+               ) -> tuple[torch.Tensor | None, float | torch.Tensor | None, torch.Tensor]:
     """The norm's weight and eps, and the weight [out, in] of the product it feeds: as they are, or (``fold``) no
-    norm weight, eps times the width (`CodingModel.norm` sums squares where RMSNorm averages them) and the product's
-    columns times the norm's weight and √width."""
+    norm weight, eps times the width (`CodingModel.norm` sums squares where RMSNorm averages them; a float32 scalar
+    tensor, which adds without a conversion) and the product's columns times the norm's weight and √width."""
     weight, eps = weight.detach(), norm.eps
     if not fold:
         return norm.weight.detach(), eps, weight
     width = weight.shape[1]
     eps = torch.finfo(torch.float32).eps if eps is None else eps  # RMSNorm's default eps
-    return None, width * eps, weight * (norm.weight.detach() * math.sqrt(width))
+    return None, torch.tensor(width * eps), weight * (norm.weight.detach() * math.sqrt(width))
 
 
 class CodingModel:
@@ -90,9 +90,11 @@ class CodingModel:
         self.heads, self.head_dim = config.n_head, config.n_embd // config.n_head
         self.embed = model.embed.weight.detach()
         self.blocks = [BlockWeights.of(block, fold_norms) for block in model.blocks]
-        self.norm_weight, self.norm_eps, self.head = _norm_into(model.norm, self.embed, fold_norms)
+        self.norm_weight, self.norm_eps, head = _norm_into(model.norm, self.embed, fold_norms)
+        self.head = head.t()
         self.cos = torch.cat([model.rope_cos, model.rope_cos], -1)  # [seq_len, head_dim], both halves
         self.sin = torch.cat([model.rope_sin, model.rope_sin], -1)
+        self.rotations = list(zip(self.cos, self.sin))  # each position's (cos, sin), indexed once
         self.buffers: list[torch.Tensor] = []  # each block's keys and values [rows, heads, seq_len, head_dim]
         self.keys: list[torch.Tensor] = []
         self.values: list[torch.Tensor] = []
@@ -122,20 +124,29 @@ class CodingModel:
 
     def _use(self, rows: int) -> None:
         """Cache the first ``rows`` rows of the buffers, with each position's views for a step made once (a slice
-        costs as much as a small product)."""
+        costs as much as a small product): the new key and value [rows, heads, head_dim], and the keys so far
+        transposed and the values so far with rows and heads in one batch dimension ([rows·heads, head_dim, at + 1],
+        [rows·heads, at + 1, head_dim]: the very operands ``torch.matmul`` of the 4-d tensors passes ``bmm``)."""
         if self.keys and self.keys[0].shape[0] == rows and self.keys[0].data_ptr() == self.buffers[0].data_ptr():
             return
         self.keys = [buffer[:rows] for buffer in self.buffers[0::2]]
         self.values = [buffer[:rows] for buffer in self.buffers[1::2]]
-        self.views = [[(k.select(2, at), v.select(2, at), k[:, :, :at + 1].transpose(-1, -2), v[:, :, :at + 1])
-                       for at in range(self.capacity)] for k, v in zip(self.keys, self.values)]
+        batch = (rows * self.heads, self.capacity, self.head_dim)
+        self.views = [[(k.select(2, at), v.select(2, at), k.view(batch)[:, :at + 1].transpose(1, 2),
+                        v.view(batch)[:, :at + 1]) for at in range(self.capacity)]
+                      for k, v in zip(self.keys, self.values)]
 
     def _pad(self, tokens: torch.Tensor) -> torch.Tensor:
         """``tokens`` [B] or [B, W] followed by rows of id 0 up to the cache's rows."""
         missing = self.keys[0].shape[0] - tokens.shape[0]
         return tokens if missing <= 0 else F.pad(tokens, (0, 0) * (tokens.dim() - 1) + (0, missing))
 
-    def norm(self, x: torch.Tensor, weight: torch.Tensor | None, eps: float) -> torch.Tensor:
+    def _embed(self, tokens: torch.Tensor) -> torch.Tensor:
+        """The padded tokens' embeddings (``F.embedding``'s rows, without its wrapper)."""
+        tokens = self._pad(tokens)
+        return self.embed.index_select(0, tokens.reshape(-1)).view(*tokens.shape, self.width)
+
+    def norm(self, x: torch.Tensor, weight: torch.Tensor | None, eps: float | torch.Tensor | None) -> torch.Tensor:
         """RMSNorm over the last dimension: torch's, or with no weight x·rsqrt(Σx² + eps), the weight and √width
         being in the next product (`BlockWeights.of`)."""
         if weight is not None:
@@ -144,50 +155,51 @@ class CodingModel:
 
     def _mlp(self, x: torch.Tensor, block: BlockWeights) -> torch.Tensor:
         h = self.norm(x, block.mlp_norm, block.mlp_eps)
-        return x + F.linear(F.gelu(F.linear(h, block.up)), block.down)
+        return x + F.gelu(h @ block.up) @ block.down
 
     def _logits(self, x: torch.Tensor) -> torch.Tensor:
-        return F.linear(self.norm(x, self.norm_weight, self.norm_eps), self.head)[:self.batch]
+        return (self.norm(x, self.norm_weight, self.norm_eps) @ self.head)[:self.batch]
 
     def step(self, tokens: torch.Tensor) -> torch.Tensor:
         """Feed one token per stream [B] at the next position; logits [B, V] of each stream's next token."""
         at = self.length
         if at >= self.capacity:
             raise ValueError(f"the cache holds {self.capacity} tokens already; refill it first")
-        x = F.embedding(self._pad(tokens), self.embed)
+        x = self._embed(tokens)
         rows = x.shape[0]
-        cos, sin = self.cos[at], self.sin[at]
+        cos, sin = self.rotations[at]
         for block, views in zip(self.blocks, self.views):
             key_at, value_at, keys, values = views[at]
             h = self.norm(x, block.attn_norm, block.attn_eps)
-            qkv = F.linear(h, block.qkv).view(rows, 5, self.heads, self.head_dim)
+            qkv = torch.mm(h, block.qkv).view(rows, 5, self.heads, self.head_dim)
             q, k = (qkv[:, :2] * cos + qkv[:, 3:] * sin).unbind(1)
             key_at.copy_(k)
             value_at.copy_(qkv[:, 2])
-            y = torch.matmul(torch.matmul(q[:, :, None], keys).softmax(-1), values).view(rows, self.width)
-            x = self._mlp(x + F.linear(y, block.proj), block)
+            scores = torch.bmm(q.reshape(rows * self.heads, 1, self.head_dim), keys)
+            y = torch.bmm(scores.softmax(-1), values).view(rows, self.width)
+            x = self._mlp(x + torch.mm(y, block.proj), block)
         self.length = at + 1
         return self._logits(x)
 
     def refill(self, window: torch.Tensor) -> torch.Tensor:
         """Forget the cache and feed ``window`` [B, W] at positions 0 … W−1; logits [B, V] after its last token.
         The last block works on the last position alone (the others' outputs feed nothing)."""
-        x = F.embedding(self._pad(window), self.embed)
+        x = self._embed(window)
         rows, t, _ = x.shape
         if t > self.capacity:
             raise ValueError(f"a window of {t} tokens is longer than the model's context {self.capacity}")
         cos, sin = self.cos[:t], self.sin[:t]
         for i, (block, keys, values) in enumerate(zip(self.blocks, self.keys, self.values)):
             h = self.norm(x, block.attn_norm, block.attn_eps)
-            qkv = F.linear(h, block.qkv).view(rows, t, 5, self.heads, self.head_dim).transpose(1, 3)
+            qkv = (h @ block.qkv).view(rows, t, 5, self.heads, self.head_dim).transpose(1, 3)
             q, k = (qkv[:, :, :2] * cos + qkv[:, :, 3:] * sin).unbind(2)  # [rows, heads, t, head_dim] each
             keys[:, :, :t], values[:, :, :t] = k, qkv[:, :, 2]
             if i == len(self.blocks) - 1:
                 scores = torch.matmul(q[:, :, -1:], keys[:, :, :t].transpose(-1, -2))
                 y = torch.matmul(scores.softmax(-1), values[:, :, :t]).view(rows, self.width)
-                x = self._mlp(x[:, -1] + F.linear(y, block.proj), block)
+                x = self._mlp(x[:, -1] + y @ block.proj, block)
             else:  # causal attention of the whole window: one fused kernel per row and head, rows alike
                 y = F.scaled_dot_product_attention(q, keys[:, :, :t], values[:, :, :t], is_causal=True, scale=1.0)
-                x = self._mlp(x + F.linear(y.transpose(1, 2).reshape(rows, t, self.width), block.proj), block)
+                x = self._mlp(x + y.transpose(1, 2).reshape(rows, t, self.width) @ block.proj, block)
         self.length = t
         return self._logits(x)
