@@ -9,8 +9,9 @@ import yaml
 
 from audiobits.bins import TokenBins
 from audiobits.corpora import AudioFolder
+from audiobits.demo.background import BackgroundCompress
 from audiobits.demo.demo import (
-    DEFAULT_REPRESENTATIONS, SIZES, BackgroundCompress, DemoSize, closing_line, corpus_line, main, representations,
+    DEFAULT_REPRESENTATIONS, SIZES, DemoSize, closing_line, corpus_line, main, representations,
     schedule, utterance_texts,
 )
 from audiobits.errors import AudiobitsError
@@ -172,10 +173,19 @@ def test_a_failed_background_compress_is_one_error_naming_its_command_and_log(tm
     """The demo codes its longest split in a background `audiobits compress`: when that fails, the demo stops with
     one line naming the command and the log holding its output (here: a run folder that does not exist)."""
     log = tmp_path / "compress.log"
-    with BackgroundCompress(tmp_path / "no_run", log) as coding, pytest.raises(AudiobitsError) as error:
+    with BackgroundCompress() as coding, pytest.raises(AudiobitsError) as error:
+        coding.start(tmp_path / "no_run", log)
         coding.wait()
     assert f"`audiobits compress {tmp_path / 'no_run'}` failed (exit 1)" in str(error.value)
     assert str(log) in str(error.value) and "no such folder" in log.read_text()
+
+
+def test_a_background_compress_left_before_its_run_is_sent_leaves_no_process():
+    """A demo that stops before its first fit ends (an error, Ctrl-C) stops the waiting process with it."""
+    with BackgroundCompress() as coding:
+        process = coding.process
+        assert process.is_alive()
+    assert not process.is_alive() and process.exitcode is not None
 
 
 @pytest.mark.slow

@@ -109,13 +109,14 @@ def test_vocabularies_beyond_the_coders_range_are_refused(monkeypatch):
 
 
 def test_the_symbol_search_finds_the_first_cumulative_count_above_the_target():
-    """The decoder's symbol: per row, the first id whose cumulative count exceeds the target (np.searchsorted on
-    each row as the oracle), at the first and last ids and in between."""
+    """The decoder's symbol: per row, the first id whose cumulative count (counts − 1 summed, plus the ones) exceeds
+    the target (np.searchsorted on each row as the oracle), at the first and last ids and in between."""
     rng = np.random.default_rng(0)
-    counts = rng.integers(0, 1000, (6, 300), dtype=np.int64)
-    cum = np.cumsum(counts, axis=1)
-    with_ones = cum + np.arange(1, 301)
+    counts = rng.integers(0, 1000, (6, 300), dtype=np.int32)
+    ends = lane_coder._ends(counts)
+    with_ones = np.cumsum(counts.astype(np.int64), axis=1) + np.arange(1, 301)
+    assert np.array_equal(ends, with_ones)
     target = np.array([0, with_ones[1, 0] - 1, with_ones[2, 0], with_ones[3, -1] - 1, with_ones[4, 150],
                        with_ones[5, -2]])
     expected = [np.searchsorted(row, t, side="right") for row, t in zip(with_ones, target)]
-    assert lane_coder._first_above(cum, target).tolist() == expected == [0, 0, 1, 299, 151, 299]
+    assert lane_coder._first_above(ends, target).tolist() == expected == [0, 0, 1, 299, 151, 299]

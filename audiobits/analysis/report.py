@@ -219,9 +219,11 @@ def seed_cells(spread: SeedSpread | None) -> dict:
             "seed_spread_larger": spread and spread.larger}
 
 
-def write_report(table: Table, runs: list[Run], out: Path) -> list[Path]:
+def write_report(table: Table, runs: list[Run], out: Path, figures: list[Path] | None = None) -> list[Path]:
     """Into ``out``: report.md (every view), report.csv, report.json, per_utterance.csv, every figure (PNG + SVG) of
-    the runs the table kept, and report.html holding them all (each file written whole or not at all)."""
+    the runs the table kept, and report.html holding them all (each file written whole or not at all). ``figures``:
+    already written into ``out`` by `write_figures` for ``runs`` (figures need no compress.json, so the demo draws
+    them while its last compress runs); drawn again if the table left a run out."""
     out.mkdir(parents=True, exist_ok=True)
     shown = [run for run in runs if run.label in {r["run"] for r in table.rows}]
     texts = {"report.md": table.markdown_views(),
@@ -229,7 +231,8 @@ def write_report(table: Table, runs: list[Run], out: Path) -> list[Path]:
              "per_utterance.csv": per_utterance_csv({run.label: run.path for run in shown})}
     for name, text in texts.items():
         write_text_atomic(out / name, text)
-    figures = write_figures(shown, out)
+    if figures is None or len(shown) < len(runs):
+        figures = write_figures(shown, out)
     write_text_atomic(out / PAGE_FILE, page(table.rows, table.notes(), shown, figures))
     return [out / name for name in texts] + figures + [out / PAGE_FILE]
 

@@ -78,7 +78,8 @@ def _norm_into(norm: torch.nn.RMSNorm, weight: torch.Tensor, fold: bool
 
 class CodingModel:
     """The weights of a TinyGPT and a key/value cache of a batch of rows, laid out for coding steps (CPU, fp32).
-    The weights are detached: no step records autograd history, inside ``torch.inference_mode`` or not."""
+    The weights are detached: no step records autograd history, inside ``torch.inference_mode`` or not (the coding
+    loops run inside it: a fifth less time per step)."""
 
     rows_independent = True  # a row's logits do not depend on the batch: streams may leave it (`keep_rows`)
 
@@ -111,7 +112,8 @@ class CodingModel:
         rows = max(batch, MIN_ROWS)
         if not self.buffers or self.buffers[0].shape[0] < rows:
             shape = (rows, self.heads, self.capacity, self.head_dim)
-            self.buffers = [torch.zeros(shape) for _ in range(2 * len(self.blocks))]
+            with torch.inference_mode(False):  # ordinary tensors: steps may run inside inference mode or not
+                self.buffers = [torch.zeros(shape) for _ in range(2 * len(self.blocks))]
         self._use(rows)
         self.batch, self.length = batch, 0
 

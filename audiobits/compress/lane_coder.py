@@ -60,17 +60,23 @@ def intervals(logits: np.ndarray, symbols: np.ndarray) -> tuple[np.ndarray, np.n
     """Each row's total count and the start and size of its symbol's counts (uint64) under the counts of
     ``logits`` [N, V]: everything the coder needs of a step, computable before the coder runs."""
     counts = coding_counts(logits)
-    return _interval(counts, np.cumsum(counts, axis=1, dtype=np.int64), symbols)
+    ends = _ends(counts)
+    return (ends[:, -1].astype(np.uint64), *_interval(counts, ends, symbols))
 
 
-def _interval(counts: np.ndarray, cum: np.ndarray, symbols: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each row's total count and the start and size of ``symbols``' counts (uint64), from the counts − 1 and their
-    running sum ``cum``."""
+def _ends(counts: np.ndarray) -> np.ndarray:
+    """Where each id's interval ends (int64 [N, V]): the counts − 1 summed through it, plus its ones; the last column
+    is the row's total."""
+    ends = np.cumsum(counts, axis=1, dtype=np.int64)
+    ends += np.arange(1, counts.shape[1] + 1)
+    return ends
+
+
+def _interval(counts: np.ndarray, ends: np.ndarray, symbols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The start and size (uint64) of each row's ``symbols`` interval, from the counts − 1 and `_ends`."""
     rows = np.arange(len(symbols))
-    below_and_own = cum[rows, symbols] + symbols  # counts − 1 summed through the symbol, plus its ones
-    own = counts[rows, symbols].astype(np.int64) + 1
-    total = cum[:, -1] + counts.shape[1]
-    return total.astype(np.uint64), (below_and_own + 1 - own).astype(np.uint64), own.astype(np.uint64)
+    own = counts[rows, symbols].astype(np.uint64) + np.uint64(1)
+    return ends[rows, symbols].astype(np.uint64) - own, own
 
 
 class LaneEncoder:
@@ -148,14 +154,14 @@ class LaneDecoder:
         """The symbol coded in each lane ``lanes[i]`` under the counts of ``logits[i]``, and whether it decoded
         (False: the payload points outside every id's interval: it is corrupt or was coded with other counts)."""
         counts = coding_counts(logits)
-        cum = np.cumsum(counts, axis=1, dtype=np.int64)
-        total = (cum[:, -1] + counts.shape[1]).astype(np.uint64)
-        step = self.range[lanes] // total
+        ends = _ends(counts)
+        step = self.range[lanes] // ends[:, -1].astype(np.uint64)
         target = (self.offset[lanes] // step).astype(np.int64)
-        ok = target < total.astype(np.int64)
-        symbols = _first_above(cum, target)
-        _, start, own = _interval(counts, cum, symbols)
-        lanes, start, own, step = lanes[ok], start[ok], own[ok], step[ok]
+        symbols = _first_above(ends, target)
+        start, own = _interval(counts, ends, symbols)
+        ok = target < ends[:, -1]
+        if not ok.all():
+            lanes, start, own, step = lanes[ok], start[ok], own[ok], step[ok]
         self.offset[lanes] -= start * step
         self.range[lanes] = own * step
         while len(lanes := lanes[self.range[lanes] < _TOP]):
@@ -164,8 +170,8 @@ class LaneDecoder:
         return symbols, ok
 
 
-def _first_above(cum: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Per row, the first id whose cumulative count (``cum`` + its ones) exceeds ``target`` (0 where none does): one
-    vectorized comparison over the rows, a pass like the cumsum before it, in three numpy calls where a binary
-    search made ~60 per step (the decoder's per-step cost at small vocabularies)."""
-    return np.argmax(cum + np.arange(1, cum.shape[1] + 1) > target[:, None], axis=1)
+def _first_above(ends: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Per row, the first id whose interval ends above ``target`` (0 where none does): one vectorized comparison over
+    the rows, a pass like the cumsum before it, where a binary search made ~60 numpy calls per step (the decoder's
+    per-step cost at small vocabularies)."""
+    return np.argmax(ends > target[:, None], axis=1)

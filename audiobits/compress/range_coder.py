@@ -146,6 +146,7 @@ class CachedPredictor:
         return logits.float().numpy()
 
 
+@torch.inference_mode()
 def encode_lanes(predictor: CachedPredictor, lanes: list[np.ndarray | None], eos_id: int,
                  progress: Callable[[int, int], None] | None = None, coding: CodingFormat = WRITTEN
                  ) -> tuple[list[bytes | None], np.ndarray]:
@@ -174,6 +175,7 @@ def encode_lanes(predictor: CachedPredictor, lanes: list[np.ndarray | None], eos
     return [None if u is None else encoder.payload(lane) for lane, u in enumerate(lanes)], nats
 
 
+@torch.inference_mode()
 def decode_lanes(predictor: CachedPredictor, payloads: list[bytes | None], counts: list[int], eos_id: int,
                  progress: Callable[[int, int], None] | None = None, coding: CodingFormat = WRITTEN
                  ) -> list[np.ndarray | None]:

@@ -89,6 +89,7 @@ def _run_block(model: CodingModel, block: list[Stretch], feeds: np.ndarray, keep
         found.record(model.step(torch.from_numpy(feeds[lanes, at])).numpy(), lanes, at, length > s)
 
 
+@torch.inference_mode()
 def encode_segments(model: CodingModel, lanes: list[np.ndarray | None], eos_id: int, keep: int, rows: int,
                     progress: Callable[[int, int], None] | None = None
                     ) -> tuple[list[bytes | None], np.ndarray]:

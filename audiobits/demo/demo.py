@@ -33,8 +33,6 @@ from __future__ import annotations
 import math
 import re
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -50,12 +48,14 @@ from audiobits.bins import TokenBins
 from audiobits.compress.compress import compress_run, torch_threads
 from audiobits.corpora import AudioFolder
 from audiobits.data import num_windows
+from audiobits.demo.background import BackgroundCompress
 from audiobits.demo.demo_conditional import PAIR, conditional_config
 from audiobits.prepare.encode import EncodeOptions
 from audiobits.prepare.prepare import prepare_bins, refresh_bins
 from audiobits.errors import AudiobitsError
 from audiobits.files import check_output_dir, write_atomic, write_csv_atomic, write_text_atomic
 from audiobits.quality.quality import score_bins
+from audiobits.analysis.plots import write_figures
 from audiobits.analysis.report import build_table, write_report
 from audiobits.representations import Representation, build, can_decode
 from audiobits.representations.base import Utterance
@@ -217,33 +217,6 @@ def longest_first(bins: dict[str, Path]) -> list[str]:
     return sorted(bins, key=lambda name: -TokenBins(bins[name]).meta.splits["val"].tokens)
 
 
-class BackgroundCompress:
-    """`audiobits compress RUN_DIR` with its defaults (the same file and compress.json as in this process) in a
-    process of its own, its output in ``log``: it codes on the core the fits leave idle. A context manager: leaving
-    the block early (an error in a later stage) stops it."""
-
-    def __init__(self, run_dir: Path, log: Path) -> None:
-        self.log, self.started = log, time.perf_counter()
-        with open(log, "w") as output:
-            self.job = subprocess.Popen([sys.executable, "-m", "audiobits", "compress", str(run_dir)], stdout=output,
-                                        stderr=subprocess.STDOUT)
-
-    def __enter__(self) -> BackgroundCompress:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.job.poll() is None:
-            self.job.kill()
-            self.job.wait()
-
-    def wait(self) -> float:
-        """Seconds from its start until it was found done; its failure is the demo's, named with its log."""
-        if self.job.wait() != 0:
-            raise AudiobitsError(f"`{' '.join(self.job.args[2:])}` failed (exit {self.job.returncode}); its output "
-                                 f"is in {self.log}. Run that command to see the error, then the demo again.")
-        return time.perf_counter() - self.started
-
-
 def run_dir(out: Path, name: str) -> Path:
     """The demo's one run of ``name`` (Lightning's version folder)."""
     return next((out / "runs" / name).glob("version_*"))
@@ -264,53 +237,58 @@ def run_demo(out: str | Path = "audiobits-demo", corpus: str | Path | None = Non
         timings[stage] = time.perf_counter() - started - sum(timings.values())
         print(f"[demo] {stage}: {timings[stage]:.1f} s", flush=True)
 
-    if corpus is None:
-        source = synthesize_corpus(out / "corpus" / f"alice-{size}", spec.seconds, voice)
-    else:
-        source = AudioFolder(str(corpus))
-        print(corpus_line(source), flush=True)
-    lap("corpus")
-    reps = representations(names, voice)
-    options = EncodeOptions(batch_size=16, num_workers=0, accelerator="cpu", devices=1)
-    bins = {rep.name: prepare_bins(source, rep, out / "bins", options, device="cpu") for rep in reps}
-    for bins_dir in bins.values():  # an utterance a later representation dropped leaves the earlier bins too
-        refresh_bins(source, bins_dir)
-    lap("bins")
-    for rep in reps:  # decoded quality of the audio representations, for the report's frontier figure
-        if can_decode(rep):
-            score_bins(source, rep, bins[rep.name], max_utterances=QUALITY_UTTERANCES)
-    lap("quality")
-    (out / "configs").mkdir(parents=True, exist_ok=True)
-    def fit(name: str, config: dict) -> None:
-        shutil.rmtree(out / "runs" / name, ignore_errors=True)  # this demo's runs only, one version each
-        path = out / "configs" / f"{name}.yaml"
-        write_text_atomic(path, yaml.safe_dump(config, sort_keys=False))
-        run_fit(["--config", str(path)])
-        lap(f"fit {name}")
+    with BackgroundCompress() as coding:  # it imports while the corpus, bins and first fit are made
+        if corpus is None:
+            source = synthesize_corpus(out / "corpus" / f"alice-{size}", spec.seconds, voice)
+        else:
+            source = AudioFolder(str(corpus))
+            print(corpus_line(source), flush=True)
+        lap("corpus")
+        reps = representations(names, voice)
+        options = EncodeOptions(batch_size=16, num_workers=0, accelerator="cpu", devices=1)
+        bins = {rep.name: prepare_bins(source, rep, out / "bins", options, device="cpu") for rep in reps}
+        for bins_dir in bins.values():  # an utterance a later representation dropped leaves the earlier bins too
+            refresh_bins(source, bins_dir)
+        lap("bins")
+        for rep in reps:  # decoded quality of the audio representations, for the report's frontier figure
+            if can_decode(rep):
+                score_bins(source, rep, bins[rep.name], max_utterances=QUALITY_UTTERANCES)
+        lap("quality")
+        (out / "configs").mkdir(parents=True, exist_ok=True)
 
-    first, *rest = longest_first(bins)
-    fit(first, fit_config(bins[first], out / "runs", first, spec))
-    # The other fits and compresses on one torch thread, beside the background one: two threads on a core that the
-    # other process keeps busy stall each other (benchmarks/demo_threads.py)
-    with BackgroundCompress(run_dir(out, first), run_dir(out, first) / "compress.log") as coding, torch_threads(1):
-        for name in rest:
-            fit(name, fit_config(bins[name], out / "runs", name, spec))
-        paired = [] if not set(PAIR) <= set(bins) else [f"{PAIR[1]}_given_{PAIR[0]}"]  # the conditional row
-        for name in paired:
-            single = fit_config(bins[PAIR[1]], out / "runs", name, spec)
-            fit(name, conditional_config(bins[PAIR[1]], bins[PAIR[0]], out / "runs", name, single["model"],
-                                         single["data"]["init_args"]["seq_len"], spec.batch_size))
-        for name in rest:  # proof by compression: each val split coded with its run's weights, decoded and checked
-            compress_run(run_dir(out, name), log=lambda *args: None)
-        if rest:
-            lap(f"compress {', '.join(rest)}")
+        def fit(name: str, config: dict) -> None:
+            shutil.rmtree(out / "runs" / name, ignore_errors=True)  # this demo's runs only, one version each
+            path = out / "configs" / f"{name}.yaml"
+            write_text_atomic(path, yaml.safe_dump(config, sort_keys=False))
+            run_fit(["--config", str(path)])
+            lap(f"fit {name}")
+
+        first, *rest = longest_first(bins)
+        fit(first, fit_config(bins[first], out / "runs", first, spec))
+        coding.start(run_dir(out, first), run_dir(out, first) / "compress.log")
+        # The other fits and compresses on one torch thread, beside the background one: two threads on a core that
+        # the other process keeps busy stall each other (benchmarks/demo_threads.py)
+        with torch_threads(1):
+            for name in rest:
+                fit(name, fit_config(bins[name], out / "runs", name, spec))
+            paired = [] if not set(PAIR) <= set(bins) else [f"{PAIR[1]}_given_{PAIR[0]}"]  # the conditional row
+            for name in paired:
+                single = fit_config(bins[PAIR[1]], out / "runs", name, spec)
+                fit(name, conditional_config(bins[PAIR[1]], bins[PAIR[0]], out / "runs", name, single["model"],
+                                             single["data"]["init_args"]["seq_len"], spec.batch_size))
+            for name in rest:  # proof by compression: each val split coded with its run's weights, decoded, checked
+                compress_run(run_dir(out, name), log=lambda *args: None)
+            if rest:
+                lap(f"compress {', '.join(rest)}")
+        runs = load_runs([out / "runs" / name for name in bins])
+        report = out / "report"
+        figures = write_figures(runs, report)  # they need no compress.json: drawn while the last one is coded
+        lap("figures")
         background = coding.wait()
-        lap(f"compress {first}, the wait for it (it took {background:.1f} s in the background from the end of "
-            "its fit)")
-    runs = load_runs([out / "runs" / name for name in bins])
+        lap(f"compress {first}, the wait for it (it took {background:.1f} s in the background from the end of its "
+            "fit)")
     table = build_table(runs)
-    report = out / "report"
-    written = write_report(table, runs, report)
+    written = write_report(table, runs, report, figures)
     conditional = runs + load_runs([out / "runs" / name for name in paired])
     written += conditional_report.write(conditional, report) if paired else []
     lap("report")
