@@ -1,11 +1,11 @@
 """Range-coding throughput of `audiobits compress`: tokens per second to encode and to decode, beside the limit.
 
     .venv/bin/python benchmarks/compress_throughput.py [--lanes 1 16] [--tokens 2000] [--threads 1] [--devices cpu cuda]
-        [--formats 1 2 3]
+        [--formats 1 2 3 4]
 
-For each model shape (random weights: speed does not depend on their values) and file format version (3: what
-`compress` writes, the stretches between cache refills side by side; 2: lockstep lanes over `forward_cached`, the
-coder before it; 1: constriction per lane) it codes ``lanes`` utterances of ``tokens`` ids exactly as
+For each model shape (random weights: speed does not depend on their values) and file format version (4: what
+`compress` writes, the stretches between cache refills side by side; 3: the same with torch's rms_norm; 2: lockstep
+lanes over `forward_cached`; 1: constriction per lane) it codes ``lanes`` utterances of ``tokens`` ids exactly as
 `audiobits compress` does (KV cache, integer quantization, range coder), decodes them, checks the ids, and prints
 tokens/sec for both beside two baselines in the same run: the
 plain batched KV-cached forward loop of the same model and lanes (one cached step per token, nothing else: the limit a
@@ -25,7 +25,8 @@ import numpy as np
 import torch
 
 from audiobits.model import GPTConfig, TinyGPT
-from audiobits.compress.range_coder import FORMATS, CachedPredictor, CodingFormat, decode_lanes, encode_lanes
+from audiobits.compress.range_coder import (FORMATS, WRITTEN, CachedPredictor, CodingFormat, decode_lanes,
+                                            encode_lanes)
 from audiobits.compress.segments import block_rows, encode_segments
 
 SHAPES = {  # name: (vocab incl. EOS, layers, width, heads, context)
@@ -107,9 +108,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--shapes", nargs="+", default=list(SHAPES), choices=list(SHAPES))
     parser.add_argument("--devices", nargs="+", default=["cpu"] + (["cuda"] if torch.cuda.is_available() else []),
                         help="cpu: coding and both baselines; cuda: the baselines (compress codes on the CPU)")
-    parser.add_argument("--formats", type=int, nargs="+", default=[3], choices=list(FORMATS),
-                        help="file format versions whose coder to time (3: what compress writes; 2: lockstep lanes "
-                             "over forward_cached; 1: constriction per lane)")
+    parser.add_argument("--formats", type=int, nargs="+", default=[WRITTEN.version], choices=list(FORMATS),
+                        help=f"file format versions whose coder to time ({WRITTEN.version}: what compress writes; 3: "
+                             "its steps with torch's rms_norm; 2: lockstep lanes over forward_cached; 1: constriction "
+                             "per lane)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     print(f"# {platform.machine()} {platform.processor() or ''}, {os.cpu_count()} CPUs, load average "

@@ -191,22 +191,28 @@ def decode_lanes(predictor: CachedPredictor, payloads: list[bytes | None], count
     out = np.zeros((len(payloads), steps), dtype=np.int64)
     predictor.start(len(payloads))
     rows = np.arange(len(payloads))  # the lane of each row of the batch
-    feed = np.full(len(rows), eos_id, dtype=np.int64)
+    feed = np.full(len(rows), eos_id, dtype=np.int64)  # each row's decoded id of the step before, else EOS
+    until = 0  # the next step at which the rows decoding change (a lane ended or failed)
     for t in range(steps):
+        if t == until:
+            active = np.flatnonzero(alive[rows] & (counts_[rows] > t))  # the rows decoding at this step
+            if not len(active):  # every lane has ended or failed: nothing left to decode
+                break
+            if predictor.rows_independent and len(active) < len(rows):  # the others leave the batch
+                predictor.keep_rows(active)
+                rows, feed, active = rows[active], feed[active], np.arange(len(active))
+            lanes, every = rows[active], len(active) == len(rows)
+            until = int(counts_[lanes].min())
         if progress is not None and t % PROGRESS_EVERY == 0:
             progress(t, steps)
         logits = predictor.step(feed)
-        feed = np.full(len(rows), eos_id, dtype=np.int64)
-        active = np.flatnonzero(alive[rows] & (counts_[rows] > t))
-        if len(active):
-            lanes = rows[active]
-            symbols, ok = decoder.decode(lanes, logits if len(active) == len(rows) else logits[active])
+        symbols, ok = decoder.decode(lanes, logits if every else logits[active])
+        if every and ok.all():
+            out[lanes, t] = feed = symbols
+        else:
             alive[lanes[~ok]] = False
+            feed = np.full(len(rows), eos_id, dtype=np.int64)
             out[lanes[ok], t] = feed[active[ok]] = symbols[ok]
-        going = np.flatnonzero(alive[rows] & (counts_[rows] > t + 1))
-        if not len(going):  # every lane has ended or failed: nothing left to decode
-            break
-        if predictor.rows_independent and len(going) < len(rows):
-            predictor.keep_rows(going)
-            rows, feed = rows[going], feed[going]
+            if not ok.all():
+                until = t + 1
     return [out[lane, :n] if alive[lane] else None for lane, n in enumerate(counts_)]
