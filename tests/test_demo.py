@@ -180,6 +180,16 @@ def test_a_failed_background_compress_is_one_error_naming_its_command_and_log(tm
     assert str(log) in str(error.value) and "no such folder" in log.read_text()
 
 
+@pytest.mark.slow
+def test_a_demo_without_the_conditional_pair_reports_its_runs(tmp_path):
+    """Representations without phonemes and Codec 2 700C have no conditional row: the demo ends on the report of
+    its runs (it used to fail after all the work, loading the missing conditional runs)."""
+    main(out=str(tmp_path / "out"), size="tiny", representations=["phonemes"])
+    report = tmp_path / "out" / "report"
+    assert (report / "report.html").is_file() and not (report / "conditional.md").exists()
+    assert json.loads((tmp_path / "out" / "runs" / "phonemes" / "version_0" / "compress.json").read_text())["verified"]
+
+
 def test_a_background_compress_left_before_its_run_is_sent_leaves_no_process():
     """A demo that stops before its first fit ends (an error, Ctrl-C) stops the waiting process with it."""
     with BackgroundCompress() as coding:

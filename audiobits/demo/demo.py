@@ -289,7 +289,7 @@ def run_demo(out: str | Path = "audiobits-demo", corpus: str | Path | None = Non
             "fit)")
     table = build_table(runs)
     written = write_report(table, runs, report, figures)
-    conditional = runs + load_runs([out / "runs" / name for name in paired])
+    conditional = runs + load_runs([out / "runs" / name for name in paired]) if paired else []
     written += conditional_report.write(conditional, report) if paired else []
     lap("report")
     print("\n" + table.render("table"))
