@@ -157,7 +157,7 @@ def test_demo_compresses_every_representation_and_decodes_it_bit_exactly(out):
 
 
 def test_a_corpus_is_summed_up_before_the_demo_runs_on_it(tmp_path):
-    """`demo --corpus` first says what it found and how long it will take: 3 + 1 minutes at 119/3 s per minute."""
+    """`demo --corpus` first says what it found and how long it will take: 3 + 1 minutes at 109/3 s per minute."""
     for split, files in (("train", 3), ("val", 1)):
         (tmp_path / split).mkdir()
         rows = ["file_name,text"]
@@ -166,7 +166,8 @@ def test_a_corpus_is_summed_up_before_the_demo_runs_on_it(tmp_path):
             rows.append(f"u{i}.wav,word")
         (tmp_path / split / "metadata.csv").write_text("\n".join(rows) + "\n")
     line = corpus_line(AudioFolder(str(tmp_path)))
-    assert "3 train utterances (3.0 min), 1 val utterances (1.0 min); roughly 3 min" in line
+    assert "3 train utterances (3.0 min), 1 val utterances (1.0 min); roughly 2 min" in line  # 4 × 109/3 s
+    assert "the default demo's 36 s per minute of speech" in line
 
 
 def test_a_failed_background_compress_is_one_error_naming_its_command_and_log(tmp_path):

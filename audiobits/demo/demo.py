@@ -76,10 +76,10 @@ WEIGHT_FREE = ("text", "phonemes", "mulaw", "codec2_3200", "codec2_700c")  # no 
 # for any model to beat the split's own unigram entropy, and the sanity check rightly fails it (docs/demo.md).
 DEFAULT_REPRESENTATIONS = ("phonemes", "mulaw", "codec2_3200", "codec2_700c")
 QUALITY_UTTERANCES = 8  # validation utterances decoded and scored per audio representation (the frontier figure)
-# The default demo (3 minutes of speech, four representations) took 119–134 s of wall time on an unloaded 2-core CPU
-# (2026-12-07, three runs): most of its work grows with the minutes of speech, so `--corpus` estimates its time from
-# this rate.
-SECONDS_PER_SPEECH_MINUTE = 119 / 3
+# The default demo (3 minutes of speech, four representations) took 99–109 s of wall time on an unloaded 2-core CPU
+# (2026-12-08, three runs): most of its work grows with the minutes of speech, so `--corpus` estimates its time from
+# the slowest run's rate.
+SECONDS_PER_SPEECH_MINUTE = 109 / 3
 
 
 @dataclass(frozen=True)
