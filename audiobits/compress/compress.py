@@ -147,7 +147,7 @@ def _utterance(split: SplitBins, i: int) -> np.ndarray:
 
 def compress_split(model: TinyGPT, split: SplitBins, eos_id: int, lanes: int, keep: int, header: dict,
                    memory_gib: float = DEFAULT_MEMORY_GIB, log=print) -> tuple[CompressedFile, np.ndarray, float]:
-    """Code every utterance of ``split`` (format 3, `encode_segments`); returns the file, each utterance's
+    """Code every utterance of ``split`` (the written format, `encode_segments`); returns the file, each utterance's
     cross-entropy (nats) and the coding seconds. ``lanes`` is the decoder's: each pass of the lane plan is coded
     together, its utterances recorded in the lanes `decompress` steps them in."""
     count = len(split.offsets) - 1

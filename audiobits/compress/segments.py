@@ -1,5 +1,5 @@
-"""The encoder of file format 3: the logits of every stretch between two cache refills of every utterance computed
-side by side in large blocks, then each utterance range-coded in order.
+"""The encoder of file formats 3 and 4: the logits of every stretch between two cache refills of every utterance
+computed side by side in large blocks, then each utterance range-coded in order.
 
 The decoder cannot do this (it learns each id from the one before), but the encoder knows every id in advance.
 Between two refills (`refill_steps`) a stream's logits depend on the tokens since the last refill alone, so each
@@ -93,7 +93,7 @@ def _run_block(model: CodingModel, block: list[Stretch], feeds: np.ndarray, keep
 def encode_segments(model: CodingModel, lanes: list[np.ndarray | None], eos_id: int, keep: int, rows: int,
                     progress: Callable[[int, int], None] | None = None
                     ) -> tuple[list[bytes | None], np.ndarray]:
-    """What `range_coder.encode_lanes` returns for format 3 (each lane's payload, None when empty, and its
+    """What `range_coder.encode_lanes` returns for formats 3 and 4 (each lane's payload, None when empty, and its
     cross-entropy in nats), computed stretch by stretch in blocks of ``rows``. ``progress(done, total)`` counts ids.
     """
     lengths = np.array([0 if u is None else len(u) for u in lanes], dtype=np.int64)
