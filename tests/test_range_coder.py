@@ -69,6 +69,47 @@ def test_round_trip_is_bit_exact_and_as_long_as_the_cross_entropy(predictor, cod
             assert n / np.log(2) - 8 <= len(payload) * 8 <= n / np.log(2) * 1.01 + 16
 
 
+class Recording:
+    """A predictor that records, at each step, the token fed to each lane still in the batch."""
+
+    def __init__(self, predictor: CachedPredictor) -> None:
+        self.inner, self.rows_independent, self.fed = predictor, predictor.rows_independent, []
+
+    def start(self, batch):
+        self.inner.start(batch)
+        self.lanes = list(range(batch))
+
+    def keep_rows(self, rows):
+        self.inner.keep_rows(rows)
+        self.lanes = [self.lanes[i] for i in rows]
+
+    def step(self, tokens):
+        self.fed.append(dict(zip(self.lanes, np.asarray(tokens).tolist())))
+        return self.inner.step(tokens)
+
+
+@CODINGS
+def test_the_decoder_feeds_each_row_what_the_encoder_fed_it(predictor, coding):
+    """Step by step, each lane is fed EOS, then its ids, then EOS once it has ended, in every row of formats 1 and
+    2 (their rows stay in the batch, an unused lane fed EOS); formats 3 and 4 step only the lanes still decoding. A
+    lane with a corrupt payload changes nothing for the others."""
+    lanes = _utterances([12, 0, 40, 3])
+    lanes.insert(2, None)
+    counts = [0 if u is None else len(u) for u in lanes]
+    encoding, decoding = Recording(predictor), Recording(predictor)
+    payloads, _ = encode_lanes(encoding, lanes, EOS, coding=coding)
+    payloads[0] = bytes(len(payloads[0]))  # all zeros: lane 0 decodes wrong or fails
+    decoded = decode_lanes(decoding, payloads, counts, EOS, coding=coding)
+    assert decoded[0] is None or not np.array_equal(decoded[0], lanes[0])
+    assert decoded[2] is None and all(np.array_equal(decoded[i], lanes[i]) for i in (1, 3, 4))
+    assert len(decoding.fed) == len(encoding.fed) == max(counts)
+    for t, (fed, want) in enumerate(zip(decoding.fed, encoding.fed)):
+        if predictor.rows_independent:
+            want = {lane: token for lane, token in want.items() if counts[lane] > t}
+        assert {lane: token for lane, token in fed.items() if lane != 0} == {
+            lane: token for lane, token in want.items() if lane != 0}, f"step {t}"
+
+
 @CODINGS
 def test_an_utterance_decodes_alone_in_its_lane_whatever_the_other_lanes_hold(predictor, coding):
     lanes = _utterances([20, 60, 33, 5], seed=1)

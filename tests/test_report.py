@@ -126,3 +126,18 @@ def test_a_damaged_trainer_block_skips_that_run_alone_with_one_note_naming_its_f
                                     "'val_check_interval'] audiobits writes; it was edited after fit wrote it. "
                                     "Restore it, or leave the run out."]
     assert snapshot(tmp_path) == before
+
+
+def test_figures_drawn_before_the_table_are_redrawn_for_the_runs_it_kept(demo_output, tmp_path):
+    """The demo draws the figures before its last compress ends; when the table then keeps fewer runs, the report
+    draws them again for those, and a figure with no data left (the frontier, without an audio run) is removed."""
+    from audiobits.analysis.plots import write_figures
+    from audiobits.analysis.report import write_report
+
+    runs = load_runs([demo_output / "runs"])
+    drawn = write_figures(runs, tmp_path)
+    assert tmp_path / "frontier.png" in drawn
+    phonemes = [run for run in runs if run.label == "phonemes"]
+    written = write_report(build_table(phonemes), runs, tmp_path, drawn)
+    assert not (tmp_path / "frontier.png").exists() and tmp_path / "frontier.png" not in written
+    assert "frontier" not in (tmp_path / "report.html").read_text()

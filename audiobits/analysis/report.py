@@ -232,7 +232,9 @@ def write_report(table: Table, runs: list[Run], out: Path, figures: list[Path] |
     for name, text in texts.items():
         write_text_atomic(out / name, text)
     if figures is None or len(shown) < len(runs):
-        figures = write_figures(shown, out)
+        drawn, figures = figures or [], write_figures(shown, out)
+        for stale in set(drawn) - set(figures):  # a figure that has no data without the runs left out
+            stale.unlink(missing_ok=True)
     write_text_atomic(out / PAGE_FILE, page(table.rows, table.notes(), shown, figures))
     return [out / name for name in texts] + figures + [out / PAGE_FILE]
 

@@ -33,10 +33,11 @@ MIN_ROWS = 4  # matrix products of 1 to 3 rows take other BLAS paths: other bits
 class BlockWeights:
     """One transformer block's weights, read straight into functional calls (no module dispatch per call).
 
-    ``qkv`` holds five row blocks: the query (times 1/√head_dim, the attention's scale), key and value rows of the
-    block's projection, then the query and key rows again with their head halves swapped and the first half negated,
-    so that one product gives both x and swap(x) and RoPE is ``x·cos + swap(x)·sin``. With ``fold``, each norm's
-    weight (times √width) is folded into the product after it and the norm's weight is None (`CodingModel.norm`).
+    Each product's weight is held transposed, [in, out]. ``qkv`` holds five column blocks: the query (times
+    1/√head_dim, the attention's scale), key and value columns of the block's projection, then the query and key
+    columns again with their head halves swapped and the first half negated, so that one product gives both x and
+    swap(x) and RoPE is ``x·cos + swap(x)·sin``. With ``fold``, each norm's weight (times √width) is folded into the
+    product after it and the norm's weight is None (`CodingModel.norm`).
     """
 
     attn_norm: torch.Tensor | None

@@ -3,13 +3,12 @@
 Encoder and decoder must derive bit-identical integer probabilities. Two rules make sure they do:
 
 1. Logits → counts is exact: IEEE-exact float steps and integer tables, no ``exp`` of any math library
-   (:mod:`audiobits.compress.lane_coder` for format versions 2 and 3, :mod:`audiobits.compress.range_coder_v1` for
+   (:mod:`audiobits.compress.lane_coder` for format versions 2 to 4, :mod:`audiobits.compress.range_coder_v1` for
    version 1).
 2. The logits come from the same computation on both sides: every utterance's tokens are fed one per step from its
    start, and the cache is rebuilt from the last ``keep`` tokens at the same steps (`refill_steps`). Versions 3 and 4
    compute them with :class:`~audiobits.compress.coding_model.CodingModel` (4 with its lean RMSNorm), whose rows do
-   not depend on the batch: the
-   encoder computes all of an utterance's stretches between refills side by side
+   not depend on the batch: the encoder computes all of an utterance's stretches between refills side by side
    (:mod:`audiobits.compress.segments`), the decoder steps the utterances in lanes. Versions 1 and 2 computed them
    with ``TinyGPT.forward_cached`` in a fixed number of lanes, each utterance in the lane it was encoded in
    (docs/compress.md, "Determinism").
@@ -180,9 +179,11 @@ def decode_lanes(predictor: CachedPredictor, payloads: list[bytes | None], count
                  progress: Callable[[int, int], None] | None = None, coding: CodingFormat = WRITTEN
                  ) -> list[np.ndarray | None]:
     """Inverse of :func:`encode_lanes`: ``counts[i]`` ids from lane i's payload, which must sit in the lane it was
-    encoded in, among as many lanes; what the other lanes hold does not matter. An empty lane (None: unused, or
-    known to be corrupt) is fed EOS; a lane whose payload makes the decoder fail comes back as None. Where the
-    model's rows do not depend on the batch (formats 3 and 4), a lane leaves the batch when it ends.
+    encoded in, among as many lanes; what the other lanes hold does not matter. Each row is fed what the encoder
+    fed it: EOS, then its decoded ids, EOS once it has ended. An empty lane (None: unused, or known to be corrupt)
+    is fed EOS; a lane whose payload makes the decoder fail comes back as None and is fed EOS from then on. Where
+    the model's rows do not depend on the batch (formats 3 and 4), a lane leaves the batch when it ends, and an
+    empty one before the first step; no step is taken once no lane is left to decode.
     """
     decoder = coding.decoder([b"" if p is None else p for p in payloads])
     counts_ = np.asarray(counts, dtype=np.int64)

@@ -16,12 +16,13 @@ from audiobits.errors import AudiobitsError
 def _compress_when_sent(jobs: Connection) -> None:
     """The process: import the command now, then run ``audiobits compress RUN_DIR`` on the run sent, its output
     (file descriptors 1 and 2) into the log sent with it. Nothing sent (the demo stopped first): return."""
+    import audiobits.arguments  # noqa: F401 (the option parser's imports)
     import audiobits.compress.compress  # noqa: F401 (the command's imports: most of its start)
-    from audiobits import arguments, cli  # noqa: F401 (its option parser)
+    from audiobits import cli
 
     try:
         run_dir, log = jobs.recv()
-    except EOFError:
+    except EOFError:  # the demo ended (or was killed) before its first fit did
         return
     with open(log, "w") as output:
         os.dup2(output.fileno(), 1)
@@ -37,6 +38,7 @@ class BackgroundCompress:
     def __init__(self) -> None:
         context = multiprocessing.get_context("spawn")  # a fresh interpreter: no copy of this one's torch threads
         receiver, self.sender = context.Pipe(duplex=False)
+        # daemon: stopped with the demo whatever happens; the price is that `compress` may start no process itself
         self.process = context.Process(target=_compress_when_sent, args=(receiver,), name="audiobits compress",
                                        daemon=True)
         self.process.start()
@@ -57,7 +59,13 @@ class BackgroundCompress:
     def start(self, run_dir: Path, log: Path) -> None:
         """Code ``run_dir``'s validation split, the command's output into ``log``."""
         self.run_dir, self.log, self.started = run_dir, log, time.perf_counter()
-        self.sender.send((str(run_dir), str(log)))
+        try:
+            self.sender.send((str(run_dir), str(log)))
+        except OSError as error:  # it died while importing: its traceback is above, in the demo's output
+            self.process.join()
+            raise AudiobitsError(f"the background `audiobits compress` ended before it was given {run_dir} (exit "
+                                 f"{self.process.exitcode}; its output is above). Run `audiobits compress "
+                                 f"{run_dir}` to see the error, then the demo again.") from error
 
     def wait(self) -> float:
         """Seconds from `start` until it was found done; its failure is the demo's, named with its log."""
