@@ -222,21 +222,76 @@ def run_dir(out: Path, name: str) -> Path:
     return next((out / "runs" / name).glob("version_*"))
 
 
+class Laps:
+    """The demo's stage lines: as each stage ends, its seconds since the previous line."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.seconds: dict[str, float] = {}
+
+    def __call__(self, stage: str) -> None:
+        self.seconds[stage] = time.perf_counter() - self.started - self.total
+        print(f"[demo] {stage}: {self.seconds[stage]:.1f} s", flush=True)
+
+    @property
+    def total(self) -> float:
+        return sum(self.seconds.values())
+
+
+def make_bins(source: AudioFolder, names: Sequence[str], voice: str, out: Path, lap: Laps) -> dict[str, Path]:
+    """Each representation's bins (an utterance one of them drops leaves all) and the audio ones' decoded quality,
+    for the report's frontier figure."""
+    reps = representations(names, voice)
+    options = EncodeOptions(batch_size=16, num_workers=0, accelerator="cpu", devices=1)
+    bins = {rep.name: prepare_bins(source, rep, out / "bins", options, device="cpu") for rep in reps}
+    for bins_dir in bins.values():
+        refresh_bins(source, bins_dir)
+    lap("bins")
+    for rep in reps:
+        if can_decode(rep):
+            score_bins(source, rep, bins[rep.name], max_utterances=QUALITY_UTTERANCES)
+    lap("quality")
+    return bins
+
+
+def fit_run(out: Path, name: str, config: dict, lap: Laps) -> Path:
+    """`audiobits fit` on ``config``, written to ``out/configs/<name>.yaml`` (reusable as is), in place of this
+    demo's earlier run of ``name``; the run's folder."""
+    from audiobits.training.trainer_cli import run_fit
+
+    shutil.rmtree(out / "runs" / name, ignore_errors=True)
+    path = out / "configs" / f"{name}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(path, yaml.safe_dump(config, sort_keys=False))
+    run_fit(["--config", str(path)])
+    lap(f"fit {name}")
+    return run_dir(out, name)
+
+
+def fit_and_code(out: Path, bins: dict[str, Path], names: list[str], spec: DemoSize, lap: Laps) -> list[str]:
+    """Fit ``names``, and the conditional row where its pair is among the bins, then prove each of ``names`` by
+    compression (its val split coded with its weights, decoded and checked); the conditional runs' names."""
+    for name in names:
+        fit_run(out, name, fit_config(bins[name], out / "runs", name, spec), lap)
+    paired = [f"{PAIR[1]}_given_{PAIR[0]}"] if set(PAIR) <= set(bins) else []
+    for name in paired:
+        single = fit_config(bins[PAIR[1]], out / "runs", name, spec)
+        fit_run(out, name, conditional_config(bins[PAIR[1]], bins[PAIR[0]], out / "runs", name, single["model"],
+                                              single["data"]["init_args"]["seq_len"], spec.batch_size), lap)
+    for name in names:
+        compress_run(run_dir(out, name), log=lambda *args: None)
+    if names:
+        lap(f"compress {', '.join(names)}")
+    return paired
+
+
 def run_demo(out: str | Path = "audiobits-demo", corpus: str | Path | None = None, size: str = "small",
              voice: str = "en-us", names: Sequence[str] = DEFAULT_REPRESENTATIONS) -> Path:
     """Synthesize (or read) the corpus, write the bins, fit one model per representation, report; returns the
     report folder."""
-    from audiobits.training.trainer_cli import run_fit
     if size not in SIZES:
         raise AudiobitsError(f"unknown demo size {size!r}; choose one of {sorted(SIZES)}")
-    spec, out = SIZES[size], Path(out).resolve()
-    started = time.perf_counter()
-    timings: dict[str, float] = {}
-
-    def lap(stage: str) -> None:
-        timings[stage] = time.perf_counter() - started - sum(timings.values())
-        print(f"[demo] {stage}: {timings[stage]:.1f} s", flush=True)
-
+    spec, out, lap = SIZES[size], Path(out).resolve(), Laps()
     with BackgroundCompress() as coding:  # it imports while the corpus, bins and first fit are made
         if corpus is None:
             source = synthesize_corpus(out / "corpus" / f"alice-{size}", spec.seconds, voice)
@@ -244,49 +299,20 @@ def run_demo(out: str | Path = "audiobits-demo", corpus: str | Path | None = Non
             source = AudioFolder(str(corpus))
             print(corpus_line(source), flush=True)
         lap("corpus")
-        reps = representations(names, voice)
-        options = EncodeOptions(batch_size=16, num_workers=0, accelerator="cpu", devices=1)
-        bins = {rep.name: prepare_bins(source, rep, out / "bins", options, device="cpu") for rep in reps}
-        for bins_dir in bins.values():  # an utterance a later representation dropped leaves the earlier bins too
-            refresh_bins(source, bins_dir)
-        lap("bins")
-        for rep in reps:  # decoded quality of the audio representations, for the report's frontier figure
-            if can_decode(rep):
-                score_bins(source, rep, bins[rep.name], max_utterances=QUALITY_UTTERANCES)
-        lap("quality")
-        (out / "configs").mkdir(parents=True, exist_ok=True)
-
-        def fit(name: str, config: dict) -> None:
-            shutil.rmtree(out / "runs" / name, ignore_errors=True)  # this demo's runs only, one version each
-            path = out / "configs" / f"{name}.yaml"
-            write_text_atomic(path, yaml.safe_dump(config, sort_keys=False))
-            run_fit(["--config", str(path)])
-            lap(f"fit {name}")
-
+        bins = make_bins(source, names, voice, out, lap)
         first, *rest = longest_first(bins)
-        fit(first, fit_config(bins[first], out / "runs", first, spec))
-        coding.start(run_dir(out, first), run_dir(out, first) / "compress.log")
+        first_run = fit_run(out, first, fit_config(bins[first], out / "runs", first, spec), lap)
+        coding.start(first_run, first_run / "compress.log")
         # The other fits and compresses on one torch thread, beside the background one: two threads on a core that
         # the other process keeps busy stall each other (benchmarks/demo_threads.py)
         with torch_threads(1):
-            for name in rest:
-                fit(name, fit_config(bins[name], out / "runs", name, spec))
-            paired = [] if not set(PAIR) <= set(bins) else [f"{PAIR[1]}_given_{PAIR[0]}"]  # the conditional row
-            for name in paired:
-                single = fit_config(bins[PAIR[1]], out / "runs", name, spec)
-                fit(name, conditional_config(bins[PAIR[1]], bins[PAIR[0]], out / "runs", name, single["model"],
-                                             single["data"]["init_args"]["seq_len"], spec.batch_size))
-            for name in rest:  # proof by compression: each val split coded with its run's weights, decoded, checked
-                compress_run(run_dir(out, name), log=lambda *args: None)
-            if rest:
-                lap(f"compress {', '.join(rest)}")
+            paired = fit_and_code(out, bins, rest, spec, lap)
         runs = load_runs([out / "runs" / name for name in bins])
         report = out / "report"
         figures = write_figures(runs, report)  # they need no compress.json: drawn while the last one is coded
         lap("figures")
-        background = coding.wait()
-        lap(f"compress {first}, the wait for it (it took {background:.1f} s in the background from the end of its "
-            "fit)")
+        lap(f"compress {first}, the wait for it (it took {coding.wait():.1f} s in the background from the end of "
+            "its fit)")
     table = build_table(runs)
     written = write_report(table, runs, report, figures)
     conditional = runs + load_runs([out / "runs" / name for name in paired]) if paired else []
@@ -298,7 +324,7 @@ def run_demo(out: str | Path = "audiobits-demo", corpus: str | Path | None = Non
     print(f"Wrote {len(written)} files to {report} (open {report / 'report.html'} in a browser; headline figure: "
           f"{report / 'headline.png'}).")
     seconds = sum(split.seconds for split in TokenBins(next(iter(bins.values()))).meta.splits.values())
-    print(f"Demo took {sum(timings.values()):.0f} s. {closing_line(seconds, synthetic=corpus is None)}")
+    print(f"Demo took {lap.total:.0f} s. {closing_line(seconds, synthetic=corpus is None)}")
     return report
 
 
