@@ -32,8 +32,6 @@ from __future__ import annotations
 
 import math
 import re
-import shutil
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -41,7 +39,6 @@ from pathlib import Path
 from typing import Literal
 
 import soundfile as sf
-import yaml
 
 from audiobits.analysis import conditional_report
 from audiobits.bins import TokenBins
@@ -50,8 +47,7 @@ from audiobits.corpora import AudioFolder
 from audiobits.data import num_windows
 from audiobits.demo.background import BackgroundCompress
 from audiobits.demo.demo_conditional import PAIR, conditional_config
-from audiobits.prepare.encode import EncodeOptions
-from audiobits.prepare.prepare import prepare_bins, refresh_bins
+from audiobits.demo.stages import Laps, fit_run, run_dir, write_bins
 from audiobits.errors import AudiobitsError
 from audiobits.files import check_output_dir, write_atomic, write_csv_atomic, write_text_atomic
 from audiobits.quality.quality import score_bins
@@ -217,55 +213,17 @@ def longest_first(bins: dict[str, Path]) -> list[str]:
     return sorted(bins, key=lambda name: -TokenBins(bins[name]).meta.splits["val"].tokens)
 
 
-def run_dir(out: Path, name: str) -> Path:
-    """The demo's one run of ``name`` (Lightning's version folder)."""
-    return next((out / "runs" / name).glob("version_*"))
-
-
-class Laps:
-    """The demo's stage lines: as each stage ends, its seconds since the previous line."""
-
-    def __init__(self) -> None:
-        self.started = time.perf_counter()
-        self.seconds: dict[str, float] = {}
-
-    def __call__(self, stage: str) -> None:
-        self.seconds[stage] = time.perf_counter() - self.started - self.total
-        print(f"[demo] {stage}: {self.seconds[stage]:.1f} s", flush=True)
-
-    @property
-    def total(self) -> float:
-        return sum(self.seconds.values())
-
-
 def make_bins(source: AudioFolder, names: Sequence[str], voice: str, out: Path, lap: Laps) -> dict[str, Path]:
-    """Each representation's bins (an utterance one of them drops leaves all) and the audio ones' decoded quality,
-    for the report's frontier figure."""
+    """Each representation's bins (`write_bins`) and the audio ones' decoded quality, for the report's frontier
+    figure."""
     reps = representations(names, voice)
-    options = EncodeOptions(batch_size=16, num_workers=0, accelerator="cpu", devices=1)
-    bins = {rep.name: prepare_bins(source, rep, out / "bins", options, device="cpu") for rep in reps}
-    for bins_dir in bins.values():
-        refresh_bins(source, bins_dir)
+    bins = write_bins(source, reps, out)
     lap("bins")
     for rep in reps:
         if can_decode(rep):
             score_bins(source, rep, bins[rep.name], max_utterances=QUALITY_UTTERANCES)
     lap("quality")
     return bins
-
-
-def fit_run(out: Path, name: str, config: dict, lap: Laps) -> Path:
-    """`audiobits fit` on ``config``, written to ``out/configs/<name>.yaml`` (reusable as is), in place of this
-    demo's earlier run of ``name``; the run's folder."""
-    from audiobits.training.trainer_cli import run_fit
-
-    shutil.rmtree(out / "runs" / name, ignore_errors=True)
-    path = out / "configs" / f"{name}.yaml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(path, yaml.safe_dump(config, sort_keys=False))
-    run_fit(["--config", str(path)])
-    lap(f"fit {name}")
-    return run_dir(out, name)
 
 
 def fit_and_code(out: Path, bins: dict[str, Path], names: list[str], spec: DemoSize, lap: Laps) -> list[str]:

@@ -16,21 +16,18 @@ from __future__ import annotations
 
 import csv
 import shutil
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from audiobits.demo import asterisk
+from audiobits.demo.stages import Laps, fit_run, write_bins
 from audiobits.corpora import AudioFolder
-from audiobits.prepare.encode import EncodeOptions
 from audiobits.files import write_figure, write_text_atomic
 from audiobits.analysis.language_report import LanguageRow, languages_figure, language_rows, render_languages
 from audiobits.results import score_languages
-from audiobits.prepare.prepare import prepare_bins, refresh_bins
 from audiobits.representations import Representation, build
 from audiobits.results import UTTERANCES_FILE
 from audiobits.analysis.runs import Run, load_runs
@@ -72,27 +69,15 @@ def run_language_demo(out: str | Path, size: str, spec: Any, fit_config: Callabl
                       names: Sequence[str] = REPRESENTATIONS) -> Path:
     """Lay out the prompts, write the bins, fit one model per representation with ``fit_config(bins_dir, runs_dir,
     name, spec)`` (the demo's, for its ``size`` named ``size``), report per language; returns the report folder."""
-    from audiobits.training.trainer_cli import run_fit
-
-    out = Path(out).resolve()
-    started = time.perf_counter()
+    out, lap = Path(out).resolve(), Laps()
     folder = out / "corpus" / "asterisk"
     shutil.rmtree(folder, ignore_errors=True)
     count = PROMPTS[size] if prompts is None else (prompts or None)
     source = AudioFolder(str(asterisk.write_audiofolder(folder, languages, limit=count)), name="asterisk")
-    reps = representations(languages, names)
-    options = EncodeOptions(batch_size=16, num_workers=0, accelerator="cpu", devices=1)
-    bins = {rep.name: prepare_bins(source, rep, out / "bins", options, device="cpu") for rep in reps}
-    for bins_dir in bins.values():  # an utterance a later representation dropped leaves the earlier bins too
-        refresh_bins(source, bins_dir)
-    print(f"[demo] bins: {time.perf_counter() - started:.1f} s", flush=True)
-    (out / "configs").mkdir(parents=True, exist_ok=True)
+    bins = write_bins(source, representations(languages, names), out)
+    lap("bins")
     for name, bins_dir in bins.items():
-        shutil.rmtree(out / "runs" / name, ignore_errors=True)
-        config = out / "configs" / f"{name}.yaml"
-        write_text_atomic(config, yaml.safe_dump(fit_config(bins_dir, out / "runs", name, spec), sort_keys=False))
-        run_fit(["--config", str(config)])
-        print(f"[demo] fit {name}: {time.perf_counter() - started:.1f} s", flush=True)
+        fit_run(out, name, fit_config(bins_dir, out / "runs", name, spec), lap)
     runs = load_runs([out / "runs" / name for name in bins])
     rows, parallel = language_rows(runs), parallel_rows(runs, folder, languages)
     report = out / "report"
@@ -106,6 +91,6 @@ def run_language_demo(out: str | Path, size: str, spec: Any, fit_config: Callabl
     print("\n" + render_languages(rows, "table"))
     print(f"Parallel subset ({len(parallel_files(folder, languages))} val files, prompts every language has):\n")
     print(render_languages(parallel, "table"))
-    print(f"Wrote {report} in {time.perf_counter() - started:.0f} s. Real speech, one speaker per language and a "
+    print(f"Wrote {report} in {lap.total:.0f} s. Real speech, one speaker per language and a "
           "tiny model: per-language differences mix language, speaker, recording and prompt length.")
     return report
