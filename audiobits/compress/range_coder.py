@@ -107,7 +107,7 @@ class CachedPredictor:
     Each stream's context is its own tokens since its start. When the cache is full (``seq_len`` tokens) it is
     rebuilt from the last ``keep`` tokens (`refill_steps`), so every prediction sees between ``keep`` and ``seq_len``
     tokens of history once the stream is that long — at the same step for every stream, encoder and decoder alike.
-    The cache and the token window are allocated once per batch size and reused by every pass.
+    The steps keep their cache across passes; the token window is allocated again only when the batch size changes.
     """
 
     def __init__(self, steps: Steps, keep: int) -> None:
